@@ -1,0 +1,94 @@
+package io.policyloss.bench;
+
+import io.policyloss.loss.Dtype;
+import io.policyloss.loss.FusedLoss;
+import io.policyloss.loss.LossBuffers;
+import io.policyloss.loss.LossConfig;
+import io.policyloss.loss.LossMetrics;
+import io.policyloss.loss.RandomCase;
+import io.policyloss.oracle.Oracle;
+import java.util.concurrent.TimeUnit;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.IntPointer;
+import org.bytedeco.javacpp.ShortPointer;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OperationsPerInvocation;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.Warmup;
+
+/**
+ * The CPU kernel against the double-precision oracle in one run, at N = 256 rows x V = 151,936 (a Qwen-sized
+ * vocabulary), bf16 logits, forward + backward with a bf16 gradient. Throughput is in logits per second (one
+ * operation = one logit); divide the all-core figure by the core count for logits per second per core.
+ * clampP = 0 is the loss with entropy; 0.33 adds clamped entropy (TOKEN_FRACTION). See benchmarks/RESULTS.md.
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.Throughput)
+@OutputTimeUnit(TimeUnit.SECONDS)
+@OperationsPerInvocation(CpuKernelBenchmark.ROWS * CpuKernelBenchmark.VOCAB)
+@Fork(value = 1, jvmArgs = {"-Xmx12g"})
+@Warmup(iterations = 1, time = 5)
+@Measurement(iterations = 3, time = 5)
+public class CpuKernelBenchmark {
+    static final int ROWS = 256, VOCAB = 151_936;
+
+    @Param({"0", "0.33"})
+    public double clampP;
+
+    private LossConfig config;
+    private FusedLoss oneThread, allThreads;
+    private LossBuffers buffers;
+    private Oracle.Inputs oracleInputs;
+
+    @Setup(Level.Trial)
+    public void setUp() {
+        config = LossConfig.builder().epsLow(0.2).epsHigh(0.28).entropyCoef(0.001).clampedEntropyCoef(0.01)
+                .clampP(clampP).build();
+        oneThread = new FusedLoss(config, 1);
+        allThreads = new FusedLoss(config, 0);
+        RandomCase.Generated g = RandomCase.of("bench", ROWS, VOCAB, Dtype.BF16, config)
+                .gradient(RandomCase.Gradient.LOGITS_DTYPE).generate(1);
+        oracleInputs = g.inputs();
+        buffers = LossBuffers.of(ROWS, VOCAB).logits(new ShortPointer(g.logits16()), Dtype.BF16)
+                .target(new IntPointer(ints(g.inputs().target()))).oldLogp(new FloatPointer(floats(g.inputs().oldLogp())))
+                .advantage(new FloatPointer(floats(g.inputs().advantage())))
+                .weight(new FloatPointer(floats(g.inputs().weight())))
+                .dlogits(new ShortPointer((long) ROWS * VOCAB), Dtype.BF16);
+    }
+
+    @Benchmark
+    public LossMetrics kernelOneThread() {
+        return oneThread.compute(buffers);
+    }
+
+    @Benchmark
+    public LossMetrics kernelAllThreads() {
+        return allThreads.compute(buffers);
+    }
+
+    @Benchmark
+    public Oracle.Output oracle() {
+        return Oracle.compute(config, oracleInputs);
+    }
+
+    private static int[] ints(long[] a) {
+        int[] out = new int[a.length];
+        for (int i = 0; i < a.length; ++i) out[i] = (int) a[i];
+        return out;
+    }
+
+    private static float[] floats(double[] a) {
+        float[] out = new float[a.length];
+        for (int i = 0; i < a.length; ++i) out[i] = (float) a[i];
+        return out;
+    }
+}

@@ -1,0 +1,446 @@
+// The CPU row kernels, compiled once per ISA: the including file defines PL_ISA_NS (a namespace) and
+// PL_ISA_NAME, and is compiled with that ISA's flags.  Everything here is in an anonymous namespace inside
+// PL_ISA_NS, so the copies never meet at link time.
+//
+// Phase A (per row): one read of the logits from memory, in blocks of kBlock that stay in L1: convert, scale,
+// softcap, temperature; online max / sum exp / sum exp * (y - m) (the entropy moment), rescaled when the max grows.
+// With clamp_p > 0 the clamped-entropy selection reads the row twice more, from cache (it was just read): a
+// three-level radix select over order-preserving keys of the raw logits (scale, softcap and temperature preserve
+// order), whose second pass also sums exp and exp * (y - m) over the part of S above the threshold's bin.
+// Phase B (per row): the second read, which writes dlogits.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <new>
+#include <vector>
+
+#include "row_plan.hpp"
+#include "vec_math.hpp"
+
+namespace pl::cpu::PL_ISA_NS {
+namespace {
+
+constexpr int kBlock = 512;
+
+template <int DT>
+constexpr int64_t dtype_bytes() {
+    return DT == PL_F32 ? 4 : 2;
+}
+
+// u = s z; softcap: u = c tanh(u / c) (a -inf logit stays -inf: masked stays masked); y = u / tau.
+struct Transform {
+    float scale, softcap, inv_softcap, inv_tau;
+
+    template <bool SOFTCAP>
+    inline float y(float z) const {
+        float u = z * scale;
+        if (SOFTCAP) {
+            float capped = softcap * fast_tanh(u * inv_softcap);
+            u = z == -INFINITY ? -INFINITY : capped;
+            u = z != z ? z : u;  // NaN stays NaN, so validation sees it
+        }
+        return u * inv_tau;
+    }
+
+    // dy/dz = s / tau, times 1 - tanh^2 with the softcap.
+    template <bool SOFTCAP>
+    inline float dy_dz(float z) const {
+        if (!SOFTCAP) return scale * inv_tau;
+        float th = fast_tanh(z * scale * inv_softcap);
+        return scale * inv_tau * (1.0f - th * th);
+    }
+};
+
+Transform make_transform(const pl_loss_params &p, const pl_loss_args &a, int64_t i) {
+    float tau = a.temperature ? a.temperature[i] : p.temperature;
+    return Transform{p.logit_scale, p.softcap, p.softcap > 0.0f ? 1.0f / p.softcap : 0.0f, 1.0f / tau};
+}
+
+template <int DT>
+inline void load_block(const void *row, int64_t off, int len, float *out) {
+    if (DT == PL_F32) {
+        std::memcpy(out, (const float *)row + off, sizeof(float) * len);
+    } else {
+        const uint16_t *src = (const uint16_t *)row + off;
+#pragma omp simd
+        for (int j = 0; j < len; ++j) out[j] = DT == PL_BF16 ? bf16_to_f32(src[j]) : f16_to_f32(src[j]);
+    }
+}
+
+template <int DT>
+inline float load_one(const void *row, int64_t col) {
+    if (DT == PL_F32) return ((const float *)row)[col];
+    uint16_t h = ((const uint16_t *)row)[col];
+    return DT == PL_BF16 ? bf16_to_f32(h) : f16_to_f32(h);
+}
+
+constexpr int kBins = 2048;
+struct Bins {
+    int32_t count[kBins];
+    double mass[kBins];  // sum of exp(y - m), mass mode only
+    void clear(bool by_mass) {
+        std::memset(count, 0, sizeof count);
+        if (by_mass) std::memset(mass, 0, sizeof mass);
+    }
+};
+
+// Per-thread buffers for the clamped-entropy selection; the candidate arrays grow to the largest V seen and stay.
+struct SelectBuffers {
+    Bins bins;
+    int32_t sub_count[4][kBins];  // level-1 counts in four interleaved copies: no store-to-load chain per bin
+    std::vector<uint32_t> cand_key;  // candidates: keys of the logits in the threshold's level-1 bin
+    std::vector<float> cand_e, cand_t;  // their exp(y - m) and exp(y - m)(y - m)
+    void reserve(int64_t v) {
+        if ((int64_t)cand_key.size() < v) {
+            cand_key.resize(v);
+            cand_e.resize(v);
+            cand_t.resize(v);
+        }
+    }
+};
+thread_local SelectBuffers t_buffers;
+
+// One level of the radix select: the bin holding the threshold, scanning from the largest keys, by count
+// (TOKEN_FRACTION: `need` = tokens still to keep) or by mass (PROBABILITY_MASS: `need` = exp-mass still to cover).
+// `need` loses what the bins above the chosen one hold.
+int choose_bin(const Bins &b, bool by_mass, double &need) {
+    int lowest_nonempty = -1;
+    for (int bin = kBins - 1; bin >= 0; --bin) {
+        if (!b.count[bin]) continue;
+        lowest_nonempty = bin;
+        double amount = by_mass ? b.mass[bin] : (double)b.count[bin];
+        if (amount >= need) return bin;
+        need -= amount;
+    }
+    // Only reachable by rounding in the mass mode (the whole row short of 1 - p by an ulp): keep everything.
+    // Undo the last bin's step, so the next levels fall back to their lowest bin too and S ends at the smallest key.
+    need += by_mass ? b.mass[lowest_nonempty] : (double)b.count[lowest_nonempty];
+    return lowest_nonempty;
+}
+
+// The clamped set S = { v : order_key(z_v) >= key_threshold } and the sums over it of exp(y - m) and
+// exp(y - m)(y - m).  A three-level radix select (bits 31..21, 20..10, 9..0) on the keys of the raw logits:
+//  1. histogram the row by the top digit (counts; exp-mass in the mass mode) and choose the threshold's bin;
+//  2. one vectorised pass sums exp over the bins above it and collects the bin's columns as candidates;
+//  3. the two lower digits and the candidates' share of the sums come from the candidates alone (a few percent of V).
+template <int DT, bool SOFTCAP>
+void clamp_select(const pl_loss_params &p, const Transform &tr, const void *row, int64_t vocab, int64_t finite,
+                  float m, SelectBuffers &buf, uint32_t &key_threshold, double &sum_e, double &sum_t) {
+    Bins &bins = buf.bins;
+    const bool by_mass = p.clamp_mode == PL_CLAMP_PROBABILITY_MASS;
+
+    bins.clear(by_mass);
+    if (!by_mass) std::memset(buf.sub_count, 0, sizeof buf.sub_count);
+    double total = 0.0;
+    for (int64_t off = 0; off < vocab; off += kBlock) {
+        int len = (int)std::min<int64_t>(kBlock, vocab - off);
+        uint32_t kb[kBlock];
+        float zb[kBlock], eb[kBlock];
+        load_block<DT>(row, off, len, zb);
+#pragma omp simd
+        for (int j = 0; j < len; ++j) kb[j] = order_key(zb[j]);
+        if (by_mass) {
+#pragma omp simd
+            for (int j = 0; j < len; ++j) eb[j] = fast_exp(tr.y<SOFTCAP>(zb[j]) - m);
+            for (int j = 0; j < len; ++j) {
+                bins.count[kb[j] >> 21] += kb[j] != kNegInfKey;
+                bins.mass[kb[j] >> 21] += eb[j];
+                total += eb[j];
+            }
+        } else {
+            int j = 0;
+            for (; j + 4 <= len; j += 4)
+                for (int u = 0; u < 4; ++u) buf.sub_count[u][kb[j + u] >> 21] += kb[j + u] != kNegInfKey;
+            for (; j < len; ++j) buf.sub_count[0][kb[j] >> 21] += kb[j] != kNegInfKey;
+        }
+    }
+    if (!by_mass)
+        for (int bin = 0; bin < kBins; ++bin)
+            bins.count[bin] = buf.sub_count[0][bin] + buf.sub_count[1][bin] + buf.sub_count[2][bin] + buf.sub_count[3][bin];
+    // Tokens (k) or exp-mass ((1 - p) of the row's total, summed the same way as the bins) to keep.
+    double need = by_mass ? (1.0 - (double)p.clamp_p) * total
+                          : (double)std::max<int64_t>(1, finite - (int64_t)std::floor((double)p.clamp_p * (double)finite));
+    const uint32_t top = (uint32_t)choose_bin(bins, by_mass, need);
+
+    sum_e = 0.0;
+    sum_t = 0.0;
+    int64_t n = 0;
+    for (int64_t off = 0; off < vocab; off += kBlock) {
+        int len = (int)std::min<int64_t>(kBlock, vocab - off);
+        uint32_t kb[kBlock];
+        float zb[kBlock], eb[kBlock], tb[kBlock], above_e[kBlock], above_t[kBlock];
+        load_block<DT>(row, off, len, zb);
+#pragma omp simd
+        for (int j = 0; j < len; ++j) {
+            float z = zb[j];
+            float d = tr.y<SOFTCAP>(z) - m;
+            float e = fast_exp(d);
+            float t = e > 0.0f ? e * d : 0.0f;
+            uint32_t k = order_key(z);
+            kb[j] = k;
+            eb[j] = e;
+            tb[j] = t;
+            above_e[j] = (k >> 21) > top ? e : 0.0f;
+            above_t[j] = (k >> 21) > top ? t : 0.0f;
+        }
+        sum_e += lane_sum(above_e, len);
+        sum_t += lane_sum(above_t, len);
+        for (int j = 0; j < len; ++j) {
+            if ((kb[j] >> 21) != top || kb[j] == kNegInfKey) continue;
+            buf.cand_key[n] = kb[j];
+            buf.cand_e[n] = eb[j];
+            buf.cand_t[n] = tb[j];
+            ++n;
+        }
+    }
+
+    // The lower digits, each over the candidates that share the digits chosen so far.
+    uint32_t prefix = top << 21, prefix_mask = 0xffe00000u;
+    const int shifts[2] = {10, 0};
+    const uint32_t masks[2] = {0x7ffu, 0x3ffu};
+    for (int level = 0; level < 2; ++level) {
+        bins.clear(by_mass);
+        for (int64_t c = 0; c < n; ++c) {
+            uint32_t k = buf.cand_key[c];
+            if ((k & prefix_mask) != prefix) continue;
+            uint32_t bin = (k >> shifts[level]) & masks[level];
+            ++bins.count[bin];
+            if (by_mass) bins.mass[bin] += buf.cand_e[c];
+        }
+        prefix |= (uint32_t)choose_bin(bins, by_mass, need) << shifts[level];
+        prefix_mask |= masks[level] << shifts[level];
+    }
+    // Ties at the threshold are all in S.
+    for (int64_t c = 0; c < n; ++c) {
+        if (buf.cand_key[c] < prefix) continue;
+        sum_e += buf.cand_e[c];
+        sum_t += buf.cand_t[c];
+    }
+    key_threshold = prefix;
+}
+
+inline int64_t target_of(const pl_loss_args &a, int64_t i) {
+    return a.target_dtype == PL_I32 ? (int64_t)((const int32_t *)a.target)[i] : ((const int64_t *)a.target)[i];
+}
+
+// The scalar checks of SPEC section 8 for row i, before its logits are read.  Returns false on an error.
+bool check_row_scalars(const pl_loss_args &a, int64_t i, RowPlan &plan) {
+    auto bad = [&](RowErrorCode code, int64_t detail = 0) {
+        plan.err = RowError{code, detail};
+        return false;
+    };
+    if (a.temperature && !(a.temperature[i] > 0.0f && std::isfinite(a.temperature[i]))) return bad(ROW_TEMPERATURE);
+    int64_t t = target_of(a, i);
+    if (t < 0 || t >= a.vocab) return bad(ROW_TARGET_RANGE, t);
+    if (std::isnan(a.old_logp[i])) return bad(ROW_OLD_LOGP_NAN);
+    if (!std::isfinite(a.advantage[i])) return bad(ROW_ADVANTAGE_NOT_FINITE);
+    if (a.ref_logp && std::isnan(a.ref_logp[i])) return bad(ROW_REF_LOGP_NAN);
+    return true;
+}
+
+template <int DT, bool SOFTCAP>
+void phase_a(const pl_loss_params &p, const pl_loss_args &a, int64_t i, RowPlan &plan) {
+    plan = RowPlan{};
+    float w = a.weight[i];
+    if (!std::isfinite(w)) {
+        plan.err = RowError{ROW_WEIGHT_NOT_FINITE, 0};
+        return;
+    }
+    if (w == 0.0f) {
+        plan.skipped = true;
+        return;
+    }
+    if (!check_row_scalars(a, i, plan)) return;
+
+    const int64_t vocab = a.vocab;
+    const void *row = (const char *)a.logits + i * a.ld * dtype_bytes<DT>();
+    const Transform tr = make_transform(p, a, i);
+    const bool clamp = p.clamp_p > 0.0f;
+    SelectBuffers *buf = nullptr;
+    if (clamp) {
+        try {
+            t_buffers.reserve(vocab);
+        } catch (const std::bad_alloc &) {
+            plan.err = RowError{ROW_OUT_OF_MEMORY, 0};
+            return;
+        }
+        buf = &t_buffers;
+    }
+
+    float m = -INFINITY;
+    double s = 0.0, t = 0.0;  // sum exp(y - m), sum exp(y - m) (y - m)
+    int64_t finite = 0;
+    float zb[kBlock], yb[kBlock];
+    for (int64_t off = 0; off < vocab; off += kBlock) {
+        int len = (int)std::min<int64_t>(kBlock, vocab - off);
+        load_block<DT>(row, off, len, zb);
+        float bm = -INFINITY;
+        int nbad = 0, nfin = 0;
+#pragma omp simd reduction(max : bm) reduction(+ : nbad, nfin)
+        for (int j = 0; j < len; ++j) {
+            float y = tr.y<SOFTCAP>(zb[j]);
+            yb[j] = y;
+            bm = max_f(bm, y);
+            nbad += (y != y) | (y == INFINITY);
+            nfin += y > -INFINITY;
+        }
+        if (nbad) {
+            int j = 0;
+            while (!(yb[j] != yb[j] || yb[j] == INFINITY)) ++j;
+            plan.err = RowError{ROW_LOGITS_NAN, off + j};
+            return;
+        }
+        finite += nfin;
+        if (bm == -INFINITY) continue;
+        if (bm > m) {
+            if (s > 0.0) {
+                double scale = std::exp((double)m - (double)bm);
+                t = scale * (t + ((double)m - (double)bm) * s);
+                s *= scale;
+            }
+            m = bm;
+        }
+        float eb[kBlock], tb[kBlock];
+#pragma omp simd
+        for (int j = 0; j < len; ++j) {
+            float d = yb[j] - m;
+            float e = fast_exp(d);
+            eb[j] = e;
+            tb[j] = e > 0.0f ? e * d : 0.0f;
+        }
+        s += lane_sum(eb, len);
+        t += lane_sum(tb, len);
+    }
+    if (finite == 0) {
+        plan.err = RowError{ROW_NO_FINITE_LOGIT, 0};
+        return;
+    }
+    int64_t target = target_of(a, i);
+    float y_target = tr.y<SOFTCAP>(load_one<DT>(row, target));
+    if (y_target == -INFINITY) {
+        plan.err = RowError{ROW_TARGET_MASKED, target};
+        return;
+    }
+
+    double log_s = std::log(s);
+    double entropy = log_s - t / s;
+    double clamped_entropy = entropy;
+    plan.key_threshold = 0;
+    plan.log_c = 0.0f;
+    if (clamp) {
+        double se, st;
+        clamp_select<DT, SOFTCAP>(p, tr, row, vocab, finite, m, *buf, plan.key_threshold, se, st);
+        clamped_entropy = std::log(se) - st / se;
+        plan.log_c = (float)(log_s - std::log(se));
+    }
+    plan.clamped = clamp;
+    plan.max = m;
+    plan.log_sum = (float)log_s;
+    plan.stats = RowStats{(float)(((double)y_target - (double)m) - log_s), (float)entropy, (float)clamped_entropy};
+    plan.loss = row_loss(p, plan.stats, a.old_logp[i], a.ref_logp != nullptr, a.ref_logp ? a.ref_logp[i] : 0.0f,
+                         a.advantage[i]);
+}
+
+template <int DT>
+inline void store_block(void *row, int64_t off, int len, const float *in) {
+    if (DT == PL_F32) {
+        std::memcpy((float *)row + off, in, sizeof(float) * len);
+    } else {
+        uint16_t *dst = (uint16_t *)row + off;
+#pragma omp simd
+        for (int j = 0; j < len; ++j) dst[j] = DT == PL_BF16 ? f32_to_bf16(in[j]) : f32_to_f16(in[j]);
+    }
+}
+
+// dL/dz_v = g w [ G (1[v = a] - pi_v) + lambda_H pi_v (log pi_v + H) + lambda_C pt_v (log pt_v + Hc) 1[v in S] ]
+//           * dy/dz_v.  With p = 0, S is every finite token and pt = pi, so lambda_C folds into lambda_H.
+template <int DT, int DDT, bool SOFTCAP>
+void phase_b(const pl_loss_params &p, const pl_loss_args &a, int64_t i, const RowPlan &plan) {
+    void *drow = (char *)a.dlogits + i * a.ld_dlogits * dtype_bytes<DDT>();
+    float gb[kBlock];
+    if (plan.skipped) {
+        std::fill(gb, gb + kBlock, 0.0f);
+        for (int64_t off = 0; off < a.vocab; off += kBlock)
+            store_block<DDT>(drow, off, (int)std::min<int64_t>(kBlock, a.vocab - off), gb);
+        return;
+    }
+    const void *row = (const char *)a.logits + i * a.ld * dtype_bytes<DT>();
+    const Transform tr = make_transform(p, a, i);
+    const float gw = p.grad_scale * a.weight[i];
+    const float c_logp = gw * plan.loss.dloss_dlogp;
+    const float c_h = gw * (plan.clamped ? p.entropy_coef : p.entropy_coef + p.clamped_entropy_coef);
+    const float c_c = plan.clamped ? gw * p.clamped_entropy_coef : 0.0f;
+    const float m = plan.max, log_sum = plan.log_sum, h = plan.stats.entropy, c = std::exp(plan.log_c);
+    const float hc_shift = plan.log_c + plan.stats.clamped_entropy;  // log pt + Hc = log pi + log_c + Hc
+    const uint32_t key_t = plan.key_threshold;
+    const int64_t target = target_of(a, i);
+    // The target's 1 - pi_a is summed as the mass of the other tokens: computing it as 1 - pi_a in fp32 cancels
+    // catastrophically for confident tokens (pi_a near 1).  The target column is left out of the block loop (as
+    // if masked) and written last.
+    float other_mass = 0.0f, z_target = 0.0f;
+    float zb[kBlock], pb[kBlock];
+    for (int64_t off = 0; off < a.vocab; off += kBlock) {
+        int len = (int)std::min<int64_t>(kBlock, a.vocab - off);
+        load_block<DT>(row, off, len, zb);
+        if (target >= off && target < off + len) {
+            z_target = zb[target - off];
+            zb[target - off] = -INFINITY;
+        }
+#pragma omp simd
+        for (int j = 0; j < len; ++j) {
+            float lp = (tr.y<SOFTCAP>(zb[j]) - m) - log_sum;
+            float pi = fast_exp(lp);
+            pb[j] = pi;
+            float g = -c_logp * pi;
+            g += pi > 0.0f ? c_h * pi * (lp + h) : 0.0f;
+            float pt = pi * c;
+            g += ((order_key(zb[j]) >= key_t) & (pt > 0.0f)) ? c_c * pt * (lp + hc_shift) : 0.0f;
+            gb[j] = pi > 0.0f ? g * tr.dy_dz<SOFTCAP>(zb[j]) : 0.0f;
+        }
+        other_mass += lane_sum(pb, len);
+        store_block<DDT>(drow, off, len, gb);
+    }
+    float lp = (tr.y<SOFTCAP>(z_target) - m) - log_sum;
+    float pi = fast_exp(lp);
+    float g = c_logp * other_mass + c_h * pi * (lp + h);
+    if (order_key(z_target) >= key_t) g += c_c * pi * c * (lp + hc_shift);
+    gb[0] = g * tr.dy_dz<SOFTCAP>(z_target);
+    store_block<DDT>(drow, target, 1, gb);
+}
+
+template <int DT, bool SOFTCAP>
+void phase_b_for(const pl_loss_params &p, const pl_loss_args &a, int64_t i, const RowPlan &plan) {
+    if (a.dlogits_dtype == PL_F32)
+        phase_b<DT, PL_F32, SOFTCAP>(p, a, i, plan);
+    else
+        phase_b<DT, DT, SOFTCAP>(p, a, i, plan);
+}
+
+template <bool SOFTCAP>
+void phase_a_softcap(const pl_loss_params &p, const pl_loss_args &a, int64_t i, RowPlan &plan) {
+    switch (a.logits_dtype) {
+        case PL_F32: return phase_a<PL_F32, SOFTCAP>(p, a, i, plan);
+        case PL_BF16: return phase_a<PL_BF16, SOFTCAP>(p, a, i, plan);
+        default: return phase_a<PL_F16, SOFTCAP>(p, a, i, plan);
+    }
+}
+
+template <bool SOFTCAP>
+void phase_b_softcap(const pl_loss_params &p, const pl_loss_args &a, int64_t i, const RowPlan &plan) {
+    switch (a.logits_dtype) {
+        case PL_F32: return phase_b_for<PL_F32, SOFTCAP>(p, a, i, plan);
+        case PL_BF16: return phase_b_for<PL_BF16, SOFTCAP>(p, a, i, plan);
+        default: return phase_b_for<PL_F16, SOFTCAP>(p, a, i, plan);
+    }
+}
+
+void phase_a_any(const pl_loss_params &p, const pl_loss_args &a, int64_t i, RowPlan &plan) {
+    p.softcap > 0.0f ? phase_a_softcap<true>(p, a, i, plan) : phase_a_softcap<false>(p, a, i, plan);
+}
+
+void phase_b_any(const pl_loss_params &p, const pl_loss_args &a, int64_t i, const RowPlan &plan) {
+    p.softcap > 0.0f ? phase_b_softcap<true>(p, a, i, plan) : phase_b_softcap<false>(p, a, i, plan);
+}
+
+}  // namespace
+}  // namespace pl::cpu::PL_ISA_NS

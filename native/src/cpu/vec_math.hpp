@@ -1,0 +1,113 @@
+// Branch-free scalar math that GCC vectorises inside `#pragma omp simd` loops: exp, tanh, dtype conversion and
+// the order-preserving integer key of a float.  libm's expf does not vectorise without -ffast-math, which would
+// also license reassociation we do not want outside the explicitly reduced loops.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+namespace pl::cpu {
+
+// min / max as selects: fminf / fmaxf have NaN rules that keep GCC from vectorising them (they become calls).
+inline float min_f(float a, float b) { return a < b ? a : b; }
+inline float max_f(float a, float b) { return a > b ? a : b; }
+
+inline uint32_t bits(float f) { return __builtin_bit_cast(uint32_t, f); }
+inline float from_bits(uint32_t u) { return __builtin_bit_cast(float, u); }
+
+// exp(x) to about 2 ulp for x in [-87.3, 88.7]; 0 below (so exp(-inf) = 0), +inf above.
+inline float fast_exp(float x) {
+    const float log2e = 1.44269504088896341f, ln2_hi = 0.693145751953125f, ln2_lo = 1.428606765330187e-06f;
+    float xc = min_f(max_f(x, -87.3f), 88.7f);
+    float n = (xc * log2e + 12582912.0f) - 12582912.0f;  // round to nearest integer
+    float r = (xc - n * ln2_hi) - n * ln2_lo;            // |r| <= ln2 / 2
+    // Taylor to degree 7: relative error below 2e-8 on |r| <= 0.347.
+    float q = 1.0f / 5040.0f;
+    q = q * r + 1.0f / 720.0f;
+    q = q * r + 1.0f / 120.0f;
+    q = q * r + 1.0f / 24.0f;
+    q = q * r + 1.0f / 6.0f;
+    q = q * r + 0.5f;
+    q = q * r + 1.0f;
+    q = q * r + 1.0f;
+    float scale = from_bits((uint32_t)((int32_t)n + 127) << 23);
+    float y = q * scale;
+    y = x < -87.3f ? 0.0f : y;
+    return x > 88.7f ? INFINITY : y;
+}
+
+// tanh from exp(-2|x|): absolute error about 1e-7, which is what a logit softcap needs.
+inline float fast_tanh(float x) {
+    float e = fast_exp(-2.0f * fabsf(x));
+    float t = (1.0f - e) / (1.0f + e);
+    return x < 0.0f ? -t : t;
+}
+
+// fp16 -> fp32, exact (subnormals by the magic multiply; inf and NaN kept).
+inline float f16_to_f32(uint16_t h) {
+    float o = from_bits((uint32_t)(h & 0x7fffu) << 13) * from_bits((254u - 15u) << 23);
+    uint32_t u = bits(o);
+    u = o >= from_bits((127u + 16u) << 23) ? (u | (255u << 23)) : u;
+    return from_bits(u | ((uint32_t)(h & 0x8000u) << 16));
+}
+
+// fp32 -> fp16, round to nearest even, overflow to inf.
+inline uint16_t f32_to_f16(float fv) {
+    const uint32_t f32_inf = 255u << 23, f16_max = (127u + 16u) << 23;
+    const float denorm_magic = from_bits(((127u - 15u) + (23u - 10u) + 1u) << 23);
+    uint32_t f = bits(fv);
+    uint32_t sign = f & 0x80000000u;
+    f ^= sign;
+    uint16_t o;
+    if (f >= f16_max) {
+        o = f > f32_inf ? 0x7e00 : 0x7c00;
+    } else if (f < (113u << 23)) {
+        o = (uint16_t)(bits(from_bits(f) + denorm_magic) - bits(denorm_magic));
+    } else {
+        uint32_t mant_odd = (f >> 13) & 1u;
+        f += ((uint32_t)(15 - 127) << 23) + 0xfffu;
+        f += mant_odd;
+        o = (uint16_t)(f >> 13);
+    }
+    return (uint16_t)(o | (sign >> 16));
+}
+
+inline float bf16_to_f32(uint16_t h) { return from_bits((uint32_t)h << 16); }
+
+// fp32 -> bf16, round to nearest even (inputs here are never NaN).
+inline uint16_t f32_to_bf16(float f) {
+    uint32_t u = bits(f);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+// Sum of x[0..len) in eight interleaved lanes, added in a fixed order.  GCC vectorises this without being allowed
+// to reassociate, and the order (so the rounding) is the same for every ISA and thread count.
+inline float lane_sum(const float *x, int len) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int j = 0;
+    for (; j + 8 <= len; j += 8)
+        for (int u = 0; u < 8; ++u) acc[u] += x[j + u];
+    for (; j < len; ++j) acc[j & 7] += x[j];
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+// Max of x[0..len) (-inf when empty) in eight lanes, as lane_sum.
+inline float lane_max(const float *x, int len) {
+    float acc[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+    int j = 0;
+    for (; j + 8 <= len; j += 8)
+        for (int u = 0; u < 8; ++u) acc[u] = max_f(acc[u], x[j + u]);
+    for (; j < len; ++j) acc[j & 7] = max_f(acc[j & 7], x[j]);
+    return max_f(max_f(max_f(acc[0], acc[4]), max_f(acc[1], acc[5])), max_f(max_f(acc[2], acc[6]), max_f(acc[3], acc[7])));
+}
+
+// Monotone map float -> uint32: a < b  <=>  key(a) < key(b) for non-NaN floats (-0 just below +0).
+inline uint32_t order_key(float f) {
+    uint32_t u = bits(f);
+    return u ^ ((uint32_t)((int32_t)u >> 31) | 0x80000000u);  // negative: flip all bits; positive: the sign bit
+}
+
+// The key of -inf: the smallest key of any non-NaN float.
+constexpr uint32_t kNegInfKey = ~0xff800000u;
+
+}  // namespace pl::cpu

@@ -1,0 +1,18 @@
+// What the dispatcher needs to know about CUDA: how many devices, and where a pointer lives.  Implemented by
+// cuda/device.cu in CUDA builds and by device_none.cpp otherwise.
+#pragma once
+#include "policyloss.h"
+
+namespace pl {
+
+bool cuda_compiled();
+// Visible devices, 0 without a driver or a device (computed once).
+int cuda_devices();
+// PL_OK when ptr may be read by the side that runs the call (device = -1: the host), else the error naming it.
+pl_status check_pointer_side(const void *ptr, int device, const char *argument);
+// The CUDA kernel for device buffers (validated arguments, device >= 0).
+pl_status fused_loss_cuda(const pl_loss_params &p, const pl_loss_args &a);
+// "sm_80, sm_90, compute_90", or "" without CUDA.
+const char *cuda_archs();
+
+}  // namespace pl

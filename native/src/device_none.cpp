@@ -1,0 +1,15 @@
+// The CPU-only build: no CUDA device can be used, and every pointer is taken for a host pointer.
+#include "device.hpp"
+#include "errors.hpp"
+
+namespace pl {
+
+bool cuda_compiled() { return false; }
+int cuda_devices() { return 0; }
+pl_status check_pointer_side(const void *, int, const char *) { return PL_OK; }
+pl_status fused_loss_cuda(const pl_loss_params &, const pl_loss_args &) {
+    return fail(PL_ERR_NO_DEVICE, "device", -1, "this build of policyloss has no CUDA backend (built without nvcc)");
+}
+const char *cuda_archs() { return ""; }
+
+}  // namespace pl

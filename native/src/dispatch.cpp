@@ -1,0 +1,64 @@
+// pl_fused_loss: validate, check that every pointer is on the side the call names, then run the backend.
+#include <cstdio>
+#include <algorithm>
+
+#include "cpu/fused_loss_cpu.hpp"
+#include "device.hpp"
+#include "errors.hpp"
+#include "validate.hpp"
+
+namespace pl {
+namespace {
+
+pl_status check_sides(const pl_loss_args &a) {
+    const struct {
+        const void *ptr;
+        const char *name;
+    } buffers[] = {{a.logits, "logits"},       {a.target, "target"},           {a.old_logp, "old_logp"},
+                   {a.ref_logp, "ref_logp"},   {a.advantage, "advantage"},     {a.weight, "weight"},
+                   {a.temperature, "temperature"}, {a.dlogits, "dlogits"},     {a.out_logp, "out_logp"},
+                   {a.out_entropy, "out_entropy"}, {a.out_clamped_entropy, "out_clamped_entropy"},
+                   {a.out_ratio, "out_ratio"}, {a.out_loss, "out_loss"},       {a.out_kl, "out_kl"},
+                   {a.out_flags, "out_flags"}, {a.metrics, "metrics"}};
+    for (const auto &b : buffers)
+        if (pl_status st = check_pointer_side(b.ptr, a.device, b.name)) return st;
+    return PL_OK;
+}
+
+}  // namespace
+}  // namespace pl
+
+extern "C" {
+
+pl_status pl_fused_loss(const pl_loss_params *params, const pl_loss_args *args) {
+    pl::clear_error();
+    pl_loss_params p;
+    pl_loss_args a;
+    if (pl_status st = pl::validate_call(params, args, p, a)) return st;
+    if (a.n_rows == 0) {
+        if (a.metrics) std::fill(a.metrics, a.metrics + PL_METRICS_LEN, 0.0);
+        return PL_OK;
+    }
+    if (a.device >= 0 && (!pl::cuda_compiled() || pl::cuda_devices() == 0))
+        return pl::fail(PL_ERR_NO_DEVICE, "device", -1, "CUDA device %d requested, but %s", a.device,
+                        pl::cuda_compiled() ? "no CUDA device is visible" : "this build has no CUDA backend");
+    if (pl_status st = pl::check_sides(a)) return st;
+    return a.device >= 0 ? pl::fused_loss_cuda(p, a) : pl::cpu::fused_loss(p, a);
+}
+
+const char *pl_build_info(void) {
+    static char info[256];
+    static const bool once = [] {
+        std::snprintf(info, sizeof info, "policyloss %s; abi %d; backends: cpu (%s)%s%s%s", PL_VERSION, PL_ABI_VERSION,
+                      pl::cpu::active_isa(), pl::cuda_compiled() ? ", cuda (" : "", pl::cuda_archs(),
+                      pl::cuda_compiled() ? ")" : "");
+        return true;
+    }();
+    (void)once;
+    return info;
+}
+
+int pl_has_cuda_backend(void) { return pl::cuda_compiled() ? 1 : 0; }
+int pl_cuda_device_count(void) { return pl::cuda_devices(); }
+int pl_abi_version(void) { return PL_ABI_VERSION; }
+}

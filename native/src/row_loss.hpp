@@ -1,0 +1,79 @@
+// The per-row part of the loss (SPEC sections 3-5): everything after the softmax statistics of a row are known.
+// Plain scalar code, host and device, so the CPU and CUDA kernels share one definition of the clipping rules.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "policyloss.h"
+
+#if defined(__CUDACC__)
+#define PL_HD __host__ __device__ __forceinline__
+#else
+#define PL_HD inline
+#endif
+
+namespace pl {
+
+// What the loss needs from a row's logits.
+struct RowStats {
+    float logp;     // y_a - lse
+    float entropy;  // H
+    float clamped_entropy;  // Hc (= H when p = 0)
+};
+
+// The per-row loss, its derivative with respect to logp, and what the metrics count.
+struct RowLoss {
+    float loss;        // l = pg + beta kl - lambda_H H - lambda_C Hc
+    float dloss_dlogp; // G_logp: pg part (0 when clipped, dual-clipped or ratio-clamped) + kl part
+    float ratio;       // r
+    float kl;          // the chosen estimator (0 without ref_logp)
+    uint8_t flags;     // PL_FLAG_* bits
+};
+
+// ref_logp is NaN-free and only used when has_ref; advantage is the row's A before Entropy-Adv shaping.
+PL_HD RowLoss row_loss(const pl_loss_params &p, const RowStats &s, float old_logp, bool has_ref, float ref_logp,
+                       float advantage) {
+    RowLoss out{};
+    // Entropy-Adv (AEPO Sec. 3.2): A' = A + min(beta H, |A| / kappa), H detached.
+    float a = advantage;
+    if (p.entropy_adv_beta > 0.0f) a += fminf(p.entropy_adv_beta * s.entropy, fabsf(advantage) / p.entropy_adv_kappa);
+
+    float d = s.logp - old_logp;
+    bool ratio_clamped = !(d >= -20.0f && d <= 20.0f);
+    d = fminf(fmaxf(d, -20.0f), 20.0f);
+    float r = expf(d);
+    float r_clipped = fminf(fmaxf(r, 1.0f - p.eps_low), 1.0f + p.eps_high);  // eps_high = +inf: no clip-high
+    float pg1 = -a * r, pg2 = -a * r_clipped;
+    bool unclipped = pg1 >= pg2;  // a tie counts as unclipped
+    float pg = unclipped ? pg1 : pg2;
+    bool dual = false;
+    if (p.dual_clip_c > 0.0f && a < 0.0f) {
+        float bound = -a * p.dual_clip_c;
+        if (bound < pg) { pg = bound; dual = true; }
+    }
+    float g_pg = (unclipped && !dual && !ratio_clamped) ? -a * r : 0.0f;
+
+    float kl = 0.0f, g_kl = 0.0f;
+    if (has_ref) {
+        float delta = ref_logp - s.logp;
+        switch (p.kl_estimator) {
+            case PL_KL_K1: kl = s.logp - ref_logp; g_kl = 1.0f; break;
+            case PL_KL_K2: kl = 0.5f * delta * delta; g_kl = -delta; break;
+            default: {  // k3, clamped to [-10, 10]; the gradient is 0 where the clamp is active
+                float raw = expf(delta) - delta - 1.0f;
+                kl = fminf(fmaxf(raw, -10.0f), 10.0f);
+                g_kl = (raw >= -10.0f && raw <= 10.0f) ? 1.0f - expf(delta) : 0.0f;
+            }
+        }
+    }
+    out.loss = pg + p.kl_coef * kl - p.entropy_coef * s.entropy - p.clamped_entropy_coef * s.clamped_entropy;
+    out.dloss_dlogp = g_pg + p.kl_coef * g_kl;
+    out.ratio = r;
+    out.kl = kl;
+    out.flags = (uint8_t)(((a < 0.0f && r < 1.0f - p.eps_low) ? PL_FLAG_CLIP_LOW : 0) |
+                          ((a > 0.0f && r > 1.0f + p.eps_high) ? PL_FLAG_CLIP_HIGH : 0) |
+                          (dual ? PL_FLAG_DUAL_CLIP : 0) | (ratio_clamped ? PL_FLAG_RATIO_CLAMPED : 0));
+    return out;
+}
+
+}  // namespace pl

@@ -1,0 +1,185 @@
+// C++ tests of the C ABI: the contract that does not need the Java oracle (properties of the math, the error
+// contract, thread safety).  Numerical agreement with SPEC is tested against the double-precision Java oracle.
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "policyloss.h"
+
+static int g_passed = 0, g_failed = 0;
+#define CHECK(cond)                                                                   \
+    do {                                                                              \
+        if (cond) {                                                                   \
+            ++g_passed;                                                               \
+        } else {                                                                      \
+            ++g_failed;                                                               \
+            std::printf("FAIL %s:%d: %s (last error: %s)\n", __FILE__, __LINE__, #cond, \
+                        pl_last_error());                                             \
+        }                                                                             \
+    } while (0)
+
+struct Batch {
+    int64_t n, v;
+    std::vector<float> logits, old_logp, adv, weight, dlogits;
+    std::vector<int64_t> target;
+    std::vector<double> metrics = std::vector<double>(PL_METRICS_LEN, -1.0);
+    pl_loss_params p;
+    pl_loss_args a;
+
+    Batch(int64_t n_, int64_t v_, unsigned seed) : n(n_), v(v_) {
+        std::mt19937 rng(seed);
+        std::normal_distribution<float> normal(0.0f, 2.0f);
+        logits.resize(n * v);
+        for (auto &z : logits) z = normal(rng);
+        for (int64_t i = 0; i < n; ++i) {
+            target.push_back((int64_t)(rng() % v));
+            old_logp.push_back(-std::log((float)v) + 0.3f * normal(rng));
+            adv.push_back(normal(rng));
+            weight.push_back(1.0f / n);
+        }
+        dlogits.assign(n * v, 12345.0f);
+        pl_loss_params_init(&p);
+        p.entropy_coef = 0.01f;
+        p.clamped_entropy_coef = 0.02f;
+        p.clamp_p = 0.3f;
+        pl_loss_args_init(&a);
+        a.n_rows = n;
+        a.vocab = v;
+        a.ld = v;
+        a.logits = logits.data();
+        a.target = target.data();
+        a.old_logp = old_logp.data();
+        a.advantage = adv.data();
+        a.weight = weight.data();
+        a.dlogits = dlogits.data();
+        a.ld_dlogits = v;
+        a.metrics = metrics.data();
+    }
+    pl_status run() { return pl_fused_loss(&p, &a); }
+};
+
+static void test_build_info() {
+    CHECK(std::string(pl_build_info()).find("backends: cpu") != std::string::npos);
+    CHECK(pl_abi_version() == PL_ABI_VERSION);
+    std::printf("build: %s; cuda devices: %d\n", pl_build_info(), pl_cuda_device_count());
+}
+
+// Uniform logits: H = log V, logp = -log V, and every term of the gradient sums to zero over the row.
+static void test_uniform_row_properties() {
+    Batch b(3, 1000, 1);
+    std::fill(b.logits.begin(), b.logits.end(), 0.5f);
+    b.p.clamp_p = 0.0f;
+    std::vector<float> h(3), logp(3);
+    b.a.out_entropy = h.data();
+    b.a.out_logp = logp.data();
+    CHECK(b.run() == PL_OK);
+    for (int i = 0; i < 3; ++i) {
+        CHECK(std::fabs(h[i] - std::log(1000.0f)) < 1e-4f);
+        CHECK(std::fabs(logp[i] + std::log(1000.0f)) < 1e-4f);
+        double sum = 0.0;
+        for (int64_t v = 0; v < b.v; ++v) sum += b.dlogits[i * b.v + v];
+        CHECK(std::fabs(sum) < 1e-6);
+    }
+    CHECK(b.metrics[PL_M_VALID_ROWS] == 3.0);
+}
+
+// A data error leaves every output untouched, in place included, and names argument and row.
+static void test_error_leaves_outputs_untouched() {
+    Batch b(8, 50, 2);
+    b.target[5] = 50;
+    CHECK(b.run() == PL_ERR_INVALID_DATA);
+    CHECK(std::string(pl_last_error_argument()) == "target");
+    CHECK(pl_last_error_row() == 5);
+    CHECK(std::string(pl_last_error()).find("row 5") != std::string::npos);
+    bool untouched = true;
+    for (float d : b.dlogits) untouched &= d == 12345.0f;
+    CHECK(untouched);
+    CHECK(b.metrics[0] == -1.0);
+
+    Batch c(8, 50, 3);
+    std::vector<float> before = c.logits;
+    c.a.dlogits = c.logits.data();
+    c.logits[7 * 50 + 3] = NAN;
+    before[7 * 50 + 3] = NAN;
+    CHECK(c.run() == PL_ERR_INVALID_DATA);
+    CHECK(std::string(pl_last_error_argument()) == "logits" && pl_last_error_row() == 7);
+    CHECK(std::memcmp(before.data(), c.logits.data(), before.size() * sizeof(float)) == 0);
+}
+
+// Padding rows (weight 0) are never read: a target of -100 and NaN logits there are fine, and their gradient is 0.
+static void test_zero_weight_rows_never_read() {
+    Batch b(4, 20, 4);
+    b.weight[2] = 0.0f;
+    b.target[2] = -100;
+    for (int v = 0; v < 20; ++v) b.logits[2 * 20 + v] = NAN;
+    CHECK(b.run() == PL_OK);
+    bool zero = true;
+    for (int v = 0; v < 20; ++v) zero &= b.dlogits[2 * 20 + v] == 0.0f;
+    CHECK(zero);
+    CHECK(b.metrics[PL_M_VALID_ROWS] == 3.0);
+}
+
+static void test_argument_errors() {
+    Batch b(2, 10, 5);
+    b.p.clamp_p = 1.0f;
+    CHECK(b.run() == PL_ERR_INVALID_ARGUMENT && std::string(pl_last_error_argument()) == "clamp_p");
+    b.p.clamp_p = 0.5f;
+    b.a.ld = 5;
+    CHECK(b.run() == PL_ERR_INVALID_ARGUMENT && std::string(pl_last_error_argument()) == "ld");
+    b.a.ld = 10;
+    b.a.logits_dtype = PL_I32;
+    CHECK(b.run() == PL_ERR_UNSUPPORTED && std::string(pl_last_error_argument()) == "logits_dtype");
+    b.a.logits_dtype = PL_F32;
+    b.a.dlogits = b.logits.data() + 1;
+    CHECK(b.run() == PL_ERR_INVALID_ARGUMENT && std::string(pl_last_error_argument()) == "dlogits");
+    b.a.dlogits = b.dlogits.data();
+    b.a.size = 3;
+    CHECK(b.run() == PL_ERR_INVALID_ARGUMENT && std::string(pl_last_error_argument()) == "args.size");
+    b.a.size = sizeof(pl_loss_args);
+    b.a.device = 0;
+    if (pl_cuda_device_count() == 0) CHECK(b.run() == PL_ERR_NO_DEVICE);
+    b.a.device = -1;
+    CHECK(pl_fused_loss(nullptr, &b.a) == PL_ERR_INVALID_ARGUMENT && std::string(pl_last_error_argument()) == "params");
+    CHECK(b.run() == PL_OK && std::string(pl_last_error()).empty());
+}
+
+// Four threads calling at once get bitwise the result of one call.
+static void test_concurrent_calls_are_deterministic() {
+    Batch ref(64, 3000, 6);
+    CHECK(ref.run() == PL_OK);
+    std::vector<Batch> batches;
+    for (int t = 0; t < 4; ++t) batches.emplace_back(64, 3000, 6);
+    std::vector<std::thread> threads;
+    std::vector<pl_status> status(4);
+    for (int t = 0; t < 4; ++t) {
+        batches[t].a.logits = batches[t].logits.data();  // re-point after the vector moved the batches
+        batches[t].a.target = batches[t].target.data();
+        batches[t].a.old_logp = batches[t].old_logp.data();
+        batches[t].a.advantage = batches[t].adv.data();
+        batches[t].a.weight = batches[t].weight.data();
+        batches[t].a.dlogits = batches[t].dlogits.data();
+        batches[t].a.metrics = batches[t].metrics.data();
+        threads.emplace_back([&, t] { status[t] = batches[t].run(); });
+    }
+    for (auto &th : threads) th.join();
+    for (int t = 0; t < 4; ++t) {
+        CHECK(status[t] == PL_OK);
+        CHECK(std::memcmp(ref.dlogits.data(), batches[t].dlogits.data(), ref.dlogits.size() * 4) == 0);
+        CHECK(std::memcmp(ref.metrics.data(), batches[t].metrics.data(), PL_METRICS_LEN * 8) == 0);
+    }
+}
+
+int main() {
+    test_build_info();
+    test_uniform_row_properties();
+    test_error_leaves_outputs_untouched();
+    test_zero_weight_rows_never_read();
+    test_argument_errors();
+    test_concurrent_calls_are_deterministic();
+    std::printf("%d passed, %d failed\n", g_passed, g_failed);
+    return g_failed == 0 ? 0 : 1;
+}

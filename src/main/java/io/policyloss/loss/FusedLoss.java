@@ -1,0 +1,162 @@
+package io.policyloss.loss;
+
+import static io.policyloss.nativeapi.PolicyLossNative.*;
+
+import io.policyloss.nativeapi.PolicyLossNative.pl_loss_args;
+import io.policyloss.nativeapi.PolicyLossNative.pl_loss_params;
+import java.util.Objects;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.DoublePointer;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.IntPointer;
+import org.bytedeco.javacpp.LongPointer;
+import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.javacpp.ShortPointer;
+
+/**
+ * The fused policy loss of SPEC sections 1-5: forward and backward in one native call. Thread-safe: one instance
+ * may serve many threads at once, and results do not depend on the number of threads.
+ *
+ * <pre>{@code
+ * FusedLoss loss = new FusedLoss(LossConfig.builder().epsHigh(0.28).clampedEntropyCoef(0.01).clampP(0.2).build());
+ * LossResult r = loss.compute(LossBatch.f32(logits, rows, vocab).target(t).oldLogp(o).advantage(a).weight(w));
+ * }</pre>
+ */
+public final class FusedLoss {
+    private final LossConfig config;
+    private final pl_loss_params params;
+
+    /** All CPU cores. */
+    public FusedLoss(LossConfig config) {
+        this(config, 0);
+    }
+
+    /** numThreads: CPU threads per call, 0 = all cores. */
+    public FusedLoss(LossConfig config, int numThreads) {
+        this.config = Objects.requireNonNull(config, "config");
+        if (numThreads < 0) throw new IllegalArgumentException("numThreads: must be >= 0 (0 = all cores), got " + numThreads);
+        params = new pl_loss_params()
+                .eps_low((float) config.epsLow())
+                .eps_high((float) config.epsHigh())
+                .dual_clip_c((float) config.dualClipC())
+                .kl_coef((float) config.klCoef())
+                .kl_estimator(config.klEstimator().code())
+                .entropy_coef((float) config.entropyCoef())
+                .clamped_entropy_coef((float) config.clampedEntropyCoef())
+                .clamp_p((float) config.clampP())
+                .clamp_mode(config.clampMode() == ClampMode.TOKEN_FRACTION ? PL_CLAMP_TOKEN_FRACTION
+                        : PL_CLAMP_PROBABILITY_MASS)
+                .entropy_adv_beta((float) config.entropyAdvBeta())
+                .entropy_adv_kappa((float) config.entropyAdvKappa())
+                .grad_scale((float) config.gradScale())
+                .logit_scale((float) config.logitScale())
+                .softcap((float) config.softcap())
+                .temperature((float) config.temperature())
+                .num_threads(numThreads);
+    }
+
+    public LossConfig config() {
+        return config;
+    }
+
+    /** Computes on native buffers; outputs land in the buffers given. Returns the metric sums. */
+    public LossMetrics compute(LossBuffers b) {
+        Objects.requireNonNull(b, "buffers");
+        b.checkLengths();
+        try (PointerScope scope = new PointerScope()) {
+            DoublePointer metrics = new DoublePointer(PL_METRICS_LEN);
+            pl_loss_args a = new pl_loss_args()
+                    .n_rows(b.rows).vocab(b.vocab).ld(b.logitsStride)
+                    .logits_dtype(b.logitsDtype.code()).logits(b.logits)
+                    .target_dtype(b.target64 ? PL_I64 : PL_I32).target(b.target)
+                    .old_logp(b.oldLogp).ref_logp(b.refLogp).advantage(b.advantage).weight(b.weight)
+                    .temperature(b.temperature)
+                    .dlogits(b.dlogits).dlogits_dtype(b.dlogitsDtype.code()).ld_dlogits(b.dlogitsStride)
+                    .out_logp(b.outLogp).out_entropy(b.outEntropy).out_clamped_entropy(b.outClampedEntropy)
+                    .out_ratio(b.outRatio).out_loss(b.outLoss).out_kl(b.outKl).out_flags(b.outFlags)
+                    .metrics(metrics).device(b.device).stream(b.stream);
+            int status = pl_fused_loss(params, a);
+            if (status != PL_OK) throw lastError(status);
+            double[] sums = new double[PL_METRICS_LEN];
+            metrics.get(sums);
+            return LossMetrics.fromSums(sums);
+        }
+    }
+
+    /** Computes on Java arrays (copied to native memory and back). */
+    public LossResult compute(LossBatch batch) {
+        Objects.requireNonNull(batch, "batch");
+        int n = batch.rows;
+        try (PointerScope scope = new PointerScope()) {
+            Pointer logits = batch.logitsF32 != null ? new FloatPointer(batch.logitsF32) : new ShortPointer(batch.logits16);
+            LossBuffers b = LossBuffers.of(n, batch.vocab).logits(logits, batch.dtype).logitsStride(batch.stride);
+            if (batch.target32 != null) b.target(new IntPointer(batch.target32));
+            else if (batch.target64 != null) b.target(new LongPointer(batch.target64));
+            b.oldLogp(floats(batch.oldLogp)).refLogp(floats(batch.refLogp)).advantage(floats(batch.advantage))
+                    .weight(floats(batch.weight)).temperature(floats(batch.temperature));
+            FloatPointer logp = new FloatPointer(n), h = new FloatPointer(n), hc = new FloatPointer(n),
+                    r = new FloatPointer(n), l = new FloatPointer(n), kl = new FloatPointer(n);
+            BytePointer flags = new BytePointer(n);
+            b.outLogp(logp).outEntropy(h).outClampedEntropy(hc).outRatio(r).outLoss(l).outKl(kl).outFlags(flags);
+            long elems = n == 0 ? 0 : (long) (n - 1) * batch.stride + batch.vocab;
+            Pointer dlogits = null;
+            if (batch.inPlace) {
+                b.dlogitsInPlace();
+                dlogits = logits;
+            } else if (batch.gradient) {
+                dlogits = batch.gradientDtype == Dtype.F32 ? new FloatPointer(elems) : new ShortPointer(elems);
+                b.dlogits(dlogits, batch.gradientDtype);
+            }
+            LossMetrics metrics = compute(b);
+
+            float[] dF32 = null;
+            short[] d16 = null;
+            if (dlogits != null) {
+                // Untouched padding between rows keeps the caller's values (in place) or zeros.
+                if (batch.gradientDtype == Dtype.F32) {
+                    dF32 = batch.inPlace ? batch.logitsF32 : new float[(int) elems];
+                    ((FloatPointer) dlogits).get(dF32, 0, (int) elems);
+                } else {
+                    d16 = batch.inPlace ? batch.logits16 : new short[(int) elems];
+                    ((ShortPointer) dlogits).get(d16, 0, (int) elems);
+                }
+            }
+            return new LossResult(metrics, get(logp, n), get(h, n), get(hc, n), get(r, n), get(l, n), get(kl, n),
+                    getBytes(flags, n), batch.gradientDtype, dF32, d16);
+        }
+    }
+
+    /** What the native library was built with, e.g. "policyloss 0.1.0; abi 1; backends: cpu (avx2+fma)". */
+    public static String buildInfo() {
+        return pl_build_info().getString();
+    }
+
+    /** Visible CUDA devices (0 without a driver, a device, or the CUDA backend). */
+    public static int cudaDeviceCount() {
+        return pl_cuda_device_count();
+    }
+
+    private static PolicyLossException lastError(int status) {
+        PolicyLossException.Status[] all = PolicyLossException.Status.values();
+        PolicyLossException.Status s = status >= 0 && status < all.length ? all[status] : PolicyLossException.Status.INTERNAL;
+        return new PolicyLossException(s, pl_last_error_argument().getString(), pl_last_error_row(),
+                pl_last_error().getString());
+    }
+
+    private static FloatPointer floats(float[] a) {
+        return a == null ? null : new FloatPointer(a);
+    }
+
+    private static float[] get(FloatPointer p, int n) {
+        float[] out = new float[n];
+        p.get(out);
+        return out;
+    }
+
+    private static byte[] getBytes(BytePointer p, int n) {
+        byte[] out = new byte[n];
+        p.get(out);
+        return out;
+    }
+}

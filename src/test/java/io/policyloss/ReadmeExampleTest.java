@@ -1,0 +1,28 @@
+package io.policyloss;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.policyloss.loss.LossResult;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.Test;
+
+/** The README's Java example compiles, runs, gives a sane result, and is the text the README shows. */
+class ReadmeExampleTest {
+    @Test
+    void exampleRunsAndMatchesTheReadme() throws IOException {
+        LossResult r = ReadmeExample.run();
+        assertTrue(Double.isFinite(r.totalLoss()));
+        assertEquals(4, r.metrics().validRows());
+        assertTrue(r.metrics().meanEntropy() > 0 && r.metrics().meanEntropy() <= Math.log(1000) + 1e-4);
+
+        String source = Files.readString(Path.of("src/test/java/io/policyloss/ReadmeExample.java"));
+        String example = source.substring(source.indexOf("// README-BEGIN\n") + 16, source.indexOf("        // README-END"))
+                .lines().map(l -> l.length() >= 8 ? l.substring(8) : l.strip()).collect(Collectors.joining("\n"));
+        String readme = Files.readString(Path.of("README.md"));
+        assertTrue(readme.contains(example), "README.md shows the example of ReadmeExample.java verbatim:\n" + example);
+    }
+}

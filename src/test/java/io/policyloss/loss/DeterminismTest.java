@@ -1,0 +1,55 @@
+package io.policyloss.loss;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.junit.jupiter.api.Test;
+
+/** Bitwise reproducibility: the same call twice, with one or all threads, and from four threads at once. */
+class DeterminismTest {
+    private static final LossConfig CONFIG = LossConfig.builder().entropyCoef(0.01).clampedEntropyCoef(0.02).clampP(0.33)
+            .dualClipC(3).build();
+
+    private static LossResult run(RandomCase c, long seed, int threads) {
+        return new FusedLoss(CONFIG, threads).compute(c.generate(seed).batch());
+    }
+
+    private static void assertBitwiseEqual(LossResult a, LossResult b) {
+        assertEquals(a.metrics(), b.metrics());
+        assertArrayEquals(a.dlogitsF32(), b.dlogitsF32());
+        assertArrayEquals(a.loss(), b.loss());
+        assertArrayEquals(a.entropy(), b.entropy());
+        assertArrayEquals(a.clampedEntropy(), b.clampedEntropy());
+        assertArrayEquals(a.flags(), b.flags());
+    }
+
+    private static final RandomCase CASE = RandomCase.of("determinism", 96, 5000, Dtype.F32, CONFIG).masked(0.1);
+
+    @Test
+    void twoIdenticalCallsAreBitwiseIdentical() {
+        assertBitwiseEqual(run(CASE, 1, 0), run(CASE, 1, 0));
+    }
+
+    @Test
+    void oneThreadEqualsAllThreads() {
+        assertBitwiseEqual(run(CASE, 2, 1), run(CASE, 2, 0));
+    }
+
+    @Test
+    void fourConcurrentCallersGetTheSingleCallResult() throws Exception {
+        LossResult alone = run(CASE, 3, 0);
+        ExecutorService pool = Executors.newFixedThreadPool(4);
+        try {
+            List<Future<LossResult>> futures = new ArrayList<>();
+            for (int t = 0; t < 4; ++t) futures.add(pool.submit(() -> run(CASE, 3, 0)));
+            for (Future<LossResult> f : futures) assertBitwiseEqual(alone, f.get());
+        } finally {
+            pool.shutdown();
+        }
+    }
+}

@@ -1,0 +1,20 @@
+package io.policyloss.loss;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.policyloss.nativeapi.PolicyLossNative;
+import org.junit.jupiter.api.Test;
+
+/** The native library loads (from the class path, no LD_LIBRARY_PATH) and says what it was built with. */
+class NativeLibraryTest {
+    @Test
+    void loadsAndDescribesItsBackends() {
+        String info = FusedLoss.buildInfo();
+        assertTrue(info.startsWith("policyloss "), info);
+        assertTrue(info.contains("backends: cpu ("), info);
+        assertEquals(1, PolicyLossNative.pl_abi_version());
+        assertEquals(PolicyLossNative.pl_has_cuda_backend() == 1, info.contains("cuda ("), info);
+        assertTrue(FusedLoss.cudaDeviceCount() >= 0);
+    }
+}

@@ -1,0 +1,55 @@
+package io.policyloss.loss;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import io.policyloss.oracle.Oracle;
+
+/**
+ * Asserts that a kernel's result matches the oracle within tolerances set by the precision of what is compared:
+ * fp32 arithmetic for per-row values, and the output dtype's rounding for dlogits.
+ */
+final class OracleComparison {
+    private OracleComparison() {}
+
+    static void assertMatches(String what, RandomCase c, Oracle.Output o, LossResult k) {
+        int n = c.rows();
+        for (int i = 0; i < n; ++i) {
+            Oracle.Row r = o.rows()[i];
+            String at = what + " row " + i;
+            close(at + " logp", r.logp(), k.logp()[i], 2e-4, 2e-5);
+            close(at + " entropy", r.entropy(), k.entropy()[i], 2e-4, 2e-5);
+            close(at + " clampedEntropy", r.clampedEntropy(), k.clampedEntropy()[i], 2e-4, 2e-5);
+            close(at + " ratio", r.ratio(), k.ratio()[i], 1e-4, 5e-5);
+            close(at + " loss", r.loss(), k.loss()[i], 2e-4, 5e-5);
+            close(at + " kl", r.kl(), k.kl()[i], 2e-4, 5e-5);
+            assertEquals(r.flags(), k.flags()[i] & 0xff, at + " flags");
+        }
+        double[] om = o.metrics(), km = k.metrics().toSums();
+        for (int j = 0; j < om.length; ++j) close(what + " metric " + j, om[j], km[j], 1e-3, 1e-4);
+        if (c.gradient() != RandomCase.Gradient.NONE) assertGradient(what, c, o, k);
+    }
+
+    private static void assertGradient(String what, RandomCase c, Oracle.Output o, LossResult k) {
+        Dtype out = k.gradientDtype();
+        double relPerElement = out == Dtype.F32 ? 1e-4 : out == Dtype.BF16 ? 8e-3 : 1e-3;
+        double resolution = out == Dtype.F16 ? 0x1p-24 : 0;  // fp16's subnormal step: the smallest it can say
+        for (int i = 0; i < c.rows(); ++i) {
+            double[] g = o.rows()[i].dlogits();
+            double rowMax = 0;
+            for (double v : g) rowMax = Math.max(rowMax, Math.abs(v));
+            for (int v = 0; v < c.vocab(); ++v) {
+                double kv = k.dlogit(i, v, c.stride());
+                double tol = 2e-5 * rowMax + relPerElement * Math.abs(g[v]) + resolution + 1e-30;
+                if (!(Math.abs(kv - g[v]) <= tol))
+                    fail(what + " dlogits[" + i + "][" + v + "]: oracle " + g[v] + ", kernel " + kv + " (row max "
+                            + rowMax + ", tol " + tol + ")");
+            }
+        }
+    }
+
+    static void close(String what, double expected, double actual, double rel, double abs) {
+        if (!(Math.abs(expected - actual) <= abs + rel * Math.abs(expected)))
+            fail(what + ": oracle " + expected + ", kernel " + actual);
+    }
+}

@@ -1,0 +1,122 @@
+package io.policyloss.loss;
+
+import io.policyloss.oracle.Oracle;
+import java.util.Random;
+
+/**
+ * A kernel-versus-oracle case: its shape and features, and fresh random inputs for it. Inputs are made in the
+ * logits dtype and decoded exactly for the oracle; old_logp is placed relative to the oracle's logp so that each
+ * clip regime is hit on purpose and far from its boundary.
+ */
+public record RandomCase(String name, int rows, int vocab, int stride, Dtype dtype, boolean target64, LossConfig config,
+        double maskFraction, int tieLevels, boolean perRowTemperature, double zeroWeightFraction, Gradient gradient,
+        boolean withRef) {
+
+    /** How the gradient is asked for. */
+    public enum Gradient { F32, LOGITS_DTYPE, IN_PLACE, NONE }
+
+    /** log r offsets: ratio clamp, clip-low side, unclipped, clip-high side, dual-clip range (c = 3). */
+    private static final double[] LOG_RATIO = {-25, -0.9, -0.35, -0.05, 0, 0.08, 0.4, 1.6, 25};
+
+    public static RandomCase of(String name, int rows, int vocab, Dtype dtype, LossConfig config) {
+        return new RandomCase(name, rows, vocab, vocab, dtype, false, config, 0, 0, false, 0, Gradient.F32, false);
+    }
+
+    public RandomCase stride(int s) { return new RandomCase(name, rows, vocab, s, dtype, target64, config, maskFraction, tieLevels, perRowTemperature, zeroWeightFraction, gradient, withRef); }
+    public RandomCase withInt64Targets() { return new RandomCase(name, rows, vocab, stride, dtype, true, config, maskFraction, tieLevels, perRowTemperature, zeroWeightFraction, gradient, withRef); }
+    public RandomCase masked(double f) { return new RandomCase(name, rows, vocab, stride, dtype, target64, config, f, tieLevels, perRowTemperature, zeroWeightFraction, gradient, withRef); }
+    public RandomCase ties(int levels) { return new RandomCase(name, rows, vocab, stride, dtype, target64, config, maskFraction, levels, perRowTemperature, zeroWeightFraction, gradient, withRef); }
+    public RandomCase withPerRowTemperature() { return new RandomCase(name, rows, vocab, stride, dtype, target64, config, maskFraction, tieLevels, true, zeroWeightFraction, gradient, withRef); }
+    public RandomCase zeroWeights(double f) { return new RandomCase(name, rows, vocab, stride, dtype, target64, config, maskFraction, tieLevels, perRowTemperature, f, gradient, withRef); }
+    public RandomCase gradient(Gradient g) { return new RandomCase(name, rows, vocab, stride, dtype, target64, config, maskFraction, tieLevels, perRowTemperature, zeroWeightFraction, g, withRef); }
+    public RandomCase withRefLogp() { return new RandomCase(name, rows, vocab, stride, dtype, target64, config, maskFraction, tieLevels, perRowTemperature, zeroWeightFraction, gradient, true); }
+
+    @Override
+    public String toString() {
+        return name;
+    }
+
+    /** Inputs for the kernel and the same inputs, decoded, for the oracle. */
+    public record Generated(LossBatch batch, Oracle.Inputs inputs, float[] logitsF32, short[] logits16) {}
+
+    public Generated generate(long seed) {
+        Random rnd = new Random(seed);
+        int elems = (rows - 1) * stride + vocab;
+        float[] f32 = dtype == Dtype.F32 ? new float[Math.max(elems, 0)] : null;
+        short[] h16 = dtype == Dtype.F32 ? null : new short[Math.max(elems, 0)];
+        double[][] z = new double[rows][vocab];
+        long[] target = new long[rows];
+        double[] weight = new double[rows], adv = new double[rows], temp = perRowTemperature ? new double[rows] : null;
+        for (int i = 0; i < rows; ++i) {
+            boolean padding = rnd.nextDouble() < zeroWeightFraction;
+            weight[i] = padding ? 0 : (float) (0.1 + 0.9 * rnd.nextDouble());
+            adv[i] = (float) rnd.nextGaussian();
+            if (temp != null) temp[i] = (float) (0.5 + rnd.nextDouble());
+            for (int v = 0; v < vocab; ++v) {
+                float value;
+                if (padding) value = Float.NaN;  // padding rows must never be read
+                else if (v > 0 && rnd.nextDouble() < maskFraction) value = Float.NEGATIVE_INFINITY;
+                else if (tieLevels > 0) value = rnd.nextInt(tieLevels) - tieLevels / 2;
+                else value = (float) (2.0 * rnd.nextGaussian());
+                int k = i * stride + v;
+                if (f32 != null) {
+                    f32[k] = value;
+                    z[i][v] = value;
+                } else {
+                    h16[k] = HalfFloats.fromFloat(dtype, value);
+                    z[i][v] = HalfFloats.toFloat(dtype, h16[k]);
+                }
+            }
+            for (int v = vocab; v < stride && i < rows - 1; ++v) {  // the gap between rows: never read
+                if (f32 != null) f32[i * stride + v] = Float.NaN;
+                else h16[i * stride + v] = (short) 0x7e00;
+            }
+            if (padding) {
+                target[i] = -100;
+            } else {
+                int t;
+                do t = rnd.nextInt(vocab); while (z[i][t] == Double.NEGATIVE_INFINITY);
+                target[i] = t;
+            }
+        }
+        // old_logp relative to the true logp (one oracle pass without the clamp), so each regime is hit on purpose.
+        double[] zeros = new double[rows];
+        Oracle.Inputs probe = new Oracle.Inputs(z, target, zeros, null, zeros, weight, temp);
+        Oracle.Output truth = Oracle.compute(config.toBuilder().clampP(0).build(), probe);
+        double[] oldLogp = new double[rows], refLogp = withRef ? new double[rows] : null;
+        for (int i = 0; i < rows; ++i) {
+            if (weight[i] == 0) {
+                oldLogp[i] = Float.NaN;  // never read
+                continue;
+            }
+            double logp = truth.rows()[i].logp();
+            oldLogp[i] = (float) (logp - LOG_RATIO[rnd.nextInt(LOG_RATIO.length)]);
+            if (refLogp != null) refLogp[i] = (float) (logp + 0.5 * rnd.nextGaussian());
+        }
+        LossBatch batch = f32 != null ? LossBatch.f32(f32, rows, vocab, stride) : LossBatch.halves(dtype, h16, rows, vocab, stride);
+        if (target64) batch.target(target);
+        else batch.target(toInts(target));
+        batch.oldLogp(toFloats(oldLogp)).advantage(toFloats(adv)).weight(toFloats(weight));
+        if (refLogp != null) batch.refLogp(toFloats(refLogp));
+        if (temp != null) batch.temperature(toFloats(temp));
+        switch (gradient) {
+            case F32 -> batch.gradient(Dtype.F32);
+            case LOGITS_DTYPE -> batch.gradient(dtype);
+            case IN_PLACE -> batch.gradientInPlace();
+            case NONE -> batch.noGradient();
+        }
+        return new Generated(batch, new Oracle.Inputs(z, target, oldLogp, refLogp, adv, weight, temp), f32, h16);
+    }
+
+    static float[] toFloats(double[] a) {
+        float[] out = new float[a.length];
+        for (int i = 0; i < a.length; ++i) out[i] = (float) a[i];
+        return out;
+    }
+
+    static int[] toInts(long[] a) {
+        int[] out = new int[a.length];
+        for (int i = 0; i < a.length; ++i) out[i] = (int) a[i];
+        return out;
+    }
+}

@@ -1,0 +1,200 @@
+package io.policyloss.oracle;
+
+import io.policyloss.loss.ClampMode;
+import io.policyloss.loss.KlEstimator;
+import io.policyloss.loss.LossConfig;
+import java.util.Arrays;
+
+/**
+ * SPEC.md sections 2-5 written out straightforwardly in double precision, independently of the kernels: plain
+ * loops, a full sort for the clamped set, every formula as the spec writes it. The reference every kernel test
+ * compares with. The config's parameters are used as the floats the kernels receive (so a boundary such as
+ * floor(p V) is the same on both sides).
+ */
+public final class Oracle {
+    private Oracle() {}
+
+    /** The inputs with logits already decoded to their exact values (bf16 / fp16 widen exactly). */
+    public record Inputs(double[][] logits, long[] target, double[] oldLogp, double[] refLogp, double[] advantage,
+            double[] weight, double[] temperature) {}
+
+    public record Row(double logp, double entropy, double clampedEntropy, double ratio, double loss, double kl,
+            int flags, double[] dlogits) {}
+
+    public record Output(Row[] rows, double[] metrics) {
+        public double loss() {
+            return metrics[0];
+        }
+    }
+
+    private static double f(double v) {
+        return (double) (float) v;
+    }
+
+    public static Output compute(LossConfig c, Inputs in) {
+        int n = in.logits.length;
+        Row[] rows = new Row[n];
+        double[] m = new double[12];
+        for (int i = 0; i < n; ++i) {
+            int vocab = in.logits[i].length;
+            if (in.weight[i] == 0) {
+                rows[i] = new Row(0, 0, 0, 0, 0, 0, 0, new double[vocab]);
+                continue;
+            }
+            rows[i] = row(c, in.logits[i], (int) in.target[i], in.oldLogp[i],
+                    in.refLogp == null ? Double.NaN : in.refLogp[i], in.advantage[i], in.weight[i],
+                    in.temperature == null ? f(c.temperature()) : in.temperature[i]);
+            Row r = rows[i];
+            m[0] += in.weight[i] * r.loss;
+            m[1] += 1;
+            m[2] += r.entropy;
+            m[3] += r.clampedEntropy;
+            m[4] += (r.flags & 1) != 0 ? 1 : 0;
+            m[5] += (r.flags & 2) != 0 ? 1 : 0;
+            m[6] += (r.flags & 4) != 0 ? 1 : 0;
+            m[7] += (r.flags & 8) != 0 ? 1 : 0;
+            m[8] += r.ratio;
+            m[9] += in.oldLogp[i] - r.logp;
+            m[10] += r.kl;
+            m[11] += in.weight[i];
+        }
+        return new Output(rows, m);
+    }
+
+    static Row row(LossConfig c, double[] z, int a, double oldLogp, double refLogp, double advantage, double w,
+            double tau) {
+        int vocab = z.length;
+        double s = f(c.logitScale()), cap = f(c.softcap());
+        // Section 2: u = s z, softcap, y = u / tau.  A -inf logit stays -inf (masked).
+        double[] y = new double[vocab];
+        double[] dydz = new double[vocab];
+        for (int v = 0; v < vocab; ++v) {
+            double u = s * z[v];
+            double chain = s / tau;
+            if (cap > 0 && z[v] != Double.NEGATIVE_INFINITY) {
+                double th = Math.tanh(u / cap);
+                u = cap * th;
+                chain *= 1 - th * th;
+            }
+            y[v] = u / tau;
+            dydz[v] = z[v] == Double.NEGATIVE_INFINITY ? 0 : chain;
+        }
+        double lse = logSumExp(y, v -> true);
+        double[] pi = new double[vocab];
+        double entropy = 0;
+        for (int v = 0; v < vocab; ++v) {
+            pi[v] = Math.exp(y[v] - lse);
+            if (pi[v] > 0) entropy -= pi[v] * (y[v] - lse);
+        }
+        double logp = y[a] - lse;
+
+        // The clamped set S and clamped entropy.
+        boolean[] inS = clampedSet(c, y, pi);
+        double lseS = logSumExp(y, v -> inS[v]);
+        double[] pt = new double[vocab];
+        double clamped = 0;
+        for (int v = 0; v < vocab; ++v) {
+            if (!inS[v]) continue;
+            pt[v] = Math.exp(y[v] - lseS);
+            if (pt[v] > 0) clamped -= pt[v] * (y[v] - lseS);
+        }
+
+        // Section 3.
+        double aPrime = advantage;
+        if (f(c.entropyAdvBeta()) > 0)
+            aPrime += Math.min(f(c.entropyAdvBeta()) * entropy, Math.abs(advantage) / f(c.entropyAdvKappa()));
+        double d = logp - oldLogp;
+        boolean ratioClamped = d < -20 || d > 20;
+        d = Math.min(Math.max(d, -20), 20);
+        double r = Math.exp(d);
+        double epsLow = f(c.epsLow()), epsHigh = f(c.epsHigh());
+        double pg1 = -aPrime * r;
+        double pg2 = -aPrime * Math.min(Math.max(r, 1 - epsLow), 1 + epsHigh);
+        boolean unclipped = pg1 >= pg2;
+        double pg = Math.max(pg1, pg2);
+        boolean dual = false;
+        if (f(c.dualClipC()) > 0 && aPrime < 0 && -aPrime * f(c.dualClipC()) < pg) {
+            pg = -aPrime * f(c.dualClipC());
+            dual = true;
+        }
+        double gradLogp = unclipped && !dual && !ratioClamped ? -aPrime * r : 0;
+
+        double kl = 0;
+        double beta = f(c.klCoef());
+        if (!Double.isNaN(refLogp)) {
+            double delta = refLogp - logp;
+            KlEstimator e = c.klEstimator();
+            if (e == KlEstimator.K1) {
+                kl = logp - refLogp;
+                gradLogp += beta;
+            } else if (e == KlEstimator.K2) {
+                kl = delta * delta / 2;
+                gradLogp += -beta * delta;
+            } else {
+                double raw = Math.exp(delta) - delta - 1;
+                kl = Math.min(Math.max(raw, -10), 10);
+                if (raw >= -10 && raw <= 10) gradLogp += beta * (1 - Math.exp(delta));
+            }
+        }
+        double lambdaH = f(c.entropyCoef()), lambdaC = f(c.clampedEntropyCoef());
+        double loss = pg + beta * kl - lambdaH * entropy - lambdaC * clamped;
+
+        // Section 4.
+        double gw = f(c.gradScale()) * (double) (float) w;
+        double[] dz = new double[vocab];
+        for (int v = 0; v < vocab; ++v) {
+            if (z[v] == Double.NEGATIVE_INFINITY) continue;
+            double dy = gradLogp * ((v == a ? 1 : 0) - pi[v]);
+            if (pi[v] > 0) dy += lambdaH * pi[v] * ((y[v] - lse) + entropy);
+            if (inS[v] && pt[v] > 0) dy += lambdaC * pt[v] * ((y[v] - lseS) + clamped);
+            dz[v] = gw * dy * dydz[v];
+        }
+        int flags = (aPrime < 0 && r < 1 - epsLow ? 1 : 0) | (aPrime > 0 && r > 1 + epsHigh ? 2 : 0)
+                | (dual ? 4 : 0) | (ratioClamped ? 8 : 0);
+        return new Row(logp, entropy, clamped, r, loss, kl, flags, dz);
+    }
+
+    /** S of SPEC section 2, by sorting. */
+    static boolean[] clampedSet(LossConfig c, double[] y, double[] pi) {
+        int vocab = y.length;
+        boolean[] inS = new boolean[vocab];
+        int finite = 0;
+        for (double v : y) if (v != Double.NEGATIVE_INFINITY) ++finite;
+        double p = f(c.clampP());
+        double threshold;
+        if (p == 0) {
+            threshold = -Double.MAX_VALUE;
+        } else if (c.clampMode() == ClampMode.TOKEN_FRACTION) {
+            double[] sorted = Arrays.stream(y).filter(v -> v != Double.NEGATIVE_INFINITY).sorted().toArray();
+            long k = Math.max(1, finite - (long) Math.floor(p * finite));
+            threshold = sorted[(int) (finite - k)];  // the k-th largest
+        } else {
+            Integer[] order = new Integer[vocab];
+            for (int v = 0; v < vocab; ++v) order[v] = v;
+            Arrays.sort(order, (u, v) -> Double.compare(y[v], y[u]));
+            double mass = 0;
+            threshold = y[order[finite - 1]];  // if rounding leaves the sum short of 1 - p: everything
+            for (int j = 0; j < finite; ++j) {
+                mass += pi[order[j]];
+                if (mass >= 1 - p) {
+                    threshold = y[order[j]];
+                    break;
+                }
+            }
+        }
+        for (int v = 0; v < vocab; ++v) inS[v] = y[v] != Double.NEGATIVE_INFINITY && y[v] >= threshold;
+        return inS;
+    }
+
+    private interface Keep {
+        boolean test(int v);
+    }
+
+    private static double logSumExp(double[] y, Keep keep) {
+        double max = Double.NEGATIVE_INFINITY;
+        for (int v = 0; v < y.length; ++v) if (keep.test(v)) max = Math.max(max, y[v]);
+        double sum = 0;
+        for (int v = 0; v < y.length; ++v) if (keep.test(v)) sum += Math.exp(y[v] - max);
+        return max + Math.log(sum);
+    }
+}
