@@ -1,6 +1,7 @@
 #include "fused_loss_cpu.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 #include <vector>
@@ -12,15 +13,18 @@
 namespace pl::cpu {
 namespace {
 
+// The best ISA this CPU has; POLICYLOSS_CPU_ISA=baseline forces the portable build (so tests can cover it on
+// machines that have AVX2).  Chosen once.
 const RowKernels &kernels() {
+    static const RowKernels &k = [] () -> const RowKernels & {
+        const char *forced = std::getenv("POLICYLOSS_CPU_ISA");
+        if (forced && std::strcmp(forced, "baseline") == 0) return row_kernels_baseline();
 #if defined(__x86_64__)
-    static const RowKernels &k = (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-                                     ? row_kernels_avx2()
-                                     : row_kernels_baseline();
-    return k;
-#else
-    return row_kernels_baseline();
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return row_kernels_avx2();
 #endif
+        return row_kernels_baseline();
+    }();
+    return k;
 }
 
 // Rows per task: enough logits per task (about 64k) that small vocabularies do not drown in scheduling.

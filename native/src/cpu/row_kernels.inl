@@ -1,5 +1,5 @@
-// The CPU row kernels, compiled once per ISA: the including file defines PL_ISA_NS (a namespace) and
-// PL_ISA_NAME, and is compiled with that ISA's flags.  Everything here is in an anonymous namespace inside
+// The CPU row kernels, compiled once per ISA: the including file defines PL_ISA_NS (a namespace) and is compiled
+// with that ISA's flags.  Everything here is in an anonymous namespace inside
 // PL_ISA_NS, so the copies never meet at link time.
 //
 // Phase A (per row): one read of the logits from memory, in blocks of kBlock that stay in L1: convert, scale,
@@ -89,16 +89,28 @@ struct SelectBuffers {
     Bins bins;
     int32_t sub_count[4][kBins];  // level-1 counts in four interleaved copies: no store-to-load chain per bin
     std::vector<uint32_t> cand_key;  // candidates: keys of the logits in the threshold's level-1 bin
-    std::vector<float> cand_e, cand_t;  // their exp(y - m) and exp(y - m)(y - m)
+    std::vector<float> cand_z, cand_e, cand_t;  // their raw logit, exp(y - m) and exp(y - m)(y - m)
     void reserve(int64_t v) {
         if ((int64_t)cand_key.size() < v) {
             cand_key.resize(v);
+            cand_z.resize(v);
             cand_e.resize(v);
             cand_t.resize(v);
         }
     }
 };
 thread_local SelectBuffers t_buffers;
+
+// Level-1 counts of a block of raw logits (the top 11 bits of their keys), -inf not counted.
+inline void count_top_digits(const float *zb, int len, int32_t (&sub_count)[4][kBins]) {
+    uint32_t kb[kBlock];
+#pragma omp simd
+    for (int j = 0; j < len; ++j) kb[j] = order_key(zb[j]);
+    int j = 0;
+    for (; j + 4 <= len; j += 4)
+        for (int u = 0; u < 4; ++u) sub_count[u][kb[j + u] >> 21] += kb[j + u] != kNegInfKey;
+    for (; j < len; ++j) sub_count[0][kb[j] >> 21] += kb[j] != kNegInfKey;
+}
 
 // One level of the radix select: the bin holding the threshold, scanning from the largest keys, by count
 // (TOKEN_FRACTION: `need` = tokens still to keep) or by mass (PROBABILITY_MASS: `need` = exp-mass still to cover).
@@ -120,7 +132,8 @@ int choose_bin(const Bins &b, bool by_mass, double &need) {
 
 // The clamped set S = { v : order_key(z_v) >= key_threshold } and the sums over it of exp(y - m) and
 // exp(y - m)(y - m).  A three-level radix select (bits 31..21, 20..10, 9..0) on the keys of the raw logits:
-//  1. histogram the row by the top digit (counts; exp-mass in the mass mode) and choose the threshold's bin;
+//  1. histogram the row by the top digit (counts, gathered by phase A; exp-mass in the mass mode) and choose the
+//     threshold's bin;
 //  2. one vectorised pass sums exp over the bins above it and collects the bin's columns as candidates;
 //  3. the two lower digits and the candidates' share of the sums come from the candidates alone (a few percent of V).
 template <int DT, bool SOFTCAP>
@@ -129,34 +142,31 @@ void clamp_select(const pl_loss_params &p, const Transform &tr, const void *row,
     Bins &bins = buf.bins;
     const bool by_mass = p.clamp_mode == PL_CLAMP_PROBABILITY_MASS;
 
+    // Level 1.  TOKEN_FRACTION: phase A already counted the row into buf.sub_count while it had each block in L1.
+    // PROBABILITY_MASS needs exp(y - m) with the row's final max, so it takes a pass of its own.
     bins.clear(by_mass);
-    if (!by_mass) std::memset(buf.sub_count, 0, sizeof buf.sub_count);
     double total = 0.0;
-    for (int64_t off = 0; off < vocab; off += kBlock) {
-        int len = (int)std::min<int64_t>(kBlock, vocab - off);
-        uint32_t kb[kBlock];
-        float zb[kBlock], eb[kBlock];
-        load_block<DT>(row, off, len, zb);
+    if (by_mass) {
+        for (int64_t off = 0; off < vocab; off += kBlock) {
+            int len = (int)std::min<int64_t>(kBlock, vocab - off);
+            uint32_t kb[kBlock];
+            float zb[kBlock], eb[kBlock];
+            load_block<DT>(row, off, len, zb);
 #pragma omp simd
-        for (int j = 0; j < len; ++j) kb[j] = order_key(zb[j]);
-        if (by_mass) {
-#pragma omp simd
-            for (int j = 0; j < len; ++j) eb[j] = fast_exp(tr.y<SOFTCAP>(zb[j]) - m);
+            for (int j = 0; j < len; ++j) {
+                kb[j] = order_key(zb[j]);
+                eb[j] = fast_exp(tr.y<SOFTCAP>(zb[j]) - m);
+            }
             for (int j = 0; j < len; ++j) {
                 bins.count[kb[j] >> 21] += kb[j] != kNegInfKey;
                 bins.mass[kb[j] >> 21] += eb[j];
                 total += eb[j];
             }
-        } else {
-            int j = 0;
-            for (; j + 4 <= len; j += 4)
-                for (int u = 0; u < 4; ++u) buf.sub_count[u][kb[j + u] >> 21] += kb[j + u] != kNegInfKey;
-            for (; j < len; ++j) buf.sub_count[0][kb[j] >> 21] += kb[j] != kNegInfKey;
         }
-    }
-    if (!by_mass)
+    } else {
         for (int bin = 0; bin < kBins; ++bin)
             bins.count[bin] = buf.sub_count[0][bin] + buf.sub_count[1][bin] + buf.sub_count[2][bin] + buf.sub_count[3][bin];
+    }
     // Tokens (k) or exp-mass ((1 - p) of the row's total, summed the same way as the bins) to keep.
     double need = by_mass ? (1.0 - (double)p.clamp_p) * total
                           : (double)std::max<int64_t>(1, finite - (int64_t)std::floor((double)p.clamp_p * (double)finite));
@@ -168,30 +178,33 @@ void clamp_select(const pl_loss_params &p, const Transform &tr, const void *row,
     for (int64_t off = 0; off < vocab; off += kBlock) {
         int len = (int)std::min<int64_t>(kBlock, vocab - off);
         uint32_t kb[kBlock];
-        float zb[kBlock], eb[kBlock], tb[kBlock], above_e[kBlock], above_t[kBlock];
+        float zb[kBlock], above_e[kBlock], above_t[kBlock];
         load_block<DT>(row, off, len, zb);
 #pragma omp simd
         for (int j = 0; j < len; ++j) {
             float z = zb[j];
             float d = tr.y<SOFTCAP>(z) - m;
             float e = fast_exp(d);
-            float t = e > 0.0f ? e * d : 0.0f;
             uint32_t k = order_key(z);
             kb[j] = k;
-            eb[j] = e;
-            tb[j] = t;
             above_e[j] = (k >> 21) > top ? e : 0.0f;
-            above_t[j] = (k >> 21) > top ? t : 0.0f;
+            above_t[j] = (k >> 21) > top ? e * d : 0.0f;
         }
         sum_e += lane_sum(above_e, len);
         sum_t += lane_sum(above_t, len);
         for (int j = 0; j < len; ++j) {
             if ((kb[j] >> 21) != top || kb[j] == kNegInfKey) continue;
             buf.cand_key[n] = kb[j];
-            buf.cand_e[n] = eb[j];
-            buf.cand_t[n] = tb[j];
+            buf.cand_z[n] = zb[j];
             ++n;
         }
+    }
+#pragma omp simd
+    for (int64_t c = 0; c < n; ++c) {
+        float d = tr.y<SOFTCAP>(buf.cand_z[c]) - m;
+        float e = fast_exp(d);
+        buf.cand_e[c] = e;
+        buf.cand_t[c] = e > 0.0f ? e * d : 0.0f;
     }
 
     // The lower digits, each over the candidates that share the digits chosen so far.
@@ -265,15 +278,21 @@ void phase_a(const pl_loss_params &p, const pl_loss_args &a, int64_t i, RowPlan 
             return;
         }
         buf = &t_buffers;
+        if (p.clamp_mode == PL_CLAMP_TOKEN_FRACTION) std::memset(buf->sub_count, 0, sizeof buf->sub_count);
     }
+    const bool count_digits = clamp && p.clamp_mode == PL_CLAMP_TOKEN_FRACTION;
 
+    const int64_t target = target_of(a, i);
     float m = -INFINITY;
-    double s = 0.0, t = 0.0;  // sum exp(y - m), sum exp(y - m) (y - m)
+    // sum exp(y - m), sum exp(y - m) (y - m), and sum exp(y - m) over the tokens other than the target:
+    // 1 - pi_a = s_other / s has no cancellation, where 1 - pi_a in fp32 loses everything for confident tokens.
+    double s = 0.0, t = 0.0, s_other = 0.0;
     int64_t finite = 0;
     float zb[kBlock], yb[kBlock];
     for (int64_t off = 0; off < vocab; off += kBlock) {
         int len = (int)std::min<int64_t>(kBlock, vocab - off);
         load_block<DT>(row, off, len, zb);
+        if (count_digits) count_top_digits(zb, len, buf->sub_count);
         float bm = -INFINITY;
         int nbad = 0, nfin = 0;
 #pragma omp simd reduction(max : bm) reduction(+ : nbad, nfin)
@@ -297,6 +316,7 @@ void phase_a(const pl_loss_params &p, const pl_loss_args &a, int64_t i, RowPlan 
                 double scale = std::exp((double)m - (double)bm);
                 t = scale * (t + ((double)m - (double)bm) * s);
                 s *= scale;
+                s_other *= scale;
             }
             m = bm;
         }
@@ -308,14 +328,20 @@ void phase_a(const pl_loss_params &p, const pl_loss_args &a, int64_t i, RowPlan 
             eb[j] = e;
             tb[j] = e > 0.0f ? e * d : 0.0f;
         }
-        s += lane_sum(eb, len);
+        float block_e = lane_sum(eb, len);
+        s += block_e;
         t += lane_sum(tb, len);
+        if (target >= off && target < off + len) {
+            eb[target - off] = 0.0f;
+            s_other += lane_sum(eb, len);
+        } else {
+            s_other += block_e;
+        }
     }
     if (finite == 0) {
         plan.err = RowError{ROW_NO_FINITE_LOGIT, 0};
         return;
     }
-    int64_t target = target_of(a, i);
     float y_target = tr.y<SOFTCAP>(load_one<DT>(row, target));
     if (y_target == -INFINITY) {
         plan.err = RowError{ROW_TARGET_MASKED, target};
@@ -336,6 +362,7 @@ void phase_a(const pl_loss_params &p, const pl_loss_args &a, int64_t i, RowPlan 
     plan.clamped = clamp;
     plan.max = m;
     plan.log_sum = (float)log_s;
+    plan.other_mass = (float)(s_other / s);
     plan.stats = RowStats{(float)(((double)y_target - (double)m) - log_s), (float)entropy, (float)clamped_entropy};
     plan.loss = row_loss(p, plan.stats, a.old_logp[i], a.ref_logp != nullptr, a.ref_logp ? a.ref_logp[i] : 0.0f,
                          a.advantage[i]);
@@ -353,8 +380,9 @@ inline void store_block(void *row, int64_t off, int len, const float *in) {
 }
 
 // dL/dz_v = g w [ G (1[v = a] - pi_v) + lambda_H pi_v (log pi_v + H) + lambda_C pt_v (log pt_v + Hc) 1[v in S] ]
-//           * dy/dz_v.  With p = 0, S is every finite token and pt = pi, so lambda_C folds into lambda_H.
-template <int DT, int DDT, bool SOFTCAP>
+//           * dy/dz_v.  Without the clamp (p = 0), S is every finite token and pt = pi, so lambda_C folds into
+// lambda_H and the S term drops out (CLAMPED = false).
+template <int DT, int DDT, bool SOFTCAP, bool CLAMPED>
 void phase_b(const pl_loss_params &p, const pl_loss_args &a, int64_t i, const RowPlan &plan) {
     void *drow = (char *)a.dlogits + i * a.ld_dlogits * dtype_bytes<DDT>();
     float gb[kBlock];
@@ -368,52 +396,47 @@ void phase_b(const pl_loss_params &p, const pl_loss_args &a, int64_t i, const Ro
     const Transform tr = make_transform(p, a, i);
     const float gw = p.grad_scale * a.weight[i];
     const float c_logp = gw * plan.loss.dloss_dlogp;
-    const float c_h = gw * (plan.clamped ? p.entropy_coef : p.entropy_coef + p.clamped_entropy_coef);
-    const float c_c = plan.clamped ? gw * p.clamped_entropy_coef : 0.0f;
+    const float c_h = gw * (CLAMPED ? p.entropy_coef : p.entropy_coef + p.clamped_entropy_coef);
+    const float c_c = gw * p.clamped_entropy_coef;
     const float m = plan.max, log_sum = plan.log_sum, h = plan.stats.entropy, c = std::exp(plan.log_c);
     const float hc_shift = plan.log_c + plan.stats.clamped_entropy;  // log pt + Hc = log pi + log_c + Hc
     const uint32_t key_t = plan.key_threshold;
     const int64_t target = target_of(a, i);
-    // The target's 1 - pi_a is summed as the mass of the other tokens: computing it as 1 - pi_a in fp32 cancels
-    // catastrophically for confident tokens (pi_a near 1).  The target column is left out of the block loop (as
-    // if masked) and written last.
-    float other_mass = 0.0f, z_target = 0.0f;
-    float zb[kBlock], pb[kBlock];
+    float zb[kBlock];
     for (int64_t off = 0; off < a.vocab; off += kBlock) {
         int len = (int)std::min<int64_t>(kBlock, a.vocab - off);
         load_block<DT>(row, off, len, zb);
-        if (target >= off && target < off + len) {
-            z_target = zb[target - off];
-            zb[target - off] = -INFINITY;
-        }
 #pragma omp simd
         for (int j = 0; j < len; ++j) {
             float lp = (tr.y<SOFTCAP>(zb[j]) - m) - log_sum;
             float pi = fast_exp(lp);
-            pb[j] = pi;
             float g = -c_logp * pi;
             g += pi > 0.0f ? c_h * pi * (lp + h) : 0.0f;
-            float pt = pi * c;
-            g += ((order_key(zb[j]) >= key_t) & (pt > 0.0f)) ? c_c * pt * (lp + hc_shift) : 0.0f;
+            if (CLAMPED) {
+                float pt = pi * c;
+                g += ((order_key(zb[j]) >= key_t) & (pt > 0.0f)) ? c_c * pt * (lp + hc_shift) : 0.0f;
+            }
             gb[j] = pi > 0.0f ? g * tr.dy_dz<SOFTCAP>(zb[j]) : 0.0f;
         }
-        other_mass += lane_sum(pb, len);
+        if (target >= off && target < off + len) {
+            // The target's G (1 - pi_a) from phase A's sum over the other tokens, not from 1 - pi_a in fp32.
+            float z = zb[target - off];
+            float lp = (tr.y<SOFTCAP>(z) - m) - log_sum;
+            float pi = fast_exp(lp);
+            float g = c_logp * plan.other_mass + c_h * pi * (lp + h);
+            if (CLAMPED && order_key(z) >= key_t) g += c_c * pi * c * (lp + hc_shift);
+            gb[target - off] = g * tr.dy_dz<SOFTCAP>(z);
+        }
         store_block<DDT>(drow, off, len, gb);
     }
-    float lp = (tr.y<SOFTCAP>(z_target) - m) - log_sum;
-    float pi = fast_exp(lp);
-    float g = c_logp * other_mass + c_h * pi * (lp + h);
-    if (order_key(z_target) >= key_t) g += c_c * pi * c * (lp + hc_shift);
-    gb[0] = g * tr.dy_dz<SOFTCAP>(z_target);
-    store_block<DDT>(drow, target, 1, gb);
 }
 
-template <int DT, bool SOFTCAP>
+template <int DT, bool SOFTCAP, bool CLAMPED>
 void phase_b_for(const pl_loss_params &p, const pl_loss_args &a, int64_t i, const RowPlan &plan) {
     if (a.dlogits_dtype == PL_F32)
-        phase_b<DT, PL_F32, SOFTCAP>(p, a, i, plan);
+        phase_b<DT, PL_F32, SOFTCAP, CLAMPED>(p, a, i, plan);
     else
-        phase_b<DT, DT, SOFTCAP>(p, a, i, plan);
+        phase_b<DT, DT, SOFTCAP, CLAMPED>(p, a, i, plan);
 }
 
 template <bool SOFTCAP>
@@ -425,12 +448,12 @@ void phase_a_softcap(const pl_loss_params &p, const pl_loss_args &a, int64_t i, 
     }
 }
 
-template <bool SOFTCAP>
+template <bool SOFTCAP, bool CLAMPED>
 void phase_b_softcap(const pl_loss_params &p, const pl_loss_args &a, int64_t i, const RowPlan &plan) {
     switch (a.logits_dtype) {
-        case PL_F32: return phase_b_for<PL_F32, SOFTCAP>(p, a, i, plan);
-        case PL_BF16: return phase_b_for<PL_BF16, SOFTCAP>(p, a, i, plan);
-        default: return phase_b_for<PL_F16, SOFTCAP>(p, a, i, plan);
+        case PL_F32: return phase_b_for<PL_F32, SOFTCAP, CLAMPED>(p, a, i, plan);
+        case PL_BF16: return phase_b_for<PL_BF16, SOFTCAP, CLAMPED>(p, a, i, plan);
+        default: return phase_b_for<PL_F16, SOFTCAP, CLAMPED>(p, a, i, plan);
     }
 }
 
@@ -439,7 +462,10 @@ void phase_a_any(const pl_loss_params &p, const pl_loss_args &a, int64_t i, RowP
 }
 
 void phase_b_any(const pl_loss_params &p, const pl_loss_args &a, int64_t i, const RowPlan &plan) {
-    p.softcap > 0.0f ? phase_b_softcap<true>(p, a, i, plan) : phase_b_softcap<false>(p, a, i, plan);
+    if (p.softcap > 0.0f)
+        plan.clamped ? phase_b_softcap<true, true>(p, a, i, plan) : phase_b_softcap<true, false>(p, a, i, plan);
+    else
+        plan.clamped ? phase_b_softcap<false, true>(p, a, i, plan) : phase_b_softcap<false, false>(p, a, i, plan);
 }
 
 }  // namespace

@@ -14,6 +14,7 @@ struct RowPlan {
     float max;          // m = max_v y_v
     float log_sum;      // log sum exp(y - m): lse = m + log_sum, kept apart so log pi = (y - m) - log_sum is exact
                         // near the maximum (a rounded lse would cost ulp(lse) there)
+    float other_mass;   // 1 - pi_a, summed over the other tokens
     float log_c;        // log(sum_all e / sum_S e): log pt = log pi + log_c on S
     uint32_t key_threshold;  // order_key of the smallest raw logit in S (0 = every finite logit)
     bool clamped;       // S is a strict selection (p > 0)

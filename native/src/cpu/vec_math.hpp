@@ -5,7 +5,10 @@
 #include <cmath>
 #include <cstdint>
 
+// Internal linkage on purpose: each ISA's translation unit compiles its own copy with its own flags; shared inline
+// definitions would be merged by the linker, and baseline code could end up calling the AVX2 copy.
 namespace pl::cpu {
+namespace {
 
 // min / max as selects: fminf / fmaxf have NaN rules that keep GCC from vectorising them (they become calls).
 inline float min_f(float a, float b) { return a < b ? a : b; }
@@ -110,4 +113,5 @@ inline uint32_t order_key(float f) {
 // The key of -inf: the smallest key of any non-NaN float.
 constexpr uint32_t kNegInfKey = ~0xff800000u;
 
+}  // namespace
 }  // namespace pl::cpu

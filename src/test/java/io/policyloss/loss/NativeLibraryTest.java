@@ -17,4 +17,12 @@ class NativeLibraryTest {
         assertEquals(PolicyLossNative.pl_has_cuda_backend() == 1, info.contains("cuda ("), info);
         assertTrue(FusedLoss.cudaDeviceCount() >= 0);
     }
+
+    /** POLICYLOSS_CPU_ISA=baseline (the build's second test run) selects the portable kernels. */
+    @Test
+    void forcedBaselineIsaIsUsed() {
+        org.junit.jupiter.api.Assumptions.assumeTrue("baseline".equals(System.getenv("POLICYLOSS_CPU_ISA")),
+                "only in the baseline-isa test run");
+        assertTrue(FusedLoss.buildInfo().contains("backends: cpu (baseline)"), FusedLoss.buildInfo());
+    }
 }
