@@ -88,8 +88,9 @@ struct Bins {
 struct SelectBuffers {
     Bins bins;
     int32_t sub_count[4][kBins];  // level-1 counts in four interleaved copies: no store-to-load chain per bin
-    std::vector<uint32_t> cand_key;  // candidates: keys of the logits in the threshold's level-1 bin
-    std::vector<float> cand_z, cand_e, cand_t;  // their raw logit, exp(y - m) and exp(y - m)(y - m)
+    std::vector<float> cand_z;  // candidates for the threshold: their raw logits
+    std::vector<uint32_t> cand_key;  // then their keys, exp(y - m) and exp(y - m)(y - m) (candidate_exps)
+    std::vector<float> cand_e, cand_t;
     void reserve(int64_t v) {
         if ((int64_t)cand_key.size() < v) {
             cand_key.resize(v);
@@ -100,17 +101,6 @@ struct SelectBuffers {
     }
 };
 thread_local SelectBuffers t_buffers;
-
-// Level-1 counts of a block of raw logits (the top 11 bits of their keys), -inf not counted.
-inline void count_top_digits(const float *zb, int len, int32_t (&sub_count)[4][kBins]) {
-    uint32_t kb[kBlock];
-#pragma omp simd
-    for (int j = 0; j < len; ++j) kb[j] = order_key(zb[j]);
-    int j = 0;
-    for (; j + 4 <= len; j += 4)
-        for (int u = 0; u < 4; ++u) sub_count[u][kb[j + u] >> 21] += kb[j + u] != kNegInfKey;
-    for (; j < len; ++j) sub_count[0][kb[j] >> 21] += kb[j] != kNegInfKey;
-}
 
 // One level of the radix select: the bin holding the threshold, scanning from the largest keys, by count
 // (TOKEN_FRACTION: `need` = tokens still to keep) or by mass (PROBABILITY_MASS: `need` = exp-mass still to cover).
@@ -130,43 +120,92 @@ int choose_bin(const Bins &b, bool by_mass, double &need) {
     return lowest_nonempty;
 }
 
+// The threshold among the candidates, digit by digit from `level` on (levels: bits 31..21, 20..10, 9..0), each
+// over the candidates that share the digits chosen so far; `need` is what the keys above the candidates left over.
+inline uint32_t select_among_candidates(SelectBuffers &buf, int64_t n, bool by_mass, double need, uint32_t prefix,
+                                        uint32_t prefix_mask, int level) {
+    const int shifts[3] = {21, 10, 0};
+    const uint32_t masks[3] = {0x7ffu, 0x7ffu, 0x3ffu};
+    for (; level < 3; ++level) {
+        buf.bins.clear(by_mass);
+        for (int64_t c = 0; c < n; ++c) {
+            uint32_t k = buf.cand_key[c];
+            if ((k & prefix_mask) != prefix) continue;
+            uint32_t bin = (k >> shifts[level]) & masks[level];
+            ++buf.bins.count[bin];
+            if (by_mass) buf.bins.mass[bin] += buf.cand_e[c];
+        }
+        prefix |= (uint32_t)choose_bin(buf.bins, by_mass, need) << shifts[level];
+        prefix_mask |= masks[level] << shifts[level];
+    }
+    return prefix;
+}
+
+// Key, exp(y - m) and exp(y - m)(y - m) of each candidate, from its raw logit (the row's max is final now); then
+// their share of the sums over S: every candidate at or above the threshold (ties at the threshold are all in S).
+template <bool SOFTCAP>
+void candidate_exps(const Transform &tr, float m, SelectBuffers &buf, int64_t n) {
+    const float *z = buf.cand_z.data();
+    uint32_t *key = buf.cand_key.data();
+    float *e_out = buf.cand_e.data(), *t_out = buf.cand_t.data();
+#pragma omp simd
+    for (int64_t c = 0; c < n; ++c) {
+        float d = tr.y<SOFTCAP>(z[c]) - m;
+        float e = fast_exp(d);
+        key[c] = order_key(z[c]);
+        e_out[c] = e;
+        t_out[c] = e > 0.0f ? e * d : 0.0f;
+    }
+}
+
+inline void add_candidate_sums(const SelectBuffers &buf, int64_t n, uint32_t threshold, double &sum_e, double &sum_t) {
+    for (int64_t c = 0; c < n; ++c) {
+        if (buf.cand_key[c] < threshold) continue;
+        sum_e += buf.cand_e[c];
+        sum_t += buf.cand_t[c];
+    }
+}
+
 // The clamped set S = { v : order_key(z_v) >= key_threshold } and the sums over it of exp(y - m) and
-// exp(y - m)(y - m).  A three-level radix select (bits 31..21, 20..10, 9..0) on the keys of the raw logits:
-//  1. histogram the row by the top digit (counts, gathered by phase A; exp-mass in the mass mode) and choose the
-//     threshold's bin;
+// exp(y - m)(y - m), by a full three-level radix select on the keys of the raw logits:
+//  1. histogram the row by the top digit (counts, or exp-mass in the mass mode) and choose the threshold's bin;
 //  2. one vectorised pass sums exp over the bins above it and collects the bin's columns as candidates;
-//  3. the two lower digits and the candidates' share of the sums come from the candidates alone (a few percent of V).
+//  3. the two lower digits and the candidates' share of the sums come from the candidates alone.
+// TOKEN_FRACTION rows usually take the sampled band of phase A instead (SampleBand); this is the general path.
 template <int DT, bool SOFTCAP>
 void clamp_select(const pl_loss_params &p, const Transform &tr, const void *row, int64_t vocab, int64_t finite,
                   float m, SelectBuffers &buf, uint32_t &key_threshold, double &sum_e, double &sum_t) {
     Bins &bins = buf.bins;
     const bool by_mass = p.clamp_mode == PL_CLAMP_PROBABILITY_MASS;
 
-    // Level 1.  TOKEN_FRACTION: phase A already counted the row into buf.sub_count while it had each block in L1.
-    // PROBABILITY_MASS needs exp(y - m) with the row's final max, so it takes a pass of its own.
     bins.clear(by_mass);
+    std::memset(buf.sub_count, 0, sizeof buf.sub_count);
     double total = 0.0;
-    if (by_mass) {
-        for (int64_t off = 0; off < vocab; off += kBlock) {
-            int len = (int)std::min<int64_t>(kBlock, vocab - off);
-            uint32_t kb[kBlock];
-            float zb[kBlock], eb[kBlock];
-            load_block<DT>(row, off, len, zb);
+    for (int64_t off = 0; off < vocab; off += kBlock) {
+        int len = (int)std::min<int64_t>(kBlock, vocab - off);
+        uint32_t kb[kBlock];
+        float zb[kBlock], eb[kBlock];
+        load_block<DT>(row, off, len, zb);
 #pragma omp simd
-            for (int j = 0; j < len; ++j) {
-                kb[j] = order_key(zb[j]);
-                eb[j] = fast_exp(tr.y<SOFTCAP>(zb[j]) - m);
-            }
+        for (int j = 0; j < len; ++j) kb[j] = order_key(zb[j]);
+        if (by_mass) {
+#pragma omp simd
+            for (int j = 0; j < len; ++j) eb[j] = fast_exp(tr.y<SOFTCAP>(zb[j]) - m);
             for (int j = 0; j < len; ++j) {
                 bins.count[kb[j] >> 21] += kb[j] != kNegInfKey;
                 bins.mass[kb[j] >> 21] += eb[j];
                 total += eb[j];
             }
+        } else {
+            int j = 0;
+            for (; j + 4 <= len; j += 4)
+                for (int u = 0; u < 4; ++u) buf.sub_count[u][kb[j + u] >> 21] += kb[j + u] != kNegInfKey;
+            for (; j < len; ++j) buf.sub_count[0][kb[j] >> 21] += kb[j] != kNegInfKey;
         }
-    } else {
+    }
+    if (!by_mass)
         for (int bin = 0; bin < kBins; ++bin)
             bins.count[bin] = buf.sub_count[0][bin] + buf.sub_count[1][bin] + buf.sub_count[2][bin] + buf.sub_count[3][bin];
-    }
     // Tokens (k) or exp-mass ((1 - p) of the row's total, summed the same way as the bins) to keep.
     double need = by_mass ? (1.0 - (double)p.clamp_p) * total
                           : (double)std::max<int64_t>(1, finite - (int64_t)std::floor((double)p.clamp_p * (double)finite));
@@ -194,42 +233,59 @@ void clamp_select(const pl_loss_params &p, const Transform &tr, const void *row,
         sum_t += lane_sum(above_t, len);
         for (int j = 0; j < len; ++j) {
             if ((kb[j] >> 21) != top || kb[j] == kNegInfKey) continue;
-            buf.cand_key[n] = kb[j];
-            buf.cand_z[n] = zb[j];
-            ++n;
+            buf.cand_z[n++] = zb[j];
         }
     }
-#pragma omp simd
-    for (int64_t c = 0; c < n; ++c) {
-        float d = tr.y<SOFTCAP>(buf.cand_z[c]) - m;
-        float e = fast_exp(d);
-        buf.cand_e[c] = e;
-        buf.cand_t[c] = e > 0.0f ? e * d : 0.0f;
-    }
+    candidate_exps<SOFTCAP>(tr, m, buf, n);
+    key_threshold = select_among_candidates(buf, n, by_mass, need, top << 21, 0xffe00000u, 1);
+    add_candidate_sums(buf, n, key_threshold, sum_e, sum_t);
+}
 
-    // The lower digits, each over the candidates that share the digits chosen so far.
-    uint32_t prefix = top << 21, prefix_mask = 0xffe00000u;
-    const int shifts[2] = {10, 0};
-    const uint32_t masks[2] = {0x7ffu, 0x3ffu};
-    for (int level = 0; level < 2; ++level) {
-        bins.clear(by_mass);
-        for (int64_t c = 0; c < n; ++c) {
-            uint32_t k = buf.cand_key[c];
-            if ((k & prefix_mask) != prefix) continue;
-            uint32_t bin = (k >> shifts[level]) & masks[level];
-            ++bins.count[bin];
-            if (by_mass) bins.mass[bin] += buf.cand_e[c];
-        }
-        prefix |= (uint32_t)choose_bin(bins, by_mass, need) << shifts[level];
-        prefix_mask |= masks[level] << shifts[level];
+// TOKEN_FRACTION's fast path.  A strided sample of the row's keys brackets the threshold (the k-th largest key)
+// in a band [lo, hi] with high probability; phase A then sums exp over the keys above hi while it reads the row
+// (rescaled with the running max, as s and t are) and collects the keys inside the band as candidates, so the
+// threshold and the sums over S come from the candidates alone: no extra pass over the row.  If the band missed
+// (the count above hi already reaches k, or above plus band falls short of it), phase A falls back to
+// clamp_select.  Only for rows long enough that the sample is small next to them.
+constexpr int64_t kSampleMinVocab = 16384;
+constexpr int kSample = 2048;
+
+struct SampleBand {
+    bool active = false;
+    uint32_t lo = 0, hi = 0;  // candidates: lo <= key <= hi; above: key > hi
+    double above_count = 0.0, above_e = 0.0, above_t = 0.0;
+    int64_t n = 0;  // candidates collected
+};
+
+template <int DT>
+SampleBand sample_band(const void *row, int64_t vocab, float p) {
+    SampleBand band;
+    uint32_t keys[kSample];
+    int sf = 0;
+    for (int j = 0; j < kSample; ++j) {
+        uint32_t k = order_key(load_one<DT>(row, (int64_t)j * vocab / kSample));
+        if (k != kNegInfKey) keys[sf++] = k;
     }
-    // Ties at the threshold are all in S.
-    for (int64_t c = 0; c < n; ++c) {
-        if (buf.cand_key[c] < prefix) continue;
-        sum_e += buf.cand_e[c];
-        sum_t += buf.cand_t[c];
+    if (sf < kSample / 4) return band;  // mostly masked: let the general path handle it
+    const double q = 1.0 - (double)p;  // the kept fraction
+    const double r = q * sf;            // the threshold's rank from the top, in the sample
+    const double width = 3.0 * std::sqrt(sf * q * (1.0 - q)) + 4.0;  // 3 sigma: the band misses about 0.3% of rows
+    const int64_t hi_rank = (int64_t)std::floor(r - width), lo_rank = (int64_t)std::ceil(r + width);
+    auto descending = [](uint32_t x, uint32_t y) { return x > y; };
+    if (hi_rank >= 0) {
+        std::nth_element(keys, keys + hi_rank, keys + sf, descending);
+        band.hi = keys[hi_rank];
+    } else {
+        band.hi = 0xffffffffu;  // the band reaches the top: nothing is above it
     }
-    key_threshold = prefix;
+    if (lo_rank < sf) {
+        std::nth_element(keys, keys + lo_rank, keys + sf, descending);
+        band.lo = keys[lo_rank];
+    } else {
+        band.lo = kNegInfKey + 1;  // the band reaches the bottom
+    }
+    band.active = true;
+    return band;
 }
 
 inline int64_t target_of(const pl_loss_args &a, int64_t i) {
@@ -278,9 +334,10 @@ void phase_a(const pl_loss_params &p, const pl_loss_args &a, int64_t i, RowPlan 
             return;
         }
         buf = &t_buffers;
-        if (p.clamp_mode == PL_CLAMP_TOKEN_FRACTION) std::memset(buf->sub_count, 0, sizeof buf->sub_count);
     }
-    const bool count_digits = clamp && p.clamp_mode == PL_CLAMP_TOKEN_FRACTION;
+    SampleBand band;
+    if (clamp && p.clamp_mode == PL_CLAMP_TOKEN_FRACTION && vocab >= kSampleMinVocab)
+        band = sample_band<DT>(row, vocab, p.clamp_p);
 
     const int64_t target = target_of(a, i);
     float m = -INFINITY;
@@ -292,7 +349,6 @@ void phase_a(const pl_loss_params &p, const pl_loss_args &a, int64_t i, RowPlan 
     for (int64_t off = 0; off < vocab; off += kBlock) {
         int len = (int)std::min<int64_t>(kBlock, vocab - off);
         load_block<DT>(row, off, len, zb);
-        if (count_digits) count_top_digits(zb, len, buf->sub_count);
         float bm = -INFINITY;
         int nbad = 0, nfin = 0;
 #pragma omp simd reduction(max : bm) reduction(+ : nbad, nfin)
@@ -317,6 +373,8 @@ void phase_a(const pl_loss_params &p, const pl_loss_args &a, int64_t i, RowPlan 
                 t = scale * (t + ((double)m - (double)bm) * s);
                 s *= scale;
                 s_other *= scale;
+                band.above_t = scale * (band.above_t + ((double)m - (double)bm) * band.above_e);
+                band.above_e *= scale;
             }
             m = bm;
         }
@@ -327,6 +385,30 @@ void phase_a(const pl_loss_params &p, const pl_loss_args &a, int64_t i, RowPlan 
             float e = fast_exp(d);
             eb[j] = e;
             tb[j] = e > 0.0f ? e * d : 0.0f;
+        }
+        if (band.active) {
+            uint32_t kb[kBlock];
+            float ab_e[kBlock], ab_t[kBlock], ab_c[kBlock];
+#pragma omp simd
+            for (int j = 0; j < len; ++j) {
+                uint32_t k = order_key(zb[j]);
+                kb[j] = k;
+                ab_e[j] = k > band.hi ? eb[j] : 0.0f;
+                ab_t[j] = k > band.hi ? tb[j] : 0.0f;
+                ab_c[j] = k > band.hi ? 1.0f : 0.0f;
+            }
+            band.above_e += lane_sum(ab_e, len);
+            band.above_t += lane_sum(ab_t, len);
+            band.above_count += lane_sum(ab_c, len);
+            // Branch-free append of the raw logit (its key is recomputed later, vectorised, for the few
+            // candidates): about one column in twenty is a candidate, at random places.
+            float *cand_z = buf->cand_z.data();
+            int64_t n = band.n;
+            for (int j = 0; j < len; ++j) {
+                cand_z[n] = zb[j];
+                n += (kb[j] >= band.lo) & (kb[j] <= band.hi);
+            }
+            band.n = n;
         }
         float block_e = lane_sum(eb, len);
         s += block_e;
@@ -355,7 +437,16 @@ void phase_a(const pl_loss_params &p, const pl_loss_args &a, int64_t i, RowPlan 
     plan.log_c = 0.0f;
     if (clamp) {
         double se, st;
-        clamp_select<DT, SOFTCAP>(p, tr, row, vocab, finite, m, *buf, plan.key_threshold, se, st);
+        const int64_t k = std::max<int64_t>(1, finite - (int64_t)std::floor((double)p.clamp_p * (double)finite));
+        if (band.active && band.above_count < k && k <= band.above_count + band.n) {
+            candidate_exps<SOFTCAP>(tr, m, *buf, band.n);
+            plan.key_threshold = select_among_candidates(*buf, band.n, false, k - band.above_count, 0, 0, 0);
+            se = band.above_e;
+            st = band.above_t;
+            add_candidate_sums(*buf, band.n, plan.key_threshold, se, st);
+        } else {
+            clamp_select<DT, SOFTCAP>(p, tr, row, vocab, finite, m, *buf, plan.key_threshold, se, st);
+        }
         clamped_entropy = std::log(se) - st / se;
         plan.log_c = (float)(log_s - std::log(se));
     }

@@ -18,7 +18,7 @@ inline uint32_t bits(float f) { return __builtin_bit_cast(uint32_t, f); }
 inline float from_bits(uint32_t u) { return __builtin_bit_cast(float, u); }
 
 // exp(x) to about 2 ulp for x in [-87.3, 88.7]; 0 below (so exp(-inf) = 0), +inf above.
-inline float fast_exp(float x) {
+__attribute__((always_inline)) inline float fast_exp(float x) {
     const float log2e = 1.44269504088896341f, ln2_hi = 0.693145751953125f, ln2_lo = 1.428606765330187e-06f;
     float xc = min_f(max_f(x, -87.3f), 88.7f);
     float n = (xc * log2e + 12582912.0f) - 12582912.0f;  // round to nearest integer
@@ -39,7 +39,7 @@ inline float fast_exp(float x) {
 }
 
 // tanh from exp(-2|x|): absolute error about 1e-7, which is what a logit softcap needs.
-inline float fast_tanh(float x) {
+__attribute__((always_inline)) inline float fast_tanh(float x) {
     float e = fast_exp(-2.0f * fabsf(x));
     float t = (1.0f - e) / (1.0f + e);
     return x < 0.0f ? -t : t;
@@ -85,7 +85,7 @@ inline uint16_t f32_to_bf16(float f) {
 
 // Sum of x[0..len) in eight interleaved lanes, added in a fixed order.  GCC vectorises this without being allowed
 // to reassociate, and the order (so the rounding) is the same for every ISA and thread count.
-inline float lane_sum(const float *x, int len) {
+__attribute__((always_inline)) inline float lane_sum(const float *x, int len) {
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int j = 0;
     for (; j + 8 <= len; j += 8)
@@ -95,7 +95,7 @@ inline float lane_sum(const float *x, int len) {
 }
 
 // Max of x[0..len) (-inf when empty) in eight lanes, as lane_sum.
-inline float lane_max(const float *x, int len) {
+__attribute__((always_inline)) inline float lane_max(const float *x, int len) {
     float acc[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
     int j = 0;
     for (; j + 8 <= len; j += 8)
@@ -105,7 +105,7 @@ inline float lane_max(const float *x, int len) {
 }
 
 // Monotone map float -> uint32: a < b  <=>  key(a) < key(b) for non-NaN floats (-0 just below +0).
-inline uint32_t order_key(float f) {
+__attribute__((always_inline)) inline uint32_t order_key(float f) {
     uint32_t u = bits(f);
     return u ^ ((uint32_t)((int32_t)u >> 31) | 0x80000000u);  // negative: flip all bits; positive: the sign bit
 }
