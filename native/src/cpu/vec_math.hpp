@@ -104,9 +104,11 @@ __attribute__((always_inline)) inline float lane_max(const float *x, int len) {
     return max_f(max_f(max_f(acc[0], acc[4]), max_f(acc[1], acc[5])), max_f(max_f(acc[2], acc[6]), max_f(acc[3], acc[7])));
 }
 
-// Monotone map float -> uint32: a < b  <=>  key(a) < key(b) for non-NaN floats (-0 just below +0).
+// Monotone map float -> uint32: a < b  <=>  key(a) < key(b), and a == b  <=>  key(a) == key(b), for non-NaN floats.
+// -0 and +0 are one value (SPEC compares values: they tie), so -0 takes +0's key.
 __attribute__((always_inline)) inline uint32_t order_key(float f) {
     uint32_t u = bits(f);
+    u = u == 0x80000000u ? 0u : u;
     return u ^ ((uint32_t)((int32_t)u >> 31) | 0x80000000u);  // negative: flip all bits; positive: the sign bit
 }
 

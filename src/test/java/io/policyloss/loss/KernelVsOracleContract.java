@@ -54,6 +54,9 @@ public abstract class KernelVsOracleContract {
                 RandomCase.of("f32 ties at the threshold, token fraction", 60, 200, Dtype.F32, BASE).ties(5),
                 RandomCase.of("bf16 ties at the threshold, probability mass", 60, 200, Dtype.BF16, mass).ties(5),
                 RandomCase.of("f32 ties, V=32000", 4, 32000, Dtype.F32, BASE).ties(3),
+                // Levels -1, 0, 1 with p = 0.55: the threshold is zero, and -0 ties with +0.
+                RandomCase.of("f32 threshold at zero, -0 and +0 tie", 10, 3000, Dtype.F32, BASE.toBuilder().clampP(0.55).build()).ties(3),
+                RandomCase.of("bf16 threshold at zero, V=32000", 3, 32000, Dtype.BF16, BASE.toBuilder().clampP(0.55).build()).ties(3),
                 RandomCase.of("f32 p = 0: clamped entropy is entropy", 30, 500, Dtype.F32, BASE.toBuilder().clampP(0).build()),
                 RandomCase.of("f32 per-row temperatures", 50, 700, Dtype.F32, BASE).withPerRowTemperature(),
                 RandomCase.of("f32 clip regimes, dual clip", 300, 50, Dtype.F32, EVERYTHING.toBuilder().klCoef(0).build()),

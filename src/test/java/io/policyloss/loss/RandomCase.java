@@ -56,7 +56,10 @@ public record RandomCase(String name, int rows, int vocab, int stride, Dtype dty
                 float value;
                 if (padding) value = Float.NaN;  // padding rows must never be read
                 else if (v > 0 && rnd.nextDouble() < maskFraction) value = Float.NEGATIVE_INFINITY;
-                else if (tieLevels > 0) value = rnd.nextInt(tieLevels) - tieLevels / 2;
+                else if (tieLevels > 0) {
+                    value = rnd.nextInt(tieLevels) - tieLevels / 2;
+                    if (value == 0 && rnd.nextBoolean()) value = -0.0f;  // -0 and +0 are one value: a tie
+                }
                 else value = (float) (2.0 * rnd.nextGaussian());
                 int k = i * stride + v;
                 if (f32 != null) {
