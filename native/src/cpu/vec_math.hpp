@@ -107,8 +107,7 @@ __attribute__((always_inline)) inline float lane_max(const float *x, int len) {
 // Monotone map float -> uint32: a < b  <=>  key(a) < key(b), and a == b  <=>  key(a) == key(b), for non-NaN floats.
 // -0 and +0 are one value (SPEC compares values: they tie), so -0 takes +0's key.
 __attribute__((always_inline)) inline uint32_t order_key(float f) {
-    uint32_t u = bits(f);
-    u = u == 0x80000000u ? 0u : u;
+    uint32_t u = bits(f + 0.0f);  // -0 + 0 = +0 (kept: this code is never built with -fno-signed-zeros)
     return u ^ ((uint32_t)((int32_t)u >> 31) | 0x80000000u);  // negative: flip all bits; positive: the sign bit
 }
 
