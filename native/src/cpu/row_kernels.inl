@@ -490,6 +490,7 @@ void phase_b(const pl_loss_params &p, const pl_loss_args &a, int64_t i, const Ro
     const float c_h = gw * (CLAMPED ? p.entropy_coef : p.entropy_coef + p.clamped_entropy_coef);
     const float c_c = gw * p.clamped_entropy_coef;
     const float m = plan.max, log_sum = plan.log_sum, h = plan.stats.entropy, c = std::exp(plan.log_c);
+    const float cc = c_c * c;  // pt = c pi on S
     const float hc_shift = plan.log_c + plan.stats.clamped_entropy;  // log pt + Hc = log pi + log_c + Hc
     const uint32_t key_t = plan.key_threshold;
     const int64_t target = target_of(a, i);
@@ -497,16 +498,13 @@ void phase_b(const pl_loss_params &p, const pl_loss_args &a, int64_t i, const Ro
     for (int64_t off = 0; off < a.vocab; off += kBlock) {
         int len = (int)std::min<int64_t>(kBlock, a.vocab - off);
         load_block<DT>(row, off, len, zb);
+        // A masked column (pi = 0, lp = -inf) makes g NaN through 0 * -inf; the last select writes its 0.
 #pragma omp simd
         for (int j = 0; j < len; ++j) {
             float lp = (tr.y<SOFTCAP>(zb[j]) - m) - log_sum;
             float pi = fast_exp(lp);
-            float g = -c_logp * pi;
-            g += pi > 0.0f ? c_h * pi * (lp + h) : 0.0f;
-            if (CLAMPED) {
-                float pt = pi * c;
-                g += ((order_key(zb[j]) >= key_t) & (pt > 0.0f)) ? c_c * pt * (lp + hc_shift) : 0.0f;
-            }
+            float g = pi * (c_h * (lp + h) - c_logp);
+            if (CLAMPED) g += order_key(zb[j]) >= key_t ? cc * pi * (lp + hc_shift) : 0.0f;
             gb[j] = pi > 0.0f ? g * tr.dy_dz<SOFTCAP>(zb[j]) : 0.0f;
         }
         if (target >= off && target < off + len) {

@@ -1,4 +1,4 @@
-// The row kernels built for AVX2 + FMA + F16C (compiled with -mavx2 -mfma -mf16c); chosen at run time.
+// The row kernels built for AVX2 + FMA (compiled with -mavx2 -mfma); chosen at run time when the CPU has both.
 #define PL_ISA_NS avx2
 #include "row_kernels.inl"
 
