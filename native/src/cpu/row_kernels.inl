@@ -379,22 +379,29 @@ void phase_a(const pl_loss_params &p, const pl_loss_args &a, int64_t i, RowPlan 
             m = bm;
         }
         float eb[kBlock], tb[kBlock];
+        if (!band.active) {
 #pragma omp simd
-        for (int j = 0; j < len; ++j) {
-            float d = yb[j] - m;
-            float e = fast_exp(d);
-            eb[j] = e;
-            tb[j] = e > 0.0f ? e * d : 0.0f;
-        }
-        if (band.active) {
+            for (int j = 0; j < len; ++j) {
+                float d = yb[j] - m;
+                float e = fast_exp(d);
+                eb[j] = e;
+                tb[j] = e > 0.0f ? e * d : 0.0f;
+            }
+        } else {
+            // The same, plus the sums over the keys above the band, and each key for the candidates loop below.
             uint32_t kb[kBlock];
             float ab_e[kBlock], ab_t[kBlock], ab_c[kBlock];
 #pragma omp simd
             for (int j = 0; j < len; ++j) {
+                float d = yb[j] - m;
+                float e = fast_exp(d);
+                float et = e > 0.0f ? e * d : 0.0f;
                 uint32_t k = order_key(zb[j]);
+                eb[j] = e;
+                tb[j] = et;
                 kb[j] = k;
-                ab_e[j] = k > band.hi ? eb[j] : 0.0f;
-                ab_t[j] = k > band.hi ? tb[j] : 0.0f;
+                ab_e[j] = k > band.hi ? e : 0.0f;
+                ab_t[j] = k > band.hi ? et : 0.0f;
                 ab_c[j] = k > band.hi ? 1.0f : 0.0f;
             }
             band.above_e += lane_sum(ab_e, len);
