@@ -7,7 +7,8 @@ import io.policyloss.oracle.Oracle;
 
 /**
  * Asserts that a kernel's result matches the oracle within tolerances set by the precision of what is compared:
- * fp32 arithmetic for per-row values, and the output dtype's rounding for dlogits.
+ * fp32 arithmetic for per-row values; for dlogits, the output dtype's rounding plus fp32 rounding of the terms that
+ * make each element (which can cancel to a result far smaller than themselves).
  */
 final class OracleComparison {
     private OracleComparison() {}
@@ -35,12 +36,12 @@ final class OracleComparison {
         double relPerElement = out == Dtype.F32 ? 1e-4 : out == Dtype.BF16 ? 8e-3 : 1e-3;
         double resolution = out == Dtype.F16 ? 0x1p-24 : 0;  // fp16's subnormal step: the smallest it can say
         for (int i = 0; i < c.rows(); ++i) {
-            double[] g = o.rows()[i].dlogits();
+            double[] g = o.rows()[i].dlogits(), termScale = o.rows()[i].dlogitsScale();
             double rowMax = 0;
             for (double v : g) rowMax = Math.max(rowMax, Math.abs(v));
             for (int v = 0; v < c.vocab(); ++v) {
                 double kv = k.dlogit(i, v, c.stride());
-                double tol = 2e-5 * rowMax + relPerElement * Math.abs(g[v]) + resolution + 1e-30;
+                double tol = 2e-5 * rowMax + relPerElement * Math.abs(g[v]) + 1e-5 * termScale[v] + resolution + 1e-30;
                 if (!(Math.abs(kv - g[v]) <= tol))
                     fail(what + " dlogits[" + i + "][" + v + "]: oracle " + g[v] + ", kernel " + kv + " (row max "
                             + rowMax + ", tol " + tol + ")");

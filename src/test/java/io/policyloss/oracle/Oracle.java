@@ -18,8 +18,13 @@ public final class Oracle {
     public record Inputs(double[][] logits, long[] target, double[] oldLogp, double[] refLogp, double[] advantage,
             double[] weight, double[] temperature) {}
 
+    /**
+     * One row's outputs. {@code dlogitsScale[v]} is the sum of the absolute values of the terms of dL/dz_v (the pg/KL,
+     * entropy and clamped-entropy terms): the scale of fp32 rounding in a kernel, which the result itself
+     * understates where the terms cancel.
+     */
     public record Row(double logp, double entropy, double clampedEntropy, double ratio, double loss, double kl,
-            int flags, double[] dlogits) {}
+            int flags, double[] dlogits, double[] dlogitsScale) {}
 
     public record Output(Row[] rows, double[] metrics) {
         public double loss() {
@@ -38,7 +43,7 @@ public final class Oracle {
         for (int i = 0; i < n; ++i) {
             int vocab = in.logits[i].length;
             if (in.weight[i] == 0) {
-                rows[i] = new Row(0, 0, 0, 0, 0, 0, 0, new double[vocab]);
+                rows[i] = new Row(0, 0, 0, 0, 0, 0, 0, new double[vocab], new double[vocab]);
                 continue;
             }
             rows[i] = row(c, in.logits[i], (int) in.target[i], in.oldLogp[i],
@@ -141,17 +146,18 @@ public final class Oracle {
 
         // Section 4.
         double gw = f(c.gradScale()) * (double) (float) w;
-        double[] dz = new double[vocab];
+        double[] dz = new double[vocab], scale = new double[vocab];
         for (int v = 0; v < vocab; ++v) {
             if (z[v] == Double.NEGATIVE_INFINITY) continue;
-            double dy = gradLogp * ((v == a ? 1 : 0) - pi[v]);
-            if (pi[v] > 0) dy += lambdaH * pi[v] * ((y[v] - lse) + entropy);
-            if (inS[v] && pt[v] > 0) dy += lambdaC * pt[v] * ((y[v] - lseS) + clamped);
-            dz[v] = gw * dy * dydz[v];
+            double pgTerm = gradLogp * ((v == a ? 1 : 0) - pi[v]);
+            double entropyTerm = pi[v] > 0 ? lambdaH * pi[v] * ((y[v] - lse) + entropy) : 0;
+            double clampedTerm = inS[v] && pt[v] > 0 ? lambdaC * pt[v] * ((y[v] - lseS) + clamped) : 0;
+            dz[v] = gw * (pgTerm + entropyTerm + clampedTerm) * dydz[v];
+            scale[v] = Math.abs(gw * dydz[v]) * (Math.abs(pgTerm) + Math.abs(entropyTerm) + Math.abs(clampedTerm));
         }
         int flags = (aPrime < 0 && r < 1 - epsLow ? 1 : 0) | (aPrime > 0 && r > 1 + epsHigh ? 2 : 0)
                 | (dual ? 4 : 0) | (ratioClamped ? 8 : 0);
-        return new Row(logp, entropy, clamped, r, loss, kl, flags, dz);
+        return new Row(logp, entropy, clamped, r, loss, kl, flags, dz, scale);
     }
 
     /** S of SPEC section 2, by sorting. */
