@@ -4,9 +4,9 @@
 //
 // Phase A (per row): one read of the logits from memory, in blocks of kBlock that stay in L1: convert, scale,
 // softcap, temperature; online max / sum exp / sum exp * (y - m) (the entropy moment), rescaled when the max grows.
-// With clamp_p > 0 the clamped-entropy selection reads the row twice more, from cache (it was just read): a
-// three-level radix select over order-preserving keys of the raw logits (scale, softcap and temperature preserve
-// order), whose second pass also sums exp and exp * (y - m) over the part of S above the threshold's bin.
+// With clamp_p > 0 the clamped set S is chosen on order-preserving keys of the raw logits (scale, softcap and
+// temperature preserve order): on long TOKEN_FRACTION rows inside phase A's own read, from a sampled band
+// (SampleBand); otherwise by a radix select that reads the row twice more, from cache (clamp_select).
 // Phase B (per row): the second read, which writes dlogits.
 #include <algorithm>
 #include <cmath>
@@ -102,6 +102,11 @@ struct SelectBuffers {
 };
 thread_local SelectBuffers t_buffers;
 
+// TOKEN_FRACTION's k (SPEC section 2): the number of largest finite logits kept, of `finite`.
+inline int64_t kept_tokens(float p, int64_t finite) {
+    return std::max<int64_t>(1, finite - (int64_t)std::floor((double)p * (double)finite));
+}
+
 // One level of the radix select: the bin holding the threshold, scanning from the largest keys, by count
 // (TOKEN_FRACTION: `need` = tokens still to keep) or by mass (PROBABILITY_MASS: `need` = exp-mass still to cover).
 // `need` loses what the bins above the chosen one hold.
@@ -179,7 +184,7 @@ void clamp_select(const pl_loss_params &p, const Transform &tr, const void *row,
     const bool by_mass = p.clamp_mode == PL_CLAMP_PROBABILITY_MASS;
 
     bins.clear(by_mass);
-    std::memset(buf.sub_count, 0, sizeof buf.sub_count);
+    if (!by_mass) std::memset(buf.sub_count, 0, sizeof buf.sub_count);
     double total = 0.0;
     for (int64_t off = 0; off < vocab; off += kBlock) {
         int len = (int)std::min<int64_t>(kBlock, vocab - off);
@@ -208,7 +213,7 @@ void clamp_select(const pl_loss_params &p, const Transform &tr, const void *row,
             bins.count[bin] = buf.sub_count[0][bin] + buf.sub_count[1][bin] + buf.sub_count[2][bin] + buf.sub_count[3][bin];
     // Tokens (k) or exp-mass ((1 - p) of the row's total, summed the same way as the bins) to keep.
     double need = by_mass ? (1.0 - (double)p.clamp_p) * total
-                          : (double)std::max<int64_t>(1, finite - (int64_t)std::floor((double)p.clamp_p * (double)finite));
+                          : (double)kept_tokens(p.clamp_p, finite);
     const uint32_t top = (uint32_t)choose_bin(bins, by_mass, need);
 
     sum_e = 0.0;
@@ -444,7 +449,7 @@ void phase_a(const pl_loss_params &p, const pl_loss_args &a, int64_t i, RowPlan 
     plan.log_c = 0.0f;
     if (clamp) {
         double se, st;
-        const int64_t k = std::max<int64_t>(1, finite - (int64_t)std::floor((double)p.clamp_p * (double)finite));
+        const int64_t k = kept_tokens(p.clamp_p, finite);
         if (band.active && band.above_count < k && k <= band.above_count + band.n) {
             candidate_exps<SOFTCAP>(tr, m, *buf, band.n);
             plan.key_threshold = select_among_candidates(*buf, band.n, false, k - band.above_count, 0, 0, 0);
@@ -520,7 +525,7 @@ void phase_b(const pl_loss_params &p, const pl_loss_args &a, int64_t i, const Ro
             float lp = (tr.y<SOFTCAP>(z) - m) - log_sum;
             float pi = fast_exp(lp);
             float g = c_logp * plan.other_mass + c_h * pi * (lp + h);
-            if (CLAMPED && order_key(z) >= key_t) g += c_c * pi * c * (lp + hc_shift);
+            if (CLAMPED && order_key(z) >= key_t) g += cc * pi * (lp + hc_shift);
             gb[target - off] = g * tr.dy_dz<SOFTCAP>(z);
         }
         store_block<DDT>(drow, off, len, gb);

@@ -94,16 +94,6 @@ __attribute__((always_inline)) inline float lane_sum(const float *x, int len) {
     return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
 }
 
-// Max of x[0..len) (-inf when empty) in eight lanes, as lane_sum.
-__attribute__((always_inline)) inline float lane_max(const float *x, int len) {
-    float acc[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
-    int j = 0;
-    for (; j + 8 <= len; j += 8)
-        for (int u = 0; u < 8; ++u) acc[u] = max_f(acc[u], x[j + u]);
-    for (; j < len; ++j) acc[j & 7] = max_f(acc[j & 7], x[j]);
-    return max_f(max_f(max_f(acc[0], acc[4]), max_f(acc[1], acc[5])), max_f(max_f(acc[2], acc[6]), max_f(acc[3], acc[7])));
-}
-
 // Monotone map float -> uint32: a < b  <=>  key(a) < key(b), and a == b  <=>  key(a) == key(b), for non-NaN floats.
 // -0 and +0 are one value (SPEC compares values: they tie), so -0 takes +0's key.
 __attribute__((always_inline)) inline uint32_t order_key(float f) {
