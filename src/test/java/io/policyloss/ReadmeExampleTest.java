@@ -4,13 +4,14 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.policyloss.loss.LossResult;
+import io.policyloss.torch.TorchLossResult;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 
-/** The README's Java example compiles, runs, gives a sane result, and is the text the README shows. */
+/** The README's Java examples compile, run, give sane results, and are the text the README shows. */
 class ReadmeExampleTest {
     @Test
     void exampleRunsAndMatchesTheReadme() throws IOException {
@@ -19,10 +20,22 @@ class ReadmeExampleTest {
         assertEquals(4, r.metrics().validRows());
         assertTrue(r.metrics().meanEntropy() > 0 && r.metrics().meanEntropy() <= Math.log(1000) + 1e-4);
 
-        String source = Files.readString(Path.of("src/test/java/io/policyloss/ReadmeExample.java"));
+        assertShownVerbatim("ReadmeExample.java");
+    }
+
+    @Test
+    void torchExampleRunsAndMatchesTheReadme() throws IOException {
+        TorchLossResult r = ReadmeTorchExample.run();
+        assertEquals(8, r.metrics().validRows());
+        assertTrue(r.metrics().meanEntropy() > 0 && r.metrics().meanEntropy() <= Math.log(16) + 1e-4);
+        assertShownVerbatim("ReadmeTorchExample.java");
+    }
+
+    private static void assertShownVerbatim(String file) throws IOException {
+        String source = Files.readString(Path.of("src/test/java/io/policyloss", file));
         String example = source.substring(source.indexOf("// README-BEGIN\n") + 16, source.indexOf("        // README-END"))
                 .lines().map(l -> l.length() >= 8 ? l.substring(8) : l.strip()).collect(Collectors.joining("\n"));
         String readme = Files.readString(Path.of("README.md"));
-        assertTrue(readme.contains(example), "README.md shows the example of ReadmeExample.java verbatim:\n" + example);
+        assertTrue(readme.contains(example), "README.md shows the example of " + file + " verbatim:\n" + example);
     }
 }

@@ -1,8 +1,10 @@
 package io.policyloss.loss;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -54,6 +56,37 @@ public final class ConfigIO {
         }
     }
 
+    /** A JSON or YAML file as a tree (chosen by the file name, as {@link #read}). */
+    public static JsonNode readTree(Path file) {
+        try {
+            return (isYaml(file) ? YAML : JSON).readTree(Files.readString(file));
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException("config " + file + ": " + e.getOriginalMessage(), e);
+        } catch (IOException e) {
+            throw new UncheckedIOException("config " + file + ": cannot read", e);
+        }
+    }
+
+    /**
+     * {@code base} with the fields of {@code overrides} replaced, objects merged field by field (so a file may set
+     * one field of a nested record and keep the rest), then validated by the record's constructor.
+     */
+    public static <T> T merge(T base, JsonNode overrides, Class<T> type) {
+        JsonNode merged = mergeTrees(JSON.valueToTree(base), overrides);
+        try {
+            return JSON.treeToValue(merged, type);
+        } catch (JsonProcessingException e) {
+            throw invalid(e, type, "config");
+        }
+    }
+
+    private static JsonNode mergeTrees(JsonNode base, JsonNode overrides) {
+        if (!(base instanceof ObjectNode b) || overrides == null || !overrides.isObject()) return overrides;
+        ObjectNode out = b.deepCopy();
+        overrides.fields().forEachRemaining(f -> out.set(f.getKey(), mergeTrees(out.get(f.getKey()), f.getValue())));
+        return out;
+    }
+
     private static boolean isYaml(Path file) {
         String name = file.getFileName().toString();
         return name.endsWith(".yaml") || name.endsWith(".yml");
@@ -63,12 +96,17 @@ public final class ConfigIO {
         try {
             return mapper.readValue(text, type);
         } catch (JsonProcessingException e) {
-            // The validation message of the record (e.g. "clampP: must be in [0, 1), got 1.5") is the cause.
-            Throwable root = e;
-            while (root.getCause() != null) root = root.getCause();
-            String detail = root instanceof IllegalArgumentException ? root.getMessage() : e.getOriginalMessage();
-            throw new IllegalArgumentException("invalid " + format + " for " + type.getSimpleName() + ": " + detail, e);
+            throw invalid(e, type, format);
         }
+    }
+
+    private static IllegalArgumentException invalid(JsonProcessingException e, Class<?> type, String format) {
+        // The validation message of the record (e.g. "clampP: must be in [0, 1), got 1.5") is the cause.
+        Throwable root = e;
+        while (root.getCause() != null) root = root.getCause();
+        String detail = root instanceof IllegalArgumentException || root instanceof NullPointerException
+                ? root.getMessage() : e.getOriginalMessage();
+        return new IllegalArgumentException("invalid " + format + " for " + type.getSimpleName() + ": " + detail, e);
     }
 
     private static String write(ObjectMapper mapper, Object value) {

@@ -1,0 +1,36 @@
+package io.policyloss.cli;
+
+import io.policyloss.rl.TrainConfig;
+import io.policyloss.rl.TrainConfigs;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.function.Supplier;
+
+/** The named comparisons: several algorithms from one base model, on one seed. */
+final class Comparisons {
+    private static final Map<String, Supplier<List<TrainConfig>>> NAMED = new TreeMap<>(Map.of(
+            "default", () -> List.of(TrainConfigs.preset("grpo"), TrainConfigs.preset("aepo")),
+            "aepo-targets", () -> List.of(TrainConfigs.preset("grpo"),
+                    aepoTarget("aepo-target-0.6", 0.6), aepoTarget("aepo-target-1.1", 1.1)),
+            "clipping", () -> List.of(TrainConfigs.preset("random-reward"),
+                    TrainConfigs.preset("random-reward-clip-low"), TrainConfigs.preset("random-reward-no-clip-high")),
+            "aent", () -> List.of(TrainConfigs.preset("constant-clamped-entropy"), TrainConfigs.preset("aent"))));
+
+    private Comparisons() {}
+
+    static List<String> names() {
+        return List.copyOf(NAMED.keySet());
+    }
+
+    static List<TrainConfig> named(String name) {
+        Supplier<List<TrainConfig>> s = NAMED.get(name);
+        if (s == null) throw new IllegalArgumentException("comparison: unknown \"" + name + "\"; known: " + names());
+        return s.get();
+    }
+
+    private static TrainConfig aepoTarget(String name, double target) {
+        return TrainConfigs.withOverrides(TrainConfigs.preset("aepo"),
+                "{\"name\": \"" + name + "\", \"aepo\": {\"targetEntropy\": " + target + "}}");
+    }
+}

@@ -1,0 +1,81 @@
+package io.policyloss.cli;
+
+import io.policyloss.loss.ConfigIO;
+import io.policyloss.rl.BaseModel;
+import io.policyloss.rl.Evaluator;
+import io.policyloss.rl.StepMetrics;
+import io.policyloss.rl.TrainConfig;
+import io.policyloss.rl.TrainingRun;
+import io.policyloss.torch.TransformerPolicy;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Runs a list of configs from one base model into one results folder: base/ (model.pt, eval.json), a folder per
+ * run, the plots (entropy.png, clamped-entropy.png, accuracy.png) and summary.md.
+ */
+final class Experiment {
+    private Experiment() {}
+
+    static List<TrainingRun.Result> run(List<TrainConfig> configs, Path out, boolean resume) {
+        TrainConfig first = configs.get(0);
+        for (TrainConfig c : configs) {
+            if (!BaseModel.identity(c).equals(BaseModel.identity(first)))
+                throw new IllegalArgumentException("configs: \"" + c.name() + "\" needs another base model than \""
+                        + first.name() + "\" (task, model, seed and warm start must agree)");
+            if (configs.stream().filter(o -> o.name().equals(c.name())).count() > 1)
+                throw new IllegalArgumentException("configs: two runs are named \"" + c.name() + "\"");
+        }
+        Path baseFile = out.resolve("base").resolve("model.pt");
+        if (!resume && Files.exists(out.resolve("base")))
+            throw new IllegalArgumentException("out: " + out + " already holds results; pass --resume to continue"
+                    + " them, or choose another folder");
+        ProgressBar warm = new ProgressBar("warm start (base model)", first.warmStart().steps());
+        TransformerPolicy base = BaseModel.obtain(first, baseFile, s -> warm.update(s + 1, ""));
+        Evaluator.EvalResult baseEval = Evaluator.evaluate(base, first.task().create(), first.eval(), first.seed());
+        ConfigIO.write(out.resolve("base").resolve("eval.json"), baseEval);
+        System.err.printf("base model: pass@1 %.3f%n", baseEval.passAt1());
+
+        List<TrainingRun.Result> results = new ArrayList<>();
+        for (TrainConfig c : configs) {
+            ProgressBar bar = new ProgressBar(c.name(), c.steps());
+            results.add(TrainingRun.run(c, out.resolve(c.name()), baseFile, resume, -1,
+                    m -> bar.update(m.step() + 1, detail(m))));
+        }
+        List<Plots.Reference> targets = new ArrayList<>();
+        for (TrainConfig c : configs) {
+            if (c.aepo() != null) targets.add(new Plots.Reference(c.name() + " target", c.aepo().targetEntropy()));
+            if (c.aent() != null) {
+                targets.add(new Plots.Reference(c.name() + " band low", c.aent().low()));
+                targets.add(new Plots.Reference(c.name() + " band high", c.aent().high()));
+            }
+        }
+        List<Plots.Reference> aepoTargets = targets.stream().filter(r -> r.name().endsWith("target")).toList();
+        List<Plots.Reference> bands = targets.stream().filter(r -> r.name().contains("band")).toList();
+        Plots.lines(out.resolve("entropy.png"), "Token entropy of the policy", "entropy (nats / token)", results,
+                StepMetrics::entropy, aepoTargets);
+        Plots.lines(out.resolve("clamped-entropy.png"), "Clamped entropy (AEnt)", "clamped entropy (nats / token)",
+                results, StepMetrics::clampedEntropy, bands);
+        Plots.lines(out.resolve("accuracy.png"), "Accuracy of the rollouts", "fraction correct", results,
+                StepMetrics::accuracy, List.of());
+        String table = Summary.table(baseEval, results);
+        try {
+            Files.writeString(out.resolve("summary.md"), table);
+        } catch (IOException e) {
+            throw new UncheckedIOException("summary: cannot write " + out.resolve("summary.md"), e);
+        }
+        System.out.println(table);
+        System.out.println("results: " + out.toAbsolutePath()
+                + " (summary.md, entropy.png, clamped-entropy.png, accuracy.png, <run>/metrics.jsonl)");
+        return results;
+    }
+
+    private static String detail(StepMetrics m) {
+        return String.format("acc %.2f  H %.3f  Hc %.3f  T %.2f", m.accuracy(), m.entropy(), m.clampedEntropy(),
+                m.temperature());
+    }
+}

@@ -1,0 +1,142 @@
+package io.policyloss.cli;
+
+import io.policyloss.rl.BaseModel;
+import io.policyloss.rl.Checkpoints;
+import io.policyloss.rl.EvalConfig;
+import io.policyloss.rl.Evaluator;
+import io.policyloss.rl.TrainConfig;
+import io.policyloss.rl.TrainConfigs;
+import io.policyloss.torch.TorchThreads;
+import io.policyloss.torch.TransformerPolicy;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** The command line: train, compare, eval. */
+@Command(name = "policyloss", mixinStandardHelpOptions = true, version = "policyloss 0.1.0",
+        description = "Trains a small transformer with RL through the fused policy loss.",
+        subcommands = {Main.Train.class, Main.Compare.class, Main.Eval.class})
+public final class Main {
+    public static void main(String[] args) {
+        System.exit(commandLine().execute(args));
+    }
+
+    static CommandLine commandLine() {
+        return new CommandLine(new Main()).setExecutionExceptionHandler((e, cmd, parsed) -> {
+            if (!(e instanceof IllegalArgumentException)) throw e;
+            cmd.getErr().println("error: " + e.getMessage()); // bad input: the message, not a stack trace
+            return 2;
+        });
+    }
+
+    /** Options every command shares. */
+    static class Common {
+        @Option(names = "--threads", description = "libtorch intra-op threads (default: ${DEFAULT-VALUE})")
+        int threads = 1;
+
+        @Option(names = "--steps", description = "override the RL steps of every run")
+        Integer steps;
+
+        TrainConfig adjust(TrainConfig c) {
+            TorchThreads.use(threads);
+            return steps == null ? c : TrainConfigs.withOverrides(c, "{\"steps\": " + steps + "}");
+        }
+    }
+
+    /** Options of the commands that write a results folder. */
+    static class RunOptions extends Common {
+        @Option(names = "--out", description = "results folder (default: results/<run or comparison name>)")
+        Path out;
+
+        @Option(names = "--resume", description = "continue the folder's runs after their latest checkpoints")
+        boolean resume;
+    }
+
+    @Command(name = "train", mixinStandardHelpOptions = true, description = "One run, from a config file or a preset.")
+    static final class Train extends RunOptions implements Callable<Integer> {
+        @Option(names = "--config", description = "a JSON or YAML config (may name a preset to start from)")
+        Path config;
+
+        @Option(names = "--preset", description = "a named preset: ${COMPLETION-CANDIDATES}",
+                completionCandidates = PresetNames.class)
+        String preset;
+
+        @Override
+        public Integer call() {
+            if ((config == null) == (preset == null))
+                throw new IllegalArgumentException("train: give exactly one of --config and --preset");
+            TrainConfig c = adjust(config != null ? TrainConfigs.read(config) : TrainConfigs.preset(preset));
+            Experiment.run(List.of(c), out != null ? out : Path.of("results", c.name()), resume);
+            return 0;
+        }
+    }
+
+    @Command(name = "compare", mixinStandardHelpOptions = true,
+            description = "Several algorithms from one base model on one seed; plots and a summary table.")
+    static final class Compare extends RunOptions implements Callable<Integer> {
+        @Option(names = "--comparison", description = "a named comparison: ${COMPLETION-CANDIDATES} (default: "
+                + "${DEFAULT-VALUE})", completionCandidates = ComparisonNames.class)
+        String comparison = "default";
+
+        @Option(names = "--runs", split = ",", description = "presets to compare instead of a named comparison")
+        List<String> runs;
+
+        @Override
+        public Integer call() {
+            List<TrainConfig> configs = new ArrayList<>();
+            for (TrainConfig c : runs != null ? runs.stream().map(TrainConfigs::preset).toList()
+                    : Comparisons.named(comparison)) configs.add(adjust(c));
+            Experiment.run(configs, out != null ? out : Path.of("results", runs != null ? "custom" : comparison),
+                    resume);
+            return 0;
+        }
+    }
+
+    @Command(name = "eval", mixinStandardHelpOptions = true, description = "pass@k of saved weights.")
+    static final class Eval extends Common implements Callable<Integer> {
+        @Option(names = "--model", required = true, description = "weights: a run's model.pt or base/model.pt")
+        Path model;
+
+        @Option(names = "--preset", description = "the weights' preset (default: ${DEFAULT-VALUE})")
+        String preset = "grpo";
+
+        @Option(names = "--config", description = "or the config file they were trained with")
+        Path config;
+
+        @Option(names = "--samples", description = "responses per problem, n (default: ${DEFAULT-VALUE})")
+        int samples = 64;
+
+        @Option(names = "--k", split = ",", description = "the k of pass@k (default: 1,8,64)")
+        List<Integer> ks = List.of(1, 8, 64);
+
+        @Option(names = "--problems", description = "problems (default: ${DEFAULT-VALUE})")
+        int problems = 64;
+
+        @Override
+        public Integer call() {
+            TrainConfig c = adjust(config != null ? TrainConfigs.read(config) : TrainConfigs.preset(preset));
+            TransformerPolicy policy = BaseModel.newPolicy(c);
+            Checkpoints.loadModule(policy, model);
+            EvalConfig e = new EvalConfig(problems, samples, ks, c.eval().temperature());
+            Evaluator.EvalResult r = Evaluator.evaluate(policy, c.task().create(), e, c.seed());
+            r.passAtK().forEach((k, p) -> System.out.printf("pass@%d %.4f%n", k, p));
+            return 0;
+        }
+    }
+
+    static final class PresetNames extends ArrayList<String> {
+        PresetNames() {
+            super(TrainConfigs.presetNames());
+        }
+    }
+
+    static final class ComparisonNames extends ArrayList<String> {
+        ComparisonNames() {
+            super(Comparisons.names());
+        }
+    }
+}

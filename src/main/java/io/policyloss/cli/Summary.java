@@ -1,0 +1,48 @@
+package io.policyloss.cli;
+
+import io.policyloss.rl.Evaluator;
+import io.policyloss.rl.StepMetrics;
+import io.policyloss.rl.TrainingRun;
+import java.util.List;
+import java.util.function.ToDoubleFunction;
+
+/** The end-of-comparison table, as Markdown: evaluation and the last steps' means of each run. */
+final class Summary {
+    /** Steps averaged for the "late" columns: one step's batch is noisy. */
+    static final int LATE = 10;
+
+    private Summary() {}
+
+    static String table(Evaluator.EvalResult base, List<TrainingRun.Result> runs) {
+        StringBuilder s = new StringBuilder();
+        s.append("| run | steps | accuracy (last ").append(LATE).append(") | entropy first -> last ").append(LATE)
+                .append(" | clamped entropy (last ").append(LATE).append(") | clip-low | clip-high |");
+        for (int k : base.passAtK().keySet()) s.append(" pass@").append(k).append(" |");
+        s.append(" seconds |\n|---|---|---|---|---|---|---|");
+        s.append("---|".repeat(base.passAtK().size())).append("---|\n");
+        s.append("| base model | 0 | | | | | |");
+        for (double p : base.passAtK().values()) s.append(String.format(" %.3f |", p));
+        s.append(" |\n");
+        for (TrainingRun.Result r : runs) {
+            List<StepMetrics> steps = r.steps();
+            s.append(String.format("| %s | %d | %.3f | %.3f -> %.3f | %.3f | %.4f | %.4f |", r.config().name(),
+                    steps.size(), late(steps, StepMetrics::accuracy), steps.isEmpty() ? Double.NaN
+                            : steps.get(0).entropy(), late(steps, StepMetrics::entropy),
+                    late(steps, StepMetrics::clampedEntropy), late(steps, StepMetrics::clipLowFraction),
+                    late(steps, StepMetrics::clipHighFraction)));
+            for (double p : r.eval().passAtK().values()) s.append(String.format(" %.3f |", p));
+            double seconds = 0;
+            for (StepMetrics m : steps) seconds += m.seconds();
+            s.append(String.format(" %.1f |\n", seconds));
+        }
+        return s.toString();
+    }
+
+    /** The mean of a metric over the last {@link #LATE} steps. */
+    static double late(List<StepMetrics> steps, ToDoubleFunction<StepMetrics> metric) {
+        int from = Math.max(0, steps.size() - LATE);
+        double sum = 0;
+        for (int i = from; i < steps.size(); ++i) sum += metric.applyAsDouble(steps.get(i));
+        return steps.size() == from ? Double.NaN : sum / (steps.size() - from);
+    }
+}

@@ -1,0 +1,30 @@
+package io.policyloss.rl;
+
+/**
+ * One RL step, as a line of metrics.jsonl. Entropies are means over response tokens of the policy before the
+ * step's updates (at temperature 1 unless the rollout temperature differs); clip fractions are over the rows of
+ * the step's updates (SPEC section 5).
+ *
+ * @param step the step, from 0
+ * @param reward mean reward of the GRPO responses (coin flips under randomReward)
+ * @param accuracy the fraction of GRPO responses that are correct
+ * @param entropy mean token entropy H
+ * @param clampedEntropy mean clamped entropy Hc (equals H when clampP = 0)
+ * @param clipLowFraction rows clipped low (A &lt; 0, r &lt; 1 - eps_low)
+ * @param clipHighFraction rows clipped high (A &gt; 0, r &gt; 1 + eps_high)
+ * @param dualClipFraction rows where the dual clip is active
+ * @param temperature AEPO's REINFORCE temperature this step, else the rollout temperature
+ * @param entropyCoefficient lambda_H, the token-entropy coefficient (Entropy-Reg)
+ * @param clampedEntropyCoefficient lambda_C this step: AEnt's adaptive coefficient, or the config's constant
+ * @param loss the mean over the step's updates of L
+ * @param kl mean KL to the reference (0 without one)
+ * @param approxKl mean old_logp - logp over the updates' rows
+ * @param responseLength mean response length in tokens, end-of-sequence included
+ * @param positives AEPO's REINFORCE samples this step
+ * @param seconds wall time of the step
+ */
+public record StepMetrics(int step, double reward, double accuracy, double entropy, double clampedEntropy,
+        double clipLowFraction, double clipHighFraction, double dualClipFraction, double temperature,
+        double entropyCoefficient, double clampedEntropyCoefficient, double loss, double kl, double approxKl,
+        double responseLength, int positives,
+        double seconds) {}

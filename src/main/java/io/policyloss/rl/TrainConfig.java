@@ -1,0 +1,74 @@
+package io.policyloss.rl;
+
+import io.policyloss.control.AentCoefficient;
+import io.policyloss.loss.AggregationMode;
+import io.policyloss.loss.LossConfig;
+import io.policyloss.torch.ModelConfig;
+import java.util.Objects;
+
+/**
+ * Everything one training run needs; read from JSON or YAML by {@link TrainConfigs}, where fields a file leaves out
+ * keep the values of its preset. Every algorithm of the papers is a setting of these fields: GRPO (the loss alone,
+ * with or without std normalisation), DAPO-style clipping (loss.epsLow / epsHigh), dual clip, KL to the base
+ * model (loss.klCoef), Entropy-Reg (loss.entropyCoef), Entropy-Adv (loss.entropyAdvBeta), AEnt (aent and
+ * loss.clampP) and AEPO (aepo).
+ *
+ * @param name the run's name in plots and tables
+ * @param task the built-in task
+ * @param model the transformer's shape
+ * @param seed seeds the weights, the problems and the sampling
+ * @param warmStart the supervised warm start that makes the base model
+ * @param steps RL steps
+ * @param promptsPerStep prompts per step
+ * @param groupSize G, responses per prompt
+ * @param miniBatches optimiser steps per RL step, each on a slice of the batch (more makes the ratio drift from 1)
+ * @param learningRate AdamW learning rate
+ * @param weightDecay AdamW weight decay
+ * @param gradClip the largest gradient norm (0 = no clipping)
+ * @param rolloutTemperature the GRPO rollouts' sampling temperature (the loss uses the same)
+ * @param loss the fused loss; for AEnt its clampedEntropyCoef is the coefficient's start and is then adapted
+ * @param aggregation how token losses are weighted (SPEC section 6)
+ * @param stdNormalization GRPO divides advantages by the group's std (false: Dr. GRPO)
+ * @param randomReward rewards are coin flips instead of correctness (the clipping experiment of seed 002)
+ * @param aepo AEPO's settings, or null
+ * @param aent AEnt's adaptive coefficient, or null
+ * @param eval evaluation settings
+ * @param checkpointEvery steps between checkpoints (0 = only at the end)
+ */
+public record TrainConfig(String name, TaskConfig task, ModelConfig model, long seed, WarmStartConfig warmStart,
+        int steps, int promptsPerStep, int groupSize, int miniBatches, double learningRate, double weightDecay,
+        double gradClip, double rolloutTemperature, LossConfig loss, AggregationMode aggregation,
+        boolean stdNormalization, boolean randomReward, AepoConfig aepo, AentCoefficient aent, EvalConfig eval,
+        int checkpointEvery) {
+    public TrainConfig {
+        if (name == null || name.isBlank() || !name.matches("[A-Za-z0-9._-]+"))
+            throw new IllegalArgumentException("name: must be letters, digits, '.', '_' or '-', got \"" + name + "\"");
+        Objects.requireNonNull(task, "task");
+        Objects.requireNonNull(model, "model");
+        Objects.requireNonNull(warmStart, "warmStart");
+        Objects.requireNonNull(loss, "loss");
+        Objects.requireNonNull(aggregation, "aggregation");
+        Objects.requireNonNull(eval, "eval");
+        atLeast(steps, 0, "steps");
+        atLeast(promptsPerStep, 1, "promptsPerStep");
+        atLeast(groupSize, 2, "groupSize");
+        atLeast(miniBatches, 1, "miniBatches");
+        if (miniBatches > promptsPerStep * groupSize)
+            throw new IllegalArgumentException("miniBatches: must be <= promptsPerStep * groupSize ("
+                    + promptsPerStep * groupSize + "), got " + miniBatches);
+        atLeast(checkpointEvery, 0, "checkpointEvery");
+        if (!(learningRate > 0)) throw new IllegalArgumentException("learningRate: must be > 0, got " + learningRate);
+        if (!(weightDecay >= 0)) throw new IllegalArgumentException("weightDecay: must be >= 0, got " + weightDecay);
+        if (!(gradClip >= 0)) throw new IllegalArgumentException("gradClip: must be >= 0, got " + gradClip);
+        if (!(rolloutTemperature > 0))
+            throw new IllegalArgumentException("rolloutTemperature: must be > 0, got " + rolloutTemperature);
+        Task t = task.create();
+        if (t.promptLength() + t.maxResponseLength() - 1 > model.context())
+            throw new IllegalArgumentException("model.context: " + model.context() + " is shorter than the task's "
+                    + "prompt + response - 1 = " + (t.promptLength() + t.maxResponseLength() - 1));
+    }
+
+    private static void atLeast(int v, int min, String name) {
+        if (v < min) throw new IllegalArgumentException(name + ": must be >= " + min + ", got " + v);
+    }
+}

@@ -1,0 +1,93 @@
+package io.policyloss.rl;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.policyloss.loss.AggregationMode;
+import io.policyloss.loss.ConfigIO;
+import io.policyloss.loss.LossConfig;
+import io.policyloss.torch.ModelConfig;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * Named presets, and config files read over them. A file may name its starting point with a top-level
+ * {@code preset: NAME} (default "grpo"); every field it sets replaces the preset's, nested records field by
+ * field, and unknown fields are errors.
+ */
+public final class TrainConfigs {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final Map<String, String> OVERRIDES = new TreeMap<>(Map.ofEntries(
+            Map.entry("grpo", "{}"),
+            Map.entry("dr-grpo", "{\"stdNormalization\": false, \"aggregation\": \"SEQ_MEAN_TOKEN_SUM_NORM\"}"),
+            Map.entry("dapo", "{\"loss\": {\"epsHigh\": 0.28}}"),
+            Map.entry("dual-clip", "{\"loss\": {\"dualClipC\": 3}}"),
+            Map.entry("kl", "{\"loss\": {\"klCoef\": 0.05, \"klEstimator\": \"K3\"}}"),
+            Map.entry("entropy-reg", "{\"loss\": {\"entropyCoef\": 0.015}}"),
+            Map.entry("entropy-adv", "{\"loss\": {\"entropyAdvBeta\": 0.4, \"entropyAdvKappa\": 2}}"),
+            Map.entry("aepo", "{\"aepo\": {\"targetEntropy\": 0.9, \"temperatureHigh\": 1.2, \"temperatureLow\": 0.8,"
+                    + " \"alpha\": 4.0, \"positivesUp\": 64, \"positivesDown\": 32}}"),
+            Map.entry("aent", "{\"loss\": {\"clampP\": 0.5, \"clampedEntropyCoef\": 0.05}, \"aent\": {\"lambda\": 0.05,"
+                    + " \"beta\": 0.15, \"low\": 0.8, \"high\": 1.1, \"lambdaLow\": 0, \"lambdaHigh\": 0.3,"
+                    + " \"startStep\": 0}}"),
+            Map.entry("constant-clamped-entropy", "{\"loss\": {\"clampP\": 0.5, \"clampedEntropyCoef\": 0.05}}"),
+            Map.entry("random-reward", "{\"randomReward\": true}"),
+            Map.entry("random-reward-clip-low", "{\"randomReward\": true, \"loss\": {\"epsLow\": 0.1}}"),
+            Map.entry("random-reward-no-clip-high",
+                    "{\"randomReward\": true, \"loss\": {\"epsHigh\": \"Infinity\"}}")));
+
+    private TrainConfigs() {}
+
+    public static List<String> presetNames() {
+        return List.copyOf(OVERRIDES.keySet());
+    }
+
+    /**
+     * The default run: digit-sum with 4 digits (many correct answers, as with reasoning paths), a 2-layer
+     * width-64 transformer, 16 prompts x 8 samples per step, 4 optimiser steps per RL step.
+     */
+    static TrainConfig base() {
+        return new TrainConfig("grpo", new TaskConfig("digit-sum", 4), ModelConfig.small(), 1,
+                new WarmStartConfig(200, 64, 3e-3), 100, 16, 8, 4, 1e-3, 0, 1.0, 1.0, LossConfig.defaults(),
+                AggregationMode.TOKEN_MEAN, true, false, null, null, new EvalConfig(64, 16, List.of(1, 4, 16), 1.0),
+                20);
+    }
+
+    public static TrainConfig preset(String name) {
+        String overrides = OVERRIDES.get(name);
+        if (overrides == null)
+            throw new IllegalArgumentException("preset: unknown \"" + name + "\"; known: " + presetNames());
+        try {
+            ObjectNode tree = (ObjectNode) JSON.readTree(overrides);
+            tree.put("name", name);
+            return ConfigIO.merge(base(), tree, TrainConfig.class);
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new IllegalStateException("preset " + name + " is malformed", e);
+        }
+    }
+
+    /** A JSON or YAML file over its preset. */
+    public static TrainConfig read(Path file) {
+        JsonNode tree = ConfigIO.readTree(file);
+        if (!(tree instanceof ObjectNode object))
+            throw new IllegalArgumentException("config " + file + ": must be a JSON / YAML object");
+        JsonNode preset = object.remove("preset");
+        TrainConfig base = preset(preset == null ? "grpo" : preset.asText());
+        try {
+            return ConfigIO.merge(base, object, TrainConfig.class);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("config " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** The preset with some fields replaced (a JSON object as text), e.g. for a comparison's variants. */
+    public static TrainConfig withOverrides(TrainConfig base, String json) {
+        try {
+            return ConfigIO.merge(base, JSON.readTree(json), TrainConfig.class);
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new IllegalArgumentException("overrides: malformed JSON: " + e.getOriginalMessage(), e);
+        }
+    }
+}

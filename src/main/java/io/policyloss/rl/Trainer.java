@@ -1,0 +1,278 @@
+package io.policyloss.rl;
+
+import io.policyloss.control.AentCoefficient;
+import io.policyloss.control.GrpoAdvantages;
+import io.policyloss.loss.AggregationWeights;
+import io.policyloss.loss.FusedLoss;
+import io.policyloss.loss.LossConfig;
+import io.policyloss.loss.LossMetrics;
+import io.policyloss.torch.PolicyRows;
+import io.policyloss.torch.Tensors;
+import io.policyloss.torch.TorchFusedLoss;
+import io.policyloss.torch.TorchLossResult;
+import io.policyloss.torch.TransformerPolicy;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.AdamW;
+import org.bytedeco.pytorch.AdamWOptions;
+import org.bytedeco.pytorch.NoGradGuard;
+import org.bytedeco.pytorch.global.torch;
+
+/**
+ * The RL loop: each step samples G responses per prompt, rewards them, computes group-relative advantages and the
+ * old policy's log-probs, then makes {@code miniBatches} optimiser steps on slices of the batch through the fused
+ * loss. AEPO adds REINFORCE rows on positive samples drawn at its switched temperature; AEnt adapts the
+ * clamped-entropy coefficient after each step.
+ */
+public final class Trainer {
+    private static final long ROLLOUT = 1, REINFORCE = 2, SHUFFLE = 3, COINS = 4;
+
+    private final TrainConfig config;
+    private final Task task;
+    private final TransformerPolicy policy, reference;
+    private final AdamW optimizer;
+    private final TorchFusedLoss oldPolicyPass;
+    private AentCoefficient aent;
+
+    /**
+     * @param policy the policy to train, holding the base model's weights (or a checkpoint's)
+     * @param reference the frozen base model for the KL term, or null when loss.klCoef is 0
+     */
+    public Trainer(TrainConfig config, TransformerPolicy policy, TransformerPolicy reference) {
+        this.config = config;
+        this.task = config.task().create();
+        this.policy = policy;
+        this.reference = reference;
+        if (config.loss().klCoef() != 0 && reference == null)
+            throw new IllegalArgumentException("reference: needed when loss.klCoef != 0");
+        AdamWOptions options = new AdamWOptions(config.learningRate());
+        options.weight_decay().put(config.weightDecay());
+        optimizer = new AdamW(policy.parameters(), options);
+        // The old policy's log-probs and entropies: no gradient, no KL, the run's clamp.
+        oldPolicyPass = kernel(LossConfig.builder().clampP(config.loss().clampP())
+                .clampMode(config.loss().clampMode()).build());
+        aent = config.aent();
+    }
+
+    public AdamW optimizer() {
+        return optimizer;
+    }
+
+    /** AEnt's current coefficient (null without AEnt). */
+    public AentCoefficient aent() {
+        return aent;
+    }
+
+    /** Restores AEnt's coefficient from a checkpoint. */
+    public void aentLambda(double lambda) {
+        AentCoefficient a = config.aent();
+        aent = new AentCoefficient(lambda, a.beta(), a.low(), a.high(), a.lambdaLow(), a.lambdaHigh(), a.startStep());
+    }
+
+    /** One RL step; every tensor it makes is freed when it returns. */
+    public StepMetrics step(int step) {
+        try (PointerScope scope = new PointerScope()) {
+            return run(step);
+        }
+    }
+
+    private StepMetrics run(int step) {
+        long start = System.nanoTime();
+        int g = config.groupSize();
+        SplittableRandom random = Seeds.random(config.seed(), ROLLOUT, step);
+        List<Problem> problems = new ArrayList<>();
+        for (int i = 0; i < config.promptsPerStep(); ++i) problems.add(task.sample(random));
+        List<int[]> prompts = Rollouts.prompts(problems, g);
+        float rolloutT = (float) config.rolloutTemperature();
+        Sequences grpo = Rollouts.sample(policy, prompts, filled(prompts.size(), rolloutT), task.maxResponseLength(),
+                random);
+        float[] correct = correctness(grpo, problems, g);
+        float[] rewards = config.randomReward() ? coins(correct.length, Seeds.random(config.seed(), COINS, step))
+                : correct;
+        float[] advantages = GrpoAdvantages.compute(rewards, g, config.stdNormalization());
+
+        TorchFusedLoss.RowOutputs old = evaluate(policy, grpo, rolloutT);
+        LossMetrics entropyAtOne = rolloutT == 1f ? old.metrics() : evaluate(policy, grpo, 1f).metrics();
+
+        // AEPO: REINFORCE rows on positive samples at the switched temperature. The loss reads them at
+        // temperature 1: the gradient of log pi_theta on hotter (colder) samples is what moves entropy up (down).
+        double temperature = rolloutT;
+        Sequences extra = new Sequences(grpo.promptLength(), grpo.responseLength(), new long[0][], new int[0]);
+        if (config.aepo() != null) {
+            AepoConfig aepo = config.aepo();
+            temperature = aepo.switchRule().choose(entropyAtOne.meanEntropy());
+            int wanted = temperature == aepo.temperatureHigh() ? aepo.positivesUp() : aepo.positivesDown();
+            extra = positives(prompts, problems, (float) temperature, wanted, Seeds.random(config.seed(), REINFORCE,
+                    step));
+        }
+        float[] extraOldLogp = extra.count() == 0 ? new float[0] : Tensors.toFloats(evaluate(policy, extra, 1f).logp());
+        float[] oldLogp = concat(Tensors.toFloats(old.logp()), extraOldLogp);
+        Sequences all = grpo.concat(extra);
+        float[] refLogp = null;
+        if (reference != null && config.loss().klCoef() != 0)
+            refLogp = concat(Tensors.toFloats(evaluate(reference, grpo, rolloutT).logp()),
+                    extra.count() == 0 ? new float[0] : Tensors.toFloats(evaluate(reference, extra, 1f).logp()));
+
+        LossConfig lossConfig = aent == null ? config.loss()
+                : config.loss().toBuilder().clampedEntropyCoef(aent.lambda()).build();
+        TorchFusedLoss loss = kernel(lossConfig);
+        LossMetrics trained = LossMetrics.ZERO;
+        double lossSum = 0;
+        int[][] grpoSlices = slices(grpo.count(), Seeds.random(config.seed(), SHUFFLE, step));
+        int[][] extraSlices = slices(extra.count(), Seeds.random(config.seed(), SHUFFLE, step));
+        for (int k = 0; k < config.miniBatches(); ++k) {
+            int[] which = concat(grpoSlices[k], shift(extraSlices[k], grpo.count()));
+            Sequences slice = all.select(which);
+            PolicyRows rows = rows(slice, grpoSlices[k].length, advantages, oldLogp, refLogp, which, rolloutT);
+            TorchLossResult result = loss.compute(slice.responseLogits(policy), rows);
+            optimizer.zero_grad();
+            result.backward();
+            if (config.gradClip() > 0) torch.clip_grad_norm_(policy.parameters(), config.gradClip());
+            optimizer.step();
+            trained = trained.plus(result.metrics());
+            lossSum += result.metrics().loss();
+        }
+        if (aent != null) aent = aent.update(step, entropyAtOne.meanClampedEntropy());
+
+        double length = 0;
+        for (int b = 0; b < grpo.count(); ++b) length += grpo.lengths()[b];
+        return new StepMetrics(step, mean(rewards), mean(correct), entropyAtOne.meanEntropy(),
+                entropyAtOne.meanClampedEntropy(), trained.clipLowFraction(), trained.clipHighFraction(),
+                trained.dualClipFraction(), temperature, lossConfig.entropyCoef(), lossConfig.clampedEntropyCoef(),
+                lossSum / config.miniBatches(), trained.meanKl(), trained.approxKl(), length / grpo.count(),
+                extra.count(), (System.nanoTime() - start) / 1e9);
+    }
+
+    /**
+     * The loss rows of one slice: its first {@code grpoCount} sequences are GRPO samples (weights by the run's
+     * aggregation mode over the slice), the rest AEPO's positives (advantage R = 1, weight alpha / (|o| S), S the
+     * slice's GRPO sequences, so alpha weighs one positive sample against one GRPO sequence).
+     */
+    private PolicyRows rows(Sequences slice, int grpoCount, float[] advantages, float[] oldLogp, float[] refLogp,
+            int[] which, float rolloutT) {
+        int m = slice.responseLength(), n = slice.rows(), grpoRows = grpoCount * m;
+        float[] mask = slice.mask();
+        float[] advantage = new float[n], weight = new float[n], temperature = new float[n];
+        Sequences grpoPart = slice.select(range(grpoCount));
+        float[] grpoWeights = AggregationWeights.weights(config.aggregation(), grpoPart.mask(), grpoPart.sequenceOf(),
+                AggregationWeights.Totals.of(grpoPart.mask(), grpoPart.sequenceOf()), m);
+        System.arraycopy(grpoWeights, 0, weight, 0, grpoRows);
+        for (int i = 0; i < n; ++i) {
+            int b = i / m, source = which[b];
+            boolean isGrpo = b < grpoCount;
+            advantage[i] = isGrpo ? advantages[source] : 1f;
+            temperature[i] = isGrpo ? rolloutT : 1f;
+            if (!isGrpo && mask[i] != 0)
+                weight[i] = (float) (config.aepo().alpha() / (slice.lengths()[b] * Math.max(grpoCount, 1)));
+        }
+        PolicyRows rows = new PolicyRows(Tensors.longs(slice.targets(), n),
+                Tensors.floats(gather(oldLogp, which, m), n),
+                Tensors.floats(advantage, n), Tensors.floats(weight, n), Tensors.floats(temperature, n), null);
+        return refLogp == null ? rows : rows.withRefLogp(Tensors.floats(gather(refLogp, which, m), n));
+    }
+
+    /**
+     * The CPU kernel on one thread: rows of a few dozen logits are done in microseconds, less than handing them
+     * to the pool's threads costs, and the other cores are free for libtorch or other runs.
+     */
+    private static TorchFusedLoss kernel(LossConfig c) {
+        return new TorchFusedLoss(new FusedLoss(c, 1));
+    }
+
+    /** Per-row log-probs and entropies of {@code of} on the sequences, every row at one temperature. */
+    private TorchFusedLoss.RowOutputs evaluate(TransformerPolicy of, Sequences s, float temperature) {
+        int n = s.rows();
+        try (NoGradGuard guard = new NoGradGuard()) {
+            float[] zeros = new float[n];
+            PolicyRows rows = new PolicyRows(Tensors.longs(s.targets(), n), Tensors.floats(zeros, n),
+                    Tensors.floats(zeros, n), Tensors.floats(s.mask(), n), Tensors.floats(filled(n, temperature), n),
+                    null);
+            return oldPolicyPass.evaluate(s.responseLogits(of), rows);
+        }
+    }
+
+    /** Up to {@code wanted} correct responses, sampled for the step's prompts at {@code temperature}. */
+    private Sequences positives(List<int[]> prompts, List<Problem> problems, float temperature, int wanted,
+            SplittableRandom random) {
+        Sequences candidates = Rollouts.sample(policy, prompts, filled(prompts.size(), temperature),
+                task.maxResponseLength(), random);
+        float[] correct = correctness(candidates, problems, config.groupSize());
+        int[] keep = new int[Math.min(wanted, candidates.count())];
+        int kept = 0;
+        for (int b = 0; b < candidates.count() && kept < keep.length; ++b) if (correct[b] == 1f) keep[kept++] = b;
+        return candidates.select(Arrays.copyOf(keep, kept));
+    }
+
+    private float[] correctness(Sequences s, List<Problem> problems, int groupSize) {
+        float[] r = new float[s.count()];
+        for (int b = 0; b < r.length; ++b)
+            r[b] = task.reward(problems.get(b / groupSize), s.response(b), s.lengths()[b]);
+        return r;
+    }
+
+    /** The sequences 0..count-1 shuffled and cut into miniBatches slices of near-equal size. */
+    private int[][] slices(int count, SplittableRandom random) {
+        int[] order = range(count);
+        for (int i = count - 1; i > 0; --i) {
+            int j = random.nextInt(i + 1), t = order[i];
+            order[i] = order[j];
+            order[j] = t;
+        }
+        int parts = config.miniBatches();
+        int[][] out = new int[parts][];
+        for (int k = 0; k < parts; ++k) out[k] = Arrays.copyOfRange(order, k * count / parts, (k + 1) * count / parts);
+        return out;
+    }
+
+    private static float[] coins(int n, SplittableRandom random) {
+        float[] r = new float[n];
+        for (int i = 0; i < n; ++i) r[i] = random.nextBoolean() ? 1f : 0f;
+        return r;
+    }
+
+    /** Rows of the sequences {@code which} out of per-row values of m rows per sequence. */
+    private static float[] gather(float[] perRow, int[] which, int m) {
+        float[] out = new float[which.length * m];
+        for (int b = 0; b < which.length; ++b) System.arraycopy(perRow, which[b] * m, out, b * m, m);
+        return out;
+    }
+
+    private static float[] filled(int n, float v) {
+        float[] a = new float[n];
+        Arrays.fill(a, v);
+        return a;
+    }
+
+    private static int[] range(int n) {
+        int[] a = new int[n];
+        for (int i = 0; i < n; ++i) a[i] = i;
+        return a;
+    }
+
+    private static int[] shift(int[] a, int by) {
+        int[] out = new int[a.length];
+        for (int i = 0; i < a.length; ++i) out[i] = a[i] + by;
+        return out;
+    }
+
+    private static int[] concat(int[] a, int[] b) {
+        int[] out = Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
+
+    private static float[] concat(float[] a, float[] b) {
+        float[] out = Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
+
+    private static double mean(float[] a) {
+        double s = 0;
+        for (float v : a) s += v;
+        return s / a.length;
+    }
+}

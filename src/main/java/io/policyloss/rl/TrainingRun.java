@@ -1,0 +1,96 @@
+package io.policyloss.rl;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.policyloss.loss.ConfigIO;
+import io.policyloss.torch.TransformerPolicy;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Consumer;
+
+/**
+ * One training run in its folder: config.json, metrics.jsonl (a line per step), checkpoints/, and at the end
+ * model.pt and eval.json. With resume, a run continues after its latest checkpoint, dropping metric lines of
+ * steps it will redo, and ends exactly as an uninterrupted run would.
+ */
+public final class TrainingRun {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** The steps' metrics (all of them, those before a resume included) and the final evaluation. */
+    public record Result(TrainConfig config, List<StepMetrics> steps, Evaluator.EvalResult eval) {}
+
+    private TrainingRun() {}
+
+    /**
+     * @param baseModel the base model's weights (see {@link BaseModel}); also the KL reference
+     * @param stopAfter stop once this many steps have run in this call (a stand-in for a kill), or -1 for none
+     * @return the result, or null when stopped early
+     */
+    public static Result run(TrainConfig config, Path folder, Path baseModel, boolean resume, int stopAfter,
+            Consumer<StepMetrics> listener) {
+        try {
+            Files.createDirectories(folder);
+            ConfigIO.write(folder.resolve("config.json"), config);
+            TransformerPolicy policy = BaseModel.newPolicy(config);
+            Checkpoints.loadModule(policy, baseModel);
+            TransformerPolicy reference = null;
+            if (config.loss().klCoef() != 0) {
+                reference = BaseModel.newPolicy(config);
+                Checkpoints.loadModule(reference, baseModel);
+            }
+            Trainer trainer = new Trainer(config, policy, reference);
+            Checkpoints checkpoints = new Checkpoints(folder);
+            Path metricsFile = folder.resolve("metrics.jsonl");
+            List<StepMetrics> steps = new ArrayList<>();
+            int first = 0;
+            if (resume && checkpoints.latest().isPresent()) {
+                Checkpoints.State state = checkpoints.latest().get();
+                checkpoints.restore(policy, trainer.optimizer());
+                if (state.aentLambda() != null) trainer.aentLambda(state.aentLambda());
+                first = state.nextStep();
+                steps.addAll(readMetrics(metricsFile, first));
+            }
+            rewriteMetrics(metricsFile, steps);
+            int ran = 0;
+            for (int step = first; step < config.steps(); ++step) {
+                if (ran++ == stopAfter) return null;
+                StepMetrics m = trainer.step(step);
+                steps.add(m);
+                Files.writeString(metricsFile, JSON.writeValueAsString(m) + "\n", StandardOpenOption.APPEND);
+                listener.accept(m);
+                boolean last = step == config.steps() - 1;
+                if (last || (config.checkpointEvery() > 0 && (step + 1) % config.checkpointEvery() == 0))
+                    checkpoints.save(new Checkpoints.State(step + 1,
+                            trainer.aent() == null ? null : trainer.aent().lambda()), policy, trainer.optimizer());
+            }
+            Checkpoints.saveModule(policy, folder.resolve("model.pt"));
+            Evaluator.EvalResult eval = Evaluator.evaluate(policy, config.task().create(), config.eval(), config.seed());
+            ConfigIO.write(folder.resolve("eval.json"), eval);
+            return new Result(config, steps, eval);
+        } catch (IOException e) {
+            throw new UncheckedIOException("run " + folder + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** The metrics of steps before {@code before} in a run's metrics.jsonl. */
+    public static List<StepMetrics> readMetrics(Path file, int before) throws IOException {
+        List<StepMetrics> out = new ArrayList<>();
+        if (!Files.exists(file)) return out;
+        for (String line : Files.readAllLines(file)) {
+            if (line.isBlank()) continue;
+            StepMetrics m = JSON.readValue(line, StepMetrics.class);
+            if (m.step() < before) out.add(m);
+        }
+        return out;
+    }
+
+    private static void rewriteMetrics(Path file, List<StepMetrics> steps) throws IOException {
+        StringBuilder text = new StringBuilder();
+        for (StepMetrics m : steps) text.append(JSON.writeValueAsString(m)).append('\n');
+        Checkpoints.atomicWrite(file, text.toString());
+    }
+}

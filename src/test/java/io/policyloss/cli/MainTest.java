@@ -1,0 +1,72 @@
+package io.policyloss.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.policyloss.loss.ConfigIO;
+import io.policyloss.rl.TrainConfigs;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+/** The command line end to end on a tiny config: the files a person looks at, and errors as messages. */
+class MainTest {
+    @TempDir
+    Path dir;
+
+    private record Outcome(int code, String err) {}
+
+    private static Outcome run(String... args) {
+        CommandLine cli = Main.commandLine();
+        StringWriter err = new StringWriter();
+        cli.setErr(new PrintWriter(err));
+        return new Outcome(cli.execute(args), err.toString());
+    }
+
+    @Test
+    void trainLeavesMetricsPlotsAndASummary() throws Exception {
+        Path config = dir.resolve("tiny.yaml");
+        Files.writeString(config, """
+                preset: grpo
+                name: tiny
+                task: {name: addition, size: 1}
+                model: {layers: 1, width: 16, heads: 2, context: 8}
+                warmStart: {steps: 5, batchSize: 8}
+                steps: 3
+                promptsPerStep: 2
+                groupSize: 4
+                miniBatches: 1
+                eval: {problems: 4, samples: 4, ks: [1, 2]}
+                """);
+        Path out = dir.resolve("out");
+        assertEquals(0, run("train", "--config", config.toString(), "--out", out.toString()).code());
+        assertEquals(3, Files.readAllLines(out.resolve("tiny").resolve("metrics.jsonl")).size());
+        for (String f : new String[] {"summary.md", "entropy.png", "clamped-entropy.png", "accuracy.png",
+                "base/model.pt", "base/eval.json", "tiny/model.pt", "tiny/eval.json", "tiny/config.json"})
+            assertTrue(Files.size(out.resolve(f)) > 0, f);
+        assertEquals(TrainConfigs.read(config), ConfigIO.read(out.resolve("tiny").resolve("config.json"),
+                io.policyloss.rl.TrainConfig.class), "the run records the config it ran");
+        assertTrue(Files.readString(out.resolve("summary.md")).contains("| tiny | 3 |"));
+
+        Outcome again = run("train", "--config", config.toString(), "--out", out.toString());
+        assertEquals(2, again.code());
+        assertTrue(again.err().contains("already holds results; pass --resume"), again.err());
+        assertEquals(0, run("train", "--config", config.toString(), "--out", out.toString(), "--resume").code());
+    }
+
+    @Test
+    void badInputIsAMessageAndExitCode2() {
+        Outcome unknown = run("train", "--preset", "nope");
+        assertEquals(2, unknown.code());
+        assertTrue(unknown.err().startsWith("error: preset: unknown \"nope\""), unknown.err());
+        Outcome both = run("train");
+        assertEquals(2, both.code());
+        assertTrue(both.err().contains("give exactly one of --config and --preset"), both.err());
+        Outcome comparison = run("compare", "--comparison", "nope");
+        assertTrue(comparison.err().contains("comparison: unknown \"nope\""), comparison.err());
+    }
+}

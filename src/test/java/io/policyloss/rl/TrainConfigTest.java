@@ -1,0 +1,63 @@
+package io.policyloss.rl;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.policyloss.loss.ConfigIO;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Config files: round trips, presets with overrides, and clear errors. */
+class TrainConfigTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void everyPresetRoundTripsThroughJsonAndYaml() {
+        for (String name : TrainConfigs.presetNames()) {
+            TrainConfig c = TrainConfigs.preset(name);
+            assertEquals(c, ConfigIO.fromJson(ConfigIO.toJson(c), TrainConfig.class), name + " as JSON");
+            assertEquals(c, ConfigIO.fromYaml(ConfigIO.toYaml(c), TrainConfig.class), name + " as YAML");
+            Path file = dir.resolve(name + ".yaml");
+            ConfigIO.write(file, c);
+            assertEquals(c, TrainConfigs.read(file), name + " through a file");
+        }
+    }
+
+    @Test
+    void aFileOverridesItsPresetFieldByField() throws Exception {
+        Path file = dir.resolve("run.yaml");
+        Files.writeString(file, "preset: aepo\nname: mine\nsteps: 7\nloss:\n  epsHigh: Infinity\naepo:\n  targetEntropy: 1.3\n");
+        TrainConfig c = TrainConfigs.read(file);
+        TrainConfig aepo = TrainConfigs.preset("aepo");
+        assertEquals("mine", c.name());
+        assertEquals(7, c.steps());
+        assertEquals(Double.POSITIVE_INFINITY, c.loss().epsHigh());
+        assertEquals(aepo.loss().epsLow(), c.loss().epsLow(), "untouched nested fields keep the preset's");
+        assertEquals(1.3, c.aepo().targetEntropy());
+        assertEquals(aepo.aepo().alpha(), c.aepo().alpha());
+    }
+
+    @Test
+    void invalidConfigsFailNamingTheField() throws Exception {
+        expectError("groupSize: 1\n", "groupSize: must be >= 2, got 1");
+        expectError("model:\n  heads: 5\n", "heads: must divide width (64), got 5");
+        expectError("model:\n  context: 4\n", "model.context: 4 is shorter than");
+        expectError("task:\n  name: chess\n", "task.name: must be \"addition\", \"sort\" or \"digit-sum\", got \"chess\"");
+        expectError("loss:\n  clampP: 1.5\n", "clampP: must be in [0, 1), got 1.5");
+        expectError("aepo:\n  targetEntropy: 1\n  temperatureHigh: 0.5\n  temperatureLow: 0.8\n  alpha: 1\n"
+                + "  positivesUp: 1\n  positivesDown: 1\n", "aepo.temperatureHigh: must be finite and > temperatureLow");
+        expectError("stepz: 3\n", "Unrecognized field \"stepz\"");
+        expectError("preset: nope\n", "preset: unknown \"nope\"");
+    }
+
+    private void expectError(String yaml, String fragment) throws Exception {
+        Path file = dir.resolve("bad.yaml");
+        Files.writeString(file, yaml);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> TrainConfigs.read(file));
+        assertTrue(e.getMessage().contains(fragment), "expected \"" + fragment + "\" in \"" + e.getMessage() + "\"");
+    }
+}

@@ -1,0 +1,132 @@
+package io.policyloss.rl;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.policyloss.loss.LossConfig;
+import io.policyloss.torch.PolicyRows;
+import io.policyloss.torch.Tensors;
+import io.policyloss.torch.TorchFusedLoss;
+import io.policyloss.torch.TorchThreads;
+import io.policyloss.torch.TransformerPolicy;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.bytedeco.pytorch.AdamW;
+import org.bytedeco.pytorch.AdamWOptions;
+import org.bytedeco.pytorch.NoGradGuard;
+import org.bytedeco.pytorch.TensorVector;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Training through the fused loss: it optimises, and a killed and resumed run ends where an uninterrupted one does. */
+class TrainingTest {
+    @TempDir
+    Path dir;
+
+    @BeforeAll
+    static void oneThread() {
+        TorchThreads.use(1);
+    }
+
+    /** A run small enough for a unit test, with AEnt on so that its coefficient must survive the resume too. */
+    static TrainConfig tiny() {
+        return TrainConfigs.withOverrides(TrainConfigs.preset("aent"), "{\"name\": \"tiny\", \"task\": {\"name\":"
+                + " \"digit-sum\", \"size\": 2}, \"model\": {\"layers\": 1, \"width\": 16, \"heads\": 2, \"context\": 8},"
+                + " \"warmStart\": {\"steps\": 10, \"batchSize\": 16}, \"steps\": 6, \"promptsPerStep\": 4,"
+                + " \"groupSize\": 4, \"miniBatches\": 2, \"checkpointEvery\": 2, \"eval\": {\"problems\": 4,"
+                + " \"samples\": 4, \"ks\": [1, 4]}}");
+    }
+
+    @Test
+    void stepsOnAFixedBatchLowerTheLoss() {
+        TrainConfig c = tiny();
+        TransformerPolicy policy = BaseModel.newPolicy(c);
+        Sequences batch = SupervisedWarmStart.answers(c.task().create(), 16, new SplittableRandom(5));
+        int n = batch.rows();
+        float[] advantage = new float[n];
+        for (int i = 0; i < n; ++i) advantage[i] = (i / batch.responseLength()) % 2 == 0 ? 1f : -1f;
+        float[] weight = batch.mask();
+        for (int i = 0; i < n; ++i) weight[i] /= batch.count() * 3; // token-mean over 3 tokens per answer
+        TorchFusedLoss loss = new TorchFusedLoss(LossConfig.defaults());
+        PolicyRows probe = PolicyRows.of(Tensors.longs(batch.targets(), n), Tensors.floats(new float[n], n),
+                Tensors.floats(advantage, n), Tensors.floats(weight, n));
+        float[] oldLogp;
+        try (NoGradGuard g = new NoGradGuard()) {
+            oldLogp = Tensors.toFloats(loss.evaluate(batch.responseLogits(policy), probe).logp());
+        }
+        PolicyRows rows = PolicyRows.of(probe.target(), Tensors.floats(oldLogp, n), probe.advantage(), probe.weight());
+        AdamW optimizer = new AdamW(policy.parameters(), new AdamWOptions(1e-2));
+        double first = Double.NaN, last = Double.NaN;
+        for (int step = 0; step < 5; ++step) {
+            var result = loss.compute(batch.responseLogits(policy), rows);
+            if (step == 0) first = result.metrics().loss();
+            last = result.metrics().loss();
+            optimizer.zero_grad();
+            result.backward();
+            optimizer.step();
+        }
+        assertEquals(0.0, first, 1e-6, "at r = 1 the surrogate of +1 / -1 advantages in equal numbers is 0");
+        assertTrue(last < first - 0.05, "loss " + first + " -> " + last);
+    }
+
+    @Test
+    void aKilledAndResumedRunEndsWithTheSameWeights() throws Exception {
+        TrainConfig c = tiny();
+        Path base = dir.resolve("base.pt");
+        BaseModel.obtain(c, base, s -> {});
+        TrainingRun.Result whole = TrainingRun.run(c, dir.resolve("whole"), base, false, -1, m -> {});
+
+        Path split = dir.resolve("split");
+        assertNull(TrainingRun.run(c, split, base, false, 3, m -> {}), "stopped after 3 steps (checkpoint at 2)");
+        assertEquals(3, Files.readAllLines(split.resolve("metrics.jsonl")).size());
+        TrainingRun.Result resumed = TrainingRun.run(c, split, base, true, -1, m -> {});
+
+        assertEquals(whole.eval(), resumed.eval());
+        assertEquals(withoutTimes(whole.steps()), withoutTimes(resumed.steps()));
+        assertEquals(6, Files.readAllLines(split.resolve("metrics.jsonl")).size(), "step 2's line is not repeated");
+        TransformerPolicy a = BaseModel.newPolicy(c), b = BaseModel.newPolicy(c);
+        Checkpoints.loadModule(a, dir.resolve("whole").resolve("model.pt"));
+        Checkpoints.loadModule(b, split.resolve("model.pt"));
+        TensorVector pa = a.parameters(), pb = b.parameters();
+        for (long i = 0; i < pa.size(); ++i)
+            assertArrayEquals(Tensors.toFloats(pa.get(i)), Tensors.toFloats(pb.get(i)), "parameter " + i);
+    }
+
+    private static List<StepMetrics> withoutTimes(List<StepMetrics> steps) {
+        return steps.stream().map(m -> new StepMetrics(m.step(), m.reward(), m.accuracy(), m.entropy(),
+                m.clampedEntropy(), m.clipLowFraction(), m.clipHighFraction(), m.dualClipFraction(), m.temperature(),
+                m.entropyCoefficient(), m.clampedEntropyCoefficient(), m.loss(), m.kl(), m.approxKl(), m.responseLength(), m.positives(), 0)).toList();
+    }
+
+    @Test
+    void rolloutsRespectPerRowTemperaturesAndPadAfterEndOfSequence() {
+        TrainConfig c = tiny();
+        TransformerPolicy policy = BaseModel.newPolicy(c);
+        Task task = c.task().create();
+        Problem p = task.sample(new SplittableRandom(1));
+        List<int[]> prompts = Rollouts.prompts(List.of(p), 64);
+        float[] temperatures = new float[64];
+        Arrays.fill(temperatures, 0, 32, 0.05f); // nearly greedy: all 32 alike
+        Arrays.fill(temperatures, 32, 64, 5f); // nearly uniform: many different
+        Sequences s = Rollouts.sample(policy, prompts, temperatures, task.maxResponseLength(), new SplittableRandom(2));
+        long coldDistinct = java.util.stream.IntStream.range(0, 32).mapToObj(b -> Arrays.toString(s.response(b)))
+                .distinct().count();
+        long hotDistinct = java.util.stream.IntStream.range(32, 64).mapToObj(b -> Arrays.toString(s.response(b)))
+                .distinct().count();
+        assertTrue(coldDistinct <= 2 && hotDistinct >= 10, "cold " + coldDistinct + ", hot " + hotDistinct);
+        for (int b = 0; b < 64; ++b) {
+            int[] r = s.response(b);
+            for (int j = 0; j < r.length; ++j) {
+                boolean ended = j >= s.lengths()[b];
+                assertTrue(!ended || r[j] == Vocabulary.EOS, "padding after the end");
+                assertTrue(ended || j == s.lengths()[b] - 1 || r[j] != Vocabulary.EOS, "no end before the length");
+            }
+        }
+    }
+}
