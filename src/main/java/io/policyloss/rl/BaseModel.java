@@ -20,10 +20,22 @@ public final class BaseModel {
         return new TransformerPolicy(config.model(), Vocabulary.SIZE, config.seed());
     }
 
-    /** Loads the base model from {@code file}, or makes it by the warm start and saves it there (atomically). */
+    /**
+     * Loads the base model from {@code file}, or makes it by the warm start and saves it there (atomically), with
+     * its {@link #identity} beside it: a base model made for another task, shape, seed or warm start is refused.
+     */
     public static TransformerPolicy obtain(TrainConfig config, Path file, IntConsumer progress) {
         TransformerPolicy policy = newPolicy(config);
+        Path identityFile = file.resolveSibling(file.getFileName() + ".identity");
         if (Files.exists(file)) {
+            try {
+                String made = Files.exists(identityFile) ? Files.readString(identityFile) : "(unknown)";
+                if (!made.equals(identity(config)))
+                    throw new IllegalArgumentException("base model: " + file + " was made for " + made + ", this run"
+                            + " needs " + identity(config) + "; use another results folder");
+            } catch (IOException e) {
+                throw new UncheckedIOException("base model " + identityFile + ": cannot read", e);
+            }
             Checkpoints.loadModule(policy, file);
             return policy;
         }
@@ -32,6 +44,7 @@ public final class BaseModel {
             Files.createDirectories(file.toAbsolutePath().getParent());
             Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
             Checkpoints.saveModule(policy, tmp);
+            Checkpoints.atomicWrite(identityFile, identity(config));
             Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         } catch (IOException e) {
             throw new UncheckedIOException("base model " + file + ": cannot write", e);

@@ -56,6 +56,19 @@ class MainTest {
         assertEquals(2, again.code());
         assertTrue(again.err().contains("already holds results; pass --resume"), again.err());
         assertEquals(0, run("train", "--config", config.toString(), "--out", out.toString(), "--resume").code());
+
+        Path other = dir.resolve("other.yaml");
+        Files.writeString(other, Files.readString(config).replace("seed: 1", "") + "seed: 2\n");
+        Outcome otherBase = run("train", "--config", other.toString(), "--out", out.toString(), "--resume");
+        assertEquals(2, otherBase.code());
+        assertTrue(otherBase.err().contains("was made for"), otherBase.err());
+
+        String model = out.resolve("tiny").resolve("model.pt").toString();
+        assertEquals(0, run("eval", "--model", model, "--config", config.toString(), "--samples", "8", "--k", "1,8",
+                "--problems", "4").code());
+        Outcome badK = run("eval", "--model", model, "--config", config.toString(), "--samples", "4", "--k", "8");
+        assertEquals(2, badK.code());
+        assertTrue(badK.err().contains("eval.ks: each k must be in [1, samples = 4], got 8"), badK.err());
     }
 
     @Test

@@ -44,6 +44,26 @@ class TrainingTest {
     }
 
     @Test
+    void everyPresetTrainsThroughTheFusedLoss() {
+        TransformerPolicy base = BaseModel.newPolicy(tiny());
+        for (String name : TrainConfigs.presetNames()) {
+            TrainConfig c = TrainConfigs.withOverrides(TrainConfigs.preset(name), "{\"task\": {\"name\": \"digit-sum\","
+                    + " \"size\": 2}, \"model\": {\"layers\": 1, \"width\": 16, \"heads\": 2, \"context\": 8},"
+                    + " \"promptsPerStep\": 4, \"groupSize\": 4, \"miniBatches\": 2}");
+            TransformerPolicy policy = BaseModel.newPolicy(c);
+            Trainer trainer = new Trainer(c, policy, c.loss().klCoef() != 0 ? base : null);
+            for (int step = 0; step < 2; ++step) {
+                StepMetrics m = trainer.step(step);
+                for (double v : new double[] {m.loss(), m.entropy(), m.clampedEntropy(), m.kl(), m.approxKl()})
+                    assertTrue(Double.isFinite(v), name + " step " + step + ": " + m);
+                assertTrue(m.entropy() > 0 && m.entropy() <= Math.log(Vocabulary.SIZE) + 1e-4, name + ": " + m);
+                if (c.aepo() != null) assertTrue(m.temperature() == 1.2 || m.temperature() == 0.8, name + ": " + m);
+                if (c.loss().clampP() > 0) assertTrue(m.clampedEntropy() < m.entropy(), name + ": " + m);
+            }
+        }
+    }
+
+    @Test
     void stepsOnAFixedBatchLowerTheLoss() {
         TrainConfig c = tiny();
         TransformerPolicy policy = BaseModel.newPolicy(c);
