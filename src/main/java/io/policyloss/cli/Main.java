@@ -41,9 +41,13 @@ public final class Main {
         @Option(names = "--steps", description = "override the RL steps of every run")
         Integer steps;
 
+        @Option(names = "--seed", description = "override the seed of every run (weights, problems, sampling)")
+        Long seed;
+
         TrainConfig adjust(TrainConfig c) {
             TorchThreads.use(threads);
-            return steps == null ? c : TrainConfigs.withOverrides(c, "{\"steps\": " + steps + "}");
+            if (steps != null) c = TrainConfigs.withOverrides(c, "{\"steps\": " + steps + "}");
+            return seed == null ? c : TrainConfigs.withOverrides(c, "{\"seed\": " + seed + "}");
         }
     }
 
