@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.policyloss.loss.AggregationMode;
 import io.policyloss.loss.LossConfig;
 import io.policyloss.torch.PolicyRows;
 import io.policyloss.torch.Tensors;
@@ -13,6 +14,7 @@ import io.policyloss.torch.TorchThreads;
 import io.policyloss.torch.TransformerPolicy;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -46,8 +48,13 @@ class TrainingTest {
     @Test
     void everyPresetTrainsThroughTheFusedLoss() {
         TransformerPolicy base = BaseModel.newPolicy(tiny());
-        for (String name : TrainConfigs.presetNames()) {
-            TrainConfig c = TrainConfigs.withOverrides(TrainConfigs.preset(name), "{\"task\": {\"name\": \"digit-sum\","
+        List<TrainConfig> configs = new ArrayList<>();
+        for (String name : TrainConfigs.presetNames()) configs.add(TrainConfigs.preset(name));
+        for (AggregationMode mode : AggregationMode.values()) // every mode, with AEPO's extra rows mixed in
+            configs.add(TrainConfigs.withOverrides(TrainConfigs.preset("aepo"), "{\"aggregation\": \"" + mode + "\"}"));
+        for (TrainConfig preset : configs) {
+            String name = preset.name() + " / " + preset.aggregation();
+            TrainConfig c = TrainConfigs.withOverrides(preset, "{\"task\": {\"name\": \"digit-sum\","
                     + " \"size\": 2}, \"model\": {\"layers\": 1, \"width\": 16, \"heads\": 2, \"context\": 8},"
                     + " \"promptsPerStep\": 4, \"groupSize\": 4, \"miniBatches\": 2}");
             TransformerPolicy policy = BaseModel.newPolicy(c);
