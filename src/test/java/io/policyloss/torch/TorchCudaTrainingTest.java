@@ -16,7 +16,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * A few training steps with the model, the logits and the loss on CUDA. Runs where a CUDA device is visible and
- * the GPU build of the PyTorch presets is installed (-Djavacpp.platform.extension=-gpu); skips elsewhere.
+ * the GPU build of the PyTorch presets is on the classpath (mvn -Pgpu verify); skips elsewhere.
  */
 @Tag("gpu")
 class TorchCudaTrainingTest {
