@@ -46,16 +46,14 @@ final class Experiment {
             results.add(TrainingRun.run(c, out.resolve(c.name()), baseFile, resume, -1,
                     m -> bar.update(m.step() + 1, detail(m))));
         }
-        List<Plots.Reference> targets = new ArrayList<>();
+        List<Plots.Reference> aepoTargets = new ArrayList<>(), bands = new ArrayList<>();
         for (TrainConfig c : configs) {
-            if (c.aepo() != null) targets.add(new Plots.Reference(c.name() + " target", c.aepo().targetEntropy()));
+            if (c.aepo() != null) aepoTargets.add(new Plots.Reference(c.name() + " target", c.aepo().targetEntropy()));
             if (c.aent() != null) {
-                targets.add(new Plots.Reference(c.name() + " band low", c.aent().low()));
-                targets.add(new Plots.Reference(c.name() + " band high", c.aent().high()));
+                bands.add(new Plots.Reference(c.name() + " band low", c.aent().low()));
+                bands.add(new Plots.Reference(c.name() + " band high", c.aent().high()));
             }
         }
-        List<Plots.Reference> aepoTargets = targets.stream().filter(r -> r.name().endsWith("target")).toList();
-        List<Plots.Reference> bands = targets.stream().filter(r -> r.name().contains("band")).toList();
         Plots.lines(out.resolve("entropy.png"), "Token entropy of the policy", "entropy (nats / token)", results,
                 StepMetrics::entropy, aepoTargets);
         Plots.lines(out.resolve("clamped-entropy.png"), "Clamped entropy (AEnt)", "clamped entropy (nats / token)",

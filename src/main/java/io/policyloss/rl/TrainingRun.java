@@ -34,7 +34,9 @@ public final class TrainingRun {
             Consumer<StepMetrics> listener) {
         try {
             Files.createDirectories(folder);
-            ConfigIO.write(folder.resolve("config.json"), config);
+            Path configFile = folder.resolve("config.json");
+            if (resume && Files.exists(configFile)) checkSameRun(ConfigIO.read(configFile, TrainConfig.class), config);
+            ConfigIO.write(configFile, config);
             TransformerPolicy policy = BaseModel.newPolicy(config);
             Checkpoints.loadModule(policy, baseModel);
             TransformerPolicy reference = null;
@@ -74,6 +76,14 @@ public final class TrainingRun {
         } catch (IOException e) {
             throw new UncheckedIOException("run " + folder + ": " + e.getMessage(), e);
         }
+    }
+
+    /** A run resumes with the config it started with; only its number of steps may grow or shrink. */
+    private static void checkSameRun(TrainConfig before, TrainConfig now) {
+        TrainConfig sameSteps = TrainConfigs.withOverrides(before, "{\"steps\": " + now.steps() + "}");
+        if (!sameSteps.equals(now))
+            throw new IllegalArgumentException("resume: the run in this folder started with another config than "
+                    + "this one (only steps may differ); use another results folder");
     }
 
     /** The metrics of steps before {@code before} in a run's metrics.jsonl. */

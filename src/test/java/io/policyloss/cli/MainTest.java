@@ -57,6 +57,15 @@ class MainTest {
         assertTrue(again.err().contains("already holds results; pass --resume"), again.err());
         assertEquals(0, run("train", "--config", config.toString(), "--out", out.toString(), "--resume").code());
 
+        Path changed = dir.resolve("changed.yaml");
+        Files.writeString(changed, Files.readString(config).replace("groupSize: 4", "groupSize: 2"));
+        Outcome changedRun = run("train", "--config", changed.toString(), "--out", out.toString(), "--resume");
+        assertEquals(2, changedRun.code());
+        assertTrue(changedRun.err().contains("started with another config"), changedRun.err());
+        assertEquals(0, run("train", "--config", config.toString(), "--out", out.toString(), "--resume", "--steps",
+                "4").code(), "a finished run may be extended");
+        assertEquals(4, Files.readAllLines(out.resolve("tiny").resolve("metrics.jsonl")).size());
+
         Path other = dir.resolve("other.yaml");
         Files.writeString(other, Files.readString(config).replace("seed: 1", "") + "seed: 2\n");
         Outcome otherBase = run("train", "--config", other.toString(), "--out", out.toString(), "--resume");
