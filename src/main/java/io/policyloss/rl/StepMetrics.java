@@ -27,4 +27,11 @@ public record StepMetrics(int step, double reward, double accuracy, double entro
         double clipLowFraction, double clipHighFraction, double dualClipFraction, double temperature,
         double entropyCoefficient, double clampedEntropyCoefficient, double loss, double kl, double approxKl,
         double responseLength, int positives,
-        double seconds) {}
+        double seconds) {
+    /** The same metrics with the wall time zeroed: what two runs of one config must agree on. */
+    public StepMetrics withoutSeconds() {
+        return new StepMetrics(step, reward, accuracy, entropy, clampedEntropy, clipLowFraction, clipHighFraction,
+                dualClipFraction, temperature, entropyCoefficient, clampedEntropyCoefficient, loss, kl, approxKl,
+                responseLength, positives, 0);
+    }
+}

@@ -157,8 +157,10 @@ public final class Trainer {
         float[] mask = slice.mask();
         float[] advantage = new float[n], weight = new float[n], temperature = new float[n];
         Sequences grpoPart = slice.select(range(grpoCount));
-        float[] grpoWeights = AggregationWeights.weights(config.aggregation(), grpoPart.mask(), grpoPart.sequenceOf(),
-                AggregationWeights.Totals.of(grpoPart.mask(), grpoPart.sequenceOf()), m);
+        float[] grpoMask = grpoPart.mask();
+        int[] grpoSequenceOf = grpoPart.sequenceOf();
+        float[] grpoWeights = AggregationWeights.weights(config.aggregation(), grpoMask, grpoSequenceOf,
+                AggregationWeights.Totals.of(grpoMask, grpoSequenceOf), m);
         System.arraycopy(grpoWeights, 0, weight, 0, grpoRows);
         for (int i = 0; i < n; ++i) {
             int b = i / m, source = which[b];

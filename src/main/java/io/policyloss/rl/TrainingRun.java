@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.function.Consumer;
 
 /**
@@ -49,8 +50,9 @@ public final class TrainingRun {
             Path metricsFile = folder.resolve("metrics.jsonl");
             List<StepMetrics> steps = new ArrayList<>();
             int first = 0;
-            if (resume && checkpoints.latest().isPresent()) {
-                Checkpoints.State state = checkpoints.latest().get();
+            Optional<Checkpoints.State> latest = resume ? checkpoints.latest() : Optional.empty();
+            if (latest.isPresent()) {
+                Checkpoints.State state = latest.get();
                 checkpoints.restore(policy, trainer.optimizer());
                 if (state.aentLambda() != null) trainer.aentLambda(state.aentLambda());
                 first = state.nextStep();

@@ -36,13 +36,16 @@ class TrainingTest {
         TorchThreads.use(1);
     }
 
-    /** A run small enough for a unit test, with AEnt on so that its coefficient must survive the resume too. */
+    /** A shape small enough for a unit test: the task, the model and one step's batch. */
+    private static final String TINY_SHAPE = "{\"task\": {\"name\": \"digit-sum\", \"size\": 2}, \"model\":"
+            + " {\"layers\": 1, \"width\": 16, \"heads\": 2, \"context\": 8}, \"promptsPerStep\": 4,"
+            + " \"groupSize\": 4, \"miniBatches\": 2}";
+
+    /** A run of that shape, with AEnt on so that its coefficient must survive the resume too. */
     static TrainConfig tiny() {
-        return TrainConfigs.withOverrides(TrainConfigs.preset("aent"), "{\"name\": \"tiny\", \"task\": {\"name\":"
-                + " \"digit-sum\", \"size\": 2}, \"model\": {\"layers\": 1, \"width\": 16, \"heads\": 2, \"context\": 8},"
-                + " \"warmStart\": {\"steps\": 10, \"batchSize\": 16}, \"steps\": 6, \"promptsPerStep\": 4,"
-                + " \"groupSize\": 4, \"miniBatches\": 2, \"checkpointEvery\": 2, \"eval\": {\"problems\": 4,"
-                + " \"samples\": 4, \"ks\": [1, 4]}}");
+        return TrainConfigs.withOverrides(TrainConfigs.withOverrides(TrainConfigs.preset("aent"), TINY_SHAPE),
+                "{\"name\": \"tiny\", \"warmStart\": {\"steps\": 10, \"batchSize\": 16}, \"steps\": 6,"
+                + " \"checkpointEvery\": 2, \"eval\": {\"problems\": 4, \"samples\": 4, \"ks\": [1, 4]}}");
     }
 
     @Test
@@ -54,9 +57,7 @@ class TrainingTest {
             configs.add(TrainConfigs.withOverrides(TrainConfigs.preset("aepo"), "{\"aggregation\": \"" + mode + "\"}"));
         for (TrainConfig preset : configs) {
             String name = preset.name() + " / " + preset.aggregation();
-            TrainConfig c = TrainConfigs.withOverrides(preset, "{\"task\": {\"name\": \"digit-sum\","
-                    + " \"size\": 2}, \"model\": {\"layers\": 1, \"width\": 16, \"heads\": 2, \"context\": 8},"
-                    + " \"promptsPerStep\": 4, \"groupSize\": 4, \"miniBatches\": 2}");
+            TrainConfig c = TrainConfigs.withOverrides(preset, TINY_SHAPE);
             TransformerPolicy policy = BaseModel.newPolicy(c);
             Trainer trainer = new Trainer(c, policy, c.loss().klCoef() != 0 ? base : null);
             for (int step = 0; step < 2; ++step) {
@@ -115,7 +116,8 @@ class TrainingTest {
         TrainingRun.Result resumed = TrainingRun.run(c, split, base, true, -1, m -> {});
 
         assertEquals(whole.eval(), resumed.eval());
-        assertEquals(withoutTimes(whole.steps()), withoutTimes(resumed.steps()));
+        assertEquals(whole.steps().stream().map(StepMetrics::withoutSeconds).toList(),
+                resumed.steps().stream().map(StepMetrics::withoutSeconds).toList());
         assertEquals(6, Files.readAllLines(split.resolve("metrics.jsonl")).size(), "step 2's line is not repeated");
         TransformerPolicy a = BaseModel.newPolicy(c), b = BaseModel.newPolicy(c);
         Checkpoints.loadModule(a, dir.resolve("whole").resolve("model.pt"));
@@ -123,12 +125,6 @@ class TrainingTest {
         TensorVector pa = a.parameters(), pb = b.parameters();
         for (long i = 0; i < pa.size(); ++i)
             assertArrayEquals(Tensors.toFloats(pa.get(i)), Tensors.toFloats(pb.get(i)), "parameter " + i);
-    }
-
-    private static List<StepMetrics> withoutTimes(List<StepMetrics> steps) {
-        return steps.stream().map(m -> new StepMetrics(m.step(), m.reward(), m.accuracy(), m.entropy(),
-                m.clampedEntropy(), m.clipLowFraction(), m.clipHighFraction(), m.dualClipFraction(), m.temperature(),
-                m.entropyCoefficient(), m.clampedEntropyCoefficient(), m.loss(), m.kl(), m.approxKl(), m.responseLength(), m.positives(), 0)).toList();
     }
 
     @Test
