@@ -14,6 +14,10 @@
  *    return the same two facts separately.
  *  - Nothing is half-written on error: every argument and every row with weight != 0 is checked before the first
  *    output byte is written, so on a non-OK status all outputs (dlogits, in-place logits included) are untouched.
+ *    Device calls check the arguments the same way, but the data (SPEC section 8: NaN logits, a bad target, ...)
+ *    is only seen by the kernel as it streams the logits: a data error there leaves every output of the call
+ *    invalid (rows already written stay written; in place, the logits too), and is reported as described at
+ *    pl_data_error.
  *  - Rows with weight 0 are never read (padding may hold any target, e.g. -100, and any logits); their dlogits
  *    are written as 0, their per-row outputs as 0 and their flags as 0, and they count in no metric.
  *  - Thread safety: pl_fused_loss may be called from many threads at once; results do not depend on the number of
@@ -36,7 +40,7 @@ extern "C" {
 #endif
 
 /* Bumped when a field is appended to a struct or a call is added. */
-#define PL_ABI_VERSION 1
+#define PL_ABI_VERSION 2
 
 typedef enum pl_status {
     PL_OK = 0,
@@ -117,6 +121,17 @@ enum {
     PL_FLAG_RATIO_CLAMPED = 8  /* logp - old_logp was outside [-20, 20] */
 };
 
+/* The data check of a device call (SPEC section 8), written by the kernel.  A device call is synchronous when
+ * pl_loss_args.data_error is NULL: it waits for its stream and returns a data error as a host call does (status,
+ * message, row).  With data_error set (device memory) the call is asynchronous: it returns once the work is queued,
+ * and the kernel fills the record; copy it to the host when convenient and pass it to pl_data_error_status. */
+typedef struct pl_data_error {
+    int64_t row;      /* the first bad row, or -1 when every row passed */
+    int32_t reason;   /* why (an internal code; pl_data_error_status turns it into the message) */
+    int32_t reserved;
+    int64_t detail;   /* the target value or the logits column that the message names */
+} pl_data_error;
+
 /* The buffers of one call.  Row i of the logits starts at element i * ld.  Pointers marked optional may be NULL. */
 typedef struct pl_loss_args {
     uint32_t size;            /* sizeof(pl_loss_args) */
@@ -144,11 +159,16 @@ typedef struct pl_loss_args {
     float *out_loss;          /* N: l (unweighted) */
     float *out_kl;            /* N: kl (0 without ref_logp) */
     uint8_t *out_flags;       /* N: PL_FLAG_* bits */
-    double *metrics;          /* PL_METRICS_LEN metric sums */
+    double *metrics;          /* PL_METRICS_LEN metric sums; device memory in asynchronous device calls, host memory
+                                 (copied back) or device memory in synchronous ones */
 
     /* Where the buffers live: -1 = host memory (the CPU kernel); >= 0 = this CUDA device (the CUDA kernel). */
     int32_t device;
     void *stream;             /* cudaStream_t for device calls; NULL = the default stream; ignored on the host */
+
+    /* Appended in ABI 2.  Device calls: NULL = synchronous; device memory = asynchronous, the kernel writes the data
+     * check here (see pl_data_error).  Host calls: NULL, or host memory that receives the same record. */
+    pl_data_error *data_error;
 } pl_loss_args;
 
 /* Fill the structs with their defaults (and their size).  Always call these first. */
@@ -156,8 +176,12 @@ PL_API void pl_loss_params_init(pl_loss_params *params);
 PL_API void pl_loss_args_init(pl_loss_args *args);
 
 /* Forward and backward of the fused loss.  Host calls return when the results are written; device calls are
- * asynchronous on args->stream. */
+ * queued on args->stream and are asynchronous when args->data_error is set (see pl_data_error). */
 PL_API pl_status pl_fused_loss(const pl_loss_params *params, const pl_loss_args *args);
+
+/* The status of a finished asynchronous device call, from a host copy of its data_error record: PL_OK, or
+ * PL_ERR_INVALID_DATA with the message, argument and row that a host call would have given.  vocab: the call's V. */
+PL_API pl_status pl_data_error_status(const pl_data_error *record, int64_t vocab);
 
 /* The message of this thread's last failed call ("" if none). */
 PL_API const char *pl_last_error(void);

@@ -19,7 +19,9 @@ pl_status check_sides(const pl_loss_args &a) {
                    {a.temperature, "temperature"}, {a.dlogits, "dlogits"},     {a.out_logp, "out_logp"},
                    {a.out_entropy, "out_entropy"}, {a.out_clamped_entropy, "out_clamped_entropy"},
                    {a.out_ratio, "out_ratio"}, {a.out_loss, "out_loss"},       {a.out_kl, "out_kl"},
-                   {a.out_flags, "out_flags"}, {a.metrics, "metrics"}};
+                   {a.out_flags, "out_flags"}, {a.data_error, "data_error"},
+                   // A synchronous device call copies the metrics back, so they may be on either side.
+                   {a.device >= 0 && !a.data_error ? nullptr : a.metrics, "metrics"}};
     for (const auto &b : buffers)
         if (pl_status st = check_pointer_side(b.ptr, a.device, b.name)) return st;
     return PL_OK;
@@ -35,15 +37,17 @@ pl_status pl_fused_loss(const pl_loss_params *params, const pl_loss_args *args) 
     pl_loss_params p;
     pl_loss_args a;
     if (pl_status st = pl::validate_call(params, args, p, a)) return st;
-    if (a.n_rows == 0) {
-        if (a.metrics) std::fill(a.metrics, a.metrics + PL_METRICS_LEN, 0.0);
-        return PL_OK;
-    }
     if (a.device >= 0 && (!pl::cuda_compiled() || pl::cuda_devices() == 0))
         return pl::fail(PL_ERR_NO_DEVICE, "device", -1, "CUDA device %d requested, but %s", a.device,
                         pl::cuda_compiled() ? "no CUDA device is visible" : "this build has no CUDA backend");
     if (pl_status st = pl::check_sides(a)) return st;
-    return a.device >= 0 ? pl::fused_loss_cuda(p, a) : pl::cpu::fused_loss(p, a);
+    if (a.device >= 0) return pl::fused_loss_cuda(p, a);
+    if (a.n_rows == 0) {
+        if (a.metrics) std::fill(a.metrics, a.metrics + PL_METRICS_LEN, 0.0);
+        if (a.data_error) *a.data_error = pl_data_error{-1, 0, 0, 0};
+        return PL_OK;
+    }
+    return pl::cpu::fused_loss(p, a);
 }
 
 const char *pl_build_info(void) {

@@ -26,3 +26,10 @@ pl_status report_row_error(const RowError &e, int64_t row, int64_t vocab) {
 }
 
 }  // namespace pl
+
+extern "C" pl_status pl_data_error_status(const pl_data_error *record, int64_t vocab) {
+    pl::clear_error();
+    if (!record) return pl::fail(PL_ERR_INVALID_ARGUMENT, "record", -1, "is NULL");
+    if (record->row < 0) return PL_OK;
+    return pl::report_row_error(pl::RowError{record->reason, record->detail}, record->row, vocab);
+}

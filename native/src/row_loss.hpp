@@ -4,13 +4,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "host_device.hpp"
 #include "policyloss.h"
-
-#if defined(__CUDACC__)
-#define PL_HD __host__ __device__ __forceinline__
-#else
-#define PL_HD inline
-#endif
 
 namespace pl {
 

@@ -110,6 +110,26 @@ static void test_error_leaves_outputs_untouched() {
     CHECK(std::memcmp(before.data(), c.logits.data(), before.size() * sizeof(float)) == 0);
 }
 
+// A host call given a data_error record fills it as a device call's kernel would, and pl_data_error_status turns
+// the record back into the status, message, argument and row the call returned.
+static void test_data_error_record() {
+    Batch b(6, 40, 6);
+    pl_data_error record{-7, -7, -7, -7};
+    b.a.data_error = &record;
+    CHECK(b.run() == PL_OK && record.row == -1);
+    CHECK(pl_data_error_status(&record, 40) == PL_OK);
+    b.logits[4 * 40 + 9] = NAN;
+    CHECK(b.run() == PL_ERR_INVALID_DATA && record.row == 4 && record.detail == 9);
+    std::string message = pl_last_error();
+    CHECK(pl_data_error_status(&record, 40) == PL_ERR_INVALID_DATA);
+    CHECK(message == pl_last_error() && pl_last_error_row() == 4 && std::string(pl_last_error_argument()) == "logits");
+    CHECK(pl_data_error_status(nullptr, 40) == PL_ERR_INVALID_ARGUMENT &&
+          std::string(pl_last_error_argument()) == "record");
+    b.a.n_rows = 0;
+    record.row = 3;
+    CHECK(b.run() == PL_OK && record.row == -1);
+}
+
 // Padding rows (weight 0) are never read: a target of -100 and NaN logits there are fine, and their gradient is 0.
 static void test_zero_weight_rows_never_read() {
     Batch b(4, 20, 4);
@@ -178,6 +198,7 @@ int main() {
     test_uniform_row_properties();
     test_error_leaves_outputs_untouched();
     test_zero_weight_rows_never_read();
+    test_data_error_record();
     test_argument_errors();
     test_concurrent_calls_are_deterministic();
     std::printf("%d passed, %d failed\n", g_passed, g_failed);

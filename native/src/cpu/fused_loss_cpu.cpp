@@ -81,8 +81,12 @@ pl_status fused_loss(const pl_loss_params &p, const pl_loss_args &a) {
     parallel_for(n, chunk, p.num_threads, [&](int64_t begin, int64_t end) {
         for (int64_t i = begin; i < end; ++i) k.phase_a(p, a, i, plans[i]);
     });
-    for (int64_t i = 0; i < n; ++i)
-        if (plans[i].err.code != ROW_OK) return report_row_error(plans[i].err, i, a.vocab);
+    for (int64_t i = 0; i < n; ++i) {
+        if (plans[i].err.code == ROW_OK) continue;
+        if (a.data_error) *a.data_error = pl_data_error{i, plans[i].err.code, 0, plans[i].err.detail};
+        return report_row_error(plans[i].err, i, a.vocab);
+    }
+    if (a.data_error) *a.data_error = pl_data_error{-1, ROW_OK, 0, 0};
 
     // Phase B: the gradient, row by row, then the per-row outputs and the metric sums.
     if (a.dlogits) {

@@ -102,11 +102,6 @@ struct SelectBuffers {
 };
 thread_local SelectBuffers t_buffers;
 
-// TOKEN_FRACTION's k (SPEC section 2): the number of largest finite logits kept, of `finite`.
-inline int64_t kept_tokens(float p, int64_t finite) {
-    return std::max<int64_t>(1, finite - (int64_t)std::floor((double)p * (double)finite));
-}
-
 // One level of the radix select: the bin holding the threshold, scanning from the largest keys, by count
 // (TOKEN_FRACTION: `need` = tokens still to keep) or by mass (PROBABILITY_MASS: `need` = exp-mass still to cover).
 // `need` loses what the bins above the chosen one hold.

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "../order_key.hpp"
+
 // Internal linkage on purpose: each ISA's translation unit compiles its own copy with its own flags; shared inline
 // definitions would be merged by the linker, and baseline code could end up calling the AVX2 copy.
 namespace pl::cpu {
@@ -13,9 +15,6 @@ namespace {
 // min / max as selects: fminf / fmaxf have NaN rules that keep GCC from vectorising them (they become calls).
 inline float min_f(float a, float b) { return a < b ? a : b; }
 inline float max_f(float a, float b) { return a > b ? a : b; }
-
-inline uint32_t bits(float f) { return __builtin_bit_cast(uint32_t, f); }
-inline float from_bits(uint32_t u) { return __builtin_bit_cast(float, u); }
 
 // exp(x) to about 2 ulp for x in [-87.3, 88.7]; 0 below (so exp(-inf) = 0), +inf above.
 __attribute__((always_inline)) inline float fast_exp(float x) {
@@ -32,7 +31,7 @@ __attribute__((always_inline)) inline float fast_exp(float x) {
     q = q * r + 0.5f;
     q = q * r + 1.0f;
     q = q * r + 1.0f;
-    float scale = from_bits((uint32_t)((int32_t)n + 127) << 23);
+    float scale = bits_float((uint32_t)((int32_t)n + 127) << 23);
     float y = q * scale;
     y = x < -87.3f ? 0.0f : y;
     return x > 88.7f ? INFINITY : y;
@@ -47,24 +46,24 @@ __attribute__((always_inline)) inline float fast_tanh(float x) {
 
 // fp16 -> fp32, exact (subnormals by the magic multiply; inf and NaN kept).
 inline float f16_to_f32(uint16_t h) {
-    float o = from_bits((uint32_t)(h & 0x7fffu) << 13) * from_bits((254u - 15u) << 23);
-    uint32_t u = bits(o);
-    u = o >= from_bits((127u + 16u) << 23) ? (u | (255u << 23)) : u;
-    return from_bits(u | ((uint32_t)(h & 0x8000u) << 16));
+    float o = bits_float((uint32_t)(h & 0x7fffu) << 13) * bits_float((254u - 15u) << 23);
+    uint32_t u = float_bits(o);
+    u = o >= bits_float((127u + 16u) << 23) ? (u | (255u << 23)) : u;
+    return bits_float(u | ((uint32_t)(h & 0x8000u) << 16));
 }
 
 // fp32 -> fp16, round to nearest even, overflow to inf.
 inline uint16_t f32_to_f16(float fv) {
     const uint32_t f32_inf = 255u << 23, f16_max = (127u + 16u) << 23;
-    const float denorm_magic = from_bits(((127u - 15u) + (23u - 10u) + 1u) << 23);
-    uint32_t f = bits(fv);
+    const float denorm_magic = bits_float(((127u - 15u) + (23u - 10u) + 1u) << 23);
+    uint32_t f = float_bits(fv);
     uint32_t sign = f & 0x80000000u;
     f ^= sign;
     uint16_t o;
     if (f >= f16_max) {
         o = f > f32_inf ? 0x7e00 : 0x7c00;
     } else if (f < (113u << 23)) {
-        o = (uint16_t)(bits(from_bits(f) + denorm_magic) - bits(denorm_magic));
+        o = (uint16_t)(float_bits(bits_float(f) + denorm_magic) - float_bits(denorm_magic));
     } else {
         uint32_t mant_odd = (f >> 13) & 1u;
         f += ((uint32_t)(15 - 127) << 23) + 0xfffu;
@@ -74,11 +73,11 @@ inline uint16_t f32_to_f16(float fv) {
     return (uint16_t)(o | (sign >> 16));
 }
 
-inline float bf16_to_f32(uint16_t h) { return from_bits((uint32_t)h << 16); }
+inline float bf16_to_f32(uint16_t h) { return bits_float((uint32_t)h << 16); }
 
 // fp32 -> bf16, round to nearest even (inputs here are never NaN).
 inline uint16_t f32_to_bf16(float f) {
-    uint32_t u = bits(f);
+    uint32_t u = float_bits(f);
     u += 0x7fffu + ((u >> 16) & 1u);
     return (uint16_t)(u >> 16);
 }
@@ -93,16 +92,6 @@ __attribute__((always_inline)) inline float lane_sum(const float *x, int len) {
     for (; j < len; ++j) acc[j & 7] += x[j];
     return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
 }
-
-// Monotone map float -> uint32: a < b  <=>  key(a) < key(b), and a == b  <=>  key(a) == key(b), for non-NaN floats.
-// -0 and +0 are one value (SPEC compares values: they tie), so -0 takes +0's key.
-__attribute__((always_inline)) inline uint32_t order_key(float f) {
-    uint32_t u = bits(f + 0.0f);  // -0 + 0 = +0 (kept: this code is never built with -fno-signed-zeros)
-    return u ^ ((uint32_t)((int32_t)u >> 31) | 0x80000000u);  // negative: flip all bits; positive: the sign bit
-}
-
-// The key of -inf: the smallest key of any non-NaN float.
-constexpr uint32_t kNegInfKey = ~0xff800000u;
 
 }  // namespace
 }  // namespace pl::cpu

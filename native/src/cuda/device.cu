@@ -1,4 +1,4 @@
-// CUDA facts for the dispatcher: device count and pointer location, through the statically linked runtime, so
+// CUDA facts for the dispatcher: device count and pointer location (the kernels are in fused_loss.cu), through the statically linked runtime, so
 // the library loads on machines without a driver (the first call then fails and we report no device).
 #include <cuda_runtime.h>
 
@@ -44,12 +44,6 @@ pl_status check_pointer_side(const void *ptr, int device, const char *argument) 
         return fail(PL_ERR_INVALID_ARGUMENT, argument, -1, "is on device %d, but the call is for device %d", attr.device,
                     device);
     return PL_OK;
-}
-
-pl_status fused_loss_cuda(const pl_loss_params &, const pl_loss_args &a) {
-    if (a.device >= cuda_devices())
-        return fail(PL_ERR_NO_DEVICE, "device", -1, "CUDA device %d requested, %d visible", a.device, cuda_devices());
-    return fail(PL_ERR_UNSUPPORTED, "device", -1, "the CUDA kernel is not part of this version; use host buffers");
 }
 
 const char *cuda_archs() { return PL_CUDA_ARCHS; }

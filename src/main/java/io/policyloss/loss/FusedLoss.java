@@ -2,6 +2,7 @@ package io.policyloss.loss;
 
 import static io.policyloss.nativeapi.PolicyLossNative.*;
 
+import io.policyloss.nativeapi.PolicyLossNative.pl_data_error;
 import io.policyloss.nativeapi.PolicyLossNative.pl_loss_args;
 import io.policyloss.nativeapi.PolicyLossNative.pl_loss_params;
 import java.util.Objects;
@@ -60,28 +61,57 @@ public final class FusedLoss {
         return config;
     }
 
-    /** Computes on native buffers; outputs land in the buffers given. Returns the metric sums. */
+    /**
+     * Computes on native buffers; outputs land in the buffers given. Returns the metric sums. Device buffers
+     * ({@link LossBuffers#device}) run the CUDA kernel on the buffers' stream and wait for it, so data errors are
+     * thrown here as on the host; {@link #launch} is the asynchronous form.
+     */
     public LossMetrics compute(LossBuffers b) {
         Objects.requireNonNull(b, "buffers");
         b.checkLengths();
         try (PointerScope scope = new PointerScope()) {
             DoublePointer metrics = new DoublePointer(PL_METRICS_LEN);
-            pl_loss_args a = new pl_loss_args()
-                    .n_rows(b.rows).vocab(b.vocab).ld(b.logitsStride)
-                    .logits_dtype(b.logitsDtype.code()).logits(b.logits)
-                    .target_dtype(b.target64 ? PL_I64 : PL_I32).target(b.target)
-                    .old_logp(b.oldLogp).ref_logp(b.refLogp).advantage(b.advantage).weight(b.weight)
-                    .temperature(b.temperature)
-                    .dlogits(b.dlogits).dlogits_dtype(b.dlogitsDtype.code()).ld_dlogits(b.dlogitsStride)
-                    .out_logp(b.outLogp).out_entropy(b.outEntropy).out_clamped_entropy(b.outClampedEntropy)
-                    .out_ratio(b.outRatio).out_loss(b.outLoss).out_kl(b.outKl).out_flags(b.outFlags)
-                    .metrics(metrics).device(b.device).stream(b.stream);
-            int status = pl_fused_loss(params, a);
+            int status = pl_fused_loss(params, args(b, metrics, null));
             if (status != PL_OK) throw lastError(status);
             double[] sums = new double[PL_METRICS_LEN];
             metrics.get(sums);
             return LossMetrics.fromSums(sums);
         }
+    }
+
+    /**
+     * Queues the CUDA kernel on device buffers and returns without waiting. {@code deviceMetrics} (PL_METRICS_LEN
+     * doubles, may be null) and {@code deviceDataError} (one pl_data_error record) are device memory the kernel
+     * fills; copy the record to the host once the stream is done and pass it to {@link #checkDataError}.
+     */
+    public void launch(LossBuffers b, DoublePointer deviceMetrics, pl_data_error deviceDataError) {
+        Objects.requireNonNull(b, "buffers");
+        Objects.requireNonNull(deviceDataError, "deviceDataError");
+        if (b.device < 0) throw new IllegalArgumentException("buffers: launch needs device buffers (device >= 0)");
+        b.checkLengths();
+        try (PointerScope scope = new PointerScope()) {
+            int status = pl_fused_loss(params, args(b, deviceMetrics, deviceDataError));
+            if (status != PL_OK) throw lastError(status);
+        }
+    }
+
+    /** Throws the data error a finished {@link #launch} recorded (a host copy of its record), as compute would have. */
+    public static void checkDataError(pl_data_error hostRecord, long vocab) {
+        int status = pl_data_error_status(Objects.requireNonNull(hostRecord, "hostRecord"), vocab);
+        if (status != PL_OK) throw lastError(status);
+    }
+
+    private pl_loss_args args(LossBuffers b, DoublePointer metrics, pl_data_error dataError) {
+        return new pl_loss_args()
+                .n_rows(b.rows).vocab(b.vocab).ld(b.logitsStride)
+                .logits_dtype(b.logitsDtype.code()).logits(b.logits)
+                .target_dtype(b.target64 ? PL_I64 : PL_I32).target(b.target)
+                .old_logp(b.oldLogp).ref_logp(b.refLogp).advantage(b.advantage).weight(b.weight)
+                .temperature(b.temperature)
+                .dlogits(b.dlogits).dlogits_dtype(b.dlogitsDtype.code()).ld_dlogits(b.dlogitsStride)
+                .out_logp(b.outLogp).out_entropy(b.outEntropy).out_clamped_entropy(b.outClampedEntropy)
+                .out_ratio(b.outRatio).out_loss(b.outLoss).out_kl(b.outKl).out_flags(b.outFlags)
+                .metrics(metrics).device(b.device).stream(b.stream).data_error(dataError);
     }
 
     /** Computes on Java arrays (copied to native memory and back). */

@@ -84,6 +84,34 @@ public final class PolicyLossNative {
         public native pl_loss_params num_threads(int v);
     }
 
+    @Name("pl_data_error")
+    public static class pl_data_error extends Pointer {
+        static {
+            Loader.load();
+        }
+
+        /** A new record in host memory, row -1 (no error). */
+        public pl_data_error() {
+            super((Pointer) null);
+            allocate();
+            row(-1);
+        }
+
+        /** The record at this address (e.g. pinned host memory a device record was copied to). */
+        public pl_data_error(Pointer p) {
+            super(p);
+        }
+
+        private native void allocate();
+
+        public native @Cast("int64_t") long row();
+        public native pl_data_error row(long v);
+        public native int reason();
+        public native pl_data_error reason(int v);
+        public native @Cast("int64_t") long detail();
+        public native pl_data_error detail(long v);
+    }
+
     @Name("pl_loss_args")
     public static class pl_loss_args extends Pointer {
         static {
@@ -151,11 +179,14 @@ public final class PolicyLossNative {
         public native pl_loss_args device(int v);
         public native Pointer stream();
         public native pl_loss_args stream(Pointer v);
+        public native pl_data_error data_error();
+        public native pl_loss_args data_error(pl_data_error v);
     }
 
     public static native void pl_loss_params_init(pl_loss_params params);
     public static native void pl_loss_args_init(pl_loss_args args);
     public static native @Cast("int") int pl_fused_loss(@Const pl_loss_params params, @Const pl_loss_args args);
+    public static native @Cast("int") int pl_data_error_status(@Const pl_data_error record, @Cast("int64_t") long vocab);
     public static native @Cast("const char*") BytePointer pl_last_error();
     public static native @Cast("const char*") BytePointer pl_last_error_argument();
     public static native @Cast("int64_t") long pl_last_error_row();

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.policyloss.nativeapi.PolicyLossNative.pl_data_error;
 import java.util.Arrays;
 import java.util.function.Consumer;
 import org.bytedeco.javacpp.FloatPointer;
@@ -158,6 +159,17 @@ class ErrorContractTest {
             PolicyLossException e = assertThrows(PolicyLossException.class, () -> new FusedLoss(CONFIG).compute(buffers));
             assertEquals("device", e.argument());
             assertEquals(PolicyLossException.Status.NO_DEVICE, e.status());
+        }
+    }
+
+    /** The asynchronous launch is for device buffers only. */
+    @Test
+    void launchRefusesHostBuffers() {
+        try (PointerScope scope = new PointerScope()) {
+            LossBuffers buffers = LossBuffers.of(1, 4).logits(new FloatPointer(4), Dtype.F32);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> new FusedLoss(CONFIG).launch(buffers, null, new pl_data_error()));
+            assertTrue(e.getMessage().startsWith("buffers:"), e.getMessage());
         }
     }
 

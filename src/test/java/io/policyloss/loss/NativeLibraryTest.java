@@ -13,7 +13,7 @@ class NativeLibraryTest {
         String info = FusedLoss.buildInfo();
         assertTrue(info.startsWith("policyloss "), info);
         assertTrue(info.contains("backends: cpu ("), info);
-        assertEquals(1, PolicyLossNative.pl_abi_version());
+        assertEquals(2, PolicyLossNative.pl_abi_version());
         assertEquals(PolicyLossNative.pl_has_cuda_backend() == 1, info.contains("cuda ("), info);
         assertTrue(FusedLoss.cudaDeviceCount() >= 0);
     }

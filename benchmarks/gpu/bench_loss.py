@@ -1,0 +1,228 @@
+"""Side by side on one GPU, in one run, on the same inputs: the policyloss CUDA kernel, PyTorch eager and
+torch.compile computing the same loss (SPEC sections 2-4: log-softmax at a temperature, token entropy, optionally
+the clamped entropy, the clipped ratio loss) forward and backward; and the floor, a device-to-device copy of the
+logits (read once + write once; read twice + write once is 1.5 times that).
+
+    python3 benchmarks/gpu/bench_loss.py --lib build-gpu/libpolicyloss.so --out results/ [--quick]
+
+First a check of the kernel against a float64 PyTorch reference (loss, entropies, gradient), then the timings
+(CUDA events, median after warm-up), then a markdown table, printed last and written to OUT/bench_loss.md with the
+raw numbers in OUT/bench_loss.json.
+"""
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from policyloss_ctypes import PL_CLAMP_PROBABILITY_MASS, PL_CLAMP_TOKEN_FRACTION, PL_METRICS_LEN, Library  # noqa: E402
+
+EPS_LOW, EPS_HIGH, ENT, CLAMPED, P, TAU = 0.2, 0.28, 0.01, 0.02, 0.33, 0.9
+
+
+def make_inputs(n, v, dtype, seed=0):
+    g = torch.Generator(device="cuda").manual_seed(seed)
+    logits = (torch.randn(n, v, device="cuda", generator=g) * 2.5).to(dtype)
+    target = torch.randint(0, v, (n,), device="cuda", generator=g)
+    old_logp = -math.log(v) + 0.5 * torch.randn(n, device="cuda", generator=g)
+    advantage = 0.4 * torch.randn(n, device="cuda", generator=g)
+    weight = torch.full((n,), 1.0 / n, device="cuda")
+    return logits, target, old_logp, advantage, weight
+
+
+def torch_loss(logits, target, old_logp, advantage, weight, clamp, mass=False, p=P):
+    """The loss as verl / TRL write it (fp32 upcast), plus AEnt's clamped entropy (kthvalue for the threshold)."""
+    y = (logits if logits.dtype == torch.float64 else logits.float()) / TAU
+    logp_all = torch.log_softmax(y, -1)
+    logp = logp_all.gather(-1, target[:, None]).squeeze(-1)
+    probs = logp_all.exp()
+    entropy = -(probs * logp_all).sum(-1)
+    ratio = torch.exp((logp - old_logp).clamp(-20, 20))
+    pg = torch.maximum(-advantage * ratio, -advantage * ratio.clamp(1 - EPS_LOW, 1 + EPS_HIGH))
+    loss = pg - ENT * entropy
+    if clamp:
+        v = y.shape[-1]
+        if mass:
+            sorted_p, _ = torch.sort(probs.detach(), -1, descending=True)
+            before = sorted_p.cumsum(-1) - sorted_p  # mass strictly above each token
+            keep = (before < 1 - p).sum(-1, keepdim=True)  # the smallest prefix reaching 1 - p
+            thr = torch.gather(torch.sort(y.detach(), -1, descending=True)[0], -1, keep - 1)
+        else:
+            k = max(1, v - int(math.floor(p * v)))
+            thr = torch.kthvalue(y.detach(), v - k + 1, dim=-1, keepdim=True).values
+        ys = y.masked_fill(y < thr, float("-inf"))
+        lps = torch.log_softmax(ys, -1)
+        ps = lps.exp()
+        clamped = -torch.where(ps > 0, ps * lps, torch.zeros_like(ps)).sum(-1)
+        loss = loss - CLAMPED * clamped
+    else:
+        clamped = entropy
+    return (weight * loss).sum(), entropy, clamped
+
+
+def kernel_params(lib, clamp, mass=False):
+    return lib.params(eps_low=EPS_LOW, eps_high=EPS_HIGH, entropy_coef=ENT, clamped_entropy_coef=CLAMPED if clamp else 0.0,
+                      clamp_p=P if clamp else 0.0, temperature=TAU,
+                      clamp_mode=PL_CLAMP_PROBABILITY_MASS if mass else PL_CLAMP_TOKEN_FRACTION)
+
+
+def check(lib, n, v, dtype, clamp, mass):
+    """Kernel against float64 autograd of torch_loss on the same inputs; returns the worst errors."""
+    logits, target, old_logp, advantage, weight = make_inputs(n, v, dtype, seed=1)
+    ref_logits = logits.double().requires_grad_(True)
+    loss, entropy, clamped = torch_loss(ref_logits, target, old_logp.double(), advantage.double(), weight.double(),
+                                        clamp, mass)
+    loss.backward()
+    dlogits = torch.empty_like(logits)
+    metrics = torch.zeros(PL_METRICS_LEN, dtype=torch.float64, device="cuda")
+    outs = {"entropy": torch.empty(n, device="cuda"), "clamped_entropy": torch.empty(n, device="cuda")}
+    err = torch.zeros(3, dtype=torch.int64, device="cuda")
+    lib.call(torch, kernel_params(lib, clamp, mass), logits, target, old_logp, advantage, weight, dlogits, metrics, err,
+             outs)
+    torch.cuda.synchronize()
+    assert err[0].item() == -1, "data error at row %d" % err[0].item()
+    g = ref_logits.grad
+    row_scale = g.abs().amax(-1, keepdim=True)
+    return {
+        "loss_rel": abs(metrics[0].item() - loss.item()) / max(abs(loss.item()), 1e-12),
+        "entropy_abs": (outs["entropy"].double() - entropy).abs().max().item(),
+        "clamped_entropy_abs": (outs["clamped_entropy"].double() - clamped).abs().max().item(),
+        "dlogits_rel_to_row_max": ((dlogits.double() - g).abs() / row_scale).max().item(),
+    }
+
+
+def time_ms(fn, reps, warmup=3):
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(reps):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    return statistics.median(times)
+
+
+def extra_memory_gib(fn, inputs_and_outputs_bytes):
+    """Peak memory of one call beyond what was allocated before it and beyond the call's own outputs."""
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    before = torch.cuda.memory_allocated()
+    fn()
+    torch.cuda.synchronize()
+    return max(0, torch.cuda.max_memory_allocated() - before - inputs_and_outputs_bytes) / 2**30
+
+
+def bench_shape(lib, n, v, dtype, reps, with_torch, modes):
+    logits, target, old_logp, advantage, weight = make_inputs(n, v, dtype)
+    elem = logits.element_size()
+    copy_dst = torch.empty_like(logits)
+    floor = time_ms(lambda: copy_dst.copy_(logits), reps)
+    del copy_dst
+    rows = []
+    metrics = torch.zeros(PL_METRICS_LEN, dtype=torch.float64, device="cuda")
+    err = torch.zeros(3, dtype=torch.int64, device="cuda")
+    for mode in modes:
+        clamp, mass = mode != "entropy", mode == "clamped (probability mass)"
+        params = kernel_params(lib, clamp, mass)
+        dlogits = torch.empty_like(logits)
+        t_sep = time_ms(lambda: lib.call(torch, params, logits, target, old_logp, advantage, weight, dlogits, metrics,
+                                         err), reps)
+        del dlogits
+        work = logits.clone()
+        t_inplace = time_ms(lambda: lib.call(torch, params, work, target, old_logp, advantage, weight, work, metrics,
+                                             err), reps)
+        free_before = torch.cuda.mem_get_info()[0]
+        lib.call(torch, params, work, target, old_logp, advantage, weight, work, metrics, err)
+        torch.cuda.synchronize()
+        pool_bytes = max(0, free_before - torch.cuda.mem_get_info()[0])
+        del work
+        row = {"n": n, "v": v, "dtype": str(dtype).replace("torch.", ""), "mode": mode, "floor_ms": floor,
+               "kernel_ms": t_sep, "kernel_in_place_ms": t_inplace, "kernel_extra_bytes_per_row": pool_bytes / n}
+        if with_torch and not mass:
+            def eager():
+                x = logits.detach().requires_grad_(True)
+                torch_loss(x, target, old_logp, advantage, weight, clamp)[0].backward()
+            compiled_fn = torch.compile(lambda x: torch_loss(x, target, old_logp, advantage, weight, clamp)[0])
+
+            def compiled():
+                x = logits.detach().requires_grad_(True)
+                compiled_fn(x).backward()
+            io_bytes = logits.numel() * elem  # the gradient, which the kernel writes too
+            for name, fn in (("eager", eager), ("compile", compiled)):
+                try:
+                    row[name + "_ms"] = time_ms(fn, max(3, reps // 4), warmup=2)
+                    row[name + "_extra_gib"] = extra_memory_gib(fn, io_bytes)
+                except torch.cuda.OutOfMemoryError:
+                    row[name + "_ms"] = None
+                torch.cuda.empty_cache()
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return rows
+
+
+def table(rows, device):
+    out = ["Device: %s. Times are medians of CUDA-event timings, forward + backward; floor = device-to-device copy of "
+           "the logits (read once, write once) measured in the same run." % device, "",
+           "| N | V | dtype | mode | floor ms | kernel ms | x floor | in place ms | x floor | eager ms | speedup | "
+           "compile ms | speedup | eager extra GiB | compile extra GiB | kernel extra B/row |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    f = lambda x: "-" if x is None else ("%.3g" % x)
+    for r in rows:
+        k = r["kernel_ms"]
+        out.append("| %d | %d | %s | %s | %s | %s | %.2f | %s | %.2f | %s | %s | %s | %s | %s | %s | %s |" % (
+            r["n"], r["v"], r["dtype"], r["mode"], f(r["floor_ms"]), f(k), k / r["floor_ms"],
+            f(r["kernel_in_place_ms"]), r["kernel_in_place_ms"] / r["floor_ms"], f(r.get("eager_ms")),
+            f(r["eager_ms"] / k) if r.get("eager_ms") else "-", f(r.get("compile_ms")),
+            f(r["compile_ms"] / k) if r.get("compile_ms") else "-", f(r.get("eager_extra_gib")),
+            f(r.get("compile_extra_gib")), f(r["kernel_extra_bytes_per_row"])))
+    return "\n".join(out)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lib", required=True)
+    ap.add_argument("--out", default=".")
+    ap.add_argument("--quick", action="store_true", help="the headline shape only")
+    ap.add_argument("--reps", type=int, default=20)
+    args = ap.parse_args()
+    lib = Library(args.lib)
+    device = torch.cuda.get_device_name()
+    print(lib.build_info(), "|", device, "| torch", torch.__version__, flush=True)
+
+    checks = {}
+    for n, v, dtype, clamp, mass in [(64, 151936, torch.bfloat16, True, False), (64, 151936, torch.bfloat16, False, False),
+                                     (64, 32000, torch.float32, True, True), (64, 32000, torch.float16, True, False)]:
+        key = "%dx%d %s %s" % (n, v, dtype, "mass" if mass else ("clamped" if clamp else "entropy"))
+        checks[key] = check(lib, n, v, dtype, clamp, mass)
+        print("check", key, checks[key], flush=True)
+
+    modes = ["entropy", "clamped (token fraction)", "clamped (probability mass)"]
+    rows = bench_shape(lib, 8192, 151936, torch.bfloat16, args.reps, True, modes)
+    if not args.quick:
+        for n, v, dtype in [(8192, 151936, torch.float32), (8192, 151936, torch.float16)]:
+            rows += bench_shape(lib, n, v, dtype, args.reps, False, modes[:2])
+        for v in (32000, 128256, 151936, 262144):
+            for n in (1024, 8192, 32768):
+                if (n, v) != (8192, 151936):
+                    rows += bench_shape(lib, n, v, torch.bfloat16, args.reps, False, modes[:2])
+                torch.cuda.empty_cache()
+    md = table(rows, device)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "bench_loss.json"), "w") as fh:
+        json.dump({"device": device, "build": lib.build_info(), "torch": torch.__version__, "checks": checks,
+                   "rows": rows}, fh, indent=1)
+    with open(os.path.join(args.out, "bench_loss.md"), "w") as fh:
+        fh.write(md + "\n")
+    print("\n" + md)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Everything the GPU machine checks and measures, in one command per device call (../shared/gpu/README.md: it has
+# CUDA, cmake, nvcc and PyTorch, but no Java or Maven; ../shared/gpu/prepare.sh builds .device/ for the Java part).
+#
+#   benchmarks/gpu/run_device.sh check OUT   build for sm_90, C++ tests (CUDA against CPU), compute-sanitizer
+#                                            memcheck and racecheck on them, the gpu-tagged JUnit tests
+#   benchmarks/gpu/run_device.sh bench OUT   the side-by-side harness (bench_loss.py) and the JMH launch overhead
+#
+# Logs land in OUT; a short summary is printed last.
+set -uo pipefail
+what=${1:?check or bench}
+out=${2:?output folder}
+mkdir -p "$out"
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=$root/build-gpu
+summary=()
+step() {  # step NAME TIMEOUT COMMAND...: runs it with its log in OUT/NAME.log, records pass / FAIL and seconds
+    local name=$1 limit=$2
+    shift 2
+    local start=$SECONDS
+    timeout "$limit" "$@" > "$out/$name.log" 2>&1
+    local rc=$?
+    summary+=("$(printf '%-28s %s (%ds)' "$name" "$([ $rc -eq 0 ] && echo pass || echo "FAIL rc=$rc")" $((SECONDS - start)))")
+    tail -n 5 "$out/$name.log"
+    return $rc
+}
+
+nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.max.mem --format=csv > "$out/gpu.txt" 2>&1
+if [ ! -f "$build/libpolicyloss.so" ]; then
+    step cmake 300 bash -c "cmake -S '$root/native' -B '$build' -DCMAKE_BUILD_TYPE=Release -DPL_CUDA_ARCHITECTURES=90-real \
+        && cmake --build '$build' --parallel"
+fi
+case $what in
+check)
+    step ctest 300 ctest --test-dir "$build" --output-on-failure
+    step memcheck 500 compute-sanitizer --tool memcheck --error-exitcode 1 "$build/tests/test_cuda"
+    step racecheck 500 compute-sanitizer --tool racecheck --error-exitcode 1 "$build/tests/test_cuda"
+    if [ -f "$root/.device/run.sh" ]; then
+        step junit-gpu 500 bash "$root/.device/run.sh" \
+            '$JAVA -jar .device/junit-console.jar execute -cp "$CLASSPATH" --include-tag gpu --scan-classpath --details=summary'
+    fi
+    ;;
+bench)
+    step bench-loss 560 python3 "$root/benchmarks/gpu/bench_loss.py" --lib "$build/libpolicyloss.so" --out "$out" ${QUICK:+--quick}
+    if [ -f "$root/.device/run.sh" ]; then
+        step jmh-launch 300 bash "$root/.device/run.sh" \
+            '$JAVA -cp "$CLASSPATH" org.openjdk.jmh.Main CudaLaunchBenchmark -f 1 -wi 3 -i 5 -rf json -rff '"$out"'/jmh-launch.json'
+    fi
+    [ -f "$out/bench_loss.md" ] && cat "$out/bench_loss.md"
+    ;;
+esac
+printf '%s\n' "${summary[@]}"

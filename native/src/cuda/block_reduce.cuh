@@ -1,0 +1,118 @@
+// Block-wide reductions and the radix select's bin choice, in a fixed order: every thread reduces its own
+// values, warps combine by a butterfly of shuffles, and every thread then adds the warp totals in warp order.
+// No atomics touch a float result, so two identical calls give identical bits (policyloss.h, thread safety).
+#pragma once
+#include <cstdint>
+
+namespace pl::cuda {
+
+constexpr int kThreads = 512;  // threads per row block
+constexpr int kWarps = kThreads / 32;
+constexpr unsigned kFullMask = 0xffffffffu;
+
+// Scratch of the reductions; `slots` holds one value per warp and per reduced quantity.
+template <int K>
+struct ReduceSmem {
+    double slots[kWarps][K];
+};
+
+// Sums K doubles over the block; every thread gets the totals.  Contains two __syncthreads.
+template <int K>
+__device__ __forceinline__ void block_sum(double (&v)[K], ReduceSmem<K> &s) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+    for (int k = 0; k < K; ++k)
+#pragma unroll
+        for (int off = 16; off > 0; off >>= 1) v[k] += __shfl_xor_sync(kFullMask, v[k], off);
+    if (lane == 0)
+#pragma unroll
+        for (int k = 0; k < K; ++k) s.slots[warp][k] = v[k];
+    __syncthreads();
+#pragma unroll
+    for (int k = 0; k < K; ++k) {
+        double total = 0.0;
+        for (int w = 0; w < kWarps; ++w) total += s.slots[w][k];
+        v[k] = total;
+    }
+    __syncthreads();
+}
+
+// Max of a float over the block (NaN-free inputs); every thread gets it.
+__device__ __forceinline__ float block_max(float v, float *slots) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) v = fmaxf(v, __shfl_xor_sync(kFullMask, v, off));
+    if (lane == 0) slots[warp] = v;
+    __syncthreads();
+    v = slots[0];
+    for (int w = 1; w < kWarps; ++w) v = fmaxf(v, slots[w]);
+    __syncthreads();
+    return v;
+}
+
+// Min of an int64 over the block; every thread gets it.
+__device__ __forceinline__ int64_t block_min(int64_t v, int64_t *slots) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) {
+        int64_t o = __shfl_xor_sync(kFullMask, v, off);
+        v = o < v ? o : v;
+    }
+    if (lane == 0) slots[warp] = v;
+    __syncthreads();
+    v = slots[0];
+    for (int w = 1; w < kWarps; ++w) v = slots[w] < v ? slots[w] : v;
+    __syncthreads();
+    return v;
+}
+
+// The radix select's histogram: one level's bins (a count, or an exp-mass in fixed point, per bin).
+constexpr int kBins = 2048;
+constexpr int kBinsPerThread = kBins / kThreads;
+static_assert(kBins % kThreads == 0, "each thread owns whole bins");
+
+struct SelectSmem {
+    unsigned long long bins[kBins];
+    unsigned long long suffix[kWarps];  // per warp: what its bins hold
+    int chosen_bin;
+    unsigned long long chosen_need;
+};
+
+// The bin holding the threshold, scanning from the largest keys: the highest bin b whose bins b and above hold at
+// least `need` (tokens still to keep, or exp-mass still to cover, 1 <= need <= what the bins hold).  Returns it,
+// and lowers `need` by what the bins above it hold; every thread gets both.  The CPU kernel's choose_bin as a
+// block-wide suffix scan in integers (exact, so the bin always exists): thread t owns bins
+// [t * kBinsPerThread, (t + 1) * kBinsPerThread).
+__device__ __forceinline__ int choose_bin(SelectSmem &s, unsigned long long &need) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int first = threadIdx.x * kBinsPerThread;
+    unsigned long long mine = 0;
+#pragma unroll
+    for (int j = 0; j < kBinsPerThread; ++j) mine += s.bins[first + j];
+    // Inclusive suffix sum over the lanes of the warp (higher lanes own higher bins).
+    unsigned long long incl = mine;
+#pragma unroll
+    for (int off = 1; off < 32; off <<= 1) {
+        unsigned long long o = __shfl_down_sync(kFullMask, incl, off);
+        if (lane + off < 32) incl += o;
+    }
+    if (lane == 0) s.suffix[warp] = incl;  // lane 0's suffix is the whole warp
+    __syncthreads();
+    unsigned long long cum = incl - mine;  // the bins of the higher lanes of this warp
+    for (int w = warp + 1; w < kWarps; ++w) cum += s.suffix[w];
+    for (int j = kBinsPerThread - 1; j >= 0; --j) {
+        unsigned long long amount = s.bins[first + j];
+        if (cum < need && cum + amount >= need) {  // exactly one bin of the block passes
+            s.chosen_bin = first + j;
+            s.chosen_need = need - cum;
+        }
+        cum += amount;
+    }
+    __syncthreads();
+    const int bin = s.chosen_bin;
+    need = s.chosen_need;
+    __syncthreads();
+    return bin;
+}
+
+}  // namespace pl::cuda

@@ -1,0 +1,150 @@
+// How a row block reads and writes one row: dtype conversion, 16-byte packs when the rows are aligned (scalars
+// otherwise), the column order each thread visits, and the logit transform of SPEC section 2.
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+#include "block_reduce.cuh"
+#include "policyloss.h"
+
+namespace pl::cuda {
+
+template <int DT>
+struct Elem {
+    using type = uint16_t;  // bf16 and fp16 are read as their bits
+};
+template <>
+struct Elem<PL_F32> {
+    using type = float;
+};
+
+template <int DT>
+__device__ __forceinline__ float to_float(typename Elem<DT>::type v) {
+    if constexpr (DT == PL_F32) return v;
+    else if constexpr (DT == PL_BF16) return __uint_as_float((uint32_t)v << 16);
+    else return __half2float(__ushort_as_half(v));
+}
+
+// Round to nearest even; fp16 overflows to inf, as the CPU kernel's conversions do.
+template <int DT>
+__device__ __forceinline__ typename Elem<DT>::type from_float(float f) {
+    if constexpr (DT == PL_F32) return f;
+    else if constexpr (DT == PL_BF16) return __bfloat16_as_ushort(__float2bfloat16_rn(f));
+    else return __half_as_ushort(__float2half_rn(f));
+}
+
+// Elements per 16-byte pack.
+template <int DT>
+constexpr int kPack = 16 / (int)sizeof(typename Elem<DT>::type);
+
+template <int DT>
+__device__ __forceinline__ void load_pack(const typename Elem<DT>::type *src, float (&z)[kPack<DT>]) {
+    uint4 raw = *reinterpret_cast<const uint4 *>(src);
+    const typename Elem<DT>::type *e = reinterpret_cast<const typename Elem<DT>::type *>(&raw);
+#pragma unroll
+    for (int j = 0; j < kPack<DT>; ++j) z[j] = to_float<DT>(e[j]);
+}
+
+template <int DT>
+__device__ __forceinline__ void store_pack(typename Elem<DT>::type *dst, const float (&g)[kPack<DT>]) {
+    uint4 raw;
+    typename Elem<DT>::type *e = reinterpret_cast<typename Elem<DT>::type *>(&raw);
+#pragma unroll
+    for (int j = 0; j < kPack<DT>; ++j) e[j] = from_float<DT>(g[j]);
+    *reinterpret_cast<uint4 *>(dst) = raw;
+}
+
+// Packs each thread loads before it uses the first: enough bytes in flight to keep HBM busy.
+constexpr int kUnroll = 4;
+
+// Calls f(first_column, z) over the columns of the row that this thread owns, z a float[P] of consecutive
+// columns: packs tid, tid + kThreads, ... in increasing order (P = kPack with VEC, when rows are 16-byte aligned;
+// 1 otherwise), then float[1] for each tail column past the last whole pack.  A thread always visits the same
+// columns in the same order, which keeps its partial sums, and so the results, deterministic.
+template <int DT, bool VEC, typename F>
+__device__ __forceinline__ void for_each_pack(const typename Elem<DT>::type *row, int64_t vocab, F &&f) {
+    constexpr int P = VEC ? kPack<DT> : 1;
+    const int64_t packs = vocab / P;
+    for (int64_t base = threadIdx.x; base < packs; base += (int64_t)kThreads * kUnroll) {
+        float z[kUnroll][P];
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+            const int64_t pk = base + (int64_t)u * kThreads;
+            if (pk < packs) {
+                if constexpr (VEC) load_pack<DT>(row + pk * P, z[u]);
+                else z[u][0] = to_float<DT>(row[pk]);
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+            const int64_t pk = base + (int64_t)u * kThreads;
+            if (pk < packs) f(pk * P, z[u]);
+        }
+    }
+    for (int64_t c = packs * P + threadIdx.x; c < vocab; c += kThreads) {
+        float z[1] = {to_float<DT>(row[c])};
+        f(c, z);
+    }
+}
+
+// The same, one column at a time: f(column, z).
+template <int DT, bool VEC, typename F>
+__device__ __forceinline__ void for_each_column(const typename Elem<DT>::type *row, int64_t vocab, F &&f) {
+    for_each_pack<DT, VEC>(row, vocab, [&](int64_t c0, const auto &z) {
+        constexpr int n = sizeof(z) / sizeof(float);
+#pragma unroll
+        for (int j = 0; j < n; ++j) f(c0 + j, z[j]);
+    });
+}
+
+// Writes n consecutive values at column c0 of a dlogits row: as 16-byte packs when n is a whole number of them
+// (for_each_pack's packs, with aligned rows), one by one otherwise.
+template <int DDT, int N>
+__device__ __forceinline__ void store_columns(typename Elem<DDT>::type *drow, int64_t c0, const float (&g)[N]) {
+    constexpr int Q = kPack<DDT>;
+    if constexpr (N % Q == 0) {
+#pragma unroll
+        for (int q = 0; q < N / Q; ++q) {
+            float part[Q];
+#pragma unroll
+            for (int j = 0; j < Q; ++j) part[j] = g[q * Q + j];
+            store_pack<DDT>(drow + c0 + q * Q, part);
+        }
+    } else {
+#pragma unroll
+        for (int j = 0; j < N; ++j) drow[c0 + j] = from_float<DDT>(g[j]);
+    }
+}
+
+// u = s z; softcap: u = c tanh(u / c) (a -inf logit stays -inf, NaN stays NaN); y = u / tau.
+struct Transform {
+    float scale, softcap, inv_softcap, inv_tau;
+
+    __device__ __forceinline__ static float tanh_approx(float x) {
+        // From exp(-2|x|), as the CPU kernel does: absolute error about 1e-7.
+        float e = __expf(-2.0f * fabsf(x));
+        float t = __fdividef(1.0f - e, 1.0f + e);
+        return x < 0.0f ? -t : t;
+    }
+
+    __device__ __forceinline__ float y(float z) const {
+        float u = z * scale;
+        if (softcap > 0.0f) {
+            float capped = softcap * tanh_approx(u * inv_softcap);
+            u = z == -INFINITY ? -INFINITY : capped;
+            u = z != z ? z : u;
+        }
+        return u * inv_tau;
+    }
+
+    // dy/dz = s / tau, times 1 - tanh^2 with the softcap.
+    __device__ __forceinline__ float dy_dz(float z) const {
+        if (softcap <= 0.0f) return scale * inv_tau;
+        float th = tanh_approx(z * scale * inv_softcap);
+        return scale * inv_tau * (1.0f - th * th);
+    }
+};
+
+}  // namespace pl::cuda

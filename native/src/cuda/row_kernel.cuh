@@ -1,0 +1,324 @@
+// The CUDA row kernel: one block of kThreads per row at a time, each block walking rows blockIdx.x,
+// blockIdx.x + gridDim.x, ...  Per row (SPEC sections 2-4):
+//  1. thread 0 checks the row's scalars (SPEC section 8, in the CPU kernel's order);
+//  2. one pass over the logits: online max, sum exp(y - m), sum exp(y - m)(y - m) and the sum over the tokens
+//     other than the target, the finite count, the first NaN / +inf column, and, for the TOKEN_FRACTION clamp,
+//     the first radix level's histogram of keys;
+//  3. with clamp_p > 0, the radix select of the clamped set S on the raw logits' keys (three levels of 11, 11 and
+//     10 bits; PROBABILITY_MASS first weighs the first level by exp-mass), then the sums over S;
+//  4. the loss of the row (row_loss, shared with the CPU kernel) and its outputs;
+//  5. a last pass that writes dlogits.
+// Passes after the first read the row again; the host sizes the grid so that the rows in flight fit in L2, so
+// those reads come from L2 rather than HBM.
+#pragma once
+#include <cstdint>
+
+#include "../order_key.hpp"
+#include "../row_error.hpp"
+#include "../row_loss.hpp"
+#include "block_reduce.cuh"
+#include "row_access.cuh"
+#include "row_record.hpp"
+
+namespace pl::cuda {
+
+// The validated buffers of a call, as the kernel sees them (device pointers).
+struct KernelArgs {
+    int64_t n_rows, vocab, ld, ld_dlogits;
+    const void *logits;
+    const void *target;
+    bool target64;
+    const float *old_logp, *ref_logp, *advantage, *weight, *temperature;
+    void *dlogits;
+    float *out_logp, *out_entropy, *out_clamped_entropy, *out_ratio, *out_loss, *out_kl;
+    uint8_t *out_flags;
+    RowRecord *records;
+};
+
+struct RowSmem {
+    ReduceSmem<5> reduce;
+    SelectSmem select;
+    float max_slots[kWarps];
+    int64_t min_slots[kWarps];
+    unsigned long long u64_slots[kWarps];
+    // The row's scalars, read and checked by thread 0.
+    int32_t error;
+    int64_t error_detail;
+    float weight, tau;
+    int64_t target;
+};
+
+// Fixed point of the PROBABILITY_MASS histogram: exp(y - m) in [0, 1] times 2^40, summed in integers so the
+// bins do not depend on the order of the atomics.  The smallest mass counted, 2^-40 of the top token's, is far
+// below what decides a nucleus boundary.
+constexpr float kMassScale = 1099511627776.0f;  // 2^40
+
+__device__ __forceinline__ unsigned long long block_sum_u64(unsigned long long v, unsigned long long *slots) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(kFullMask, v, off);
+    if (lane == 0) slots[warp] = v;
+    __syncthreads();
+    v = 0;
+    for (int w = 0; w < kWarps; ++w) v += slots[w];
+    __syncthreads();
+    return v;
+}
+
+__device__ __forceinline__ int64_t target_of(const KernelArgs &a, int64_t i) {
+    return a.target64 ? ((const int64_t *)a.target)[i] : (int64_t)((const int32_t *)a.target)[i];
+}
+
+// Thread 0: the checks of SPEC section 8 that need no logits, in the CPU kernel's order (check_row_scalars).
+__device__ __forceinline__ void check_scalars(const pl_loss_params &p, const KernelArgs &a, int64_t i, RowSmem &s) {
+    s.error = ROW_OK;
+    s.error_detail = 0;
+    const float w = a.weight[i];
+    s.weight = w;
+    s.tau = a.temperature ? a.temperature[i] : p.temperature;
+    s.target = 0;
+    if (!isfinite(w)) { s.error = ROW_WEIGHT_NOT_FINITE; return; }
+    if (w == 0.0f) return;
+    if (a.temperature && !(s.tau > 0.0f && isfinite(s.tau))) { s.error = ROW_TEMPERATURE; return; }
+    const int64_t t = target_of(a, i);
+    s.target = t;
+    if (t < 0 || t >= a.vocab) { s.error = ROW_TARGET_RANGE; s.error_detail = t; return; }
+    if (isnan(a.old_logp[i])) { s.error = ROW_OLD_LOGP_NAN; return; }
+    if (!isfinite(a.advantage[i])) { s.error = ROW_ADVANTAGE_NOT_FINITE; return; }
+    if (a.ref_logp && isnan(a.ref_logp[i])) { s.error = ROW_REF_LOGP_NAN; return; }
+}
+
+__device__ __forceinline__ void record_error(const KernelArgs &a, int64_t i, int32_t code, int64_t detail) {
+    if (threadIdx.x != 0) return;
+    RowRecord r{};
+    r.info = (uint32_t)code << kErrorShift;
+    r.detail = (int32_t)detail;
+    a.records[i] = r;
+}
+
+// Rows of weight 0: never read; zero gradient, zero outputs, counted in no metric.
+template <int DDT, bool VEC>
+__device__ void skip_row(const KernelArgs &a, int64_t i) {
+    using D = typename Elem<DDT>::type;
+    if (a.dlogits) {
+        D *drow = (D *)a.dlogits + i * a.ld_dlogits;
+        constexpr int Q = VEC ? kPack<DDT> : 1;
+        const int64_t packs = a.vocab / Q;
+        float zeros[Q] = {};
+        for (int64_t pk = threadIdx.x; pk < packs; pk += kThreads) store_columns<DDT>(drow, pk * Q, zeros);
+        for (int64_t c = packs * Q + threadIdx.x; c < a.vocab; c += kThreads) drow[c] = from_float<DDT>(0.0f);
+    }
+    if (threadIdx.x == 0) {
+        if (a.out_logp) a.out_logp[i] = 0.0f;
+        if (a.out_entropy) a.out_entropy[i] = 0.0f;
+        if (a.out_clamped_entropy) a.out_clamped_entropy[i] = 0.0f;
+        if (a.out_ratio) a.out_ratio[i] = 0.0f;
+        if (a.out_loss) a.out_loss[i] = 0.0f;
+        if (a.out_kl) a.out_kl[i] = 0.0f;
+        if (a.out_flags) a.out_flags[i] = 0;
+        a.records[i] = RowRecord{};
+    }
+}
+
+// The radix select of the clamped set S over the keys of the row's raw logits (SPEC section 2): returns the key
+// threshold, S = { v : key(z_v) >= threshold }.  On entry the first level's bins hold the token counts
+// (TOKEN_FRACTION, filled by the first pass) or are unset (PROBABILITY_MASS, weighed here).
+template <int DT, bool VEC>
+__device__ uint32_t select_threshold(const pl_loss_params &p, const typename Elem<DT>::type *row, int64_t vocab,
+                                     const Transform &tr, float m, int64_t finite, RowSmem &s) {
+    const bool by_mass = p.clamp_mode == PL_CLAMP_PROBABILITY_MASS;
+    unsigned long long need;
+    if (by_mass) {
+        for (int b = threadIdx.x; b < kBins; b += kThreads) s.select.bins[b] = 0;
+        __syncthreads();
+        unsigned long long total = 0;
+        for_each_column<DT, VEC>(row, vocab, [&](int64_t, float z) {
+            const uint32_t key = order_key(z);
+            if (key == kNegInfKey) return;
+            const unsigned long long q = (unsigned long long)(__expf(tr.y(z) - m) * kMassScale);
+            atomicAdd(&s.select.bins[key >> 21], q);
+            total += q;
+        });
+        total = block_sum_u64(total, s.u64_slots);  // also orders the atomics before choose_bin
+        // Cover (1 - p) of the mass: the smallest integer need with need >= (1 - p) total.
+        need = (unsigned long long)ceil((1.0 - (double)p.clamp_p) * (double)total);
+        need = need < 1 ? 1 : (need > total ? total : need);
+    } else {
+        need = (unsigned long long)kept_tokens(p.clamp_p, finite);
+    }
+    const int shifts[3] = {21, 10, 0};
+    const uint32_t widths[3] = {0x7ffu, 0x7ffu, 0x3ffu};
+    uint32_t prefix = (uint32_t)choose_bin(s.select, need) << 21, prefix_mask = 0xffe00000u;
+    for (int level = 1; level < 3; ++level) {
+        for (int b = threadIdx.x; b < kBins; b += kThreads) s.select.bins[b] = 0;
+        __syncthreads();
+        const int shift = shifts[level];
+        const uint32_t width = widths[level];
+        for_each_column<DT, VEC>(row, vocab, [&](int64_t, float z) {
+            const uint32_t key = order_key(z);
+            if ((key & prefix_mask) != prefix || key == kNegInfKey) return;
+            const unsigned long long amount =
+                by_mass ? (unsigned long long)(__expf(tr.y(z) - m) * kMassScale) : 1ull;
+            atomicAdd(&s.select.bins[(key >> shift) & width], amount);
+        });
+        __syncthreads();
+        prefix |= (uint32_t)choose_bin(s.select, need) << shift;
+        prefix_mask |= width << shift;
+    }
+    return prefix;
+}
+
+template <int DT, int DDT, bool VEC>
+__device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int64_t i, RowSmem &s) {
+    using T = typename Elem<DT>::type;
+    using D = typename Elem<DDT>::type;
+    if (threadIdx.x == 0) check_scalars(p, a, i, s);
+    __syncthreads();
+    const int32_t scalar_error = s.error;
+    const int64_t scalar_detail = s.error_detail, target = s.target;
+    const float w = s.weight, tau = s.tau;
+    __syncthreads();  // s is reused below
+    if (scalar_error != ROW_OK) {
+        record_error(a, i, scalar_error, scalar_detail);
+        return;
+    }
+    if (w == 0.0f) {
+        skip_row<DDT, VEC>(a, i);
+        return;
+    }
+
+    const T *row = (const T *)a.logits + i * a.ld;
+    const Transform tr{p.logit_scale, p.softcap, p.softcap > 0.0f ? 1.0f / p.softcap : 0.0f, 1.0f / tau};
+    const bool clamp = p.clamp_p > 0.0f;
+    const bool count_bins = clamp && p.clamp_mode == PL_CLAMP_TOKEN_FRACTION;
+    if (count_bins) {
+        for (int b = threadIdx.x; b < kBins; b += kThreads) s.select.bins[b] = 0;
+        __syncthreads();
+    }
+
+    // Pass 1.  Each thread keeps its own running max m and the sums relative to it, rescaled when m grows.
+    float m = -INFINITY, sum_e = 0.0f, sum_t = 0.0f, sum_other = 0.0f;
+    int64_t finite = 0, bad_column = INT64_MAX;
+    for_each_column<DT, VEC>(row, a.vocab, [&](int64_t c, float z) {
+        const float y = tr.y(z);
+        if (y != y || y == INFINITY) {
+            bad_column = c < bad_column ? c : bad_column;
+            return;
+        }
+        if (y == -INFINITY) return;
+        ++finite;
+        if (count_bins) atomicAdd(&s.select.bins[order_key(z) >> 21], 1ull);
+        if (y > m) {
+            if (sum_e > 0.0f) {
+                const float scale = __expf(m - y);
+                sum_t = scale * (sum_t + (m - y) * sum_e);
+                sum_e *= scale;
+                sum_other *= scale;
+            }
+            m = y;
+        }
+        const float d = y - m, e = __expf(d);
+        sum_e += e;
+        sum_t += e * d;
+        sum_other += c == target ? 0.0f : e;
+    });
+    const int64_t first_bad = block_min(bad_column, s.min_slots);
+    const float row_max = block_max(m, s.max_slots);
+    if (first_bad != INT64_MAX) {
+        record_error(a, i, ROW_LOGITS_NAN, first_bad);
+        return;
+    }
+    if (row_max == -INFINITY) {
+        record_error(a, i, ROW_NO_FINITE_LOGIT, 0);
+        return;
+    }
+    double sums[5] = {0.0, 0.0, 0.0, (double)finite, 0.0};
+    if (m > -INFINITY) {
+        const float scale = __expf(m - row_max);
+        sums[0] = (double)sum_e * scale;
+        sums[1] = ((double)sum_t + ((double)m - (double)row_max) * sum_e) * scale;
+        sums[2] = (double)sum_other * scale;
+    }
+    block_sum(sums, s.reduce);
+    const double total_e = sums[0], total_t = sums[1], total_other = sums[2];
+    const int64_t finite_count = (int64_t)sums[3];
+
+    const float y_target = tr.y(to_float<DT>(row[target]));
+    if (y_target == -INFINITY) {
+        record_error(a, i, ROW_TARGET_MASKED, target);
+        return;
+    }
+    const double log_s = log(total_e);
+    const double entropy = log_s - total_t / total_e;
+    double clamped_entropy = entropy, log_c = 0.0;
+    uint32_t threshold = 0;
+    if (clamp) {
+        threshold = select_threshold<DT, VEC>(p, row, a.vocab, tr, row_max, finite_count, s);
+        double sums_s[5] = {0.0, 0.0, 0.0, 0.0, 0.0};
+        float se = 0.0f, st = 0.0f;
+        for_each_column<DT, VEC>(row, a.vocab, [&](int64_t, float z) {
+            if (order_key(z) < threshold) return;
+            const float d = tr.y(z) - row_max, e = __expf(d);
+            se += e;
+            st += e > 0.0f ? e * d : 0.0f;
+        });
+        sums_s[0] = se;
+        sums_s[1] = st;
+        block_sum(sums_s, s.reduce);
+        clamped_entropy = log(sums_s[0]) - sums_s[1] / sums_s[0];
+        log_c = log_s - log(sums_s[0]);
+    }
+    const RowStats stats{(float)(((double)y_target - (double)row_max) - log_s), (float)entropy, (float)clamped_entropy};
+    const RowLoss loss = row_loss(p, stats, a.old_logp[i], a.ref_logp != nullptr, a.ref_logp ? a.ref_logp[i] : 0.0f,
+                                  a.advantage[i]);
+    if (threadIdx.x == 0) {
+        if (a.out_logp) a.out_logp[i] = stats.logp;
+        if (a.out_entropy) a.out_entropy[i] = stats.entropy;
+        if (a.out_clamped_entropy) a.out_clamped_entropy[i] = stats.clamped_entropy;
+        if (a.out_ratio) a.out_ratio[i] = loss.ratio;
+        if (a.out_loss) a.out_loss[i] = loss.loss;
+        if (a.out_kl) a.out_kl[i] = loss.kl;
+        if (a.out_flags) a.out_flags[i] = loss.flags;
+        a.records[i] = RowRecord{loss.loss, stats.entropy, stats.clamped_entropy, loss.ratio, stats.logp, loss.kl,
+                                 (uint32_t)loss.flags | kCounted, 0};
+    }
+    if (!a.dlogits) return;
+
+    // Pass 2: dL/dz_v = g w [ G (1[v = a] - pi_v) + lambda_H pi_v (log pi_v + H)
+    //                         + lambda_C pt_v (log pt_v + Hc) 1[v in S] ] dy/dz_v   (as the CPU kernel's phase_b).
+    // Without the clamp S is every finite token and pt = pi, so lambda_C folds into lambda_H.
+    const float gw = p.grad_scale * w;
+    const float c_logp = gw * loss.dloss_dlogp;
+    const float c_h = gw * (clamp ? p.entropy_coef : p.entropy_coef + p.clamped_entropy_coef);
+    const float cc = clamp ? gw * p.clamped_entropy_coef * (float)exp(log_c) : 0.0f;  // pt = c pi on S
+    const float hc_shift = (float)(log_c + clamped_entropy);  // log pt + Hc = log pi + log c + Hc
+    const float log_sum = (float)log_s, h = (float)entropy, other_mass = (float)(total_other / total_e);
+    D *drow = (D *)a.dlogits + i * a.ld_dlogits;
+    for_each_pack<DT, VEC>(row, a.vocab, [&](int64_t c0, const auto &z) {
+        constexpr int n = sizeof(z) / sizeof(float);
+        float g[n];
+#pragma unroll
+        for (int j = 0; j < n; ++j) {
+            const float lp = (tr.y(z[j]) - row_max) - log_sum;
+            const float pi = __expf(lp);
+            // The target's G (1 - pi_a) from the sum over the other tokens, not from 1 - pi_a in fp32.
+            float gj = c0 + j == target ? c_logp * other_mass + c_h * pi * (lp + h) : pi * (c_h * (lp + h) - c_logp);
+            if (clamp && order_key(z[j]) >= threshold) gj += cc * pi * (lp + hc_shift);
+            // A masked column (pi = 0, lp = -inf) would make gj NaN through 0 * -inf: its gradient is 0.  The
+            // target is finite, and keeps G (1 - pi_a) even where pi_a underflows.
+            g[j] = pi > 0.0f || c0 + j == target ? gj * tr.dy_dz(z[j]) : 0.0f;
+        }
+        store_columns<DDT>(drow, c0, g);
+    });
+}
+
+template <int DT, int DDT, bool VEC>
+__global__ void __launch_bounds__(kThreads) fused_loss_rows(const pl_loss_params p, const KernelArgs a) {
+    __shared__ RowSmem s;
+    for (int64_t i = blockIdx.x; i < a.n_rows; i += gridDim.x) {
+        fused_loss_row<DT, DDT, VEC>(p, a, i, s);
+        __syncthreads();  // the next row reuses s
+    }
+}
+
+}  // namespace pl::cuda

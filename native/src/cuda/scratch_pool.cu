@@ -1,0 +1,55 @@
+#include "scratch_pool.hpp"
+
+#include <cstdint>
+#include <mutex>
+
+namespace pl::cuda {
+namespace {
+
+constexpr int kMaxDevices = 64;
+std::mutex g_mutex;
+cudaMemPool_t g_pools[kMaxDevices];
+DeviceFacts g_facts[kMaxDevices];
+bool g_have_facts[kMaxDevices];
+
+}  // namespace
+
+cudaMemPool_t scratch_pool(int device, cudaError_t *err) {
+    *err = cudaSuccess;
+    if (device < 0 || device >= kMaxDevices) {
+        *err = cudaErrorInvalidDevice;
+        return nullptr;
+    }
+    std::lock_guard<std::mutex> lock(g_mutex);
+    if (g_pools[device]) return g_pools[device];
+    cudaMemPoolProps props{};
+    props.allocType = cudaMemAllocationTypePinned;
+    props.location.type = cudaMemLocationTypeDevice;
+    props.location.id = device;
+    cudaMemPool_t pool = nullptr;
+    if ((*err = cudaMemPoolCreate(&pool, &props)) != cudaSuccess) return nullptr;
+    uint64_t keep = UINT64_MAX;
+    if ((*err = cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep)) != cudaSuccess) {
+        cudaMemPoolDestroy(pool);
+        return nullptr;
+    }
+    g_pools[device] = pool;
+    return pool;
+}
+
+cudaError_t device_facts(int device, DeviceFacts *facts) {
+    if (device < 0 || device >= kMaxDevices) return cudaErrorInvalidDevice;
+    std::lock_guard<std::mutex> lock(g_mutex);
+    if (!g_have_facts[device]) {
+        int sms = 0, l2 = 0;
+        cudaError_t e;
+        if ((e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device)) != cudaSuccess) return e;
+        if ((e = cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, device)) != cudaSuccess) return e;
+        g_facts[device] = DeviceFacts{sms, l2};
+        g_have_facts[device] = true;
+    }
+    *facts = g_facts[device];
+    return cudaSuccess;
+}
+
+}  // namespace pl::cuda

@@ -1,0 +1,21 @@
+// Device scratch of a call (32 bytes a row, plus the metrics and the data check), taken from a memory pool that
+// policyloss owns on each device: stream-ordered, so a call allocates and frees on its own stream without a
+// synchronisation, and kept (release threshold: never) so repeated calls reuse the same memory.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstddef>
+
+namespace pl::cuda {
+
+// The pool of `device` (created on first use); nullptr with the CUDA error in *err if it cannot be made.
+cudaMemPool_t scratch_pool(int device, cudaError_t *err);
+
+// What sizing the grid needs to know about a device (read once per device).
+struct DeviceFacts {
+    int sms;
+    long long l2_bytes;
+};
+cudaError_t device_facts(int device, DeviceFacts *facts);
+
+}  // namespace pl::cuda

@@ -1,0 +1,30 @@
+// The clamped set's selection on raw logits (SPEC section 2), shared by the CPU and CUDA kernels: scale, softcap
+// and temperature all preserve order, so S is chosen on an order-preserving integer key of the raw logit.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "host_device.hpp"
+
+namespace pl {
+// Internal linkage: each CPU ISA's translation unit compiles its own copy with its own flags.
+namespace {
+
+// Monotone map float -> uint32: a < b  <=>  key(a) < key(b), and a == b  <=>  key(a) == key(b), for non-NaN floats.
+// -0 and +0 are one value (SPEC compares values: they tie), so -0 takes +0's key.
+PL_HD uint32_t order_key(float f) {
+    uint32_t u = float_bits(f + 0.0f);  // -0 + 0 = +0 (kept: this code is never built with -fno-signed-zeros)
+    return u ^ ((uint32_t)((int32_t)u >> 31) | 0x80000000u);  // negative: flip all bits; positive: the sign bit
+}
+
+// The key of -inf: the smallest key of any non-NaN float.
+constexpr uint32_t kNegInfKey = ~0xff800000u;
+
+// TOKEN_FRACTION's k (SPEC section 2): the number of largest finite logits kept, of `finite`.
+PL_HD int64_t kept_tokens(float p, int64_t finite) {
+    int64_t kept = finite - (int64_t)floor((double)p * (double)finite);
+    return kept > 1 ? kept : 1;
+}
+
+}  // namespace
+}  // namespace pl

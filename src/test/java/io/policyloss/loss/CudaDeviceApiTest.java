@@ -1,0 +1,91 @@
+package io.policyloss.loss;
+
+import static io.policyloss.nativeapi.PolicyLossNative.PL_METRICS_LEN;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+import static org.bytedeco.cuda.global.cudart.cudaDeviceSynchronize;
+
+import io.policyloss.nativeapi.PolicyLossNative.pl_data_error;
+import org.bytedeco.javacpp.DoublePointer;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.PointerScope;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/** The Java API on device buffers: the asynchronous launch, its data check, and errors naming the argument. */
+@Tag("gpu")
+class CudaDeviceApiTest {
+    private static final LossConfig CONFIG = LossConfig.builder().entropyCoef(0.01).clampedEntropyCoef(0.02).clampP(0.3)
+            .build();
+
+    @BeforeEach
+    void deviceIsPresent() {
+        String reason = CudaBackend.INSTANCE.unavailableReason();
+        assumeTrue(reason == null, reason);
+    }
+
+    /** What launch leaves in device memory equals what the synchronous call returns, bit for bit. */
+    @Test
+    void launchMatchesTheSynchronousCall() {
+        RandomCase c = RandomCase.of("launch", 40, 5000, Dtype.BF16, CONFIG);
+        LossMetrics sync = CudaBackend.INSTANCE.run(CONFIG, c.generate(3).batch()).metrics();
+        try (PointerScope scope = new PointerScope(); CudaMemory mem = new CudaMemory()) {
+            LossBuffers b = CudaBackend.upload(mem, c.generate(3).batch());
+            DoublePointer metrics = new DoublePointer(mem.filled(8L * PL_METRICS_LEN, 0xff));
+            pl_data_error record = new pl_data_error(mem.filled(24, 0xff));
+            new FusedLoss(CONFIG).launch(b, metrics, record);
+            CudaMemory.check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+            double[] sums = new double[PL_METRICS_LEN];
+            DoublePointer host = new DoublePointer(PL_METRICS_LEN);
+            CudaMemory.toHost(host, metrics, 8L * PL_METRICS_LEN);
+            host.get(sums);
+            pl_data_error hostRecord = new pl_data_error();
+            CudaMemory.toHost(hostRecord, record, 24);
+            assertEquals(-1, hostRecord.row());
+            FusedLoss.checkDataError(hostRecord, 5000);
+            assertEquals(sync, LossMetrics.fromSums(sums));
+        }
+    }
+
+    /** A NaN logit: the synchronous call throws; launch returns, and its record throws the same message. */
+    @Test
+    void dataErrorsNameTheRowInBothForms() {
+        RandomCase c = RandomCase.of("NaN", 10, 3000, Dtype.F32, CONFIG);
+        RandomCase.Generated g = c.generate(4);
+        g.batch().logitsF32[6 * 3000 + 17] = Float.NaN;
+        PolicyLossException sync = assertThrows(PolicyLossException.class, () -> CudaBackend.INSTANCE.run(CONFIG, g.batch()));
+        assertEquals(PolicyLossException.Status.INVALID_DATA, sync.status());
+        assertEquals(6, sync.row());
+        assertEquals("logits", sync.argument());
+        assertTrue(sync.getMessage().contains("column 17"), sync.getMessage());
+        try (PointerScope scope = new PointerScope(); CudaMemory mem = new CudaMemory()) {
+            LossBuffers b = CudaBackend.upload(mem, g.batch());
+            pl_data_error record = new pl_data_error(mem.filled(24, 0));
+            new FusedLoss(CONFIG).launch(b, null, record);
+            CudaMemory.check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+            pl_data_error hostRecord = new pl_data_error();
+            CudaMemory.toHost(hostRecord, record, 24);
+            PolicyLossException async = assertThrows(PolicyLossException.class,
+                    () -> FusedLoss.checkDataError(hostRecord, 3000));
+            assertEquals(sync.getMessage(), async.getMessage());
+            assertEquals(6, async.row());
+        }
+    }
+
+    /** A host buffer in a device call is refused before anything runs, naming it. */
+    @Test
+    void hostBufferInADeviceCall() {
+        RandomCase.Generated g = RandomCase.of("sides", 4, 100, Dtype.F32, CONFIG).generate(5);
+        try (PointerScope scope = new PointerScope(); CudaMemory mem = new CudaMemory()) {
+            LossBuffers b = CudaBackend.upload(mem, g.batch()).advantage(new FloatPointer(g.batch().advantage));
+            PolicyLossException e = assertThrows(PolicyLossException.class, () -> new FusedLoss(CONFIG).compute(b));
+            assertEquals(PolicyLossException.Status.INVALID_ARGUMENT, e.status());
+            assertEquals("advantage", e.argument());
+            assertTrue(e.getMessage().contains("host pointer"), e.getMessage());
+        }
+    }
+}
