@@ -1,5 +1,5 @@
-// Branch-free scalar math that GCC vectorises inside `#pragma omp simd` loops: exp, tanh, dtype conversion and
-// the order-preserving integer key of a float.  libm's expf does not vectorise without -ffast-math, which would
+// Branch-free scalar math that GCC vectorises inside `#pragma omp simd` loops: exp, tanh and dtype conversion (the
+// order key of a float is in ../order_key.hpp, shared with CUDA).  libm's expf does not vectorise without -ffast-math, which would
 // also license reassociation we do not want outside the explicitly reduced loops.
 #pragma once
 #include <cmath>
