@@ -292,21 +292,6 @@ inline int64_t target_of(const pl_loss_args &a, int64_t i) {
     return a.target_dtype == PL_I32 ? (int64_t)((const int32_t *)a.target)[i] : ((const int64_t *)a.target)[i];
 }
 
-// The scalar checks of SPEC section 8 for row i, before its logits are read.  Returns false on an error.
-bool check_row_scalars(const pl_loss_args &a, int64_t i, RowPlan &plan) {
-    auto bad = [&](RowErrorCode code, int64_t detail = 0) {
-        plan.err = RowError{code, detail};
-        return false;
-    };
-    if (a.temperature && !(a.temperature[i] > 0.0f && std::isfinite(a.temperature[i]))) return bad(ROW_TEMPERATURE);
-    int64_t t = target_of(a, i);
-    if (t < 0 || t >= a.vocab) return bad(ROW_TARGET_RANGE, t);
-    if (std::isnan(a.old_logp[i])) return bad(ROW_OLD_LOGP_NAN);
-    if (!std::isfinite(a.advantage[i])) return bad(ROW_ADVANTAGE_NOT_FINITE);
-    if (a.ref_logp && std::isnan(a.ref_logp[i])) return bad(ROW_REF_LOGP_NAN);
-    return true;
-}
-
 template <int DT, bool SOFTCAP>
 void phase_a(const pl_loss_params &p, const pl_loss_args &a, int64_t i, RowPlan &plan) {
     plan = RowPlan{};
@@ -319,7 +304,8 @@ void phase_a(const pl_loss_params &p, const pl_loss_args &a, int64_t i, RowPlan 
         plan.skipped = true;
         return;
     }
-    if (!check_row_scalars(a, i, plan)) return;
+    plan.err = check_row_scalars(a, i, target_of(a, i));
+    if (plan.err.code != ROW_OK) return;
 
     const int64_t vocab = a.vocab;
     const void *row = (const char *)a.logits + i * a.ld * dtype_bytes<DT>();

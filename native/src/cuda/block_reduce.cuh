@@ -16,9 +16,11 @@ struct ReduceSmem {
     double slots[kWarps][K];
 };
 
-// Sums K doubles over the block; every thread gets the totals.  Contains two __syncthreads.
-template <int K>
-__device__ __forceinline__ void block_sum(double (&v)[K], ReduceSmem<K> &s) {
+// Sums K doubles over the block (scratch for M >= K of them); every thread gets the totals.  Contains two
+// __syncthreads.
+template <int K, int M>
+__device__ __forceinline__ void block_sum(double (&v)[K], ReduceSmem<M> &s) {
+    static_assert(K <= M, "the scratch holds K values per warp");
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
 #pragma unroll
     for (int k = 0; k < K; ++k)
@@ -76,6 +78,12 @@ struct SelectSmem {
     unsigned long long suffix[kWarps];  // per warp: what its bins hold
     int chosen_bin;
     unsigned long long chosen_need;
+
+    // Empties the bins for the next level; the block may add to them after this returns.
+    __device__ __forceinline__ void clear_bins() {
+        for (int b = threadIdx.x; b < kBins; b += kThreads) bins[b] = 0;
+        __syncthreads();
+    }
 };
 
 // The bin holding the threshold, scanning from the largest keys: the highest bin b whose bins b and above hold at

@@ -4,6 +4,7 @@
 
 #include "../device.hpp"
 #include "../errors.hpp"
+#include "pointers.hpp"
 
 #ifndef PL_CUDA_ARCHS
 #define PL_CUDA_ARCHS "unknown"
@@ -25,13 +26,18 @@ int cuda_devices() {
     return count;
 }
 
-pl_status check_pointer_side(const void *ptr, int device, const char *argument) {
-    if (!ptr || cuda_devices() == 0) return PL_OK;  // without a device every pointer is a host pointer
+cudaPointerAttributes cuda::pointer_attributes(const void *ptr) {
     cudaPointerAttributes attr{};
     if (cudaPointerGetAttributes(&attr, ptr) != cudaSuccess) {
         cudaGetLastError();
         attr.type = cudaMemoryTypeUnregistered;
     }
+    return attr;
+}
+
+pl_status check_pointer_side(const void *ptr, int device, const char *argument) {
+    if (!ptr || cuda_devices() == 0) return PL_OK;  // without a device every pointer is a host pointer
+    const cudaPointerAttributes attr = cuda::pointer_attributes(ptr);
     bool on_device = attr.type == cudaMemoryTypeDevice;
     bool host_readable = attr.type != cudaMemoryTypeDevice;  // unregistered, pinned host or managed
     if (device < 0 && !host_readable)

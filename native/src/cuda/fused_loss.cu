@@ -8,6 +8,7 @@
 #include "../errors.hpp"
 #include "../row_error.hpp"
 #include "../validate.hpp"
+#include "pointers.hpp"
 #include "row_kernel.cuh"
 #include "scratch_pool.hpp"
 
@@ -108,12 +109,8 @@ cudaError_t launch_rows_for(const pl_loss_params &p, const pl_loss_args &a, cons
 }
 
 bool is_host_pointer(const void *ptr) {
-    cudaPointerAttributes attr{};
-    if (cudaPointerGetAttributes(&attr, ptr) != cudaSuccess) {
-        cudaGetLastError();
-        return true;
-    }
-    return attr.type != cudaMemoryTypeDevice && attr.type != cudaMemoryTypeManaged;
+    const cudaMemoryType type = pointer_attributes(ptr).type;
+    return type != cudaMemoryTypeDevice && type != cudaMemoryTypeManaged;
 }
 
 // Makes `device` current for the call and restores the caller's device after.

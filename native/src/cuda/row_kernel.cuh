@@ -36,7 +36,7 @@ struct KernelArgs {
 };
 
 struct RowSmem {
-    ReduceSmem<5> reduce;
+    ReduceSmem<4> reduce;
     SelectSmem select;
     float max_slots[kWarps];
     int64_t min_slots[kWarps];
@@ -69,23 +69,17 @@ __device__ __forceinline__ int64_t target_of(const KernelArgs &a, int64_t i) {
     return a.target64 ? ((const int64_t *)a.target)[i] : (int64_t)((const int32_t *)a.target)[i];
 }
 
-// Thread 0: the checks of SPEC section 8 that need no logits, in the CPU kernel's order (check_row_scalars).
+// Thread 0: the row's scalars, and the checks of SPEC section 8 that need no logits (the CPU kernel's order).
 __device__ __forceinline__ void check_scalars(const pl_loss_params &p, const KernelArgs &a, int64_t i, RowSmem &s) {
-    s.error = ROW_OK;
-    s.error_detail = 0;
     const float w = a.weight[i];
     s.weight = w;
     s.tau = a.temperature ? a.temperature[i] : p.temperature;
-    s.target = 0;
-    if (!isfinite(w)) { s.error = ROW_WEIGHT_NOT_FINITE; return; }
-    if (w == 0.0f) return;
-    if (a.temperature && !(s.tau > 0.0f && isfinite(s.tau))) { s.error = ROW_TEMPERATURE; return; }
-    const int64_t t = target_of(a, i);
-    s.target = t;
-    if (t < 0 || t >= a.vocab) { s.error = ROW_TARGET_RANGE; s.error_detail = t; return; }
-    if (isnan(a.old_logp[i])) { s.error = ROW_OLD_LOGP_NAN; return; }
-    if (!isfinite(a.advantage[i])) { s.error = ROW_ADVANTAGE_NOT_FINITE; return; }
-    if (a.ref_logp && isnan(a.ref_logp[i])) { s.error = ROW_REF_LOGP_NAN; return; }
+    s.target = w == 0.0f ? 0 : target_of(a, i);  // padding may hold any target: read only what is checked
+    RowError e{ROW_OK, 0};
+    if (!isfinite(w)) e = RowError{ROW_WEIGHT_NOT_FINITE, 0};
+    else if (w != 0.0f) e = check_row_scalars(a, i, s.target);
+    s.error = e.code;
+    s.error_detail = e.detail;
 }
 
 __device__ __forceinline__ void record_error(const KernelArgs &a, int64_t i, int32_t code, int64_t detail) {
@@ -129,8 +123,7 @@ __device__ uint32_t select_threshold(const pl_loss_params &p, const typename Ele
     const bool by_mass = p.clamp_mode == PL_CLAMP_PROBABILITY_MASS;
     unsigned long long need;
     if (by_mass) {
-        for (int b = threadIdx.x; b < kBins; b += kThreads) s.select.bins[b] = 0;
-        __syncthreads();
+        s.select.clear_bins();
         unsigned long long total = 0;
         for_each_column<DT, VEC>(row, vocab, [&](int64_t, float z) {
             const uint32_t key = order_key(z);
@@ -150,8 +143,7 @@ __device__ uint32_t select_threshold(const pl_loss_params &p, const typename Ele
     const uint32_t widths[3] = {0x7ffu, 0x7ffu, 0x3ffu};
     uint32_t prefix = (uint32_t)choose_bin(s.select, need) << 21, prefix_mask = 0xffe00000u;
     for (int level = 1; level < 3; ++level) {
-        for (int b = threadIdx.x; b < kBins; b += kThreads) s.select.bins[b] = 0;
-        __syncthreads();
+        s.select.clear_bins();
         const int shift = shifts[level];
         const uint32_t width = widths[level];
         for_each_column<DT, VEC>(row, vocab, [&](int64_t, float z) {
@@ -191,10 +183,7 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
     const Transform tr{p.logit_scale, p.softcap, p.softcap > 0.0f ? 1.0f / p.softcap : 0.0f, 1.0f / tau};
     const bool clamp = p.clamp_p > 0.0f;
     const bool count_bins = clamp && p.clamp_mode == PL_CLAMP_TOKEN_FRACTION;
-    if (count_bins) {
-        for (int b = threadIdx.x; b < kBins; b += kThreads) s.select.bins[b] = 0;
-        __syncthreads();
-    }
+    if (count_bins) s.select.clear_bins();
 
     // Pass 1.  Each thread keeps its own running max m and the sums relative to it, rescaled when m grows.
     float m = -INFINITY, sum_e = 0.0f, sum_t = 0.0f, sum_other = 0.0f;
@@ -232,7 +221,7 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
         record_error(a, i, ROW_NO_FINITE_LOGIT, 0);
         return;
     }
-    double sums[5] = {0.0, 0.0, 0.0, (double)finite, 0.0};
+    double sums[4] = {0.0, 0.0, 0.0, (double)finite};
     if (m > -INFINITY) {
         const float scale = __expf(m - row_max);
         sums[0] = (double)sum_e * scale;
@@ -254,7 +243,6 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
     uint32_t threshold = 0;
     if (clamp) {
         threshold = select_threshold<DT, VEC>(p, row, a.vocab, tr, row_max, finite_count, s);
-        double sums_s[5] = {0.0, 0.0, 0.0, 0.0, 0.0};
         float se = 0.0f, st = 0.0f;
         for_each_column<DT, VEC>(row, a.vocab, [&](int64_t, float z) {
             if (order_key(z) < threshold) return;
@@ -262,8 +250,7 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
             se += e;
             st += e > 0.0f ? e * d : 0.0f;
         });
-        sums_s[0] = se;
-        sums_s[1] = st;
+        double sums_s[2] = {se, st};
         block_sum(sums_s, s.reduce);
         clamped_entropy = log(sums_s[0]) - sums_s[1] / sums_s[0];
         log_c = log_s - log(sums_s[0]);
