@@ -39,21 +39,28 @@ __device__ __forceinline__ typename Elem<DT>::type from_float(float f) {
 template <int DT>
 constexpr int kPack = 16 / (int)sizeof(typename Elem<DT>::type);
 
+// A 16-byte pack and its elements: a union, so that both compilers (nvcc, and the host compiler of the emulated
+// test) read the elements of the loaded bytes without type punning through pointers.
+template <int DT>
+union Pack {
+    uint4 raw;
+    typename Elem<DT>::type e[kPack<DT>];
+};
+
 template <int DT>
 __device__ __forceinline__ void load_pack(const typename Elem<DT>::type *src, float (&z)[kPack<DT>]) {
-    uint4 raw = *reinterpret_cast<const uint4 *>(src);
-    const typename Elem<DT>::type *e = reinterpret_cast<const typename Elem<DT>::type *>(&raw);
+    Pack<DT> pack;
+    pack.raw = *reinterpret_cast<const uint4 *>(src);
 #pragma unroll
-    for (int j = 0; j < kPack<DT>; ++j) z[j] = to_float<DT>(e[j]);
+    for (int j = 0; j < kPack<DT>; ++j) z[j] = to_float<DT>(pack.e[j]);
 }
 
 template <int DT>
 __device__ __forceinline__ void store_pack(typename Elem<DT>::type *dst, const float (&g)[kPack<DT>]) {
-    uint4 raw;
-    typename Elem<DT>::type *e = reinterpret_cast<typename Elem<DT>::type *>(&raw);
+    Pack<DT> pack;
 #pragma unroll
-    for (int j = 0; j < kPack<DT>; ++j) e[j] = from_float<DT>(g[j]);
-    *reinterpret_cast<uint4 *>(dst) = raw;
+    for (int j = 0; j < kPack<DT>; ++j) pack.e[j] = from_float<DT>(g[j]);
+    *reinterpret_cast<uint4 *>(dst) = pack.raw;
 }
 
 // Packs each thread loads before it uses the first: enough bytes in flight to keep HBM busy.

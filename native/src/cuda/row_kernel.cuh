@@ -76,7 +76,7 @@ __device__ __forceinline__ void check_scalars(const pl_loss_params &p, const Ker
     s.tau = a.temperature ? a.temperature[i] : p.temperature;
     s.target = w == 0.0f ? 0 : target_of(a, i);  // padding may hold any target: read only what is checked
     RowError e{ROW_OK, 0};
-    if (!isfinite(w)) e = RowError{ROW_WEIGHT_NOT_FINITE, 0};
+    if (!std::isfinite(w)) e = RowError{ROW_WEIGHT_NOT_FINITE, 0};
     else if (w != 0.0f) e = check_row_scalars(a, i, s.target);
     s.error = e.code;
     s.error_detail = e.detail;

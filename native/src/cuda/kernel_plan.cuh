@@ -1,0 +1,51 @@
+// What a device call runs, decided on the host from its validated arguments: the row kernel's view of the buffers
+// and the row kernel instance (logits dtype, dlogits dtype, 16-byte packs or scalars).  Shared by the launcher
+// (fused_loss.cu) and the emulated test, so both run the instance that a call would.
+#pragma once
+#include <cstdint>
+#include <type_traits>
+
+#include "policyloss.h"
+#include "row_kernel.cuh"
+
+namespace pl::cuda {
+
+inline KernelArgs kernel_args(const pl_loss_args &a, RowRecord *records) {
+    return KernelArgs{a.n_rows,      a.vocab,         a.ld,          a.ld_dlogits,       a.logits,
+                      a.target,      a.target_dtype == PL_I64,       a.old_logp,         a.ref_logp,
+                      a.advantage,   a.weight,        a.temperature, a.dlogits,          a.out_logp,
+                      a.out_entropy, a.out_clamped_entropy, a.out_ratio, a.out_loss,     a.out_kl,
+                      a.out_flags,   records};
+}
+
+// Rows of `esize`-byte elements at `ptr` with stride `ld` all start on 16 bytes.
+inline bool aligned16(const void *ptr, int64_t ld, int esize) {
+    return ((uintptr_t)ptr % 16 == 0) && (ld * esize) % 16 == 0;
+}
+
+template <int DT, typename F>
+auto with_gradient_instance(const pl_loss_args &a, F &&f) {
+    using Logits = std::integral_constant<int, DT>;
+    const bool f32_gradient = a.dlogits && a.dlogits_dtype == PL_F32 && DT != PL_F32;
+    const int esize = (int)sizeof(typename Elem<DT>::type);
+    const bool vec = aligned16(a.logits, a.ld, esize) &&
+                     (!a.dlogits || aligned16(a.dlogits, a.ld_dlogits, f32_gradient ? 4 : esize));
+    if (f32_gradient) {
+        using Gradient = std::integral_constant<int, PL_F32>;
+        return vec ? f(Logits{}, Gradient{}, std::true_type{}) : f(Logits{}, Gradient{}, std::false_type{});
+    }
+    return vec ? f(Logits{}, Logits{}, std::true_type{}) : f(Logits{}, Logits{}, std::false_type{});
+}
+
+// Calls f(DT, DDT, VEC), each a std::integral_constant, with the row kernel instance for the call's arguments:
+// dlogits in fp32 or in the logits' dtype, and 16-byte packs when every row of logits and dlogits is aligned.
+template <typename F>
+auto with_row_instance(const pl_loss_args &a, F &&f) {
+    switch (a.logits_dtype) {
+        case PL_F32: return with_gradient_instance<PL_F32>(a, f);
+        case PL_BF16: return with_gradient_instance<PL_BF16>(a, f);
+        default: return with_gradient_instance<PL_F16>(a, f);
+    }
+}
+
+}  // namespace pl::cuda

@@ -1,0 +1,96 @@
+// The CUDA kernels' device code, run on the host: what lets a machine without a GPU (CI, this project's
+// development VMs) execute the very source that nvcc compiles for the GPU, compiled instead by the host compiler.
+//
+// Every CUDA thread of a block is a fiber, run one at a time on the calling thread.  __syncthreads is a barrier of
+// the block, a warp shuffle a barrier of the warp's 32 lanes with an exchange of values.  Blocks run one after
+// another, so shared memory is a function-local static (__shared__ expands to `static`).  The barriers are strict:
+// threads that wait at a barrier for threads that returned, or at barriers that can never all be reached, end
+// the process with a message, as the GPU's undefined behaviour that they stand for would not.
+//
+// Between two barriers the threads run one after another, in the order of the schedule: forward, reverse or
+// shuffled.  A __syncthreads missing between one thread's write of shared memory and another's read makes the
+// result depend on that order, so a test that finds the same bits under every schedule has shown that no such
+// race changes the result (the question compute-sanitizer's racecheck answers on a GPU).  What the emulation
+// cannot show: the GPU's speed, its rounding of __expf / __fdividef, out-of-bounds accesses within the host's
+// allocations, and races between the lanes of a warp that only a shuffle orders (a shuffle is a full barrier
+// here; on the GPU it orders no memory).
+#pragma once
+
+// Before the CUDA headers, which keep these when defined: device and global functions become host functions.
+#define __host__
+#define __device__
+#define __global__
+#define __shared__ static
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <vector_types.h>
+#undef __launch_bounds__
+#define __launch_bounds__(...)
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+
+namespace emu {
+
+struct Index {
+    unsigned x = 0, y = 0, z = 0;
+};
+
+// The order in which the threads of a block run between two barriers.
+enum class Schedule { Forward, Reverse, Shuffled };
+void set_schedule(Schedule schedule, unsigned seed = 1);
+
+// Runs `block_body` as a grid of `grid` blocks of `threads` threads (a multiple of 32), block after block.
+void launch_blocks(unsigned grid, unsigned threads, const std::function<void()> &block_body);
+
+// `kernel<<<grid, threads>>>(args...)`.
+template <typename... P, typename... A>
+void launch(unsigned grid, unsigned threads, void (*kernel)(P...), A &&...args) {
+    launch_blocks(grid, threads, [&] { kernel(args...); });
+}
+
+// The warp's exchange: every lane of the calling thread's warp offers `size` bytes at `mine` and receives the
+// bytes lane `source` offered.  All 32 lanes must call it (the full mask).
+void warp_exchange(unsigned mask, const void *mine, void *theirs, int size, int source);
+
+}  // namespace emu
+
+// The built-in variables (x only: the kernels use one-dimensional grids and blocks).
+extern emu::Index threadIdx, blockIdx, blockDim, gridDim;
+
+void __syncthreads();
+
+template <typename T>
+T __shfl_xor_sync(unsigned mask, T v, int lane_mask) {
+    static_assert(sizeof(T) <= 8, "a shuffle moves at most 8 bytes");
+    T out;
+    emu::warp_exchange(mask, &v, &out, sizeof(T), (int)(threadIdx.x & 31) ^ lane_mask);
+    return out;
+}
+
+// Lane + delta past the warp's end reads the lane's own value, as on the GPU.
+template <typename T>
+T __shfl_down_sync(unsigned mask, T v, unsigned delta) {
+    static_assert(sizeof(T) <= 8, "a shuffle moves at most 8 bytes");
+    const unsigned lane = threadIdx.x & 31;
+    T out;
+    emu::warp_exchange(mask, &v, &out, sizeof(T), (int)(lane + delta < 32 ? lane + delta : lane));
+    return out;
+}
+
+// One fiber runs at a time, so between two barriers every read-modify-write is atomic.
+inline unsigned long long atomicAdd(unsigned long long *address, unsigned long long v) {
+    const unsigned long long old = *address;
+    *address = old + v;
+    return old;
+}
+
+inline float __expf(float x) { return expf(x); }
+inline float __fdividef(float x, float y) { return x / y; }
+inline float __uint_as_float(uint32_t u) {
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+}

@@ -1,0 +1,282 @@
+// The shared cases and the CPU reference of the CUDA kernel's tests (kernel_cases.hpp).
+#include "kernel_cases.hpp"
+
+#include <cuda_fp16.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <random>
+
+int g_passed = 0, g_failed = 0;
+std::string g_case;
+
+static uint16_t to_bf16(float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+static float from_bf16(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+}
+static uint16_t to_f16(float f) { return __half_as_ushort(__float2half_rn(f)); }
+static float from_f16(uint16_t h) { return __half2float(__ushort_as_half(h)); }
+
+int esize(int dtype) { return dtype == PL_F32 ? 4 : 2; }
+float decode(const std::vector<uint8_t> &buf, int dtype, size_t idx) {
+    if (dtype == PL_F32) {
+        float f;
+        std::memcpy(&f, buf.data() + idx * 4, 4);
+        return f;
+    }
+    uint16_t h;
+    std::memcpy(&h, buf.data() + idx * 2, 2);
+    return dtype == PL_BF16 ? from_bf16(h) : from_f16(h);
+}
+void encode(std::vector<uint8_t> &buf, int dtype, size_t idx, float f) {
+    if (dtype == PL_F32) {
+        std::memcpy(buf.data() + idx * 4, &f, 4);
+    } else {
+        uint16_t h = dtype == PL_BF16 ? to_bf16(f) : to_f16(f);
+        std::memcpy(buf.data() + idx * 2, &h, 2);
+    }
+}
+
+pl_loss_params base_params() {
+    pl_loss_params p;
+    pl_loss_params_init(&p);
+    p.entropy_coef = 0.01f;
+    p.clamped_entropy_coef = 0.02f;
+    p.clamp_p = 0.33f;
+    return p;
+}
+
+Inputs make_inputs(const Case &c, unsigned seed) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> normal(0.0f, 2.5f);
+    std::uniform_real_distribution<float> unit(0.0f, 1.0f);
+    Inputs in;
+    const int64_t ld = c.ld ? c.ld : c.v;
+    in.logits.assign((size_t)((c.n - 1) * ld + c.v) * esize(c.dtype), 0);
+    for (int64_t i = 0; i < c.n; ++i) {
+        int64_t t = rng() % c.v;
+        for (int64_t j = 0; j < c.v; ++j) {
+            float z = c.ties ? (float)(rng() % c.ties) - 1.0f : normal(rng);
+            if (c.ties && z == 0.0f && (rng() & 1)) z = -0.0f;
+            if (j != t && c.masked > 0 && unit(rng) < c.masked) z = -INFINITY;
+            encode(in.logits, c.dtype, (size_t)(i * ld + j), z);
+        }
+        bool zero = c.zero_weights > 0 && unit(rng) < c.zero_weights;
+        in.target64.push_back(zero ? -100 : t);  // padding: a target no valid row may have
+        in.target32.push_back((int32_t)in.target64.back());
+        in.old_logp.push_back(-std::log((float)c.v) + 0.5f * normal(rng));
+        in.ref_logp.push_back(-std::log((float)c.v) + 0.5f * normal(rng));
+        in.adv.push_back(normal(rng) * 0.4f);
+        in.weight.push_back(zero ? 0.0f : 1.0f / (float)c.n);
+        in.tau.push_back(0.6f + unit(rng));
+    }
+    return in;
+}
+
+void fill_args(const Case &c, pl_loss_args &a) {
+    pl_loss_args_init(&a);
+    a.n_rows = c.n;
+    a.vocab = c.v;
+    a.ld = c.ld ? c.ld : c.v;
+    a.logits_dtype = c.dtype;
+    a.target_dtype = c.int32_targets ? PL_I32 : PL_I64;
+    a.dlogits_dtype = c.ddtype < 0 ? c.dtype : c.ddtype;
+    a.ld_dlogits = c.in_place ? a.ld : (c.ld_d ? c.ld_d : c.v);
+}
+
+size_t dlogits_elems(const pl_loss_args &a) { return (size_t)((a.n_rows - 1) * a.ld_dlogits + a.vocab); }
+
+Outputs poisoned_outputs(const Case &c) {
+    pl_loss_args a;
+    fill_args(c, a);
+    Outputs o;
+    o.status = PL_ERR_INTERNAL;
+    o.dlogits.assign(dlogits_elems(a) * esize(a.dlogits_dtype), 0xff);
+    for (auto *v : {&o.logp, &o.h, &o.hc, &o.r, &o.l, &o.kl}) v->assign(c.n, NAN);
+    o.flags.assign(c.n, 0xff);
+    o.metrics.assign(PL_METRICS_LEN, NAN);
+    return o;
+}
+
+void point_at(const Case &c, const Buffers &b, pl_loss_args &a) {
+    a.logits = b.logits;
+    a.target = c.int32_targets ? b.target32 : b.target64;
+    a.old_logp = b.old_logp;
+    a.ref_logp = c.ref ? b.ref_logp : nullptr;
+    a.advantage = b.adv;
+    a.weight = b.weight;
+    a.temperature = c.per_row_tau ? b.tau : nullptr;
+    a.dlogits = c.gradient ? (c.in_place ? b.logits : b.dlogits) : nullptr;
+    a.out_logp = b.logp;
+    a.out_entropy = b.h;
+    a.out_clamped_entropy = b.hc;
+    a.out_ratio = b.r;
+    a.out_loss = b.l;
+    a.out_kl = b.kl;
+    a.out_flags = b.flags;
+    a.metrics = b.metrics;
+}
+
+Outputs run_cpu(const Case &c, const Inputs &in) {
+    pl_loss_args a;
+    fill_args(c, a);
+    Outputs o = poisoned_outputs(c);
+    std::vector<uint8_t> logits = in.logits;
+    point_at(c,
+             Buffers{logits.data(), o.dlogits.data(), in.target64.data(), in.target32.data(), in.old_logp.data(),
+                     in.ref_logp.data(), in.adv.data(), in.weight.data(), in.tau.data(), o.logp.data(), o.h.data(),
+                     o.hc.data(), o.r.data(), o.l.data(), o.kl.data(), o.flags.data(), o.metrics.data()},
+             a);
+    o.status = pl_fused_loss(&c.p, &a);
+    if (c.in_place) o.dlogits = logits;
+    return o;
+}
+
+static bool close(double x, double y, double rel, double abs_tol) {
+    return std::fabs(x - y) <= abs_tol + rel * std::max(std::fabs(x), std::fabs(y));
+}
+
+void compare(const Case &c, const Outputs &cpu, const Outputs &gpu) {
+    CHECK(cpu.status == PL_OK && gpu.status == PL_OK, "statuses %d / %d", cpu.status, gpu.status);
+    if (cpu.status != PL_OK || gpu.status != PL_OK) return;
+    const double rel = 2e-4;
+    int row_failures = 0;
+    for (int64_t i = 0; i < c.n && row_failures < 5; ++i) {
+        bool ok = close(cpu.logp[i], gpu.logp[i], rel, 1e-4) && close(cpu.h[i], gpu.h[i], rel, 1e-4) &&
+                  close(cpu.hc[i], gpu.hc[i], rel, 1e-4) && close(cpu.r[i], gpu.r[i], rel, 1e-5) &&
+                  close(cpu.l[i], gpu.l[i], rel, 1e-5) && close(cpu.kl[i], gpu.kl[i], rel, 1e-5) &&
+                  cpu.flags[i] == gpu.flags[i];
+        if (!ok) ++row_failures;
+        CHECK(ok, "row %lld: logp %g/%g H %g/%g Hc %g/%g r %g/%g l %g/%g kl %g/%g flags %d/%d", (long long)i,
+              cpu.logp[i], gpu.logp[i], cpu.h[i], gpu.h[i], cpu.hc[i], gpu.hc[i], cpu.r[i], gpu.r[i], cpu.l[i],
+              gpu.l[i], cpu.kl[i], gpu.kl[i], cpu.flags[i], gpu.flags[i]);
+    }
+    for (int k = 0; k < PL_METRICS_LEN; ++k)
+        CHECK(close(cpu.metrics[k], gpu.metrics[k], 1e-4, 1e-6), "metric %d: %.9g / %.9g", k, cpu.metrics[k],
+              gpu.metrics[k]);
+    if (!c.gradient) return;
+    pl_loss_args a;
+    fill_args(c, a);
+    // Per row: every column within 1e-3 of the row's largest |gradient| (bf16 / fp16 outputs round to ~4e-3
+    // relative, so there: one rounding step of that size).
+    const double tol = a.dlogits_dtype == PL_F32 ? 1e-3 : 8e-3;
+    for (int64_t i = 0; i < c.n; ++i) {
+        double scale = 0;
+        for (int64_t j = 0; j < c.v; ++j)
+            scale = std::max(scale, (double)std::fabs(decode(cpu.dlogits, a.dlogits_dtype, i * a.ld_dlogits + j)));
+        int64_t worst = -1;
+        double worst_err = 0;
+        for (int64_t j = 0; j < c.v; ++j) {
+            size_t idx = (size_t)(i * a.ld_dlogits + j);
+            double x = decode(cpu.dlogits, a.dlogits_dtype, idx), y = decode(gpu.dlogits, a.dlogits_dtype, idx);
+            double err = std::isfinite(y) ? std::fabs(x - y) : INFINITY;
+            if (err > worst_err) worst_err = err, worst = j;
+        }
+        bool ok = worst_err <= tol * scale + 1e-30;
+        CHECK(ok, "row %lld dlogits column %lld: cpu %g gpu %g (row scale %g)", (long long)i, (long long)worst,
+              worst >= 0 ? decode(cpu.dlogits, a.dlogits_dtype, i * a.ld_dlogits + worst) : 0.0,
+              worst >= 0 ? decode(gpu.dlogits, a.dlogits_dtype, i * a.ld_dlogits + worst) : 0.0, scale);
+        if (!ok) break;
+    }
+}
+
+std::vector<Case> cases() {
+    pl_loss_params base = base_params(), mass = base_params(), all = base_params(), cap = base_params(),
+                   zero_p = base_params();
+    mass.clamp_mode = PL_CLAMP_PROBABILITY_MASS;
+    mass.clamp_p = 0.2f;
+    all.eps_high = 0.28f;
+    all.dual_clip_c = 3.0f;
+    all.kl_coef = 0.05f;
+    all.entropy_adv_beta = 0.4f;
+    all.grad_scale = 0.5f;
+    cap.softcap = 30.0f;
+    cap.logit_scale = 0.5f;
+    cap.temperature = 0.7f;
+    zero_p.clamp_p = 0.0f;
+    std::vector<Case> cs;
+    auto add = [&](Case c) { cs.push_back(c); return &cs.back(); };
+    add({"f32 V=1", 5, 1, 0, 0, PL_F32, -1, false, false, false, false, true, 0, 0, 0, base});
+    add({"f32 V=2", 64, 2, 0, 0, PL_F32, -1, false, false, false, false, true, 0, 0, 0, base});
+    add({"bf16 V=7", 200, 7, 0, 0, PL_BF16, -1, false, false, false, false, true, 0, 0, 0, base});
+    add({"f16 V=1000", 50, 1000, 0, 0, PL_F16, -1, false, true, false, false, true, 0, 0, 0, base});
+    add({"f32 V=32000", 8, 32000, 0, 0, PL_F32, -1, false, false, false, false, true, 0, 0, 0, base});
+    add({"bf16 V=151936", 6, 151936, 0, 0, PL_BF16, -1, false, false, false, false, true, 0, 0, 0, base});
+    add({"bf16 V=151936 f32 gradient", 4, 151936, 0, 0, PL_BF16, PL_F32, false, false, false, false, true, 0, 0, 0, base});
+    add({"f16 V=262144", 3, 262144, 0, 0, PL_F16, -1, false, false, false, false, true, 0, 0, 0, base});
+    add({"f32 V=151936 probability mass", 3, 151936, 0, 0, PL_F32, -1, false, false, false, false, true, 0, 0, 0, mass});
+    add({"f32 stride > V (unaligned)", 20, 1000, 1037, 1001, PL_F32, -1, false, false, false, false, true, 0, 0, 0, base});
+    add({"bf16 stride > V in place", 20, 999, 1024, 0, PL_BF16, -1, true, false, false, false, true, 0, 0, 0, base});
+    add({"f32 -inf masked", 40, 1000, 0, 0, PL_F32, -1, false, false, false, false, true, 0.3, 0, 0, base});
+    add({"f16 -inf masked probability mass", 40, 1000, 0, 0, PL_F16, -1, false, false, false, false, true, 0.5, 0, 0, mass});
+    add({"f32 ties, token fraction", 60, 200, 0, 0, PL_F32, -1, false, false, false, false, true, 0, 0, 5, base});
+    add({"bf16 ties, probability mass", 60, 200, 0, 0, PL_BF16, -1, false, false, false, false, true, 0, 0, 5, mass});
+    add({"f32 ties V=32000", 4, 32000, 0, 0, PL_F32, -1, false, false, false, false, true, 0, 0, 3, base});
+    add({"f32 p = 0", 30, 500, 0, 0, PL_F32, -1, false, false, false, false, true, 0, 0, 0, zero_p});
+    add({"f32 per-row temperature", 50, 700, 0, 0, PL_F32, -1, false, false, true, false, true, 0, 0, 0, base});
+    add({"f32 everything, KL", 300, 50, 0, 0, PL_F32, -1, false, false, false, true, true, 0, 0, 0, all});
+    add({"f32 softcap, scale, temperature", 40, 1000, 0, 0, PL_F32, -1, false, false, false, false, true, 0.1, 0, 0, cap});
+    add({"bf16 zero weights in place", 100, 300, 0, 0, PL_BF16, -1, true, false, false, false, true, 0, 0.3, 0, base});
+    add({"f32 no gradient", 30, 1000, 0, 0, PL_F32, -1, false, false, false, false, false, 0, 0, 0, base});
+    add({"bf16 V=151936 everything, in place", 3, 151936, 0, 0, PL_BF16, -1, true, false, true, true, true, 0.05, 0.2, 0, all});
+    return cs;
+}
+
+Case data_error_case() {
+    return Case{"data errors", 12, 500, 0, 0, PL_F32, -1, false, false, false, false, true, 0, 0, 0, base_params()};
+}
+
+std::vector<DataErrorCase> data_error_cases() {
+    return {
+        {"NaN logit", [](Inputs &in) { float f = NAN; std::memcpy(in.logits.data() + (7 * 500 + 123) * 4, &f, 4); },
+         7, "logits", "column 123"},
+        {"two bad rows: the first is named",
+         [](Inputs &in) {
+             float f = INFINITY;
+             std::memcpy(in.logits.data() + (9 * 500 + 3) * 4, &f, 4);
+             in.target64[4] = 500;
+         },
+         4, "target", "token 500"},
+        {"masked target", [](Inputs &in) { float f = -INFINITY; std::memcpy(in.logits.data() + (2 * 500 + in.target64[2]) * 4, &f, 4); },
+         2, "target", "masked"},
+        {"no finite logit",
+         [](Inputs &in) {
+             float f = -INFINITY;
+             for (int j = 0; j < 500; ++j) std::memcpy(in.logits.data() + (5 * 500 + j) * 4, &f, 4);
+         },
+         5, "logits", "no finite"},
+        {"NaN old_logp", [](Inputs &in) { in.old_logp[11] = NAN; }, 11, "old_logp", "NaN"},
+        {"infinite weight", [](Inputs &in) { in.weight[1] = INFINITY; }, 1, "weight", "infinite"},
+    };
+}
+
+Case nan_padding_case() {
+    return Case{"NaN padding", 16, 700, 0, 0, PL_BF16, -1, false, false, false, false, true, 0, 0.5, 0, base_params()};
+}
+
+Case determinism_case() {
+    return Case{"determinism", 64, 32000, 0, 0, PL_BF16, -1, false, false, false, false, true, 0.01, 0.1, 0,
+                base_params()};
+}
+
+Inputs nan_padding_inputs(const Case &c, unsigned seed) {
+    Inputs in = make_inputs(c, seed);
+    for (int64_t i = 0; i < c.n; ++i)
+        if (in.weight[i] == 0.0f)
+            for (int64_t j = 0; j < c.v; ++j) encode(in.logits, c.dtype, (size_t)(i * c.v + j), NAN);
+    return in;
+}
+
+int finish() {
+    std::printf("%d passed, %d failed\n", g_passed, g_failed);
+    return g_failed ? 1 : 0;
+}

@@ -1,0 +1,158 @@
+// The CUDA kernels' device code, compiled by the host compiler and run by the emulator (emulator/
+// cuda_emulator.hpp), against the CPU kernel on the shared cases (kernel_cases.hpp): what a machine without a GPU
+// can check of the very source nvcc builds.  The instance of the row kernel and its arguments come from the
+// launcher's own kernel_plan.cuh; grids smaller than the row count make every block walk several rows, as on a
+// GPU with more rows than rows in flight.  Also: 16-byte packs against scalar loads, results that do not depend on
+// the threads' schedule or the grid, data errors named as the CPU kernel names them, NaN padding never read, and
+// the metrics kernel alone for a call with no rows.
+#include "emulator/cuda_emulator.hpp"  // first: it defines the CUDA qualifiers before any CUDA header
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cuda/kernel_plan.cuh"
+#include "cuda/metrics_kernel.cuh"
+#include "kernel_cases.hpp"
+
+using namespace pl::cuda;
+
+namespace {
+
+struct Emulated {
+    Outputs out;
+    pl_data_error record;
+};
+
+// The device call of `c` on host memory: the row kernel on a grid of `grid` blocks (16-byte packs where the call
+// would use them, unless `packs` is false), then the metrics kernel, as fused_loss.cu queues them.
+Emulated run_emulated(const Case &c, const Inputs &in, unsigned grid, bool packs = true) {
+    pl_loss_args a;
+    fill_args(c, a);
+    Emulated e{poisoned_outputs(c), pl_data_error{-2, -2, 0, 0}};
+    Outputs &o = e.out;
+    std::vector<uint8_t> logits = in.logits;
+    point_at(c,
+             Buffers{logits.data(), o.dlogits.data(), in.target64.data(), in.target32.data(), in.old_logp.data(),
+                     in.ref_logp.data(), in.adv.data(), in.weight.data(), in.tau.data(), o.logp.data(), o.h.data(),
+                     o.hc.data(), o.r.data(), o.l.data(), o.kl.data(), o.flags.data(), o.metrics.data()},
+             a);
+    std::vector<RowRecord> records(c.n);
+    std::memset((void *)records.data(), 0xff, records.size() * sizeof(RowRecord));  // as uninitialised pool memory
+    const KernelArgs ka = kernel_args(a, records.data());
+    if (c.n > 0)
+        with_row_instance(a, [&](auto dt, auto ddt, auto vec) {
+            constexpr int DT = decltype(dt)::value, DDT = decltype(ddt)::value;
+            if (packs) emu::launch(grid, kThreads, fused_loss_rows<DT, DDT, decltype(vec)::value>, c.p, ka);
+            else emu::launch(grid, kThreads, fused_loss_rows<DT, DDT, false>, c.p, ka);
+        });
+    emu::launch(1, kThreads, reduce_rows, (const RowRecord *)records.data(), a.weight, a.old_logp, a.target,
+                a.target_dtype == PL_I64, a.n_rows, o.metrics.data(), &e.record);
+    o.status = e.record.row < 0 ? PL_OK : pl_data_error_status(&e.record, c.v);
+    if (c.in_place) o.dlogits = logits;
+    return e;
+}
+
+bool packs_apply(const Case &c) {
+    pl_loss_args a;
+    fill_args(c, a);
+    const int es = esize(a.logits_dtype), des = esize(a.dlogits_dtype);
+    return (a.ld * es) % 16 == 0 && (!c.gradient || (a.ld_dlogits * des) % 16 == 0);
+}
+
+// The cases take turns at the three schedules.
+void test_against_cpu() {
+    unsigned seed = 1;
+    for (const Case &c : cases()) {
+        emu::set_schedule(emu::Schedule(seed % 3), seed);
+        Inputs in = make_inputs(c, seed++);
+        const Outputs cpu = run_cpu(c, in);
+        const unsigned grid = (unsigned)std::min<int64_t>(c.n, 3);
+        g_case = c.name;
+        compare(c, cpu, run_emulated(c, in, grid).out);
+        if (packs_apply(c)) {
+            g_case = c.name + " (scalar loads)";
+            compare(c, cpu, run_emulated(c, in, grid, false).out);
+        }
+    }
+}
+
+bool same_bits(const Outputs &x, const Outputs &y) {
+    return x.dlogits == y.dlogits && x.logp == y.logp && x.h == y.h && x.hc == y.hc && x.r == y.r && x.l == y.l &&
+           x.kl == y.kl && x.flags == y.flags &&
+           std::memcmp(x.metrics.data(), y.metrics.data(), PL_METRICS_LEN * sizeof(double)) == 0;
+}
+
+// On a GPU the threads reach the histogram atomics and the barriers in a different order on every run: the bits
+// of a result must depend neither on that order (a missing barrier would make them) nor on the block of a row.
+void test_schedule_and_grid_independent() {
+    const Case c = determinism_case();
+    g_case = c.name;
+    Inputs in = make_inputs(c, 99);
+    emu::set_schedule(emu::Schedule::Forward);
+    const Outputs forward = run_emulated(c, in, 3).out;
+    emu::set_schedule(emu::Schedule::Reverse);
+    const Outputs reverse = run_emulated(c, in, 3).out;
+    emu::set_schedule(emu::Schedule::Shuffled, 7);
+    const Outputs shuffled = run_emulated(c, in, 64).out;
+    CHECK(forward.status == PL_OK, "status %d", forward.status);
+    CHECK(same_bits(forward, reverse), "the forward and the reverse schedule differ");
+    CHECK(same_bits(forward, shuffled), "a shuffled schedule on 64 blocks differs from the forward one on 3");
+    compare(c, run_cpu(c, in), forward);
+}
+
+void test_data_errors() {
+    const Case c = data_error_case();
+    for (const DataErrorCase &b : data_error_cases()) {
+        g_case = std::string("data errors: ") + b.name;
+        Inputs in = make_inputs(c, 5);
+        b.spoil(in);
+        const Outputs cpu = run_cpu(c, in);
+        const std::string cpu_message = pl_last_error();
+        const Emulated e = run_emulated(c, in, 4);
+        const std::string message = pl_last_error(), argument = pl_last_error_argument();
+        CHECK(cpu.status == PL_ERR_INVALID_DATA && e.out.status == PL_ERR_INVALID_DATA, "statuses %d / %d",
+              cpu.status, e.out.status);
+        CHECK(e.record.row == b.row && argument == b.argument, "row %lld argument %s", (long long)e.record.row,
+              argument.c_str());
+        CHECK(message == cpu_message, "messages: cpu '%s' emulated '%s'", cpu_message.c_str(), message.c_str());
+        CHECK(message.find(b.text) != std::string::npos, "message '%s' lacks '%s'", message.c_str(), b.text);
+        CHECK(std::all_of(e.out.metrics.begin(), e.out.metrics.end(), [](double m) { return std::isnan(m); }),
+              "an invalid call's metrics are NaN, got loss %g", e.out.metrics[PL_M_LOSS]);
+    }
+}
+
+void test_zero_weight_rows_are_never_read() {
+    const Case c = nan_padding_case();
+    g_case = c.name;
+    Inputs in = nan_padding_inputs(c, 3);
+    const Outputs gpu = run_emulated(c, in, 5).out;
+    compare(c, run_cpu(c, in), gpu);
+    for (int64_t i = 0; i < c.n; ++i)
+        if (in.weight[i] == 0.0f)
+            CHECK(decode(gpu.dlogits, c.dtype, (size_t)(i * c.v)) == 0.0f && gpu.h[i] == 0.0f, "row %lld",
+                  (long long)i);
+}
+
+void test_no_rows() {
+    Case c = data_error_case();
+    c.n = 0;
+    g_case = "no rows";
+    const Emulated e = run_emulated(c, Inputs{}, 1);
+    CHECK(e.record.row == -1 && e.out.status == PL_OK, "record row %lld", (long long)e.record.row);
+    CHECK(std::all_of(e.out.metrics.begin(), e.out.metrics.end(), [](double m) { return m == 0.0; }),
+          "no rows: zero metrics, got %g rows", e.out.metrics[PL_M_VALID_ROWS]);
+}
+
+}  // namespace
+
+int main() {
+    test_against_cpu();
+    test_schedule_and_grid_independent();
+    test_data_errors();
+    test_zero_weight_rows_are_never_read();
+    test_no_rows();
+    return finish();
+}
