@@ -3,8 +3,8 @@
 // can check of the very source nvcc builds.  The instance of the row kernel and its arguments come from the
 // launcher's own kernel_plan.cuh; grids smaller than the row count make every block walk several rows, as on a
 // GPU with more rows than rows in flight.  Also: 16-byte packs against scalar loads, results that do not depend on
-// the threads' schedule or the grid, data errors named as the CPU kernel names them, NaN padding never read, and
-// the metrics kernel alone for a call with no rows.
+// the threads' schedule or the grid, data errors named as the CPU kernel names them, NaN padding never read, the
+// metrics kernel alone for a call with no rows, and the radix select's rebuilding of a logit from its key.
 #include "emulator/cuda_emulator.hpp"  // first: it defines the CUDA qualifiers before any CUDA header
 
 #include <algorithm>
@@ -39,8 +39,9 @@ Emulated run_emulated(const Case &c, const Inputs &in, unsigned grid, bool packs
                      in.ref_logp.data(), in.adv.data(), in.weight.data(), in.tau.data(), o.logp.data(), o.h.data(),
                      o.hc.data(), o.r.data(), o.l.data(), o.kl.data(), o.flags.data(), o.metrics.data()},
              a);
-    std::vector<RowRecord> records(c.n);
-    std::memset((void *)records.data(), 0xff, records.size() * sizeof(RowRecord));  // as uninitialised pool memory
+    RowRecord garbage;  // as uninitialised pool memory
+    std::memset((void *)&garbage, 0xff, sizeof garbage);
+    std::vector<RowRecord> records(c.n, garbage);
     const KernelArgs ka = kernel_args(a, records.data());
     if (c.n > 0)
         with_row_instance(a, [&](auto dt, auto ddt, auto vec) {
@@ -136,6 +137,25 @@ void test_zero_weight_rows_are_never_read() {
                   (long long)i);
 }
 
+// The select's last level rebuilds a bin's logit from the key bits it resolved (key_value): exact for every bf16
+// and fp16 value from the top 22 bits, and for a float from all 32.
+void test_key_value_inverts_order_key() {
+    g_case = "key_value";
+    int wrong = 0;
+    std::vector<uint8_t> buf(2);
+    for (int dtype : {PL_BF16, PL_F16})
+        for (uint32_t bits = 0; bits < 65536; ++bits) {
+            std::memcpy(buf.data(), &bits, 2);
+            const float z = decode(buf, dtype, 0);
+            if (std::isnan(z)) continue;
+            const uint32_t top22 = pl::order_key(z) & ~0x3ffu;
+            wrong += pl::key_value(top22, 10) != z || pl::order_key(pl::key_value(top22, 10)) != pl::order_key(z);
+        }
+    for (float z : {0.0f, -0.0f, 1.0f / 3.0f, -1e-30f, 3.4e38f, -INFINITY, INFINITY, -7.25f})
+        wrong += pl::order_key(pl::key_value(pl::order_key(z), 0)) != pl::order_key(z);
+    CHECK(wrong == 0, "%d values not rebuilt from their keys", wrong);
+}
+
 void test_no_rows() {
     Case c = data_error_case();
     c.n = 0;
@@ -154,5 +174,6 @@ int main() {
     test_data_errors();
     test_zero_weight_rows_are_never_read();
     test_no_rows();
+    test_key_value_inverts_order_key();
     return finish();
 }

@@ -4,8 +4,9 @@
 //  2. one pass over the logits: online max, sum exp(y - m), sum exp(y - m)(y - m) and the sum over the tokens
 //     other than the target, the finite count, the first NaN / +inf column, and, for the TOKEN_FRACTION clamp,
 //     the first radix level's histogram of keys;
-//  3. with clamp_p > 0, the radix select of the clamped set S on the raw logits' keys (three levels of 11, 11 and
-//     10 bits; PROBABILITY_MASS first weighs the first level by exp-mass), then the sums over S;
+//  3. with clamp_p > 0, the radix select of the clamped set S on the raw logits' keys (levels of 11, 11 and 10
+//     bits: two for bf16 / fp16, three for fp32; PROBABILITY_MASS first weighs the first level by exp-mass), whose
+//     last pass also takes the sums over S: one more pass for bf16 / fp16 TOKEN_FRACTION, two for fp32;
 //  4. the loss of the row (row_loss, shared with the CPU kernel) and its outputs;
 //  5. a last pass that writes dlogits.
 // Passes after the first read the row again; the host sizes the grid so that the rows in flight fit in L2, so
@@ -114,13 +115,32 @@ __device__ void skip_row(const KernelArgs &a, int64_t i) {
     }
 }
 
-// The radix select of the clamped set S over the keys of the row's raw logits (SPEC section 2): returns the key
-// threshold, S = { v : key(z_v) >= threshold }.  On entry the first level's bins hold the token counts
-// (TOKEN_FRACTION, filled by the first pass) or are unset (PROBABILITY_MASS, weighed here).
+// Radix levels of the select, each resolving the next 11, 11 and 10 key bits from the top.  A bf16 or fp16 logit
+// becomes a float whose key has at most 19 significant bits (sign, exponent and 10 mantissa bits), so for those
+// dtypes two levels single out one logit value; fp32 needs all three.
+template <int DT>
+constexpr int kSelectLevels = DT == PL_F32 ? 3 : 2;
+
+// The clamped set S = { v : key(z_v) >= threshold } and its sums over the row: sum exp(y - m) and
+// sum exp(y - m)(y - m).
+struct ClampedSet {
+    uint32_t threshold;
+    double sum_e, sum_t;
+};
+
+// The radix select of S over the keys of the row's raw logits (SPEC section 2).  On entry the first level's bins
+// hold the token counts (TOKEN_FRACTION, filled by the first pass) or are unset (PROBABILITY_MASS, weighed here).
+// The last level's pass also sums the tokens above the bins it counts, which are in S whatever the bin chosen;
+// each of its bins holds copies of one logit value, so the chosen bin and those above it add count x exp(y - m)
+// without another pass over the row.
 template <int DT, bool VEC>
-__device__ uint32_t select_threshold(const pl_loss_params &p, const typename Elem<DT>::type *row, int64_t vocab,
-                                     const Transform &tr, float m, int64_t finite, RowSmem &s) {
+__device__ ClampedSet select_clamped_set(const pl_loss_params &p, const typename Elem<DT>::type *row, int64_t vocab,
+                                         const Transform &tr, float m, int64_t finite, RowSmem &s) {
+    const int shifts[3] = {21, 10, 0};
+    const uint32_t widths[3] = {0x7ffu, 0x7ffu, 0x3ffu};
     const bool by_mass = p.clamp_mode == PL_CLAMP_PROBABILITY_MASS;
+    // A token's fixed-point exp-mass (kMassScale): equal logits weigh the same, exactly.
+    const auto mass = [&](float z) { return (unsigned long long)(__expf(tr.y(z) - m) * kMassScale); };
     unsigned long long need;
     if (by_mass) {
         s.select.clear_bins();
@@ -128,8 +148,8 @@ __device__ uint32_t select_threshold(const pl_loss_params &p, const typename Ele
         for_each_column<DT, VEC>(row, vocab, [&](int64_t, float z) {
             const uint32_t key = order_key(z);
             if (key == kNegInfKey) return;
-            const unsigned long long q = (unsigned long long)(__expf(tr.y(z) - m) * kMassScale);
-            atomicAdd(&s.select.bins[key >> 21], q);
+            const unsigned long long q = mass(z);
+            atomicAdd(&s.select.bins[key >> shifts[0]], q);
             total += q;
         });
         total = block_sum_u64(total, s.u64_slots);  // also orders the atomics before choose_bin
@@ -139,25 +159,51 @@ __device__ uint32_t select_threshold(const pl_loss_params &p, const typename Ele
     } else {
         need = (unsigned long long)kept_tokens(p.clamp_p, finite);
     }
-    const int shifts[3] = {21, 10, 0};
-    const uint32_t widths[3] = {0x7ffu, 0x7ffu, 0x3ffu};
-    uint32_t prefix = (uint32_t)choose_bin(s.select, need) << 21, prefix_mask = 0xffe00000u;
-    for (int level = 1; level < 3; ++level) {
+    uint32_t prefix = (uint32_t)choose_bin(s.select, need) << shifts[0];
+    uint32_t prefix_mask = widths[0] << shifts[0];
+    float above_e = 0.0f, above_t = 0.0f;  // this thread's tokens above the last level's bins
+    constexpr int levels = kSelectLevels<DT>;
+    for (int level = 1; level < levels; ++level) {
         s.select.clear_bins();
+        const bool last = level == levels - 1;
         const int shift = shifts[level];
         const uint32_t width = widths[level];
         for_each_column<DT, VEC>(row, vocab, [&](int64_t, float z) {
             const uint32_t key = order_key(z);
-            if ((key & prefix_mask) != prefix || key == kNegInfKey) return;
-            const unsigned long long amount =
-                by_mass ? (unsigned long long)(__expf(tr.y(z) - m) * kMassScale) : 1ull;
-            atomicAdd(&s.select.bins[(key >> shift) & width], amount);
+            if (key == kNegInfKey) return;
+            const uint32_t bin_prefix = key & prefix_mask;
+            if (bin_prefix == prefix) {
+                atomicAdd(&s.select.bins[(key >> shift) & width], by_mass ? mass(z) : 1ull);
+            } else if (last && bin_prefix > prefix) {
+                const float d = tr.y(z) - m, e = __expf(d);
+                above_e += e;
+                above_t += e > 0.0f ? e * d : 0.0f;
+            }
         });
         __syncthreads();
-        prefix |= (uint32_t)choose_bin(s.select, need) << shift;
+        const int bin = choose_bin(s.select, need);
+        prefix |= (uint32_t)bin << shift;
         prefix_mask |= width << shift;
     }
-    return prefix;
+    // The last level's bins from the chosen one up (this thread's share), each holding one value.  With
+    // PROBABILITY_MASS a bin holds count x mass: tokens lighter than 2^-40 of the top one weigh 0 there and are left
+    // out of the sums, at most V 2^-40 of them relative to the top token's term.
+    const int shift = shifts[levels - 1];
+    const uint32_t chosen = (prefix >> shift) & widths[levels - 1];
+    const uint32_t level_prefix = prefix & ~(widths[levels - 1] << shift);
+    double sums[2] = {above_e, above_t};
+    for (int j = 0; j < kBinsPerThread; ++j) {
+        const uint32_t b = threadIdx.x * kBinsPerThread + j;
+        const unsigned long long amount = s.select.bins[b];
+        if (b < chosen || amount == 0) continue;
+        const float z = key_value(level_prefix | (b << shift), shift);
+        const double count = by_mass ? (double)(amount / mass(z)) : (double)amount;
+        const float d = tr.y(z) - m, e = __expf(d);
+        sums[0] += count * e;
+        sums[1] += e > 0.0f ? count * e * d : 0.0;
+    }
+    block_sum(sums, s.reduce);
+    return ClampedSet{prefix, sums[0], sums[1]};
 }
 
 template <int DT, int DDT, bool VEC>
@@ -242,18 +288,10 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
     double clamped_entropy = entropy, log_c = 0.0;
     uint32_t threshold = 0;
     if (clamp) {
-        threshold = select_threshold<DT, VEC>(p, row, a.vocab, tr, row_max, finite_count, s);
-        float se = 0.0f, st = 0.0f;
-        for_each_column<DT, VEC>(row, a.vocab, [&](int64_t, float z) {
-            if (order_key(z) < threshold) return;
-            const float d = tr.y(z) - row_max, e = __expf(d);
-            se += e;
-            st += e > 0.0f ? e * d : 0.0f;
-        });
-        double sums_s[2] = {se, st};
-        block_sum(sums_s, s.reduce);
-        clamped_entropy = log(sums_s[0]) - sums_s[1] / sums_s[0];
-        log_c = log_s - log(sums_s[0]);
+        const ClampedSet set = select_clamped_set<DT, VEC>(p, row, a.vocab, tr, row_max, finite_count, s);
+        threshold = set.threshold;
+        clamped_entropy = log(set.sum_e) - set.sum_t / set.sum_e;
+        log_c = log_s - log(set.sum_e);
     }
     const RowStats stats{(float)(((double)y_target - (double)row_max) - log_s), (float)entropy, (float)clamped_entropy};
     const RowLoss loss = row_loss(p, stats, a.old_logp[i], a.ref_logp != nullptr, a.ref_logp ? a.ref_logp[i] : 0.0f,

@@ -10,10 +10,10 @@
 // Between two barriers the threads run one after another, in the order of the schedule: forward, reverse or
 // shuffled.  A __syncthreads missing between one thread's write of shared memory and another's read makes the
 // result depend on that order, so a test that finds the same bits under every schedule has shown that no such
-// race changes the result (the question compute-sanitizer's racecheck answers on a GPU).  What the emulation
-// cannot show: the GPU's speed, its rounding of __expf / __fdividef, out-of-bounds accesses within the host's
-// allocations, and races between the lanes of a warp that only a shuffle orders (a shuffle is a full barrier
-// here; on the GPU it orders no memory).
+// race changes the result (the question compute-sanitizer's racecheck answers on a GPU).  Built with
+// AddressSanitizer, an access past a buffer or a shared array fails (memcheck's question).  What the emulation
+// cannot show: the GPU's speed, its rounding of __expf / __fdividef, and races between the lanes of a warp that
+// only a shuffle orders (a shuffle is a full barrier here; on the GPU it orders no memory).
 #pragma once
 
 // Before the CUDA headers, which keep these when defined: device and global functions become host functions.
