@@ -3,7 +3,7 @@ torch.compile computing the same loss (SPEC sections 2-4: log-softmax at a tempe
 the clamped entropy, the clipped ratio loss) forward and backward; and the floor, a device-to-device copy of the
 logits (read once + write once; read twice + write once is 1.5 times that).
 
-    python3 benchmarks/gpu/bench_loss.py --lib build-gpu/libpolicyloss.so --out results/ [--quick]
+    python3 benchmarks/gpu/bench_loss.py --lib build-gpu/libpolicyloss.so --out results/ [--quick] [--budget-s S]
 
 First a check of the kernel against a float64 PyTorch reference (loss, entropies, gradient), then the timings
 (CUDA events, median after warm-up), then a markdown table, printed last and written to OUT/bench_loss.md with the
@@ -15,6 +15,7 @@ import math
 import os
 import statistics
 import sys
+import time
 
 import torch
 
@@ -192,7 +193,9 @@ def main():
     ap.add_argument("--out", default=".")
     ap.add_argument("--quick", action="store_true", help="the headline shape only")
     ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--budget-s", type=int, default=0, help="start no shape after this many seconds (0: no limit)")
     args = ap.parse_args()
+    started = time.monotonic()
     lib = Library(args.lib)
     device = torch.cuda.get_device_name()
     print(lib.build_info(), "|", device, "| torch", torch.__version__, flush=True)
@@ -205,24 +208,31 @@ def main():
         print("check", key, checks[key], flush=True)
 
     modes = ["entropy", "clamped (token fraction)", "clamped (probability mass)"]
-    rows = bench_shape(lib, 8192, 151936, torch.bfloat16, args.reps, True, modes)
+    shapes = [(8192, 151936, torch.bfloat16, True, modes)]
     if not args.quick:
-        for n, v, dtype in [(8192, 151936, torch.float32), (8192, 151936, torch.float16)]:
-            rows += bench_shape(lib, n, v, dtype, args.reps, False, modes[:2])
-        for v in (32000, 128256, 151936, 262144):
-            for n in (1024, 8192, 32768):
-                if (n, v) != (8192, 151936):
-                    rows += bench_shape(lib, n, v, torch.bfloat16, args.reps, False, modes[:2])
-                torch.cuda.empty_cache()
-    md = table(rows, device)
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "bench_loss.json"), "w") as fh:
+        shapes += [(8192, 151936, torch.float32, False, modes[:2]), (8192, 151936, torch.float16, False, modes[:2])]
+        shapes += [(n, v, torch.bfloat16, False, modes[:2]) for v in (32000, 128256, 151936, 262144)
+                   for n in (1024, 8192, 32768) if (n, v) != (8192, 151936)]
+    rows = []
+    for k, (n, v, dtype, with_torch, shape_modes) in enumerate(shapes):
+        # Results are written after every shape, so a run cut short by the device call's time limit keeps them.
+        if args.budget_s and time.monotonic() - started > args.budget_s:
+            print("budget of %d s spent: %d of %d shapes left out" % (args.budget_s, len(shapes) - k, len(shapes)),
+                  flush=True)
+            break
+        rows += bench_shape(lib, n, v, dtype, args.reps, with_torch, shape_modes)
+        torch.cuda.empty_cache()
+        write_results(args.out, device, lib, checks, rows)
+    print("\n" + table(rows, device))
+
+
+def write_results(out, device, lib, checks, rows):
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "bench_loss.json"), "w") as fh:
         json.dump({"device": device, "build": lib.build_info(), "torch": torch.__version__, "checks": checks,
                    "rows": rows}, fh, indent=1)
-    with open(os.path.join(args.out, "bench_loss.md"), "w") as fh:
-        fh.write(md + "\n")
-    print("\n" + md)
-
+    with open(os.path.join(out, "bench_loss.md"), "w") as fh:
+        fh.write(table(rows, device) + "\n")
 
 if __name__ == "__main__":
     main()

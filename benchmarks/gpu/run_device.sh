@@ -3,10 +3,11 @@
 # CUDA, cmake, nvcc and PyTorch, but no Java or Maven; ../shared/gpu/prepare.sh builds .device/ for the Java part).
 #
 #   benchmarks/gpu/run_device.sh check OUT   build for sm_90, C++ tests (CUDA against CPU), compute-sanitizer
-#                                            memcheck and racecheck on them, the gpu-tagged JUnit tests
+#                                            memcheck and racecheck on their smaller cases, the gpu-tagged JUnit tests
 #   benchmarks/gpu/run_device.sh bench OUT   the side-by-side harness (bench_loss.py) and the JMH launch overhead
 #
-# Logs land in OUT; a short summary is printed last.
+# Logs land in OUT; a short summary is printed last.  A device call may run 600 s, so the steps' time limits add up to
+# less: a step that runs over is cut short and reported, and the rest still run.
 set -uo pipefail
 what=${1:?check or bench}
 out=${2:?output folder}
@@ -27,23 +28,24 @@ step() {  # step NAME TIMEOUT COMMAND...: runs it with its log in OUT/NAME.log, 
 
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.max.mem --format=csv > "$out/gpu.txt" 2>&1
 if [ ! -f "$build/libpolicyloss.so" ]; then
-    step cmake 300 bash -c "cmake -S '$root/native' -B '$build' -DCMAKE_BUILD_TYPE=Release -DPL_CUDA_ARCHITECTURES=90-real \
+    step cmake 150 bash -c "cmake -S '$root/native' -B '$build' -DCMAKE_BUILD_TYPE=Release -DPL_CUDA_ARCHITECTURES=90-real \
         && cmake --build '$build' --parallel"
 fi
 case $what in
 check)
-    step ctest 300 ctest --test-dir "$build" --output-on-failure
-    step memcheck 500 compute-sanitizer --tool memcheck --error-exitcode 1 "$build/tests/test_cuda"
-    step racecheck 500 compute-sanitizer --tool racecheck --error-exitcode 1 "$build/tests/test_cuda"
+    step ctest 90 ctest --test-dir "$build" --output-on-failure
+    step memcheck 100 compute-sanitizer --tool memcheck --error-exitcode 1 "$build/tests/test_cuda" --quick
+    step racecheck 120 compute-sanitizer --tool racecheck --error-exitcode 1 "$build/tests/test_cuda" --quick
     if [ -f "$root/.device/run.sh" ]; then
-        step junit-gpu 500 bash "$root/.device/run.sh" \
+        step junit-gpu 120 bash "$root/.device/run.sh" \
             '$JAVA -jar .device/junit-console.jar execute -cp "$CLASSPATH" --include-tag gpu --scan-classpath --details=summary'
     fi
     ;;
 bench)
-    step bench-loss 560 python3 "$root/benchmarks/gpu/bench_loss.py" --lib "$build/libpolicyloss.so" --out "$out" ${QUICK:+--quick}
+    step bench-loss 330 python3 "$root/benchmarks/gpu/bench_loss.py" --lib "$build/libpolicyloss.so" --out "$out" \
+        --budget-s 270 ${QUICK:+--quick}
     if [ -f "$root/.device/run.sh" ]; then
-        step jmh-launch 300 bash "$root/.device/run.sh" \
+        step jmh-launch 100 bash "$root/.device/run.sh" \
             '$JAVA -cp "$CLASSPATH" org.openjdk.jmh.Main CudaLaunchBenchmark -f 1 -wi 3 -i 5 -rf json -rff '"$out"'/jmh-launch.json'
     fi
     [ -f "$out/bench_loss.md" ] && cat "$out/bench_loss.md"
