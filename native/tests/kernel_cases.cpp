@@ -126,16 +126,20 @@ void point_at(const Case &c, const Buffers &b, pl_loss_args &a) {
     a.metrics = b.metrics;
 }
 
+Buffers host_buffers(const Inputs &in, std::vector<uint8_t> &logits, Outputs &o) {
+    return Buffers{logits.data(),      o.dlogits.data(),    in.target64.data(), in.target32.data(),
+                   in.old_logp.data(), in.ref_logp.data(),  in.adv.data(),      in.weight.data(),
+                   in.tau.data(),      o.logp.data(),       o.h.data(),         o.hc.data(),
+                   o.r.data(),         o.l.data(),          o.kl.data(),        o.flags.data(),
+                   o.metrics.data()};
+}
+
 Outputs run_cpu(const Case &c, const Inputs &in) {
     pl_loss_args a;
     fill_args(c, a);
     Outputs o = poisoned_outputs(c);
     std::vector<uint8_t> logits = in.logits;
-    point_at(c,
-             Buffers{logits.data(), o.dlogits.data(), in.target64.data(), in.target32.data(), in.old_logp.data(),
-                     in.ref_logp.data(), in.adv.data(), in.weight.data(), in.tau.data(), o.logp.data(), o.h.data(),
-                     o.hc.data(), o.r.data(), o.l.data(), o.kl.data(), o.flags.data(), o.metrics.data()},
-             a);
+    point_at(c, host_buffers(in, logits, o), a);
     o.status = pl_fused_loss(&c.p, &a);
     if (c.in_place) o.dlogits = logits;
     return o;

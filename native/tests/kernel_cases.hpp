@@ -77,6 +77,8 @@ struct Buffers {
     double *metrics;
 };
 void point_at(const Case &c, const Buffers &b, pl_loss_args &a);
+// Host memory: the inputs, `logits` (a copy of in.logits, which an in-place gradient overwrites) and the outputs.
+Buffers host_buffers(const Inputs &in, std::vector<uint8_t> &logits, Outputs &o);
 
 Outputs run_cpu(const Case &c, const Inputs &in);
 void compare(const Case &c, const Outputs &cpu, const Outputs &cuda);

@@ -34,11 +34,7 @@ Emulated run_emulated(const Case &c, const Inputs &in, unsigned grid, bool packs
     Emulated e{poisoned_outputs(c), pl_data_error{-2, -2, 0, 0}};
     Outputs &o = e.out;
     std::vector<uint8_t> logits = in.logits;
-    point_at(c,
-             Buffers{logits.data(), o.dlogits.data(), in.target64.data(), in.target32.data(), in.old_logp.data(),
-                     in.ref_logp.data(), in.adv.data(), in.weight.data(), in.tau.data(), o.logp.data(), o.h.data(),
-                     o.hc.data(), o.r.data(), o.l.data(), o.kl.data(), o.flags.data(), o.metrics.data()},
-             a);
+    point_at(c, host_buffers(in, logits, o), a);
     RowRecord garbage;  // as uninitialised pool memory
     std::memset((void *)&garbage, 0xff, sizeof garbage);
     std::vector<RowRecord> records(c.n, garbage);
