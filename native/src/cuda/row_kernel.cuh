@@ -181,13 +181,12 @@ __device__ ClampedSet select_clamped_set(const pl_loss_params &p, const typename
             }
         });
         __syncthreads();
-        const int bin = choose_bin(s.select, need);
-        prefix |= (uint32_t)bin << shift;
+        prefix |= (uint32_t)choose_bin(s.select, need) << shift;
         prefix_mask |= width << shift;
     }
     // The last level's bins from the chosen one up (this thread's share), each holding one value.  With
     // PROBABILITY_MASS a bin holds count x mass: tokens lighter than 2^-40 of the top one weigh 0 there and are left
-    // out of the sums, at most V 2^-40 of them relative to the top token's term.
+    // out of the sums, which they would change by less than V 2^-40 of the top token's term.
     const int shift = shifts[levels - 1];
     const uint32_t chosen = (prefix >> shift) & widths[levels - 1];
     const uint32_t level_prefix = prefix & ~(widths[levels - 1] << shift);
