@@ -68,21 +68,29 @@ __device__ __forceinline__ int64_t block_min(int64_t v, int64_t *slots) {
     return v;
 }
 
-// The radix select's histogram: one level's bins (a count, or an exp-mass in fixed point, per bin).
+// The radix select's histogram: one level's bins, a token count per bin (TOKEN_FRACTION) or an exp-mass in fixed
+// point (PROBABILITY_MASS).  Counts are 32-bit (V < 2^31), since the first pass adds one for every token and 32-bit
+// shared-memory atomics are the hardware's own.
 constexpr int kBins = 2048;
 constexpr int kBinsPerThread = kBins / kThreads;
 static_assert(kBins % kThreads == 0, "each thread owns whole bins");
 
 struct SelectSmem {
-    unsigned long long bins[kBins];
+    unsigned count[kBins];
+    unsigned long long mass[kBins];
     unsigned long long suffix[kWarps];  // per warp: what its bins hold
     int chosen_bin;
     unsigned long long chosen_need;
 
     // Empties the bins for the next level; the block may add to them after this returns.
     __device__ __forceinline__ void clear_bins() {
-        for (int b = threadIdx.x; b < kBins; b += kThreads) bins[b] = 0;
+        for (int b = threadIdx.x; b < kBins; b += kThreads) count[b] = 0, mass[b] = 0;
         __syncthreads();
+    }
+
+    // What bin b holds: its mass, or its count.
+    __device__ __forceinline__ unsigned long long held(int b, bool by_mass) const {
+        return by_mass ? mass[b] : count[b];
     }
 };
 
@@ -91,12 +99,12 @@ struct SelectSmem {
 // and lowers `need` by what the bins above it hold; every thread gets both.  The CPU kernel's choose_bin as a
 // block-wide suffix scan in integers (exact, so the bin always exists): thread t owns bins
 // [t * kBinsPerThread, (t + 1) * kBinsPerThread).
-__device__ __forceinline__ int choose_bin(SelectSmem &s, unsigned long long &need) {
+__device__ __forceinline__ int choose_bin(SelectSmem &s, bool by_mass, unsigned long long &need) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int first = threadIdx.x * kBinsPerThread;
     unsigned long long mine = 0;
 #pragma unroll
-    for (int j = 0; j < kBinsPerThread; ++j) mine += s.bins[first + j];
+    for (int j = 0; j < kBinsPerThread; ++j) mine += s.held(first + j, by_mass);
     // Inclusive suffix sum over the lanes of the warp (higher lanes own higher bins).
     unsigned long long incl = mine;
 #pragma unroll
@@ -109,7 +117,7 @@ __device__ __forceinline__ int choose_bin(SelectSmem &s, unsigned long long &nee
     unsigned long long cum = incl - mine;  // the bins of the higher lanes of this warp
     for (int w = warp + 1; w < kWarps; ++w) cum += s.suffix[w];
     for (int j = kBinsPerThread - 1; j >= 0; --j) {
-        unsigned long long amount = s.bins[first + j];
+        unsigned long long amount = s.held(first + j, by_mass);
         if (cum < need && cum + amount >= need) {  // exactly one bin of the block passes
             s.chosen_bin = first + j;
             s.chosen_need = need - cum;

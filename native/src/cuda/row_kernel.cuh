@@ -149,7 +149,7 @@ __device__ ClampedSet select_clamped_set(const pl_loss_params &p, const typename
             const uint32_t key = order_key(z);
             if (key == kNegInfKey) return;
             const unsigned long long q = mass(z);
-            atomicAdd(&s.select.bins[key >> shifts[0]], q);
+            atomicAdd(&s.select.mass[key >> shifts[0]], q);
             total += q;
         });
         total = block_sum_u64(total, s.u64_slots);  // also orders the atomics before choose_bin
@@ -159,7 +159,7 @@ __device__ ClampedSet select_clamped_set(const pl_loss_params &p, const typename
     } else {
         need = (unsigned long long)kept_tokens(p.clamp_p, finite);
     }
-    uint32_t prefix = (uint32_t)choose_bin(s.select, need) << shifts[0];
+    uint32_t prefix = (uint32_t)choose_bin(s.select, by_mass, need) << shifts[0];
     uint32_t prefix_mask = widths[0] << shifts[0];
     float above_e = 0.0f, above_t = 0.0f;  // this thread's tokens above the last level's bins
     constexpr int levels = kSelectLevels<DT>;
@@ -173,7 +173,9 @@ __device__ ClampedSet select_clamped_set(const pl_loss_params &p, const typename
             if (key == kNegInfKey) return;
             const uint32_t bin_prefix = key & prefix_mask;
             if (bin_prefix == prefix) {
-                atomicAdd(&s.select.bins[(key >> shift) & width], by_mass ? mass(z) : 1ull);
+                const uint32_t bin = (key >> shift) & width;
+                if (by_mass) atomicAdd(&s.select.mass[bin], mass(z));
+                else atomicAdd(&s.select.count[bin], 1u);
             } else if (last && bin_prefix > prefix) {
                 const float d = tr.y(z) - m, e = __expf(d);
                 above_e += e;
@@ -181,7 +183,7 @@ __device__ ClampedSet select_clamped_set(const pl_loss_params &p, const typename
             }
         });
         __syncthreads();
-        prefix |= (uint32_t)choose_bin(s.select, need) << shift;
+        prefix |= (uint32_t)choose_bin(s.select, by_mass, need) << shift;
         prefix_mask |= width << shift;
     }
     // The last level's bins from the chosen one up (this thread's share), each holding one value.  With
@@ -193,7 +195,7 @@ __device__ ClampedSet select_clamped_set(const pl_loss_params &p, const typename
     double sums[2] = {above_e, above_t};
     for (int j = 0; j < kBinsPerThread; ++j) {
         const uint32_t b = threadIdx.x * kBinsPerThread + j;
-        const unsigned long long amount = s.select.bins[b];
+        const unsigned long long amount = s.select.held(b, by_mass);
         if (b < chosen || amount == 0) continue;
         const float z = key_value(level_prefix | (b << shift), shift);
         const double count = by_mass ? (double)(amount / mass(z)) : (double)amount;
@@ -241,7 +243,7 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
         }
         if (y == -INFINITY) return;
         ++finite;
-        if (count_bins) atomicAdd(&s.select.bins[order_key(z) >> 21], 1ull);
+        if (count_bins) atomicAdd(&s.select.count[order_key(z) >> 21], 1u);
         if (y > m) {
             if (sum_e > 0.0f) {
                 const float scale = __expf(m - y);

@@ -81,8 +81,9 @@ T __shfl_down_sync(unsigned mask, T v, unsigned delta) {
 }
 
 // One fiber runs at a time, so between two barriers every read-modify-write is atomic.
-inline unsigned long long atomicAdd(unsigned long long *address, unsigned long long v) {
-    const unsigned long long old = *address;
+template <typename T>
+T atomicAdd(T *address, T v) {
+    const T old = *address;
     *address = old + v;
     return old;
 }
