@@ -10,9 +10,10 @@
 // Between two barriers the threads run one after another, in the order of the schedule: forward, reverse or
 // shuffled.  A __syncthreads missing between one thread's write of shared memory and another's read makes the
 // result depend on that order, so a test that finds the same bits under every schedule has shown that no such
-// race changes the result (the question compute-sanitizer's racecheck answers on a GPU).  Built with
+// race changed its results (the question compute-sanitizer's racecheck answers on a GPU).  Built with
 // AddressSanitizer, an access past a buffer or a shared array fails (memcheck's question).  What the emulation
-// cannot show: the GPU's speed, its rounding of __expf / __fdividef, and races between the lanes of a warp that
+// cannot show: the GPU's speed, its rounding of __expf / __fdividef, a read of shared memory before any write
+// (here it finds the previous block's values, on the GPU garbage), and races between the lanes of a warp that
 // only a shuffle orders (a shuffle is a full barrier here; on the GPU it orders no memory).
 #pragma once
 
