@@ -47,6 +47,7 @@ struct RowSmem {
     int64_t error_detail;
     float weight, tau;
     int64_t target;
+    float target_logit;  // z_a, read before any thread can overwrite it with an in-place gradient
 };
 
 // Fixed point of the PROBABILITY_MASS histogram: exp(y - m) in [0, 1] times 2^40, summed in integers so the
@@ -211,11 +212,18 @@ template <int DT, int DDT, bool VEC>
 __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int64_t i, RowSmem &s) {
     using T = typename Elem<DT>::type;
     using D = typename Elem<DDT>::type;
-    if (threadIdx.x == 0) check_scalars(p, a, i, s);
+    const T *row = (const T *)a.logits + i * a.ld;
+    if (threadIdx.x == 0) {
+        check_scalars(p, a, i, s);
+        // The target's logit, once, by one thread: with dlogits in place, a thread that read it after the first
+        // __syncthreads could find another warp's gradient there (no barrier separates pass 1 from the writes when
+        // there is no clamp).
+        if (s.error == ROW_OK && s.weight != 0.0f) s.target_logit = to_float<DT>(row[s.target]);
+    }
     __syncthreads();
     const int32_t scalar_error = s.error;
     const int64_t scalar_detail = s.error_detail, target = s.target;
-    const float w = s.weight, tau = s.tau;
+    const float w = s.weight, tau = s.tau, z_target = s.target_logit;
     __syncthreads();  // s is reused below
     if (scalar_error != ROW_OK) {
         record_error(a, i, scalar_error, scalar_detail);
@@ -226,7 +234,6 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
         return;
     }
 
-    const T *row = (const T *)a.logits + i * a.ld;
     const Transform tr{p.logit_scale, p.softcap, p.softcap > 0.0f ? 1.0f / p.softcap : 0.0f, 1.0f / tau};
     const bool clamp = p.clamp_p > 0.0f;
     const bool count_bins = clamp && p.clamp_mode == PL_CLAMP_TOKEN_FRACTION;
@@ -279,7 +286,7 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
     const double total_e = sums[0], total_t = sums[1], total_other = sums[2];
     const int64_t finite_count = (int64_t)sums[3];
 
-    const float y_target = tr.y(to_float<DT>(row[target]));
+    const float y_target = tr.y(z_target);
     if (y_target == -INFINITY) {
         record_error(a, i, ROW_TARGET_MASKED, target);
         return;
