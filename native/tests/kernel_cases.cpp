@@ -149,7 +149,7 @@ static bool close(double x, double y, double rel, double abs_tol) {
     return std::fabs(x - y) <= abs_tol + rel * std::max(std::fabs(x), std::fabs(y));
 }
 
-void compare(const Case &c, const Outputs &cpu, const Outputs &gpu) {
+void compare(const Case &c, const Inputs &in, const Outputs &cpu, const Outputs &gpu) {
     CHECK(cpu.status == PL_OK && gpu.status == PL_OK, "statuses %d / %d", cpu.status, gpu.status);
     if (cpu.status != PL_OK || gpu.status != PL_OK) return;
     const double rel = 2e-4;
@@ -199,6 +199,17 @@ void compare(const Case &c, const Outputs &cpu, const Outputs &gpu) {
               worst >= 0 ? decode(gpu.dlogits, a.dlogits_dtype, i * a.ld_dlogits + worst) : 0.0, scale);
         if (!ok) break;
     }
+    // A masked (-inf) column's gradient is +0 from both kernels, bit for bit: not -0 (0 times a negative term).
+    int64_t masked_wrong = 0;
+    const auto plus_zero = [](double g) { return g == 0.0 && !std::signbit(g); };
+    for (int64_t i = 0; i < c.n; ++i)
+        for (int64_t j = 0; j < c.v; ++j) {
+            if (decode(in.logits, c.dtype, (size_t)(i * a.ld + j)) != -INFINITY) continue;
+            const size_t idx = (size_t)(i * a.ld_dlogits + j);
+            masked_wrong += !plus_zero(decode(cpu.dlogits, a.dlogits_dtype, idx)) ||
+                            !plus_zero(decode(gpu.dlogits, a.dlogits_dtype, idx));
+        }
+    CHECK(masked_wrong == 0, "%lld masked columns with a gradient other than +0", (long long)masked_wrong);
 }
 
 std::vector<Case> cases() {

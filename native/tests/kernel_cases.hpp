@@ -81,7 +81,8 @@ void point_at(const Case &c, const Buffers &b, pl_loss_args &a);
 Buffers host_buffers(const Inputs &in, std::vector<uint8_t> &logits, Outputs &o);
 
 Outputs run_cpu(const Case &c, const Inputs &in);
-void compare(const Case &c, const Outputs &cpu, const Outputs &cuda);
+// CUDA's results against the CPU kernel's on inputs `in`, within the tolerances of a float kernel.
+void compare(const Case &c, const Inputs &in, const Outputs &cpu, const Outputs &cuda);
 
 // A data error planted in the inputs of data_error_case(), and what the call must then report.
 struct DataErrorCase {

@@ -83,7 +83,7 @@ static void test_against_cpu(int64_t max_elements) {
     for (const Case &c : cases()) {
         g_case = c.name;
         Inputs in = make_inputs(c, seed++);
-        if (c.n * c.v <= max_elements) compare(c, run_cpu(c, in), run_cuda(c, in, false));
+        if (c.n * c.v <= max_elements) compare(c, in, run_cpu(c, in), run_cuda(c, in, false));
     }
 }
 
@@ -132,7 +132,7 @@ static void test_zero_weight_rows_are_never_read() {
     g_case = c.name;
     Inputs in = nan_padding_inputs(c, 3);
     Outputs cpu = run_cpu(c, in), gpu = run_cuda(c, in, false);
-    compare(c, cpu, gpu);
+    compare(c, in, cpu, gpu);
     for (int64_t i = 0; i < c.n; ++i)
         if (in.weight[i] == 0.0f)
             CHECK(decode(gpu.dlogits, c.dtype, (size_t)(i * c.v)) == 0.0f && gpu.h[i] == 0.0f, "row %lld", (long long)i);

@@ -68,10 +68,10 @@ void test_against_cpu() {
         const unsigned grid = (unsigned)std::min<int64_t>(c.n, 3);
         g_case = c.name;
         const Emulated first = run_emulated(c, in, grid);
-        compare(c, cpu, first.out);
+        compare(c, in, cpu, first.out);
         if (first.packed) {
             g_case = c.name + " (scalar loads)";
-            compare(c, cpu, run_emulated(c, in, grid, false).out);
+            compare(c, in, cpu, run_emulated(c, in, grid, false).out);
         }
     }
 }
@@ -97,7 +97,7 @@ void test_schedule_and_grid_independent() {
     CHECK(forward.status == PL_OK, "status %d", forward.status);
     CHECK(same_bits(forward, reverse), "the forward and the reverse schedule differ");
     CHECK(same_bits(forward, shuffled), "a shuffled schedule on 64 blocks differs from the forward one on 3");
-    compare(c, run_cpu(c, in), forward);
+    compare(c, in, run_cpu(c, in), forward);
 }
 
 void test_data_errors() {
@@ -126,7 +126,7 @@ void test_zero_weight_rows_are_never_read() {
     g_case = c.name;
     Inputs in = nan_padding_inputs(c, 3);
     const Outputs gpu = run_emulated(c, in, 5).out;
-    compare(c, run_cpu(c, in), gpu);
+    compare(c, in, run_cpu(c, in), gpu);
     for (int64_t i = 0; i < c.n; ++i)
         if (in.weight[i] == 0.0f)
             CHECK(decode(gpu.dlogits, c.dtype, (size_t)(i * c.v)) == 0.0f && gpu.h[i] == 0.0f, "row %lld",
@@ -205,7 +205,7 @@ void fuzz(int count, unsigned seed) {
         if (cpu.status != PL_OK) continue;  // an invalid combination: the call would be refused before any kernel
         emu::set_schedule(emu::Schedule(k % 3), seed + k);
         g_case = c.name;
-        compare(c, cpu, run_emulated(c, in, 1 + rng() % 4).out);
+        compare(c, in, cpu, run_emulated(c, in, 1 + rng() % 4).out);
         ++ran;
     }
     std::printf("fuzz: %d of %d random cases valid and compared\n", ran, count);

@@ -5,6 +5,7 @@
 #include <cuda_fp16.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "block_reduce.cuh"
 #include "policyloss.h"
@@ -48,9 +49,7 @@ union Pack {
 };
 
 template <int DT>
-__device__ __forceinline__ void load_pack(const typename Elem<DT>::type *src, float (&z)[kPack<DT>]) {
-    Pack<DT> pack;
-    pack.raw = *reinterpret_cast<const uint4 *>(src);
+__device__ __forceinline__ void unpack(const Pack<DT> &pack, float (&z)[kPack<DT>]) {
 #pragma unroll
     for (int j = 0; j < kPack<DT>; ++j) z[j] = to_float<DT>(pack.e[j]);
 }
@@ -75,19 +74,26 @@ __device__ __forceinline__ void for_each_pack(const typename Elem<DT>::type *row
     constexpr int P = VEC ? kPack<DT> : 1;
     const int64_t packs = vocab / P;
     for (int64_t base = threadIdx.x; base < packs; base += (int64_t)kThreads * kUnroll) {
-        float z[kUnroll][P];
+        // The loads in flight hold raw bytes, converted to float only when used: 4 registers a pack, where the
+        // converted floats of a bf16 / fp16 pack would take 8.
+        std::conditional_t<VEC, Pack<DT>, typename Elem<DT>::type> raw[kUnroll];
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) {
             const int64_t pk = base + (int64_t)u * kThreads;
             if (pk < packs) {
-                if constexpr (VEC) load_pack<DT>(row + pk * P, z[u]);
-                else z[u][0] = to_float<DT>(row[pk]);
+                if constexpr (VEC) raw[u].raw = *reinterpret_cast<const uint4 *>(row + pk * P);
+                else raw[u] = row[pk];
             }
         }
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) {
             const int64_t pk = base + (int64_t)u * kThreads;
-            if (pk < packs) f(pk * P, z[u]);
+            if (pk < packs) {
+                float z[P];
+                if constexpr (VEC) unpack<DT>(raw[u], z);
+                else z[0] = to_float<DT>(raw[u]);
+                f(pk * P, z);
+            }
         }
     }
     for (int64_t c = packs * P + threadIdx.x; c < vocab; c += kThreads) {
@@ -125,9 +131,31 @@ __device__ __forceinline__ void store_columns(typename Elem<DDT>::type *drow, in
     }
 }
 
-// u = s z; softcap: u = c tanh(u / c) (a -inf logit stays -inf, NaN stays NaN); y = u / tau.
+constexpr float kLog2e = 1.44269504088896341f;
+constexpr double kLn2 = 0.69314718055994530942;
+
+// 2^x by the special function unit's ex2.approx.ftz: relative error about 2^-22, 0 for x = -inf and for results
+// under 2^-126.  One instruction, where __expf adds a multiply by log2(e) and a subnormal fix-up: the row kernel
+// works in base-2 units (Transform::y2) so that every exponential is this one.
+__device__ __forceinline__ float exp2_approx(float x) {
+#ifdef __CUDA_ARCH__
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+#else
+    return exp2f(x);  // host compilation, as the emulated test runs this code (native/tests/emulator)
+#endif
+}
+
+// SPEC section 2's logit transform: u = s z; softcap: u = c tanh(u / c) (a -inf logit stays -inf, NaN stays NaN);
+// y = u / tau.  The kernel uses y in base-2 units, y2 = y log2(e), so exp(y - m) = 2^(y2 - m2); sums of
+// e (y - m) taken in those units are turned back into nats once per row, times ln 2.  The one difference this
+// makes: a finite |y| above FLT_MAX ln 2 (2.4e38) overflows in these units, so such a logit reads as +inf (an
+// error) or -inf (masked), where the CPU kernel keeps it.
 struct Transform {
-    float scale, softcap, inv_softcap, inv_tau;
+    float scale, softcap, inv_softcap;
+    float out;     // log2(e) / tau
+    float direct;  // s log2(e) / tau: y2 = z direct without the softcap
 
     __device__ __forceinline__ static float tanh_approx(float x) {
         // From exp(-2|x|), as the CPU kernel does: absolute error about 1e-7.
@@ -136,21 +164,24 @@ struct Transform {
         return x < 0.0f ? -t : t;
     }
 
-    __device__ __forceinline__ float y(float z) const {
-        float u = z * scale;
-        if (softcap > 0.0f) {
-            float capped = softcap * tanh_approx(u * inv_softcap);
-            u = z == -INFINITY ? -INFINITY : capped;
-            u = z != z ? z : u;
-        }
-        return u * inv_tau;
+    __device__ __forceinline__ static Transform make(float scale, float softcap, float tau) {
+        const float out = kLog2e / tau;
+        return Transform{scale, softcap, softcap > 0.0f ? 1.0f / softcap : 0.0f, out, scale * out};
     }
 
-    // dy/dz = s / tau, times 1 - tanh^2 with the softcap.
-    __device__ __forceinline__ float dy_dz(float z) const {
-        if (softcap <= 0.0f) return scale * inv_tau;
+    __device__ __forceinline__ float y2(float z) const {
+        if (softcap <= 0.0f) return z * direct;
+        float u = softcap * tanh_approx(z * scale * inv_softcap);
+        u = z == -INFINITY ? -INFINITY : u;
+        u = z != z ? z : u;
+        return u * out;
+    }
+
+    // dy/dz / (s / tau): 1 without the softcap, 1 - tanh^2 with it.
+    __device__ __forceinline__ float slope(float z) const {
+        if (softcap <= 0.0f) return 1.0f;
         float th = tanh_approx(z * scale * inv_softcap);
-        return scale * inv_tau * (1.0f - th * th);
+        return 1.0f - th * th;
     }
 };
 

@@ -1,16 +1,19 @@
 // The CUDA row kernel: one block of kThreads per row at a time, each block walking rows blockIdx.x,
 // blockIdx.x + gridDim.x, ...  Per row (SPEC sections 2-4):
 //  1. thread 0 checks the row's scalars (SPEC section 8, in the CPU kernel's order);
-//  2. one pass over the logits: online max, sum exp(y - m), sum exp(y - m)(y - m) and the sum over the tokens
-//     other than the target, the finite count, the first NaN / +inf column, and, for the TOKEN_FRACTION clamp,
-//     the first radix level's histogram of keys;
+//  2. one pass over the logits: online max, sum exp(y - m) and sum exp(y - m)(y - m) over the tokens other than
+//     the target (its terms are added once), the -inf count, the first NaN / +inf column, and, for the
+//     TOKEN_FRACTION clamp, the first radix level's histogram of keys;
 //  3. with clamp_p > 0, the radix select of the clamped set S on the raw logits' keys (levels of 11, 11 and 10
 //     bits: two for bf16 / fp16, three for fp32; PROBABILITY_MASS first weighs the first level by exp-mass), whose
 //     last pass also takes the sums over S: one more pass for bf16 / fp16 TOKEN_FRACTION, two for fp32;
 //  4. the loss of the row (row_loss, shared with the CPU kernel) and its outputs;
 //  5. a last pass that writes dlogits.
 // Passes after the first read the row again; the host sizes the grid so that the rows in flight fit in L2, so
-// those reads come from L2 rather than HBM.
+// those reads come from L2 rather than HBM.  Exponentials and log-probabilities are taken in base 2
+// (Transform::y2), one ex2 instruction each, and converted to nats once per row: per column, pass 1 is a multiply,
+// a finiteness test, a max, a subtract, the ex2, an add and an FMA; the gradient pass a multiply, two subtracts,
+// the ex2, a max and two FMAs (without the clamp and the softcap, whose terms add to both).
 #pragma once
 #include <cstdint>
 
@@ -37,7 +40,7 @@ struct KernelArgs {
 };
 
 struct RowSmem {
-    ReduceSmem<4> reduce;
+    ReduceSmem<3> reduce;
     SelectSmem select;
     float max_slots[kWarps];
     int64_t min_slots[kWarps];
@@ -122,11 +125,12 @@ __device__ void skip_row(const KernelArgs &a, int64_t i) {
 template <int DT>
 constexpr int kSelectLevels = DT == PL_F32 ? 3 : 2;
 
-// The clamped set S = { v : key(z_v) >= threshold } and its sums over the row: sum exp(y - m) and
-// sum exp(y - m)(y - m).
+// The clamped set S = { v : key(z_v) >= threshold } and its sums over the row: sum exp(y - m) and, in base-2
+// units, sum exp(y - m)(y2 - m2).  The threshold's last-level bin holds one logit value, `smallest`, and the key is
+// monotone, so S is also { v : z_v >= smallest }: one float comparison per column in the gradient pass.
 struct ClampedSet {
-    uint32_t threshold;
-    double sum_e, sum_t;
+    float smallest;
+    double sum_e, sum_t2;
 };
 
 // The radix select of S over the keys of the row's raw logits (SPEC section 2).  On entry the first level's bins
@@ -136,12 +140,12 @@ struct ClampedSet {
 // without another pass over the row.
 template <int DT, bool VEC>
 __device__ ClampedSet select_clamped_set(const pl_loss_params &p, const typename Elem<DT>::type *row, int64_t vocab,
-                                         const Transform &tr, float m, int64_t finite, RowSmem &s) {
+                                         const Transform &tr, float m2, int64_t finite, RowSmem &s) {
     const int shifts[3] = {21, 10, 0};
     const uint32_t widths[3] = {0x7ffu, 0x7ffu, 0x3ffu};
     const bool by_mass = p.clamp_mode == PL_CLAMP_PROBABILITY_MASS;
     // A token's fixed-point exp-mass (kMassScale): equal logits weigh the same, exactly.
-    const auto mass = [&](float z) { return (unsigned long long)(__expf(tr.y(z) - m) * kMassScale); };
+    const auto mass = [&](float z) { return (unsigned long long)(exp2_approx(tr.y2(z) - m2) * kMassScale); };
     unsigned long long need;
     if (by_mass) {
         s.select.clear_bins();
@@ -178,9 +182,9 @@ __device__ ClampedSet select_clamped_set(const pl_loss_params &p, const typename
                 if (by_mass) atomicAdd(&s.select.mass[bin], mass(z));
                 else atomicAdd(&s.select.count[bin], 1u);
             } else if (last && bin_prefix > prefix) {
-                const float d = tr.y(z) - m, e = __expf(d);
+                const float d = tr.y2(z) - m2, e = exp2_approx(d);
                 above_e += e;
-                above_t += e > 0.0f ? e * d : 0.0f;
+                above_t = fmaf(e, d, above_t);
             }
         });
         __syncthreads();
@@ -200,12 +204,37 @@ __device__ ClampedSet select_clamped_set(const pl_loss_params &p, const typename
         if (b < chosen || amount == 0) continue;
         const float z = key_value(level_prefix | (b << shift), shift);
         const double count = by_mass ? (double)(amount / mass(z)) : (double)amount;
-        const float d = tr.y(z) - m, e = __expf(d);
+        const float d = tr.y2(z) - m2, e = exp2_approx(d);
         sums[0] += count * e;
-        sums[1] += e > 0.0f ? count * e * d : 0.0;
+        sums[1] += count * e * d;
     }
     block_sum(sums, s.reduce);
-    return ClampedSet{prefix, sums[0], sums[1]};
+    return ClampedSet{key_value(prefix, shift), sums[0], sums[1]};
+}
+
+// SPEC section 4's gradient of a row, dL/dz_v = g w [ G (1[v = a] - pi_v) + lambda_H pi_v (log pi_v + H)
+// + lambda_C pt_v (log pt_v + Hc) 1[v in S] ] dy/dz_v (as the CPU kernel's phase_b), as brackets linear in
+// lp2 = log2 pi_v, with dy/dz's constant s / tau folded in (the softcap's slope multiplies after):
+//   every column   pi_v (a lp2 + b), where b = b_h - G g w s / tau;
+//   on S, added    pi_v (a_c lp2 + b_c);
+//   the target     target + pi_a (a lp2 + b_h) [+ the S term], where target is G g w (1 - pi_a) s / tau taken
+//                  from the sum over the other tokens, not from 1 - pi_a in fp32.
+// Without the clamp S is every finite token and pt = pi, so lambda_C folds into lambda_H; with it pt = c pi on S,
+// so log pt + Hc = log pi + log c + Hc.
+struct GradientTerms {
+    float a, b, b_h, a_c, b_c, target;
+};
+
+__device__ __forceinline__ GradientTerms gradient_terms(const pl_loss_params &p, float w, float dloss_dlogp,
+                                                        double entropy, bool clamp, double log_c,
+                                                        double clamped_entropy, double other_mass, float dy_dz) {
+    const double gw = (double)p.grad_scale * w * dy_dz;
+    const double c_h = gw * (clamp ? p.entropy_coef : (double)p.entropy_coef + p.clamped_entropy_coef);
+    const double c_c = clamp ? gw * p.clamped_entropy_coef * exp(log_c) : 0.0;
+    const double c_logp = gw * dloss_dlogp, b_h = c_h * entropy;
+    return GradientTerms{(float)(c_h * kLn2),         (float)(b_h - c_logp),
+                         (float)b_h,                  (float)(c_c * kLn2),
+                         (float)(c_c * (log_c + clamped_entropy)), (float)(c_logp * other_mass)};
 }
 
 template <int DT, int DDT, bool VEC>
@@ -234,36 +263,62 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
         return;
     }
 
-    const Transform tr{p.logit_scale, p.softcap, p.softcap > 0.0f ? 1.0f / p.softcap : 0.0f, 1.0f / tau};
+    const Transform tr = Transform::make(p.logit_scale, p.softcap, tau);
     const bool clamp = p.clamp_p > 0.0f;
     const bool count_bins = clamp && p.clamp_mode == PL_CLAMP_TOKEN_FRACTION;
     if (count_bins) s.select.clear_bins();
 
-    // Pass 1.  Each thread keeps its own running max m and the sums relative to it, rescaled when m grows.
-    float m = -INFINITY, sum_e = 0.0f, sum_t = 0.0f, sum_other = 0.0f;
-    int64_t finite = 0, bad_column = INT64_MAX;
-    for_each_column<DT, VEC>(row, a.vocab, [&](int64_t c, float z) {
-        const float y = tr.y(z);
-        if (y != y || y == INFINITY) {
-            bad_column = c < bad_column ? c : bad_column;
+    // Pass 1.  Each thread keeps its own running max m (base-2 units, as every y2 below) and the sums relative to
+    // it, rescaled when m grows: S' = sum 2^(y2 - m) and T' = sum 2^(y2 - m)(y2 - m) over the tokens other than
+    // the target, whose terms are added once after the block's reduction (so S' is also G's sum over the others).
+    float m = -INFINITY, sum_e = 0.0f, sum_t = 0.0f;
+    int32_t masked = 0;  // -inf logits
+    int64_t bad_column = INT64_MAX;
+    const auto raise_max = [&](float y2) {  // y2 > m
+        if (sum_e > 0.0f) {
+            const float scale = exp2_approx(m - y2);
+            sum_t = scale * fmaf(m - y2, sum_e, sum_t);
+            sum_e *= scale;
+        }
+        m = y2;
+    };
+    const auto add = [&](float y2) {
+        const float d = y2 - m, e = exp2_approx(d);
+        sum_e += e;
+        sum_t = fmaf(e, d, sum_t);
+    };
+    const auto count = [&](float z) { atomicAdd(&s.select.count[order_key(z) >> 21], 1u); };
+    for_each_pack<DT, VEC>(row, a.vocab, [&](int64_t c0, const auto &z) {
+        constexpr int n = sizeof(z) / sizeof(float);
+        float y2[n];
+        float pack_max = -INFINITY;
+        bool finite = true;
+#pragma unroll
+        for (int j = 0; j < n; ++j) {
+            y2[j] = tr.y2(z[j]);
+            finite &= fabsf(y2[j]) < INFINITY;
+            pack_max = fmaxf(pack_max, y2[j]);
+        }
+        if (finite && (uint64_t)(target - c0) >= (uint64_t)n) {  // almost every pack: one max test, no branches
+            if (pack_max > m) raise_max(pack_max);
+#pragma unroll
+            for (int j = 0; j < n; ++j) {
+                add(y2[j]);
+                if (count_bins) count(z[j]);
+            }
             return;
         }
-        if (y == -INFINITY) return;
-        ++finite;
-        if (count_bins) atomicAdd(&s.select.count[order_key(z) >> 21], 1u);
-        if (y > m) {
-            if (sum_e > 0.0f) {
-                const float scale = __expf(m - y);
-                sum_t = scale * (sum_t + (m - y) * sum_e);
-                sum_e *= scale;
-                sum_other *= scale;
+#pragma unroll
+        for (int j = 0; j < n; ++j) {
+            if (!(fabsf(y2[j]) < INFINITY)) {
+                if (y2[j] == -INFINITY) ++masked;
+                else bad_column = c0 + j < bad_column ? c0 + j : bad_column;
+                continue;
             }
-            m = y;
+            if (count_bins) count(z[j]);
+            if (y2[j] > m) raise_max(y2[j]);  // the target too: the row's max may be the target alone
+            if (c0 + j != target) add(y2[j]);
         }
-        const float d = y - m, e = __expf(d);
-        sum_e += e;
-        sum_t += e * d;
-        sum_other += c == target ? 0.0f : e;
     });
     const int64_t first_bad = block_min(bad_column, s.min_slots);
     const float row_max = block_max(m, s.max_slots);
@@ -275,33 +330,33 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
         record_error(a, i, ROW_NO_FINITE_LOGIT, 0);
         return;
     }
-    double sums[4] = {0.0, 0.0, 0.0, (double)finite};
+    double sums[3] = {0.0, 0.0, (double)masked};
     if (m > -INFINITY) {
-        const float scale = __expf(m - row_max);
+        const float scale = exp2_approx(m - row_max);
         sums[0] = (double)sum_e * scale;
         sums[1] = ((double)sum_t + ((double)m - (double)row_max) * sum_e) * scale;
-        sums[2] = (double)sum_other * scale;
     }
     block_sum(sums, s.reduce);
-    const double total_e = sums[0], total_t = sums[1], total_other = sums[2];
-    const int64_t finite_count = (int64_t)sums[3];
+    const int64_t finite_count = a.vocab - (int64_t)sums[2];
 
-    const float y_target = tr.y(z_target);
-    if (y_target == -INFINITY) {
+    const float y2_target = tr.y2(z_target);
+    if (y2_target == -INFINITY) {
         record_error(a, i, ROW_TARGET_MASKED, target);
         return;
     }
+    const double d_target = (double)y2_target - (double)row_max, e_target = exp2(d_target);
+    const double total_other = sums[0], total_e = total_other + e_target;
     const double log_s = log(total_e);
-    const double entropy = log_s - total_t / total_e;
+    const double entropy = log_s - kLn2 * (sums[1] + e_target * d_target) / total_e;
     double clamped_entropy = entropy, log_c = 0.0;
-    uint32_t threshold = 0;
+    float smallest_in_s = 0.0f;
     if (clamp) {
         const ClampedSet set = select_clamped_set<DT, VEC>(p, row, a.vocab, tr, row_max, finite_count, s);
-        threshold = set.threshold;
-        clamped_entropy = log(set.sum_e) - set.sum_t / set.sum_e;
+        smallest_in_s = set.smallest;
+        clamped_entropy = log(set.sum_e) - kLn2 * set.sum_t2 / set.sum_e;
         log_c = log_s - log(set.sum_e);
     }
-    const RowStats stats{(float)(((double)y_target - (double)row_max) - log_s), (float)entropy, (float)clamped_entropy};
+    const RowStats stats{(float)(kLn2 * d_target - log_s), (float)entropy, (float)clamped_entropy};
     const RowLoss loss = row_loss(p, stats, a.old_logp[i], a.ref_logp != nullptr, a.ref_logp ? a.ref_logp[i] : 0.0f,
                                   a.advantage[i]);
     if (threadIdx.x == 0) {
@@ -317,29 +372,35 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
     }
     if (!a.dlogits) return;
 
-    // Pass 2: dL/dz_v = g w [ G (1[v = a] - pi_v) + lambda_H pi_v (log pi_v + H)
-    //                         + lambda_C pt_v (log pt_v + Hc) 1[v in S] ] dy/dz_v   (as the CPU kernel's phase_b).
-    // Without the clamp S is every finite token and pt = pi, so lambda_C folds into lambda_H.
-    const float gw = p.grad_scale * w;
-    const float c_logp = gw * loss.dloss_dlogp;
-    const float c_h = gw * (clamp ? p.entropy_coef : p.entropy_coef + p.clamped_entropy_coef);
-    const float cc = clamp ? gw * p.clamped_entropy_coef * (float)exp(log_c) : 0.0f;  // pt = c pi on S
-    const float hc_shift = (float)(log_c + clamped_entropy);  // log pt + Hc = log pi + log c + Hc
-    const float log_sum = (float)log_s, h = (float)entropy, other_mass = (float)(total_other / total_e);
+    // Pass 2: the gradient, as the CPU kernel's phase_b, per column an FMA per bracket (GradientTerms).
+    const GradientTerms gt = gradient_terms(p, w, loss.dloss_dlogp, entropy, clamp, log_c, clamped_entropy,
+                                            total_other / total_e, p.logit_scale / tau);
+    const float log2_sum = (float)(log_s * kLog2e);
+    // pi_v (a lp2 + b), plus pi_v (a_c lp2 + b_c) on S, for lp2 = log2 pi_v.
+    const auto column = [&](float z, float b) {
+        const float lp2 = (tr.y2(z) - row_max) - log2_sum;
+        const float pi = exp2_approx(lp2);
+        // A masked column has lp2 = -inf and pi = 0: a floor on lp2 keeps the bracket finite, so its gradient is
+        // 0 and not NaN (0 * -inf), and the zero addend makes that +0, as the CPU kernel writes there.
+        const float l = fmaxf(lp2, -1024.0f);
+        float x = fmaf(gt.a, l, b);
+        if (clamp && z >= smallest_in_s) x += fmaf(gt.a_c, l, gt.b_c);
+        return fmaf(pi, x, 0.0f);
+    };
     D *drow = (D *)a.dlogits + i * a.ld_dlogits;
     for_each_pack<DT, VEC>(row, a.vocab, [&](int64_t c0, const auto &z) {
         constexpr int n = sizeof(z) / sizeof(float);
         float g[n];
 #pragma unroll
-        for (int j = 0; j < n; ++j) {
-            const float lp = (tr.y(z[j]) - row_max) - log_sum;
-            const float pi = __expf(lp);
-            // The target's G (1 - pi_a) from the sum over the other tokens, not from 1 - pi_a in fp32.
-            float gj = c0 + j == target ? c_logp * other_mass + c_h * pi * (lp + h) : pi * (c_h * (lp + h) - c_logp);
-            if (clamp && order_key(z[j]) >= threshold) gj += cc * pi * (lp + hc_shift);
-            // A masked column (pi = 0, lp = -inf) would make gj NaN through 0 * -inf: its gradient is 0.  The
-            // target is finite, and keeps G (1 - pi_a) even where pi_a underflows.
-            g[j] = pi > 0.0f || c0 + j == target ? gj * tr.dy_dz(z[j]) : 0.0f;
+        for (int j = 0; j < n; ++j) g[j] = column(z[j], gt.b);
+        if ((uint64_t)(target - c0) < (uint64_t)n) {  // the pack holding the target
+#pragma unroll
+            for (int j = 0; j < n; ++j)
+                if (c0 + j == target) g[j] = gt.target + column(z[j], gt.b_h);
+        }
+        if (tr.softcap > 0.0f) {
+#pragma unroll
+            for (int j = 0; j < n; ++j) g[j] *= tr.slope(z[j]);
         }
         store_columns<DDT>(drow, c0, g);
     });

@@ -12,9 +12,10 @@
 // result depend on that order, so a test that finds the same bits under every schedule has shown that no such
 // race changed its results (the question compute-sanitizer's racecheck answers on a GPU).  Built with
 // AddressSanitizer, an access past a buffer or a shared array fails (memcheck's question).  What the emulation
-// cannot show: the GPU's speed, its rounding of __expf / __fdividef, a read of shared memory before any write
-// (here it finds the previous block's values, on the GPU garbage), and races between the lanes of a warp that
-// only a shuffle orders (a shuffle is a full barrier here; on the GPU it orders no memory).
+// cannot show: the GPU's speed, its rounding of __expf / __fdividef / ex2.approx (exp2_approx computes exp2f
+// here), a read of shared memory before any write (here it finds the previous block's values, on the GPU
+// garbage), and races between the lanes of a warp that only a shuffle orders (a shuffle is a full barrier here;
+// on the GPU it orders no memory).
 #pragma once
 
 // Before the CUDA headers, which keep these when defined: device and global functions become host functions.
