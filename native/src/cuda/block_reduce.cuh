@@ -69,28 +69,38 @@ __device__ __forceinline__ int64_t block_min(int64_t v, int64_t *slots) {
 }
 
 // The radix select's histogram: one level's bins, a token count per bin (TOKEN_FRACTION) or an exp-mass in fixed
-// point (PROBABILITY_MASS).  Counts are 32-bit (V < 2^31), since the first pass adds one for every token and 32-bit
-// shared-memory atomics are the hardware's own.
+// point (PROBABILITY_MASS).  Only 32-bit shared-memory atomics are the hardware's own (a 64-bit atomicAdd there is
+// a compare-and-swap loop, which contending lanes retry), so counts are 32-bit (V < 2^31) and a mass is two 32-bit
+// words.
 constexpr int kBins = 2048;
 constexpr int kBinsPerThread = kBins / kThreads;
 static_assert(kBins % kThreads == 0, "each thread owns whole bins");
 
 struct SelectSmem {
     unsigned count[kBins];
-    unsigned long long mass[kBins];
-    unsigned long long suffix[kWarps];  // per warp: what its bins hold
+    unsigned mass_lo[kBins], mass_hi[kBins];  // a mass's low and high 32 bits
+    unsigned long long suffix[kWarps];        // per warp: what its bins hold
     int chosen_bin;
     unsigned long long chosen_need;
 
     // Empties the bins for the next level; the block may add to them after this returns.
     __device__ __forceinline__ void clear_bins() {
-        for (int b = threadIdx.x; b < kBins; b += kThreads) count[b] = 0, mass[b] = 0;
+        for (int b = threadIdx.x; b < kBins; b += kThreads) count[b] = 0, mass_lo[b] = 0, mass_hi[b] = 0;
         __syncthreads();
+    }
+
+    // Adds q to bin b's mass: the low words' sum wraps around 2^32 exactly when the old low word plus q's is
+    // below the old one, and the thread that wrapped it carries the one into the high word.  Integer sums
+    // commute, so the bin is exact whatever order the adds land in (read after a barrier).
+    __device__ __forceinline__ void add_mass(int b, unsigned long long q) {
+        const unsigned lo = (unsigned)q, old = atomicAdd(&mass_lo[b], lo);
+        const unsigned hi = (unsigned)(q >> 32) + (old + lo < old ? 1u : 0u);
+        if (hi != 0) atomicAdd(&mass_hi[b], hi);
     }
 
     // What bin b holds: its mass, or its count.
     __device__ __forceinline__ unsigned long long held(int b, bool by_mass) const {
-        return by_mass ? mass[b] : count[b];
+        return by_mass ? (unsigned long long)mass_hi[b] << 32 | mass_lo[b] : count[b];
     }
 };
 

@@ -154,7 +154,7 @@ __device__ ClampedSet select_clamped_set(const pl_loss_params &p, const typename
             const uint32_t key = order_key(z);
             if (key == kNegInfKey) return;
             const unsigned long long q = mass(z);
-            atomicAdd(&s.select.mass[key >> shifts[0]], q);
+            s.select.add_mass(key >> shifts[0], q);
             total += q;
         });
         total = block_sum_u64(total, s.u64_slots);  // also orders the atomics before choose_bin
@@ -179,7 +179,7 @@ __device__ ClampedSet select_clamped_set(const pl_loss_params &p, const typename
             const uint32_t bin_prefix = key & prefix_mask;
             if (bin_prefix == prefix) {
                 const uint32_t bin = (key >> shift) & width;
-                if (by_mass) atomicAdd(&s.select.mass[bin], mass(z));
+                if (by_mass) s.select.add_mass(bin, mass(z));
                 else atomicAdd(&s.select.count[bin], 1u);
             } else if (last && bin_prefix > prefix) {
                 const float d = tr.y2(z) - m2, e = exp2_approx(d);
