@@ -2,8 +2,9 @@
 # Everything the GPU machine checks and measures, in one command per device call (../shared/gpu/README.md: it has
 # CUDA, cmake, nvcc and PyTorch, but no Java or Maven; ../shared/gpu/prepare.sh builds .device/ for the Java part).
 #
-#   benchmarks/gpu/run_device.sh check OUT   build for sm_90, C++ tests (CUDA against CPU), compute-sanitizer
-#                                            memcheck and racecheck on their smaller cases, the gpu-tagged JUnit tests
+#   benchmarks/gpu/run_device.sh check OUT   build for sm_90, C++ tests (CUDA against CPU), the SASS of the
+#                                            atomics and exponentials, compute-sanitizer memcheck and racecheck on
+#                                            their smaller cases, the gpu-tagged JUnit tests
 #   benchmarks/gpu/run_device.sh bench OUT   the side-by-side harness (bench_loss.py) and the JMH launch overhead
 #
 # Logs land in OUT; a short summary is printed last.  A device call may run 600 s, so the steps' time limits add up to
@@ -33,7 +34,13 @@ if [ ! -f "$build/libpolicyloss.so" ]; then
 fi
 case $what in
 check)
-    step ctest 90 ctest --test-dir "$build" --output-on-failure
+    step ctest 80 ctest --test-dir "$build" --output-on-failure
+    # The instructions behind the kernels' atomics and exponentials, counted per kernel (RESULTS.md says what public
+    # listings show for them), in OUT/sass.log.
+    step sass 10 bash -c "set -o pipefail; cuobjdump -sass '$build/libpolicyloss.so' | awk '
+        /Function :/ { f = \$3 }
+        match(\$0, /(ATOMS|ATOM|RED)[.][A-Z0-9.]+|MUFU[.][A-Z0-9]+/) { n[f \" \" substr(\$0, RSTART, RLENGTH)]++ }
+        END { for (k in n) print n[k], k }' | sort -k2"
     step memcheck 100 compute-sanitizer --tool memcheck --error-exitcode 1 "$build/tests/test_cuda" --quick
     step racecheck 120 compute-sanitizer --tool racecheck --error-exitcode 1 "$build/tests/test_cuda" --quick
     if [ -f "$root/.device/run.sh" ]; then
