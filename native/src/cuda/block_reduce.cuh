@@ -89,9 +89,9 @@ struct SelectSmem {
         __syncthreads();
     }
 
-    // Adds q to bin b's mass: the low words' sum wraps around 2^32 exactly when the old low word plus q's is
-    // below the old one, and the thread that wrapped it carries the one into the high word.  Integer sums
-    // commute, so the bin is exact whatever order the adds land in (read after a barrier).
+    // Adds q to bin b's mass.  An add wraps the low word around 2^32 exactly when old + lo (mod 2^32) < old, and
+    // the thread whose add wrapped it carries the one into the high word.  Integer sums commute, so the bin is
+    // exact whatever order the adds land in (it is read after a barrier).
     __device__ __forceinline__ void add_mass(int b, unsigned long long q) {
         const unsigned lo = (unsigned)q, old = atomicAdd(&mass_lo[b], lo);
         const unsigned hi = (unsigned)(q >> 32) + (old + lo < old ? 1u : 0u);
