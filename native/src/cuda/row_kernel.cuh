@@ -124,6 +124,8 @@ __device__ void skip_row(const KernelArgs &a, int64_t i) {
 // dtypes two levels single out one logit value; fp32 needs all three.
 template <int DT>
 constexpr int kSelectLevels = DT == PL_F32 ? 3 : 2;
+// The first level's bin of a key is its top 11 bits (the TOKEN_FRACTION counts come from pass 1).
+constexpr int kFirstLevelShift = 21;
 
 // The clamped set S = { v : key(z_v) >= threshold } and its sums over the row: sum exp(y - m) and, in base-2
 // units, sum exp(y - m)(y2 - m2).  The threshold's last-level bin holds one logit value, `smallest`, and the key is
@@ -141,7 +143,7 @@ struct ClampedSet {
 template <int DT, bool VEC>
 __device__ ClampedSet select_clamped_set(const pl_loss_params &p, const typename Elem<DT>::type *row, int64_t vocab,
                                          const Transform &tr, float m2, int64_t finite, RowSmem &s) {
-    const int shifts[3] = {21, 10, 0};
+    const int shifts[3] = {kFirstLevelShift, 10, 0};
     const uint32_t widths[3] = {0x7ffu, 0x7ffu, 0x3ffu};
     const bool by_mass = p.clamp_mode == PL_CLAMP_PROBABILITY_MASS;
     // A token's fixed-point exp-mass (kMassScale): equal logits weigh the same, exactly.
@@ -287,7 +289,7 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
         sum_e += e;
         sum_t = fmaf(e, d, sum_t);
     };
-    const auto count = [&](float z) { atomicAdd(&s.select.count[order_key(z) >> 21], 1u); };
+    const auto count = [&](float z) { atomicAdd(&s.select.count[order_key(z) >> kFirstLevelShift], 1u); };
     for_each_pack<DT, VEC>(row, a.vocab, [&](int64_t c0, const auto &z) {
         constexpr int n = sizeof(z) / sizeof(float);
         float y2[n];
