@@ -20,6 +20,7 @@ import org.openjdk.jmh.annotations.Fork;
 import org.openjdk.jmh.annotations.Level;
 import org.openjdk.jmh.annotations.Measurement;
 import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OperationsPerInvocation;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
@@ -29,9 +30,11 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * The host cost of one asynchronous launch from Java ({@link FusedLoss#launch} on device buffers: argument checks,
- * scratch from the pool, the row kernel and the metrics kernel queued), next to a trivial JNI call in the same run.
- * The batch is tiny (4 rows x 256) so the GPU keeps up and the queue never pushes back; the stream is drained every
- * iteration. Needs a CUDA device (benchmarks/gpu/run_device.sh bench).
+ * scratch from the pool, the kernel queued), next to a trivial JNI call in the same run. The batch is tiny (4 rows x
+ * 256). Each measured invocation queues {@value #LAUNCHES} launches and the stream is drained after it, outside the
+ * timing: a tiny kernel runs for a few microseconds, longer than its launch takes, so launches without a drain
+ * would fill the launch queue and then time the GPU instead of the host. Needs a CUDA device
+ * (benchmarks/gpu/run_device.sh bench).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -40,6 +43,8 @@ import org.openjdk.jmh.annotations.Warmup;
 @Warmup(iterations = 3, time = 1)
 @Measurement(iterations = 5, time = 1)
 public class CudaLaunchBenchmark {
+    static final int LAUNCHES = 64;
+
     private CudaMemory memory;
     private FusedLoss loss;
     private LossBuffers buffers;
@@ -58,19 +63,24 @@ public class CudaLaunchBenchmark {
         record = new pl_data_error(memory.allocate(24));
     }
 
+    /** Drains the device after each invocation of the benchmark that asks for it (launch, not jniBaseline). */
+    @State(Scope.Thread)
+    public static class Drained {
+        @TearDown(Level.Invocation)
+        public void drain() {
+            CudaMemory.check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+        }
+    }
+
     @Benchmark
-    public void launch() {
-        loss.launch(buffers, metrics, record);
+    @OperationsPerInvocation(LAUNCHES)
+    public void launch(Drained drained) {
+        for (int k = 0; k < LAUNCHES; ++k) loss.launch(buffers, metrics, record);
     }
 
     @Benchmark
     public int jniBaseline() {
         return pl_abi_version();
-    }
-
-    @TearDown(Level.Iteration)
-    public void drain() {
-        CudaMemory.check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
     }
 
     @TearDown(Level.Trial)

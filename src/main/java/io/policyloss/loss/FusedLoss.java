@@ -3,8 +3,8 @@ package io.policyloss.loss;
 import static io.policyloss.nativeapi.PolicyLossNative.*;
 
 import io.policyloss.nativeapi.PolicyLossNative.pl_data_error;
-import io.policyloss.nativeapi.PolicyLossNative.pl_loss_args;
 import io.policyloss.nativeapi.PolicyLossNative.pl_loss_params;
+import java.nio.ByteBuffer;
 import java.util.Objects;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.DoublePointer;
@@ -26,6 +26,8 @@ import org.bytedeco.javacpp.ShortPointer;
  */
 public final class FusedLoss {
     private final LossConfig config;
+    /** The params struct's memory: Java's, so a PointerScope open when this is made cannot free it. */
+    private final ByteBuffer paramsMemory = CallFrame.memoryFor(pl_loss_params.class);
     private final pl_loss_params params;
 
     /** All CPU cores. */
@@ -37,8 +39,9 @@ public final class FusedLoss {
     public FusedLoss(LossConfig config, int numThreads) {
         this.config = Objects.requireNonNull(config, "config");
         if (numThreads < 0) throw new IllegalArgumentException("numThreads: must be >= 0 (0 = all cores), got " + numThreads);
-        params = new pl_loss_params()
-                .eps_low((float) config.epsLow())
+        params = new pl_loss_params(new Pointer(paramsMemory));
+        pl_loss_params_init(params);
+        params.eps_low((float) config.epsLow())
                 .eps_high((float) config.epsHigh())
                 .dual_clip_c((float) config.dualClipC())
                 .kl_coef((float) config.klCoef())
@@ -69,14 +72,10 @@ public final class FusedLoss {
     public LossMetrics compute(LossBuffers b) {
         Objects.requireNonNull(b, "buffers");
         b.checkLengths();
-        try (PointerScope scope = new PointerScope()) {
-            DoublePointer metrics = new DoublePointer(PL_METRICS_LEN);
-            int status = pl_fused_loss(params, args(b, metrics, null));
-            if (status != PL_OK) throw lastError(status);
-            double[] sums = new double[PL_METRICS_LEN];
-            metrics.get(sums);
-            return LossMetrics.fromSums(sums);
-        }
+        CallFrame frame = CallFrame.current();
+        int status = pl_fused_loss(params, frame.args(b, frame.hostMetrics(), 0));
+        if (status != PL_OK) throw lastError(status);
+        return LossMetrics.fromSums(frame.metricSums());
     }
 
     /**
@@ -89,29 +88,15 @@ public final class FusedLoss {
         Objects.requireNonNull(deviceDataError, "deviceDataError");
         if (b.device < 0) throw new IllegalArgumentException("buffers: launch needs device buffers (device >= 0)");
         b.checkLengths();
-        try (PointerScope scope = new PointerScope()) {
-            int status = pl_fused_loss(params, args(b, deviceMetrics, deviceDataError));
-            if (status != PL_OK) throw lastError(status);
-        }
+        int status = pl_fused_loss(params,
+                CallFrame.current().args(b, CallFrame.address(deviceMetrics), CallFrame.address(deviceDataError)));
+        if (status != PL_OK) throw lastError(status);
     }
 
     /** Throws the data error a finished {@link #launch} recorded (a host copy of its record), as compute would have. */
     public static void checkDataError(pl_data_error hostRecord, long vocab) {
         int status = pl_data_error_status(Objects.requireNonNull(hostRecord, "hostRecord"), vocab);
         if (status != PL_OK) throw lastError(status);
-    }
-
-    private pl_loss_args args(LossBuffers b, DoublePointer metrics, pl_data_error dataError) {
-        return new pl_loss_args()
-                .n_rows(b.rows).vocab(b.vocab).ld(b.logitsStride)
-                .logits_dtype(b.logitsDtype.code()).logits(b.logits)
-                .target_dtype(b.target64 ? PL_I64 : PL_I32).target(b.target)
-                .old_logp(b.oldLogp).ref_logp(b.refLogp).advantage(b.advantage).weight(b.weight)
-                .temperature(b.temperature)
-                .dlogits(b.dlogits).dlogits_dtype(b.dlogitsDtype.code()).ld_dlogits(b.dlogitsStride)
-                .out_logp(b.outLogp).out_entropy(b.outEntropy).out_clamped_entropy(b.outClampedEntropy)
-                .out_ratio(b.outRatio).out_loss(b.outLoss).out_kl(b.outKl).out_flags(b.outFlags)
-                .metrics(metrics).device(b.device).stream(b.stream).data_error(dataError);
     }
 
     /** Computes on Java arrays (copied to native memory and back). */

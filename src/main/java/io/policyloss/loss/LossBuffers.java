@@ -118,12 +118,19 @@ public final class LossBuffers {
         long logitsElems = rows == 0 ? 0 : (rows - 1) * logitsStride + vocab;
         checkBytes(logits, "logits", logitsElems * logitsDtype.bytes());
         checkBytes(target, "target", rows * (target64 ? 8 : 4));
-        for (Object[] f : new Object[][] {{oldLogp, "oldLogp"}, {refLogp, "refLogp"}, {advantage, "advantage"},
-                {weight, "weight"}, {temperature, "temperature"}, {outLogp, "outLogp"}, {outEntropy, "outEntropy"},
-                {outClampedEntropy, "outClampedEntropy"}, {outRatio, "outRatio"}, {outLoss, "outLoss"},
-                {outKl, "outKl"}}) {
-            checkBytes((Pointer) f[0], (String) f[1], rows * 4L);
-        }
+        // One call per buffer, not a loop over a table: this runs on every call, and a table is garbage each time.
+        long floats = rows * 4L;
+        checkBytes(oldLogp, "oldLogp", floats);
+        checkBytes(refLogp, "refLogp", floats);
+        checkBytes(advantage, "advantage", floats);
+        checkBytes(weight, "weight", floats);
+        checkBytes(temperature, "temperature", floats);
+        checkBytes(outLogp, "outLogp", floats);
+        checkBytes(outEntropy, "outEntropy", floats);
+        checkBytes(outClampedEntropy, "outClampedEntropy", floats);
+        checkBytes(outRatio, "outRatio", floats);
+        checkBytes(outLoss, "outLoss", floats);
+        checkBytes(outKl, "outKl", floats);
         checkBytes(outFlags, "outFlags", rows);
         long dElems = rows == 0 ? 0 : (rows - 1) * dlogitsStride + vocab;
         checkBytes(dlogits, "dlogits", dElems * dlogitsDtype.bytes());

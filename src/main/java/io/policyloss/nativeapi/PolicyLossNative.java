@@ -46,6 +46,11 @@ public final class PolicyLossNative {
             pl_loss_params_init(this);
         }
 
+        /** The struct at this address (memory the caller owns, e.g. a direct buffer). */
+        public pl_loss_params(Pointer p) {
+            super(p);
+        }
+
         private native void allocate();
 
         public native @Cast("uint32_t") int size();
@@ -123,6 +128,11 @@ public final class PolicyLossNative {
             super((Pointer) null);
             allocate();
             pl_loss_args_init(this);
+        }
+
+        /** The struct at this address (memory the caller owns, e.g. a direct buffer). */
+        public pl_loss_args(Pointer p) {
+            super(p);
         }
 
         private native void allocate();

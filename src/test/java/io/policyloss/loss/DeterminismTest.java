@@ -10,7 +10,10 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import org.junit.jupiter.api.Test;
 
-/** Bitwise reproducibility: the same call twice, with one or all threads, and from four threads at once. */
+/**
+ * Bitwise reproducibility: the same call twice, with one or all threads, from four threads at once, and four threads
+ * sharing one FusedLoss.
+ */
 class DeterminismTest {
     private static final LossConfig CONFIG = LossConfig.builder().entropyCoef(0.01).clampedEntropyCoef(0.02).clampP(0.33)
             .dualClipC(3).build();
@@ -48,6 +51,36 @@ class DeterminismTest {
             List<Future<LossResult>> futures = new ArrayList<>();
             for (int t = 0; t < 4; ++t) futures.add(pool.submit(() -> run(CASE, 3, 0)));
             for (Future<LossResult> f : futures) assertBitwiseEqual(alone, f.get());
+        } finally {
+            pool.shutdown();
+        }
+    }
+
+    @Test
+    void oneLossSharedByFourThreadsKeepsTheirCallsApart() throws Exception {
+        // Each thread fills its own argument block (CallFrame): four threads on one FusedLoss, each on its own
+        // inputs, many times over, must each get what a lone call on those inputs gets.
+        FusedLoss shared = new FusedLoss(CONFIG, 1);
+        RandomCase small = RandomCase.of("shared", 8, 700, Dtype.F32, CONFIG);
+        List<LossBatch> batches = new ArrayList<>();
+        List<LossResult> alone = new ArrayList<>();
+        for (int t = 0; t < 4; ++t) {
+            batches.add(small.generate(10 + t).batch());
+            alone.add(shared.compute(batches.get(t)));
+        }
+        ExecutorService pool = Executors.newFixedThreadPool(4);
+        try {
+            List<Future<List<LossResult>>> futures = new ArrayList<>();
+            for (int t = 0; t < 4; ++t) {
+                LossBatch mine = batches.get(t);
+                futures.add(pool.submit(() -> {
+                    List<LossResult> results = new ArrayList<>();
+                    for (int k = 0; k < 50; ++k) results.add(shared.compute(mine));
+                    return results;
+                }));
+            }
+            for (int t = 0; t < 4; ++t)
+                for (LossResult r : futures.get(t).get()) assertBitwiseEqual(alone.get(t), r);
         } finally {
             pool.shutdown();
         }
