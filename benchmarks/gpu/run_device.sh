@@ -5,7 +5,8 @@
 #   benchmarks/gpu/run_device.sh check OUT   build for sm_90, C++ tests (CUDA against CPU), the SASS of the
 #                                            atomics and exponentials, compute-sanitizer memcheck and racecheck on
 #                                            their smaller cases, the gpu-tagged JUnit tests
-#   benchmarks/gpu/run_device.sh bench OUT   the side-by-side harness (bench_loss.py) and the JMH launch overhead
+#   benchmarks/gpu/run_device.sh bench OUT   the host cost of a launch and its parts (launch_costs), the side-by-side
+#                                            harness (bench_loss.py) and the JMH launch overhead
 #
 # Logs land in OUT; a short summary is printed last.  A device call may run 600 s, so the steps' time limits add up to
 # less: a step that runs over is cut short and reported, and the rest still run.
@@ -28,13 +29,14 @@ step() {  # step NAME TIMEOUT COMMAND...: runs it with its log in OUT/NAME.log, 
 }
 
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.max.mem --format=csv > "$out/gpu.txt" 2>&1
+# What runs here only: the emulated test (one large translation unit with sanitizers, minutes to compile) is CI's.
 if [ ! -f "$build/libpolicyloss.so" ]; then
     step cmake 150 bash -c "cmake -S '$root/native' -B '$build' -DCMAKE_BUILD_TYPE=Release -DPL_CUDA_ARCHITECTURES=90-real \
-        && cmake --build '$build' --parallel"
+        && cmake --build '$build' --parallel --target policyloss test_abi test_cuda launch_costs"
 fi
 case $what in
 check)
-    step ctest 80 ctest --test-dir "$build" --output-on-failure
+    step ctest 80 ctest --test-dir "$build" --output-on-failure -R '^(abi|cuda)$'
     # The instructions behind the kernels' atomics and exponentials, counted per kernel (RESULTS.md says what public
     # listings show for them), in OUT/sass.log.
     step sass 10 bash -c "set -o pipefail; cuobjdump -sass '$build/libpolicyloss.so' | awk '
@@ -49,12 +51,14 @@ check)
     fi
     ;;
 bench)
-    step bench-loss 330 python3 "$root/benchmarks/gpu/bench_loss.py" --lib "$build/libpolicyloss.so" --out "$out" \
-        --budget-s 270 ${QUICK:+--quick}
+    step launch-costs 15 "$build/bench/launch_costs"
+    step bench-loss 325 python3 "$root/benchmarks/gpu/bench_loss.py" --lib "$build/libpolicyloss.so" --out "$out" \
+        --budget-s 265 ${QUICK:+--quick}
     if [ -f "$root/.device/run.sh" ]; then
         step jmh-launch 100 bash "$root/.device/run.sh" \
             '$JAVA -cp "$CLASSPATH" org.openjdk.jmh.Main CudaLaunchBenchmark -f 1 -wi 3 -i 5 -rf json -rff '"$out"'/jmh-launch.json'
     fi
+    cat "$out/launch-costs.log"
     [ -f "$out/bench_loss.md" ] && cat "$out/bench_loss.md"
     ;;
 esac

@@ -3,8 +3,8 @@
 // can check of the very source nvcc builds.  The instance of the row kernel and its arguments come from the
 // launcher's own kernel_plan.cuh; grids smaller than the row count make every block walk several rows, as on a
 // GPU with more rows than rows in flight.  Also: 16-byte packs against scalar loads, results that do not depend on
-// the threads' schedule or the grid, data errors named as the CPU kernel names them, NaN padding never read, the
-// metrics kernel alone for a call with no rows, the radix select's rebuilding of a logit from its key, and random
+// the threads' schedule, the grid or the launch (one cooperative or two), data errors named as the CPU kernel
+// names them, NaN padding never read, the metrics kernel alone for a call with no rows, the radix select's rebuilding of a logit from its key, and random
 // cases (fuzz).
 #include "emulator/cuda_emulator.hpp"  // first: it defines the CUDA qualifiers before any CUDA header
 
@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "cuda/kernel_plan.cuh"
-#include "cuda/metrics_kernel.cuh"
+#include "cuda/loss_kernel.cuh"
 #include "kernel_cases.hpp"
 
 using namespace pl::cuda;
@@ -31,9 +31,10 @@ struct Emulated {
     bool packed;  // the row kernel read 16-byte packs
 };
 
-// The device call of `c` on host memory: the row kernel on a grid of `grid` blocks (16-byte packs where the call
-// would use them, unless `packs` is false), then the metrics kernel, as fused_loss.cu queues them.
-Emulated run_emulated(const Case &c, const Inputs &in, unsigned grid, bool packs = true) {
+// The device call of `c` on host memory, as fused_loss.cu queues it: the loss kernel on a grid of `grid` blocks
+// (16-byte packs where the call would use them, unless `packs` is false), one cooperative launch that also takes
+// the sums, or (`cooperative` false) a plain launch and then the metrics kernel.
+Emulated run_emulated(const Case &c, const Inputs &in, unsigned grid, bool packs = true, bool cooperative = true) {
     pl_loss_args a;
     fill_args(c, a);
     Emulated e{poisoned_outputs(c), pl_data_error{-2, -2, 0, 0}, false};
@@ -44,15 +45,23 @@ Emulated run_emulated(const Case &c, const Inputs &in, unsigned grid, bool packs
     std::memset((void *)&garbage, 0xff, sizeof garbage);
     std::vector<RowRecord> records(c.n, garbage);
     const KernelArgs ka = kernel_args(a, records.data());
-    if (c.n > 0)
+    const MetricsArgs ma = metrics_args(a, records.data(), o.metrics.data(), &e.record);
+    if (c.n == 0) {
+        emu::launch(1, kThreads, reduce_rows, ma);
+    } else {
         with_row_instance(a, [&](auto dt, auto ddt, auto vec) {
             constexpr int DT = decltype(dt)::value, DDT = decltype(ddt)::value;
-            e.packed = packs && decltype(vec)::value;
-            if (packs) emu::launch(grid, kThreads, fused_loss_rows<DT, DDT, decltype(vec)::value>, c.p, ka);
-            else emu::launch(grid, kThreads, fused_loss_rows<DT, DDT, false>, c.p, ka);
+            constexpr bool VEC = decltype(vec)::value;
+            e.packed = packs && VEC;
+            const auto kernel = packs ? fused_loss<DT, DDT, VEC> : fused_loss<DT, DDT, false>;
+            if (cooperative) {
+                emu::launch_cooperative(grid, kThreads, kernel, c.p, ka, ma, true);
+            } else {
+                emu::launch(grid, kThreads, kernel, c.p, ka, ma, false);
+                emu::launch(1, kThreads, reduce_rows, ma);
+            }
         });
-    emu::launch(1, kThreads, reduce_rows, (const RowRecord *)records.data(), a.weight, a.old_logp, a.target,
-                a.target_dtype == PL_I64, a.n_rows, o.metrics.data(), &e.record);
+    }
     o.status = e.record.row < 0 ? PL_OK : pl_data_error_status(&e.record, c.v);
     if (c.in_place) o.dlogits = logits;
     return e;
@@ -83,7 +92,9 @@ bool same_bits(const Outputs &x, const Outputs &y) {
 }
 
 // On a GPU the threads reach the histogram atomics and the barriers in a different order on every run: the bits
-// of a result must depend neither on that order (a missing barrier would make them) nor on the block of a row.
+// of a result must depend neither on that order (a missing barrier would make them), nor on the block of a row, nor
+// on whether the sums ride in the loss kernel's launch or follow in their own (the launch that is not cooperative;
+// also the one on 64 blocks, whose 32,768 fibers of a cooperative launch would outgrow the emulator's mappings).
 void test_schedule_and_grid_independent() {
     const Case c = determinism_case();
     g_case = c.name;
@@ -92,10 +103,12 @@ void test_schedule_and_grid_independent() {
     const Outputs forward = run_emulated(c, in, 3).out;
     emu::set_schedule(emu::Schedule::Reverse);
     const Outputs reverse = run_emulated(c, in, 3).out;
+    const Outputs two_launches = run_emulated(c, in, 3, true, false).out;
     emu::set_schedule(emu::Schedule::Shuffled, 7);
-    const Outputs shuffled = run_emulated(c, in, 64).out;
+    const Outputs shuffled = run_emulated(c, in, 64, true, false).out;
     CHECK(forward.status == PL_OK, "status %d", forward.status);
     CHECK(same_bits(forward, reverse), "the forward and the reverse schedule differ");
+    CHECK(same_bits(forward, two_launches), "two launches differ from one cooperative launch");
     CHECK(same_bits(forward, shuffled), "a shuffled schedule on 64 blocks differs from the forward one on 3");
     compare(c, in, run_cpu(c, in), forward);
 }

@@ -1,5 +1,6 @@
-// The host side of a device call: choose the row kernel's instance and grid, take scratch from the pool, queue
-// the row kernel and the metrics kernel on the caller's stream, and (synchronous calls) wait and report.
+// The host side of a device call: choose the loss kernel's instance and grid, take scratch from the pool, queue the
+// kernel on the caller's stream (one cooperative launch; two launches where it cannot be cooperative), and
+// (synchronous calls) wait and report.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -9,7 +10,7 @@
 #include "../row_error.hpp"
 #include "../validate.hpp"
 #include "kernel_plan.cuh"
-#include "metrics_kernel.cuh"
+#include "loss_kernel.cuh"
 #include "pointers.hpp"
 #include "scratch_pool.hpp"
 
@@ -28,20 +29,41 @@ int grid_size(const DeviceFacts &f, int64_t n_rows, int64_t row_bytes, int block
     return (int)std::min(n_rows, std::max<int64_t>(f.sms, std::min(most, in_l2)));
 }
 
+// The loss kernel on rows that need it, then the sums: in the same launch where it can be cooperative (grid_size
+// keeps every block resident, as a cooperative launch needs), else in reduce_rows after it.
 template <int DT, int DDT, bool VEC>
-cudaError_t launch_rows(const pl_loss_params &p, const KernelArgs &ka, const DeviceFacts &f, cudaStream_t stream) {
+cudaError_t launch_loss(const pl_loss_params &p, const KernelArgs &ka, const MetricsArgs &ma, const DeviceFacts &f,
+                        cudaStream_t stream) {
     // Blocks per SM of this instance: a property of the compiled kernel, asked once (it costs microseconds).
     static const int occupancy = [] {
         int blocks = 0;
-        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, fused_loss_rows<DT, DDT, VEC>, kThreads, 0) !=
+        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, fused_loss<DT, DDT, VEC>, kThreads, 0) !=
             cudaSuccess) {
             cudaGetLastError();
             blocks = 1;
         }
         return blocks;
     }();
-    const int grid = grid_size(f, ka.n_rows, ka.vocab * dtype_size(DT), occupancy);
-    fused_loss_rows<DT, DDT, VEC><<<grid, kThreads, 0, stream>>>(p, ka);
+    const unsigned grid = (unsigned)grid_size(f, ka.n_rows, ka.vocab * dtype_size(DT), occupancy);
+    if (f.cooperative) {
+        cudaLaunchAttribute cooperative{};
+        cooperative.id = cudaLaunchAttributeCooperative;
+        cooperative.val.cooperative = 1;
+        cudaLaunchConfig_t config{};
+        config.gridDim = dim3(grid);
+        config.blockDim = dim3(kThreads);
+        config.stream = stream;
+        config.attrs = &cooperative;
+        config.numAttrs = 1;
+        const cudaError_t e = cudaLaunchKernelEx(&config, fused_loss<DT, DDT, VEC>, p, ka, ma, true);
+        // Too large: fewer SMs are ours than the device has (MPS, green contexts); the two launches need none.
+        if (e != cudaErrorCooperativeLaunchTooLarge) return e;
+        cudaGetLastError();
+    }
+    fused_loss<DT, DDT, VEC><<<grid, kThreads, 0, stream>>>(p, ka, ma, false);
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) return e;
+    reduce_rows<<<1, kThreads, 0, stream>>>(ma);
     return cudaGetLastError();
 }
 
@@ -93,15 +115,15 @@ pl_status fused_loss_cuda(const pl_loss_params &p, const pl_loss_args &a) {
     pl_data_error *scratch_error = (pl_data_error *)(scratch_metrics + PL_METRICS_LEN);
 
     const KernelArgs ka = kernel_args(a, records);
-    if (a.n_rows > 0)  // no rows: the metrics kernel alone writes zeros
+    const MetricsArgs ma = metrics_args(a, records, host_metrics ? scratch_metrics : a.metrics,
+                                        synchronous ? scratch_error : a.data_error);
+    if (a.n_rows > 0) {
         e = with_row_instance(a, [&](auto dt, auto ddt, auto vec) {
-            return launch_rows<decltype(dt)::value, decltype(ddt)::value, decltype(vec)::value>(p, ka, facts, stream);
+            return launch_loss<decltype(dt)::value, decltype(ddt)::value, decltype(vec)::value>(p, ka, ma, facts,
+                                                                                                 stream);
         });
-    double *metrics = host_metrics ? scratch_metrics : a.metrics;
-    pl_data_error *error = synchronous ? scratch_error : a.data_error;
-    if (e == cudaSuccess) {
-        reduce_rows<<<1, kThreads, 0, stream>>>(records, a.weight, a.old_logp, a.target, a.target_dtype == PL_I64,
-                                                a.n_rows, metrics, error);
+    } else {  // no rows: the sums alone, zeros
+        reduce_rows<<<1, kThreads, 0, stream>>>(ma);
         e = cudaGetLastError();
     }
     pl_data_error found{-1, ROW_OK, 0, 0};

@@ -1,21 +1,29 @@
-// What a device call runs, decided on the host from its validated arguments: the row kernel's view of the buffers
-// and the row kernel instance (logits dtype, dlogits dtype, 16-byte packs or scalars).  Shared by the launcher
+// What a device call runs, decided on the host from its validated arguments: the kernels' view of the buffers
+// and the loss kernel's instance (logits dtype, dlogits dtype, 16-byte packs or scalars).  Shared by the launcher
 // (fused_loss.cu) and the emulated test, so both run the instance that a call would.
 #pragma once
 #include <cstdint>
 #include <type_traits>
 
+#include "kernel_args.cuh"
 #include "policyloss.h"
-#include "row_kernel.cuh"
+#include "row_access.cuh"
 
 namespace pl::cuda {
 
+// `records`: n_rows of scratch.
 inline KernelArgs kernel_args(const pl_loss_args &a, RowRecord *records) {
     return KernelArgs{a.n_rows,      a.vocab,         a.ld,          a.ld_dlogits,       a.logits,
                       a.target,      a.target_dtype == PL_I64,       a.old_logp,         a.ref_logp,
                       a.advantage,   a.weight,        a.temperature, a.dlogits,          a.out_logp,
                       a.out_entropy, a.out_clamped_entropy, a.out_ratio, a.out_loss,     a.out_kl,
                       a.out_flags,   records};
+}
+
+// The records that kernel_args gave the rows; `metrics` and `error`: where the sums and the data check go.
+inline MetricsArgs metrics_args(const pl_loss_args &a, const RowRecord *records, double *metrics,
+                                pl_data_error *error) {
+    return MetricsArgs{a.n_rows, records, a.weight, a.old_logp, a.target, a.target_dtype == PL_I64, metrics, error};
 }
 
 // Rows of `esize`-byte elements at `ptr` with stride `ld` all start on 16 bytes.

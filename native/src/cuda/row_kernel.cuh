@@ -21,23 +21,11 @@
 #include "../row_error.hpp"
 #include "../row_loss.hpp"
 #include "block_reduce.cuh"
+#include "kernel_args.cuh"
 #include "row_access.cuh"
 #include "row_record.hpp"
 
 namespace pl::cuda {
-
-// The validated buffers of a call, as the kernel sees them (device pointers).
-struct KernelArgs {
-    int64_t n_rows, vocab, ld, ld_dlogits;
-    const void *logits;
-    const void *target;
-    bool target64;
-    const float *old_logp, *ref_logp, *advantage, *weight, *temperature;
-    void *dlogits;
-    float *out_logp, *out_entropy, *out_clamped_entropy, *out_ratio, *out_loss, *out_kl;
-    uint8_t *out_flags;
-    RowRecord *records;
-};
 
 struct RowSmem {
     ReduceSmem<3> reduce;
@@ -70,16 +58,12 @@ __device__ __forceinline__ unsigned long long block_sum_u64(unsigned long long v
     return v;
 }
 
-__device__ __forceinline__ int64_t target_of(const KernelArgs &a, int64_t i) {
-    return a.target64 ? ((const int64_t *)a.target)[i] : (int64_t)((const int32_t *)a.target)[i];
-}
-
 // Thread 0: the row's scalars, and the checks of SPEC section 8 that need no logits (the CPU kernel's order).
 __device__ __forceinline__ void check_scalars(const pl_loss_params &p, const KernelArgs &a, int64_t i, RowSmem &s) {
     const float w = a.weight[i];
     s.weight = w;
     s.tau = a.temperature ? a.temperature[i] : p.temperature;
-    s.target = w == 0.0f ? 0 : target_of(a, i);  // padding may hold any target: read only what is checked
+    s.target = w == 0.0f ? 0 : target_at(a.target, a.target64, i);  // padding may hold any target: read only what is checked
     RowError e{ROW_OK, 0};
     if (!std::isfinite(w)) e = RowError{ROW_WEIGHT_NOT_FINITE, 0};
     else if (w != 0.0f) e = check_row_scalars(a, i, s.target);
@@ -408,9 +392,9 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
     });
 }
 
+// The block's rows: blockIdx.x, blockIdx.x + gridDim.x, ...
 template <int DT, int DDT, bool VEC>
-__global__ void __launch_bounds__(kThreads) fused_loss_rows(const pl_loss_params p, const KernelArgs a) {
-    __shared__ RowSmem s;
+__device__ void fused_loss_rows(const pl_loss_params &p, const KernelArgs &a, RowSmem &s) {
     for (int64_t i = blockIdx.x; i < a.n_rows; i += gridDim.x) {
         fused_loss_row<DT, DDT, VEC>(p, a, i, s);
         __syncthreads();  // the next row reuses s

@@ -1,4 +1,5 @@
-// What the row kernel leaves per row for the metrics kernel: the row's outputs, its flags and its data error.
+// What the rows of the loss kernel leave per row for the metric sums: the row's outputs, its flags and its data
+// error.
 // 32 bytes a row, the only device memory a call allocates besides PL_METRICS_LEN doubles and one pl_data_error.
 #pragma once
 #include <cstdint>

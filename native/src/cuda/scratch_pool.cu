@@ -41,11 +41,12 @@ cudaError_t device_facts(int device, DeviceFacts *facts) {
     if (device < 0 || device >= kMaxDevices) return cudaErrorInvalidDevice;
     std::lock_guard<std::mutex> lock(g_mutex);
     if (!g_have_facts[device]) {
-        int sms = 0, l2 = 0;
+        int sms = 0, l2 = 0, cooperative = 0;
         cudaError_t e;
         if ((e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device)) != cudaSuccess) return e;
         if ((e = cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, device)) != cudaSuccess) return e;
-        g_facts[device] = DeviceFacts{sms, l2};
+        if ((e = cudaDeviceGetAttribute(&cooperative, cudaDevAttrCooperativeLaunch, device)) != cudaSuccess) return e;
+        g_facts[device] = DeviceFacts{sms, l2, cooperative != 0};
         g_have_facts[device] = true;
     }
     *facts = g_facts[device];

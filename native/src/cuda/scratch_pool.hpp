@@ -15,6 +15,7 @@ cudaMemPool_t scratch_pool(int device, cudaError_t *err);
 struct DeviceFacts {
     int sms;
     long long l2_bytes;
+    bool cooperative;  // cooperative launches (sm_60 on, where the driver mode allows them)
 };
 cudaError_t device_facts(int device, DeviceFacts *facts);
 

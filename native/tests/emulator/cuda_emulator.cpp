@@ -2,7 +2,9 @@
 // stack, switched by a few instructions of x86-64 assembly (ucontext's switch costs a system call, which made a
 // row take tens of milliseconds).  The scheduler resumes every runnable fiber once per pass, in the pass order of
 // the schedule; a fiber runs until it reaches a barrier or returns.  After each pass, a warp whose 32 lanes all
-// wait at a shuffle, or a block whose threads all wait at __syncthreads, is released.
+// wait at a shuffle, or a block whose threads all wait at __syncthreads, is released.  A cooperative launch gives
+// every block its own fibers, runs the blocks one after another until each has returned or waits at the grid
+// barrier, and releases the barrier once every thread of the grid waits there.
 #include "cuda_emulator.hpp"
 
 #include <sys/mman.h>
@@ -61,7 +63,7 @@ namespace {
     std::_Exit(70);
 }
 
-enum class State { Runnable, AtSyncthreads, AtShuffle, Returned };
+enum class State { Runnable, AtSyncthreads, AtShuffle, AtGridBarrier, Returned };
 
 constexpr size_t kStackBytes = 256 * 1024;  // per fiber, above a guard page that turns an overflow into a fault
 constexpr size_t kGuardBytes = 4096;
@@ -78,11 +80,13 @@ struct Scheduler {
     std::vector<unsigned char> slots;  // per warp: [2][32][8] bytes of offered shuffle values
     std::vector<unsigned> order;
     void *main_sp = nullptr;
-    unsigned current = 0;
+    unsigned base = 0;     // the running block's first fiber (0 unless the launch is cooperative)
+    unsigned current = 0;  // the running fiber, base + threadIdx.x
     const std::function<void()> *body = nullptr;
     Schedule schedule = Schedule::Forward;
     std::mt19937 rng{1};
     bool launching = false;
+    bool cooperative = false;
 };
 Scheduler g;
 
@@ -103,8 +107,9 @@ void *new_fiber_stack(char *stack) {
     return frame;
 }
 
-void ensure_fibers(unsigned threads) {
-    while (g.fibers.size() < threads) {
+// `count` fibers, and the shuffle slots of a block of `threads`.
+void ensure_fibers(unsigned count, unsigned threads) {
+    while (g.fibers.size() < count) {
         void *p = mmap(nullptr, kGuardBytes + kStackBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED) fail("no memory for a fiber stack");
         mprotect(p, kGuardBytes, PROT_NONE);
@@ -120,56 +125,93 @@ void next_pass_order(unsigned threads) {
     if (g.schedule == Schedule::Shuffled) std::shuffle(g.order.begin(), g.order.end(), g.rng);
 }
 
-// Releases the barriers that every thread they wait for has reached; fails where threads can no longer meet.
+// Releases the running block's barriers that every thread they wait for has reached; fails where threads can no
+// longer meet.  Threads at the grid barrier wait for the other blocks (run_grid), not for this block.
 void release_barriers(unsigned threads) {
-    unsigned returned = 0, at_sync = 0;
+    unsigned returned = 0, at_sync = 0, at_grid = 0;
     bool released = false;
     for (unsigned w = 0; w < threads / 32; ++w) {
         unsigned at_shuffle = 0, warp_returned = 0;
         for (unsigned l = 0; l < 32; ++l) {
-            const State s = g.fibers[w * 32 + l].state;
+            const State s = g.fibers[g.base + w * 32 + l].state;
+            at_grid += s == State::AtGridBarrier;
             at_shuffle += s == State::AtShuffle;
             warp_returned += s == State::Returned;
             at_sync += s == State::AtSyncthreads;
         }
         returned += warp_returned;
         if (at_shuffle == 32) {
-            for (unsigned l = 0; l < 32; ++l) g.fibers[w * 32 + l].state = State::Runnable;
+            for (unsigned l = 0; l < 32; ++l) g.fibers[g.base + w * 32 + l].state = State::Runnable;
             released = true;
         } else if (at_shuffle && warp_returned) {
             fail("warp %u: %u lanes wait at a shuffle for %u lanes that returned (a shuffle in divergent code)", w,
                  at_shuffle, warp_returned);
         }
     }
-    if (released || returned == threads) return;
+    if (released || returned + at_grid == threads) return;
+    if (at_grid)
+        fail("%u threads wait at the grid barrier, %u at __syncthreads or shuffles of this block", at_grid,
+             threads - at_grid - returned);
     if (at_sync + returned < threads)
         fail("deadlock: %u threads wait at __syncthreads, %u at shuffles that their warps do not all reach", at_sync,
              threads - at_sync - returned);
     if (returned)
         fail("%u threads wait at __syncthreads for %u that returned (a barrier in divergent code)", at_sync, returned);
-    for (unsigned t = 0; t < threads; ++t) g.fibers[t].state = State::Runnable;
+    for (unsigned t = 0; t < threads; ++t) g.fibers[g.base + t].state = State::Runnable;
 }
 
-void run_block(unsigned threads) {
-    for (unsigned t = 0; t < threads; ++t) {
-        Fiber &f = g.fibers[t];
-        f.sp = new_fiber_stack(f.stack);
-        f.state = State::Runnable;
-        f.parity = 0;
-    }
+// Runs block `block` on the fibers from `base`: from its start (`fresh`) or from where its threads were released,
+// until each of them has returned or waits at the grid barrier.
+void run_block(unsigned block, unsigned base, unsigned threads, bool fresh) {
+    blockIdx.x = block;
+    g.base = base;
+    const auto first = g.fibers.begin() + base, last = first + threads;
+    if (fresh)
+        for (auto f = first; f != last; ++f) {
+            f->sp = new_fiber_stack(f->stack);
+            f->state = State::Runnable;
+            f->parity = 0;
+        }
     for (;;) {
         next_pass_order(threads);
         for (unsigned t : g.order) {
-            if (g.fibers[t].state != State::Runnable) continue;
-            g.current = t;
+            if (g.fibers[base + t].state != State::Runnable) continue;
+            g.current = base + t;
             threadIdx.x = t;
-            pl_emu_switch(&g.main_sp, g.fibers[t].sp);
+            pl_emu_switch(&g.main_sp, g.fibers[base + t].sp);
         }
-        if (std::all_of(g.fibers.begin(), g.fibers.begin() + threads,
-                        [](const Fiber &f) { return f.state == State::Returned; }))
+        if (std::all_of(first, last, [](const Fiber &f) {
+                return f.state == State::Returned || f.state == State::AtGridBarrier;
+            }))
             return;
         release_barriers(threads);
     }
+}
+
+// The grid: block after block, each on the same fibers; a cooperative grid on fibers of its own per block, in
+// rounds that end at the grid barrier.
+void run_grid(unsigned grid, unsigned threads, const std::function<void()> &block_body, bool cooperative) {
+    if (threads == 0 || threads % 32 != 0) fail("a block of %u threads: the emulator runs whole warps", threads);
+    if (g.launching) fail("a launch from inside a kernel");
+    ensure_fibers(cooperative ? grid * threads : threads, threads);
+    g.body = &block_body;
+    g.launching = true;
+    g.cooperative = cooperative;
+    gridDim.x = grid;
+    blockDim.x = threads;
+    for (bool fresh = true;; fresh = false) {
+        for (unsigned b = 0; b < grid; ++b) run_block(b, cooperative ? b * threads : 0, threads, fresh);
+        if (!cooperative) break;
+        const auto first = g.fibers.begin(), last = first + (size_t)grid * threads;
+        const auto returned = std::count_if(first, last, [](const Fiber &f) { return f.state == State::Returned; });
+        if (returned == last - first) break;
+        if (returned) fail("%ld threads wait at the grid barrier for %ld that returned", (long)(last - first - returned),
+                           (long)returned);
+        for (auto f = first; f != last; ++f) f->state = State::Runnable;
+    }
+    g.launching = false;
+    g.cooperative = false;
+    g.body = nullptr;
 }
 
 // The running fiber waits in `state` until the scheduler releases it.
@@ -188,25 +230,22 @@ void set_schedule(Schedule schedule, unsigned seed) {
 }
 
 void launch_blocks(unsigned grid, unsigned threads, const std::function<void()> &block_body) {
-    if (threads == 0 || threads % 32 != 0) fail("a block of %u threads: the emulator runs whole warps", threads);
-    if (g.launching) fail("a launch from inside a kernel");
-    ensure_fibers(threads);
-    g.body = &block_body;
-    g.launching = true;
-    gridDim.x = grid;
-    blockDim.x = threads;
-    for (unsigned b = 0; b < grid; ++b) {
-        blockIdx.x = b;
-        run_block(threads);
-    }
-    g.launching = false;
-    g.body = nullptr;
+    run_grid(grid, threads, block_body, false);
+}
+
+void launch_cooperative_blocks(unsigned grid, unsigned threads, const std::function<void()> &block_body) {
+    run_grid(grid, threads, block_body, true);
+}
+
+void grid_barrier() {
+    if (g.launching && !g.cooperative) fail("a grid barrier in a launch that is not cooperative");
+    wait(State::AtGridBarrier, "a grid barrier");
 }
 
 void warp_exchange(unsigned mask, const void *mine, void *theirs, int size, int source) {
     if (mask != 0xffffffffu) fail("a shuffle with mask %#x: the emulator runs full-warp shuffles only", mask);
     const unsigned t = threadIdx.x, warp = t / 32;
-    Fiber &f = g.fibers[t];
+    Fiber &f = g.fibers[g.current];
     unsigned char *slots = &g.slots[((size_t)warp * 2 + f.parity) * 32 * 8];
     std::memcpy(slots + (t & 31) * 8, mine, size);
     wait(State::AtShuffle, "a warp shuffle");

@@ -10,7 +10,8 @@
 // Between two barriers the threads run one after another, in the order of the schedule: forward, reverse or
 // shuffled.  A __syncthreads missing between one thread's write of shared memory and another's read makes the
 // result depend on that order, so a test that finds the same bits under every schedule has shown that no such
-// race changed its results (the question compute-sanitizer's racecheck answers on a GPU).  Built with
+// race changed its results (the question compute-sanitizer's racecheck answers on a GPU).  A cooperative launch
+// runs the blocks in rounds between grid barriers (launch_cooperative).  Built with
 // AddressSanitizer, an access past a buffer or a shared array fails (memcheck's question).  What the emulation
 // cannot show: the GPU's speed, its rounding of __expf / __fdividef / ex2.approx (exp2_approx computes exp2f
 // here), a read of shared memory before any write (here it finds the previous block's values, on the GPU
@@ -53,6 +54,20 @@ void launch(unsigned grid, unsigned threads, void (*kernel)(P...), A &&...args) 
     launch_blocks(grid, threads, [&] { kernel(args...); });
 }
 
+// A cooperative launch (cudaLaunchAttributeCooperative), the only kind whose threads may wait at the grid barrier
+// (cooperative_groups::this_grid().sync()).  Each block gets fibers of its own; the blocks still run one after
+// another, each until its threads have returned or wait at the barrier, so shared memory, which every block shares
+// here, does not keep a block's values across the barrier as it would on the GPU.
+void launch_cooperative_blocks(unsigned grid, unsigned threads, const std::function<void()> &block_body);
+
+template <typename... P, typename... A>
+void launch_cooperative(unsigned grid, unsigned threads, void (*kernel)(P...), A &&...args) {
+    launch_cooperative_blocks(grid, threads, [&] { kernel(args...); });
+}
+
+// The calling thread waits until every thread of the grid waits here.
+void grid_barrier();
+
 // The warp's exchange: every lane of the calling thread's warp offers `size` bytes at `mine` and receives the
 // bytes lane `source` offered.  All 32 lanes must call it (the full mask).
 void warp_exchange(unsigned mask, const void *mine, void *theirs, int size, int source);
@@ -63,6 +78,14 @@ void warp_exchange(unsigned mask, const void *mine, void *theirs, int size, int 
 extern emu::Index threadIdx, blockIdx, blockDim, gridDim;
 
 void __syncthreads();
+
+// The part of <cooperative_groups.h> that the kernels use.
+namespace cooperative_groups {
+struct grid_group {
+    void sync() const { emu::grid_barrier(); }
+};
+inline grid_group this_grid() { return {}; }
+}  // namespace cooperative_groups
 
 template <typename T>
 T __shfl_xor_sync(unsigned mask, T v, int lane_mask) {
