@@ -30,9 +30,10 @@ step() {  # step NAME TIMEOUT COMMAND...: runs it with its log in OUT/NAME.log, 
 
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.max.mem --format=csv > "$out/gpu.txt" 2>&1
 # What runs here only: the emulated test (one large translation unit with sanitizers, minutes to compile) is CI's.
+targets="policyloss test_abi test_cuda launch_costs"
 if [ ! -f "$build/libpolicyloss.so" ]; then
     step cmake 150 bash -c "cmake -S '$root/native' -B '$build' -DCMAKE_BUILD_TYPE=Release -DPL_CUDA_ARCHITECTURES=90-real \
-        && cmake --build '$build' --parallel --target policyloss test_abi test_cuda launch_costs"
+        && cmake --build '$build' --parallel --target $targets"
 fi
 case $what in
 check)

@@ -63,7 +63,8 @@ __device__ __forceinline__ void check_scalars(const pl_loss_params &p, const Ker
     const float w = a.weight[i];
     s.weight = w;
     s.tau = a.temperature ? a.temperature[i] : p.temperature;
-    s.target = w == 0.0f ? 0 : target_at(a.target, a.target64, i);  // padding may hold any target: read only what is checked
+    // Padding may hold any target: read only what is checked.
+    s.target = w == 0.0f ? 0 : target_at(a.target, a.target64, i);
     RowError e{ROW_OK, 0};
     if (!std::isfinite(w)) e = RowError{ROW_WEIGHT_NOT_FINITE, 0};
     else if (w != 0.0f) e = check_row_scalars(a, i, s.target);

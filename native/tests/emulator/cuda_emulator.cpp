@@ -205,8 +205,9 @@ void run_grid(unsigned grid, unsigned threads, const std::function<void()> &bloc
         const auto first = g.fibers.begin(), last = first + (size_t)grid * threads;
         const auto returned = std::count_if(first, last, [](const Fiber &f) { return f.state == State::Returned; });
         if (returned == last - first) break;
-        if (returned) fail("%ld threads wait at the grid barrier for %ld that returned", (long)(last - first - returned),
-                           (long)returned);
+        if (returned)
+            fail("%ld threads wait at the grid barrier for %ld that returned", (long)(last - first - returned),
+                 (long)returned);
         for (auto f = first; f != last; ++f) f->state = State::Runnable;
     }
     g.launching = false;
