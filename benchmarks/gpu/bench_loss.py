@@ -234,5 +234,6 @@ def write_results(out, device, lib, checks, rows):
     with open(os.path.join(out, "bench_loss.md"), "w") as fh:
         fh.write(table(rows, device) + "\n")
 
+
 if __name__ == "__main__":
     main()

@@ -302,6 +302,14 @@ Inputs nan_padding_inputs(const Case &c, unsigned seed) {
     return in;
 }
 
+void check_nan_padding(const Case &c, const Inputs &in, const Outputs &cuda) {
+    compare(c, in, run_cpu(c, in), cuda);
+    for (int64_t i = 0; i < c.n; ++i)
+        if (in.weight[i] == 0.0f)
+            CHECK(decode(cuda.dlogits, c.dtype, (size_t)(i * c.v)) == 0.0f && cuda.h[i] == 0.0f, "row %lld",
+                  (long long)i);
+}
+
 int finish() {
     std::printf("%d passed, %d failed\n", g_passed, g_failed);
     return g_failed ? 1 : 0;

@@ -97,6 +97,8 @@ std::vector<DataErrorCase> data_error_cases();
 // Zero-weight rows whose logits are all NaN: a kernel that read them would fail.
 Case nan_padding_case();
 Inputs nan_padding_inputs(const Case &c, unsigned seed);
+// CUDA's results on nan_padding_inputs: the CPU kernel's, with zero gradient and entropy on the padding rows.
+void check_nan_padding(const Case &c, const Inputs &in, const Outputs &cuda);
 
 // Two runs of this case must agree bit for bit.
 Case determinism_case();
