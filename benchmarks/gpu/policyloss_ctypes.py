@@ -41,9 +41,18 @@ class Library:
         self.lib.pl_last_error.restype = C.c_char_p
         self.lib.pl_build_info.restype = C.c_char_p
         self.lib.pl_data_error_status.argtypes = [C.POINTER(DataError), C.c_int64]
+        self.lib.pl_device_scratch.argtypes = [C.c_int32, C.c_int32, C.POINTER(C.c_uint64), C.POINTER(C.c_uint64)]
 
     def build_info(self):
         return self.lib.pl_build_info().decode()
+
+    def scratch_peak_bytes(self, device, reset=False):
+        """The most device scratch the calls on `device` held at once since the last reset; reset: restart it."""
+        peak = C.c_uint64(0)
+        status = self.lib.pl_device_scratch(device, int(reset), None, C.byref(peak))
+        if status != 0:
+            raise RuntimeError("pl_device_scratch: status %d: %s" % (status, self.lib.pl_last_error().decode()))
+        return peak.value
 
     def params(self, **fields):
         p = Params()

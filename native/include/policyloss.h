@@ -40,7 +40,7 @@ extern "C" {
 #endif
 
 /* Bumped when a field is appended to a struct or a call is added. */
-#define PL_ABI_VERSION 2
+#define PL_ABI_VERSION 3
 
 typedef enum pl_status {
     PL_OK = 0,
@@ -189,6 +189,16 @@ PL_API const char *pl_last_error(void);
 PL_API const char *pl_last_error_argument(void);
 /* The first bad row of this thread's last data error, or -1. */
 PL_API int64_t pl_last_error_row(void);
+
+/* The device scratch of pl_fused_loss on `device`: 32 bytes a row plus the metrics and the data check, taken on
+ * the call's stream from a memory pool that policyloss keeps per device and never shrinks (so repeated calls
+ * reuse it).  *reserved_bytes: the device memory the pool holds now; *peak_bytes: the most its calls held at once
+ * since the device's first call or the last reset.  reset_peak != 0 then restarts the peak from what is held now,
+ * so a reset between calls, a call and a read give that call's scratch.  Either pointer may be NULL; zeros before
+ * the device's first call.  PL_ERR_INVALID_ARGUMENT for device < 0, PL_ERR_NO_DEVICE without that device.
+ * Added in ABI 3. */
+PL_API pl_status pl_device_scratch(int32_t device, int32_t reset_peak, uint64_t *reserved_bytes,
+                                   uint64_t *peak_bytes);
 
 /* "policyloss <version>; abi <n>; backends: cpu[, cuda (archs)]; cpu isa: <...>" */
 PL_API const char *pl_build_info(void);

@@ -12,6 +12,8 @@ int cuda_devices();
 pl_status check_pointer_side(const void *ptr, int device, const char *argument);
 // The CUDA kernel for device buffers (validated arguments, device >= 0).
 pl_status fused_loss_cuda(const pl_loss_params &p, const pl_loss_args &a);
+// pl_device_scratch for a visible device.
+pl_status device_scratch(int device, bool reset_peak, uint64_t *reserved, uint64_t *peak);
 // "sm_80, sm_90, compute_90", or "" without CUDA.
 const char *cuda_archs();
 

@@ -10,6 +10,9 @@ pl_status check_pointer_side(const void *, int, const char *) { return PL_OK; }
 pl_status fused_loss_cuda(const pl_loss_params &, const pl_loss_args &) {
     return fail(PL_ERR_NO_DEVICE, "device", -1, "this build of policyloss has no CUDA backend (built without nvcc)");
 }
+pl_status device_scratch(int, bool, uint64_t *, uint64_t *) {
+    return fail(PL_ERR_NO_DEVICE, "device", -1, "this build of policyloss has no CUDA backend (built without nvcc)");
+}
 const char *cuda_archs() { return ""; }
 
 }  // namespace pl

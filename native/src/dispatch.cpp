@@ -27,6 +27,16 @@ pl_status check_sides(const pl_loss_args &a) {
     return PL_OK;
 }
 
+// PL_ERR_NO_DEVICE unless `device` (>= 0) is a visible CUDA device.
+pl_status check_device_visible(int device) {
+    if (!cuda_compiled())
+        return fail(PL_ERR_NO_DEVICE, "device", -1, "CUDA device %d requested, but this build has no CUDA backend",
+                    device);
+    if (device >= cuda_devices())
+        return fail(PL_ERR_NO_DEVICE, "device", -1, "CUDA device %d requested, %d visible", device, cuda_devices());
+    return PL_OK;
+}
+
 }  // namespace
 }  // namespace pl
 
@@ -37,9 +47,8 @@ pl_status pl_fused_loss(const pl_loss_params *params, const pl_loss_args *args) 
     pl_loss_params p;
     pl_loss_args a;
     if (pl_status st = pl::validate_call(params, args, p, a)) return st;
-    if (a.device >= 0 && (!pl::cuda_compiled() || pl::cuda_devices() == 0))
-        return pl::fail(PL_ERR_NO_DEVICE, "device", -1, "CUDA device %d requested, but %s", a.device,
-                        pl::cuda_compiled() ? "no CUDA device is visible" : "this build has no CUDA backend");
+    if (a.device >= 0)
+        if (pl_status st = pl::check_device_visible(a.device)) return st;
     if (pl_status st = pl::check_sides(a)) return st;
     if (a.device >= 0) return pl::fused_loss_cuda(p, a);
     if (a.n_rows == 0) {
@@ -60,6 +69,17 @@ const char *pl_build_info(void) {
     }();
     (void)once;
     return info;
+}
+
+pl_status pl_device_scratch(int32_t device, int32_t reset_peak, uint64_t *reserved_bytes, uint64_t *peak_bytes) {
+    pl::clear_error();
+    uint64_t reserved = 0, peak = 0;
+    if (device < 0) return pl::fail(PL_ERR_INVALID_ARGUMENT, "device", -1, "is %d; CUDA devices count from 0", device);
+    if (pl_status st = pl::check_device_visible(device)) return st;
+    if (pl_status st = pl::device_scratch(device, reset_peak != 0, &reserved, &peak)) return st;
+    if (reserved_bytes) *reserved_bytes = reserved;
+    if (peak_bytes) *peak_bytes = peak;
+    return PL_OK;
 }
 
 int pl_has_cuda_backend(void) { return pl::cuda_compiled() ? 1 : 0; }

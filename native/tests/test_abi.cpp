@@ -167,6 +167,17 @@ static void test_argument_errors() {
     CHECK(b.run() == PL_OK && std::string(pl_last_error()).empty());
 }
 
+// pl_device_scratch names a device it cannot read (a host "device", one past the visible ones) and leaves its
+// outputs untouched.
+static void test_device_scratch_errors() {
+    uint64_t reserved = 7, peak = 7;
+    CHECK(pl_device_scratch(-1, 0, &reserved, &peak) == PL_ERR_INVALID_ARGUMENT &&
+          std::string(pl_last_error_argument()) == "device");
+    CHECK(pl_device_scratch(pl_cuda_device_count(), 1, &reserved, &peak) == PL_ERR_NO_DEVICE &&
+          std::string(pl_last_error_argument()) == "device");
+    CHECK(reserved == 7 && peak == 7);
+}
+
 // Four threads calling at once get bitwise the result of one call.
 static void test_concurrent_calls_are_deterministic() {
     Batch ref(64, 3000, 6);
@@ -200,6 +211,7 @@ int main() {
     test_zero_weight_rows_never_read();
     test_data_error_record();
     test_argument_errors();
+    test_device_scratch_errors();
     test_concurrent_calls_are_deterministic();
     std::printf("%d passed, %d failed\n", g_passed, g_failed);
     return g_failed == 0 ? 0 : 1;

@@ -1,6 +1,6 @@
 // The CUDA kernel on a GPU against the CPU kernel, through the C ABI, on the shared cases (kernel_cases.hpp); then
-// determinism, the asynchronous data check, and the error contract on device buffers.  Exits 77 (CTest: skipped)
-// when no CUDA device is visible.
+// determinism, the asynchronous data check, the error contract on device buffers, and the scratch a call takes.
+// Exits 77 (CTest: skipped) when no CUDA device is visible.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -162,6 +162,25 @@ static void test_argument_errors_on_device() {
           metrics[PL_M_VALID_ROWS]);
 }
 
+// A call's scratch, read from the pool's peak: 32 bytes a row (RowRecord) plus the metrics and the data check,
+// within the 64 bytes a row; nothing held once the call is done.
+static void test_scratch_per_row() {
+    Case c = determinism_case();
+    c.name = "scratch";
+    c.n = 2048;  // 65,536 logits: in the sanitizers' --quick runs too
+    c.v = 32;
+    g_case = c.name;
+    Inputs in = make_inputs(c, 5);
+    uint64_t reserved = 0, peak = 0;
+    CHECK(pl_device_scratch(0, 1, nullptr, nullptr) == PL_OK, "reset");
+    CHECK(run_cuda(c, in, false).status == PL_OK, "call");
+    CHECK(pl_device_scratch(0, 1, &reserved, &peak) == PL_OK, "read and reset");
+    CHECK(peak >= 32u * c.n && peak <= 64u * c.n && reserved >= peak, "%llu bytes at peak, %llu reserved, %lld rows",
+          (unsigned long long)peak, (unsigned long long)reserved, (long long)c.n);
+    CHECK(pl_device_scratch(0, 0, nullptr, &peak) == PL_OK && peak == 0, "the peak after a reset between calls: %llu",
+          (unsigned long long)peak);
+}
+
 // --quick: only the cases of up to 65,536 logits, for compute-sanitizer (benchmarks/gpu/run_device.sh).
 int main(int argc, char **argv) {
     if (pl_cuda_device_count() == 0) {
@@ -175,5 +194,6 @@ int main(int argc, char **argv) {
     test_data_errors();
     test_zero_weight_rows_are_never_read();
     test_argument_errors_on_device();
+    test_scratch_per_row();
     return finish();
 }

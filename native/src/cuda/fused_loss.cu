@@ -1,6 +1,6 @@
 // The host side of a device call: choose the loss kernel's instance and grid, take scratch from the pool, queue the
 // kernel on the caller's stream (one cooperative launch; two launches where it cannot be cooperative), and
-// (synchronous calls) wait and report.
+// (synchronous calls) wait and report.  Also what the pool says of that scratch (pl_device_scratch).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -92,8 +92,6 @@ namespace pl {
 
 pl_status fused_loss_cuda(const pl_loss_params &p, const pl_loss_args &a) {
     using namespace pl::cuda;
-    if (a.device >= cuda_devices())
-        return fail(PL_ERR_NO_DEVICE, "device", -1, "CUDA device %d requested, %d visible", a.device, cuda_devices());
     DeviceScope scope(a.device);
     cudaStream_t stream = (cudaStream_t)a.stream;
     DeviceFacts facts{};
@@ -139,6 +137,11 @@ pl_status fused_loss_cuda(const pl_loss_params &p, const pl_loss_args &a) {
     if (!synchronous) return PL_OK;
     if ((e = cudaStreamSynchronize(stream)) != cudaSuccess) return cuda_fail(e, "running the loss kernels");
     return found.row < 0 ? PL_OK : report_row_error(RowError{found.reason, found.detail}, found.row, a.vocab);
+}
+
+pl_status device_scratch(int device, bool reset_peak, uint64_t *reserved, uint64_t *peak) {
+    const cudaError_t e = cuda::scratch_usage(device, reset_peak, reserved, peak);
+    return e == cudaSuccess ? PL_OK : cuda::cuda_fail(e, "reading the scratch memory pool");
 }
 
 }  // namespace pl

@@ -37,6 +37,20 @@ cudaMemPool_t scratch_pool(int device, cudaError_t *err) {
     return pool;
 }
 
+cudaError_t scratch_usage(int device, bool reset_peak, uint64_t *reserved, uint64_t *peak) {
+    *reserved = *peak = 0;
+    if (device < 0 || device >= kMaxDevices) return cudaErrorInvalidDevice;
+    std::lock_guard<std::mutex> lock(g_mutex);
+    cudaMemPool_t pool = g_pools[device];
+    if (!pool) return cudaSuccess;
+    cudaError_t e;
+    if ((e = cudaMemPoolGetAttribute(pool, cudaMemPoolAttrReservedMemCurrent, reserved)) != cudaSuccess) return e;
+    if ((e = cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemHigh, peak)) != cudaSuccess) return e;
+    uint64_t zero = 0;  // the only value the attribute takes: it then restarts from the bytes in use
+    if (reset_peak && (e = cudaMemPoolSetAttribute(pool, cudaMemPoolAttrUsedMemHigh, &zero)) != cudaSuccess) return e;
+    return cudaSuccess;
+}
+
 cudaError_t device_facts(int device, DeviceFacts *facts) {
     if (device < 0 || device >= kMaxDevices) return cudaErrorInvalidDevice;
     std::lock_guard<std::mutex> lock(g_mutex);

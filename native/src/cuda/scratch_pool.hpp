@@ -5,11 +5,15 @@
 #include <cuda_runtime.h>
 
 #include <cstddef>
+#include <cstdint>
 
 namespace pl::cuda {
 
 // The pool of `device` (created on first use); nullptr with the CUDA error in *err if it cannot be made.
 cudaMemPool_t scratch_pool(int device, cudaError_t *err);
+// The bytes the pool of `device` reserves and the most it has held in use (zeros while it has no pool);
+// reset_peak restarts that peak from what is in use now.
+cudaError_t scratch_usage(int device, bool reset_peak, uint64_t *reserved, uint64_t *peak);
 
 // What sizing the grid needs to know about a device (read once per device).
 struct DeviceFacts {

@@ -152,6 +152,20 @@ public final class FusedLoss {
         return pl_cuda_device_count();
     }
 
+    /**
+     * The device scratch of calls on {@code device} (32 bytes a row, from a pool the library keeps per device):
+     * what the pool holds now, and the most its calls held at once since the device's first call or the last
+     * reset. {@code resetPeak} then restarts the peak from what is held now. Throws naming "device" for a host
+     * device (-1) or one that is not visible.
+     */
+    public static DeviceScratch deviceScratch(int device, boolean resetPeak) {
+        try (LongPointer reserved = new LongPointer(1); LongPointer peak = new LongPointer(1)) {
+            int status = pl_device_scratch(device, resetPeak ? 1 : 0, reserved, peak);
+            if (status != PL_OK) throw lastError(status);
+            return new DeviceScratch(reserved.get(), peak.get());
+        }
+    }
+
     private static PolicyLossException lastError(int status) {
         PolicyLossException.Status[] all = PolicyLossException.Status.values();
         PolicyLossException.Status s = status >= 0 && status < all.length ? all[status] : PolicyLossException.Status.INTERNAL;

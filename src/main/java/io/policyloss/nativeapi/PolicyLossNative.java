@@ -4,6 +4,7 @@ import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Loader;
+import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.annotation.Cast;
 import org.bytedeco.javacpp.annotation.Const;
@@ -200,6 +201,8 @@ public final class PolicyLossNative {
     public static native @Cast("const char*") BytePointer pl_last_error();
     public static native @Cast("const char*") BytePointer pl_last_error_argument();
     public static native @Cast("int64_t") long pl_last_error_row();
+    public static native @Cast("int") int pl_device_scratch(int device, int reset_peak,
+            @Cast("uint64_t*") LongPointer reserved_bytes, @Cast("uint64_t*") LongPointer peak_bytes);
     public static native @Cast("const char*") BytePointer pl_build_info();
     public static native int pl_has_cuda_backend();
     public static native int pl_cuda_device_count();

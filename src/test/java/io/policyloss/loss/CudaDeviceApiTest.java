@@ -88,4 +88,17 @@ class CudaDeviceApiTest {
             assertTrue(e.getMessage().contains("host pointer"), e.getMessage());
         }
     }
+
+    /** A call's scratch is its 32-byte row records plus a few sums (the budget: 64 bytes a row). */
+    @Test
+    void aCallsScratchIsThirtyTwoBytesARow() {
+        int rows = 8192;
+        RandomCase.Generated g = RandomCase.of("scratch", rows, 64, Dtype.BF16, CONFIG).generate(6);
+        FusedLoss.deviceScratch(0, true);
+        CudaBackend.INSTANCE.run(CONFIG, g.batch());
+        DeviceScratch s = FusedLoss.deviceScratch(0, true);
+        assertTrue(s.peakBytes() >= 32L * rows && s.peakBytes() <= 64L * rows, s.toString());
+        assertTrue(s.reservedBytes() >= s.peakBytes(), s.toString());
+        assertEquals(0, FusedLoss.deviceScratch(0, false).peakBytes(), "the peak after a reset between calls");
+    }
 }

@@ -1,6 +1,7 @@
 package io.policyloss.loss;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.policyloss.nativeapi.PolicyLossNative;
@@ -13,9 +14,21 @@ class NativeLibraryTest {
         String info = FusedLoss.buildInfo();
         assertTrue(info.startsWith("policyloss "), info);
         assertTrue(info.contains("backends: cpu ("), info);
-        assertEquals(2, PolicyLossNative.pl_abi_version());
+        assertEquals(3, PolicyLossNative.pl_abi_version());
         assertEquals(PolicyLossNative.pl_has_cuda_backend() == 1, info.contains("cuda ("), info);
         assertTrue(FusedLoss.cudaDeviceCount() >= 0);
+    }
+
+    /** The scratch query names a device it cannot read: the host's -1, or one past the visible devices. */
+    @Test
+    void deviceScratchRefusesADeviceItCannotRead() {
+        PolicyLossException host = assertThrows(PolicyLossException.class, () -> FusedLoss.deviceScratch(-1, false));
+        assertEquals(PolicyLossException.Status.INVALID_ARGUMENT, host.status());
+        assertEquals("device", host.argument());
+        PolicyLossException absent = assertThrows(PolicyLossException.class,
+                () -> FusedLoss.deviceScratch(FusedLoss.cudaDeviceCount(), true));
+        assertEquals(PolicyLossException.Status.NO_DEVICE, absent.status());
+        assertEquals("device", absent.argument());
     }
 
     /** POLICYLOSS_CPU_ISA=baseline (the build's second test run) selects the portable kernels. */
