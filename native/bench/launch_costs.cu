@@ -2,6 +2,8 @@
 // a launch from Java (benchmarks/jmh CudaLaunchBenchmark) is spent on below Java.  Each figure is the median over
 // batches of 64 calls, timed on the host; the stream is drained between batches, outside the timing, so the
 // launch queue never fills and pushes back.  Needs a GPU: benchmarks/gpu/run_device.sh bench runs it.
+#include <cuda.h>
+#include <cudaTypedefs.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -114,6 +116,31 @@ int main() {
             std::exit(1);
         }
     };
+    // The driver's query of only what the side check uses (memory type, managed, device), from the driver's entry
+    // point (no link to libcuda), next to the runtime's query, which fills more: a candidate for the check's cost.
+    PFN_cuPointerGetAttributes_v7000 driver_attributes = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    CUDA_OK(cudaGetDriverEntryPointByVersion("cuPointerGetAttributes", (void **)&driver_attributes, 12000,
+                                             cudaEnableDefault, &found));
+    if (found != cudaDriverEntryPointSuccess || !driver_attributes) {
+        std::fprintf(stderr, "cuPointerGetAttributes: no driver entry point\n");
+        return 1;
+    }
+    CUpointer_attribute which[] = {CU_POINTER_ATTRIBUTE_MEMORY_TYPE, CU_POINTER_ATTRIBUTE_IS_MANAGED,
+                                   CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL};
+    unsigned int memory_type = 0, managed = 0;
+    int ordinal = -1;
+    void *values[] = {&memory_type, &managed, &ordinal};
+    auto query = [&](const void *ptr) {
+        if (driver_attributes(3, which, values, (CUdeviceptr)ptr) != CUDA_SUCCESS) {
+            std::fprintf(stderr, "cuPointerGetAttributes failed\n");
+            std::exit(1);
+        }
+    };
+    query(a.logits);
+    std::printf("driver query of a device pointer: memory type %u (device: %d), managed %u, ordinal %d\n",
+                memory_type, (int)CU_MEMORYTYPE_DEVICE, managed, ordinal);
+
     cudaLaunchAttribute cooperative{};
     cooperative.id = cudaLaunchAttributeCooperative;
     cooperative.val.cooperative = 1;
@@ -136,6 +163,7 @@ int main() {
              cudaPointerAttributes attr;
              CUDA_OK(cudaPointerGetAttributes(&attr, a.logits));
          })},
+        {"cuPointerGetAttributes (driver), memory type + managed + ordinal", host_ns(stream, [&] { query(a.logits); })},
         {"cudaMallocFromPoolAsync + cudaFreeAsync, 256 bytes",
          host_ns(stream, [&] {
              void *scratch = nullptr;
