@@ -6,7 +6,8 @@
 #                                            atomics and exponentials, compute-sanitizer memcheck and racecheck on
 #                                            their smaller cases, the gpu-tagged JUnit tests
 #   benchmarks/gpu/run_device.sh bench OUT   the host cost of a launch and its parts (launch_costs), the side-by-side
-#                                            harness (bench_loss.py) and the JMH launch overhead
+#                                            harness (bench_loss.py), the JMH launch overhead, and the HBM bytes of
+#                                            one call counted by Nsight Compute (hbm_traffic.py)
 #
 # Logs land in OUT; a short summary is printed last.  A device call may run 600 s, so the steps' time limits add up to
 # less: a step that runs over is cut short and reported, and the rest still run.
@@ -56,11 +57,13 @@ bench)
     step bench-loss 325 python3 "$root/benchmarks/gpu/bench_loss.py" --lib "$build/libpolicyloss.so" --out "$out" \
         --budget-s 265 ${QUICK:+--quick}
     if [ -f "$root/.device/run.sh" ]; then
-        step jmh-launch 100 bash "$root/.device/run.sh" \
+        step jmh-launch 60 bash "$root/.device/run.sh" \
             '$JAVA -cp "$CLASSPATH" org.openjdk.jmh.Main CudaLaunchBenchmark -f 1 -wi 3 -i 5 -rf json -rff '"$out"'/jmh-launch.json'
     fi
+    step hbm-traffic 45 python3 "$root/benchmarks/gpu/hbm_traffic.py" --lib "$build/libpolicyloss.so" --out "$out"
     cat "$out/launch-costs.log"
     [ -f "$out/bench_loss.md" ] && cat "$out/bench_loss.md"
+    [ -f "$out/hbm_traffic.md" ] && cat "$out/hbm_traffic.md"
     ;;
 esac
 printf '%s\n' "${summary[@]}"

@@ -257,8 +257,9 @@ std::vector<Case> cases() {
     return cs;
 }
 
+// Per-row temperatures and ref_logp, so that every per-row input has its check.
 Case data_error_case() {
-    return Case{"data errors", 12, 500, 0, 0, PL_F32, -1, false, false, false, false, true, 0, 0, 0, base_params()};
+    return Case{"data errors", 12, 500, 0, 0, PL_F32, -1, false, false, true, true, true, 0, 0, 0, base_params()};
 }
 
 std::vector<DataErrorCase> data_error_cases() {
@@ -282,6 +283,22 @@ std::vector<DataErrorCase> data_error_cases() {
          5, "logits", "no finite"},
         {"NaN old_logp", [](Inputs &in) { in.old_logp[11] = NAN; }, 11, "old_logp", "NaN"},
         {"infinite weight", [](Inputs &in) { in.weight[1] = INFINITY; }, 1, "weight", "infinite"},
+        {"zero temperature", [](Inputs &in) { in.tau[3] = 0.0f; }, 3, "temperature", "> 0"},
+        {"infinite advantage", [](Inputs &in) { in.adv[6] = -INFINITY; }, 6, "advantage", "infinite"},
+        {"NaN ref_logp", [](Inputs &in) { in.ref_logp[8] = NAN; }, 8, "ref_logp", "NaN"},
+        {"three bad scalars in a row: SPEC's order names old_logp",
+         [](Inputs &in) {
+             in.ref_logp[10] = NAN;
+             in.adv[10] = INFINITY;
+             in.old_logp[10] = NAN;
+         },
+         10, "old_logp", "NaN"},
+        {"a bad weight comes before the other scalars",
+         [](Inputs &in) {
+             in.old_logp[9] = NAN;
+             in.weight[9] = NAN;
+         },
+         9, "weight", "NaN"},
     };
 }
 

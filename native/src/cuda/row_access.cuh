@@ -54,39 +54,73 @@ __device__ __forceinline__ void unpack(const Pack<DT> &pack, float (&z)[kPack<DT
     for (int j = 0; j < kPack<DT>; ++j) z[j] = to_float<DT>(pack.e[j]);
 }
 
+// The last touch of a row's bytes: the gradient pass's loads and every dlogits store, marked evict-first in L2
+// (ld.global.cs, st.global.cs).  The grid keeps its rows in flight in L2 for the passes after the first (about 40 MB
+// of a 50 MB L2 at 8192 x 151,936 bf16); without the mark, the gradient's writes and the bytes no pass will read
+// again would compete with those rows for L2 as equals.  The host compiler of the emulated test gets plain accesses.
+template <typename T>
+__device__ __forceinline__ T load_evict_first(const T *p) {
+#ifdef __CUDA_ARCH__
+    return __ldcs(p);
+#else
+    return *p;
+#endif
+}
+
+template <typename T>
+__device__ __forceinline__ void store_evict_first(T *p, T v) {
+#ifdef __CUDA_ARCH__
+    __stcs(p, v);
+#else
+    *p = v;
+#endif
+}
+
 template <int DT>
 __device__ __forceinline__ void store_pack(typename Elem<DT>::type *dst, const float (&g)[kPack<DT>]) {
     Pack<DT> pack;
 #pragma unroll
     for (int j = 0; j < kPack<DT>; ++j) pack.e[j] = from_float<DT>(g[j]);
-    *reinterpret_cast<uint4 *>(dst) = pack.raw;
+    store_evict_first(reinterpret_cast<uint4 *>(dst), pack.raw);
 }
 
-// Packs each thread loads before it uses the first: enough bytes in flight to keep HBM busy.
-constexpr int kUnroll = 4;
+// Packs each thread loads before it uses the first: enough bytes in flight to keep HBM busy.  By Little's law an
+// H100 SM needs its share of the bandwidth times the latency under load in flight, about 3 TB/s / 132 x ~1 us =
+// 23 KB.  A 512-thread block has 8 KB in flight per 16-byte pack a thread, and a warp has none while it computes:
+// so 8 packs, 64 KB at most.  The packed instances then take 95-124 registers (ptxas, sm_80 and sm_90), under the
+// 128 of one block per SM: the bf16 and fp16 ones were there already, the fp32 one comes down from two blocks per
+// SM (at 64 registers, with spills) to one.  Scalar loads keep 4: their instances stay at 64 registers, two blocks
+// per SM.
+template <bool VEC>
+constexpr int kUnroll = VEC ? 8 : 4;
 
 // Calls f(first_column, z) over the columns of the row that this thread owns, z a float[P] of consecutive
 // columns: packs tid, tid + kThreads, ... in increasing order (P = kPack with VEC, when rows are 16-byte aligned;
 // 1 otherwise), then float[1] for each tail column past the last whole pack.  A thread always visits the same
-// columns in the same order, which keeps its partial sums, and so the results, deterministic.
-template <int DT, bool VEC, typename F>
+// columns in the same order, which keeps its partial sums, and so the results, deterministic.  LAST: no pass reads
+// the row after this one (load_evict_first).
+template <int DT, bool VEC, bool LAST = false, typename F>
 __device__ __forceinline__ void for_each_pack(const typename Elem<DT>::type *row, int64_t vocab, F &&f) {
     constexpr int P = VEC ? kPack<DT> : 1;
     const int64_t packs = vocab / P;
-    for (int64_t base = threadIdx.x; base < packs; base += (int64_t)kThreads * kUnroll) {
+    for (int64_t base = threadIdx.x; base < packs; base += (int64_t)kThreads * kUnroll<VEC>) {
         // The loads in flight hold raw bytes, converted to float only when used: 4 registers a pack, where the
         // converted floats of a bf16 / fp16 pack would take 8.
-        std::conditional_t<VEC, Pack<DT>, typename Elem<DT>::type> raw[kUnroll];
+        std::conditional_t<VEC, Pack<DT>, typename Elem<DT>::type> raw[kUnroll<VEC>];
 #pragma unroll
-        for (int u = 0; u < kUnroll; ++u) {
+        for (int u = 0; u < kUnroll<VEC>; ++u) {
             const int64_t pk = base + (int64_t)u * kThreads;
             if (pk < packs) {
-                if constexpr (VEC) raw[u].raw = *reinterpret_cast<const uint4 *>(row + pk * P);
-                else raw[u] = row[pk];
+                if constexpr (VEC) {
+                    const uint4 *src = reinterpret_cast<const uint4 *>(row + pk * P);
+                    raw[u].raw = LAST ? load_evict_first(src) : *src;
+                } else {
+                    raw[u] = LAST ? load_evict_first(row + pk) : row[pk];
+                }
             }
         }
 #pragma unroll
-        for (int u = 0; u < kUnroll; ++u) {
+        for (int u = 0; u < kUnroll<VEC>; ++u) {
             const int64_t pk = base + (int64_t)u * kThreads;
             if (pk < packs) {
                 float z[P];
@@ -97,7 +131,7 @@ __device__ __forceinline__ void for_each_pack(const typename Elem<DT>::type *row
         }
     }
     for (int64_t c = packs * P + threadIdx.x; c < vocab; c += kThreads) {
-        float z[1] = {to_float<DT>(row[c])};
+        float z[1] = {to_float<DT>(LAST ? load_evict_first(row + c) : row[c])};
         f(c, z);
     }
 }
@@ -127,7 +161,7 @@ __device__ __forceinline__ void store_columns(typename Elem<DDT>::type *drow, in
         }
     } else {
 #pragma unroll
-        for (int j = 0; j < N; ++j) drow[c0 + j] = from_float<DDT>(g[j]);
+        for (int j = 0; j < N; ++j) store_evict_first(drow + c0 + j, from_float<DDT>(g[j]));
     }
 }
 

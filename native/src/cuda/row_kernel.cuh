@@ -10,10 +10,11 @@
 //  4. the loss of the row (row_loss, shared with the CPU kernel) and its outputs;
 //  5. a last pass that writes dlogits.
 // Passes after the first read the row again; the host sizes the grid so that the rows in flight fit in L2, so
-// those reads come from L2 rather than HBM.  Exponentials and log-probabilities are taken in base 2
-// (Transform::y2), one ex2 instruction each, and converted to nats once per row: per column, pass 1 is a multiply,
-// a finiteness test, a max, a subtract, the ex2, an add and an FMA; the gradient pass a multiply, two subtracts,
-// the ex2, a max and two FMAs (without the clamp and the softcap, whose terms add to both).
+// those reads come from L2 rather than HBM, and the last pass marks what it reads and writes evict-first, so that
+// it leaves L2 before the rows still to be read again (row_access.cuh).  Exponentials and log-probabilities are
+// taken in base 2 (Transform::y2), one ex2 instruction each, and converted to nats once per row: per column,
+// pass 1 is a multiply, a finiteness test, a max, a subtract, the ex2, an add and an FMA; the gradient pass a
+// multiply, two subtracts, the ex2, a max and two FMAs (without the clamp and the softcap, whose terms add to both).
 #pragma once
 #include <cstdint>
 
@@ -27,18 +28,28 @@
 
 namespace pl::cuda {
 
+// A row's per-row inputs, padding's included (every array holds N values; a padding row's target, which may be
+// anything, is never used).
+struct RowScalars {
+    float weight, temperature, old_logp, advantage, ref_logp;
+    int64_t target;
+};
+
+// check_row_scalars's view of RowScalars, as of a call of one row (index 0), so that the CPU and CUDA kernels
+// keep one definition of the checks and their order.
+struct ScalarView {
+    const float *temperature, *old_logp, *advantage, *ref_logp;
+    int64_t vocab;
+};
+
 struct RowSmem {
     ReduceSmem<3> reduce;
     SelectSmem select;
     float max_slots[kWarps];
     int64_t min_slots[kWarps];
     unsigned long long u64_slots[kWarps];
-    // The row's scalars, read and checked by thread 0.
-    int32_t error;
-    int64_t error_detail;
-    float weight, tau;
-    int64_t target;
-    float target_logit;  // z_a, read before any thread can overwrite it with an in-place gradient
+    RowScalars scalars;
+    float target_logit;  // z_a, kept by the thread that reads it in pass 1
 };
 
 // Fixed point of the PROBABILITY_MASS histogram: exp(y - m) in [0, 1] times 2^40, summed in integers so the
@@ -58,18 +69,31 @@ __device__ __forceinline__ unsigned long long block_sum_u64(unsigned long long v
     return v;
 }
 
-// Thread 0: the row's scalars, and the checks of SPEC section 8 that need no logits (the CPU kernel's order).
-__device__ __forceinline__ void check_scalars(const pl_loss_params &p, const KernelArgs &a, int64_t i, RowSmem &s) {
-    const float w = a.weight[i];
-    s.weight = w;
-    s.tau = a.temperature ? a.temperature[i] : p.temperature;
-    // Padding may hold any target: read only what is checked.
-    s.target = w == 0.0f ? 0 : target_at(a.target, a.target64, i);
-    RowError e{ROW_OK, 0};
-    if (!std::isfinite(w)) e = RowError{ROW_WEIGHT_NOT_FINITE, 0};
-    else if (w != 0.0f) e = check_row_scalars(a, i, s.target);
-    s.error = e.code;
-    s.error_detail = e.detail;
+// Row i's scalars into shared memory, each read by the first thread of a warp of its own: the whole block waits for
+// them at the start of every row, so their loads are in flight together.  Read in turn by one thread with the
+// checks between them, they would be a chain of up to six global loads, each waiting for the one before (seven
+// with the target's logit, which pass 1 keeps instead).
+__device__ __forceinline__ void load_row_scalars(const pl_loss_params &p, const KernelArgs &a, int64_t i,
+                                                 RowScalars &r) {
+    static_assert(kWarps >= 6, "a warp for each scalar");
+    if (threadIdx.x % 32 != 0) return;
+    switch (threadIdx.x / 32) {
+        case 0: r.weight = a.weight[i]; break;
+        case 1: r.temperature = a.temperature ? a.temperature[i] : p.temperature; break;
+        case 2: r.target = target_at(a.target, a.target64, i); break;
+        case 3: r.old_logp = a.old_logp[i]; break;
+        case 4: r.advantage = a.advantage[i]; break;
+        case 5: r.ref_logp = a.ref_logp ? a.ref_logp[i] : 0.0f; break;
+    }
+}
+
+// The checks of SPEC section 8 that need no logits, in the CPU kernel's order.
+__device__ __forceinline__ RowError check_scalars(const KernelArgs &a, const RowScalars &r) {
+    if (!std::isfinite(r.weight)) return RowError{ROW_WEIGHT_NOT_FINITE, 0};
+    if (r.weight == 0.0f) return RowError{ROW_OK, 0};
+    const ScalarView view{a.temperature ? &r.temperature : nullptr, &r.old_logp, &r.advantage,
+                          a.ref_logp ? &r.ref_logp : nullptr, a.vocab};
+    return check_row_scalars(view, 0, r.target);
 }
 
 __device__ __forceinline__ void record_error(const KernelArgs &a, int64_t i, int32_t code, int64_t detail) {
@@ -90,7 +114,8 @@ __device__ void skip_row(const KernelArgs &a, int64_t i) {
         const int64_t packs = a.vocab / Q;
         float zeros[Q] = {};
         for (int64_t pk = threadIdx.x; pk < packs; pk += kThreads) store_columns<DDT>(drow, pk * Q, zeros);
-        for (int64_t c = packs * Q + threadIdx.x; c < a.vocab; c += kThreads) drow[c] = from_float<DDT>(0.0f);
+        for (int64_t c = packs * Q + threadIdx.x; c < a.vocab; c += kThreads)
+            store_evict_first(drow + c, from_float<DDT>(0.0f));
     }
     if (threadIdx.x == 0) {
         if (a.out_logp) a.out_logp[i] = 0.0f;
@@ -229,20 +254,15 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
     using T = typename Elem<DT>::type;
     using D = typename Elem<DDT>::type;
     const T *row = (const T *)a.logits + i * a.ld;
-    if (threadIdx.x == 0) {
-        check_scalars(p, a, i, s);
-        // The target's logit, once, by one thread: with dlogits in place, a thread that read it after the first
-        // __syncthreads could find another warp's gradient there (no barrier separates pass 1 from the writes when
-        // there is no clamp).
-        if (s.error == ROW_OK && s.weight != 0.0f) s.target_logit = to_float<DT>(row[s.target]);
-    }
+    load_row_scalars(p, a, i, s.scalars);
     __syncthreads();
-    const int32_t scalar_error = s.error;
-    const int64_t scalar_detail = s.error_detail, target = s.target;
-    const float w = s.weight, tau = s.tau, z_target = s.target_logit;
-    __syncthreads();  // s is reused below
-    if (scalar_error != ROW_OK) {
-        record_error(a, i, scalar_error, scalar_detail);
+    // Read from shared memory where used (written again only for the next row, after fused_loss_rows's barrier).
+    const RowScalars &r = s.scalars;
+    const int64_t target = r.target;
+    const float w = r.weight, tau = r.temperature;
+    const RowError scalar_error = check_scalars(a, r);
+    if (scalar_error.code != ROW_OK) {
+        record_error(a, i, scalar_error.code, scalar_error.detail);
         return;
     }
     if (w == 0.0f) {
@@ -297,6 +317,9 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
         }
 #pragma unroll
         for (int j = 0; j < n; ++j) {
+            // The target's logit, kept by the one thread that reads it: with dlogits in place, no thread may read
+            // it later, as its gradient may be written over it after the barriers that follow this pass.
+            if (c0 + j == target) s.target_logit = z[j];
             if (!(fabsf(y2[j]) < INFINITY)) {
                 if (y2[j] == -INFINITY) ++masked;
                 else bad_column = c0 + j < bad_column ? c0 + j : bad_column;
@@ -326,7 +349,7 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
     block_sum(sums, s.reduce);
     const int64_t finite_count = a.vocab - (int64_t)sums[2];
 
-    const float y2_target = tr.y2(z_target);
+    const float y2_target = tr.y2(s.target_logit);  // written in pass 1, before block_min's barriers
     if (y2_target == -INFINITY) {
         record_error(a, i, ROW_TARGET_MASKED, target);
         return;
@@ -344,8 +367,7 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
         log_c = log_s - log(set.sum_e);
     }
     const RowStats stats{(float)(kLn2 * d_target - log_s), (float)entropy, (float)clamped_entropy};
-    const RowLoss loss = row_loss(p, stats, a.old_logp[i], a.ref_logp != nullptr, a.ref_logp ? a.ref_logp[i] : 0.0f,
-                                  a.advantage[i]);
+    const RowLoss loss = row_loss(p, stats, r.old_logp, a.ref_logp != nullptr, r.ref_logp, r.advantage);
     if (threadIdx.x == 0) {
         if (a.out_logp) a.out_logp[i] = stats.logp;
         if (a.out_entropy) a.out_entropy[i] = stats.entropy;
@@ -375,7 +397,7 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
         return fmaf(pi, x, 0.0f);
     };
     D *drow = (D *)a.dlogits + i * a.ld_dlogits;
-    for_each_pack<DT, VEC>(row, a.vocab, [&](int64_t c0, const auto &z) {
+    for_each_pack<DT, VEC, true>(row, a.vocab, [&](int64_t c0, const auto &z) {
         constexpr int n = sizeof(z) / sizeof(float);
         float g[n];
 #pragma unroll

@@ -1,0 +1,149 @@
+"""How many times one call of the CUDA kernel moves the logits' bytes through HBM, from the DRAM bytes that Nsight
+Compute counts: the test of the kernel's central assumption, that the passes over a row after the first are served
+by L2 (RESULTS.md, passes over a row: 2 to 5 of them).  At the headline shape (8192 x 151,936 bf16), per mode, with
+dlogits apart and in place, next to an elementwise kernel that reads the logits once and writes them once, which
+shows what the counters give for exactly one read and one write.
+
+    python3 benchmarks/gpu/hbm_traffic.py --lib build-gpu/libpolicyloss.so --out OUT [--ncu ncu]
+
+It runs itself under ncu (each call profiled alone, L2 flushed before it, clocks left alone), then reads ncu's CSV
+and prints a table, also written to OUT/hbm_traffic.md with the raw numbers in OUT/hbm_traffic.json.  A row that
+reads about 1.0x the logits is one HBM pass: each pass that misses L2 adds up to 1.0x more.  Writes can read a
+little low: dirty lines still in L2 when the kernel ends (at most the 50 MB L2, 2% here) are not yet in DRAM.
+"""
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+
+N, V = 8192, 151936
+METRICS = ["dram__bytes_read.sum", "dram__bytes_write.sum", "gpu__time_duration.sum"]
+# ncu's units, to bytes and nanoseconds (--print-units base asks for these two).
+UNITS = {"byte": 1.0, "Kbyte": 1e3, "Mbyte": 1e6, "Gbyte": 1e9, "nsecond": 1.0, "usecond": 1e3, "msecond": 1e6}
+FLOOR = "floor: neg (reads once, writes once)"
+
+
+def cases():
+    """The profiled ranges, in the child's order; each holds one kernel, plus reduce_rows where the loss kernel's
+    launch could not be cooperative (fused_loss.cu)."""
+    from bench_loss import MODES
+    return [FLOOR] + [m + where for m in MODES for where in ("", ", in place")]
+
+
+def run_cases(lib_path):
+    """The child, under ncu: every case in its own cudaProfilerStart / Stop range, its buffers made outside it."""
+    import torch
+    from bench_loss import MODES, kernel_params, make_inputs
+    from policyloss_ctypes import PL_METRICS_LEN, Library
+
+    lib = Library(lib_path)
+    logits, target, old_logp, advantage, weight = make_inputs(N, V, torch.bfloat16)
+    metrics = torch.zeros(PL_METRICS_LEN, dtype=torch.float64, device="cuda")
+    err = torch.full((3,), -1, dtype=torch.int64, device="cuda")  # the call's data check: row -1 is none
+
+    def profiled(fn):
+        torch.cuda.synchronize()
+        torch.cuda.profiler.start()
+        fn()
+        torch.cuda.synchronize()
+        torch.cuda.profiler.stop()
+        if err[0].item() != -1:
+            sys.exit("data error at row %d" % err[0].item())
+
+    out = torch.empty_like(logits)
+    profiled(lambda: torch.neg(logits, out=out))
+    for mode in MODES:
+        params = kernel_params(lib, mode != "entropy", mode == MODES[2])
+
+        def call(x, dlogits):
+            lib.call(torch, params, x, target, old_logp, advantage, weight, dlogits, metrics, err)
+        call(logits, out)  # unprofiled: an instance's first call asks its occupancy, and the scratch pool grows
+        profiled(lambda: call(logits, out))
+        work = logits.clone()
+        profiled(lambda: call(work, work))
+        del work
+
+
+def read_ncu_csv(path):
+    """Rows of ncu's raw page (--csv --page raw): a header of column names, a row of units, then one row per profiled
+    kernel.  Returns [(kernel name, {metric: value in bytes or nanoseconds})] in launch order."""
+    with open(path) as fh:
+        lines = fh.read().splitlines()
+    start = next((k for k, line in enumerate(lines) if line.startswith('"ID",')), None)
+    if start is None:
+        raise ValueError("no CSV header in %s: %s" % (path, " | ".join(lines[-5:])))
+    rows = list(csv.reader(lines[start:]))
+    header, units = rows[0], rows[1]
+    col = {name: k for k, name in enumerate(header)}
+    for m in METRICS:
+        if m not in col:
+            raise ValueError("ncu's CSV has no column %s" % m)
+        if units[col[m]] not in UNITS:
+            raise ValueError("%s is in %r, a unit this script does not know" % (m, units[col[m]]))
+    kernels = []
+    for r in rows[2:]:
+        if len(r) == len(header) and r[col["ID"]].isdigit():
+            values = {m: float(r[col[m]].replace(",", "")) * UNITS[units[col[m]]] for m in METRICS}
+            kernels.append((r[col["Kernel Name"]], values))
+    return kernels
+
+
+def per_case(kernels, labels):
+    """Adds each reduce_rows kernel to the call that launched it; then one entry per profiled range."""
+    calls = []
+    for name, values in kernels:
+        if "reduce_rows" in name and calls:
+            calls[-1] = {m: calls[-1][m] + values[m] for m in METRICS}
+        else:
+            calls.append(dict(values))
+    if len(calls) != len(labels):
+        raise ValueError("%d profiled calls for %d cases: %s" % (len(calls), len(labels),
+                                                                 ", ".join(n for n, _ in kernels)))
+    return dict(zip(labels, calls))
+
+
+def table(results, device):
+    logits_bytes = N * V * 2
+    out = ["Device: %s. DRAM bytes of one call, counted by Nsight Compute (L2 flushed before the call), in units of "
+           "the logits' size (N = %d x V = %d bf16, %.2f GB); time under the profiler, for reference only." % (
+               device, N, V, logits_bytes / 1e9), "",
+           "| call | HBM reads / logits | HBM writes / logits | ms under ncu |", "|---|---|---|---|"]
+    for label, r in results.items():
+        out.append("| %s | %.3f | %.3f | %.3f |" % (label, r["dram__bytes_read.sum"] / logits_bytes,
+                                                     r["dram__bytes_write.sum"] / logits_bytes,
+                                                     r["gpu__time_duration.sum"] / 1e6))
+    return "\n".join(out)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lib", required=True)
+    ap.add_argument("--out", default=".")
+    ap.add_argument("--ncu", default="ncu")
+    ap.add_argument("--child", action="store_true", help="run the cases (what ncu profiles)")
+    args = ap.parse_args()
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    if args.child:
+        run_cases(args.lib)
+        return
+    os.makedirs(args.out, exist_ok=True)
+    report = os.path.join(args.out, "hbm_traffic.csv")
+    subprocess.run([args.ncu, "--profile-from-start", "off", "--clock-control", "none", "--cache-control", "all",
+                    "--metrics", ",".join(METRICS), "--csv", "--page", "raw", "--print-units", "base",
+                    "--log-file", report, sys.executable, os.path.abspath(__file__), "--child", "--lib", args.lib],
+                   check=True)
+    import torch
+    device = torch.cuda.get_device_name()
+    results = per_case(read_ncu_csv(report), cases())
+    with open(os.path.join(args.out, "hbm_traffic.json"), "w") as fh:
+        json.dump({"device": device, "n": N, "v": V, "calls": results}, fh, indent=1)
+    text = table(results, device)
+    with open(os.path.join(args.out, "hbm_traffic.md"), "w") as fh:
+        fh.write(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
