@@ -19,8 +19,11 @@ union LossSmem {
     MetricsSmem metrics;
 };
 
+// Blocks per SM: one for 16-byte packs, whose two groups of loads in flight (for_each_pack) take up to the 128
+// registers a thread that allows; two for scalar loads, held to 64 registers, since a scalar load brings 2 or 4
+// bytes where a pack brings 16 and a second block doubles the bytes in flight.
 template <int DT, int DDT, bool VEC>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, VEC ? 1 : 2)
     fused_loss(const pl_loss_params p, const KernelArgs a, const MetricsArgs m, bool metrics_here) {
     __shared__ LossSmem s;
     fused_loss_rows<DT, DDT, VEC>(p, a, s.rows);

@@ -84,15 +84,13 @@ __device__ __forceinline__ void store_pack(typename Elem<DT>::type *dst, const f
     store_evict_first(reinterpret_cast<uint4 *>(dst), pack.raw);
 }
 
-// Packs each thread loads before it uses the first: enough bytes in flight to keep HBM busy.  By Little's law an
-// H100 SM needs its share of the bandwidth times the latency under load in flight, about 3 TB/s / 132 x ~1 us =
-// 23 KB.  A 512-thread block has 8 KB in flight per 16-byte pack a thread, and a warp has none while it computes:
-// so 8 packs, 64 KB at most.  The packed instances then take 95-124 registers (ptxas, sm_80 and sm_90), under the
-// 128 of one block per SM: the bf16 and fp16 ones were there already, the fp32 one comes down from two blocks per
-// SM (at 64 registers, with spills) to one.  Scalar loads keep 4: their instances stay at 64 registers, two blocks
-// per SM.
-template <bool VEC>
-constexpr int kUnroll = VEC ? 8 : 4;
+// Packs a thread loads at once (a group).  By Little's law an H100 SM needs its share of the bandwidth times the
+// latency under load in flight, about 3 TB/s / 132 x ~1 us = 23 KB; a 512-thread block has 8 KB in flight per
+// 16-byte pack a thread.  So for_each_pack loads the next group before it uses the current one: the next group's
+// 32 KB stay in flight while a warp computes, where loading a group and then using it left none in flight then.
+// (Groups of 8 without the overlap gave 64 KB at most, but twice the code of every pass, 485 KB of sm_90 code for
+// the bf16 instance, and twice the compile time.)
+constexpr int kUnroll = 4;
 
 // Calls f(first_column, z) over the columns of the row that this thread owns, z a float[P] of consecutive
 // columns: packs tid, tid + kThreads, ... in increasing order (P = kPack with VEC, when rows are 16-byte aligned;
@@ -102,13 +100,13 @@ constexpr int kUnroll = VEC ? 8 : 4;
 template <int DT, bool VEC, bool LAST = false, typename F>
 __device__ __forceinline__ void for_each_pack(const typename Elem<DT>::type *row, int64_t vocab, F &&f) {
     constexpr int P = VEC ? kPack<DT> : 1;
-    const int64_t packs = vocab / P;
-    for (int64_t base = threadIdx.x; base < packs; base += (int64_t)kThreads * kUnroll<VEC>) {
-        // The loads in flight hold raw bytes, converted to float only when used: 4 registers a pack, where the
-        // converted floats of a bf16 / fp16 pack would take 8.
-        std::conditional_t<VEC, Pack<DT>, typename Elem<DT>::type> raw[kUnroll<VEC>];
+    const int64_t packs = vocab / P, group = (int64_t)kThreads * kUnroll;
+    // The loads in flight hold raw bytes, converted to float only when used: 4 registers a pack, where the
+    // converted floats of a bf16 / fp16 pack would take 8.
+    using Raw = std::conditional_t<VEC, Pack<DT>, typename Elem<DT>::type>;
+    const auto load = [&](Raw(&raw)[kUnroll], int64_t base) {
 #pragma unroll
-        for (int u = 0; u < kUnroll<VEC>; ++u) {
+        for (int u = 0; u < kUnroll; ++u) {
             const int64_t pk = base + (int64_t)u * kThreads;
             if (pk < packs) {
                 if constexpr (VEC) {
@@ -119,16 +117,23 @@ __device__ __forceinline__ void for_each_pack(const typename Elem<DT>::type *row
                 }
             }
         }
+    };
+    Raw current[kUnroll], next[kUnroll];
+    load(current, threadIdx.x);
+    for (int64_t base = threadIdx.x; base < packs; base += group) {
+        load(next, base + group);  // in flight while this group is used
 #pragma unroll
-        for (int u = 0; u < kUnroll<VEC>; ++u) {
+        for (int u = 0; u < kUnroll; ++u) {
             const int64_t pk = base + (int64_t)u * kThreads;
             if (pk < packs) {
                 float z[P];
-                if constexpr (VEC) unpack<DT>(raw[u], z);
-                else z[0] = to_float<DT>(raw[u]);
+                if constexpr (VEC) unpack<DT>(current[u], z);
+                else z[0] = to_float<DT>(current[u]);
                 f(pk * P, z);
             }
         }
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) current[u] = next[u];
     }
     for (int64_t c = packs * P + threadIdx.x; c < vocab; c += kThreads) {
         float z[1] = {to_float<DT>(LAST ? load_evict_first(row + c) : row[c])};
