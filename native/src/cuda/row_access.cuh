@@ -54,17 +54,16 @@ __device__ __forceinline__ void unpack(const Pack<DT> &pack, float (&z)[kPack<DT
     for (int j = 0; j < kPack<DT>; ++j) z[j] = to_float<DT>(pack.e[j]);
 }
 
-// The last touch of a row's bytes: the gradient pass's loads and every dlogits store, marked evict-first in L2
+// The last touch of a row's bytes: the gradient pass's loads (LAST) and every dlogits store, marked evict-first in L2
 // (ld.global.cs, st.global.cs).  The grid keeps its rows in flight in L2 for the passes after the first (about 40 MB
 // of a 50 MB L2 at 8192 x 151,936 bf16); without the mark, the gradient's writes and the bytes no pass will read
 // again would compete with those rows for L2 as equals.  The host compiler of the emulated test gets plain accesses.
-template <typename T>
-__device__ __forceinline__ T load_evict_first(const T *p) {
+template <bool LAST, typename T>
+__device__ __forceinline__ T load_row_bytes(const T *p) {
 #ifdef __CUDA_ARCH__
-    return __ldcs(p);
-#else
-    return *p;
+    if constexpr (LAST) return __ldcs(p);
 #endif
+    return *p;
 }
 
 template <typename T>
@@ -96,7 +95,7 @@ constexpr int kUnroll = 4;
 // columns: packs tid, tid + kThreads, ... in increasing order (P = kPack with VEC, when rows are 16-byte aligned;
 // 1 otherwise), then float[1] for each tail column past the last whole pack.  A thread always visits the same
 // columns in the same order, which keeps its partial sums, and so the results, deterministic.  LAST: no pass reads
-// the row after this one (load_evict_first).
+// the row after this one (load_row_bytes).
 template <int DT, bool VEC, bool LAST = false, typename F>
 __device__ __forceinline__ void for_each_pack(const typename Elem<DT>::type *row, int64_t vocab, F &&f) {
     constexpr int P = VEC ? kPack<DT> : 1;
@@ -109,12 +108,8 @@ __device__ __forceinline__ void for_each_pack(const typename Elem<DT>::type *row
         for (int u = 0; u < kUnroll; ++u) {
             const int64_t pk = base + (int64_t)u * kThreads;
             if (pk < packs) {
-                if constexpr (VEC) {
-                    const uint4 *src = reinterpret_cast<const uint4 *>(row + pk * P);
-                    raw[u].raw = LAST ? load_evict_first(src) : *src;
-                } else {
-                    raw[u] = LAST ? load_evict_first(row + pk) : row[pk];
-                }
+                if constexpr (VEC) raw[u].raw = load_row_bytes<LAST>(reinterpret_cast<const uint4 *>(row + pk * P));
+                else raw[u] = load_row_bytes<LAST>(row + pk);
             }
         }
     };
@@ -136,7 +131,7 @@ __device__ __forceinline__ void for_each_pack(const typename Elem<DT>::type *row
         for (int u = 0; u < kUnroll; ++u) current[u] = next[u];
     }
     for (int64_t c = packs * P + threadIdx.x; c < vocab; c += kThreads) {
-        float z[1] = {to_float<DT>(LAST ? load_evict_first(row + c) : row[c])};
+        float z[1] = {to_float<DT>(load_row_bytes<LAST>(row + c))};
         f(c, z);
     }
 }
