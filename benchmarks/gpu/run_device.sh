@@ -9,12 +9,15 @@
 #                                            harness (bench_loss.py), the JMH launch overhead, and the HBM bytes of
 #                                            one call counted by Nsight Compute (hbm_traffic.py)
 #
-# Logs land in OUT; a short summary is printed last.  A device call may run 600 s, so the steps' time limits add up to
-# less: a step that runs over is cut short and reported, and the rest still run.
+# A short summary is printed last.  The device tool brings back at most 8 files from OUT and a bench call writes a
+# dozen, so the logs and raw results travel as one archive, OUT/logs.tar.gz, with the summary and the tables beside
+# it.  A device call may run 600 s, so the steps' time limits add up to less: a step that runs over is cut short and
+# reported, and the rest still run.
 set -uo pipefail
 what=${1:?check or bench}
 out=${2:?output folder}
-mkdir -p "$out"
+logs=$out/logs
+mkdir -p "$logs"
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=$root/build-gpu
 summary=()
@@ -22,14 +25,14 @@ step() {  # step NAME TIMEOUT COMMAND...: runs it with its log in OUT/NAME.log, 
     local name=$1 limit=$2
     shift 2
     local start=$SECONDS
-    timeout "$limit" "$@" > "$out/$name.log" 2>&1
+    timeout "$limit" "$@" > "$logs/$name.log" 2>&1
     local rc=$?
     summary+=("$(printf '%-28s %s (%ds)' "$name" "$([ $rc -eq 0 ] && echo pass || echo "FAIL rc=$rc")" $((SECONDS - start)))")
-    tail -n 5 "$out/$name.log"
+    tail -n 5 "$logs/$name.log"
     return $rc
 }
 
-nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.max.mem --format=csv > "$out/gpu.txt" 2>&1
+nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.max.mem --format=csv > "$logs/gpu.txt" 2>&1
 # What runs here only: the emulated test (one large translation unit with sanitizers, minutes to compile) is CI's.
 targets="policyloss test_abi test_cuda launch_costs"
 if [ ! -f "$build/libpolicyloss.so" ]; then
@@ -54,16 +57,18 @@ check)
     ;;
 bench)
     step launch-costs 15 "$build/bench/launch_costs"
-    step bench-loss 325 python3 "$root/benchmarks/gpu/bench_loss.py" --lib "$build/libpolicyloss.so" --out "$out" \
+    step bench-loss 325 python3 "$root/benchmarks/gpu/bench_loss.py" --lib "$build/libpolicyloss.so" --out "$logs" \
         --budget-s 265 ${QUICK:+--quick}
     if [ -f "$root/.device/run.sh" ]; then
         step jmh-launch 60 bash "$root/.device/run.sh" \
-            '$JAVA -cp "$CLASSPATH" org.openjdk.jmh.Main CudaLaunchBenchmark -f 1 -wi 3 -i 5 -rf json -rff '"$out"'/jmh-launch.json'
+            '$JAVA -cp "$CLASSPATH" org.openjdk.jmh.Main CudaLaunchBenchmark -f 1 -wi 3 -i 5 -rf json -rff '"$logs"'/jmh-launch.json'
     fi
-    step hbm-traffic 45 python3 "$root/benchmarks/gpu/hbm_traffic.py" --lib "$build/libpolicyloss.so" --out "$out"
-    cat "$out/launch-costs.log"
-    [ -f "$out/bench_loss.md" ] && cat "$out/bench_loss.md"
-    [ -f "$out/hbm_traffic.md" ] && cat "$out/hbm_traffic.md"
+    step hbm-traffic 45 python3 "$root/benchmarks/gpu/hbm_traffic.py" --lib "$build/libpolicyloss.so" --out "$logs"
+    cat "$logs/launch-costs.log"
+    for table in bench_loss.md hbm_traffic.md; do
+        [ -f "$logs/$table" ] && cat "$logs/$table" && cp "$logs/$table" "$out/"
+    done
     ;;
 esac
-printf '%s\n' "${summary[@]}"
+printf '%s\n' "${summary[@]}" | tee "$out/summary.txt"
+tar -czf "$out/logs.tar.gz" -C "$logs" . && rm -rf "$logs"
