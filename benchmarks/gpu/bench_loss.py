@@ -246,15 +246,19 @@ def main():
         checks[key] = check(lib, n, v, dtype, clamp, mass)
         print("check", key, checks[key], flush=True)
 
-    shapes = [(8192, 151936, torch.bfloat16, MODES)]
+    # The headline shape first, the kernel and then PyTorch (minutes, torch.compile's compilation included), so that
+    # the comparison the README quotes is measured whatever the budget leaves of the other shapes (seconds each).
+    # Results are written after each step, so a run cut short keeps what it measured.
+    rows = bench_kernel(lib, 8192, 151936, torch.bfloat16, args.reps, MODES)
+    save = lambda: write_results(args.out, device, lib, checks, rows)
+    save()
+    for row in rows[:2]:  # PyTorch's entropy and token-fraction clamped entropy
+        bench_torch(row, args.reps, save)
+    shapes = []
     if not args.quick:
         shapes += [(8192, 151936, torch.float32, MODES[:2]), (8192, 151936, torch.float16, MODES[:2])]
         shapes += [(n, v, torch.bfloat16, MODES[:2]) for v in (32000, 128256, 151936, 262144)
                    for n in (1024, 8192, 32768) if (n, v) != (8192, 151936)]
-    rows = []
-    save = lambda: write_results(args.out, device, lib, checks, rows)
-    # The kernel at every shape first (seconds), then PyTorch at the headline shape (minutes, torch.compile's
-    # compilation included); results are written after each step, so a run cut short keeps what it measured.
     for k, (n, v, dtype, shape_modes) in enumerate(shapes):
         if args.budget_s and time.monotonic() - started > args.budget_s:
             print("budget of %d s spent: %d of %d shapes left out" % (args.budget_s, len(shapes) - k, len(shapes)),
@@ -263,9 +267,6 @@ def main():
         rows += bench_kernel(lib, n, v, dtype, args.reps, shape_modes)
         torch.cuda.empty_cache()
         save()
-    for row in rows:
-        if (row["n"], row["v"], row["dtype"]) == (8192, 151936, "bfloat16") and row["mode"] != MODES[2]:
-            bench_torch(row, args.reps, save)
     print("\n" + table(rows, device, checks))
     if not all(c["passed"] for c in checks.values()):
         sys.exit("the kernel disagrees with float64 autograd beyond TOLERANCES: see the checks above")
