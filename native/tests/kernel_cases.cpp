@@ -2,9 +2,12 @@
 #include "kernel_cases.hpp"
 
 #include <cuda_fp16.h>
+#include <sys/mman.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 
@@ -134,12 +137,13 @@ Buffers host_buffers(const Inputs &in, std::vector<uint8_t> &logits, Outputs &o)
                    o.metrics.data()};
 }
 
-Outputs run_cpu(const Case &c, const Inputs &in) {
+Outputs run_cpu(const Case &c, const Inputs &in, const Relayout &relayout) {
     pl_loss_args a;
     fill_args(c, a);
     Outputs o = poisoned_outputs(c);
     std::vector<uint8_t> logits = in.logits;
     point_at(c, host_buffers(in, logits, o), a);
+    if (relayout) relayout(a);
     o.status = pl_fused_loss(&c.p, &a);
     if (c.in_place) o.dlogits = logits;
     return o;
@@ -305,6 +309,31 @@ std::vector<DataErrorCase> data_error_cases() {
 Case nan_padding_case() {
     return Case{"NaN padding", 16, 700, 0, 0, PL_BF16, -1, false, false, false, false, true, 0, 0.5, 0, base_params()};
 }
+
+// Past two rounds of a block's double-buffered packs (2 x 16,384 bf16), with a tail of 3 columns past the last pack.
+Case far_rows_case() {
+    return Case{"far rows", 3, 40003, 0, 0, PL_BF16, -1, false, false, true, false, true, 0.01, 0, 0, base_params()};
+}
+
+size_t far_bytes(const Case &c, int dtype, int64_t ld) { return (size_t)((c.n - 1) * ld + c.v) * esize(dtype); }
+
+void use_far_layout(pl_loss_args &a, void *logits, void *dlogits) {
+    a.logits = logits;
+    a.ld = kFarLd;
+    a.dlogits = dlogits;
+    a.ld_dlogits = kFarLdGradient;
+}
+
+HostReservation::HostReservation(size_t n) : bytes(n) {
+    void *p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+        std::printf("cannot reserve %zu bytes of address space: %s\n", n, std::strerror(errno));
+        std::exit(1);
+    }
+    ptr = (uint8_t *)p;
+}
+
+HostReservation::~HostReservation() { munmap(ptr, bytes); }
 
 Case determinism_case() {
     return Case{"determinism", 64, 32000, 0, 0, PL_BF16, -1, false, false, false, false, true, 0.01, 0.1, 0,

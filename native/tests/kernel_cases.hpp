@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -80,7 +81,10 @@ void point_at(const Case &c, const Buffers &b, pl_loss_args &a);
 // Host memory: the inputs, `logits` (a copy of in.logits, which an in-place gradient overwrites) and the outputs.
 Buffers host_buffers(const Inputs &in, std::vector<uint8_t> &logits, Outputs &o);
 
-Outputs run_cpu(const Case &c, const Inputs &in);
+// Moves a call's buffers after point_at: the far layout below (nullptr: none).
+using Relayout = std::function<void(pl_loss_args &)>;
+
+Outputs run_cpu(const Case &c, const Inputs &in, const Relayout &relayout = nullptr);
 // CUDA's results against the CPU kernel's on inputs `in`, within the tolerances of a float kernel.
 void compare(const Case &c, const Inputs &in, const Outputs &cpu, const Outputs &cuda);
 
@@ -99,6 +103,36 @@ Case nan_padding_case();
 Inputs nan_padding_inputs(const Case &c, unsigned seed);
 // CUDA's results on nan_padding_inputs: the CPU kernel's, with zero gradient and entropy on the padding rows.
 void check_nan_padding(const Case &c, const Inputs &in, const Outputs &cuda);
+
+// Far rows: far_rows_case()'s rows kFarLd elements apart in the logits and kFarLdGradient in the gradient (so that a
+// kernel that swapped the two strides would write elsewhere).  Row 2 starts past 2^31 elements and 2^32 bytes, where
+// the 65,536 rows of 262,144 reach 1.7e10 elements: offsets that 32-bit arithmetic would wrap.  Only the
+// rows' pages are ever touched.
+constexpr int64_t kFarLd = (int64_t(1) << 30) + 8, kFarLdGradient = kFarLd + 8;
+Case far_rows_case();  // the rows, compact
+// Bytes of a far buffer of `dtype` elements with row stride `ld`.
+size_t far_bytes(const Case &c, int dtype, int64_t ld);
+// Points a call at far logits and dlogits (as a Relayout does).
+void use_far_layout(pl_loss_args &a, void *logits, void *dlogits);
+// The case's n rows of v `dtype` elements from src (row stride src_ld) to dst (dst_ld), one copy(dst, src, bytes)
+// a row: memcpy for host memory, cudaMemcpy for device memory.
+template <typename Copy>
+void copy_rows(const Case &c, int dtype, const void *src, int64_t src_ld, void *dst, int64_t dst_ld, Copy copy) {
+    const size_t row = (size_t)c.v * esize(dtype);
+    for (int64_t i = 0; i < c.n; ++i)
+        copy((uint8_t *)dst + (size_t)(i * dst_ld) * esize(dtype),
+             (const uint8_t *)src + (size_t)(i * src_ld) * esize(dtype), row);
+}
+
+// Host memory reserved and not committed: a page is backed when first touched (mmap, MAP_NORESERVE).
+struct HostReservation {
+    uint8_t *ptr;
+    size_t bytes;
+    explicit HostReservation(size_t bytes);
+    ~HostReservation();
+    HostReservation(const HostReservation &) = delete;
+    HostReservation &operator=(const HostReservation &) = delete;
+};
 
 // Two runs of this case must agree bit for bit.
 Case determinism_case();

@@ -1,5 +1,6 @@
 // The CUDA kernel on a GPU against the CPU kernel, through the C ABI, on the shared cases (kernel_cases.hpp); then
-// determinism, the asynchronous data check, the error contract on device buffers, and the scratch a call takes.
+// determinism, rows past 2^31 elements, the asynchronous data check, the error contract on device buffers, and the
+// scratch a call takes.
 // Exits 77 (CTest: skipped) when no CUDA device is visible.
 #include <cuda_runtime.h>
 
@@ -41,7 +42,8 @@ struct DeviceBuf {
 };
 
 // asynchronous: pass a device data_error record and read the status from it.
-static Outputs run_cuda(const Case &c, const Inputs &in, bool asynchronous, pl_status *async_status = nullptr) {
+static Outputs run_cuda(const Case &c, const Inputs &in, bool asynchronous, pl_status *async_status = nullptr,
+                        const Relayout &relayout = nullptr) {
     pl_loss_args a;
     fill_args(c, a);
     Outputs o = poisoned_outputs(c);
@@ -58,6 +60,7 @@ static Outputs run_cuda(const Case &c, const Inputs &in, bool asynchronous, pl_s
              Buffers{logits.ptr, dlogits.ptr, t64.ptr, t32.ptr, old_logp.ptr, ref_logp.ptr, adv.ptr, weight.ptr,
                      tau.ptr, logp.ptr, h.ptr, hc.ptr, r.ptr, l.ptr, kl.ptr, flags.ptr, metrics.ptr},
              a);
+    if (relayout) relayout(a);
     a.data_error = asynchronous ? record.ptr : nullptr;
     o.status = pl_fused_loss(&c.p, &a);
     CUDA_OK(cudaDeviceSynchronize());
@@ -134,6 +137,28 @@ static void test_zero_weight_rows_are_never_read() {
     check_nan_padding(c, in, run_cuda(c, in, false));
 }
 
+// Rows far apart (kernel_cases.hpp), in device memory of which only the rows are written: read and written at
+// offsets past 2^31 elements, with the results of the CPU kernel on the same rows laid out compact.
+static void test_far_rows() {
+    const Case c = far_rows_case();
+    g_case = c.name;
+    const Inputs in = make_inputs(c, 21);
+    const Outputs poison = poisoned_outputs(c);
+    const auto copy = [](void *dst, const void *src, size_t bytes) {
+        CUDA_OK(cudaMemcpy(dst, src, bytes, cudaMemcpyDefault));
+    };
+    void *logits = nullptr, *dlogits = nullptr;
+    CUDA_OK(cudaMalloc(&logits, far_bytes(c, c.dtype, kFarLd)));
+    CUDA_OK(cudaMalloc(&dlogits, far_bytes(c, c.dtype, kFarLdGradient)));
+    copy_rows(c, c.dtype, in.logits.data(), c.v, logits, kFarLd, copy);
+    copy_rows(c, c.dtype, poison.dlogits.data(), c.v, dlogits, kFarLdGradient, copy);
+    Outputs gpu = run_cuda(c, in, false, nullptr, [&](pl_loss_args &a) { use_far_layout(a, logits, dlogits); });
+    copy_rows(c, c.dtype, dlogits, kFarLdGradient, gpu.dlogits.data(), c.v, copy);
+    CUDA_OK(cudaFree(logits));
+    CUDA_OK(cudaFree(dlogits));
+    compare(c, in, run_cpu(c, in), gpu);
+}
+
 static void test_argument_errors_on_device() {
     g_case = "argument errors";
     Case c{"args", 4, 100, 0, 0, PL_F32, -1, false, false, false, false, true, 0, 0, 0, base_params()};
@@ -190,7 +215,10 @@ int main(int argc, char **argv) {
     const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
     std::printf("%s%s\n", pl_build_info(), quick ? "; quick: cases of up to 65,536 logits" : "");
     test_against_cpu(quick ? 65536 : INT64_MAX);
-    if (!quick) test_deterministic_and_async();
+    if (!quick) {
+        test_deterministic_and_async();
+        test_far_rows();  // 8.6 GB of allocations, which the sanitizers' runs are spared
+    }
     test_data_errors();
     test_zero_weight_rows_are_never_read();
     test_argument_errors_on_device();

@@ -4,8 +4,8 @@
 // launcher's own kernel_plan.cuh; grids smaller than the row count make every block walk several rows, as on a
 // GPU with more rows than rows in flight.  Also: 16-byte packs against scalar loads, results that do not depend on
 // the threads' schedule, the grid or the launch (one cooperative or two), data errors named as the CPU kernel
-// names them, NaN padding never read, the metrics kernel alone for a call with no rows, the radix select's
-// rebuilding of a logit from its key, and random cases (fuzz).
+// names them, NaN padding never read, rows past 2^31 elements, the metrics kernel alone for a call with no rows,
+// the radix select's rebuilding of a logit from its key, and random cases (fuzz).
 #include "emulator/cuda_emulator.hpp"  // first: it defines the CUDA qualifiers before any CUDA header
 
 #include <algorithm>
@@ -34,13 +34,15 @@ struct Emulated {
 // The device call of `c` on host memory, as fused_loss.cu queues it: the loss kernel on a grid of `grid` blocks
 // (16-byte packs where the call would use them, unless `packs` is false), one cooperative launch that also takes
 // the sums, or (`cooperative` false) a plain launch and then the metrics kernel.
-Emulated run_emulated(const Case &c, const Inputs &in, unsigned grid, bool packs = true, bool cooperative = true) {
+Emulated run_emulated(const Case &c, const Inputs &in, unsigned grid, bool packs = true, bool cooperative = true,
+                      const Relayout &relayout = nullptr) {
     pl_loss_args a;
     fill_args(c, a);
     Emulated e{poisoned_outputs(c), pl_data_error{-2, -2, 0, 0}, false};
     Outputs &o = e.out;
     std::vector<uint8_t> logits = in.logits;
     point_at(c, host_buffers(in, logits, o), a);
+    if (relayout) relayout(a);
     RowRecord garbage;  // as uninitialised pool memory
     std::memset((void *)&garbage, 0xff, sizeof garbage);
     std::vector<RowRecord> records(c.n, garbage);
@@ -160,6 +162,31 @@ void test_key_value_inverts_order_key() {
     CHECK(wrong == 0, "%d values not rebuilt from their keys", wrong);
 }
 
+// Rows far apart (kernel_cases.hpp): the CPU kernel and the device code, with packs and with scalar loads, read and
+// write them at offsets past 2^31 elements and give what the CPU kernel gives for the same rows laid out compact.
+// The far gradient rows are poisoned before each call, so a call that wrote elsewhere leaves poison there.
+void test_far_rows() {
+    const Case c = far_rows_case();
+    const Inputs in = make_inputs(c, 21);
+    const Outputs compact = run_cpu(c, in), poison = poisoned_outputs(c);
+    HostReservation logits(far_bytes(c, c.dtype, kFarLd)), dlogits(far_bytes(c, c.dtype, kFarLdGradient));
+    copy_rows(c, c.dtype, in.logits.data(), c.v, logits.ptr, kFarLd, std::memcpy);
+    const Relayout far = [&](pl_loss_args &a) {
+        copy_rows(c, c.dtype, poison.dlogits.data(), c.v, dlogits.ptr, kFarLdGradient, std::memcpy);
+        use_far_layout(a, logits.ptr, dlogits.ptr);
+    };
+    const auto gathered = [&](Outputs o) {
+        copy_rows(c, c.dtype, dlogits.ptr, kFarLdGradient, o.dlogits.data(), c.v, std::memcpy);
+        return o;
+    };
+    g_case = c.name + " (CPU kernel)";
+    CHECK(same_bits(gathered(run_cpu(c, in, far)), compact), "far rows differ from the same rows compact");
+    for (const bool packs : {true, false}) {
+        g_case = c.name + (packs ? " (packs)" : " (scalar loads)");
+        compare(c, in, compact, gathered(run_emulated(c, in, 2, packs, true, far).out));
+    }
+}
+
 void test_no_rows() {
     Case c = data_error_case();
     c.n = 0;
@@ -229,6 +256,7 @@ int main(int argc, char **argv) {
     test_data_errors();
     test_zero_weight_rows_are_never_read();
     test_no_rows();
+    test_far_rows();
     test_key_value_inverts_order_key();
     fuzz(60, 1);
     return finish();
