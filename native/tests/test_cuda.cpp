@@ -159,6 +159,18 @@ static void test_far_rows() {
     compare(c, in, run_cpu(c, in), gpu);
 }
 
+// The N = 65,536 rows, short ones: every block walks hundreds of rows, and the sums and the data check run
+// over all their records.  Here only: the emulator would take minutes over so many blocks' worth of rows.
+static void test_many_rows() {
+    Case c = determinism_case();
+    c.name = "65,536 rows";
+    c.n = 65536;
+    c.v = 8;
+    g_case = c.name;
+    const Inputs in = make_inputs(c, 4);
+    compare(c, in, run_cpu(c, in), run_cuda(c, in, false));
+}
+
 static void test_argument_errors_on_device() {
     g_case = "argument errors";
     Case c{"args", 4, 100, 0, 0, PL_F32, -1, false, false, false, false, true, 0, 0, 0, base_params()};
@@ -218,6 +230,7 @@ int main(int argc, char **argv) {
     if (!quick) {
         test_deterministic_and_async();
         test_far_rows();  // 8.6 GB of allocations, which the sanitizers' runs are spared
+        test_many_rows();
     }
     test_data_errors();
     test_zero_weight_rows_are_never_read();
