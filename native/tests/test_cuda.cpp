@@ -179,6 +179,25 @@ static void test_many_rows() {
     compare(c, in, run_cpu(c, in), run_cuda(c, in, false));
 }
 
+// A CUDA failure inside a call: 2^40 rows need 32 TiB of row records, which the scratch pool cannot allocate (the
+// allocation comes before any kernel, so the small buffers are never read).  The call fails with PL_ERR_CUDA and
+// CUDA's own message, naming the device, and the next call runs: the error was not left sticky.
+static void test_cuda_error_is_reported() {
+    const Case c{"CUDA error", 4, 100, 0, 0, PL_F32, -1, false, false, false, false, false, 0, 0, 0, base_params()};
+    g_case = c.name;
+    const Inputs in = make_inputs(c, 6);
+    const Outputs failed = run_cuda(c, in, false, nullptr, [](pl_loss_args &a) { a.n_rows = int64_t(1) << 40; });
+    const std::string message = pl_last_error(), argument = pl_last_error_argument();
+    CHECK(failed.status == PL_ERR_CUDA && argument == "device", "status %d, argument '%s'", failed.status,
+          argument.c_str());
+    CHECK(message.find("allocating scratch memory") != std::string::npos &&
+              message.find("cudaError") != std::string::npos,
+          "message '%s'", message.c_str());
+    CHECK(std::isnan(failed.metrics[PL_M_LOSS]), "the failed call wrote its metrics: %g", failed.metrics[PL_M_LOSS]);
+    const Outputs after = run_cuda(c, in, false);
+    CHECK(after.status == PL_OK, "the call after: status %d (%s)", after.status, pl_last_error());
+}
+
 static void test_argument_errors_on_device() {
     g_case = "argument errors";
     Case c{"args", 4, 100, 0, 0, PL_F32, -1, false, false, false, false, true, 0, 0, 0, base_params()};
@@ -244,5 +263,6 @@ int main(int argc, char **argv) {
     test_zero_weight_rows_are_never_read();
     test_argument_errors_on_device();
     test_scratch_per_row();
+    if (!quick) test_cuda_error_is_reported();  // the sanitizers would count its refused allocation as an error
     return finish();
 }

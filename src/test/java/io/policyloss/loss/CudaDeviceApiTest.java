@@ -89,6 +89,30 @@ class CudaDeviceApiTest {
         }
     }
 
+    /**
+     * A failure of CUDA inside a call is a PolicyLossException with CUDA's message: 2^40 rows need 32 TiB of row
+     * records, which the scratch pool cannot allocate (before any kernel runs, so the small buffers are never read).
+     * The error is not left behind: the next call gives what the call before it gave.
+     */
+    @Test
+    void cudaFailuresCarryCudasMessage() {
+        RandomCase.Generated g = RandomCase.of("CUDA failure", 4, 100, Dtype.F32, CONFIG).generate(7);
+        LossMetrics before = CudaBackend.INSTANCE.run(CONFIG, g.batch()).metrics();
+        try (PointerScope scope = new PointerScope(); CudaMemory mem = new CudaMemory()) {
+            LossBuffers small = CudaBackend.upload(mem, g.batch());
+            LossBuffers huge = LossBuffers.of(1L << 40, 100).logits(small.logits, Dtype.F32).oldLogp(small.oldLogp)
+                    .advantage(small.advantage).weight(small.weight).device(0);
+            huge.target = small.target;
+            huge.target64 = small.target64;
+            PolicyLossException e = assertThrows(PolicyLossException.class, () -> new FusedLoss(CONFIG).compute(huge));
+            assertEquals(PolicyLossException.Status.CUDA, e.status());
+            assertEquals("device", e.argument());
+            assertTrue(e.getMessage().contains("allocating scratch memory") && e.getMessage().contains("cudaError"),
+                    e.getMessage());
+        }
+        assertEquals(before, CudaBackend.INSTANCE.run(CONFIG, g.batch()).metrics(), "the call after the failure");
+    }
+
     /** A call's scratch is its 32-byte row records plus a few sums (the budget: 64 bytes a row). */
     @Test
     void aCallsScratchIsThirtyTwoBytesARow() {
