@@ -21,7 +21,7 @@ mkdir -p "$logs"
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=$root/build-gpu
 summary=()
-step() {  # step NAME TIMEOUT COMMAND...: runs it with its log in OUT/NAME.log, records pass / FAIL and seconds
+step() {  # step NAME TIMEOUT COMMAND...: runs it with its log in NAME.log, records pass / FAIL and seconds
     local name=$1 limit=$2
     shift 2
     local start=$SECONDS
