@@ -124,7 +124,8 @@ void copy_rows(const Case &c, int dtype, const void *src, int64_t src_ld, void *
              (const uint8_t *)src + (size_t)(i * src_ld) * esize(dtype), row);
 }
 
-// Host memory reserved and not committed: a page is backed when first touched (mmap, MAP_NORESERVE).
+// Host memory reserved and not committed: a page is backed when first touched (mmap, MAP_NORESERVE).  ptr is null
+// where the system refuses (strict overcommit, vm.overcommit_memory = 2, ignores MAP_NORESERVE), said on stdout.
 struct HostReservation {
     uint8_t *ptr;
     size_t bytes;

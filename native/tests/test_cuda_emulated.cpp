@@ -170,6 +170,10 @@ void test_far_rows() {
     const Inputs in = make_inputs(c, 21);
     const Outputs compact = run_cpu(c, in), poison = poisoned_outputs(c);
     HostReservation logits(far_bytes(c, c.dtype, kFarLd)), dlogits(far_bytes(c, c.dtype, kFarLdGradient));
+    if (!logits.ptr || !dlogits.ptr) {
+        std::printf("far rows: skipped, the address space was refused\n");
+        return;
+    }
     copy_rows(c, c.dtype, in.logits.data(), c.v, logits.ptr, kFarLd, std::memcpy);
     const Relayout far = [&](pl_loss_args &a) {
         copy_rows(c, c.dtype, poison.dlogits.data(), c.v, dlogits.ptr, kFarLdGradient, std::memcpy);
