@@ -124,6 +124,19 @@ void copy_rows(const Case &c, int dtype, const void *src, int64_t src_ld, void *
              (const uint8_t *)src + (size_t)(i * src_ld) * esize(dtype), row);
 }
 
+// One call of far_rows_case() on far buffers (far_bytes of them, copied to with copy_rows's `copy`): the rows
+// scattered into `logits`, the gradient's rows in `dlogits` poisoned, `run(relayout)` (a run_cpu, run_cuda or
+// emulated run given that Relayout), and its outputs with the far gradient rows gathered back into o.dlogits, so a
+// call that wrote elsewhere leaves poison there.
+template <typename Copy, typename Run>
+Outputs run_far(const Case &c, const Inputs &in, void *logits, void *dlogits, Copy copy, Run run) {
+    copy_rows(c, c.dtype, in.logits.data(), c.v, logits, kFarLd, copy);
+    copy_rows(c, c.dtype, poisoned_outputs(c).dlogits.data(), c.v, dlogits, kFarLdGradient, copy);
+    Outputs o = run(Relayout([&](pl_loss_args &a) { use_far_layout(a, logits, dlogits); }));
+    copy_rows(c, c.dtype, dlogits, kFarLdGradient, o.dlogits.data(), c.v, copy);
+    return o;
+}
+
 // Host memory reserved and not committed: a page is backed when first touched (mmap, MAP_NORESERVE).  ptr is null
 // where the system refuses (strict overcommit, vm.overcommit_memory = 2, ignores MAP_NORESERVE), said on stdout.
 struct HostReservation {

@@ -143,7 +143,6 @@ static void test_far_rows() {
     const Case c = far_rows_case();
     g_case = c.name;
     const Inputs in = make_inputs(c, 21);
-    const Outputs poison = poisoned_outputs(c);
     const auto copy = [](void *dst, const void *src, size_t bytes) {
         CUDA_OK(cudaMemcpy(dst, src, bytes, cudaMemcpyDefault));
     };
@@ -158,10 +157,8 @@ static void test_far_rows() {
     void *logits = nullptr, *dlogits = nullptr;
     CUDA_OK(cudaMalloc(&logits, logits_bytes));
     CUDA_OK(cudaMalloc(&dlogits, dlogits_bytes));
-    copy_rows(c, c.dtype, in.logits.data(), c.v, logits, kFarLd, copy);
-    copy_rows(c, c.dtype, poison.dlogits.data(), c.v, dlogits, kFarLdGradient, copy);
-    Outputs gpu = run_cuda(c, in, false, nullptr, [&](pl_loss_args &a) { use_far_layout(a, logits, dlogits); });
-    copy_rows(c, c.dtype, dlogits, kFarLdGradient, gpu.dlogits.data(), c.v, copy);
+    const Outputs gpu =
+        run_far(c, in, logits, dlogits, copy, [&](const Relayout &r) { return run_cuda(c, in, false, nullptr, r); });
     CUDA_OK(cudaFree(logits));
     CUDA_OK(cudaFree(dlogits));
     compare(c, in, run_cpu(c, in), gpu);

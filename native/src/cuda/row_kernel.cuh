@@ -1,6 +1,7 @@
 // The CUDA row kernel: one block of kThreads per row at a time, each block walking rows blockIdx.x,
 // blockIdx.x + gridDim.x, ...  Per row (SPEC sections 2-4):
-//  1. thread 0 checks the row's scalars (SPEC section 8, in the CPU kernel's order);
+//  1. the row's scalars, loaded into shared memory by six warps at once and checked there (SPEC section 8, in the
+//     CPU kernel's order);
 //  2. one pass over the logits: online max, sum exp(y - m) and sum exp(y - m)(y - m) over the tokens other than
 //     the target (its terms are added once), the -inf count, the first NaN / +inf column, and, for the
 //     TOKEN_FRACTION clamp, the first radix level's histogram of keys;
