@@ -21,6 +21,8 @@ mkdir -p "$logs"
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=$root/build-gpu
 summary=()
+# Here a test that finds no usable device fails instead of skipping: a GPU machine's suite must not pass unrun.
+export POLICYLOSS_GPU=required
 step() {  # step NAME TIMEOUT COMMAND...: runs it with its log in NAME.log, records pass / FAIL and seconds
     local name=$1 limit=$2
     shift 2

@@ -40,7 +40,7 @@ extern "C" {
 #endif
 
 /* Bumped when a field is appended to a struct or a call is added. */
-#define PL_ABI_VERSION 3
+#define PL_ABI_VERSION 4
 
 typedef enum pl_status {
     PL_OK = 0,
@@ -206,6 +206,11 @@ PL_API const char *pl_build_info(void);
 PL_API int pl_has_cuda_backend(void);
 /* Number of visible CUDA devices; 0 without a driver, without a device, or without CUDA in this build. */
 PL_API int pl_cuda_device_count(void);
+/* Why pl_cuda_device_count() is 0, in words to show a user: "this build of policyloss has no CUDA backend (built
+ * without nvcc)", "no NVIDIA driver is installed (...)", "the NVIDIA driver supports CUDA 12.4, older than the CUDA
+ * 13.0 runtime this library was built with; ...", or CUDA's own message.  "" when a device is visible.  Static
+ * storage, valid for the life of the library.  Added in ABI 4. */
+PL_API const char *pl_cuda_unavailable_reason(void);
 PL_API int pl_abi_version(void);
 
 #ifdef __cplusplus

@@ -8,6 +8,8 @@ namespace pl {
 bool cuda_compiled();
 // Visible devices, 0 without a driver or a device (computed once).
 int cuda_devices();
+// Why cuda_devices() is 0 ("" where it is not): no CUDA in this build, no driver, a driver too old, no device.
+const char *cuda_unavailable_reason();
 // PL_OK when ptr may be read by the side that runs the call (device = -1: the host), else the error naming it.
 pl_status check_pointer_side(const void *ptr, int device, const char *argument);
 // The CUDA kernel for device buffers (validated arguments, device >= 0).

@@ -29,11 +29,12 @@ pl_status check_sides(const pl_loss_args &a) {
 
 // PL_ERR_NO_DEVICE unless `device` (>= 0) is a visible CUDA device.
 pl_status check_device_visible(int device) {
-    if (!cuda_compiled())
-        return fail(PL_ERR_NO_DEVICE, "device", -1, "CUDA device %d requested, but this build has no CUDA backend",
-                    device);
-    if (device >= cuda_devices())
-        return fail(PL_ERR_NO_DEVICE, "device", -1, "CUDA device %d requested, %d visible", device, cuda_devices());
+    const int visible = cuda_devices();
+    if (visible == 0)
+        return fail(PL_ERR_NO_DEVICE, "device", -1, "CUDA device %d requested, but none can be used: %s", device,
+                    cuda_unavailable_reason());
+    if (device >= visible)
+        return fail(PL_ERR_NO_DEVICE, "device", -1, "CUDA device %d requested, %d visible", device, visible);
     return PL_OK;
 }
 
@@ -84,5 +85,6 @@ pl_status pl_device_scratch(int32_t device, int32_t reset_peak, uint64_t *reserv
 
 int pl_has_cuda_backend(void) { return pl::cuda_compiled() ? 1 : 0; }
 int pl_cuda_device_count(void) { return pl::cuda_devices(); }
+const char *pl_cuda_unavailable_reason(void) { return pl::cuda_unavailable_reason(); }
 int pl_abi_version(void) { return PL_ABI_VERSION; }
 }

@@ -1,8 +1,9 @@
 // The CUDA kernel on a GPU against the CPU kernel, through the C ABI, on the shared cases (kernel_cases.hpp); then
 // determinism, rows past 2^31 elements, the asynchronous data check, the error contract on device buffers, and the
 // scratch a call takes.
-// Exits 77 (CTest: skipped) when no CUDA device is visible.
+// Exits 77 (CTest: skipped) when no CUDA device is visible, or 1 where the GPU suite is required (no_device).
 #include <cuda_runtime.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -242,12 +243,24 @@ static void test_scratch_per_row() {
           (unsigned long long)peak);
 }
 
+// Without a usable device: skipped (77), unless the GPU suite is required here, as the Java suite decides it
+// (src/test/java/io/policyloss/GpuSuite.java): POLICYLOSS_GPU=required, or unset / auto on a machine with a GPU.
+static int no_device() {
+    const char *setting = std::getenv("POLICYLOSS_GPU");
+    const std::string mode = setting ? setting : "";
+    if (mode != "" && mode != "auto" && mode != "required" && mode != "optional") {
+        std::printf("POLICYLOSS_GPU: must be required, optional or auto, got \"%s\"\n", setting);
+        return 2;
+    }
+    const bool required = mode == "required" || ((mode == "" || mode == "auto") && access("/dev/nvidiactl", F_OK) == 0);
+    std::printf("no CUDA device can be used (%s; %s): %s\n", pl_cuda_unavailable_reason(), pl_build_info(),
+                required ? "FAILED, the GPU suite is required here (POLICYLOSS_GPU=optional lets it skip)" : "skipped");
+    return required ? 1 : 77;
+}
+
 // --quick: only the cases of up to 65,536 logits, for compute-sanitizer (benchmarks/gpu/run_device.sh).
 int main(int argc, char **argv) {
-    if (pl_cuda_device_count() == 0) {
-        std::printf("no CUDA device (%s): skipped\n", pl_build_info());
-        return 77;
-    }
+    if (pl_cuda_device_count() == 0) return no_device();
     const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
     std::printf("%s%s\n", pl_build_info(), quick ? "; quick: cases of up to 65,536 logits" : "");
     test_against_cpu(quick ? 65536 : INT64_MAX);

@@ -1,6 +1,9 @@
-// CUDA facts for the dispatcher: device count and pointer location (the kernels are in fused_loss.cu), through the statically linked runtime, so
-// the library loads on machines without a driver (the first call then fails and we report no device).
+// CUDA facts for the dispatcher: device count (or why there is none) and pointer location (the kernels are in
+// fused_loss.cu), through the statically linked runtime, so the library loads on machines without a driver (the
+// first call then fails and we report no device, and why).
 #include <cuda_runtime.h>
+
+#include <cstdio>
 
 #include "../device.hpp"
 #include "../errors.hpp"
@@ -14,17 +17,48 @@ namespace pl {
 
 bool cuda_compiled() { return true; }
 
-int cuda_devices() {
-    static const int count = [] {
-        int n = 0;
-        if (cudaGetDeviceCount(&n) != cudaSuccess) {
-            cudaGetLastError();  // clear the sticky "no driver" / "no device" error
-            return 0;
-        }
-        return n;
+namespace {
+
+// What cudaGetDeviceCount said, asked once: the devices, and where there are none, why, in words a user can act on
+// (the runtime's own text for a missing driver is "CUDA driver version is insufficient for CUDA runtime version").
+struct Visibility {
+    int count = 0;
+    char reason[256] = "";
+};
+
+const Visibility &visibility() {
+    static const Visibility v = [] {
+        Visibility v;
+        const cudaError_t e = cudaGetDeviceCount(&v.count);
+        if (e == cudaSuccess && v.count > 0) return v;
+        cudaGetLastError();  // clear the sticky "no driver" / "no device" error
+        v.count = 0;
+        int driver = 0, runtime = 0;
+        cudaDriverGetVersion(&driver);  // 0 where no driver loads
+        cudaRuntimeGetVersion(&runtime);
+        if (e == cudaSuccess)
+            std::snprintf(v.reason, sizeof v.reason, "the CUDA driver lists no device");
+        else if (driver == 0)
+            std::snprintf(v.reason, sizeof v.reason, "no NVIDIA driver is installed (cudaGetDeviceCount: %s)",
+                          cudaGetErrorName(e));
+        else if (driver < runtime)
+            std::snprintf(v.reason, sizeof v.reason,
+                          "the NVIDIA driver supports CUDA %d.%d, older than the CUDA %d.%d runtime this library was "
+                          "built with; a newer driver is needed (cudaGetDeviceCount: %s)",
+                          driver / 1000, driver % 1000 / 10, runtime / 1000, runtime % 1000 / 10, cudaGetErrorName(e));
+        else
+            std::snprintf(v.reason, sizeof v.reason, "cudaGetDeviceCount: %s (%s)", cudaGetErrorString(e),
+                          cudaGetErrorName(e));
+        return v;
     }();
-    return count;
+    return v;
 }
+
+}  // namespace
+
+int cuda_devices() { return visibility().count; }
+
+const char *cuda_unavailable_reason() { return visibility().reason; }
 
 cudaPointerAttributes cuda::pointer_attributes(const void *ptr) {
     cudaPointerAttributes attr{};

@@ -6,6 +6,7 @@ import io.policyloss.nativeapi.PolicyLossNative.pl_data_error;
 import io.policyloss.nativeapi.PolicyLossNative.pl_loss_params;
 import java.nio.ByteBuffer;
 import java.util.Objects;
+import java.util.Optional;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
@@ -150,6 +151,16 @@ public final class FusedLoss {
     /** Visible CUDA devices (0 without a driver, a device, or the CUDA backend). */
     public static int cudaDeviceCount() {
         return pl_cuda_device_count();
+    }
+
+    /**
+     * Why {@link #cudaDeviceCount()} is 0, in words to show a user (no CUDA backend in this build, no NVIDIA driver,
+     * a driver older than the CUDA runtime the library was built with, or CUDA's own message); empty when a device
+     * is visible.
+     */
+    public static Optional<String> cudaUnavailableReason() {
+        String reason = pl_cuda_unavailable_reason().getString();
+        return reason.isEmpty() ? Optional.empty() : Optional.of(reason);
     }
 
     /**

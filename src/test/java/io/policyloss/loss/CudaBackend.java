@@ -23,7 +23,7 @@ public final class CudaBackend implements LossBackend {
 
     @Override
     public String unavailableReason() {
-        return FusedLoss.cudaDeviceCount() > 0 ? null : "no CUDA device visible (" + FusedLoss.buildInfo() + ")";
+        return FusedLoss.cudaUnavailableReason().map(reason -> reason + " (" + FusedLoss.buildInfo() + ")").orElse(null);
     }
 
     @Override

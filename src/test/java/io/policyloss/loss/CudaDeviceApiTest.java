@@ -5,9 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import static org.bytedeco.cuda.global.cudart.cudaDeviceSynchronize;
 
+import io.policyloss.GpuSuite;
 import io.policyloss.nativeapi.PolicyLossNative.pl_data_error;
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
@@ -24,8 +24,7 @@ class CudaDeviceApiTest {
 
     @BeforeEach
     void deviceIsPresent() {
-        String reason = CudaBackend.INSTANCE.unavailableReason();
-        assumeTrue(reason == null, reason);
+        GpuSuite.assumeAvailable("the CUDA device API", CudaBackend.INSTANCE.unavailableReason());
     }
 
     /** What launch leaves in device memory equals what the synchronous call returns, bit for bit. */

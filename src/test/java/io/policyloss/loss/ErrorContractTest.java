@@ -149,7 +149,10 @@ class ErrorContractTest {
         }
     }
 
-    /** Without a CUDA device, device buffers are refused, naming the device, instead of being dereferenced. */
+    /**
+     * Without a CUDA device, device buffers are refused, naming the device and why none can be used, instead of
+     * being dereferenced.
+     */
     @Test
     void deviceBuffersWithoutADevice() {
         org.junit.jupiter.api.Assumptions.assumeTrue(FusedLoss.cudaDeviceCount() == 0, "a CUDA device is present");
@@ -159,6 +162,8 @@ class ErrorContractTest {
             PolicyLossException e = assertThrows(PolicyLossException.class, () -> new FusedLoss(CONFIG).compute(buffers));
             assertEquals("device", e.argument());
             assertEquals(PolicyLossException.Status.NO_DEVICE, e.status());
+            String reason = FusedLoss.cudaUnavailableReason().orElseThrow();
+            assertTrue(e.getMessage().endsWith("none can be used: " + reason), e.getMessage());
         }
     }
 

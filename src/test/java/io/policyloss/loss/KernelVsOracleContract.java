@@ -7,8 +7,8 @@ import static io.policyloss.loss.RandomCase.Gradient.NONE;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import io.policyloss.GpuSuite;
 import io.policyloss.oracle.Oracle;
 import java.util.List;
 import java.util.stream.Stream;
@@ -26,8 +26,7 @@ public abstract class KernelVsOracleContract {
 
     @BeforeEach
     void backendIsAvailable() {
-        String reason = backend().unavailableReason();
-        assumeTrue(reason == null, () -> backend().name() + " backend not available: " + reason);
+        GpuSuite.assumeAvailable(backend().name() + " backend", backend().unavailableReason());
     }
 
     private static final LossConfig BASE = LossConfig.builder().entropyCoef(0.01).clampedEntropyCoef(0.02).clampP(0.33)

@@ -7,7 +7,7 @@ package io.policyloss.loss;
 public interface LossBackend {
     String name();
 
-    /** Why the backend cannot run here, or null if it can (tests then skip through an assumption). */
+    /** Why the backend cannot run here, or null if it can (tests then skip, or fail where {@code GpuSuite} says). */
     String unavailableReason();
 
     LossResult run(LossConfig config, LossBatch batch);

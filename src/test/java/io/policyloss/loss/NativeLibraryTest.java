@@ -1,6 +1,7 @@
 package io.policyloss.loss;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -14,9 +15,12 @@ class NativeLibraryTest {
         String info = FusedLoss.buildInfo();
         assertTrue(info.startsWith("policyloss "), info);
         assertTrue(info.contains("backends: cpu ("), info);
-        assertEquals(3, PolicyLossNative.pl_abi_version());
+        assertEquals(4, PolicyLossNative.pl_abi_version());
         assertEquals(PolicyLossNative.pl_has_cuda_backend() == 1, info.contains("cuda ("), info);
         assertTrue(FusedLoss.cudaDeviceCount() >= 0);
+        // Where no device can be used the library says why (the GPU suite's skip or failure quotes it); else nothing.
+        assertEquals(FusedLoss.cudaDeviceCount() == 0, FusedLoss.cudaUnavailableReason().isPresent());
+        FusedLoss.cudaUnavailableReason().ifPresent(reason -> assertFalse(reason.isBlank()));
     }
 
     /** The scratch query names a device it cannot read: the host's -1, or one past the visible devices. */

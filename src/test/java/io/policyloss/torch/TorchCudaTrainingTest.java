@@ -3,6 +3,7 @@ package io.policyloss.torch;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import io.policyloss.GpuSuite;
 import io.policyloss.loss.FusedLoss;
 import io.policyloss.loss.LossConfig;
 import org.bytedeco.pytorch.AdamW;
@@ -22,7 +23,7 @@ import org.junit.jupiter.api.Test;
 class TorchCudaTrainingTest {
     @Test
     void trainingStepsOnCudaLowerTheLoss() {
-        assumeTrue(FusedLoss.cudaDeviceCount() > 0, "no CUDA device visible to the policyloss library");
+        GpuSuite.assumeAvailable("the policyloss CUDA kernel", FusedLoss.cudaUnavailableReason().orElse(null));
         assumeTrue(torch.cuda_is_available(), "the PyTorch presets here are the CPU build"); // CPU build: false
         Device cuda = new Device("cuda:0");
         TransformerPolicy model = new TransformerPolicy(new ModelConfig(1, 32, 2, 8), 12, 1);
