@@ -46,7 +46,7 @@ typedef enum pl_status {
     PL_OK = 0,
     PL_ERR_INVALID_ARGUMENT = 1, /* a parameter or pointer is wrong (names the argument) */
     PL_ERR_INVALID_DATA = 2,     /* a row's data is wrong (names the argument and the first bad row) */
-    PL_ERR_UNSUPPORTED = 3,      /* dtype or feature not supported by this build */
+    PL_ERR_UNSUPPORTED = 3,      /* dtype, feature or CUDA device not supported by this build */
     PL_ERR_NO_DEVICE = 4,        /* device buffers given, but no CUDA device or no CUDA in this build */
     PL_ERR_CUDA = 5,             /* a CUDA runtime error; the message carries CUDA's text */
     PL_ERR_INTERNAL = 6          /* out of memory or a bug */
@@ -176,7 +176,9 @@ PL_API void pl_loss_params_init(pl_loss_params *params);
 PL_API void pl_loss_args_init(pl_loss_args *args);
 
 /* Forward and backward of the fused loss.  Host calls return when the results are written; device calls are
- * queued on args->stream and are asynchronous when args->data_error is set (see pl_data_error). */
+ * queued on args->stream and are asynchronous when args->data_error is set (see pl_data_error).  A device call
+ * fails with PL_ERR_UNSUPPORTED, naming the device and its compute capability, where this build's kernels do not
+ * run on that device (the default build: compute capability 8.0 and newer; pl_build_info lists the targets). */
 PL_API pl_status pl_fused_loss(const pl_loss_params *params, const pl_loss_args *args);
 
 /* The status of a finished asynchronous device call, from a host copy of its data_error record: PL_OK, or

@@ -3,6 +3,9 @@
 #include <cstdint>
 #include <mutex>
 
+#include "../cuda_arch_rules.hpp"
+#include "../device.hpp"
+
 namespace pl::cuda {
 namespace {
 
@@ -55,12 +58,15 @@ cudaError_t device_facts(int device, DeviceFacts *facts) {
     if (device < 0 || device >= kMaxDevices) return cudaErrorInvalidDevice;
     std::lock_guard<std::mutex> lock(g_mutex);
     if (!g_have_facts[device]) {
-        int sms = 0, l2 = 0, cooperative = 0;
+        int major = 0, minor = 0, sms = 0, l2 = 0, cooperative = 0;
         cudaError_t e;
+        if ((e = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device)) != cudaSuccess) return e;
+        if ((e = cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device)) != cudaSuccess) return e;
         if ((e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device)) != cudaSuccess) return e;
         if ((e = cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, device)) != cudaSuccess) return e;
         if ((e = cudaDeviceGetAttribute(&cooperative, cudaDevAttrCooperativeLaunch, device)) != cudaSuccess) return e;
-        g_facts[device] = DeviceFacts{sms, l2, cooperative != 0};
+        const bool has_kernels = archs_run_on(cuda_archs(), major, minor);
+        g_facts[device] = DeviceFacts{major, minor, has_kernels, sms, l2, cooperative != 0};
         g_have_facts[device] = true;
     }
     *facts = g_facts[device];

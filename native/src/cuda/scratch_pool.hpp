@@ -15,8 +15,11 @@ cudaMemPool_t scratch_pool(int device, cudaError_t *err);
 // reset_peak restarts that peak from what is in use now.
 cudaError_t scratch_usage(int device, bool reset_peak, uint64_t *reserved, uint64_t *peak);
 
-// What sizing the grid needs to know about a device (read once per device).
+// What a call needs to know about a device (read once per device): whether the kernels run on it, and what
+// sizing the grid needs.
 struct DeviceFacts {
+    int major, minor;  // compute capability
+    bool has_kernels;  // this build's kernels run on it (archs_run_on)
     int sms;
     long long l2_bytes;
     bool cooperative;  // cooperative launches (sm_60 on, where the driver mode allows them)
