@@ -40,7 +40,7 @@ extern "C" {
 #endif
 
 /* Bumped when a field is appended to a struct or a call is added. */
-#define PL_ABI_VERSION 4
+#define PL_ABI_VERSION 5
 
 typedef enum pl_status {
     PL_OK = 0,
@@ -178,7 +178,8 @@ PL_API void pl_loss_args_init(pl_loss_args *args);
 /* Forward and backward of the fused loss.  Host calls return when the results are written; device calls are
  * queued on args->stream and are asynchronous when args->data_error is set (see pl_data_error).  A device call
  * fails with PL_ERR_UNSUPPORTED, naming the device and its compute capability, where this build's kernels do not
- * run on that device (the default build: compute capability 8.0 and newer; pl_build_info lists the targets). */
+ * run on that device (the default build: compute capability 8.0 and newer; pl_build_info lists the targets);
+ * pl_cuda_device_unusable_reason says so beforehand. */
 PL_API pl_status pl_fused_loss(const pl_loss_params *params, const pl_loss_args *args);
 
 /* The status of a finished asynchronous device call, from a host copy of its data_error record: PL_OK, or
@@ -213,6 +214,11 @@ PL_API int pl_cuda_device_count(void);
  * 13.0 runtime this library was built with; ...", or CUDA's own message.  "" when a device is visible.  Static
  * storage, valid for the life of the library.  Added in ABI 4. */
 PL_API const char *pl_cuda_unavailable_reason(void);
+/* Why pl_fused_loss cannot run on CUDA device `device`: the message its call there would fail with ("device: CUDA
+ * device 0 requested, but none can be used: ...", "device: CUDA device 0 (Tesla T4) has compute capability 7.5,
+ * which this build's kernels do not run on: ..."), or "" where it can.  A query: the thread's last error is left
+ * as it was.  Thread-local storage, valid until this thread calls it again.  Added in ABI 5. */
+PL_API const char *pl_cuda_device_unusable_reason(int32_t device);
 PL_API int pl_abi_version(void);
 
 #ifdef __cplusplus

@@ -1,4 +1,6 @@
 // The CPU-only build: no CUDA device can be used, and every pointer is taken for a host pointer.
+#include <cstdio>
+
 #include "device.hpp"
 #include "errors.hpp"
 
@@ -14,5 +16,9 @@ static pl_status no_cuda_backend() {
 pl_status fused_loss_cuda(const pl_loss_params &, const pl_loss_args &) { return no_cuda_backend(); }
 pl_status device_scratch(int, bool, uint64_t *, uint64_t *) { return no_cuda_backend(); }
 const char *cuda_archs() { return ""; }
+pl_status cuda_kernels_run_on(int, char *why, size_t len) {
+    std::snprintf(why, len, "%s", cuda_unavailable_reason());
+    return PL_ERR_NO_DEVICE;
+}
 
 }  // namespace pl

@@ -1,6 +1,7 @@
-// pl_fused_loss: validate, check that every pointer is on the side the call names, then run the backend.
-#include <cstdio>
+// pl_fused_loss: validate, check that the kernels run on the device the call names and that every pointer is on that
+// side, then run the backend.
 #include <algorithm>
+#include <cstdio>
 
 #include "cpu/fused_loss_cpu.hpp"
 #include "device.hpp"
@@ -27,15 +28,31 @@ pl_status check_sides(const pl_loss_args &a) {
     return PL_OK;
 }
 
-// PL_ERR_NO_DEVICE unless `device` (>= 0) is a visible CUDA device.
-pl_status check_device_visible(int device) {
+// Whether calls can use CUDA device `device`: PL_OK, or the status they fail with and, in `why`, their message after
+// the argument's name ("device: ").  `kernels`: the call runs the loss kernels, so this build must have code for the
+// device's compute capability (pl_device_scratch needs none).
+pl_status device_usable(int device, bool kernels, char *why, size_t len) {
     const int visible = cuda_devices();
-    if (visible == 0)
-        return fail(PL_ERR_NO_DEVICE, "device", -1, "CUDA device %d requested, but none can be used: %s", device,
-                    cuda_unavailable_reason());
-    if (device >= visible)
-        return fail(PL_ERR_NO_DEVICE, "device", -1, "CUDA device %d requested, %d visible", device, visible);
-    return PL_OK;
+    if (device < 0) {
+        std::snprintf(why, len, "is %d; CUDA devices count from 0", device);
+        return PL_ERR_INVALID_ARGUMENT;
+    }
+    if (visible == 0) {
+        std::snprintf(why, len, "CUDA device %d requested, but none can be used: %s", device,
+                      cuda_unavailable_reason());
+        return PL_ERR_NO_DEVICE;
+    }
+    if (device >= visible) {
+        std::snprintf(why, len, "CUDA device %d requested, %d visible", device, visible);
+        return PL_ERR_NO_DEVICE;
+    }
+    return kernels ? cuda_kernels_run_on(device, why, len) : PL_OK;
+}
+
+pl_status check_device_usable(int device, bool kernels) {
+    char why[400];
+    const pl_status st = device_usable(device, kernels, why, sizeof why);
+    return st == PL_OK ? PL_OK : fail(st, "device", -1, "%s", why);
 }
 
 }  // namespace
@@ -49,7 +66,7 @@ pl_status pl_fused_loss(const pl_loss_params *params, const pl_loss_args *args) 
     pl_loss_args a;
     if (pl_status st = pl::validate_call(params, args, p, a)) return st;
     if (a.device >= 0)
-        if (pl_status st = pl::check_device_visible(a.device)) return st;
+        if (pl_status st = pl::check_device_usable(a.device, true)) return st;
     if (pl_status st = pl::check_sides(a)) return st;
     if (a.device >= 0) return pl::fused_loss_cuda(p, a);
     if (a.n_rows == 0) {
@@ -75,8 +92,7 @@ const char *pl_build_info(void) {
 pl_status pl_device_scratch(int32_t device, int32_t reset_peak, uint64_t *reserved_bytes, uint64_t *peak_bytes) {
     pl::clear_error();
     uint64_t reserved = 0, peak = 0;
-    if (device < 0) return pl::fail(PL_ERR_INVALID_ARGUMENT, "device", -1, "is %d; CUDA devices count from 0", device);
-    if (pl_status st = pl::check_device_visible(device)) return st;
+    if (pl_status st = pl::check_device_usable(device, false)) return st;
     if (pl_status st = pl::device_scratch(device, reset_peak != 0, &reserved, &peak)) return st;
     if (reserved_bytes) *reserved_bytes = reserved;
     if (peak_bytes) *peak_bytes = peak;
@@ -86,5 +102,14 @@ pl_status pl_device_scratch(int32_t device, int32_t reset_peak, uint64_t *reserv
 int pl_has_cuda_backend(void) { return pl::cuda_compiled() ? 1 : 0; }
 int pl_cuda_device_count(void) { return pl::cuda_devices(); }
 const char *pl_cuda_unavailable_reason(void) { return pl::cuda_unavailable_reason(); }
+
+const char *pl_cuda_device_unusable_reason(int32_t device) {
+    static thread_local char reason[512];
+    char why[400];
+    if (pl::device_usable(device, true, why, sizeof why) == PL_OK) reason[0] = '\0';
+    else std::snprintf(reason, sizeof reason, "device: %s", why);
+    return reason;
+}
+
 int pl_abi_version(void) { return PL_ABI_VERSION; }
 }

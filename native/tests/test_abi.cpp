@@ -84,6 +84,29 @@ static void test_cuda_unavailable_reason(const char *expected) {
     CHECK(message.find("device: CUDA device 0 requested") == 0 && message.find(reason) != std::string::npos);
 }
 
+// pl_cuda_device_unusable_reason gives the message a call on that device fails with, and leaves the thread's last
+// error alone; no device past the visible ones is usable, and a negative one is refused.
+static void test_device_unusable_reason() {
+    const int visible = pl_cuda_device_count();
+    for (int device : {0, visible, visible + 3}) {
+        const std::string reason = pl_cuda_device_unusable_reason(device);
+        std::printf("device %d: %s\n", device, reason.empty() ? "usable" : reason.c_str());
+        if (device >= visible) CHECK(reason.find("device: CUDA device") == 0);
+        if (visible == 0) CHECK(reason.find(pl_cuda_unavailable_reason()) != std::string::npos);
+        if (reason.empty()) continue;
+        Batch b(1, 4, 1);
+        b.a.device = device;
+        CHECK(b.run() != PL_OK && std::string(pl_last_error_argument()) == "device" && pl_last_error() == reason);
+    }
+    CHECK(std::string(pl_cuda_device_unusable_reason(-1)) == "device: is -1; CUDA devices count from 0");
+    Batch bad(1, 4, 1);
+    bad.p.clamp_p = 2.0f;
+    CHECK(bad.run() == PL_ERR_INVALID_ARGUMENT);
+    const std::string before = pl_last_error();
+    pl_cuda_device_unusable_reason(visible);
+    CHECK(pl_last_error() == before && std::string(pl_last_error_argument()) == "clamp_p");
+}
+
 // Uniform logits: H = log V, logp = -log V, and every term of the gradient sums to zero over the row.
 static void test_uniform_row_properties() {
     Batch b(3, 1000, 1);
@@ -228,6 +251,7 @@ int main(int argc, char **argv) {
     test_argument_errors();
     test_device_scratch_errors();
     test_cuda_unavailable_reason(expected_reason);
+    test_device_unusable_reason();
     test_concurrent_calls_are_deterministic();
     std::printf("%d passed, %d failed\n", g_passed, g_failed);
     return g_failed == 0 ? 0 : 1;

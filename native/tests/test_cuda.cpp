@@ -1,7 +1,8 @@
 // The CUDA kernel on a GPU against the CPU kernel, through the C ABI, on the shared cases (kernel_cases.hpp); then
 // determinism, rows past 2^31 elements, the asynchronous data check, the error contract on device buffers, and the
 // scratch a call takes.
-// Exits 77 (CTest: skipped) when no CUDA device is visible, or 1 where the GPU suite is required (no_device).
+// Exits 77 (CTest: skipped) where the kernel cannot run on device 0 (no device, or one this build has no code for),
+// or 1 where the GPU suite is required (no_device).
 #include <cuda_runtime.h>
 #include <unistd.h>
 
@@ -243,9 +244,10 @@ static void test_scratch_per_row() {
           (unsigned long long)peak);
 }
 
-// Without a usable device: skipped (77), unless the GPU suite is required here, as the Java suite decides it
-// (src/test/java/io/policyloss/GpuSuite.java): POLICYLOSS_GPU=required, or unset / auto on a machine with a GPU.
-static int no_device() {
+// Without a device the kernel runs on (`reason`, the library's): skipped (77), unless the GPU suite is required
+// here, as the Java suite decides it (src/test/java/io/policyloss/GpuSuite.java): POLICYLOSS_GPU=required, or unset
+// / auto on a machine with a GPU.
+static int no_device(const char *reason) {
     const char *setting = std::getenv("POLICYLOSS_GPU");
     const std::string mode = setting ? setting : "";
     if (mode != "" && mode != "auto" && mode != "required" && mode != "optional") {
@@ -253,14 +255,14 @@ static int no_device() {
         return 2;
     }
     const bool required = mode == "required" || ((mode == "" || mode == "auto") && access("/dev/nvidiactl", F_OK) == 0);
-    std::printf("no CUDA device can be used (%s; %s): %s\n", pl_cuda_unavailable_reason(), pl_build_info(),
+    std::printf("the CUDA kernel cannot run here (%s; %s): %s\n", reason, pl_build_info(),
                 required ? "FAILED, the GPU suite is required here (POLICYLOSS_GPU=optional lets it skip)" : "skipped");
     return required ? 1 : 77;
 }
 
 // --quick: only the cases of up to 65,536 logits, for compute-sanitizer (benchmarks/gpu/run_device.sh).
 int main(int argc, char **argv) {
-    if (pl_cuda_device_count() == 0) return no_device();
+    if (const char *reason = pl_cuda_device_unusable_reason(0); reason[0]) return no_device(reason);
     const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
     std::printf("%s%s\n", pl_build_info(), quick ? "; quick: cases of up to 65,536 logits" : "");
     test_against_cpu(quick ? 65536 : INT64_MAX);

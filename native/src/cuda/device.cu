@@ -8,6 +8,7 @@
 #include "../device.hpp"
 #include "../errors.hpp"
 #include "pointers.hpp"
+#include "scratch_pool.hpp"
 
 #ifndef PL_CUDA_ARCHS
 #define PL_CUDA_ARCHS "unknown"
@@ -87,5 +88,25 @@ pl_status check_pointer_side(const void *ptr, int device, const char *argument) 
 }
 
 const char *cuda_archs() { return PL_CUDA_ARCHS; }
+
+pl_status cuda_kernels_run_on(int device, char *why, size_t len) {
+    cuda::DeviceFacts facts{};
+    const cudaError_t e = cuda::device_facts(device, &facts);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        std::snprintf(why, len, "reading the properties of CUDA device %d: %s (%s)", device, cudaGetErrorString(e),
+                      cudaGetErrorName(e));
+        return PL_ERR_CUDA;
+    }
+    if (facts.has_kernels) return PL_OK;
+    cudaDeviceProp prop{};  // for the device's name: only here, as it takes longer than the attributes
+    const bool named = cudaGetDeviceProperties(&prop, device) == cudaSuccess;
+    if (!named) cudaGetLastError();
+    std::snprintf(why, len,
+                  "CUDA device %d (%s) has compute capability %d.%d, which this build's kernels do not run on: they "
+                  "were built for %s (PL_CUDA_ARCHITECTURES)",
+                  device, named ? prop.name : "name unknown", facts.major, facts.minor, cuda_archs());
+    return PL_ERR_UNSUPPORTED;
+}
 
 }  // namespace pl

@@ -22,18 +22,6 @@ pl_status cuda_fail(cudaError_t e, const char *what) {
     return fail(PL_ERR_CUDA, "device", -1, "%s: %s (%s)", what, cudaGetErrorString(e), cudaGetErrorName(e));
 }
 
-// A device older than every architecture the kernels were built for (a T4 next to the default sm_80 / sm_90
-// build), said before anything is queued, where the launch would fail with "no kernel image is available".
-pl_status no_kernels_for(int device, const DeviceFacts &f) {
-    cudaDeviceProp prop{};
-    const bool named = cudaGetDeviceProperties(&prop, device) == cudaSuccess;
-    if (!named) cudaGetLastError();
-    return fail(PL_ERR_UNSUPPORTED, "device", -1,
-                "CUDA device %d (%s) has compute capability %d.%d, which this build's kernels do not run on: they "
-                "were built for %s (PL_CUDA_ARCHITECTURES)",
-                device, named ? prop.name : "name unknown", f.major, f.minor, cuda_archs());
-}
-
 // Rows in flight: enough blocks to fill every SM, few enough that their rows stay in L2 between the passes.
 int grid_size(const DeviceFacts &f, int64_t n_rows, int64_t row_bytes, int blocks_per_sm) {
     const int64_t most = (int64_t)f.sms * std::max(blocks_per_sm, 1);
@@ -109,7 +97,6 @@ pl_status fused_loss_cuda(const pl_loss_params &p, const pl_loss_args &a) {
     DeviceFacts facts{};
     cudaError_t e = device_facts(a.device, &facts);
     if (e != cudaSuccess) return cuda_fail(e, "reading the device's properties");
-    if (!facts.has_kernels) return no_kernels_for(a.device, facts);
     cudaMemPool_t pool = scratch_pool(a.device, &e);
     if (!pool) return cuda_fail(e, "creating the scratch memory pool");
 

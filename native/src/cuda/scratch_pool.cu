@@ -1,5 +1,6 @@
 #include "scratch_pool.hpp"
 
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 
@@ -13,7 +14,9 @@ constexpr int kMaxDevices = 64;
 std::mutex g_mutex;
 cudaMemPool_t g_pools[kMaxDevices];
 DeviceFacts g_facts[kMaxDevices];
-bool g_have_facts[kMaxDevices];
+// Set once a device's facts are written, which they are once: every device call reads them (twice: the dispatcher's
+// check of the kernels, then the launch), so after the first they are read without the lock.
+std::atomic<bool> g_have_facts[kMaxDevices];
 
 }  // namespace
 
@@ -56,8 +59,12 @@ cudaError_t scratch_usage(int device, bool reset_peak, uint64_t *reserved, uint6
 
 cudaError_t device_facts(int device, DeviceFacts *facts) {
     if (device < 0 || device >= kMaxDevices) return cudaErrorInvalidDevice;
+    if (g_have_facts[device].load(std::memory_order_acquire)) {
+        *facts = g_facts[device];
+        return cudaSuccess;
+    }
     std::lock_guard<std::mutex> lock(g_mutex);
-    if (!g_have_facts[device]) {
+    if (!g_have_facts[device].load(std::memory_order_relaxed)) {
         int major = 0, minor = 0, sms = 0, l2 = 0, cooperative = 0;
         cudaError_t e;
         if ((e = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device)) != cudaSuccess) return e;
@@ -67,7 +74,7 @@ cudaError_t device_facts(int device, DeviceFacts *facts) {
         if ((e = cudaDeviceGetAttribute(&cooperative, cudaDevAttrCooperativeLaunch, device)) != cudaSuccess) return e;
         const bool has_kernels = archs_run_on(cuda_archs(), major, minor);
         g_facts[device] = DeviceFacts{major, minor, has_kernels, sms, l2, cooperative != 0};
-        g_have_facts[device] = true;
+        g_have_facts[device].store(true, std::memory_order_release);
     }
     *facts = g_facts[device];
     return cudaSuccess;

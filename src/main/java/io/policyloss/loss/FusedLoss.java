@@ -159,7 +159,20 @@ public final class FusedLoss {
      * is visible.
      */
     public static Optional<String> cudaUnavailableReason() {
-        String reason = pl_cuda_unavailable_reason().getString();
+        return nonEmpty(pl_cuda_unavailable_reason().getString());
+    }
+
+    /**
+     * Why a call cannot run on CUDA device {@code device}: the message its {@link PolicyLossException} would carry
+     * there (no device can be used, the device is not one of the visible ones, or this build has no kernels for
+     * its compute capability, as on a T4 or V100 next to the default build); empty where it can. Asked before a
+     * call, it lets a caller choose another backend instead of catching the failure.
+     */
+    public static Optional<String> cudaDeviceUnusableReason(int device) {
+        return nonEmpty(pl_cuda_device_unusable_reason(device).getString());
+    }
+
+    private static Optional<String> nonEmpty(String reason) {
         return reason.isEmpty() ? Optional.empty() : Optional.of(reason);
     }
 

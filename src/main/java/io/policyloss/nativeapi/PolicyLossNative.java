@@ -207,5 +207,6 @@ public final class PolicyLossNative {
     public static native int pl_has_cuda_backend();
     public static native int pl_cuda_device_count();
     public static native @Cast("const char*") BytePointer pl_cuda_unavailable_reason();
+    public static native @Cast("const char*") BytePointer pl_cuda_device_unusable_reason(int device);
     public static native int pl_abi_version();
 }

@@ -23,7 +23,8 @@ public final class CudaBackend implements LossBackend {
 
     @Override
     public String unavailableReason() {
-        return FusedLoss.cudaUnavailableReason().map(reason -> reason + " (" + FusedLoss.buildInfo() + ")").orElse(null);
+        return FusedLoss.cudaDeviceUnusableReason(0).map(reason -> reason + " (" + FusedLoss.buildInfo() + ")")
+                .orElse(null);
     }
 
     @Override

@@ -164,6 +164,7 @@ class ErrorContractTest {
             assertEquals(PolicyLossException.Status.NO_DEVICE, e.status());
             String reason = FusedLoss.cudaUnavailableReason().orElseThrow();
             assertTrue(e.getMessage().endsWith("none can be used: " + reason), e.getMessage());
+            assertEquals(FusedLoss.cudaDeviceUnusableReason(0).orElseThrow(), e.getMessage());
         }
     }
 

@@ -15,12 +15,26 @@ class NativeLibraryTest {
         String info = FusedLoss.buildInfo();
         assertTrue(info.startsWith("policyloss "), info);
         assertTrue(info.contains("backends: cpu ("), info);
-        assertEquals(4, PolicyLossNative.pl_abi_version());
+        assertEquals(5, PolicyLossNative.pl_abi_version());
         assertEquals(PolicyLossNative.pl_has_cuda_backend() == 1, info.contains("cuda ("), info);
         assertTrue(FusedLoss.cudaDeviceCount() >= 0);
         // Where no device can be used the library says why (the GPU suite's skip or failure quotes it); else nothing.
         assertEquals(FusedLoss.cudaDeviceCount() == 0, FusedLoss.cudaUnavailableReason().isPresent());
         FusedLoss.cudaUnavailableReason().ifPresent(reason -> assertFalse(reason.isBlank()));
+    }
+
+    /**
+     * A device past the visible ones is never usable, and without any device device 0 is not either, for the
+     * library's reason (the GPU suite asks about device 0).
+     */
+    @Test
+    void saysWhyADeviceCannotBeUsed() {
+        int visible = FusedLoss.cudaDeviceCount();
+        String past = FusedLoss.cudaDeviceUnusableReason(visible).orElseThrow();
+        assertTrue(past.startsWith("device: CUDA device " + visible + " requested, "), past);
+        FusedLoss.cudaUnavailableReason().ifPresent(reason ->
+                assertEquals("device: CUDA device 0 requested, but none can be used: " + reason,
+                        FusedLoss.cudaDeviceUnusableReason(0).orElseThrow()));
     }
 
     /** The scratch query names a device it cannot read: the host's -1, or one past the visible devices. */

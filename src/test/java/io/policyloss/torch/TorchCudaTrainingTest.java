@@ -23,7 +23,7 @@ import org.junit.jupiter.api.Test;
 class TorchCudaTrainingTest {
     @Test
     void trainingStepsOnCudaLowerTheLoss() {
-        GpuSuite.assumeAvailable("the policyloss CUDA kernel", FusedLoss.cudaUnavailableReason().orElse(null));
+        GpuSuite.assumeAvailable("the policyloss CUDA kernel", FusedLoss.cudaDeviceUnusableReason(0).orElse(null));
         assumeTrue(torch.cuda_is_available(), "the PyTorch presets here are the CPU build"); // CPU build: false
         Device cuda = new Device("cuda:0");
         TransformerPolicy model = new TransformerPolicy(new ModelConfig(1, 32, 2, 8), 12, 1);
