@@ -1,5 +1,5 @@
-// What the dispatcher needs to know about CUDA: how many devices, and where a pointer lives.  Implemented by
-// cuda/device.cu in CUDA builds and by device_none.cpp otherwise.
+// What the dispatcher needs to know about CUDA: how many devices, whether the kernels run on one, and where a
+// pointer lives.  Implemented by cuda/device.cu in CUDA builds and by device_none.cpp otherwise.
 #pragma once
 #include <cstddef>
 
