@@ -3,11 +3,13 @@ torch.compile computing the same loss (SPEC sections 2-4: log-softmax at a tempe
 the clamped entropy, the clipped ratio loss) forward and backward; and the floor, a device-to-device copy of the
 logits (read once + write once; read twice + write once is 1.5 times that).
 
-    python3 benchmarks/gpu/bench_loss.py --lib build-gpu/libpolicyloss.so --out results/ [--quick] [--budget-s S]
+    python3 benchmarks/gpu/bench_loss.py --lib build-gpu/libpolicyloss.so --out results/ [--part P] [--budget-s S]
 
-First a check of the kernel against a float64 PyTorch reference (loss, entropies, gradient), then the timings
-(CUDA events, median after warm-up), then a markdown table, printed last and written to OUT/bench_loss.md with the
-raw numbers in OUT/bench_loss.json.
+Two parts, run in one process or apart (benchmarks/gpu/run_device.sh runs the sweep last, in what its time leaves):
+- headline: a check of the kernel against a float64 PyTorch reference (loss, entropies, gradient), then the kernel,
+  eager PyTorch and torch.compile at 8192 x 151,936 bf16, into OUT/bench_loss.md and OUT/bench_loss.json;
+- sweep: the kernel and the floor at the issue's other shapes, dtypes and sizes, into OUT/bench_sweep.md and .json.
+Timings are CUDA events, median after warm-up; each table is printed last.
 """
 import argparse
 import functools
@@ -207,10 +209,15 @@ def bench_torch(row, reps, save):
 
 
 def table(rows, device, checks):
-    failed = [k for k, c in checks.items() if not c["passed"]]
+    """The markdown table; checks is None for the sweep, whose process checks nothing (the headline part does)."""
+    if checks is None:
+        verdict = "in bench_loss.md (the headline part)"
+    else:
+        failed = [k for k, c in checks.items() if not c["passed"]]
+        verdict = "FAILED for " + ", ".join(failed) if failed else "passed (%d cases)" % len(checks)
     out = ["Device: %s. Times are medians of CUDA-event timings, forward + backward; floor = device-to-device copy of "
            "the logits (read once, write once) measured in the same run. Check against float64 autograd: %s." % (
-               device, "FAILED for " + ", ".join(failed) if failed else "passed (%d cases)" % len(checks)), "",
+               device, verdict), "",
            "| N | V | dtype | mode | floor ms | kernel ms | x floor | in place ms | x floor | eager ms | speedup | "
            "compile ms | speedup | eager extra GiB | compile extra GiB | kernel extra B/row |",
            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -226,39 +233,31 @@ def table(rows, device, checks):
     return "\n".join(out)
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--lib", required=True)
-    ap.add_argument("--out", default=".")
-    ap.add_argument("--quick", action="store_true", help="the headline shape only")
-    ap.add_argument("--reps", type=int, default=20)
-    ap.add_argument("--budget-s", type=int, default=0, help="start no shape after this many seconds (0: no limit)")
-    args = ap.parse_args()
-    started = time.monotonic()
-    lib = Library(args.lib)
-    device = torch.cuda.get_device_name()
-    print(lib.build_info(), "|", device, "| torch", torch.__version__, flush=True)
-
+def headline(lib, device, args):
+    """The check, then the kernel at the headline shape and PyTorch there (minutes, torch.compile's compilation
+    included). Results are written after each step, so a run cut short keeps what it measured. Returns whether the
+    check passed."""
     checks = {}
     for n, v, dtype, clamp, mass in [(64, 151936, torch.bfloat16, True, False), (64, 151936, torch.bfloat16, False, False),
                                      (64, 32000, torch.float32, True, True), (64, 32000, torch.float16, True, False)]:
         key = "%dx%d %s %s" % (n, v, dtype, "mass" if mass else ("clamped" if clamp else "entropy"))
         checks[key] = check(lib, n, v, dtype, clamp, mass)
         print("check", key, checks[key], flush=True)
-
-    # The headline shape first, the kernel and then PyTorch (minutes, torch.compile's compilation included), so that
-    # the comparison the README quotes is measured whatever the budget leaves of the other shapes (seconds each).
-    # Results are written after each step, so a run cut short keeps what it measured.
     rows = bench_kernel(lib, 8192, 151936, torch.bfloat16, args.reps, MODES)
-    save = lambda: write_results(args.out, device, lib, checks, rows)
+    save = lambda: write_results(args.out, "bench_loss", device, lib, checks, rows)
     save()
     for row in rows[:2]:  # PyTorch's entropy and token-fraction clamped entropy
         bench_torch(row, args.reps, save)
-    shapes = []
-    if not args.quick:
-        shapes += [(8192, 151936, torch.float32, MODES[:2]), (8192, 151936, torch.float16, MODES[:2])]
-        shapes += [(n, v, torch.bfloat16, MODES[:2]) for v in (32000, 128256, 151936, 262144)
-                   for n in (1024, 8192, 32768) if (n, v) != (8192, 151936)]
+    print("\n" + table(rows, device, checks))
+    return all(c["passed"] for c in checks.values())
+
+
+def sweep(lib, device, args, started):
+    """The kernel and the floor at the issue's other shapes (seconds each), while the budget lasts."""
+    shapes = [(8192, 151936, torch.float32, MODES[:2]), (8192, 151936, torch.float16, MODES[:2])]
+    shapes += [(n, v, torch.bfloat16, MODES[:2]) for v in (32000, 128256, 151936, 262144)
+               for n in (1024, 8192, 32768) if (n, v) != (8192, 151936)]
+    rows = []
     for k, (n, v, dtype, shape_modes) in enumerate(shapes):
         if args.budget_s and time.monotonic() - started > args.budget_s:
             print("budget of %d s spent: %d of %d shapes left out" % (args.budget_s, len(shapes) - k, len(shapes)),
@@ -266,18 +265,35 @@ def main():
             break
         rows += bench_kernel(lib, n, v, dtype, args.reps, shape_modes)
         torch.cuda.empty_cache()
-        save()
-    print("\n" + table(rows, device, checks))
-    if not all(c["passed"] for c in checks.values()):
+        write_results(args.out, "bench_sweep", device, lib, None, rows)
+    print("\n" + table(rows, device, None))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lib", required=True)
+    ap.add_argument("--out", default=".")
+    ap.add_argument("--part", choices=["headline", "sweep", "all"], default="all")
+    ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--budget-s", type=int, default=0, help="start no sweep shape after this many seconds (0: no limit)")
+    args = ap.parse_args()
+    started = time.monotonic()
+    lib = Library(args.lib)
+    device = torch.cuda.get_device_name()
+    print(lib.build_info(), "|", device, "| torch", torch.__version__, flush=True)
+    passed = headline(lib, device, args) if args.part != "sweep" else True
+    if args.part != "headline":
+        sweep(lib, device, args, started)
+    if not passed:
         sys.exit("the kernel disagrees with float64 autograd beyond TOLERANCES: see the checks above")
 
 
-def write_results(out, device, lib, checks, rows):
+def write_results(out, name, device, lib, checks, rows):
     os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "bench_loss.json"), "w") as fh:
+    with open(os.path.join(out, name + ".json"), "w") as fh:
         json.dump({"device": device, "build": lib.build_info(), "torch": torch.__version__, "checks": checks,
                    "rows": rows}, fh, indent=1)
-    with open(os.path.join(out, "bench_loss.md"), "w") as fh:
+    with open(os.path.join(out, name + ".md"), "w") as fh:
         fh.write(table(rows, device, checks) + "\n")
 
 

@@ -1,76 +1,154 @@
 #!/usr/bin/env bash
-# Everything the GPU machine checks and measures, in one command per device call (../shared/gpu/README.md: it has
-# CUDA, cmake, nvcc and PyTorch, but no Java or Maven; ../shared/gpu/prepare.sh builds .device/ for the Java part).
+# Everything the GPU machine checks and measures, in one command (../shared/gpu/README.md: it has CUDA, cmake, nvcc
+# and PyTorch, but no Java or Maven).  Here first: ../shared/gpu/prepare.sh (the Java part, in .device/), then
+# benchmarks/gpu/prepare_native.sh (the native library and C++ tests for sm_90, in .device/native/); carry .device.
 #
-#   benchmarks/gpu/run_device.sh check OUT   build for sm_90, C++ tests (CUDA against CPU), the SASS of the
-#                                            atomics and exponentials, compute-sanitizer memcheck and racecheck on
-#                                            their smaller cases, the gpu-tagged JUnit tests
-#   benchmarks/gpu/run_device.sh bench OUT   the host cost of a launch and its parts (launch_costs), the side-by-side
-#                                            harness (bench_loss.py), the JMH launch overhead, and the HBM bytes of
-#                                            one call counted by Nsight Compute (hbm_traffic.py)
+#   benchmarks/gpu/run_device.sh all OUT [SECONDS]     every step below, in this order, ending within SECONDS (540)
+#   benchmarks/gpu/run_device.sh check OUT [SECONDS]   the correctness steps only
+#   benchmarks/gpu/run_device.sh bench OUT [SECONDS]   the timing steps only
+#   benchmarks/gpu/run_device.sh STEP,STEP OUT [SECONDS]   those steps (names below; native comes first anyway)
 #
-# A short summary is printed last.  The device tool brings back at most 8 files from OUT and a bench call writes a
-# dozen, so the logs and raw results travel as one archive, OUT/logs.tar.gz, with the summary and the tables beside
-# it.  A device call may run 600 s, so the steps' time limits add up to less: a step that runs over is cut short and
-# reported, and the rest still run.
+# A session gets 15 minutes of device time, the machine's start included, and a command at most 10: so one call does
+# it all, the steps that answer the issue's questions first, and each step's time limit is cut to what the deadline
+# leaves (a step with too little left is skipped, and said so), so the call ends inside its own limit:
+#   native          the carried build, or a build there (about a minute) where it is stale or cannot start
+#   test-cuda       C++: the CUDA kernel against the CPU kernel on every case, rows past 2^31 elements included
+#   sass            the instructions behind the kernels' atomics and exponentials (RESULTS.md says what to expect)
+#   bench-headline  bench_loss.py: the check against float64 autograd, then kernel / eager / torch.compile / copy
+#                   floor at 8192 x 151,936 bf16
+#   junit-gpu       the gpu-tagged JUnit tests (the CUDA kernel against the Java oracle, the device API)
+#   launch-costs    the host cost of a call and of its parts
+#   memcheck, racecheck   compute-sanitizer on the C++ test's cases of up to 65,536 logits
+#   hbm-traffic     hbm_traffic.py: the DRAM bytes of one call per mode (Nsight Compute)
+#   jmh-launch      the JMH launch overhead from Java
+#   bench-sweep     bench_loss.py: the other shapes and dtypes, in whatever time is left
+#
+# OUT gets summary.txt, the tables, and logs.tar.gz with every log and raw result (the device tool brings back at
+# most 8 files).  They are rewritten after each step, so a call cut short still brings back what it did.
+# shellcheck disable=SC2016  # the Java steps' $JAVA and $CLASSPATH are run.sh's, expanded there, not here
 set -uo pipefail
-what=${1:?check or bench}
+what=${1:?all, check or bench}
 out=${2:?output folder}
-logs=$out/logs
-mkdir -p "$logs"
+budget=${3:-540}
+all_steps="native test-cuda sass bench-headline junit-gpu launch-costs memcheck racecheck hbm-traffic jmh-launch bench-sweep"
+case $what in
+all)   steps=$all_steps ;;
+check) steps="native test-cuda sass junit-gpu memcheck racecheck" ;;
+bench) steps="native bench-headline launch-costs hbm-traffic jmh-launch bench-sweep" ;;
+*)     steps="native $(tr ',' '\n' <<< "$what" | grep -vx native | tr '\n' ' ')"
+       for s in $steps; do
+           case " $all_steps " in
+           *" $s "*) ;;
+           *) echo "run_device.sh: '$s' is none of all, check, bench or a step's name (the list above)" >&2; exit 2 ;;
+           esac
+       done ;;
+esac
 root=$(cd "$(dirname "$0")/../.." && pwd)
-build=$root/build-gpu
+logs=$(mktemp -d)
+mkdir -p "$out"
+deadline=$((SECONDS + budget))
+keep=15  # seconds kept after the last step for packing the results
 summary=()
 # Here a test that finds no usable device fails instead of skipping: a GPU machine's suite must not pass unrun.
 export POLICYLOSS_GPU=required
-step() {  # step NAME TIMEOUT COMMAND...: runs it with its log in NAME.log, records pass / FAIL and seconds
+
+sources_hash() {  # what the native programs are built from; prepare_native.sh writes the same of its build
+    (cd "$root/native" && find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum
+}
+save() {  # the summary, the tables and the logs into OUT, as they stand
+    printf '%s\n' "${summary[@]}" > "$out/summary.txt"
+    for table in bench_loss.md bench_sweep.md hbm_traffic.md; do
+        [ -f "$logs/$table" ] && cp "$logs/$table" "$out/"
+    done
+    tar -czf "$out/.logs.tar.gz" -C "$logs" . && mv "$out/.logs.tar.gz" "$out/logs.tar.gz"
+}
+step() {  # step NAME LIMIT COMMAND...: runs it with its log in NAME.log, records pass / FAIL / skipped and seconds
     local name=$1 limit=$2
     shift 2
+    local left=$((deadline - SECONDS - keep))
+    if [ $left -lt 20 ]; then
+        summary+=("$(printf '%-16s skipped: %ds left of %ds' "$name" $((left + keep)) "$budget")")
+        save
+        return 1
+    fi
+    [ "$limit" -gt $left ] && limit=$left
     local start=$SECONDS
-    timeout "$limit" "$@" > "$logs/$name.log" 2>&1
+    timeout -k 5 "$limit" "$@" > "$logs/$name.log" 2>&1
     local rc=$?
-    summary+=("$(printf '%-28s %s (%ds)' "$name" "$([ $rc -eq 0 ] && echo pass || echo "FAIL rc=$rc")" $((SECONDS - start)))")
+    local verdict=pass
+    [ $rc -ne 0 ] && verdict="FAIL rc=$rc"
+    [ $rc -eq 124 ] && verdict="FAIL: cut at ${limit}s"
+    summary+=("$(printf '%-16s %s (%ds)' "$name" "$verdict" $((SECONDS - start)))")
     tail -n 5 "$logs/$name.log"
+    save
     return $rc
 }
 
-nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.max.mem --format=csv > "$logs/gpu.txt" 2>&1
-# What runs here only: the emulated test (one large translation unit with sanitizers, minutes to compile) is CI's.
-targets="policyloss test_abi test_cuda launch_costs"
-if [ ! -f "$build/libpolicyloss.so" ]; then
-    step cmake 150 bash -c "cmake -S '$root/native' -B '$build' -DCMAKE_BUILD_TYPE=Release -DPL_CUDA_ARCHITECTURES=90-real \
-        && cmake --build '$build' --parallel --target $targets"
-fi
-case $what in
-check)
-    step ctest 80 ctest --test-dir "$build" --output-on-failure -R '^(abi|cuda)$'
-    # The instructions behind the kernels' atomics and exponentials, counted per kernel (RESULTS.md says what public
-    # listings show for them), in OUT/sass.log.
-    step sass 10 bash -c "set -o pipefail; cuobjdump -sass '$build/libpolicyloss.so' | awk '
-        /Function :/ { f = \$3 }
-        match(\$0, /(ATOMS|ATOM|RED)[.][A-Z0-9.]+|MUFU[.][A-Z0-9]+/) { n[f \" \" substr(\$0, RSTART, RLENGTH)]++ }
-        END { for (k in n) print n[k], k }' | sort -k2"
-    step memcheck 100 compute-sanitizer --tool memcheck --error-exitcode 1 "$build/tests/test_cuda" --quick
-    step racecheck 120 compute-sanitizer --tool racecheck --error-exitcode 1 "$build/tests/test_cuda" --quick
-    if [ -f "$root/.device/run.sh" ]; then
-        step junit-gpu 120 bash "$root/.device/run.sh" \
-            '$JAVA -jar .device/junit-console.jar execute -cp "$CLASSPATH" --include-tag gpu --scan-classpath --details=summary'
+# The native programs: carried from the development machine when they were built from these sources and can start
+# here, else built here (about a minute): a stale build would measure another kernel, and one made against another
+# system's libraries fails to load ('error while loading shared libraries').
+lib=$root/.device/native/libpolicyloss.so
+bin=$root/.device/native
+native() {
+    if [ -x "$bin/test_abi" ] && sources_hash | cmp -s - "$bin/native.sha256"; then
+        step native 30 env LD_LIBRARY_PATH="$bin" "$bin/test_abi" && return 0
+        grep -qE 'error while loading shared libraries|GLIBC|GLIBCXX|cannot execute' "$logs/native.log" || return 1
+    elif [ -x "$bin/test_abi" ]; then
+        summary+=("native           not used: built from other sources than native/ (benchmarks/gpu/prepare_native.sh)")
     fi
-    ;;
-bench)
-    step launch-costs 15 "$build/bench/launch_costs"
-    step bench-loss 325 python3 "$root/benchmarks/gpu/bench_loss.py" --lib "$build/libpolicyloss.so" --out "$logs" \
-        --budget-s 265 ${QUICK:+--quick}
-    if [ -f "$root/.device/run.sh" ]; then
-        step jmh-launch 60 bash "$root/.device/run.sh" \
-            '$JAVA -cp "$CLASSPATH" org.openjdk.jmh.Main CudaLaunchBenchmark -f 1 -wi 3 -i 5 -rf json -rff '"$logs"'/jmh-launch.json'
+    local build=$root/build-device
+    step cmake 240 bash -c "cmake -S '$root/native' -B '$build' -DCMAKE_BUILD_TYPE=Release -DPL_CUDA_ARCHITECTURES=90-real \
+        && cmake --build '$build' --parallel --target policyloss test_abi test_cuda launch_costs \
+        && mkdir -p '$build/run' && cp '$build/libpolicyloss.so' '$build/tests/test_abi' '$build/tests/test_cuda' \
+           '$build/bench/launch_costs' '$build/run/' && env LD_LIBRARY_PATH='$build/run' '$build/run/test_abi'"
+    local rc=$?
+    lib=$build/run/libpolicyloss.so
+    bin=$build/run
+    return $rc
+}
+java_tool() {  # java_tool NAME LIMIT COMMAND: a command run by .device/run.sh (Java and the project's jars)
+    if [ ! -f "$root/.device/run.sh" ]; then
+        summary+=("$(printf '%-16s skipped: no .device/run.sh (../shared/gpu/prepare.sh, then carry .device)' "$1")")
+        return 1
     fi
-    step hbm-traffic 45 python3 "$root/benchmarks/gpu/hbm_traffic.py" --lib "$build/libpolicyloss.so" --out "$logs"
-    cat "$logs/launch-costs.log"
-    for table in bench_loss.md hbm_traffic.md; do
-        [ -f "$logs/$table" ] && cat "$logs/$table" && cp "$logs/$table" "$out/"
-    done
-    ;;
-esac
-printf '%s\n' "${summary[@]}" | tee "$out/summary.txt"
-tar -czf "$out/logs.tar.gz" -C "$logs" . && rm -rf "$logs"
+    step "$1" "$2" bash "$root/.device/run.sh" "$3"
+}
+
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv > "$logs/gpu.txt" 2>&1
+cat "$logs/gpu.txt"
+for s in $steps; do
+    case $s in
+    native) native ;;
+    test-cuda) step test-cuda 120 env LD_LIBRARY_PATH="$bin" "$bin/test_cuda" ;;
+    sass)
+        step sass 15 bash -c "set -o pipefail; cuobjdump -sass '$lib' | awk '
+            /Function :/ { f = \$3 }
+            match(\$0, /(ATOMS|ATOM|RED)[.][A-Z0-9.]+|MUFU[.][A-Z0-9]+/) { n[f \" \" substr(\$0, RSTART, RLENGTH)]++ }
+            END { for (k in n) print n[k], k }' | sort -k2" ;;
+    bench-headline)
+        step bench-headline 300 python3 "$root/benchmarks/gpu/bench_loss.py" --lib "$lib" --out "$logs" --part headline ;;
+    junit-gpu)
+        java_tool junit-gpu 150 \
+            '$JAVA -jar .device/junit-console.jar execute -cp "$CLASSPATH" --include-tag gpu --scan-classpath --details=summary' ;;
+    launch-costs) step launch-costs 20 env LD_LIBRARY_PATH="$bin" "$bin/launch_costs" ;;
+    memcheck)
+        step memcheck 100 env LD_LIBRARY_PATH="$bin" compute-sanitizer --tool memcheck --error-exitcode 1 "$bin/test_cuda" --quick ;;
+    racecheck)
+        step racecheck 120 env LD_LIBRARY_PATH="$bin" compute-sanitizer --tool racecheck --error-exitcode 1 "$bin/test_cuda" --quick ;;
+    hbm-traffic) step hbm-traffic 60 python3 "$root/benchmarks/gpu/hbm_traffic.py" --lib "$lib" --out "$logs" ;;
+    jmh-launch)
+        java_tool jmh-launch 60 \
+            '$JAVA -cp "$CLASSPATH" org.openjdk.jmh.Main CudaLaunchBenchmark -f 1 -wi 3 -i 5 -rf json -rff '"$logs"'/jmh-launch.json \
+             && grep -q primaryMetric '"$logs"'/jmh-launch.json' ;;  # JMH exits 0 when every benchmark failed
+    bench-sweep)
+        # bench_loss.py starts no shape after its budget: the largest shapes take tens of seconds each.
+        left=$((deadline - SECONDS - keep))
+        step bench-sweep "$left" python3 "$root/benchmarks/gpu/bench_loss.py" --lib "$lib" --out "$logs" --part sweep \
+            --budget-s $((left > 60 ? left - 45 : 15)) ;;
+    esac
+done
+[ -f "$logs/launch-costs.log" ] && cat "$logs/launch-costs.log"
+for table in bench_loss.md bench_sweep.md hbm_traffic.md; do [ -f "$logs/$table" ] && cat "$logs/$table"; done
+save
+cat "$out/summary.txt"
+rm -rf "$logs"
