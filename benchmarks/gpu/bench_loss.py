@@ -117,17 +117,20 @@ def check(lib, n, v, dtype, clamp, mass):
     return errors
 
 
-def time_ms(fn, reps, warmup=3):
-    """Median GPU time of fn from CUDA events.  Before each run a 1 GiB write evicts L2 (the inputs start in HBM)
-    and keeps the GPU busy while the host queues the start event, fn and the end event, so the interval holds the
-    GPU's work alone: the host's (Python, the ctypes call) would otherwise count wherever it outlasts the GPU's."""
+def time_ms(fn, reps, warmup=3, before=lambda: None):
+    """Median GPU time of fn from CUDA events.  Before each run, untimed: `before` (an in-place call's logits
+    restored), then a 1 GiB write that evicts L2 (the inputs start in HBM) and keeps the GPU busy while the host
+    queues the start event, fn and the end event, so the interval holds the GPU's work alone: the host's (Python, the
+    ctypes call) would otherwise count wherever it outlasts the GPU's."""
     flush = _flush_buffer()
     for _ in range(warmup):
+        before()
         fn()
     torch.cuda.synchronize()
     times = []
     for _ in range(reps):
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        before()
         flush.zero_()
         start.record()
         fn()
@@ -167,9 +170,11 @@ def bench_kernel(lib, n, v, dtype, reps, modes):
         t_sep = time_ms(lambda: lib.call(torch, params, logits, target, old_logp, advantage, weight, dlogits, metrics,
                                          err), reps)
         del dlogits
+        # In place, each run gets the logits afresh: the last run's gradient, a row of values near 0, would give the
+        # clamped modes' radix select another distribution (most tokens in a few bins) than the logits'.
         work = logits.clone()
         t_inplace = time_ms(lambda: lib.call(torch, params, work, target, old_logp, advantage, weight, work, metrics,
-                                             err), reps)
+                                             err), reps, before=lambda: work.copy_(logits))
         # The scratch of one call, from the pool's peak in use (torch's allocator does not see the pool).
         torch.cuda.synchronize()
         lib.scratch_peak_bytes(logits.device.index, reset=True)

@@ -1,0 +1,82 @@
+"""bench_loss.py without a GPU, to check the harness before a device call spends minutes on it: torch's CPU build,
+torch.cuda's calls replaced by host stand-ins (events read a host clock), the policyloss CPU kernel through the same
+ctypes call on host tensors, and every shape's rows divided by ROWS_DIVISOR.  The times mean nothing; the checks
+against float64 autograd, the calls, the parts and the tables are bench_loss.py's own.
+
+    python3 benchmarks/gpu/dry_run_cpu.py --lib target/native/libpolicyloss.so --out /tmp/dry --part headline --reps 3
+
+(Debian's python3-torch 1.13 will do: torch.compile, which it lacks, then runs eagerly.)
+"""
+import functools
+import os
+import sys
+import time
+import types
+
+import torch
+
+ROWS_DIVISOR = int(os.environ.get("ROWS_DIVISOR", "64"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+
+def on_host(make):
+    @functools.wraps(make)
+    def made(*args, **kwargs):
+        if kwargs.get("device") == "cuda":
+            kwargs["device"] = "cpu"
+        return make(*args, **kwargs)
+    return made
+
+
+for name in ("empty", "randn", "randint", "full", "zeros", "Generator"):
+    setattr(torch, name, on_host(getattr(torch, name)))
+
+
+class HostEvent:
+    def __init__(self, enable_timing=False):
+        self.t = None
+
+    def record(self):
+        self.t = time.perf_counter()
+
+    def synchronize(self):
+        pass
+
+    def elapsed_time(self, end):
+        return (end.t - self.t) * 1e3
+
+
+torch.cuda.Event = HostEvent
+torch.cuda.synchronize = lambda: None
+torch.cuda.get_device_name = lambda: "CPU (dry run: times mean nothing)"
+torch.cuda.empty_cache = lambda: None
+torch.cuda.reset_peak_memory_stats = lambda: None
+torch.cuda.memory_allocated = lambda: 0
+torch.cuda.max_memory_allocated = lambda: 0
+torch.cuda.current_stream = lambda: types.SimpleNamespace(cuda_stream=0)
+if not hasattr(torch, "compile"):
+    torch.compile = lambda fn: fn
+if not hasattr(torch.cuda, "OutOfMemoryError"):
+    torch.cuda.OutOfMemoryError = MemoryError
+
+import policyloss_ctypes  # noqa: E402
+
+
+class HostArgs(policyloss_ctypes.Args):
+    """A host tensor's device index is None; the C ABI's host device is -1."""
+    def __setattr__(self, field, value):
+        super().__setattr__(field, -1 if field == "device" and value is None else value)
+
+
+policyloss_ctypes.Args = HostArgs
+policyloss_ctypes.Library.scratch_peak_bytes = lambda self, device, reset=False: 0  # host calls take no scratch
+
+import bench_loss  # noqa: E402
+
+bench_loss._flush_buffer = functools.lru_cache(maxsize=None)(lambda: torch.empty(1 << 16, dtype=torch.int32))
+bench_kernel = bench_loss.bench_kernel
+bench_loss.bench_kernel = lambda lib, n, v, dtype, reps, modes: bench_kernel(lib, max(1, n // ROWS_DIVISOR), v, dtype,
+                                                                             reps, modes)
+if __name__ == "__main__":
+    sys.argv[0] = "bench_loss.py"
+    bench_loss.main()
