@@ -51,6 +51,9 @@ keep=15  # seconds kept after the last step for packing the results
 summary=()
 # Here a test that finds no usable device fails instead of skipping: a GPU machine's suite must not pass unrun.
 export POLICYLOSS_GPU=required
+# CUDA's tools (cuobjdump, compute-sanitizer, ncu) where the PATH lacks them; what it has comes first.
+for dir in /usr/local/cuda/bin /opt/nvidia/nsight-compute/*; do [ -d "$dir" ] && PATH=$PATH:$dir; done
+export PATH
 
 sources_hash() {  # what the native programs are built from; prepare_native.sh writes the same of its build
     (cd "$root/native" && find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum
