@@ -44,8 +44,9 @@ bench) steps="native bench-headline launch-costs hbm-traffic jmh-launch bench-sw
        done ;;
 esac
 root=$(cd "$(dirname "$0")/../.." && pwd)
+out=$(mkdir -p "$out" && cd "$out" && pwd)
+cd "$root" || exit 1  # .device/run.sh's commands name .device/ from here
 logs=$(mktemp -d)
-mkdir -p "$out"
 deadline=$((SECONDS + budget))
 keep=15  # seconds kept after the last step for packing the results
 summary=()
