@@ -2,8 +2,8 @@
 # Here, before a device call, after ../shared/gpu/prepare.sh: builds the native library, the C++ tests and the launch
 # cost benchmark for sm_90 (H100, H200) in build-gpu/, and copies the four programs into .device/native/, which the
 # call carries with the Java part (carry .device).  A device session has 15 minutes, the machine's start included;
-# nvcc would take minutes of them there.  run_device.sh builds there instead where these cannot start (a system
-# library older than this machine's).
+# nvcc would take about one of them there.  run_device.sh builds there instead where these are stale (native/ changed
+# since) or cannot start (a system library older than this machine's).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ -f .device/run.sh ] || { echo "prepare_native.sh: no .device/run.sh: run ../shared/gpu/prepare.sh first" >&2; exit 1; }
