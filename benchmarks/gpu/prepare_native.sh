@@ -1,16 +1,33 @@
 #!/usr/bin/env bash
-# Here, before a device call, after ../shared/gpu/prepare.sh: builds the native library, the C++ tests and the launch
-# cost benchmark for sm_90 (H100, H200) in build-gpu/, and copies the four programs into .device/native/, which the
-# call carries with the Java part (carry .device).  A device session has 15 minutes, the machine's start included;
-# nvcc would take about one of them there.  run_device.sh builds there instead where these are stale (native/ changed
-# since) or cannot start (a system library older than this machine's).
+# The native library, the C++ tests and the launch cost benchmark for sm_90 (H100, H200), built and copied into one
+# folder with the hash of the sources they came from.
+#
+#   benchmarks/gpu/prepare_native.sh                  here, before a device call, after ../shared/gpu/prepare.sh:
+#                                                     build-gpu/, copied into .device/native/ (carry .device)
+#   benchmarks/gpu/prepare_native.sh BUILD DEST       the same into other folders (run_device.sh, on the GPU machine)
+#   benchmarks/gpu/prepare_native.sh --sources-hash   the hash of native/ as it is now
+#
+# A device session has 15 minutes, the machine's start included; nvcc would take about one of them there.
+# run_device.sh builds there instead where the carried programs are stale (their hash is not the sources') or cannot
+# start (a system library older than this machine's).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-[ -f .device/run.sh ] || { echo "prepare_native.sh: no .device/run.sh: run ../shared/gpu/prepare.sh first" >&2; exit 1; }
-cmake -S native -B build-gpu -DCMAKE_BUILD_TYPE=Release -DPL_CUDA_ARCHITECTURES=90-real > /dev/null
-cmake --build build-gpu --parallel --target policyloss test_abi test_cuda launch_costs
-mkdir -p .device/native
-cp build-gpu/libpolicyloss.so build-gpu/tests/test_abi build-gpu/tests/test_cuda build-gpu/bench/launch_costs .device/native/
-# The sources they were built from, as run_device.sh hashes them there: it builds anew where they differ.
-(cd native && find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum > .device/native/native.sha256
-du -sh .device/native .device
+sources_hash() {
+    (cd native && find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum
+}
+if [ "${1:-}" = --sources-hash ]; then
+    sources_hash
+    exit 0
+fi
+build=${1:-build-gpu}
+dest=${2:-.device/native}
+if [ $# -eq 0 ] && [ ! -f .device/run.sh ]; then
+    echo "prepare_native.sh: no .device/run.sh: run ../shared/gpu/prepare.sh first" >&2
+    exit 1
+fi
+cmake -S native -B "$build" -DCMAKE_BUILD_TYPE=Release -DPL_CUDA_ARCHITECTURES=90-real > /dev/null
+cmake --build "$build" --parallel --target policyloss test_abi test_cuda launch_costs
+mkdir -p "$dest"
+cp "$build/libpolicyloss.so" "$build/tests/test_abi" "$build/tests/test_cuda" "$build/bench/launch_costs" "$dest/"
+sources_hash > "$dest/native.sha256"
+du -sh "$dest"

@@ -56,22 +56,23 @@ export POLICYLOSS_GPU=required
 for dir in /usr/local/cuda/bin /opt/nvidia/nsight-compute/*; do [ -d "$dir" ] && PATH=$PATH:$dir; done
 export PATH
 
-sources_hash() {  # what the native programs are built from; prepare_native.sh writes the same of its build
-    (cd "$root/native" && find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum
-}
+tables="bench_loss.md bench_sweep.md hbm_traffic.md"
 save() {  # the summary, the tables and the logs into OUT, as they stand
     printf '%s\n' "${summary[@]}" > "$out/summary.txt"
-    for table in bench_loss.md bench_sweep.md hbm_traffic.md; do
+    for table in $tables; do
         [ -f "$logs/$table" ] && cp "$logs/$table" "$out/"
     done
     tar -czf "$out/.logs.tar.gz" -C "$logs" . && mv "$out/.logs.tar.gz" "$out/logs.tar.gz"
+}
+record() {  # record NAME TEXT: a line of the summary
+    summary+=("$(printf '%-16s %s' "$1" "$2")")
 }
 step() {  # step NAME LIMIT COMMAND...: runs it with its log in NAME.log, records pass / FAIL / skipped and seconds
     local name=$1 limit=$2
     shift 2
     local left=$((deadline - SECONDS - keep))
     if [ $left -lt 20 ]; then
-        summary+=("$(printf '%-16s skipped: %ds left of %ds' "$name" $((left + keep)) "$budget")")
+        record "$name" "skipped: $((left + keep))s left of ${budget}s"
         save
         return 1
     fi
@@ -82,7 +83,7 @@ step() {  # step NAME LIMIT COMMAND...: runs it with its log in NAME.log, record
     local verdict=pass
     [ $rc -ne 0 ] && verdict="FAIL rc=$rc"
     [ $rc -eq 124 ] && verdict="FAIL: cut at ${limit}s"
-    summary+=("$(printf '%-16s %s (%ds)' "$name" "$verdict" $((SECONDS - start)))")
+    record "$name" "$verdict ($((SECONDS - start))s)"
     tail -n 5 "$logs/$name.log"
     save
     return $rc
@@ -94,17 +95,15 @@ step() {  # step NAME LIMIT COMMAND...: runs it with its log in NAME.log, record
 lib=$root/.device/native/libpolicyloss.so
 bin=$root/.device/native
 native() {
-    if [ -x "$bin/test_abi" ] && sources_hash | cmp -s - "$bin/native.sha256"; then
+    if [ -x "$bin/test_abi" ] && "$root/benchmarks/gpu/prepare_native.sh" --sources-hash | cmp -s - "$bin/native.sha256"; then
         step native 30 env LD_LIBRARY_PATH="$bin" "$bin/test_abi" && return 0
         grep -qE 'error while loading shared libraries|GLIBC|GLIBCXX|cannot execute' "$logs/native.log" || return 1
     elif [ -x "$bin/test_abi" ]; then
-        summary+=("native           not used: built from other sources than native/ (benchmarks/gpu/prepare_native.sh)")
+        record native "not used: built from other sources than native/ (benchmarks/gpu/prepare_native.sh)"
     fi
     local build=$root/build-device
-    step cmake 240 bash -c "cmake -S '$root/native' -B '$build' -DCMAKE_BUILD_TYPE=Release -DPL_CUDA_ARCHITECTURES=90-real \
-        && cmake --build '$build' --parallel --target policyloss test_abi test_cuda launch_costs \
-        && mkdir -p '$build/run' && cp '$build/libpolicyloss.so' '$build/tests/test_abi' '$build/tests/test_cuda' \
-           '$build/bench/launch_costs' '$build/run/' && env LD_LIBRARY_PATH='$build/run' '$build/run/test_abi'"
+    step cmake 240 bash -c "'$root/benchmarks/gpu/prepare_native.sh' '$build' '$build/run' \
+        && env LD_LIBRARY_PATH='$build/run' '$build/run/test_abi'"
     local rc=$?
     lib=$build/run/libpolicyloss.so
     bin=$build/run
@@ -112,7 +111,7 @@ native() {
 }
 java_tool() {  # java_tool NAME LIMIT COMMAND: a command run by .device/run.sh (Java and the project's jars)
     if [ ! -f "$root/.device/run.sh" ]; then
-        summary+=("$(printf '%-16s skipped: no .device/run.sh (../shared/gpu/prepare.sh, then carry .device)' "$1")")
+        record "$1" "skipped: no .device/run.sh (../shared/gpu/prepare.sh, then carry .device)"
         return 1
     fi
     step "$1" "$2" bash "$root/.device/run.sh" "$3"
@@ -152,7 +151,7 @@ for s in $steps; do
     esac
 done
 [ -f "$logs/launch-costs.log" ] && cat "$logs/launch-costs.log"
-for table in bench_loss.md bench_sweep.md hbm_traffic.md; do [ -f "$logs/$table" ] && cat "$logs/$table"; done
+for table in $tables; do [ -f "$logs/$table" ] && cat "$logs/$table"; done
 save
 cat "$out/summary.txt"
 rm -rf "$logs"
