@@ -66,9 +66,9 @@ def run_cases(lib_path):
         del work
 
 
-def read_ncu_csv(path):
-    """Rows of ncu's raw page (--csv --page raw): a header of column names, a row of units, then one row per profiled
-    kernel.  Returns [(kernel name, {metric: value in bytes or nanoseconds})] in launch order."""
+def read_ncu_raw(path):
+    """ncu's raw page (--csv --page raw): a header of column names, a row of units, then one row per profiled kernel.
+    Returns (units by column, [(kernel name, {column: text})] in launch order)."""
     with open(path) as fh:
         lines = fh.read().splitlines()
     start = next((k for k, line in enumerate(lines) if line.startswith('"ID",')), None)
@@ -76,17 +76,31 @@ def read_ncu_csv(path):
         raise ValueError("no CSV header in %s: %s" % (path, " | ".join(lines[-5:])))
     rows = list(csv.reader(lines[start:]))
     header, units = rows[0], rows[1]
-    col = {name: k for k, name in enumerate(header)}
+    kernels = [(r[header.index("Kernel Name")], dict(zip(header, r)))
+               for r in rows[2:] if len(r) == len(header) and r[0].isdigit()]
+    return dict(zip(header, units)), kernels
+
+
+def number(text, unit):
+    """A raw-page value in bytes, nanoseconds or its own unit (percent, ratio, count); None where ncu gave none."""
+    try:
+        return float(text.replace(",", "")) * UNITS.get(unit, 1.0)
+    except ValueError:
+        return None
+
+
+def read_ncu_csv(path):
+    """[(kernel name, {metric: value in bytes or nanoseconds})] of METRICS, in launch order."""
+    units, kernels = read_ncu_raw(path)
     for m in METRICS:
-        if m not in col:
+        if m not in units:
             raise ValueError("ncu's CSV has no column %s" % m)
-        if units[col[m]] not in UNITS:
-            raise ValueError("%s is in %r, a unit this script does not know" % (m, units[col[m]]))
-    kernels = []
-    for r in rows[2:]:
-        if len(r) == len(header) and r[col["ID"]].isdigit():
-            values = {m: float(r[col[m]].replace(",", "")) * UNITS[units[col[m]]] for m in METRICS}
-            kernels.append((r[col["Kernel Name"]], values))
+        if units[m] not in UNITS:
+            raise ValueError("%s is in %r, a unit this script does not know" % (m, units[m]))
+    kernels = [(name, {m: number(r[m], units[m]) for m in METRICS}) for name, r in kernels]
+    for name, values in kernels:
+        if None in values.values():
+            raise ValueError("%s: no value for %s" % (name, [m for m, v in values.items() if v is None]))
     return kernels
 
 
@@ -104,6 +118,14 @@ def per_case(kernels, labels):
     return dict(zip(labels, calls))
 
 
+def profile(ncu, collect, report, lib):
+    """This script's child under ncu, which collects what `collect` names (its --metrics or --section arguments) into
+    its raw page at `report`: each call profiled alone, L2 flushed before it, clocks left alone."""
+    subprocess.run([ncu, "--profile-from-start", "off", "--clock-control", "none", "--cache-control", "all", *collect,
+                    "--csv", "--page", "raw", "--print-units", "base", "--log-file", report,
+                    sys.executable, os.path.abspath(__file__), "--child", "--lib", lib], check=True)
+
+
 def table(results, device):
     logits_bytes = N * V * 2
     out = ["Device: %s. DRAM bytes of one call, counted by Nsight Compute (L2 flushed before the call), in units of "
@@ -117,11 +139,26 @@ def table(results, device):
     return "\n".join(out)
 
 
-def main():
+def arguments():
+    """The arguments of this script and of ncu_breakdown.py: the library, the output folder, ncu."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--lib", required=True)
     ap.add_argument("--out", default=".")
     ap.add_argument("--ncu", default="ncu")
+    return ap
+
+
+def write_report(out, name, record, text):
+    """OUT/NAME.json (every figure) and OUT/NAME.md (the table), and the table printed."""
+    with open(os.path.join(out, name + ".json"), "w") as fh:
+        json.dump(record, fh, indent=1)
+    with open(os.path.join(out, name + ".md"), "w") as fh:
+        fh.write(text + "\n")
+    print(text)
+
+
+def main():
+    ap = arguments()
     ap.add_argument("--child", action="store_true", help="run the cases (what ncu profiles)")
     args = ap.parse_args()
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -130,19 +167,11 @@ def main():
         return
     os.makedirs(args.out, exist_ok=True)
     report = os.path.join(args.out, "hbm_traffic.csv")
-    subprocess.run([args.ncu, "--profile-from-start", "off", "--clock-control", "none", "--cache-control", "all",
-                    "--metrics", ",".join(METRICS), "--csv", "--page", "raw", "--print-units", "base",
-                    "--log-file", report, sys.executable, os.path.abspath(__file__), "--child", "--lib", args.lib],
-                   check=True)
+    profile(args.ncu, ["--metrics", ",".join(METRICS)], report, args.lib)
     import torch
     device = torch.cuda.get_device_name()
     results = per_case(read_ncu_csv(report), cases())
-    with open(os.path.join(args.out, "hbm_traffic.json"), "w") as fh:
-        json.dump({"device": device, "n": N, "v": V, "calls": results}, fh, indent=1)
-    text = table(results, device)
-    with open(os.path.join(args.out, "hbm_traffic.md"), "w") as fh:
-        fh.write(text + "\n")
-    print(text)
+    write_report(args.out, "hbm_traffic", {"device": device, "n": N, "v": V, "calls": results}, table(results, device))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@
 #   memcheck, racecheck   compute-sanitizer on the C++ test's cases of up to 65,536 logits
 #   hbm-traffic     hbm_traffic.py: the DRAM bytes of one call per mode (Nsight Compute)
 #   jmh-launch      the JMH launch overhead from Java
+#   ncu-breakdown   ncu_breakdown.py: where each call's time goes (units busy, L2 hits, atomic replays, warp stalls)
 #   bench-sweep     bench_loss.py: the other shapes and dtypes, in whatever time is left
 #
 # OUT gets summary.txt, the tables, and logs.tar.gz with every log and raw result (the device tool brings back at
@@ -30,11 +31,12 @@ set -uo pipefail
 what=${1:?all, check or bench}
 out=${2:?output folder}
 budget=${3:-540}
-all_steps="native test-cuda sass bench-headline junit-gpu launch-costs memcheck racecheck hbm-traffic jmh-launch bench-sweep"
+all_steps="native test-cuda sass bench-headline junit-gpu launch-costs memcheck racecheck"
+all_steps+=" hbm-traffic jmh-launch ncu-breakdown bench-sweep"
 case $what in
 all)   steps=$all_steps ;;
 check) steps="native test-cuda sass junit-gpu memcheck racecheck" ;;
-bench) steps="native bench-headline launch-costs hbm-traffic jmh-launch bench-sweep" ;;
+bench) steps="native bench-headline launch-costs hbm-traffic jmh-launch ncu-breakdown bench-sweep" ;;
 *)     steps="native $(tr ',' '\n' <<< "$what" | grep -vx native | tr '\n' ' ')"
        for s in $steps; do
            case " $all_steps " in
@@ -56,7 +58,7 @@ export POLICYLOSS_GPU=required
 for dir in /usr/local/cuda/bin /opt/nvidia/nsight-compute/*; do [ -d "$dir" ] && PATH=$PATH:$dir; done
 export PATH
 
-tables="bench_loss.md bench_sweep.md hbm_traffic.md"
+tables="bench_loss.md bench_sweep.md hbm_traffic.md ncu_breakdown.md"
 save() {  # the summary, the tables and the logs into OUT, as they stand
     printf '%s\n' "${summary[@]}" > "$out/summary.txt"
     for table in $tables; do
@@ -143,6 +145,7 @@ for s in $steps; do
         java_tool jmh-launch 60 \
             '$JAVA -cp "$CLASSPATH" org.openjdk.jmh.Main CudaLaunchBenchmark -f 1 -wi 3 -i 5 -rf json -rff '"$logs"'/jmh-launch.json \
              && grep -q primaryMetric '"$logs"'/jmh-launch.json' ;;  # JMH exits 0 when every benchmark failed
+    ncu-breakdown) step ncu-breakdown 75 python3 "$root/benchmarks/gpu/ncu_breakdown.py" --lib "$lib" --out "$logs" ;;
     bench-sweep)
         # bench_loss.py starts no shape after its budget: the largest shapes take tens of seconds each.
         left=$((deadline - SECONDS - keep))
