@@ -67,11 +67,16 @@ Inputs make_inputs(const Case &c, unsigned seed) {
     for (int64_t i = 0; i < c.n; ++i) {
         int64_t t = rng() % c.v;
         for (int64_t j = 0; j < c.v; ++j) {
-            float z = c.ties ? (float)(rng() % c.ties) - 1.0f : normal(rng);
+            float z = !c.values.empty() ? c.values[rng() % c.values.size()]
+                      : c.ties              ? (float)(rng() % c.ties) - 1.0f
+                                            : normal(rng);
             if (c.ties && z == 0.0f && (rng() & 1)) z = -0.0f;
             if (j != t && c.masked > 0 && unit(rng) < c.masked) z = -INFINITY;
             encode(in.logits, c.dtype, (size_t)(i * ld + j), z);
         }
+        if (std::isfinite(c.target_logit)) encode(in.logits, c.dtype, (size_t)(i * ld + t), c.target_logit);
+        if (c.misleading_sample)
+            for (int64_t j = 0; j < 2048; ++j) encode(in.logits, c.dtype, (size_t)(i * ld + j * c.v / 2048), 8.0f);
         bool zero = c.zero_weights > 0 && unit(rng) < c.zero_weights;
         in.target64.push_back(zero ? -100 : t);  // padding: a target no valid row may have
         in.target32.push_back((int32_t)in.target64.back());
@@ -257,6 +262,44 @@ std::vector<Case> cases() {
     add({"bf16 zero weights in place", 100, 300, 0, 0, PL_BF16, -1, true, false, false, false, true, 0, 0.3, 0, base});
     add({"f32 no gradient", 30, 1000, 0, 0, PL_F32, -1, false, false, false, false, false, 0, 0, 0, base});
     add({"bf16 V=151936 everything, in place", 3, 151936, 0, 0, PL_BF16, -1, true, false, true, true, true, 0.05, 0.2, 0, all});
+    // TOKEN_FRACTION's sampled band (both kernels, bf16 / fp16 rows of 16,384 logits or more): taken with ties at
+    // the threshold and near the bottom of the row; missed; none for ties across 0, mostly masked rows, and a
+    // threshold near the top.  Four rows of 20,000 logits each, but for the in-place miss.
+    const auto long_rows = [](const char *name, int dtype, const pl_loss_params &params) {
+        return Case{name, 4, 20000, 0, 0, dtype, -1, false, false, false, false, true, 0, 0, 0, params};
+    };
+    pl_loss_params near_top = base_params(), near_bottom = base_params(), clamped_only = base_params();
+    near_top.clamp_p = 0.999f;
+    near_bottom.clamp_p = 0.02f;
+    // A gradient dominated by the clamped entropy's terms, so that one tie group's wrong membership of S shows.
+    clamped_only.entropy_coef = 0.0f;
+    clamped_only.clamped_entropy_coef = 1000.0f;
+    Case c = long_rows("bf16 band: ties at the threshold", PL_BF16, clamped_only);
+    c.ddtype = PL_F32;
+    c.ties = 5;
+    add(c);
+    add(long_rows("bf16 band: near the bottom", PL_BF16, near_bottom));
+    // A fifth of the tokens at the threshold, the top bf16 value of its first-level bin [1.75, 2): the band's own
+    // top value, which the band, not the tokens above it, must count.
+    c = long_rows("bf16 band: ties at its top value", PL_BF16, base);
+    c.values = {4.0f, 3.0f, 2.5f, 1.9921875f, -1.0f};
+    add(c);
+    c = long_rows("bf16 band: confident targets", PL_BF16, base);
+    c.target_logit = 12.0f;
+    add(c);
+    c = long_rows("bf16 band: missed", PL_BF16, base);
+    c.misleading_sample = true;
+    add(c);
+    c = {"f16 band: missed, in place", 3, 30016, 0, 0, PL_F16, -1, true, false, false, false, true, 0, 0, 0, base};
+    c.misleading_sample = true;
+    add(c);
+    c = long_rows("bf16 no band: ties across 0", PL_BF16, base);
+    c.ties = 3;
+    add(c);
+    c = long_rows("bf16 no band: mostly masked", PL_BF16, base);
+    c.masked = 0.8;
+    add(c);
+    add(long_rows("f16 no band: near the top", PL_F16, near_top));
     return cs;
 }
 

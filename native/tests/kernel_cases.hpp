@@ -2,6 +2,7 @@
 // device code on the host): the cases, their random inputs, the CPU kernel's answer for them (itself checked
 // against the Java oracle), and the comparison with it.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <functional>
@@ -36,12 +37,17 @@ struct Case {
     double masked = 0, zero_weights = 0;
     int ties = 0;  // > 0: logits drawn from this many values, so the threshold ties
     pl_loss_params p;
+    // The 2048 columns j V / 2048 that both kernels sample for TOKEN_FRACTION's band hold 8, far above the rest of
+    // their rows: the band misses, and the radix select must take over.
+    bool misleading_sample = false;
+    std::vector<float> values = {};  // not empty: logits drawn from these values (ties where the case needs them)
+    float target_logit = NAN;  // finite: every target's logit (high: a confident row, its target's terms dominant)
 };
 
 pl_loss_params base_params();
 
 // Every dtype, clamp mode and option, strides that break 16-byte alignment, -inf masks, ties, zero-weight rows,
-// in place, V from 1 to 262,144.
+// in place, V from 1 to 262,144, and rows that take TOKEN_FRACTION's sampled band, miss it or give none.
 std::vector<Case> cases();
 
 // Host inputs of a case; the CPU run and the CUDA run read the same bytes.

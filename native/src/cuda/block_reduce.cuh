@@ -16,10 +16,10 @@ struct ReduceSmem {
     double slots[kWarps][K];
 };
 
-// Sums K doubles over the block (scratch for M >= K of them); every thread gets the totals.  Contains two
-// __syncthreads.
+// Sums the first K doubles of v over the block (scratch for M >= K of them); every thread gets the totals.
+// Contains two __syncthreads.
 template <int K, int M>
-__device__ __forceinline__ void block_sum(double (&v)[K], ReduceSmem<M> &s) {
+__device__ __forceinline__ void block_sum_first(double *v, ReduceSmem<M> &s) {
     static_assert(K <= M, "the scratch holds K values per warp");
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
 #pragma unroll
@@ -38,6 +38,26 @@ __device__ __forceinline__ void block_sum(double (&v)[K], ReduceSmem<M> &s) {
     }
     __syncthreads();
 }
+
+// The same, of all K.
+template <int K, int M>
+__device__ __forceinline__ void block_sum(double (&v)[K], ReduceSmem<M> &s) {
+    block_sum_first<K>(v, s);
+}
+
+// Sums an integer over the block (slots: one per warp); every thread gets it.  Contains two __syncthreads.
+__device__ __forceinline__ unsigned long long block_sum_u64(unsigned long long v, unsigned long long *slots) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(kFullMask, v, off);
+    if (lane == 0) slots[warp] = v;
+    __syncthreads();
+    v = 0;
+    for (int w = 0; w < kWarps; ++w) v += slots[w];
+    __syncthreads();
+    return v;
+}
+
 
 // Max of a float over the block (NaN-free inputs); every thread gets it.
 __device__ __forceinline__ float block_max(float v, float *slots) {

@@ -4,10 +4,13 @@
 //     CPU kernel's order);
 //  2. one pass over the logits: online max, sum exp(y - m) and sum exp(y - m)(y - m) over the tokens other than
 //     the target (its terms are added once), the -inf count, the first NaN / +inf column, and, for the
-//     TOKEN_FRACTION clamp, the first radix level's histogram of keys;
-//  3. with clamp_p > 0, the radix select of the clamped set S on the raw logits' keys (levels of 11, 11 and 10
-//     bits: two for bf16 / fp16, three for fp32; PROBABILITY_MASS first weighs the first level by exp-mass), whose
-//     last pass also takes the sums over S: one more pass for bf16 / fp16 TOKEN_FRACTION, two for fp32;
+//     TOKEN_FRACTION clamp, either the counts and sums of a band sampled at the row's start (bf16 / fp16 rows of
+//     16,384 logits or more: sampled_band.cuh) or the first radix level's histogram of keys;
+//  3. with clamp_p > 0, the clamped set S on the raw logits' keys: from the band alone where it holds the
+//     threshold; else by the radix select (radix_select.cuh: levels of 11, 11 and 10 bits, two for bf16 / fp16,
+//     three for fp32; PROBABILITY_MASS first weighs the first level by exp-mass, a band that missed first counts
+//     it), whose last pass also takes the sums over S: one more pass for bf16 / fp16 TOKEN_FRACTION (two where its
+//     band missed), two for fp32;
 //  4. the loss of the row (row_loss, shared with the CPU kernel) and its outputs;
 //  5. a last pass that writes dlogits.
 // Passes after the first read the row again; the host sizes the grid so that the rows in flight fit in L2, so
@@ -24,8 +27,10 @@
 #include "../row_loss.hpp"
 #include "block_reduce.cuh"
 #include "kernel_args.cuh"
+#include "radix_select.cuh"
 #include "row_access.cuh"
 #include "row_record.hpp"
+#include "sampled_band.cuh"
 
 namespace pl::cuda {
 
@@ -44,7 +49,7 @@ struct ScalarView {
 };
 
 struct RowSmem {
-    ReduceSmem<3> reduce;
+    ReduceSmem<7> reduce;  // pass 1's sums, a sampled band's four included
     SelectSmem select;
     float max_slots[kWarps];
     int64_t min_slots[kWarps];
@@ -52,23 +57,6 @@ struct RowSmem {
     RowScalars scalars;
     float target_logit;  // z_a, kept by the thread that reads it in pass 1
 };
-
-// Fixed point of the PROBABILITY_MASS histogram: exp(y - m) in [0, 1] times 2^40, summed in integers so the
-// bins do not depend on the order of the atomics.  The smallest mass counted, 2^-40 of the top token's, is far
-// below what decides a nucleus boundary.
-constexpr float kMassScale = 1099511627776.0f;  // 2^40
-
-__device__ __forceinline__ unsigned long long block_sum_u64(unsigned long long v, unsigned long long *slots) {
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-#pragma unroll
-    for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(kFullMask, v, off);
-    if (lane == 0) slots[warp] = v;
-    __syncthreads();
-    v = 0;
-    for (int w = 0; w < kWarps; ++w) v += slots[w];
-    __syncthreads();
-    return v;
-}
 
 // Row i's scalars into shared memory, each read by the first thread of a warp of its own: the whole block waits for
 // them at the start of every row, so their loads are in flight together.  Read in turn by one thread with the
@@ -130,101 +118,6 @@ __device__ void skip_row(const KernelArgs &a, int64_t i) {
     }
 }
 
-// Radix levels of the select, each resolving the next 11, 11 and 10 key bits from the top.  A bf16 or fp16 logit
-// becomes a float whose key has at most 19 significant bits (sign, exponent and 10 mantissa bits), so for those
-// dtypes two levels single out one logit value; fp32 needs all three.
-template <int DT>
-constexpr int kSelectLevels = DT == PL_F32 ? 3 : 2;
-// The first level's bin of a key is its top 11 bits (the TOKEN_FRACTION counts come from pass 1).
-constexpr int kFirstLevelShift = 21;
-
-// The clamped set S = { v : key(z_v) >= threshold } and its sums over the row: sum exp(y - m) and, in base-2
-// units, sum exp(y - m)(y2 - m2).  The threshold's last-level bin holds one logit value, `smallest`, and the key is
-// monotone, so S is also { v : z_v >= smallest }: one float comparison per column in the gradient pass.
-struct ClampedSet {
-    float smallest;
-    double sum_e, sum_t2;
-};
-
-// The radix select of S over the keys of the row's raw logits (SPEC section 2).  On entry the first level's bins
-// hold the token counts (TOKEN_FRACTION, filled by the first pass) or are unset (PROBABILITY_MASS, weighed here).
-// The last level's pass also sums the tokens above the bins it counts, which are in S whatever the bin chosen;
-// each of its bins holds copies of one logit value, so the chosen bin and those above it add count x exp(y - m)
-// without another pass over the row.
-template <int DT, bool VEC>
-__device__ ClampedSet select_clamped_set(const pl_loss_params &p, const typename Elem<DT>::type *row, int64_t vocab,
-                                         const Transform &tr, float m2, int64_t finite, RowSmem &s) {
-    const int shifts[3] = {kFirstLevelShift, 10, 0};
-    const uint32_t widths[3] = {0x7ffu, 0x7ffu, 0x3ffu};
-    const bool by_mass = p.clamp_mode == PL_CLAMP_PROBABILITY_MASS;
-    // A token's fixed-point exp-mass (kMassScale): equal logits weigh the same, exactly.
-    const auto mass = [&](float z) { return (unsigned long long)(exp2_approx(tr.y2(z) - m2) * kMassScale); };
-    unsigned long long need;
-    if (by_mass) {
-        s.select.clear_bins();
-        unsigned long long total = 0;
-        for_each_column<DT, VEC>(row, vocab, [&](int64_t, float z) {
-            const uint32_t key = order_key(z);
-            if (key == kNegInfKey) return;
-            const unsigned long long q = mass(z);
-            s.select.add_mass(key >> shifts[0], q);
-            total += q;
-        });
-        total = block_sum_u64(total, s.u64_slots);  // also orders the atomics before choose_bin
-        // Cover (1 - p) of the mass: the smallest integer need with need >= (1 - p) total.
-        need = (unsigned long long)ceil((1.0 - (double)p.clamp_p) * (double)total);
-        need = need < 1 ? 1 : (need > total ? total : need);
-    } else {
-        need = (unsigned long long)kept_tokens(p.clamp_p, finite);
-    }
-    uint32_t prefix = (uint32_t)choose_bin(s.select, by_mass, need) << shifts[0];
-    uint32_t prefix_mask = widths[0] << shifts[0];
-    float above_e = 0.0f, above_t = 0.0f;  // this thread's tokens above the last level's bins
-    constexpr int levels = kSelectLevels<DT>;
-    for (int level = 1; level < levels; ++level) {
-        s.select.clear_bins();
-        const bool last = level == levels - 1;
-        const int shift = shifts[level];
-        const uint32_t width = widths[level];
-        for_each_column<DT, VEC>(row, vocab, [&](int64_t, float z) {
-            const uint32_t key = order_key(z);
-            if (key == kNegInfKey) return;
-            const uint32_t bin_prefix = key & prefix_mask;
-            if (bin_prefix == prefix) {
-                const uint32_t bin = (key >> shift) & width;
-                if (by_mass) s.select.add_mass(bin, mass(z));
-                else atomicAdd(&s.select.count[bin], 1u);
-            } else if (last && bin_prefix > prefix) {
-                const float d = tr.y2(z) - m2, e = exp2_approx(d);
-                above_e += e;
-                above_t = fmaf(e, d, above_t);
-            }
-        });
-        __syncthreads();
-        prefix |= (uint32_t)choose_bin(s.select, by_mass, need) << shift;
-        prefix_mask |= width << shift;
-    }
-    // The last level's bins from the chosen one up (this thread's share), each holding one value.  With
-    // PROBABILITY_MASS a bin holds count x mass: tokens lighter than 2^-40 of the top one weigh 0 there and are left
-    // out of the sums, which they would change by less than V 2^-40 of the top token's term.
-    const int shift = shifts[levels - 1];
-    const uint32_t chosen = (prefix >> shift) & widths[levels - 1];
-    const uint32_t level_prefix = prefix & ~(widths[levels - 1] << shift);
-    double sums[2] = {above_e, above_t};
-    for (int j = 0; j < kBinsPerThread; ++j) {
-        const uint32_t b = threadIdx.x * kBinsPerThread + j;
-        const unsigned long long amount = s.select.held(b, by_mass);
-        if (b < chosen || amount == 0) continue;
-        const float z = key_value(level_prefix | (b << shift), shift);
-        const double count = by_mass ? (double)(amount / mass(z)) : (double)amount;
-        const float d = tr.y2(z) - m2, e = exp2_approx(d);
-        sums[0] += count * e;
-        sums[1] += count * e * d;
-    }
-    block_sum(sums, s.reduce);
-    return ClampedSet{key_value(prefix, shift), sums[0], sums[1]};
-}
-
 // SPEC section 4's gradient of a row, dL/dz_v = g w [ G (1[v = a] - pi_v) + lambda_H pi_v (log pi_v + H)
 // + lambda_C pt_v (log pt_v + Hc) 1[v in S] ] dy/dz_v (as the CPU kernel's phase_b), as brackets linear in
 // lp2 = log2 pi_v, with dy/dz's constant s / tau folded in (the softcap's slope multiplies after):
@@ -273,29 +166,54 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
 
     const Transform tr = Transform::make(p.logit_scale, p.softcap, tau);
     const bool clamp = p.clamp_p > 0.0f;
-    const bool count_bins = clamp && p.clamp_mode == PL_CLAMP_TOKEN_FRACTION;
-    if (count_bins) s.select.clear_bins();
+    // TOKEN_FRACTION's tokens are binned in pass 1: the band's by value where the row has one, else every token by
+    // the radix select's first level.
+    const bool bin_tokens = clamp && p.clamp_mode == PL_CLAMP_TOKEN_FRACTION;
+    const Band band = samples_band<DT, VEC>(p, a.vocab) ? sample_band<DT>(p, row, a.vocab, s.select, s.reduce)
+                                                   : Band{false, 0, 0};
+    if (bin_tokens) s.select.clear_bins();
 
     // Pass 1.  Each thread keeps its own running max m (base-2 units, as every y2 below) and the sums relative to
     // it, rescaled when m grows: S' = sum 2^(y2 - m) and T' = sum 2^(y2 - m)(y2 - m) over the tokens other than
-    // the target, whose terms are added once after the block's reduction (so S' is also G's sum over the others).
-    float m = -INFINITY, sum_e = 0.0f, sum_t = 0.0f;
-    int32_t masked = 0;  // -inf logits
+    // the target, whose terms are added once after the block's reduction (so S' is also G's sum over the others);
+    // with a band, the same sums over the tokens above it.
+    float m = -INFINITY, sum_e = 0.0f, sum_t = 0.0f, above_e = 0.0f, above_t = 0.0f;
+    int32_t masked = 0;                // -inf logits
+    int32_t above_n = 0, in_band = 0;  // finite tokens above the band and in it, the target's included
     int64_t bad_column = INT64_MAX;
     const auto raise_max = [&](float y2) {  // y2 > m
         if (sum_e > 0.0f) {
             const float scale = exp2_approx(m - y2);
             sum_t = scale * fmaf(m - y2, sum_e, sum_t);
             sum_e *= scale;
+            above_t = scale * fmaf(m - y2, above_e, above_t);
+            above_e *= scale;
         }
         m = y2;
     };
-    const auto add = [&](float y2) {
-        const float d = y2 - m, e = exp2_approx(d);
+    const auto add = [&](float y2, float &e, float &d) {  // a token other than the target: its terms, kept
+        d = y2 - m;
+        e = exp2_approx(d);
         sum_e += e;
         sum_t = fmaf(e, d, sum_t);
     };
-    const auto count = [&](float z) { atomicAdd(&s.select.count[order_key(z) >> kFirstLevelShift], 1u); };
+    // A finite token into its bin; e and d: its 2^(y2 - m) and y2 - m (0 for the target, added after the pass).
+    const auto bin_token = [&](float z, float e, float d) {
+        const uint32_t key = order_key(z);
+        if (!band.active) {
+            atomicAdd(&s.select.count[key >> kFirstLevelShift], 1u);
+            return;
+        }
+        const uint32_t v = key >> kValueShift<DT>;
+        if (v - band.lo <= band.hi - band.lo) {
+            atomicAdd(&s.select.count[v - band.lo], 1u);
+            ++in_band;
+        } else if (v > band.hi) {
+            ++above_n;
+            above_e += e;
+            above_t = fmaf(e, d, above_t);
+        }
+    };
     for_each_pack<DT, VEC>(row, a.vocab, [&](int64_t c0, const auto &z) {
         constexpr int n = sizeof(z) / sizeof(float);
         float y2[n];
@@ -311,8 +229,9 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
             if (pack_max > m) raise_max(pack_max);
 #pragma unroll
             for (int j = 0; j < n; ++j) {
-                add(y2[j]);
-                if (count_bins) count(z[j]);
+                float e, d;
+                add(y2[j], e, d);
+                if (bin_tokens) bin_token(z[j], e, d);
             }
             return;
         }
@@ -326,9 +245,10 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
                 else bad_column = c0 + j < bad_column ? c0 + j : bad_column;
                 continue;
             }
-            if (count_bins) count(z[j]);
             if (y2[j] > m) raise_max(y2[j]);  // the target too: the row's max may be the target alone
-            if (c0 + j != target) add(y2[j]);
+            float e = 0.0f, d = 0.0f;
+            if (c0 + j != target) add(y2[j], e, d);
+            if (bin_tokens) bin_token(z[j], e, d);
         }
     });
     const int64_t first_bad = block_min(bad_column, s.min_slots);
@@ -341,13 +261,18 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
         record_error(a, i, ROW_NO_FINITE_LOGIT, 0);
         return;
     }
-    double sums[3] = {0.0, 0.0, (double)masked};
+    // Over the block, relative to the row's max: S', T', the -inf count; with a band, its sums and counts.
+    double sums[7] = {0.0, 0.0, (double)masked, 0.0, 0.0, (double)above_n, (double)in_band};
     if (m > -INFINITY) {
         const float scale = exp2_approx(m - row_max);
+        const double to_max = (double)m - (double)row_max;
         sums[0] = (double)sum_e * scale;
-        sums[1] = ((double)sum_t + ((double)m - (double)row_max) * sum_e) * scale;
+        sums[1] = ((double)sum_t + to_max * sum_e) * scale;
+        sums[3] = (double)above_e * scale;
+        sums[4] = ((double)above_t + to_max * above_e) * scale;
     }
-    block_sum(sums, s.reduce);
+    if (band.active) block_sum_first<7>(sums, s.reduce);
+    else block_sum_first<3>(sums, s.reduce);
     const int64_t finite_count = a.vocab - (int64_t)sums[2];
 
     const float y2_target = tr.y2(s.target_logit);  // written in pass 1, before block_min's barriers
@@ -362,7 +287,22 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
     double clamped_entropy = entropy, log_c = 0.0;
     float smallest_in_s = 0.0f;
     if (clamp) {
-        const ClampedSet set = select_clamped_set<DT, VEC>(p, row, a.vocab, tr, row_max, finite_count, s);
+        ClampedSet set;
+        bool from_band = false;
+        if (band.active) {
+            const bool target_above = (order_key(s.target_logit) >> kValueShift<DT>) > band.hi;
+            const double above[2] = {sums[3] + (target_above ? e_target : 0.0),
+                                     sums[4] + (target_above ? e_target * d_target : 0.0)};
+            from_band = band_clamped_set<DT>(band, kept_tokens(p.clamp_p, finite_count), sums[5], above, sums[6], tr,
+                                             row_max, s.select, s.reduce, set);
+        }
+#ifndef __CUDACC__
+        if (band.active && threadIdx.x == 0) ++(from_band ? emulated_band_hits : emulated_band_misses);
+#endif
+        // Without a band pass 1 counted the first level; a band that missed left its own counts there instead.
+        if (!from_band)
+            set = select_clamped_set<DT, VEC>(p, row, a.vocab, tr, row_max, finite_count, !band.active, s.select,
+                                              s.reduce, s.u64_slots);
         smallest_in_s = set.smallest;
         clamped_entropy = log(set.sum_e) - kLn2 * set.sum_t2 / set.sum_e;
         log_c = log_s - log(set.sum_e);

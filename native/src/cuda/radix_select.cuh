@@ -1,0 +1,134 @@
+// The radix select of the clamped set S (SPEC section 2) on the keys of a row's raw logits, in up to three levels
+// of 11, 11 and 10 bits, each a histogram in shared memory (SelectSmem) and a pass over the row from L2; and what it
+// shares with TOKEN_FRACTION's sampled band (sampled_band.cuh): S's form and its sums over bins of one value each.
+#pragma once
+#include <cstdint>
+
+#include "../order_key.hpp"
+#include "block_reduce.cuh"
+#include "policyloss.h"
+#include "row_access.cuh"
+
+namespace pl::cuda {
+
+// Fixed point of the PROBABILITY_MASS histogram: exp(y - m) in [0, 1] times 2^40, summed in integers so the
+// bins do not depend on the order of the atomics.  The smallest mass counted, 2^-40 of the top token's, is far
+// below what decides a nucleus boundary.
+constexpr float kMassScale = 1099511627776.0f;  // 2^40
+
+// Radix levels of the select, each resolving the next 11, 11 and 10 key bits from the top.  A bf16 or fp16 logit
+// becomes a float whose key has at most 19 significant bits (sign, exponent and 10 mantissa bits), so for those
+// dtypes two levels single out one logit value; fp32 needs all three.
+template <int DT>
+constexpr int kSelectLevels = DT == PL_F32 ? 3 : 2;
+// The first level's bin of a key is its top 11 bits (pass 1 counts TOKEN_FRACTION's where the row has no band).
+constexpr int kFirstLevelShift = 21;
+
+// The clamped set S = { v : key(z_v) >= threshold } and its sums over the row: sum exp(y - m) and, in base-2
+// units, sum exp(y - m)(y2 - m2).  The threshold's last-level bin holds one logit value, `smallest`, and the key is
+// monotone, so S is also { v : z_v >= smallest }: one float comparison per column in the gradient pass.
+struct ClampedSet {
+    float smallest;
+    double sum_e, sum_t2;
+};
+
+// Adds to `sums` this thread's share of the bins from `chosen` up, bin b holding copies of the one logit value
+// value(b): their count (by_mass: their fixed-point mass, divided here by one copy's, mass(z)) times exp(y - m) and
+// exp(y - m)(y2 - m2), in base-2 units.
+template <typename Value, typename Mass>
+__device__ __forceinline__ void add_value_bins(const SelectSmem &sel, bool by_mass, uint32_t chosen, Value &&value,
+                                               Mass &&mass, const Transform &tr, float m2, double (&sums)[2]) {
+    for (int j = 0; j < kBinsPerThread; ++j) {
+        const uint32_t b = threadIdx.x * kBinsPerThread + j;
+        const unsigned long long amount = sel.held(b, by_mass);
+        if (b < chosen || amount == 0) continue;
+        const float z = value(b);
+        const double count = by_mass ? (double)(amount / mass(z)) : (double)amount;
+        const float d = tr.y2(z) - m2, e = exp2_approx(d);
+        sums[0] += count * e;
+        sums[1] += count * e * d;
+    }
+}
+
+// The radix select of S over the keys of the row's raw logits (SPEC section 2).  On entry the first level's bins
+// hold the token counts (TOKEN_FRACTION, `counted` by the first pass), or they are counted here (TOKEN_FRACTION
+// rows whose sampled band missed) or weighed here (PROBABILITY_MASS).  The last level's pass also sums the tokens
+// above the bins it counts, which are in S whatever the bin chosen; each of its bins holds copies of one logit
+// value, so the chosen bin and those above it add count x exp(y - m) without another pass over the row.
+template <int DT, bool VEC, int M>
+__device__ ClampedSet select_clamped_set(const pl_loss_params &p, const typename Elem<DT>::type *row, int64_t vocab,
+                                         const Transform &tr, float m2, int64_t finite, bool counted,
+                                         SelectSmem &sel, ReduceSmem<M> &reduce, unsigned long long *u64_slots) {
+    const int shifts[3] = {kFirstLevelShift, 10, 0};
+    const uint32_t widths[3] = {0x7ffu, 0x7ffu, 0x3ffu};
+    const bool by_mass = p.clamp_mode == PL_CLAMP_PROBABILITY_MASS;
+    // A token's fixed-point exp-mass (kMassScale): equal logits weigh the same, exactly.
+    const auto mass = [&](float z) { return (unsigned long long)(exp2_approx(tr.y2(z) - m2) * kMassScale); };
+    unsigned long long need;
+    if (by_mass) {
+        sel.clear_bins();
+        unsigned long long total = 0;
+        for_each_column<DT, VEC>(row, vocab, [&](int64_t, float z) {
+            const uint32_t key = order_key(z);
+            if (key == kNegInfKey) return;
+            const unsigned long long q = mass(z);
+            sel.add_mass(key >> shifts[0], q);
+            total += q;
+        });
+        total = block_sum_u64(total, u64_slots);  // also orders the atomics before choose_bin
+        // Cover (1 - p) of the mass: the smallest integer need with need >= (1 - p) total.
+        need = (unsigned long long)ceil((1.0 - (double)p.clamp_p) * (double)total);
+        need = need < 1 ? 1 : (need > total ? total : need);
+    } else {
+        if (!counted) {
+            sel.clear_bins();
+            for_each_column<DT, VEC>(row, vocab, [&](int64_t, float z) {
+                const uint32_t key = order_key(z);
+                if (key != kNegInfKey) atomicAdd(&sel.count[key >> shifts[0]], 1u);
+            });
+            __syncthreads();
+        }
+        need = (unsigned long long)kept_tokens(p.clamp_p, finite);
+    }
+    uint32_t prefix = (uint32_t)choose_bin(sel, by_mass, need) << shifts[0];
+    uint32_t prefix_mask = widths[0] << shifts[0];
+    float above_e = 0.0f, above_t = 0.0f;  // this thread's tokens above the last level's bins
+    constexpr int levels = kSelectLevels<DT>;
+    for (int level = 1; level < levels; ++level) {
+        sel.clear_bins();
+        const bool last = level == levels - 1;
+        const int shift = shifts[level];
+        const uint32_t width = widths[level];
+        for_each_column<DT, VEC>(row, vocab, [&](int64_t, float z) {
+            const uint32_t key = order_key(z);
+            if (key == kNegInfKey) return;
+            const uint32_t bin_prefix = key & prefix_mask;
+            if (bin_prefix == prefix) {
+                const uint32_t bin = (key >> shift) & width;
+                if (by_mass) sel.add_mass(bin, mass(z));
+                else atomicAdd(&sel.count[bin], 1u);
+            } else if (last && bin_prefix > prefix) {
+                const float d = tr.y2(z) - m2, e = exp2_approx(d);
+                above_e += e;
+                above_t = fmaf(e, d, above_t);
+            }
+        });
+        __syncthreads();
+        prefix |= (uint32_t)choose_bin(sel, by_mass, need) << shift;
+        prefix_mask |= width << shift;
+    }
+    // The last level's bins from the chosen one up (this thread's share), each holding one value.  With
+    // PROBABILITY_MASS a bin holds count x mass: tokens lighter than 2^-40 of the top one weigh 0 there and are left
+    // out of the sums, which they would change by less than V 2^-40 of the top token's term.
+    const int shift = shifts[levels - 1];
+    const uint32_t chosen = (prefix >> shift) & widths[levels - 1];
+    const uint32_t level_prefix = prefix & ~(widths[levels - 1] << shift);
+    double sums[2] = {above_e, above_t};
+    add_value_bins(
+        sel, by_mass, chosen, [&](uint32_t b) { return key_value(level_prefix | (b << shift), shift); }, mass, tr, m2,
+        sums);
+    block_sum(sums, reduce);
+    return ClampedSet{key_value(prefix, shift), sums[0], sums[1]};
+}
+
+}  // namespace pl::cuda
