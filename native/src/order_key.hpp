@@ -18,8 +18,8 @@ PL_HD uint32_t order_key(float f) {
 }
 
 // The value whose key has `key`'s top 32 - low_bits bits, for values whose float bits are zero below those (a bf16
-// logit as a float: low_bits up to 16; an fp16 one: up to 13; any float: 0).  Such a value's key has zeros there when positive and
-// ones when negative (order_key flips a negative float's bits).
+// logit as a float: low_bits up to 16; an fp16 one: up to 13; any float: 0).  Such a value's key has zeros there
+// when positive and ones when negative (order_key flips a negative float's bits).
 PL_HD float key_value(uint32_t key, int low_bits) {
     const uint32_t low = (1u << low_bits) - 1u, sign = 0x80000000u;
     key = key & sign ? key & ~low : key | low;

@@ -5,7 +5,8 @@
 // GPU with more rows than rows in flight.  Also: 16-byte packs against scalar loads, results that do not depend on
 // the threads' schedule, the grid or the launch (one cooperative or two), data errors named as the CPU kernel
 // names them, NaN padding never read, rows past 2^31 elements, the metrics kernel alone for a call with no rows,
-// the radix select's rebuilding of a logit from its key, and random cases (fuzz).
+// the radix select's rebuilding of a logit from its key, the rows that take TOKEN_FRACTION's sampled band, and
+// random cases (fuzz).
 #include "emulator/cuda_emulator.hpp"  // first: it defines the CUDA qualifiers before any CUDA header
 
 #include <algorithm>

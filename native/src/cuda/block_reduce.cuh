@@ -58,7 +58,6 @@ __device__ __forceinline__ unsigned long long block_sum_u64(unsigned long long v
     return v;
 }
 
-
 // Max of a float over the block (NaN-free inputs); every thread gets it.
 __device__ __forceinline__ float block_max(float v, float *slots) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
