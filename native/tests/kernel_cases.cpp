@@ -300,6 +300,18 @@ std::vector<Case> cases() {
     c.masked = 0.8;
     add(c);
     add(long_rows("f16 no band: near the top", PL_F16, near_top));
+    // f32 logits a few ulps apart, around 1, between far ones: the threshold's candidates share the top 22 bits of
+    // their keys and differ in the lowest 10, so a select that skips the digits they share must still take the last
+    // one (the CPU kernel's band by count; its radix select by mass).
+    std::vector<float> ulps_apart = {6.0f, 4.5f, -2.0f, -7.0f};
+    for (int k = 0; k < 600; ++k) ulps_apart.push_back(1.0f + (float)k * 0x1p-23f);
+    c = long_rows("f32: candidates apart in their lowest bits", PL_F32, base);
+    c.values = ulps_apart;
+    add(c);
+    c = {"f32: candidates apart in their lowest bits, mass", 20, 3000, 0, 0, PL_F32, -1, false, false, false, false,
+         true, 0, 0, 0, mass};
+    c.values = ulps_apart;
+    add(c);
     return cs;
 }
 

@@ -14,6 +14,7 @@
 #include <new>
 #include <vector>
 
+#include "key_band_append.hpp"
 #include "row_plan.hpp"
 #include "vec_math.hpp"
 
@@ -78,16 +79,32 @@ constexpr int kBins = 2048;
 struct Bins {
     int32_t count[kBins];
     double mass[kBins];  // sum of exp(y - m), mass mode only
+};
+
+// A histogram built in four interleaved copies (element c goes to copy c % 4), so that runs of equal keys do not
+// chain each add on the previous one's store; bin kBins of each copy takes what is not counted (-inf, keys
+// outside the prefix), so the loops need no branch.  merge() adds the copies into a Bins.
+struct SplitBins {
+    static constexpr int kDiscard = kBins;
+    int32_t count[4][kBins + 1];
+    double mass[4][kBins + 1];  // mass mode only
     void clear(bool by_mass) {
         std::memset(count, 0, sizeof count);
         if (by_mass) std::memset(mass, 0, sizeof mass);
+    }
+    void merge(Bins &b, bool by_mass) const {
+        for (int bin = 0; bin < kBins; ++bin)
+            b.count[bin] = (count[0][bin] + count[1][bin]) + (count[2][bin] + count[3][bin]);
+        if (by_mass)
+            for (int bin = 0; bin < kBins; ++bin)
+                b.mass[bin] = (mass[0][bin] + mass[1][bin]) + (mass[2][bin] + mass[3][bin]);
     }
 };
 
 // Per-thread buffers for the clamped-entropy selection; the candidate arrays grow to the largest V seen and stay.
 struct SelectBuffers {
     Bins bins;
-    int32_t sub_count[4][kBins];  // level-1 counts in four interleaved copies: no store-to-load chain per bin
+    SplitBins split;
     std::vector<float> cand_z;  // candidates for the threshold: their raw logits
     std::vector<uint32_t> cand_key;  // then their keys, exp(y - m) and exp(y - m)(y - m) (candidate_exps)
     std::vector<float> cand_e, cand_t;
@@ -120,23 +137,52 @@ int choose_bin(const Bins &b, bool by_mass, double &need) {
     return lowest_nonempty;
 }
 
+// The bits that differ among the candidates with the given prefix (`all`: the bits they all have).
+inline uint32_t varying_bits(const uint32_t *key, int64_t n, uint32_t prefix, uint32_t prefix_mask, uint32_t &all) {
+    uint32_t any_one = 0, all_one = ~0u;
+#pragma omp simd reduction(| : any_one) reduction(& : all_one)
+    for (int64_t c = 0; c < n; ++c) {
+        const bool in = (key[c] & prefix_mask) == prefix;
+        any_one |= in ? key[c] : 0u;
+        all_one &= in ? key[c] : ~0u;
+    }
+    all = all_one;
+    return any_one ^ all_one;
+}
+
 // The threshold among the candidates, digit by digit from `level` on (levels: bits 31..21, 20..10, 9..0), each
 // over the candidates that share the digits chosen so far; `need` is what the keys above the candidates left over.
+// A digit the candidates all share needs no histogram: its one nonempty bin is the threshold's and leaves `need` as
+// it was.  Ties make that common: bf16 / fp16 keys never differ in their low 16 / 13 bits, and a row of a few
+// distinct values has candidates of one key, which end the select at once.
 inline uint32_t select_among_candidates(SelectBuffers &buf, int64_t n, bool by_mass, double need, uint32_t prefix,
                                         uint32_t prefix_mask, int level) {
     const int shifts[3] = {21, 10, 0};
     const uint32_t masks[3] = {0x7ffu, 0x7ffu, 0x3ffu};
+    const uint32_t *key = buf.cand_key.data();
+    const float *e = buf.cand_e.data();
+    uint32_t all;
+    uint32_t varying = varying_bits(key, n, prefix, prefix_mask, all);
     for (; level < 3; ++level) {
-        buf.bins.clear(by_mass);
-        for (int64_t c = 0; c < n; ++c) {
-            uint32_t k = buf.cand_key[c];
-            if ((k & prefix_mask) != prefix) continue;
-            uint32_t bin = (k >> shifts[level]) & masks[level];
-            ++buf.bins.count[bin];
-            if (by_mass) buf.bins.mass[bin] += buf.cand_e[c];
+        if (!(varying & ~prefix_mask)) return prefix | (all & ~prefix_mask);
+        const int shift = shifts[level];
+        const uint32_t mask = masks[level];
+        if (!(varying & (mask << shift))) {
+            prefix |= all & (mask << shift);
+            prefix_mask |= mask << shift;
+            continue;
         }
-        prefix |= (uint32_t)choose_bin(buf.bins, by_mass, need) << shifts[level];
-        prefix_mask |= masks[level] << shifts[level];
+        SplitBins &split = buf.split;
+        split.clear(by_mass);
+        for (int64_t c = 0; c < n; ++c) {
+            const uint32_t bin = (key[c] & prefix_mask) == prefix ? (key[c] >> shift) & mask : SplitBins::kDiscard;
+            ++split.count[c & 3][bin];
+            if (by_mass) split.mass[c & 3][bin] += e[c];
+        }
+        split.merge(buf.bins, by_mass);
+        prefix |= (uint32_t)choose_bin(buf.bins, by_mass, need) << shift;
+        prefix_mask |= mask << shift;
+        varying = varying_bits(key, n, prefix, prefix_mask, all);
     }
     return prefix;
 }
@@ -158,11 +204,21 @@ void candidate_exps(const Transform &tr, float m, SelectBuffers &buf, int64_t n)
     }
 }
 
+// In blocks, as phase A sums: a row of ties can make every column a candidate.
 inline void add_candidate_sums(const SelectBuffers &buf, int64_t n, uint32_t threshold, double &sum_e, double &sum_t) {
-    for (int64_t c = 0; c < n; ++c) {
-        if (buf.cand_key[c] < threshold) continue;
-        sum_e += buf.cand_e[c];
-        sum_t += buf.cand_t[c];
+    const uint32_t *key = buf.cand_key.data();
+    const float *e = buf.cand_e.data(), *t = buf.cand_t.data();
+    for (int64_t off = 0; off < n; off += kBlock) {
+        const int len = (int)std::min<int64_t>(kBlock, n - off);
+        float eb[kBlock], tb[kBlock];
+#pragma omp simd
+        for (int j = 0; j < len; ++j) {
+            const bool in_s = key[off + j] >= threshold;
+            eb[j] = in_s ? e[off + j] : 0.0f;
+            tb[j] = in_s ? t[off + j] : 0.0f;
+        }
+        sum_e += lane_sum(eb, len);
+        sum_t += lane_sum(tb, len);
     }
 }
 
@@ -177,10 +233,8 @@ void clamp_select(const pl_loss_params &p, const Transform &tr, const void *row,
                   float m, SelectBuffers &buf, uint32_t &key_threshold, double &sum_e, double &sum_t) {
     Bins &bins = buf.bins;
     const bool by_mass = p.clamp_mode == PL_CLAMP_PROBABILITY_MASS;
-
-    bins.clear(by_mass);
-    if (!by_mass) std::memset(buf.sub_count, 0, sizeof buf.sub_count);
-    double total = 0.0;
+    SplitBins &split = buf.split;
+    split.clear(by_mass);
     for (int64_t off = 0; off < vocab; off += kBlock) {
         int len = (int)std::min<int64_t>(kBlock, vocab - off);
         uint32_t kb[kBlock];
@@ -192,24 +246,25 @@ void clamp_select(const pl_loss_params &p, const Transform &tr, const void *row,
 #pragma omp simd
             for (int j = 0; j < len; ++j) eb[j] = fast_exp(tr.y<SOFTCAP>(zb[j]) - m);
             for (int j = 0; j < len; ++j) {
-                bins.count[kb[j] >> 21] += kb[j] != kNegInfKey;
-                bins.mass[kb[j] >> 21] += eb[j];
-                total += eb[j];
+                split.count[j & 3][kb[j] == kNegInfKey ? SplitBins::kDiscard : kb[j] >> 21] += 1;
+                split.mass[j & 3][kb[j] >> 21] += eb[j];  // -inf adds 0
             }
         } else {
-            int j = 0;
-            for (; j + 4 <= len; j += 4)
-                for (int u = 0; u < 4; ++u) buf.sub_count[u][kb[j + u] >> 21] += kb[j + u] != kNegInfKey;
-            for (; j < len; ++j) buf.sub_count[0][kb[j] >> 21] += kb[j] != kNegInfKey;
+            for (int j = 0; j < len; ++j)
+                split.count[j & 3][kb[j] == kNegInfKey ? SplitBins::kDiscard : kb[j] >> 21] += 1;
         }
     }
-    if (!by_mass)
-        for (int bin = 0; bin < kBins; ++bin)
-            bins.count[bin] = buf.sub_count[0][bin] + buf.sub_count[1][bin] + buf.sub_count[2][bin] + buf.sub_count[3][bin];
-    // Tokens (k) or exp-mass ((1 - p) of the row's total, summed the same way as the bins) to keep.
+    split.merge(bins, by_mass);
+    // Tokens (k) or exp-mass ((1 - p) of the row's total, summed from the bins as choose_bin takes them) to keep.
+    double total = 0.0;
+    if (by_mass)
+        for (int bin = kBins - 1; bin >= 0; --bin) total += bins.mass[bin];
     double need = by_mass ? (1.0 - (double)p.clamp_p) * total
                           : (double)kept_tokens(p.clamp_p, finite);
     const uint32_t top = (uint32_t)choose_bin(bins, by_mass, need);
+    // The bin's keys.  -inf's key is the top of bin 3, which holds no finite logit: the counts skip -inf, so
+    // choose_bin never takes that bin, and no -inf is a candidate.
+    const uint32_t top_lo = top << 21, top_hi = top_lo | 0x1fffffu;
 
     sum_e = 0.0;
     sum_t = 0.0;
@@ -231,10 +286,7 @@ void clamp_select(const pl_loss_params &p, const Transform &tr, const void *row,
         }
         sum_e += lane_sum(above_e, len);
         sum_t += lane_sum(above_t, len);
-        for (int j = 0; j < len; ++j) {
-            if ((kb[j] >> 21) != top || kb[j] == kNegInfKey) continue;
-            buf.cand_z[n++] = zb[j];
-        }
+        n = append_in_key_band(zb, kb, len, top_lo, top_hi, buf.cand_z.data(), n);
     }
     candidate_exps<SOFTCAP>(tr, m, buf, n);
     key_threshold = select_among_candidates(buf, n, by_mass, need, top << 21, 0xffe00000u, 1);
@@ -272,14 +324,16 @@ SampleBand sample_band(const void *row, int64_t vocab, float p) {
     const double width = 3.0 * std::sqrt(sf * q * (1.0 - q)) + 4.0;  // 3 sigma: the band misses about 0.3% of rows
     const int64_t hi_rank = (int64_t)std::floor(r - width), lo_rank = (int64_t)std::ceil(r + width);
     auto descending = [](uint32_t x, uint32_t y) { return x > y; };
+    int64_t below_hi = 0;  // after the first selection, lo_rank's key is among keys[below_hi...]
     if (hi_rank >= 0) {
         std::nth_element(keys, keys + hi_rank, keys + sf, descending);
         band.hi = keys[hi_rank];
+        below_hi = hi_rank + 1;
     } else {
         band.hi = 0xffffffffu;  // the band reaches the top: nothing is above it
     }
     if (lo_rank < sf) {
-        std::nth_element(keys, keys + lo_rank, keys + sf, descending);
+        std::nth_element(keys + below_hi, keys + lo_rank, keys + sf, descending);
         band.lo = keys[lo_rank];
     } else {
         band.lo = kNegInfKey + 1;  // the band reaches the bottom
@@ -393,15 +447,8 @@ void phase_a(const pl_loss_params &p, const pl_loss_args &a, int64_t i, RowPlan 
             band.above_e += lane_sum(ab_e, len);
             band.above_t += lane_sum(ab_t, len);
             band.above_count += lane_sum(ab_c, len);
-            // Branch-free append of the raw logit (its key is recomputed later, vectorised, for the few
-            // candidates): about one column in twenty is a candidate, at random places.
-            float *cand_z = buf->cand_z.data();
-            int64_t n = band.n;
-            for (int j = 0; j < len; ++j) {
-                cand_z[n] = zb[j];
-                n += (kb[j] >= band.lo) & (kb[j] <= band.hi);
-            }
-            band.n = n;
+            // The band's raw logits (their keys are recomputed later, vectorised, for the few candidates).
+            band.n = append_in_key_band(zb, kb, len, band.lo, band.hi, buf->cand_z.data(), band.n);
         }
         float block_e = lane_sum(eb, len);
         s += block_e;

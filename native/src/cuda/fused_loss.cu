@@ -4,6 +4,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 
 #include "../device.hpp"
 #include "../errors.hpp"
@@ -29,22 +30,29 @@ int grid_size(const DeviceFacts &f, int64_t n_rows, int64_t row_bytes, int block
     return (int)std::min(n_rows, std::max<int64_t>(f.sms, std::min(most, in_l2)));
 }
 
+// Blocks per SM of this instance on the current device, `device`: registers and shared memory per SM differ by
+// architecture, so it is asked once per device (it costs microseconds) and kept; 0 = not known (grid_size then
+// takes 1).  Two threads that ask at once store the same answer.
+template <int DT, int DDT, bool VEC>
+int occupancy(int device) {
+    static std::atomic<int> known[kMaxDevices];
+    int blocks = known[device].load(std::memory_order_relaxed);
+    if (blocks > 0) return blocks;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, fused_loss<DT, DDT, VEC>, kThreads, 0) != cudaSuccess) {
+        cudaGetLastError();
+        blocks = 0;
+    }
+    if (blocks > 0) known[device].store(blocks, std::memory_order_relaxed);
+    return blocks;
+}
+
 // The loss kernel on rows that need it, then the sums: in the same launch where it can be cooperative (grid_size
 // keeps every block resident, as a cooperative launch needs), else in reduce_rows after it.
 template <int DT, int DDT, bool VEC>
 cudaError_t launch_loss(const pl_loss_params &p, const KernelArgs &ka, const MetricsArgs &ma, const DeviceFacts &f,
-                        cudaStream_t stream) {
-    // Blocks per SM of this instance: a property of the compiled kernel, asked once (it costs microseconds).
-    static const int occupancy = [] {
-        int blocks = 0;
-        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, fused_loss<DT, DDT, VEC>, kThreads, 0) !=
-            cudaSuccess) {
-            cudaGetLastError();
-            blocks = 1;
-        }
-        return blocks;
-    }();
-    const unsigned grid = (unsigned)grid_size(f, ka.n_rows, ka.vocab * dtype_size(DT), occupancy);
+                        int device, cudaStream_t stream) {
+    const unsigned grid =
+        (unsigned)grid_size(f, ka.n_rows, ka.vocab * dtype_size(DT), occupancy<DT, DDT, VEC>(device));
     if (f.cooperative) {
         cudaLaunchAttribute cooperative{};
         cooperative.id = cudaLaunchAttributeCooperative;
@@ -118,7 +126,7 @@ pl_status fused_loss_cuda(const pl_loss_params &p, const pl_loss_args &a) {
     if (a.n_rows > 0) {
         e = with_row_instance(a, [&](auto dt, auto ddt, auto vec) {
             return launch_loss<decltype(dt)::value, decltype(ddt)::value, decltype(vec)::value>(p, ka, ma, facts,
-                                                                                                 stream);
+                                                                                                 a.device, stream);
         });
     } else {  // no rows: the sums alone, zeros
         reduce_rows<<<1, kThreads, 0, stream>>>(ma);

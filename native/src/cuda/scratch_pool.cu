@@ -10,7 +10,6 @@
 namespace pl::cuda {
 namespace {
 
-constexpr int kMaxDevices = 64;
 std::mutex g_mutex;
 cudaMemPool_t g_pools[kMaxDevices];
 DeviceFacts g_facts[kMaxDevices];

@@ -9,6 +9,9 @@
 
 namespace pl::cuda {
 
+// Device ordinals this library keeps per-device state for (pools, facts, occupancy); larger ones are refused.
+constexpr int kMaxDevices = 64;
+
 // The pool of `device` (created on first use); nullptr with the CUDA error in *err if it cannot be made.
 cudaMemPool_t scratch_pool(int device, cudaError_t *err);
 // The bytes the pool of `device` reserves and the most it has held in use (zeros while it has no pool);
