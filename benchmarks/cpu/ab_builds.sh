@@ -18,9 +18,9 @@ out=$root/target/ab
 # build REV DIR: the CPU-only library of REV (of the working tree when REV is empty) in DIR/build.
 build() {
     local rev=$1 dir=$2 src=$root
+    rm -rf "$dir"
     if [ -n "$rev" ]; then
         src=$dir/src
-        rm -rf "$src"
         mkdir -p "$src"
         git -C "$root" archive "$rev" native cmake | tar -x -C "$src"
     fi
