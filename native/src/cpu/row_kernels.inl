@@ -245,13 +245,10 @@ void clamp_select(const pl_loss_params &p, const Transform &tr, const void *row,
         if (by_mass) {
 #pragma omp simd
             for (int j = 0; j < len; ++j) eb[j] = fast_exp(tr.y<SOFTCAP>(zb[j]) - m);
-            for (int j = 0; j < len; ++j) {
-                split.count[j & 3][kb[j] == kNegInfKey ? SplitBins::kDiscard : kb[j] >> 21] += 1;
-                split.mass[j & 3][kb[j] >> 21] += eb[j];  // -inf adds 0
-            }
-        } else {
-            for (int j = 0; j < len; ++j)
-                split.count[j & 3][kb[j] == kNegInfKey ? SplitBins::kDiscard : kb[j] >> 21] += 1;
+        }
+        for (int j = 0; j < len; ++j) {
+            split.count[j & 3][kb[j] == kNegInfKey ? SplitBins::kDiscard : kb[j] >> 21] += 1;
+            if (by_mass) split.mass[j & 3][kb[j] >> 21] += eb[j];  // -inf adds 0
         }
     }
     split.merge(bins, by_mass);
@@ -289,7 +286,7 @@ void clamp_select(const pl_loss_params &p, const Transform &tr, const void *row,
         n = append_in_key_band(zb, kb, len, top_lo, top_hi, buf.cand_z.data(), n);
     }
     candidate_exps<SOFTCAP>(tr, m, buf, n);
-    key_threshold = select_among_candidates(buf, n, by_mass, need, top << 21, 0xffe00000u, 1);
+    key_threshold = select_among_candidates(buf, n, by_mass, need, top_lo, 0xffe00000u, 1);
     add_candidate_sums(buf, n, key_threshold, sum_e, sum_t);
 }
 
