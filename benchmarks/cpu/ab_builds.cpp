@@ -1,8 +1,9 @@
 // Two builds of libpolicyloss side by side in one process: the CPU kernel on the same bf16 rows, calls alternating
 // between the builds, so that the noise of a shared machine falls on both alike.  Prints, per kind of logits and
-// clamp mode, each build's fastest and median call and the ratio of the fastest, in a Markdown table.
+// clamp mode, each build's fastest and median call and the ratio of the fastest, in a Markdown table.  One mode
+// is the loss without dlogits (phase A alone: the statistics and the loss); the others write dlogits too.
 //
-//   ab_builds LIB_A LIB_B ROWS REPS   (ab_builds.sh builds the two libraries and runs this)
+//   ab_builds LIB_A LIB_B ROWS REPS VOCAB   (ab_builds.sh builds the two libraries and runs this)
 #include <dlfcn.h>
 
 #include <algorithm>
@@ -18,8 +19,6 @@
 #include "policyloss.h"
 
 namespace {
-
-constexpr int64_t kVocab = 151936;
 
 struct Library {
     void (*params_init)(pl_loss_params *);
@@ -70,29 +69,31 @@ std::vector<Kind> kinds() {
 }  // namespace
 
 int main(int argc, char **argv) {
-    if (argc != 5) {
-        std::fprintf(stderr, "usage: ab_builds LIB_A LIB_B ROWS REPS\n");
+    if (argc != 6) {
+        std::fprintf(stderr, "usage: ab_builds LIB_A LIB_B ROWS REPS VOCAB\n");
         return 2;
     }
     Library lib[2] = {Library(argv[1]), Library(argv[2])};
     const int64_t n = std::atoll(argv[3]);
     const int reps = std::atoi(argv[4]);
+    const int64_t vocab = std::atoll(argv[5]);
     std::mt19937 g(1);
-    std::vector<uint16_t> logits((size_t)(n * kVocab)), dlogits(logits.size());
+    std::vector<uint16_t> logits((size_t)(n * vocab)), dlogits(logits.size());
     std::vector<int32_t> target(n);
     std::vector<float> old_logp(n, -3.0f), advantage(n), weight(n, 1.0f);
     for (int64_t i = 0; i < n; ++i) {
-        target[i] = (int32_t)(g() % kVocab);
+        target[i] = (int32_t)(g() % vocab);
         advantage[i] = std::normal_distribution<float>(0.0f, 1.0f)(g);
     }
-    const char *mode_names[] = {"entropy", "TOKEN_FRACTION", "PROBABILITY_MASS"};
+    // The first mode is the others' base: their time over its time is the last two columns.
+    const char *mode_names[] = {"entropy", "entropy, no dlogits", "TOKEN_FRACTION", "PROBABILITY_MASS"};
     std::printf("| logits | mode | A fastest (ms) | B fastest (ms) | A median | B median | B / A | A / A entropy | "
                 "B / B entropy |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
     for (const Kind &kind : kinds()) {
         for (int64_t i = 0; i < n; ++i)
-            for (int64_t j = 0; j < kVocab; ++j) logits[(size_t)(i * kVocab + j)] = to_bf16(kind.logit(g, j));
+            for (int64_t j = 0; j < vocab; ++j) logits[(size_t)(i * vocab + j)] = to_bf16(kind.logit(g, j));
         double entropy_fastest[2] = {0, 0};
-        for (int mode = 0; mode < 3; ++mode) {
+        for (int mode = 0; mode < 4; ++mode) {
             std::vector<double> ms[2];
             for (int r = 0; r < 2 * reps; ++r) {
                 const int b = (r + r / 2) % 2;  // A B B A A B ...: neither build always goes first
@@ -100,18 +101,18 @@ int main(int argc, char **argv) {
                 lib[b].params_init(&p);
                 p.num_threads = 1;
                 p.entropy_coef = 0.001f;
-                if (mode > 0) {
+                if (mode > 1) {
                     p.clamp_p = 0.33f;
-                    p.clamp_mode = mode == 1 ? PL_CLAMP_TOKEN_FRACTION : PL_CLAMP_PROBABILITY_MASS;
+                    p.clamp_mode = mode == 2 ? PL_CLAMP_TOKEN_FRACTION : PL_CLAMP_PROBABILITY_MASS;
                     p.clamped_entropy_coef = 0.01f;
                 }
                 pl_loss_args a;
                 lib[b].args_init(&a);
                 a.n_rows = n;
-                a.vocab = a.ld = a.ld_dlogits = kVocab;
+                a.vocab = a.ld = a.ld_dlogits = vocab;
                 a.logits_dtype = a.dlogits_dtype = PL_BF16;
                 a.logits = logits.data();
-                a.dlogits = dlogits.data();
+                a.dlogits = mode != 1 ? dlogits.data() : nullptr;
                 a.target_dtype = PL_I32;
                 a.target = target.data();
                 a.old_logp = old_logp.data();

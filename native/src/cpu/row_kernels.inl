@@ -213,9 +213,11 @@ inline void add_candidate_sums(const SelectBuffers &buf, int64_t n, uint32_t thr
         float eb[kBlock], tb[kBlock];
 #pragma omp simd
         for (int j = 0; j < len; ++j) {
+            // Loaded before the select: a load under it becomes a masked load (vmaskmovps).
+            const float ej = e[off + j], tj = t[off + j];
             const bool in_s = key[off + j] >= threshold;
-            eb[j] = in_s ? e[off + j] : 0.0f;
-            tb[j] = in_s ? t[off + j] : 0.0f;
+            eb[j] = in_s ? ej : 0.0f;
+            tb[j] = in_s ? tj : 0.0f;
         }
         sum_e += lane_sum(eb, len);
         sum_t += lane_sum(tb, len);

@@ -32,9 +32,12 @@ __attribute__((always_inline)) inline float fast_exp(float x) {
     q = q * r + 1.0f;
     q = q * r + 1.0f;
     float scale = bits_float((uint32_t)((int32_t)n + 127) << 23);
-    float y = q * scale;
-    y = x < -87.3f ? 0.0f : y;
-    return x > 88.7f ? INFINITY : y;
+    // 0 below and +inf above, chosen on the bits: selects of floats here let GCC (with -fno-trapping-math) turn
+    // `out[j] = fast_exp(..)` into three masked stores (vmaskmovps), slow on AMD's cores
+    // (tests/no_masked_stores.cmake).
+    uint32_t u = float_bits(q * scale) & (x < -87.3f ? 0u : ~0u);
+    u = x > 88.7f ? 0x7f800000u : u;
+    return bits_float(u);
 }
 
 // tanh from exp(-2|x|): absolute error about 1e-7, which is what a logit softcap needs.
