@@ -5,8 +5,9 @@
 // Phase A (per row): one read of the logits from memory, in blocks of kBlock that stay in L1: convert, scale,
 // softcap, temperature; online max / sum exp / sum exp * (y - m) (the entropy moment), rescaled when the max grows.
 // With clamp_p > 0 the clamped set S is chosen on order-preserving keys of the raw logits (scale, softcap and
-// temperature preserve order): on long TOKEN_FRACTION rows inside phase A's own read, from a sampled band
-// (SampleBand); otherwise by a radix select that reads the row twice more, from cache (clamp_select).
+// temperature preserve order): inside phase A's own read, on long TOKEN_FRACTION rows from a sampled band
+// (SampleBand) and on PROBABILITY_MASS rows from the tokens near the maximum (MassBand); otherwise by a radix select
+// that reads the row twice more, from cache (clamp_select).
 // Phase B (per row): the second read, which writes dlogits.
 #include <algorithm>
 #include <cmath>
@@ -341,6 +342,44 @@ SampleBand sample_band(const void *row, int64_t vocab, float p) {
     return band;
 }
 
+// PROBABILITY_MASS's fast path.  S, the fewest largest logits that hold 1 - p of the row's exp-mass, never reaches
+// far below the maximum m: the tokens with y < m - reach + 1 hold at most V e^(1 - reach) of the mass, relative to
+// the maximum's 1, and with reach = ln(V / p) + 2 that is p / e of it, less than the p that S leaves out.  So phase A
+// collects as candidates the tokens with y >= m - reach, m its running max (which only grows: every token that ends
+// within reach of the final max is collected, and some lower ones), and the threshold and the sums over S come from
+// the candidates alone, as the sampled band's do: no extra pass over the row.  A row whose candidates pass `cap`
+// (a flat row, where S is most of it) stops collecting and leaves S to clamp_select.
+struct MassBand {
+    bool active = false;
+    float reach = 0.0f;
+    int64_t cap = 0;
+    int64_t n = 0;  // candidates collected
+};
+
+MassBand mass_band(int64_t vocab, float p) {
+    return MassBand{true, (float)std::log((double)vocab / (double)p) + 2.0f, std::max<int64_t>(vocab / 16, 2048), 0};
+}
+
+// S from a mass band's candidates after phase A, whose sum s of exp(y - m) over the row gives the mass to cover.
+// False, leaving S to clamp_select, where the candidates cannot show it: they hold less than that mass (by
+// rounding), or the threshold lies within 1 of the band's edge, where a token a rounding below it may not have
+// been collected.
+template <bool SOFTCAP>
+bool mass_band_select(const MassBand &band, const Transform &tr, float m, double s, float p, SelectBuffers &buf,
+                      uint32_t &key_threshold, double &sum_e, double &sum_t) {
+    candidate_exps<SOFTCAP>(tr, m, buf, band.n);
+    const double need = (1.0 - (double)p) * s;
+    double held = 0.0, held_t = 0.0;
+    add_candidate_sums(buf, band.n, 0, held, held_t);
+    if (!(held > need * (1.0 + 1e-9))) return false;  // the margin covers the sums' different orders
+    key_threshold = select_among_candidates(buf, band.n, true, need, 0, 0, 0);
+    if (!(tr.y<SOFTCAP>(key_value(key_threshold, 0)) >= m - band.reach + 1.0f)) return false;
+    sum_e = 0.0;
+    sum_t = 0.0;
+    add_candidate_sums(buf, band.n, key_threshold, sum_e, sum_t);
+    return true;
+}
+
 inline int64_t target_of(const pl_loss_args &a, int64_t i) {
     return a.target_dtype == PL_I32 ? (int64_t)((const int32_t *)a.target)[i] : ((const int64_t *)a.target)[i];
 }
@@ -377,6 +416,8 @@ void phase_a(const pl_loss_params &p, const pl_loss_args &a, int64_t i, RowPlan 
     SampleBand band;
     if (clamp && p.clamp_mode == PL_CLAMP_TOKEN_FRACTION && vocab >= kSampleMinVocab)
         band = sample_band<DT>(row, vocab, p.clamp_p);
+    MassBand mass;
+    if (clamp && p.clamp_mode == PL_CLAMP_PROBABILITY_MASS) mass = mass_band(vocab, p.clamp_p);
 
     const int64_t target = target_of(a, i);
     float m = -INFINITY;
@@ -449,6 +490,15 @@ void phase_a(const pl_loss_params &p, const pl_loss_args &a, int64_t i, RowPlan 
             // The band's raw logits (their keys are recomputed later, vectorised, for the few candidates).
             band.n = append_in_key_band(zb, kb, len, band.lo, band.hi, buf->cand_z.data(), band.n);
         }
+        if (mass.active) {
+            // y's own keys: the band is y >= m - reach, m as it stands after this block.
+            uint32_t kb[kBlock];
+#pragma omp simd
+            for (int j = 0; j < len; ++j) kb[j] = order_key(yb[j]);
+            mass.n = append_in_key_band(zb, kb, len, order_key(m - mass.reach), 0xffffffffu, buf->cand_z.data(),
+                                        mass.n);
+            mass.active = mass.n <= mass.cap;
+        }
         float block_e = lane_sum(eb, len);
         s += block_e;
         t += lane_sum(tb, len);
@@ -483,7 +533,8 @@ void phase_a(const pl_loss_params &p, const pl_loss_args &a, int64_t i, RowPlan 
             se = band.above_e;
             st = band.above_t;
             add_candidate_sums(*buf, band.n, plan.key_threshold, se, st);
-        } else {
+        } else if (!(mass.active &&
+                     mass_band_select<SOFTCAP>(mass, tr, m, s, p.clamp_p, *buf, plan.key_threshold, se, st))) {
             clamp_select<DT, SOFTCAP>(p, tr, row, vocab, finite, m, *buf, plan.key_threshold, se, st);
         }
         clamped_entropy = std::log(se) - st / se;
