@@ -357,7 +357,7 @@ struct MassBand {
 };
 
 MassBand mass_band(int64_t vocab, float p) {
-    return MassBand{true, (float)std::log((double)vocab / (double)p) + 2.0f, std::max<int64_t>(vocab / 16, 2048), 0};
+    return MassBand{true, (float)std::log((double)vocab / (double)p) + 2.0f, std::max<int64_t>(vocab / 16, 64), 0};
 }
 
 // S from a mass band's candidates after phase A, whose sum s of exp(y - m) over the row gives the mass to cover.
