@@ -312,6 +312,24 @@ std::vector<Case> cases() {
          true, 0, 0, 0, mass};
     c.values = ulps_apart;
     add(c);
+    // PROBABILITY_MASS's band (the CPU kernel's; the CUDA kernel's radix select checks it here): long rows whose
+    // mass sits on a few tokens, so that the candidates within ln(V / p) + 2 of the maximum are few.  The threshold
+    // in a tie group of 7s under 9s, over a bulk at -8 that the band leaves out, and -inf masks; and a nucleus
+    // spread over 100 values in [5, 10) over a bulk at -10.
+    pl_loss_params mass_ties = clamped_only;
+    mass_ties.clamp_mode = PL_CLAMP_PROBABILITY_MASS;
+    mass_ties.clamp_p = 0.1f;
+    std::vector<float> peaked = {9.0f, 7.0f};
+    peaked.resize(100, -8.0f);
+    c = long_rows("bf16 mass band: the threshold in a tie group", PL_BF16, mass_ties);
+    c.values = peaked;
+    c.masked = 0.2;
+    add(c);
+    std::vector<float> spread(2000, -10.0f);
+    for (int k = 0; k < 100; ++k) spread[k] = 5.0f + 0.05f * (float)k;
+    c = long_rows("f32 mass band: a spread nucleus", PL_F32, mass);
+    c.values = spread;
+    add(c);
     return cs;
 }
 

@@ -47,7 +47,8 @@ struct Case {
 pl_loss_params base_params();
 
 // Every dtype, clamp mode and option, strides that break 16-byte alignment, -inf masks, ties, zero-weight rows,
-// in place, V from 1 to 262,144, and rows that take TOKEN_FRACTION's sampled band, miss it or give none.
+// in place, V from 1 to 262,144, rows that take TOKEN_FRACTION's sampled band, miss it or give none, and rows that
+// take the CPU kernel's PROBABILITY_MASS band.
 std::vector<Case> cases();
 
 // Host inputs of a case; the CPU run and the CUDA run read the same bytes.
