@@ -50,6 +50,9 @@ public abstract class KernelVsOracleContract {
                 RandomCase.of("bf16 stride > V in place", 20, 999, Dtype.BF16, BASE).stride(1024).gradient(IN_PLACE),
                 RandomCase.of("f32 -inf masked", 40, 1000, Dtype.F32, BASE).masked(0.3),
                 RandomCase.of("f16 -inf masked probability mass", 40, 1000, Dtype.F16, mass).masked(0.5),
+                // A confident model's rows: S lies among the few tokens near the maximum (the CPU kernel's band).
+                RandomCase.of("bf16 probability mass, peaked rows", 8, 20000, Dtype.BF16, mass).peaked(24),
+                RandomCase.of("f32 probability mass, peaked and masked rows", 40, 3000, Dtype.F32, mass).peaked(24).masked(0.2),
                 RandomCase.of("f32 ties at the threshold, token fraction", 60, 200, Dtype.F32, BASE).ties(5),
                 RandomCase.of("bf16 ties at the threshold, probability mass", 60, 200, Dtype.BF16, mass).ties(5),
                 RandomCase.of("f32 ties, V=32000", 4, 32000, Dtype.F32, BASE).ties(3),

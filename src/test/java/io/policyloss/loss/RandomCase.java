@@ -10,7 +10,7 @@ import java.util.Random;
  */
 public record RandomCase(String name, int rows, int vocab, int stride, Dtype dtype, boolean target64, LossConfig config,
         double maskFraction, int tieLevels, boolean perRowTemperature, double zeroWeightFraction, Gradient gradient,
-        boolean withRef) {
+        boolean withRef, double peakGap) {
 
     /** How the gradient is asked for. */
     public enum Gradient { F32, LOGITS_DTYPE, IN_PLACE, NONE }
@@ -19,17 +19,19 @@ public record RandomCase(String name, int rows, int vocab, int stride, Dtype dty
     private static final double[] LOG_RATIO = {-25, -0.9, -0.35, -0.05, 0, 0.08, 0.4, 1.6, 25};
 
     public static RandomCase of(String name, int rows, int vocab, Dtype dtype, LossConfig config) {
-        return new RandomCase(name, rows, vocab, vocab, dtype, false, config, 0, 0, false, 0, Gradient.F32, false);
+        return new RandomCase(name, rows, vocab, vocab, dtype, false, config, 0, 0, false, 0, Gradient.F32, false, 0);
     }
 
-    public RandomCase stride(int s) { return new RandomCase(name, rows, vocab, s, dtype, target64, config, maskFraction, tieLevels, perRowTemperature, zeroWeightFraction, gradient, withRef); }
-    public RandomCase withInt64Targets() { return new RandomCase(name, rows, vocab, stride, dtype, true, config, maskFraction, tieLevels, perRowTemperature, zeroWeightFraction, gradient, withRef); }
-    public RandomCase masked(double f) { return new RandomCase(name, rows, vocab, stride, dtype, target64, config, f, tieLevels, perRowTemperature, zeroWeightFraction, gradient, withRef); }
-    public RandomCase ties(int levels) { return new RandomCase(name, rows, vocab, stride, dtype, target64, config, maskFraction, levels, perRowTemperature, zeroWeightFraction, gradient, withRef); }
-    public RandomCase withPerRowTemperature() { return new RandomCase(name, rows, vocab, stride, dtype, target64, config, maskFraction, tieLevels, true, zeroWeightFraction, gradient, withRef); }
-    public RandomCase zeroWeights(double f) { return new RandomCase(name, rows, vocab, stride, dtype, target64, config, maskFraction, tieLevels, perRowTemperature, f, gradient, withRef); }
-    public RandomCase gradient(Gradient g) { return new RandomCase(name, rows, vocab, stride, dtype, target64, config, maskFraction, tieLevels, perRowTemperature, zeroWeightFraction, g, withRef); }
-    public RandomCase withRefLogp() { return new RandomCase(name, rows, vocab, stride, dtype, target64, config, maskFraction, tieLevels, perRowTemperature, zeroWeightFraction, gradient, true); }
+    public RandomCase stride(int s) { return new RandomCase(name, rows, vocab, s, dtype, target64, config, maskFraction, tieLevels, perRowTemperature, zeroWeightFraction, gradient, withRef, peakGap); }
+    public RandomCase withInt64Targets() { return new RandomCase(name, rows, vocab, stride, dtype, true, config, maskFraction, tieLevels, perRowTemperature, zeroWeightFraction, gradient, withRef, peakGap); }
+    public RandomCase masked(double f) { return new RandomCase(name, rows, vocab, stride, dtype, target64, config, f, tieLevels, perRowTemperature, zeroWeightFraction, gradient, withRef, peakGap); }
+    public RandomCase ties(int levels) { return new RandomCase(name, rows, vocab, stride, dtype, target64, config, maskFraction, levels, perRowTemperature, zeroWeightFraction, gradient, withRef, peakGap); }
+    public RandomCase withPerRowTemperature() { return new RandomCase(name, rows, vocab, stride, dtype, target64, config, maskFraction, tieLevels, true, zeroWeightFraction, gradient, withRef, peakGap); }
+    public RandomCase zeroWeights(double f) { return new RandomCase(name, rows, vocab, stride, dtype, target64, config, maskFraction, tieLevels, perRowTemperature, f, gradient, withRef, peakGap); }
+    public RandomCase gradient(Gradient g) { return new RandomCase(name, rows, vocab, stride, dtype, target64, config, maskFraction, tieLevels, perRowTemperature, zeroWeightFraction, g, withRef, peakGap); }
+    public RandomCase withRefLogp() { return new RandomCase(name, rows, vocab, stride, dtype, target64, config, maskFraction, tieLevels, perRowTemperature, zeroWeightFraction, gradient, true, peakGap); }
+    /** A row as a confident model's: one token in a hundred {@code gap} above the rest, which then hold little mass. */
+    public RandomCase peaked(double gap) { return new RandomCase(name, rows, vocab, stride, dtype, target64, config, maskFraction, tieLevels, perRowTemperature, zeroWeightFraction, gradient, withRef, gap); }
 
     @Override
     public String toString() {
@@ -60,7 +62,7 @@ public record RandomCase(String name, int rows, int vocab, int stride, Dtype dty
                     value = rnd.nextInt(tieLevels) - tieLevels / 2;
                     if (value == 0 && rnd.nextBoolean()) value = -0.0f;  // -0 and +0 are one value: a tie
                 }
-                else value = (float) (2.0 * rnd.nextGaussian());
+                else value = (float) (2.0 * rnd.nextGaussian() + (peakGap > 0 && rnd.nextDouble() < 0.01 ? peakGap : 0));
                 int k = i * stride + v;
                 if (f32 != null) {
                     f32[k] = value;
