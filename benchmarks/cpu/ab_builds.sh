@@ -4,9 +4,9 @@
 #   benchmarks/cpu/ab_builds.sh BASE [HEAD] [ROWS] [REPS] [VOCAB]
 #
 # BASE, HEAD: git revisions; HEAD empty or omitted = the working tree.  ROWS x VOCAB bf16 logits (32 x 151,936),
-# REPS calls per build, kind of logits and clamp mode (9).  Builds each revision's CPU-only library under target/ab/ (about
-# a minute each); prints a Markdown table.  JMH runs of one build after the other cannot see a 10-20% change on a
-# shared VM (their iterations spread +-30%); alternating calls in one process can.
+# REPS calls per build, kind of logits and clamp mode (9).  Builds each revision's CPU-only library under target/ab/
+# (about a minute each); prints a Markdown table.  JMH runs of one build after the other cannot see a 10-20% change
+# on a shared VM (their iterations spread +-30%); alternating calls in one process can.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 base=$1

@@ -13,7 +13,8 @@ string(REGEX MATCHALL "[^\n]*v(p)?maskmov[a-z]* +%[xy]mm[0-9]+,%[xy]mm[0-9]+,[^\
 list(LENGTH stores n)
 if(n GREATER 0)
   # The function each store is in: the last `<name>:` header before it.
-  string(REGEX MATCHALL "\n[0-9a-f]+ <[^\n]*>:|[^\n]*v(p)?maskmov[a-z]* +%[xy]mm[0-9]+,%[xy]mm[0-9]+,[^\n]*\\([^\n]*" lines
+  string(REGEX MATCHALL
+         "\n[0-9a-f]+ <[^\n]*>:|[^\n]*v(p)?maskmov[a-z]* +%[xy]mm[0-9]+,%[xy]mm[0-9]+,[^\n]*\\([^\n]*" lines
          "${listing}")
   set(where "")
   foreach(line IN LISTS lines)
