@@ -151,6 +151,36 @@ inline uint32_t varying_bits(const uint32_t *key, int64_t n, uint32_t prefix, ui
     return any_one ^ all_one;
 }
 
+// At most this many candidates, select_among_candidates sorts them instead of taking radix levels, whose fixed cost
+// (2048 bins cleared, merged and scanned) would be most of its time.  PROBABILITY_MASS rows this short take all
+// their tokens as candidates (MassBand), so that no radix pass over the row runs at all.
+constexpr int64_t kSortSelect = 128;
+
+// The threshold among at most kSortSelect candidates with the given prefix: their keys sorted, largest first, and
+// walked until they hold `need`, as the radix levels walk their bins (ties at the threshold are all in S, and
+// candidates short of `need` by rounding keep them all).
+inline uint32_t sort_select(const SelectBuffers &buf, int64_t n, bool by_mass, double need, uint32_t prefix,
+                            uint32_t prefix_mask) {
+    uint32_t key[kSortSelect];
+    float e[kSortSelect];
+    int order[kSortSelect];
+    int m = 0;
+    for (int64_t c = 0; c < n; ++c) {
+        if ((buf.cand_key[c] & prefix_mask) != prefix) continue;
+        key[m] = buf.cand_key[c];
+        e[m] = buf.cand_e[c];
+        order[m] = m;
+        ++m;
+    }
+    std::sort(order, order + m, [&](int x, int y) { return key[x] > key[y]; });
+    double held = 0.0;
+    for (int i = 0; i < m; ++i) {
+        held += by_mass ? (double)e[order[i]] : 1.0;
+        if (held >= need) return key[order[i]];
+    }
+    return key[order[m - 1]];
+}
+
 // The threshold among the candidates, digit by digit from `level` on (levels: bits 31..21, 20..10, 9..0), each
 // over the candidates that share the digits chosen so far; `need` is what the keys above the candidates left over.
 // A digit the candidates all share needs no histogram: its one nonempty bin is the threshold's and leaves `need` as
@@ -164,6 +194,7 @@ inline uint32_t select_among_candidates(SelectBuffers &buf, int64_t n, bool by_m
     const float *e = buf.cand_e.data();
     uint32_t all;
     uint32_t varying = varying_bits(key, n, prefix, prefix_mask, all);
+    if ((varying & ~prefix_mask) && n <= kSortSelect) return sort_select(buf, n, by_mass, need, prefix, prefix_mask);
     for (; level < 3; ++level) {
         if (!(varying & ~prefix_mask)) return prefix | (all & ~prefix_mask);
         const int shift = shifts[level];
@@ -357,7 +388,8 @@ struct MassBand {
 };
 
 MassBand mass_band(int64_t vocab, float p) {
-    return MassBand{true, (float)std::log((double)vocab / (double)p) + 2.0f, std::max<int64_t>(vocab / 16, 64), 0};
+    const float reach = (float)std::log((double)vocab / (double)p) + 2.0f;
+    return MassBand{true, reach, std::max<int64_t>(vocab / 16, kSortSelect), 0};
 }
 
 // S from a mass band's candidates after phase A, whose sum s of exp(y - m) over the row gives the mass to cover.
