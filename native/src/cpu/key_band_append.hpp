@@ -1,7 +1,7 @@
 // Appending the logits whose keys lie in a band [lo, hi] to a candidate array: the clamped-entropy selection's
-// gather (the sampled band of phase A, the threshold's bin in clamp_select).  About one column in twenty is taken,
-// at random places, so a branch per column mispredicts; the portable loop stores every logit and advances by 0 or 1,
-// and the AVX2 one packs eight at a time with a permutation looked up from their mask (benchmarks/RESULTS.md).
+// gather (phase A's sampled band and mass band, the threshold's bin in clamp_select).  About one column in twenty is
+// taken, at random places, so a branch per column mispredicts; the portable loop stores every logit and advances by
+// 0 or 1, and the AVX2 one packs eight at a time with a permutation looked up from their mask (benchmarks/RESULTS.md).
 #pragma once
 #include <cstdint>
 

@@ -194,9 +194,9 @@ inline uint32_t select_among_candidates(SelectBuffers &buf, int64_t n, bool by_m
     const float *e = buf.cand_e.data();
     uint32_t all;
     uint32_t varying = varying_bits(key, n, prefix, prefix_mask, all);
-    if ((varying & ~prefix_mask) && n <= kSortSelect) return sort_select(buf, n, by_mass, need, prefix, prefix_mask);
     for (; level < 3; ++level) {
         if (!(varying & ~prefix_mask)) return prefix | (all & ~prefix_mask);
+        if (n <= kSortSelect) return sort_select(buf, n, by_mass, need, prefix, prefix_mask);
         const int shift = shifts[level];
         const uint32_t mask = masks[level];
         if (!(varying & (mask << shift))) {
@@ -281,8 +281,9 @@ void clamp_select(const pl_loss_params &p, const Transform &tr, const void *row,
             for (int j = 0; j < len; ++j) eb[j] = fast_exp(tr.y<SOFTCAP>(zb[j]) - m);
         }
         for (int j = 0; j < len; ++j) {
-            split.count[j & 3][kb[j] == kNegInfKey ? SplitBins::kDiscard : kb[j] >> 21] += 1;
-            if (by_mass) split.mass[j & 3][kb[j] >> 21] += eb[j];  // -inf adds 0
+            const uint32_t bin = kb[j] == kNegInfKey ? SplitBins::kDiscard : kb[j] >> 21;
+            ++split.count[j & 3][bin];
+            if (by_mass) split.mass[j & 3][bin] += eb[j];
         }
     }
     split.merge(bins, by_mass);
