@@ -11,6 +11,7 @@
 #include <random>
 
 int g_passed = 0, g_failed = 0;
+int64_t g_mass_boundary_rows = 0;
 std::string g_case;
 
 static uint16_t to_bf16(float f) {
@@ -57,6 +58,37 @@ pl_loss_params base_params() {
     return p;
 }
 
+// Whether row i's PROBABILITY_MASS set S is a rounding choice: the mass to cover, (1 - p) of the row's, lies within
+// 1e-6 of the row's mass at or above some value.  The kernels take each exp(y - m) with their own rounding (the CPU
+// kernel's polynomial, CUDA's ex2.approx, float arguments that differ in their last bit) and sum in their own order,
+// so near such a point they may keep one value more or fewer in S, and one token more moves the gradient well past
+// the comparison's tolerance (fuzz seed 91, case 649: 3.5e-9 of the row's mass above the boundary, a token of 2,952
+// more on the emulated CUDA side).  The sums are taken here in long double, from the values the kernels read.
+static bool mass_boundary_within_rounding(const Case &c, const Inputs &in, int64_t i) {
+    if (c.p.clamp_mode != PL_CLAMP_PROBABILITY_MASS || c.p.clamp_p == 0.0f) return false;  // p = 0: every token
+    const int64_t ld = c.ld ? c.ld : c.v;
+    const double tau = c.per_row_tau ? in.tau[(size_t)i] : c.p.temperature;
+    std::vector<long double> y;
+    for (int64_t j = 0; j < c.v; ++j) {
+        const double z = decode(in.logits, c.dtype, (size_t)(i * ld + j));
+        if (z == -INFINITY) continue;
+        double u = (double)c.p.logit_scale * z;
+        if (c.p.softcap > 0) u = c.p.softcap * std::tanh(u / c.p.softcap);
+        y.push_back(u / tau);
+    }
+    if (y.empty()) return false;
+    std::sort(y.begin(), y.end(), std::greater<long double>());
+    long double total = 0;
+    for (long double v : y) total += std::exp(v - y[0]);
+    const long double need = (1.0L - c.p.clamp_p) * total, within = 1e-6L * total;
+    long double above = 0;  // the mass at or above y[j]
+    for (size_t j = 0; j < y.size(); ++j) {
+        above += std::exp(y[j] - y[0]);
+        if ((j + 1 == y.size() || y[j + 1] != y[j]) && std::fabs(above - need) <= within) return true;
+    }
+    return false;
+}
+
 Inputs make_inputs(const Case &c, unsigned seed) {
     std::mt19937 rng(seed);
     std::normal_distribution<float> normal(0.0f, 2.5f);
@@ -85,6 +117,12 @@ Inputs make_inputs(const Case &c, unsigned seed) {
         in.adv.push_back(normal(rng) * 0.4f);
         in.weight.push_back(zero ? 0.0f : 1.0f / (float)c.n);
         in.tau.push_back(0.6f + unit(rng));
+        // A row whose S the kernels may round either way becomes padding, which no kernel reads.
+        if (mass_boundary_within_rounding(c, in, i)) {
+            in.weight.back() = 0.0f;
+            in.target64.back() = in.target32.back() = -100;
+            ++g_mass_boundary_rows;
+        }
     }
     return in;
 }
@@ -431,6 +469,9 @@ void check_nan_padding(const Case &c, const Inputs &in, const Outputs &cuda) {
 }
 
 int finish() {
+    if (g_mass_boundary_rows)
+        std::printf("%lld probability-mass rows made padding: their S is a rounding choice\n",
+                    (long long)g_mass_boundary_rows);
     std::printf("%d passed, %d failed\n", g_passed, g_failed);
     return g_failed ? 1 : 0;
 }

@@ -51,14 +51,16 @@ pl_loss_params base_params();
 // take the CPU kernel's PROBABILITY_MASS band.
 std::vector<Case> cases();
 
-// Host inputs of a case; the CPU run and the CUDA run read the same bytes.
 struct Inputs {
     std::vector<uint8_t> logits;
     std::vector<int64_t> target64;
     std::vector<int32_t> target32;
     std::vector<float> old_logp, ref_logp, adv, weight, tau;
 };
+// Host inputs of a case; the CPU run and the CUDA run read the same bytes.  A PROBABILITY_MASS row whose set S is
+// a rounding choice (1 - p within 1e-6 of the mass above a value) is made padding, counted in g_mass_boundary_rows.
 Inputs make_inputs(const Case &c, unsigned seed);
+extern int64_t g_mass_boundary_rows;
 
 struct Outputs {
     pl_status status;
