@@ -36,6 +36,17 @@ class PaperClaimsTest {
         return TrainingRun.run(c, dir.resolve(c.name()), base, false, -1, m -> {}).steps();
     }
 
+    /** A run on another seed, from that seed's own base model (as {@code --seed} runs it). */
+    private static List<StepMetrics> runOnSeed(String preset, long seed, int steps) {
+        String seedJson = "{\"seed\": " + seed + "}";
+        Path seedBase = dir.resolve("base-seed" + seed + ".pt");
+        BaseModel.obtain(TrainConfigs.withOverrides(TrainConfigs.preset("grpo"), seedJson), seedBase, s -> {});
+        TrainConfig c = TrainConfigs.withOverrides(TrainConfigs.preset(preset), seedJson);
+        c = TrainConfigs.withOverrides(c, "{\"name\": \"" + c.name() + "-seed" + seed + "\", \"steps\": " + steps
+                + ", \"checkpointEvery\": 0}");
+        return TrainingRun.run(c, dir.resolve(c.name()), seedBase, false, -1, m -> {}).steps();
+    }
+
     /** Mean of a metric over steps [from, to). */
     private static double mean(List<StepMetrics> steps, int from, int to, ToDoubleFunction<StepMetrics> f) {
         double s = 0;
@@ -78,17 +89,27 @@ class PaperClaimsTest {
 
     @Test
     void aentKeepsClampedEntropyInItsBandLongerAndRaisesItsCoefficientBelowIt() {
-        // measured over 100 steps, seeds 1 / 2 / 3: in band 42% / 43% / 48% (AEnt) against 38% / 39% / 26%; once
-        // below the band, AEnt's coefficient rose from 0.05 to 0.20 / 0.25 / 0.16
-        List<StepMetrics> adaptive = run("aent", "{}", 100), constant = run("constant-clamped-entropy", "{}", 100);
+        // measured over 100 steps at 5735d8a, seeds 1 / 2 / 3: in band 47% / 49% / 27% (AEnt) against 41% / 42% /
+        // 25%; once below the band, AEnt's coefficient rose from 0.05 to 0.21 / 0.20 / 0.19. A single seed's margin
+        // (2 to 7 points) is what a change in the rounding of the clamped sums can move (seed 1 gave 42% / 38% at
+        // d7847aa, and 36% / 38% in a trial that summed S in another order), so the shares are pooled over the three
+        // seeds (41% against 36%), each seed from its own base model as --seed runs it.
         ToDoubleFunction<StepMetrics> inBand = m -> m.clampedEntropy() >= 0.8 && m.clampedEntropy() <= 1.1 ? 1 : 0;
-        double shareAdaptive = mean(adaptive, 0, 100, inBand), shareConstant = mean(constant, 0, 100, inBand);
-        assertTrue(shareAdaptive > shareConstant, "in band: AEnt " + shareAdaptive + ", constant " + shareConstant);
-        int below = 0;
-        while (below < 100 && adaptive.get(below).clampedEntropy() >= 0.8) ++below;
-        assertTrue(below < 100, "AEnt's clamped entropy never went below the band");
-        double raised = adaptive.subList(below, 100).stream().mapToDouble(StepMetrics::clampedEntropyCoefficient)
-                .max().orElseThrow();
-        assertTrue(raised >= 0.1, "below the band from step " + below + ", the coefficient reached only " + raised);
+        double shareAdaptive = 0, shareConstant = 0;
+        for (long seed = 1; seed <= 3; ++seed) {
+            List<StepMetrics> adaptive = runOnSeed("aent", seed, 100);
+            List<StepMetrics> constant = runOnSeed("constant-clamped-entropy", seed, 100);
+            shareAdaptive += mean(adaptive, 0, 100, inBand) / 3;
+            shareConstant += mean(constant, 0, 100, inBand) / 3;
+            int below = 0;
+            while (below < 100 && adaptive.get(below).clampedEntropy() >= 0.8) ++below;
+            assertTrue(below < 100, "seed " + seed + ": AEnt's clamped entropy never went below the band");
+            double raised = adaptive.subList(below, 100).stream()
+                    .mapToDouble(StepMetrics::clampedEntropyCoefficient).max().orElseThrow();
+            assertTrue(raised >= 0.1, "seed " + seed + ": below the band from step " + below
+                    + ", the coefficient reached only " + raised);
+        }
+        assertTrue(shareAdaptive > shareConstant,
+                "in band over seeds 1-3: AEnt " + shareAdaptive + ", constant " + shareConstant);
     }
 }
