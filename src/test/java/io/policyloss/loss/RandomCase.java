@@ -76,6 +76,15 @@ public record RandomCase(String name, int rows, int vocab, int stride, Dtype dty
                 if (f32 != null) f32[i * stride + v] = Float.NaN;
                 else h16[i * stride + v] = (short) 0x7e00;
             }
+            if (!padding && boundaryWithinRounding(z[i], temp != null ? temp[i] : (float) config.temperature())) {
+                padding = true;
+                weight[i] = 0;
+                for (int v = 0; v < vocab; ++v) {
+                    z[i][v] = Double.NaN;
+                    if (f32 != null) f32[i * stride + v] = Float.NaN;
+                    else h16[i * stride + v] = HalfFloats.fromFloat(dtype, Float.NaN);
+                }
+            }
             if (padding) {
                 target[i] = -100;
             } else {
@@ -111,6 +120,18 @@ public record RandomCase(String name, int rows, int vocab, int stride, Dtype dty
             case NONE -> batch.noGradient();
         }
         return new Generated(batch, new Oracle.Inputs(z, target, oldLogp, refLogp, adv, weight, temp), f32, h16);
+    }
+
+    /**
+     * Whether a PROBABILITY_MASS row's S is a rounding choice: the mass to cover within 1e-6 of the row's mass at or
+     * above a value ({@link Oracle#massBoundaryDistance}). A float kernel takes its exponentials with its own
+     * rounding and may keep one value more there, which on a row of a few hundred tokens moves the gradient past the
+     * comparison's tolerance. Such a row becomes padding, as in the C++ tests' cases: over 200 seeds, 0.2% of the
+     * masked fp16 case's rows and 0.6% of the everything-on case's.
+     */
+    private boolean boundaryWithinRounding(double[] zRow, double tau) {
+        return config.clampMode() == ClampMode.PROBABILITY_MASS && config.clampP() > 0
+                && Oracle.massBoundaryDistance(config, zRow, tau) < 1e-6;
     }
 
     static float[] toFloats(double[] a) {

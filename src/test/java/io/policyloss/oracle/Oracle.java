@@ -69,21 +69,8 @@ public final class Oracle {
     static Row row(LossConfig c, double[] z, int a, double oldLogp, double refLogp, double advantage, double w,
             double tau) {
         int vocab = z.length;
-        double s = f(c.logitScale()), cap = f(c.softcap());
-        // Section 2: u = s z, softcap, y = u / tau.  A -inf logit stays -inf (masked).
-        double[] y = new double[vocab];
         double[] dydz = new double[vocab];
-        for (int v = 0; v < vocab; ++v) {
-            double u = s * z[v];
-            double chain = s / tau;
-            if (cap > 0 && z[v] != Double.NEGATIVE_INFINITY) {
-                double th = Math.tanh(u / cap);
-                u = cap * th;
-                chain *= 1 - th * th;
-            }
-            y[v] = u / tau;
-            dydz[v] = z[v] == Double.NEGATIVE_INFINITY ? 0 : chain;
-        }
+        double[] y = scaled(c, z, tau, dydz);
         double lse = logSumExp(y, v -> true);
         double[] pi = new double[vocab];
         double entropy = 0;
@@ -158,6 +145,45 @@ public final class Oracle {
         int flags = (aPrime < 0 && r < 1 - epsLow ? 1 : 0) | (aPrime > 0 && r > 1 + epsHigh ? 2 : 0)
                 | (dual ? 4 : 0) | (ratioClamped ? 8 : 0);
         return new Row(logp, entropy, clamped, r, loss, kl, flags, dz, scale);
+    }
+
+    /** Section 2: u = s z, softcap, y = u / tau, with dy/dz into {@code dydz}. A -inf logit stays -inf (masked). */
+    private static double[] scaled(LossConfig c, double[] z, double tau, double[] dydz) {
+        double s = f(c.logitScale()), cap = f(c.softcap());
+        double[] y = new double[z.length];
+        for (int v = 0; v < z.length; ++v) {
+            double u = s * z[v];
+            double chain = s / tau;
+            if (cap > 0 && z[v] != Double.NEGATIVE_INFINITY) {
+                double th = Math.tanh(u / cap);
+                u = cap * th;
+                chain *= 1 - th * th;
+            }
+            y[v] = u / tau;
+            dydz[v] = z[v] == Double.NEGATIVE_INFINITY ? 0 : chain;
+        }
+        return y;
+    }
+
+    /**
+     * How near PROBABILITY_MASS's S of a row is to a rounding choice: the smallest distance, as a fraction of the
+     * row's mass, between the mass to cover (1 - p of it) and the mass at or above one of the row's values. Where it
+     * is within a float kernel's rounding of its exponentials, the kernel may keep a value more or fewer than this
+     * oracle does, and either is S within that rounding.
+     */
+    public static double massBoundaryDistance(LossConfig c, double[] z, double tau) {
+        double[] y = Arrays.stream(scaled(c, z, tau, new double[z.length]))
+                .filter(v -> v != Double.NEGATIVE_INFINITY).sorted().toArray();
+        int n = y.length;
+        if (n == 0) return Double.POSITIVE_INFINITY;
+        double total = 0;
+        for (double v : y) total += Math.exp(v - y[n - 1]);
+        double need = (1 - f(c.clampP())) * total, above = 0, distance = Double.POSITIVE_INFINITY;
+        for (int j = n - 1; j >= 0; --j) {  // from the largest value down
+            above += Math.exp(y[j] - y[n - 1]);
+            if (j == 0 || y[j - 1] != y[j]) distance = Math.min(distance, Math.abs(above - need) / total);
+        }
+        return distance;
     }
 
     /** S of SPEC section 2, by sorting. */
