@@ -58,7 +58,8 @@ struct Inputs {
     std::vector<float> old_logp, ref_logp, adv, weight, tau;
 };
 // Host inputs of a case; the CPU run and the CUDA run read the same bytes.  A PROBABILITY_MASS row whose set S is
-// a rounding choice (1 - p within 1e-6 of the mass above a value) is made padding, counted in g_mass_boundary_rows.
+// a rounding choice (the mass to cover within 1e-6 of the row's mass at or above a value) is made padding, counted
+// in g_mass_boundary_rows.
 Inputs make_inputs(const Case &c, unsigned seed);
 extern int64_t g_mass_boundary_rows;
 

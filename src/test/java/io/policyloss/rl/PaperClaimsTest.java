@@ -36,7 +36,7 @@ class PaperClaimsTest {
         return TrainingRun.run(c, dir.resolve(c.name()), base, false, -1, m -> {}).steps();
     }
 
-    /** A run on another seed, from that seed's own base model (as {@code --seed} runs it). */
+    /** A run on the given seed, from that seed's own base model (as {@code --seed} runs it). */
     private static List<StepMetrics> runOnSeed(String preset, long seed, int steps) {
         String seedJson = "{\"seed\": " + seed + "}";
         Path seedBase = dir.resolve("base-seed" + seed + ".pt");
