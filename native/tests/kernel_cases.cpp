@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 
@@ -89,6 +90,26 @@ static bool mass_boundary_within_rounding(const Case &c, const Inputs &in, int64
     return false;
 }
 
+// A row's sampled columns and the others, as sample_logit and unsampled say (kernel_cases.hpp).
+static void place_sample(const Case &c, std::vector<uint8_t> &logits, int64_t start) {
+    std::vector<bool> sampled((size_t)c.v, false);
+    for (int64_t j = 0; j < 2048; ++j) sampled[(size_t)(j * c.v / 2048)] = true;
+    std::vector<float> rest;
+    for (const auto &[value, count] : c.unsampled) rest.insert(rest.end(), (size_t)count, value);
+    if (!rest.empty() && (int64_t)rest.size() != c.v - 2048) {  // a mistake in cases(), not in a kernel
+        std::fprintf(stderr, "case %s: %zu unsampled values for %lld columns\n", c.name.c_str(), rest.size(),
+                     (long long)(c.v - 2048));
+        std::abort();
+    }
+    size_t next = 0;
+    for (int64_t j = 0; j < c.v; ++j) {
+        if (sampled[(size_t)j] && std::isfinite(c.sample_logit))
+            encode(logits, c.dtype, (size_t)(start + j), c.sample_logit);
+        else if (!sampled[(size_t)j] && !rest.empty())
+            encode(logits, c.dtype, (size_t)(start + j), rest[next++]);
+    }
+}
+
 Inputs make_inputs(const Case &c, unsigned seed) {
     std::mt19937 rng(seed);
     std::normal_distribution<float> normal(0.0f, 2.5f);
@@ -107,8 +128,7 @@ Inputs make_inputs(const Case &c, unsigned seed) {
             encode(in.logits, c.dtype, (size_t)(i * ld + j), z);
         }
         if (std::isfinite(c.target_logit)) encode(in.logits, c.dtype, (size_t)(i * ld + t), c.target_logit);
-        if (c.misleading_sample)
-            for (int64_t j = 0; j < 2048; ++j) encode(in.logits, c.dtype, (size_t)(i * ld + j * c.v / 2048), 8.0f);
+        if (std::isfinite(c.sample_logit) || !c.unsampled.empty()) place_sample(c, in.logits, i * ld);
         bool zero = c.zero_weights > 0 && unit(rng) < c.zero_weights;
         in.target64.push_back(zero ? -100 : t);  // padding: a target no valid row may have
         in.target32.push_back((int32_t)in.target64.back());
@@ -326,11 +346,22 @@ std::vector<Case> cases() {
     c.target_logit = 12.0f;
     add(c);
     c = long_rows("bf16 band: missed", PL_BF16, base);
-    c.misleading_sample = true;
+    c.sample_logit = 8.0f;
     add(c);
     c = {"f16 band: missed, in place", 3, 30016, 0, 0, PL_F16, -1, true, false, false, false, true, 0, 0, 0, base};
-    c.misleading_sample = true;
+    c.sample_logit = 8.0f;
     add(c);
+    // The band's edges at the threshold: a sample all at 1, the rest at 3 or -1, so that the band (1's first-level
+    // bin on CUDA, 1 alone on the CPU) holds the sample alone.  With k tokens at 3 the threshold is 3, just above the
+    // band, which missed; with k - 2048 at 3 it is 1, the band's lowest value, which holds it.
+    const int64_t k = 20000 - (int64_t)std::floor((double)base.clamp_p * 20000.0);  // SPEC section 2's k
+    for (const auto &[name, above] : {std::pair{"bf16 band: k tokens above it", k},
+                                      std::pair{"bf16 band: k tokens from its lowest value up", k - 2048}}) {
+        c = long_rows(name, PL_BF16, base);
+        c.sample_logit = 1.0f;
+        c.unsampled = {{3.0f, above}, {-1.0f, 20000 - 2048 - above}};
+        add(c);
+    }
     c = long_rows("bf16 no band: ties across 0", PL_BF16, base);
     c.ties = 3;
     add(c);

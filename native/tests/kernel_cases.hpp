@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "policyloss.h"
@@ -37,9 +38,12 @@ struct Case {
     double masked = 0, zero_weights = 0;
     int ties = 0;  // > 0: logits drawn from this many values, so the threshold ties
     pl_loss_params p;
-    // The 2048 columns j V / 2048 that both kernels sample for TOKEN_FRACTION's band hold 8, far above the rest of
-    // their rows: the band misses, and the radix select must take over.
-    bool misleading_sample = false;
+    // Finite: the 2048 columns j V / 2048 that both kernels sample for TOKEN_FRACTION's band hold this value.  At 8,
+    // far above the rest of their rows, the band misses, and the radix select must take over.
+    float sample_logit = NAN;
+    // Not empty: the other columns hold these values, each as many times as it says, in column order, so that the
+    // counts of tokens above, in and below a band are exact.
+    std::vector<std::pair<float, int64_t>> unsampled = {};
     std::vector<float> values = {};  // not empty: logits drawn from these values (ties where the case needs them)
     float target_logit = NAN;  // finite: every target's logit (high: a confident row, its target's terms dominant)
 };

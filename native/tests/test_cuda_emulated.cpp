@@ -104,6 +104,8 @@ void test_sampled_band_is_taken() {
         {"bf16 band: ties at its top value", 1, 0},
         {"bf16 band: missed", 0, 1},
         {"f16 band: missed, in place", 0, 1},
+        {"bf16 band: k tokens above it", 0, 1},
+        {"bf16 band: k tokens from its lowest value up", 1, 0},
         {"bf16 no band: ties across 0", 0, 0},
         {"bf16 no band: mostly masked", 0, 0},
         {"f16 no band: near the top", 0, 0},
