@@ -16,7 +16,9 @@ namespace {
 inline float min_f(float a, float b) { return a < b ? a : b; }
 inline float max_f(float a, float b) { return a > b ? a : b; }
 
-// exp(x) to about 2 ulp for x in [-87.3, 88.7]; 0 below (so exp(-inf) = 0), +inf above.
+// exp(x) to about 2 ulp for x in [-87.3, 88.37]; 0 below (so exp(-inf) = 0), +inf above: there the scale 2^n is
+// 2^128, the bits of +inf, which the clamp at 88.7 keeps n from passing.  (The callers pass x <= 0: y - m under the
+// row's max, a log-probability, -2|x|.)
 __attribute__((always_inline)) inline float fast_exp(float x) {
     const float log2e = 1.44269504088896341f, ln2_hi = 0.693145751953125f, ln2_lo = 1.428606765330187e-06f;
     float xc = min_f(max_f(x, -87.3f), 88.7f);
@@ -32,12 +34,9 @@ __attribute__((always_inline)) inline float fast_exp(float x) {
     q = q * r + 1.0f;
     q = q * r + 1.0f;
     float scale = bits_float((uint32_t)((int32_t)n + 127) << 23);
-    // 0 below and +inf above, chosen on the bits: selects of floats here let GCC (with -fno-trapping-math) turn
-    // `out[j] = fast_exp(..)` into three masked stores (vmaskmovps), slow on AMD's cores
-    // (tests/no_masked_stores.cmake).
-    uint32_t u = float_bits(q * scale) & (x < -87.3f ? 0u : ~0u);
-    u = x > 88.7f ? 0x7f800000u : u;
-    return bits_float(u);
+    // 0 below, chosen on the bits: a select of floats here lets GCC (with -fno-trapping-math) turn
+    // `out[j] = fast_exp(..)` into masked stores (vmaskmovps), slow on AMD's cores (tests/no_masked_stores.cmake).
+    return bits_float(float_bits(q * scale) & (x < -87.3f ? 0u : ~0u));
 }
 
 // tanh from exp(-2|x|): absolute error about 1e-7, which is what a logit softcap needs.
