@@ -63,14 +63,7 @@ public record RandomCase(String name, int rows, int vocab, int stride, Dtype dty
                     if (value == 0 && rnd.nextBoolean()) value = -0.0f;  // -0 and +0 are one value: a tie
                 }
                 else value = (float) (2.0 * rnd.nextGaussian() + (peakGap > 0 && rnd.nextDouble() < 0.01 ? peakGap : 0));
-                int k = i * stride + v;
-                if (f32 != null) {
-                    f32[k] = value;
-                    z[i][v] = value;
-                } else {
-                    h16[k] = HalfFloats.fromFloat(dtype, value);
-                    z[i][v] = HalfFloats.toFloat(dtype, h16[k]);
-                }
+                z[i][v] = store(f32, h16, i * stride + v, value);
             }
             for (int v = vocab; v < stride && i < rows - 1; ++v) {  // the gap between rows: never read
                 if (f32 != null) f32[i * stride + v] = Float.NaN;
@@ -79,11 +72,7 @@ public record RandomCase(String name, int rows, int vocab, int stride, Dtype dty
             if (!padding && boundaryWithinRounding(z[i], temp != null ? temp[i] : (float) config.temperature())) {
                 padding = true;
                 weight[i] = 0;
-                for (int v = 0; v < vocab; ++v) {
-                    z[i][v] = Double.NaN;
-                    if (f32 != null) f32[i * stride + v] = Float.NaN;
-                    else h16[i * stride + v] = HalfFloats.fromFloat(dtype, Float.NaN);
-                }
+                for (int v = 0; v < vocab; ++v) z[i][v] = store(f32, h16, i * stride + v, Float.NaN);
             }
             if (padding) {
                 target[i] = -100;
@@ -120,6 +109,13 @@ public record RandomCase(String name, int rows, int vocab, int stride, Dtype dty
             case NONE -> batch.noGradient();
         }
         return new Generated(batch, new Oracle.Inputs(z, target, oldLogp, refLogp, adv, weight, temp), f32, h16);
+    }
+
+    /** A logit into the buffer of the case's dtype; returns what the kernel reads there, which the oracle gets. */
+    private double store(float[] f32, short[] h16, int k, float value) {
+        if (f32 != null) return f32[k] = value;
+        h16[k] = HalfFloats.fromFloat(dtype, value);
+        return HalfFloats.toFloat(dtype, h16[k]);
     }
 
     /**
