@@ -65,10 +65,8 @@ public record RandomCase(String name, int rows, int vocab, int stride, Dtype dty
                 else value = (float) (2.0 * rnd.nextGaussian() + (peakGap > 0 && rnd.nextDouble() < 0.01 ? peakGap : 0));
                 z[i][v] = store(f32, h16, i * stride + v, value);
             }
-            for (int v = vocab; v < stride && i < rows - 1; ++v) {  // the gap between rows: never read
-                if (f32 != null) f32[i * stride + v] = Float.NaN;
-                else h16[i * stride + v] = (short) 0x7e00;
-            }
+            // The gap between rows holds NaN in the case's dtype: never read; a kernel that read it would report NaN.
+            for (int v = vocab; v < stride && i < rows - 1; ++v) store(f32, h16, i * stride + v, Float.NaN);
             if (!padding && boundaryWithinRounding(z[i], temp != null ? temp[i] : (float) config.temperature())) {
                 padding = true;
                 weight[i] = 0;
