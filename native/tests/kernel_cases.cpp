@@ -399,6 +399,30 @@ std::vector<Case> cases() {
     c = long_rows("f32 mass band: a spread nucleus", PL_F32, mass);
     c.values = spread;
     add(c);
+    // PROBABILITY_MASS's sampled band (the CPU kernel's, once its mass band gives up on rows whose tokens all lie
+    // within ln(V / p) + 2 of the maximum): taken with the threshold in a tie group; missed from above, by 10 tokens
+    // at 12 and 11 off the sampled columns that hold 98% of the mass while the sample is all 0 (two values: S of
+    // equal logits would have a clamped-entropy gradient of 0 up to rounding); and from below, by the 80% to cover
+    // lying in the tokens at 0.5 under a sample all at 1.  With 1500 tokens at 3 over that sample, the
+    // threshold is 1, which is all the band holds.
+    pl_loss_params mass_clamped = clamped_only;
+    mass_clamped.clamp_mode = PL_CLAMP_PROBABILITY_MASS;
+    mass_clamped.clamp_p = 0.2f;
+    c = long_rows("bf16 sampled mass band: ties at the threshold", PL_BF16, mass_clamped);
+    c.ties = 7;
+    add(c);
+    c = long_rows("bf16 sampled mass band: missed, the mass above it", PL_BF16, mass_clamped);
+    c.sample_logit = 0.0f;
+    c.unsampled = {{12.0f, 5}, {11.0f, 5}, {0.0f, 20000 - 2048 - 10}};
+    add(c);
+    c = long_rows("bf16 sampled mass band: missed, the mass below it", PL_BF16, mass_clamped);
+    c.sample_logit = 1.0f;
+    c.unsampled = {{0.5f, 20000 - 2048}};
+    add(c);
+    c = long_rows("bf16 sampled mass band: the threshold its one value", PL_BF16, mass_clamped);
+    c.sample_logit = 1.0f;
+    c.unsampled = {{3.0f, 1500}, {-1.0f, 20000 - 2048 - 1500}};
+    add(c);
     return cs;
 }
 

@@ -6,8 +6,9 @@
 // softcap, temperature; online max / sum exp / sum exp * (y - m) (the entropy moment), rescaled when the max grows.
 // With clamp_p > 0 the clamped set S is chosen on order-preserving keys of the raw logits (scale, softcap and
 // temperature preserve order): inside phase A's own read, on long TOKEN_FRACTION rows from a sampled band
-// (SampleBand) and on PROBABILITY_MASS rows from the tokens near the maximum (MassBand); otherwise by a radix select
-// that reads the row twice more, from cache (clamp_select).
+// (SampleBand) and on PROBABILITY_MASS rows from the tokens near the maximum (MassBand), or from a band sampled by
+// mass where those are too many; otherwise by a radix select that reads the row twice more, from cache
+// (clamp_select).
 // Phase B (per row): the second read, which writes dlogits.
 #include <algorithm>
 #include <cmath>
@@ -341,20 +342,21 @@ struct SampleBand {
     int64_t n = 0;  // candidates collected
 };
 
+// The row's finite keys at kSample evenly strided columns; returns how many.
 template <int DT>
-SampleBand sample_band(const void *row, int64_t vocab, float p) {
-    SampleBand band;
-    uint32_t keys[kSample];
+int sample_keys(const void *row, int64_t vocab, uint32_t *keys) {
     int sf = 0;
     for (int j = 0; j < kSample; ++j) {
         uint32_t k = order_key(load_one<DT>(row, (int64_t)j * vocab / kSample));
         if (k != kNegInfKey) keys[sf++] = k;
     }
-    if (sf < kSample / 4) return band;  // mostly masked: let the general path handle it
-    const double q = 1.0 - (double)p;  // the kept fraction
-    const double r = q * sf;            // the threshold's rank from the top, in the sample
-    const double width = 3.0 * std::sqrt(sf * q * (1.0 - q)) + 4.0;  // 3 sigma: the band misses about 0.3% of rows
-    const int64_t hi_rank = (int64_t)std::floor(r - width), lo_rank = (int64_t)std::ceil(r + width);
+    return sf;
+}
+
+// The band between the sample's keys at ranks hi_rank and lo_rank from the top (clipped to the sample: open at
+// that end); `keys` in any order (nth_element) or sorted largest first.
+inline SampleBand band_between(uint32_t *keys, int sf, int64_t hi_rank, int64_t lo_rank) {
+    SampleBand band;
     auto descending = [](uint32_t x, uint32_t y) { return x > y; };
     int64_t below_hi = 0;  // after the first selection, lo_rank's key is among keys[below_hi...]
     if (hi_rank >= 0) {
@@ -374,13 +376,114 @@ SampleBand sample_band(const void *row, int64_t vocab, float p) {
     return band;
 }
 
+// 3 sigma of a binomial rank: the band misses about 0.3% of rows.
+inline double rank_width(int sf, double q) {
+    return 3.0 * std::sqrt(sf * q * (1.0 - q)) + 4.0;
+}
+
+template <int DT>
+SampleBand sample_band(const void *row, int64_t vocab, float p) {
+    uint32_t keys[kSample];
+    const int sf = sample_keys<DT>(row, vocab, keys);
+    if (sf < kSample / 4) return SampleBand{};  // mostly masked: let the general path handle it
+    const double q = 1.0 - (double)p;  // the kept fraction
+    const double r = q * sf;            // the threshold's rank from the top, in the sample
+    const double width = rank_width(sf, q);
+    return band_between(keys, sf, (int64_t)std::floor(r - width), (int64_t)std::ceil(r + width));
+}
+
+// PROBABILITY_MASS's sampled band, for the rows whose mass band gave up (flat rows: most tokens lie within reach
+// of the maximum).  The sample's keys, largest first, weighted by exp(y - y_max), estimate where the kept mass
+// reaches 1 - p; the band brackets that by 3 standard errors of the estimated mass fraction, widened by the rank's
+// width as TOKEN_FRACTION's is.  Whether the band holds S's threshold is then decided exactly, from the sums of
+// phase A (sampled_mass_select), so a band that misses costs clamp_select, never a wrong S.
+template <int DT, bool SOFTCAP>
+SampleBand mass_sample_band(const void *row, int64_t vocab, float p, const Transform &tr) {
+    uint32_t keys[kSample];
+    const int sf = sample_keys<DT>(row, vocab, keys);
+    if (sf < kSample / 4) return SampleBand{};
+    std::sort(keys, keys + sf, [](uint32_t x, uint32_t y) { return x > y; });
+    float y[kSample], w[kSample];
+#pragma omp simd
+    for (int j = 0; j < sf; ++j) y[j] = tr.y<SOFTCAP>(key_value(keys[j], 0));
+    const float y_max = y[0];
+    double total = 0.0;
+    for (int j = 0; j < sf; ++j) total += w[j] = fast_exp(y[j] - y_max);
+    const double q = 1.0 - (double)p;
+    // The first rank, from the top, at which the cumulative mass reaches the fraction f of the sample's.
+    auto rank_of = [&](double f) {
+        double held = 0.0;
+        int r = 0;
+        while (r < sf - 1 && held + w[r] < f * total) held += w[r++];
+        return r;
+    };
+    const int r = rank_of(q);
+    // The ratio estimator's variance: sum w^2 (1[above] - q)^2 / total^2.
+    double var = 0.0;
+    for (int j = 0; j < sf; ++j) {
+        const double d = (j <= r ? 1.0 : 0.0) - q;
+        var += (double)w[j] * w[j] * d * d;
+    }
+    const double delta = 3.0 * std::sqrt(var) / total;
+    const double width = rank_width(sf, (r + 1.0) / sf);
+    return band_between(keys, sf, (int64_t)std::floor(rank_of(q - delta) - width),
+                        (int64_t)std::ceil(rank_of(q + delta) + width));
+}
+
+// One block's share of a sampled band: the sums of exp(y - m) and exp(y - m)(y - m) over the keys above the band,
+// their count, and the band's raw logits appended as candidates (their keys are recomputed later, vectorised, for
+// the few candidates).
+inline void band_block(const float *zb, const float *eb, const float *tb, int len, SampleBand &band, float *cand_z) {
+    uint32_t kb[kBlock];
+    float ab_e[kBlock], ab_t[kBlock], ab_c[kBlock];
+#pragma omp simd
+    for (int j = 0; j < len; ++j) {
+        uint32_t k = order_key(zb[j]);
+        kb[j] = k;
+        ab_e[j] = k > band.hi ? eb[j] : 0.0f;
+        ab_t[j] = k > band.hi ? tb[j] : 0.0f;
+        ab_c[j] = k > band.hi ? 1.0f : 0.0f;
+    }
+    band.above_e += lane_sum(ab_e, len);
+    band.above_t += lane_sum(ab_t, len);
+    band.above_count += lane_sum(ab_c, len);
+    band.n = append_in_key_band(zb, kb, len, band.lo, band.hi, cand_z, band.n);
+}
+
+// exp(y - m) and exp(y - m)(y - m) of a block.
+inline void block_exps(const float *yb, int len, float m, float *eb, float *tb) {
+#pragma omp simd
+    for (int j = 0; j < len; ++j) {
+        float d = yb[j] - m;
+        float e = fast_exp(d);
+        eb[j] = e;
+        tb[j] = e > 0.0f ? e * d : 0.0f;
+    }
+}
+
+// A band that starts after phase A has read the columns before `end` (PROBABILITY_MASS's sampled band, once the
+// mass band gave up): their share, read again from cache, against the running max m.
+template <int DT, bool SOFTCAP>
+void band_from_start(const void *row, int64_t end, const Transform &tr, float m, SampleBand &band, float *cand_z) {
+    float zb[kBlock], yb[kBlock], eb[kBlock], tb[kBlock];
+    for (int64_t off = 0; off < end; off += kBlock) {
+        const int len = (int)std::min<int64_t>(kBlock, end - off);
+        load_block<DT>(row, off, len, zb);
+#pragma omp simd
+        for (int j = 0; j < len; ++j) yb[j] = tr.y<SOFTCAP>(zb[j]);
+        block_exps(yb, len, m, eb, tb);
+        band_block(zb, eb, tb, len, band, cand_z);
+    }
+}
+
 // PROBABILITY_MASS's fast path.  S, the fewest largest logits that hold 1 - p of the row's exp-mass, never reaches
 // far below the maximum m: the tokens with y < m - reach + 1 hold at most V e^(1 - reach) of the mass, relative to
 // the maximum's 1, and with reach = ln(V / p) + 2 that is p / e of it, less than the p that S leaves out.  So phase A
 // collects as candidates the tokens with y >= m - reach, m its running max (which only grows: every token that ends
 // within reach of the final max is collected, and some lower ones), and the threshold and the sums over S come from
 // the candidates alone, as the sampled band's do: no extra pass over the row.  A row whose candidates pass `cap`
-// (a flat row, where S is most of it) stops collecting and leaves S to clamp_select.
+// (a flat row) stops collecting and leaves S to a band sampled by mass (mass_sample_band) or, on short rows, to
+// clamp_select.
 struct MassBand {
     bool active = false;
     float reach = 0.0f;
@@ -409,6 +512,38 @@ bool mass_band_select(const MassBand &band, const Transform &tr, float m, double
     if (!(tr.y<SOFTCAP>(key_value(key_threshold, 0)) >= m - band.reach + 1.0f)) return false;
     sum_e = 0.0;
     sum_t = 0.0;
+    add_candidate_sums(buf, band.n, key_threshold, sum_e, sum_t);
+    return true;
+}
+
+// S from a sampled band's candidates after phase A, when the band holds the k-th largest key: the keys above it
+// are fewer than k, and with the band's at least k.  False, leaving S to clamp_select, where it missed.
+template <bool SOFTCAP>
+bool sampled_count_select(const SampleBand &band, const Transform &tr, float m, int64_t k, SelectBuffers &buf,
+                          uint32_t &key_threshold, double &sum_e, double &sum_t) {
+    if (!(band.above_count < k && k <= band.above_count + band.n)) return false;
+    candidate_exps<SOFTCAP>(tr, m, buf, band.n);
+    key_threshold = select_among_candidates(buf, band.n, false, k - band.above_count, 0, 0, 0);
+    sum_e = band.above_e;
+    sum_t = band.above_t;
+    add_candidate_sums(buf, band.n, key_threshold, sum_e, sum_t);
+    return true;
+}
+
+// The same by mass: the keys above the band hold less than 1 - p of the row's sum s, and with the band's more.
+// The margins cover the sums' different orders, as in mass_band_select.
+template <bool SOFTCAP>
+bool sampled_mass_select(const SampleBand &band, const Transform &tr, float m, double s, float p, SelectBuffers &buf,
+                         uint32_t &key_threshold, double &sum_e, double &sum_t) {
+    const double need = (1.0 - (double)p) * s;
+    if (!(band.above_e < need * (1.0 - 1e-9))) return false;
+    candidate_exps<SOFTCAP>(tr, m, buf, band.n);
+    double held = band.above_e, held_t = 0.0;
+    add_candidate_sums(buf, band.n, 0, held, held_t);
+    if (!(held > need * (1.0 + 1e-9))) return false;
+    key_threshold = select_among_candidates(buf, band.n, true, need - band.above_e, 0, 0, 0);
+    sum_e = band.above_e;
+    sum_t = band.above_t;
     add_candidate_sums(buf, band.n, key_threshold, sum_e, sum_t);
     return true;
 }
@@ -492,37 +627,8 @@ void phase_a(const pl_loss_params &p, const pl_loss_args &a, int64_t i, RowPlan 
             m = bm;
         }
         float eb[kBlock], tb[kBlock];
-        if (!band.active) {
-#pragma omp simd
-            for (int j = 0; j < len; ++j) {
-                float d = yb[j] - m;
-                float e = fast_exp(d);
-                eb[j] = e;
-                tb[j] = e > 0.0f ? e * d : 0.0f;
-            }
-        } else {
-            // The same, plus the sums over the keys above the band, and each key for the candidates loop below.
-            uint32_t kb[kBlock];
-            float ab_e[kBlock], ab_t[kBlock], ab_c[kBlock];
-#pragma omp simd
-            for (int j = 0; j < len; ++j) {
-                float d = yb[j] - m;
-                float e = fast_exp(d);
-                float et = e > 0.0f ? e * d : 0.0f;
-                uint32_t k = order_key(zb[j]);
-                eb[j] = e;
-                tb[j] = et;
-                kb[j] = k;
-                ab_e[j] = k > band.hi ? e : 0.0f;
-                ab_t[j] = k > band.hi ? et : 0.0f;
-                ab_c[j] = k > band.hi ? 1.0f : 0.0f;
-            }
-            band.above_e += lane_sum(ab_e, len);
-            band.above_t += lane_sum(ab_t, len);
-            band.above_count += lane_sum(ab_c, len);
-            // The band's raw logits (their keys are recomputed later, vectorised, for the few candidates).
-            band.n = append_in_key_band(zb, kb, len, band.lo, band.hi, buf->cand_z.data(), band.n);
-        }
+        block_exps(yb, len, m, eb, tb);
+        if (band.active) band_block(zb, eb, tb, len, band, buf->cand_z.data());
         if (mass.active) {
             // y's own keys: the band is y >= m - reach, m as it stands after this block.
             uint32_t kb[kBlock];
@@ -531,6 +637,12 @@ void phase_a(const pl_loss_params &p, const pl_loss_args &a, int64_t i, RowPlan 
             mass.n = append_in_key_band(zb, kb, len, order_key(m - mass.reach), 0xffffffffu, buf->cand_z.data(),
                                         mass.n);
             mass.active = mass.n <= mass.cap;
+            // Too many tokens near the maximum: S comes from a band sampled by mass instead, which takes over the
+            // candidate buffer and starts with the columns read so far.
+            if (!mass.active && vocab >= kSampleMinVocab) {
+                band = mass_sample_band<DT, SOFTCAP>(row, vocab, p.clamp_p, tr);
+                if (band.active) band_from_start<DT, SOFTCAP>(row, off + len, tr, m, band, buf->cand_z.data());
+            }
         }
         float block_e = lane_sum(eb, len);
         s += block_e;
@@ -559,17 +671,16 @@ void phase_a(const pl_loss_params &p, const pl_loss_args &a, int64_t i, RowPlan 
     plan.log_c = 0.0f;
     if (clamp) {
         double se, st;
-        const int64_t k = kept_tokens(p.clamp_p, finite);
-        if (band.active && band.above_count < k && k <= band.above_count + band.n) {
-            candidate_exps<SOFTCAP>(tr, m, *buf, band.n);
-            plan.key_threshold = select_among_candidates(*buf, band.n, false, k - band.above_count, 0, 0, 0);
-            se = band.above_e;
-            st = band.above_t;
-            add_candidate_sums(*buf, band.n, plan.key_threshold, se, st);
-        } else if (!(mass.active &&
-                     mass_band_select<SOFTCAP>(mass, tr, m, s, p.clamp_p, *buf, plan.key_threshold, se, st))) {
-            clamp_select<DT, SOFTCAP>(p, tr, row, vocab, finite, m, *buf, plan.key_threshold, se, st);
-        }
+        bool selected;
+        if (band.active)
+            selected = p.clamp_mode == PL_CLAMP_PROBABILITY_MASS
+                           ? sampled_mass_select<SOFTCAP>(band, tr, m, s, p.clamp_p, *buf, plan.key_threshold, se, st)
+                           : sampled_count_select<SOFTCAP>(band, tr, m, kept_tokens(p.clamp_p, finite), *buf,
+                                                           plan.key_threshold, se, st);
+        else
+            selected = mass.active &&
+                       mass_band_select<SOFTCAP>(mass, tr, m, s, p.clamp_p, *buf, plan.key_threshold, se, st);
+        if (!selected) clamp_select<DT, SOFTCAP>(p, tr, row, vocab, finite, m, *buf, plan.key_threshold, se, st);
         clamped_entropy = std::log(se) - st / se;
         plan.log_c = (float)(log_s - std::log(se));
     }

@@ -53,6 +53,8 @@ public abstract class KernelVsOracleContract {
                 // A confident model's rows: S lies among the few tokens near the maximum (the CPU kernel's band).
                 RandomCase.of("bf16 probability mass, peaked rows", 8, 20000, Dtype.BF16, mass).peaked(24),
                 RandomCase.of("f32 probability mass, peaked and masked rows", 40, 3000, Dtype.F32, mass).peaked(24).masked(0.2),
+                // Flat rows, every token within reach of the maximum: S from the CPU kernel's band sampled by mass.
+                RandomCase.of("bf16 probability mass, flat rows with ties", 6, 20000, Dtype.BF16, mass).ties(7),
                 RandomCase.of("f32 ties at the threshold, token fraction", 60, 200, Dtype.F32, BASE).ties(5),
                 RandomCase.of("bf16 ties at the threshold, probability mass", 60, 200, Dtype.BF16, mass).ties(5),
                 RandomCase.of("f32 ties, V=32000", 4, 32000, Dtype.F32, BASE).ties(3),
