@@ -499,6 +499,22 @@ MassBand mass_band(int64_t vocab, float p) {
     return MassBand{true, reach, std::max<int64_t>(vocab / 16, kSortSelect), 0};
 }
 
+// S by mass from candidates whose exponentials candidate_exps has taken, over keys above them that hold above_e and
+// above_t: the threshold where they reach `need`, and the sums over S.  False where those keys and all the
+// candidates together fall short of it (by rounding, or a band that missed; the margin covers the sums' different
+// orders), leaving S to clamp_select.
+inline bool threshold_by_mass(SelectBuffers &buf, int64_t n, double above_e, double above_t, double need,
+                              uint32_t &key_threshold, double &sum_e, double &sum_t) {
+    double held = above_e, held_t = 0.0;
+    add_candidate_sums(buf, n, 0, held, held_t);
+    if (!(held > need * (1.0 + 1e-9))) return false;
+    key_threshold = select_among_candidates(buf, n, true, need - above_e, 0, 0, 0);
+    sum_e = above_e;
+    sum_t = above_t;
+    add_candidate_sums(buf, n, key_threshold, sum_e, sum_t);
+    return true;
+}
+
 // S from a mass band's candidates after phase A, whose sum s of exp(y - m) over the row gives the mass to cover.
 // False, leaving S to clamp_select, where the candidates cannot show it: they hold less than that mass (by
 // rounding), or the threshold lies within 1 of the band's edge, where a token a rounding below it may not have
@@ -507,16 +523,8 @@ template <bool SOFTCAP>
 bool mass_band_select(const MassBand &band, const Transform &tr, float m, double s, float p, SelectBuffers &buf,
                       uint32_t &key_threshold, double &sum_e, double &sum_t) {
     candidate_exps<SOFTCAP>(tr, m, buf, band.n);
-    const double need = (1.0 - (double)p) * s;
-    double held = 0.0, held_t = 0.0;
-    add_candidate_sums(buf, band.n, 0, held, held_t);
-    if (!(held > need * (1.0 + 1e-9))) return false;  // the margin covers the sums' different orders
-    key_threshold = select_among_candidates(buf, band.n, true, need, 0, 0, 0);
-    if (!(tr.y<SOFTCAP>(key_value(key_threshold, 0)) >= m - band.reach + 1.0f)) return false;
-    sum_e = 0.0;
-    sum_t = 0.0;
-    add_candidate_sums(buf, band.n, key_threshold, sum_e, sum_t);
-    return true;
+    return threshold_by_mass(buf, band.n, 0.0, 0.0, (1.0 - (double)p) * s, key_threshold, sum_e, sum_t) &&
+           tr.y<SOFTCAP>(key_value(key_threshold, 0)) >= m - band.reach + 1.0f;
 }
 
 // S from a sampled band's candidates after phase A, when the band holds the k-th largest key: the keys above it
@@ -534,21 +542,14 @@ bool sampled_count_select(const SampleBand &band, const Transform &tr, float m, 
 }
 
 // The same by mass: the keys above the band hold less than 1 - p of the row's sum s, and with the band's more.
-// The margins cover the sums' different orders, as in mass_band_select.
+// The margins cover the sums' different orders.
 template <bool SOFTCAP>
 bool sampled_mass_select(const SampleBand &band, const Transform &tr, float m, double s, float p, SelectBuffers &buf,
                          uint32_t &key_threshold, double &sum_e, double &sum_t) {
     const double need = (1.0 - (double)p) * s;
     if (!(band.above_e < need * (1.0 - 1e-9))) return false;
     candidate_exps<SOFTCAP>(tr, m, buf, band.n);
-    double held = band.above_e, held_t = 0.0;
-    add_candidate_sums(buf, band.n, 0, held, held_t);
-    if (!(held > need * (1.0 + 1e-9))) return false;
-    key_threshold = select_among_candidates(buf, band.n, true, need - band.above_e, 0, 0, 0);
-    sum_e = band.above_e;
-    sum_t = band.above_t;
-    add_candidate_sums(buf, band.n, key_threshold, sum_e, sum_t);
-    return true;
+    return threshold_by_mass(buf, band.n, band.above_e, band.above_t, need, key_threshold, sum_e, sum_t);
 }
 
 inline int64_t target_of(const pl_loss_args &a, int64_t i) {
