@@ -423,6 +423,14 @@ std::vector<Case> cases() {
     c.sample_logit = 1.0f;
     c.unsampled = {{3.0f, 1500}, {-1.0f, 20000 - 2048 - 1500}};
     add(c);
+    // The CUDA kernel's band by mass on normal rows (its hit counted by test_cuda_emulated), as the benchmark's; and
+    // with targets at 12, about a quarter of each row's mass, which the mass to cover must count although pass 1 sums the
+    // target apart.
+    c = long_rows("bf16 sampled mass band: confident targets", PL_BF16, mass_clamped);
+    c.target_logit = 12.0f;
+    add(c);
+    add({"bf16 V=151936 probability mass", 3, 151936, 0, 0, PL_BF16, -1, false, false, false, false, true, 0, 0, 0, mass});
+    add({"f16 V=32768 probability mass, in place", 3, 32768, 0, 0, PL_F16, -1, true, false, false, false, true, 0, 0, 0, mass});
     return cs;
 }
 

@@ -88,9 +88,10 @@ void test_against_cpu() {
     }
 }
 
-// TOKEN_FRACTION's sampled band (sampled_band.cuh) where the cases mean it to be taken, missed or absent, as the
-// emulated kernel counts its rows: results that match the CPU kernel's cannot show that the band, and not the radix
-// select after it, gave them.  The long bf16 / fp16 cases' normal rows fall inside their 3-sigma bands.
+// The sampled bands of either clamp mode (sampled_band.cuh) where the cases mean them to be taken, missed or absent,
+// as the emulated kernel counts its rows: results that match the CPU kernel's cannot show that the band, and not the
+// radix select after it, gave them.  The long bf16 / fp16 cases' normal rows fall inside their bands (3 sigma of
+// the rank; by mass, 8 standard errors up and 3 down).
 void test_sampled_band_is_taken() {
     const struct {
         const char *name;
@@ -109,6 +110,15 @@ void test_sampled_band_is_taken() {
         {"bf16 no band: ties across 0", 0, 0},
         {"bf16 no band: mostly masked", 0, 0},
         {"f16 no band: near the top", 0, 0},
+        {"bf16 V=151936 probability mass", 1, 0},
+        {"f16 V=32768 probability mass, in place", 1, 0},
+        {"bf16 mass band: the threshold in a tie group", 1, 0},
+        {"bf16 sampled mass band: ties at the threshold", 1, 0},
+        {"bf16 sampled mass band: missed, the mass above it", 0, 1},
+        {"bf16 sampled mass band: missed, the mass below it", 0, 1},
+        {"bf16 sampled mass band: the threshold its one value", 1, 0},
+        {"bf16 sampled mass band: confident targets", 1, 0},
+        {"f32 mass band: a spread nucleus", 0, 0},
         {"f32 V=32000", 0, 0},
         {"f16 V=1000", 0, 0},
     };

@@ -1,6 +1,6 @@
 // The radix select of the clamped set S (SPEC section 2) on the keys of a row's raw logits, in up to three levels
 // of 11, 11 and 10 bits, each a histogram in shared memory (SelectSmem) and a pass over the row from L2; and what it
-// shares with TOKEN_FRACTION's sampled band (sampled_band.cuh): S's form and its sums over bins of one value each.
+// shares with the sampled bands (sampled_band.cuh): S's form and its sums over bins of one value each.
 #pragma once
 #include <cstdint>
 

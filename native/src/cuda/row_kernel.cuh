@@ -3,14 +3,14 @@
 //  1. the row's scalars, loaded into shared memory by six warps at once and checked there (SPEC section 8, in the
 //     CPU kernel's order);
 //  2. one pass over the logits: online max, sum exp(y - m) and sum exp(y - m)(y - m) over the tokens other than
-//     the target (its terms are added once), the -inf count, the first NaN / +inf column, and, for the
-//     TOKEN_FRACTION clamp, either the counts and sums of a band sampled at the row's start (bf16 / fp16 rows of
-//     16,384 logits or more: sampled_band.cuh) or the first radix level's histogram of keys;
+//     the target (its terms are added once), the -inf count, the first NaN / +inf column, and, with a clamp,
+//     either the counts and sums of a band sampled at the row's start (bf16 / fp16 rows of 16,384 logits or more:
+//     sampled_band.cuh) or, for TOKEN_FRACTION, the first radix level's histogram of keys;
 //  3. with clamp_p > 0, the clamped set S on the raw logits' keys: from the band alone where it holds the
 //     threshold; else by the radix select (radix_select.cuh: levels of 11, 11 and 10 bits, two for bf16 / fp16,
-//     three for fp32; PROBABILITY_MASS first weighs the first level by exp-mass, a band that missed first counts
-//     it), whose last pass also takes the sums over S: one more pass for bf16 / fp16 TOKEN_FRACTION (two where its
-//     band missed), two for fp32;
+//     three for fp32; PROBABILITY_MASS first weighs the first level by exp-mass, a TOKEN_FRACTION band that missed
+//     first counts it), whose last pass also takes the sums over S: one more pass for bf16 / fp16 TOKEN_FRACTION
+//     (two where its band missed), two for fp32 and for bf16 / fp16 PROBABILITY_MASS, three for fp32's;
 //  4. the loss of the row (row_loss, shared with the CPU kernel) and its outputs;
 //  5. a last pass that writes dlogits.
 // Passes after the first read the row again; the host sizes the grid so that the rows in flight fit in L2, so
@@ -166,11 +166,14 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
 
     const Transform tr = Transform::make(p.logit_scale, p.softcap, tau);
     const bool clamp = p.clamp_p > 0.0f;
-    // TOKEN_FRACTION's tokens are binned in pass 1: the band's by value where the row has one, else every token by
-    // the radix select's first level.
-    const bool bin_tokens = clamp && p.clamp_mode == PL_CLAMP_TOKEN_FRACTION;
-    const Band band = samples_band<DT, VEC>(p, a.vocab) ? sample_band<DT>(p, row, a.vocab, s.select, s.reduce)
-                                                   : Band{false, 0, 0};
+    const bool token_fraction = p.clamp_mode == PL_CLAMP_TOKEN_FRACTION;
+    Band band{false, 0, 0};
+    if (samples_band<DT, VEC>(p, a.vocab))
+        band = token_fraction ? sample_band<DT>(p, row, a.vocab, s.select, s.reduce)
+                              : sample_mass_band<DT>(p, row, a.vocab, tr, s.select, s.reduce, s.max_slots);
+    // Tokens are binned in pass 1 by value where the row has a band; else TOKEN_FRACTION's every token by the radix
+    // select's first level (PROBABILITY_MASS's weighs that level after pass 1, once the row's max is known).
+    const bool bin_tokens = clamp && (token_fraction || band.active);
     if (bin_tokens) s.select.clear_bins();
 
     // Pass 1.  Each thread keeps its own running max m (base-2 units, as every y2 below) and the sums relative to
@@ -293,8 +296,11 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
             const bool target_above = (order_key(s.target_logit) >> kValueShift<DT>) > band.hi;
             const double above[2] = {sums[3] + (target_above ? e_target : 0.0),
                                      sums[4] + (target_above ? e_target * d_target : 0.0)};
-            from_band = band_clamped_set<DT>(band, kept_tokens(p.clamp_p, finite_count), sums[5], above, sums[6], tr,
-                                             row_max, s.select, s.reduce, set);
+            from_band = token_fraction
+                            ? band_clamped_set<DT>(band, kept_tokens(p.clamp_p, finite_count), sums[5], above, sums[6],
+                                                   tr, row_max, s.select, s.reduce, set)
+                            : band_mass_set<DT>(band, p.clamp_p, total_e, above, tr, row_max, s.select, s.reduce,
+                                                s.u64_slots, set);
         }
 #ifndef __CUDACC__
         if (band.active && threadIdx.x == 0) ++(from_band ? emulated_band_hits : emulated_band_misses);

@@ -1,16 +1,18 @@
-// TOKEN_FRACTION's threshold without a pass of its own, for bf16 and fp16 logits on long rows: the CPU kernel's
-// sampled band (cpu/row_kernels.inl, SampleBand) on the GPU.  A strided sample of the row's keys brackets the
-// threshold, the k-th largest key, in a band [lo, hi] with high probability.  Pass 1 then counts each token of the
-// band into a bin of its own logit value (such a logit has few enough values that a useful band holds at most
-// kBins of them) and sums exp over the tokens above hi, with the exponentials it takes for its other sums.  After
-// pass 1 the threshold and S's sums come from those alone: the radix select (radix_select.cuh) would read the row
-// once more, from L2, taking an exponential for every token above the threshold's bin, which a warp takes for all
+// The clamp's threshold without a pass of its own, for bf16 and fp16 logits on long rows: the CPU kernel's sampled
+// bands (cpu/row_kernels.inl: SampleBand for TOKEN_FRACTION, mass_sample_band for PROBABILITY_MASS) on the GPU.  A
+// strided sample of the row's keys brackets the threshold (the k-th largest key, or the key where the kept mass
+// reaches 1 - p) in a band [lo, hi] with high probability.  Pass 1 then counts each token of the band into a bin of
+// its own logit value (such a logit has few enough values that a useful band holds at most kBins of them) and sums
+// exp over the tokens above hi, with the exponentials it takes for its other sums.  After pass 1 the threshold and
+// S's sums come from those alone, by count or by mass (a bin of one value weighs its count times that value's
+// exponential): the radix select (radix_select.cuh) would read the row once more from L2 for TOKEN_FRACTION, twice
+// for PROBABILITY_MASS (weighing the first level, then the second), taking exponentials that a warp takes for all
 // its lanes when any of them needs one (RESULTS.md: 16 a cycle per SM).  A band that missed (the tokens above hi
-// already reach k, or above and in the band together fall short of it: about 0.3% of rows, by the width below)
-// leaves the row to the radix select, its first level counted by a pass of its own.  Rows whose sample gives no band
-// (mostly masked; the threshold near either end of the row or near 0, where a band of whole first-level bins would
-// hold more than kBins values) leave it to the radix select with pass 1's counts, as fp32 rows and rows read
-// without 16-byte packs do.
+// already reach the threshold, or above and in the band together fall short of it: about 0.3% of rows, by the
+// widths below) leaves the row to the radix select, TOKEN_FRACTION's first level counted by a pass of its own.  Rows
+// whose sample gives no band (mostly masked; a band of whole first-level bins that would hold more than kBins
+// values, as for TOKEN_FRACTION's threshold near either end of the row or near 0) leave it to the radix select as
+// fp32 rows and rows read without 16-byte packs do.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -45,45 +47,170 @@ struct Band {
 inline int64_t emulated_band_hits = 0, emulated_band_misses = 0;
 #endif
 
-// Whether a row samples a band: TOKEN_FRACTION, bf16 / fp16, 16-byte packs (the scalar loads' instances, for rows
-// that are not aligned, are held to 64 registers, which the band's state in pass 1 would spill), a long row.
+// Whether a row samples a band: a clamp, bf16 / fp16, 16-byte packs (the scalar loads' instances, for rows that are
+// not aligned, are held to 64 registers, which the band's state in pass 1 would spill), a long row.
 template <int DT, bool VEC>
 __device__ __forceinline__ bool samples_band(const pl_loss_params &p, int64_t vocab) {
-    return VEC && DT != PL_F32 && p.clamp_p > 0.0f && p.clamp_mode == PL_CLAMP_TOKEN_FRACTION &&
-           vocab >= kSampleMinVocab;
+    return VEC && DT != PL_F32 && p.clamp_p > 0.0f && vocab >= kSampleMinVocab;
 }
 
-// The band of a row, the same in every thread, from the keys at columns j V / kSample (the CPU kernel's sample):
-// the first-level bins (radix_select.cuh) that hold the sample's keys of ranks r - w and r + w from the top, r = (1 -
-// p) times the finite samples and w three standard deviations of that rank, and the bins between.  The bins the
-// band is counted in are left for the caller to empty.
+// The row's logits at columns j V / kSample (the CPU kernel's sample), kSamplesPerThread per thread, with the bins
+// emptied while their loads are in flight.
+template <int DT>
+__device__ __forceinline__ void load_sample(const typename Elem<DT>::type *row, int64_t vocab,
+                                            float (&z)[kSamplesPerThread], SelectSmem &sel) {
+#pragma unroll
+    for (int u = 0; u < kSamplesPerThread; ++u)
+        z[u] = to_float<DT>(row[(int64_t)(threadIdx.x + u * kThreads) * vocab / kSample]);
+    sel.clear_bins();
+}
+
+// 3 sigma of a binomial rank of sf samples, q of them above it (the CPU kernel's rank_width): misses about 0.3% of
+// rows.
+__device__ __forceinline__ double rank_width(double sf, double q) { return 3.0 * sqrt(sf * q * (1.0 - q)) + 4.0; }
+
+// The band of the first-level bins lo_bin ... hi_bin, as value indices; none where it would hold more values than
+// the bins that pass 1 counts it in.
+template <int DT>
+__device__ __forceinline__ Band band_of_bins(uint32_t lo_bin, uint32_t hi_bin) {
+    constexpr int values_per_bin_log2 = kFirstLevelShift - kValueShift<DT>;
+    const uint32_t lo = lo_bin << values_per_bin_log2, hi = ((hi_bin + 1) << values_per_bin_log2) - 1;
+    return Band{hi - lo < (uint32_t)kBins, lo, hi};
+}
+
+// TOKEN_FRACTION's band of a row, the same in every thread: the first-level bins (radix_select.cuh) that hold the
+// sample's keys of ranks r - w and r + w from the top, r = (1 - p) times the finite samples and w three standard
+// deviations of that rank, and the bins between.  The bins the band is counted in are left for the caller to empty.
 template <int DT, int M>
 __device__ Band sample_band(const pl_loss_params &p, const typename Elem<DT>::type *row, int64_t vocab,
                             SelectSmem &sel, ReduceSmem<M> &reduce) {
-    uint32_t keys[kSamplesPerThread];
-#pragma unroll
-    for (int u = 0; u < kSamplesPerThread; ++u)
-        keys[u] = order_key(to_float<DT>(row[(int64_t)(threadIdx.x + u * kThreads) * vocab / kSample]));
-    sel.clear_bins();  // while the loads are in flight
+    float z[kSamplesPerThread];
+    load_sample<DT>(row, vocab, z, sel);
     double finite[1] = {0.0};
 #pragma unroll
     for (int u = 0; u < kSamplesPerThread; ++u) {
-        if (keys[u] == kNegInfKey) continue;
-        atomicAdd(&sel.count[keys[u] >> kFirstLevelShift], 1u);
+        const uint32_t key = order_key(z[u]);
+        if (key == kNegInfKey) continue;
+        atomicAdd(&sel.count[key >> kFirstLevelShift], 1u);
         finite[0] += 1.0;
     }
     block_sum(finite, reduce);  // its barriers also order the adds before choose_bin
     const double sf = finite[0], q = 1.0 - (double)p.clamp_p, r = q * sf;
-    const double width = 3.0 * sqrt(sf * q * (1.0 - q)) + 4.0;  // the CPU kernel's: misses about 0.3% of rows
+    const double width = rank_width(sf, q);
     const int64_t hi_rank = (int64_t)floor(r - width), lo_rank = (int64_t)ceil(r + width);
     if (sf < kSample / 4 || hi_rank < 0 || lo_rank >= (int64_t)sf) return Band{false, 0, 0};
     unsigned long long need = (unsigned long long)hi_rank + 1;
     const uint32_t hi_bin = (uint32_t)choose_bin(sel, false, need);
     need = (unsigned long long)lo_rank + 1;
-    const uint32_t lo_bin = (uint32_t)choose_bin(sel, false, need);
-    constexpr int values_per_bin_log2 = kFirstLevelShift - kValueShift<DT>;
-    const uint32_t lo = lo_bin << values_per_bin_log2, hi = ((hi_bin + 1) << values_per_bin_log2) - 1;
-    return Band{hi - lo < (uint32_t)kBins, lo, hi};
+    return band_of_bins<DT>((uint32_t)choose_bin(sel, false, need), hi_bin);
+}
+
+// How far PROBABILITY_MASS's band reaches either side of the sample's estimate, in standard errors of the mass
+// fraction.  Unequal: under a heavy top the estimate errs one way.  The row's heaviest tokens are few and mostly off
+// the sample, so the sample puts too little mass near the top and the threshold too low, and its variance misses
+// them too.  Measured through the emulated kernel on normal N(0, 2.5^2) logits, 400 rows of V = 151,936 (bf16) and
+// 1,400 of V = 32,768 (bf16 and fp16): 4 either side missed 8 and 11 of them, every one from above, with 39,000
+// tokens in the band at V = 151,936; 8 up and 3 down missed none, with 28,000 (RESULTS.md).
+constexpr double kReachUp = 8.0, kReachDown = 3.0;
+
+// PROBABILITY_MASS's band of a row (the CPU kernel's mass_sample_band, on first-level bins), the same in every
+// thread.  The sample's logits, weighted by exp(y - y_max) over the sample's largest and weighed into the bins in the
+// radix select's fixed point, estimate where the kept mass reaches 1 - p: the bin where it does, at_q.  The band
+// reaches from where the mass reaches 1 - p - kReachUp se to where it reaches 1 - p + kReachDown se, se the ratio
+// estimator's standard error (sqrt(sum w^2 (1[above] - q)^2) / sum w, the samples in at_q counted on the side that
+// makes it larger), or the rank's width either side of at_q's samples, as TOKEN_FRACTION's band, whichever reaches
+// further: on rows of near-equal weights the two are one binomial.  Where that would hold more than kBins values (a
+// few heavy samples over a light bulk, whose tokens hold little mass but which both reaches enter), the band keeps
+// the kBins values around at_q.  A band clipped by the sample's ends is kept: tokens above it are summed in pass 1,
+// and a threshold below it is a miss.  The bins the band is counted in are left for the caller to empty.
+template <int DT, int M>
+__device__ Band sample_mass_band(const pl_loss_params &p, const typename Elem<DT>::type *row, int64_t vocab,
+                                 const Transform &tr, SelectSmem &sel, ReduceSmem<M> &reduce, float *max_slots) {
+    float z[kSamplesPerThread], y2[kSamplesPerThread];
+    load_sample<DT>(row, vocab, z, sel);
+    float top = -INFINITY;
+#pragma unroll
+    for (int u = 0; u < kSamplesPerThread; ++u) {
+        y2[u] = tr.y2(z[u]);
+        if (fabsf(y2[u]) < INFINITY) top = fmaxf(top, y2[u]);  // NaN and +inf are pass 1's errors to report
+    }
+    top = block_max(top, max_slots);
+    if (top == -INFINITY) return Band{false, 0, 0};
+    unsigned long long weights[kSamplesPerThread];  // 0 where not finite
+    double totals[2] = {0.0, 0.0};  // finite samples, their weight (integers below 2^53: exact in any order)
+#pragma unroll
+    for (int u = 0; u < kSamplesPerThread; ++u) {
+        weights[u] = 0;
+        if (!(fabsf(y2[u]) < INFINITY)) continue;
+        weights[u] = (unsigned long long)(exp2_approx(y2[u] - top) * kMassScale);
+        const uint32_t bin = order_key(z[u]) >> kFirstLevelShift;
+        sel.add_mass(bin, weights[u]);
+        atomicAdd(&sel.count[bin], 1u);
+        totals[0] += 1.0;
+        totals[1] += (double)weights[u];
+    }
+    block_sum(totals, reduce);  // its barriers also order the adds before choose_bin
+    const double sf = totals[0], q = 1.0 - (double)p.clamp_p;
+    if (sf < kSample / 4) return Band{false, 0, 0};
+    const auto mass_need = [&](double f) {  // the smallest integer mass >= f of the sample's, within [1, total]
+        const double need = ceil(f * totals[1]);
+        return (unsigned long long)(need < 1.0 ? 1.0 : need > totals[1] ? totals[1] : need);
+    };
+    unsigned long long need = mass_need(q);
+    const uint32_t at_q = (uint32_t)choose_bin(sel, true, need);
+    double ranks[3] = {0.0, 0.0, 0.0};  // samples above at_q, in it; the ratio estimator's sum w^2 (1[above] - q)^2
+#pragma unroll
+    for (int u = 0; u < kSamplesPerThread; ++u) {
+        if (weights[u] == 0) continue;
+        const uint32_t bin = order_key(z[u]) >> kFirstLevelShift;
+        const double w = (double)weights[u] / kMassScale;
+        const double d = bin > at_q ? 1.0 - q : bin < at_q ? -q : (q > 0.5 ? q : 1.0 - q);
+        ranks[0] += bin > at_q ? 1.0 : 0.0;
+        ranks[1] += bin == at_q ? 1.0 : 0.0;
+        ranks[2] += w * w * d * d;
+    }
+    block_sum(ranks, reduce);
+    const double se = sqrt(ranks[2]) / (totals[1] / kMassScale);
+    const double width = rank_width(sf, (ranks[0] + ranks[1]) / sf);
+    const auto rank_need = [&](double rank) {  // the sample of that rank from the top, clipped to the sample
+        return (unsigned long long)(rank < 0.0 ? 1.0 : rank > sf - 1.0 ? sf : rank + 1.0);
+    };
+    need = mass_need(q - kReachUp * se);
+    const uint32_t hi_by_mass = (uint32_t)choose_bin(sel, true, need);
+    need = mass_need(q + kReachDown * se);
+    const uint32_t lo_by_mass = (uint32_t)choose_bin(sel, true, need);
+    need = rank_need(floor(ranks[0] - width));
+    const uint32_t hi_by_rank = (uint32_t)choose_bin(sel, false, need);
+    need = rank_need(ceil(ranks[0] + ranks[1] - 1.0 + width));
+    const uint32_t lo_by_rank = (uint32_t)choose_bin(sel, false, need);
+    // Both reaches, within the kBins values that pass 1 can count: at most `bins` first-level bins, centred on at_q
+    // as far as the reaches allow.
+    constexpr uint32_t bins = kBins >> (kFirstLevelShift - kValueShift<DT>);
+    const uint32_t lo_wide = lo_by_rank < lo_by_mass ? lo_by_rank : lo_by_mass;
+    const uint32_t hi_wide = hi_by_rank > hi_by_mass ? hi_by_rank : hi_by_mass;
+    uint32_t hi = at_q + bins / 2 - 1 < hi_wide ? at_q + bins / 2 - 1 : hi_wide;
+    const uint32_t lo = hi - lo_wide >= bins ? hi - (bins - 1) : lo_wide;
+    hi = hi_wide - lo >= bins ? lo + (bins - 1) : hi_wide;
+    return band_of_bins<DT>(lo, hi);
+}
+
+// The logit value of the band's bin b.
+template <int DT>
+__device__ __forceinline__ float band_value(const Band &band, uint32_t b) {
+    return key_value((band.lo + b) << kValueShift<DT>, kValueShift<DT>);
+}
+
+// S once the band's bin `chosen` holds the threshold: its value, and the sums over the tokens above the band plus
+// count x exp over the band's bins from `chosen` up.
+template <int DT, int M>
+__device__ bool band_set_from(const Band &band, uint32_t chosen, const double (&above)[2], const Transform &tr,
+                              float m2, SelectSmem &sel, ReduceSmem<M> &reduce, ClampedSet &set) {
+    const auto value = [&](uint32_t b) { return band_value<DT>(band, b); };
+    double sums[2] = {0.0, 0.0};
+    add_value_bins(sel, false, chosen, value, [](float) { return 1ull; }, tr, m2, sums);
+    block_sum(sums, reduce);
+    set = ClampedSet{value(chosen), above[0] + sums[0], above[1] + sums[1]};
+    return true;
 }
 
 // S from the band after pass 1, where `above` holds the count of finite tokens above it and their sums of
@@ -95,14 +222,34 @@ __device__ bool band_clamped_set(const Band &band, int64_t kept, double above_co
                                  ReduceSmem<M> &reduce, ClampedSet &set) {
     if (!(above_count < (double)kept && (double)kept <= above_count + in_band)) return false;
     unsigned long long need = (unsigned long long)(kept - (int64_t)above_count);
-    const uint32_t chosen = (uint32_t)choose_bin(sel, false, need);
-    constexpr int shift = kValueShift<DT>;
-    const auto value = [&](uint32_t b) { return key_value((band.lo + b) << shift, shift); };
-    double sums[2] = {0.0, 0.0};
-    add_value_bins(sel, false, chosen, value, [](float) { return 1ull; }, tr, m2, sums);
-    block_sum(sums, reduce);
-    set = ClampedSet{value(chosen), above[0] + sums[0], above[1] + sums[1]};
-    return true;
+    return band_set_from<DT>(band, (uint32_t)choose_bin(sel, false, need), above, tr, m2, sel, reduce, set);
+}
+
+// The same by mass, where `total` is the row's sum of exp(y - m): false where the tokens above the band already
+// hold 1 - p of it, or where they and the band's together fall short of it.  The band's bins are weighed by their
+// counts in the radix select's fixed point, so that the bin where the mass runs out is an integer scan's, as there.
+template <int DT, int M>
+__device__ bool band_mass_set(const Band &band, float p, double total, const double (&above)[2], const Transform &tr,
+                              float m2, SelectSmem &sel, ReduceSmem<M> &reduce, unsigned long long *u64_slots,
+                              ClampedSet &set) {
+    const double rest = ((1.0 - (double)p) * total - above[0]) * kMassScale;  // the mass the band must cover
+    if (!(rest > 0.0)) return false;
+    unsigned long long mine = 0;
+    for (int j = 0; j < kBinsPerThread; ++j) {  // this thread's own bins: no atomics
+        const uint32_t b = threadIdx.x * kBinsPerThread + j;
+        const unsigned long long q =
+            sel.count[b] == 0 ? 0ull
+                              : sel.count[b] * (unsigned long long)(exp2_approx(tr.y2(band_value<DT>(band, b)) - m2) *
+                                                                    kMassScale);
+        sel.mass_lo[b] = (unsigned)q;
+        sel.mass_hi[b] = (unsigned)(q >> 32);
+        mine += q;
+    }
+    const unsigned long long in_band = block_sum_u64(mine, u64_slots);  // also orders the writes before choose_bin
+    if (!(rest <= (double)in_band)) return false;
+    unsigned long long need = (unsigned long long)ceil(rest);
+    need = need < 1 ? 1 : (need > in_band ? in_band : need);
+    return band_set_from<DT>(band, (uint32_t)choose_bin(sel, true, need), above, tr, m2, sel, reduce, set);
 }
 
 }  // namespace pl::cuda
