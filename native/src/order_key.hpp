@@ -29,6 +29,12 @@ PL_HD float key_value(uint32_t key, int low_bits) {
 // The key of -inf: the smallest key of any non-NaN float.
 constexpr uint32_t kNegInfKey = ~0xff800000u;
 
+// The sampled bands' width around a rank of sf samples, q of them above it: 3 sigma of the binomial, so a band
+// misses about 0.3% of rows.
+PL_HD double rank_width(double sf, double q) {
+    return 3.0 * sqrt(sf * q * (1.0 - q)) + 4.0;
+}
+
 // TOKEN_FRACTION's k (SPEC section 2): the number of largest finite logits kept, of `finite`.
 PL_HD int64_t kept_tokens(float p, int64_t finite) {
     int64_t kept = finite - (int64_t)floor((double)p * (double)finite);

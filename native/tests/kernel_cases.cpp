@@ -424,8 +424,8 @@ std::vector<Case> cases() {
     c.unsampled = {{3.0f, 1500}, {-1.0f, 20000 - 2048 - 1500}};
     add(c);
     // The CUDA kernel's band by mass on normal rows (its hit counted by test_cuda_emulated), as the benchmark's; and
-    // with targets at 12, about a quarter of each row's mass, which the mass to cover must count although pass 1 sums the
-    // target apart.
+    // with targets at 12, about a quarter of each row's mass, which the mass to cover must count although pass 1
+    // sums the target apart.
     c = long_rows("bf16 sampled mass band: confident targets", PL_BF16, mass_clamped);
     c.target_logit = 12.0f;
     add(c);

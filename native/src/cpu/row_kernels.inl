@@ -376,11 +376,6 @@ inline SampleBand band_between(uint32_t *keys, int sf, int64_t hi_rank, int64_t 
     return band;
 }
 
-// 3 sigma of a binomial rank: the band misses about 0.3% of rows.
-inline double rank_width(int sf, double q) {
-    return 3.0 * std::sqrt(sf * q * (1.0 - q)) + 4.0;
-}
-
 template <int DT>
 SampleBand sample_band(const void *row, int64_t vocab, float p) {
     uint32_t keys[kSample];

@@ -16,6 +16,11 @@ namespace pl::cuda {
 // below what decides a nucleus boundary.
 constexpr float kMassScale = 1099511627776.0f;  // 2^40
 
+// The fixed-point mass of a token d2 below the reference (base 2 units: d2 = y2 - m2 <= 0 for the row's max m2).
+__device__ __forceinline__ unsigned long long fixed_mass(float d2) {
+    return (unsigned long long)(exp2_approx(d2) * kMassScale);
+}
+
 // Radix levels of the select, each resolving the next 11, 11 and 10 key bits from the top.  A bf16 or fp16 logit
 // becomes a float whose key has at most 19 significant bits (sign, exponent and 10 mantissa bits), so for those
 // dtypes two levels single out one logit value; fp32 needs all three.
@@ -63,7 +68,7 @@ __device__ ClampedSet select_clamped_set(const pl_loss_params &p, const typename
     const uint32_t widths[3] = {0x7ffu, 0x7ffu, 0x3ffu};
     const bool by_mass = p.clamp_mode == PL_CLAMP_PROBABILITY_MASS;
     // A token's fixed-point exp-mass (kMassScale): equal logits weigh the same, exactly.
-    const auto mass = [&](float z) { return (unsigned long long)(exp2_approx(tr.y2(z) - m2) * kMassScale); };
+    const auto mass = [&](float z) { return fixed_mass(tr.y2(z) - m2); };
     unsigned long long need;
     if (by_mass) {
         sel.clear_bins();

@@ -65,10 +65,6 @@ __device__ __forceinline__ void load_sample(const typename Elem<DT>::type *row, 
     sel.clear_bins();
 }
 
-// 3 sigma of a binomial rank of sf samples, q of them above it (the CPU kernel's rank_width): misses about 0.3% of
-// rows.
-__device__ __forceinline__ double rank_width(double sf, double q) { return 3.0 * sqrt(sf * q * (1.0 - q)) + 4.0; }
-
 // The band of the first-level bins lo_bin ... hi_bin, as value indices; none where it would hold more values than
 // the bins that pass 1 counts it in.
 template <int DT>
@@ -142,7 +138,7 @@ __device__ Band sample_mass_band(const pl_loss_params &p, const typename Elem<DT
     for (int u = 0; u < kSamplesPerThread; ++u) {
         weights[u] = 0;
         if (!(fabsf(y2[u]) < INFINITY)) continue;
-        weights[u] = (unsigned long long)(exp2_approx(y2[u] - top) * kMassScale);
+        weights[u] = fixed_mass(y2[u] - top);
         const uint32_t bin = order_key(z[u]) >> kFirstLevelShift;
         sel.add_mass(bin, weights[u]);
         atomicAdd(&sel.count[bin], 1u);
@@ -238,9 +234,7 @@ __device__ bool band_mass_set(const Band &band, float p, double total, const dou
     for (int j = 0; j < kBinsPerThread; ++j) {  // this thread's own bins: no atomics
         const uint32_t b = threadIdx.x * kBinsPerThread + j;
         const unsigned long long q =
-            sel.count[b] == 0 ? 0ull
-                              : sel.count[b] * (unsigned long long)(exp2_approx(tr.y2(band_value<DT>(band, b)) - m2) *
-                                                                    kMassScale);
+            sel.count[b] == 0 ? 0ull : sel.count[b] * fixed_mass(tr.y2(band_value<DT>(band, b)) - m2);
         sel.mass_lo[b] = (unsigned)q;
         sel.mass_hi[b] = (unsigned)(q >> 32);
         mine += q;
