@@ -7,7 +7,8 @@ logits (read once + write once; read twice + write once is 1.5 times that).
 
 Two parts, run in one process or apart (benchmarks/gpu/run_device.sh runs the sweep last, in what its time leaves):
 - headline: a check of the kernel against a float64 PyTorch reference (loss, entropies, gradient), then the kernel,
-  eager PyTorch and torch.compile at 8192 x 151,936 bf16, into OUT/bench_loss.md and OUT/bench_loss.json;
+  eager PyTorch and torch.compile at 8192 x 151,936 bf16, into OUT/bench_loss.md and OUT/bench_loss.json; and the
+  kernel's clamped modes there on a confident model's rows (each target PEAK above the normal bulk);
 - sweep: the kernel and the floor at the issue's other shapes, dtypes and sizes, into OUT/bench_sweep.md and .json.
 Timings are CUDA events, median after warm-up; each table is printed last.
 """
@@ -27,11 +28,15 @@ from policyloss_ctypes import PL_CLAMP_PROBABILITY_MASS, PL_CLAMP_TOKEN_FRACTION
 
 EPS_LOW, EPS_HIGH, ENT, CLAMPED, P, TAU = 0.2, 0.28, 0.01, 0.02, 0.33, 0.9
 MODES = ["entropy", "clamped (token fraction)", "clamped (probability mass)"]
+# A confident model's rows: the target's logit this far above the N(0, 2.5^2) bulk holds 98.5% of the row's mass at
+# TAU (PROBABILITY_MASS keeps it alone, where the sampled band misses and the radix select weighs the few tokens that
+# can be in S); the check's own at 14 holds 44%, so its S reaches into the bulk.
+PEAK, CHECK_PEAK = 18.0, 14.0
 # The check's limits: fp32 arithmetic (approximate exponentials included) against float64, with room to spare.
 TOLERANCES = {"loss_rel": 1e-4, "entropy_abs": 1e-4, "clamped_entropy_abs": 1e-4, "dlogits_beyond_rounding": 1e-5}
 
 
-def make_inputs(n, v, dtype, seed=0):
+def make_inputs(n, v, dtype, seed=0, peak=None):
     g = torch.Generator(device="cuda").manual_seed(seed)
     logits = torch.empty(n, v, dtype=dtype, device="cuda")
     # The fp32 noise a chunk of rows at a time: whole, at 32768 x 262144 it and its scaled copy would take 69 GB.
@@ -39,6 +44,8 @@ def make_inputs(n, v, dtype, seed=0):
     for r in range(0, n, rows):
         logits[r:r + rows] = torch.randn(min(rows, n - r), v, device="cuda", generator=g).mul_(2.5)
     target = torch.randint(0, v, (n,), device="cuda", generator=g)
+    if peak is not None:
+        logits.scatter_(1, target[:, None], peak)
     old_logp = -math.log(v) + 0.5 * torch.randn(n, device="cuda", generator=g)
     advantage = 0.4 * torch.randn(n, device="cuda", generator=g)
     weight = torch.full((n,), 1.0 / n, device="cuda")
@@ -83,10 +90,10 @@ def kernel_params(lib, clamp, mass=False):
                       clamp_mode=PL_CLAMP_PROBABILITY_MASS if mass else PL_CLAMP_TOKEN_FRACTION)
 
 
-def check(lib, n, v, dtype, clamp, mass):
+def check(lib, n, v, dtype, clamp, mass, peak=None):
     """Kernel against float64 autograd of torch_loss on the same inputs: the worst errors, and whether each is within
     TOLERANCES."""
-    logits, target, old_logp, advantage, weight = make_inputs(n, v, dtype, seed=1)
+    logits, target, old_logp, advantage, weight = make_inputs(n, v, dtype, seed=1, peak=peak)
     ref_logits = logits.double().requires_grad_(True)
     loss, entropy, clamped = torch_loss(ref_logits, target, old_logp.double(), advantage.double(), weight.double(),
                                         clamp, mass)
@@ -155,9 +162,9 @@ def extra_memory_gib(fn, inputs_and_outputs_bytes):
     return max(0, torch.cuda.max_memory_allocated() - before - inputs_and_outputs_bytes) / 2**30
 
 
-def bench_kernel(lib, n, v, dtype, reps, modes):
+def bench_kernel(lib, n, v, dtype, reps, modes, peak=None):
     """The floor and the kernel (dlogits apart, and in place) at one shape: one row per mode."""
-    logits, target, old_logp, advantage, weight = make_inputs(n, v, dtype)
+    logits, target, old_logp, advantage, weight = make_inputs(n, v, dtype, peak=peak)
     copy_dst = torch.empty_like(logits)
     floor = time_ms(lambda: copy_dst.copy_(logits), reps)
     del copy_dst
@@ -182,8 +189,9 @@ def bench_kernel(lib, n, v, dtype, reps, modes):
         torch.cuda.synchronize()
         scratch = lib.scratch_peak_bytes(logits.device.index)
         del work
-        rows.append({"n": n, "v": v, "dtype": str(dtype).replace("torch.", ""), "mode": mode, "floor_ms": floor,
-                     "kernel_ms": t_sep, "kernel_in_place_ms": t_inplace, "kernel_extra_bytes_per_row": scratch / n})
+        rows.append({"n": n, "v": v, "dtype": str(dtype).replace("torch.", ""), "mode": mode, "peak": peak,
+                     "floor_ms": floor, "kernel_ms": t_sep, "kernel_in_place_ms": t_inplace,
+                     "kernel_extra_bytes_per_row": scratch / n})
         print(json.dumps(rows[-1]), flush=True)
     return rows
 
@@ -230,7 +238,8 @@ def table(rows, device, checks):
     for r in rows:
         k = r["kernel_ms"]
         out.append("| %d | %d | %s | %s | %s | %s | %.2f | %s | %.2f | %s | %s | %s | %s | %s | %s | %s |" % (
-            r["n"], r["v"], r["dtype"], r["mode"], f(r["floor_ms"]), f(k), k / r["floor_ms"],
+            r["n"], r["v"], r["dtype"], r["mode"] + ("" if r.get("peak") is None else ", targets at +%g" % r["peak"]),
+            f(r["floor_ms"]), f(k), k / r["floor_ms"],
             f(r["kernel_in_place_ms"]), r["kernel_in_place_ms"] / r["floor_ms"], f(r.get("eager_ms")),
             f(r["eager_ms"] / k) if r.get("eager_ms") else "-", f(r.get("compile_ms")),
             f(r["compile_ms"] / k) if r.get("compile_ms") else "-", f(r.get("eager_extra_gib")),
@@ -243,15 +252,20 @@ def headline(lib, device, args):
     included). Results are written after each step, so a run cut short keeps what it measured. Returns whether the
     check passed."""
     checks = {}
-    for n, v, dtype, clamp, mass in [(64, 151936, torch.bfloat16, True, False), (64, 151936, torch.bfloat16, False, False),
-                                     (64, 32000, torch.float32, True, True), (64, 32000, torch.float16, True, False)]:
+    for n, v, dtype, clamp, mass, peak in [(64, 151936, torch.bfloat16, True, False, None),
+                                           (64, 151936, torch.bfloat16, False, False, None),
+                                           (64, 32000, torch.float32, True, True, None),
+                                           (64, 32000, torch.float16, True, False, None),
+                                           (64, 151936, torch.bfloat16, True, True, CHECK_PEAK)]:
         key = "%dx%d %s %s" % (n, v, dtype, "mass" if mass else ("clamped" if clamp else "entropy"))
-        checks[key] = check(lib, n, v, dtype, clamp, mass)
+        key += "" if peak is None else ", targets at +%g" % peak
+        checks[key] = check(lib, n, v, dtype, clamp, mass, peak)
         print("check", key, checks[key], flush=True)
     rows = bench_kernel(lib, 8192, 151936, torch.bfloat16, args.reps, MODES)
+    rows += bench_kernel(lib, 8192, 151936, torch.bfloat16, args.reps, MODES[1:], peak=PEAK)
     save = lambda: write_results(args.out, "bench_loss", device, lib, checks, rows)
     save()
-    for row in rows[:2]:  # PyTorch's entropy and token-fraction clamped entropy
+    for row in rows[:2]:  # PyTorch's entropy and token-fraction clamped entropy, on the normal rows
         bench_torch(row, args.reps, save)
     print("\n" + table(rows, device, checks))
     return all(c["passed"] for c in checks.values())

@@ -431,6 +431,17 @@ std::vector<Case> cases() {
     add(c);
     add({"bf16 V=151936 probability mass", 3, 151936, 0, 0, PL_BF16, -1, false, false, false, false, true, 0, 0, 0, mass});
     add({"f16 V=32768 probability mass, in place", 3, 32768, 0, 0, PL_F16, -1, true, false, false, false, true, 0, 0, 0, mass});
+    // p under the CUDA radix select's kMassCutMinP, where it weighs every finite token, the tokens at -20 included,
+    // which a cut would skip (more than 11 nats under the top), and covers 1 - p of their fixed-point total: S is
+    // then the tokens at 0 and above, the -20s holding far less than p.  With -inf masks, which it must not weigh.
+    // Few values, so that S is no rounding choice: on normal rows p's boundary lies among tokens lighter than 1e-6
+    // of the row's mass (mass_boundary_within_rounding).
+    pl_loss_params tiny_p = mass;
+    tiny_p.clamp_p = 1e-4f;
+    c = {"f32 probability mass, p under the cut's", 8, 3000, 0, 0, PL_F32, -1, false, false, false, false, true, 0.1,
+         0, 0, tiny_p};
+    c.values = {3.0f, 2.0f, 1.0f, 0.0f, -20.0f};
+    add(c);
     return cs;
 }
 

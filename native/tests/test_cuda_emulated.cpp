@@ -5,8 +5,8 @@
 // GPU with more rows than rows in flight.  Also: 16-byte packs against scalar loads, results that do not depend on
 // the threads' schedule, the grid or the launch (one cooperative or two), data errors named as the CPU kernel
 // names them, NaN padding never read, rows past 2^31 elements, the metrics kernel alone for a call with no rows,
-// the radix select's rebuilding of a logit from its key, the rows that take TOKEN_FRACTION's sampled band, and
-// random cases (fuzz).
+// the radix select's rebuilding of a logit from its key, the rows that take the sampled bands, the tokens that
+// PROBABILITY_MASS's radix select weighs, and random cases (fuzz).
 #include "emulator/cuda_emulator.hpp"  // first: it defines the CUDA qualifiers before any CUDA header
 
 #include <algorithm>
@@ -88,6 +88,14 @@ void test_against_cpu() {
     }
 }
 
+// The case of that name, with the test's label and the name as the case in failures; null (a failure) where none is.
+const Case *named_case(const std::vector<Case> &all, const char *test, const char *name) {
+    const auto c = std::find_if(all.begin(), all.end(), [&](const Case &k) { return k.name == name; });
+    g_case = std::string(test) + name;
+    CHECK(c != all.end(), "no such case");
+    return c == all.end() ? nullptr : &*c;
+}
+
 // The sampled bands of either clamp mode (sampled_band.cuh) where the cases mean them to be taken, missed or absent,
 // as the emulated kernel counts its rows: results that match the CPU kernel's cannot show that the band, and not the
 // radix select after it, gave them.  The long bf16 / fp16 cases' normal rows fall inside their bands (3 sigma of
@@ -124,16 +132,46 @@ void test_sampled_band_is_taken() {
     };
     const std::vector<Case> all = cases();
     for (const auto &e : expected) {
-        const auto c = std::find_if(all.begin(), all.end(), [&](const Case &k) { return k.name == e.name; });
-        g_case = std::string("band rows: ") + e.name;
-        CHECK(c != all.end(), "no such case");
-        if (c == all.end()) continue;
+        const Case *c = named_case(all, "band rows: ", e.name);
+        if (!c) continue;
         emulated_band_hits = emulated_band_misses = 0;
         const Emulated run = run_emulated(*c, make_inputs(*c, 17), 2);
         CHECK(run.out.status == PL_OK, "status %d", run.out.status);
         CHECK(emulated_band_hits == e.hits * c->n && emulated_band_misses == e.misses * c->n,
               "%lld rows took the band and %lld missed it, of %lld", (long long)emulated_band_hits,
               (long long)emulated_band_misses, (long long)c->n);
+    }
+}
+
+// PROBABILITY_MASS's radix select weighs the tokens above mass_cut (radix_select.cuh) and no others, as the emulated
+// kernel counts them: the results alone cannot tell, since the tokens it skips hold too little mass to move S.  Each
+// case's tokens above `floor` are weighed and those at or below it are not: a nucleus in [5, 10) over a bulk at -10
+// (the cut lies near 3); 10 tokens at 12 and 11 over zeros (near 1.7), whose band missed from above; and with p under
+// kMassCutMinP every finite token.  Rows of weight 0 (padding) are not read.
+void test_mass_weighing_skips_the_light_tokens() {
+    const struct {
+        const char *name;
+        float floor;
+    } expected[] = {
+        {"f32 mass band: a spread nucleus", -10.0f},
+        {"bf16 sampled mass band: missed, the mass above it", 0.0f},
+        {"f32 probability mass, p under the cut's", -INFINITY},
+    };
+    const std::vector<Case> all = cases();
+    for (const auto &e : expected) {
+        const Case *c = named_case(all, "mass weighing: ", e.name);
+        if (!c) continue;
+        const Inputs in = make_inputs(*c, 23);
+        int64_t above = 0;
+        const int64_t ld = c->ld ? c->ld : c->v;
+        for (int64_t i = 0; i < c->n; ++i)
+            for (int64_t j = 0; in.weight[(size_t)i] != 0.0f && j < c->v; ++j)
+                above += decode(in.logits, c->dtype, (size_t)(i * ld + j)) > e.floor;
+        emulated_mass_weighed = 0;
+        const Emulated run = run_emulated(*c, in, 2);
+        CHECK(run.out.status == PL_OK, "status %d", run.out.status);
+        CHECK(above > 0 && emulated_mass_weighed == above, "%lld tokens weighed, %lld above %g",
+              (long long)emulated_mass_weighed, (long long)above, (double)e.floor);
     }
 }
 
@@ -303,6 +341,7 @@ int main(int argc, char **argv) {
     }
     test_against_cpu();
     test_sampled_band_is_taken();
+    test_mass_weighing_skips_the_light_tokens();
     test_schedule_and_grid_independent();
     test_data_errors();
     test_zero_weight_rows_are_never_read();

@@ -8,9 +8,10 @@
 //     sampled_band.cuh) or, for TOKEN_FRACTION, the first radix level's histogram of keys;
 //  3. with clamp_p > 0, the clamped set S on the raw logits' keys: from the band alone where it holds the
 //     threshold; else by the radix select (radix_select.cuh: levels of 11, 11 and 10 bits, two for bf16 / fp16,
-//     three for fp32; PROBABILITY_MASS first weighs the first level by exp-mass, a TOKEN_FRACTION band that missed
-//     first counts it), whose last pass also takes the sums over S: one more pass for bf16 / fp16 TOKEN_FRACTION
-//     (two where its band missed), two for fp32 and for bf16 / fp16 PROBABILITY_MASS, three for fp32's;
+//     three for fp32; PROBABILITY_MASS first weighs the first level by exp-mass, over the tokens near enough the
+//     max to be in S, a TOKEN_FRACTION band that missed first counts it), whose last pass also takes the sums over
+//     S: one more pass for bf16 / fp16 TOKEN_FRACTION (two where its band missed), two for fp32 and for bf16 / fp16
+//     PROBABILITY_MASS, three for fp32's;
 //  4. the loss of the row (row_loss, shared with the CPU kernel) and its outputs;
 //  5. a last pass that writes dlogits.
 // Passes after the first read the row again; the host sizes the grid so that the rows in flight fit in L2, so
@@ -307,8 +308,8 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
 #endif
         // Without a band pass 1 counted the first level; a band that missed left its own counts there instead.
         if (!from_band)
-            set = select_clamped_set<DT, VEC>(p, row, a.vocab, tr, row_max, finite_count, !band.active, s.select,
-                                              s.reduce, s.u64_slots);
+            set = select_clamped_set<DT, VEC>(p, row, a.vocab, tr, row_max, total_e, finite_count, !band.active,
+                                              s.select, s.reduce, s.u64_slots);
         smallest_in_s = set.smallest;
         clamped_entropy = log(set.sum_e) - kLn2 * set.sum_t2 / set.sum_e;
         log_c = log_s - log(set.sum_e);
