@@ -29,6 +29,11 @@ PL_HD float key_value(uint32_t key, int low_bits) {
 // The key of -inf: the smallest key of any non-NaN float.
 constexpr uint32_t kNegInfKey = ~0xff800000u;
 
+// The sampled bands' sample, the same columns in the CPU and CUDA kernels: kSample keys, at columns j V / kSample,
+// from rows of kSampleMinVocab logits or more (below, the sample is not small next to the row).
+constexpr int64_t kSampleMinVocab = 16384;
+constexpr int kSample = 2048;
+
 // The sampled bands' width around a rank of sf samples, q of them above it: 3 sigma of the binomial, so a band
 // misses about 0.3% of rows.
 PL_HD double rank_width(double sf, double q) {

@@ -331,9 +331,7 @@ void clamp_select(const pl_loss_params &p, const Transform &tr, const void *row,
 // (rescaled with the running max, as s and t are) and collects the keys inside the band as candidates, so the
 // threshold and the sums over S come from the candidates alone: no extra pass over the row.  If the band missed
 // (the count above hi already reaches k, or above plus band falls short of it), phase A falls back to
-// clamp_select.  Only for rows long enough that the sample is small next to them.
-constexpr int64_t kSampleMinVocab = 16384;
-constexpr int kSample = 2048;
+// clamp_select.  Only for rows long enough that the sample is small next to them (order_key.hpp's kSampleMinVocab).
 
 struct SampleBand {
     bool active = false;

@@ -25,9 +25,7 @@
 
 namespace pl::cuda {
 
-// The CPU kernel's: 2048 keys, from rows of 16,384 logits or more (below, the sample is not small next to the row).
-constexpr int64_t kSampleMinVocab = 16384;
-constexpr int kSample = 2048;
+// The sample (order_key.hpp's kSample keys), shared among the block's threads.
 constexpr int kSamplesPerThread = kSample / kThreads;
 static_assert(kSample % kThreads == 0, "each thread reads whole samples");
 
