@@ -22,6 +22,15 @@ __device__ __forceinline__ unsigned long long fixed_mass(float d2) {
     return (unsigned long long)(exp2_approx(d2) * kMassScale);
 }
 
+// What choose_bin must reach to cover `mass` (fixed point) of bins that hold `held`: the smallest integer at or
+// above it, within [1, held] (choose_bin's range; rounding may put `mass` a little past what the bins hold).
+__device__ __forceinline__ unsigned long long mass_need(double mass, unsigned long long held) {
+    const double need = ceil(mass);
+    if (!(need >= 1.0)) return 1;
+    const unsigned long long n = (unsigned long long)need;
+    return n > held ? held : n;
+}
+
 // PROBABILITY_MASS weighs only the tokens that can be in S.  A token more than log2(finite / (p s)) + 1 below the row's
 // max (base-2 units; s = sum exp(y - m) over the row, from pass 1) is lighter than p s / (2 finite), so such tokens,
 // however many, hold less than p s / 2 together: S, which covers 1 - p of s, lies above them all.  On a confident
@@ -114,11 +123,9 @@ __device__ ClampedSet select_clamped_set(const pl_loss_params &p, const typename
 #endif
         });
         held = block_sum_u64(held, u64_slots);  // also orders the atomics before choose_bin
-        // Cover (1 - p) of the mass (of the row's, or of the bins' where every token is weighed): the smallest
-        // integer need with need >= that mass.
+        // Cover (1 - p) of the mass: of the row's, or of the bins' where every token is weighed.
         const double mass_total = cut > -INFINITY ? total_e * (double)kMassScale : (double)held;
-        need = (unsigned long long)ceil((1.0 - (double)p.clamp_p) * mass_total);
-        need = need < 1 ? 1 : (need > held ? held : need);
+        need = mass_need((1.0 - (double)p.clamp_p) * mass_total, held);
     } else {
         if (!counted) {
             sel.clear_bins();

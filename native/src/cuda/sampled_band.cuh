@@ -146,11 +146,9 @@ __device__ Band sample_mass_band(const pl_loss_params &p, const typename Elem<DT
     block_sum(totals, reduce);  // its barriers also order the adds before choose_bin
     const double sf = totals[0], q = 1.0 - (double)p.clamp_p;
     if (sf < kSample / 4) return Band{false, 0, 0};
-    const auto mass_need = [&](double f) {  // the smallest integer mass >= f of the sample's, within [1, total]
-        const double need = ceil(f * totals[1]);
-        return (unsigned long long)(need < 1.0 ? 1.0 : need > totals[1] ? totals[1] : need);
-    };
-    unsigned long long need = mass_need(q);
+    const unsigned long long sample_mass = (unsigned long long)totals[1];
+    const auto fraction_need = [&](double f) { return mass_need(f * totals[1], sample_mass); };  // f of the sample's
+    unsigned long long need = fraction_need(q);
     const uint32_t at_q = (uint32_t)choose_bin(sel, true, need);
     double ranks[3] = {0.0, 0.0, 0.0};  // samples above at_q, in it; the ratio estimator's sum w^2 (1[above] - q)^2
 #pragma unroll
@@ -169,9 +167,9 @@ __device__ Band sample_mass_band(const pl_loss_params &p, const typename Elem<DT
     const auto rank_need = [&](double rank) {  // the sample of that rank from the top, clipped to the sample
         return (unsigned long long)(rank < 0.0 ? 1.0 : rank > sf - 1.0 ? sf : rank + 1.0);
     };
-    need = mass_need(q - kReachUp * se);
+    need = fraction_need(q - kReachUp * se);
     const uint32_t hi_by_mass = (uint32_t)choose_bin(sel, true, need);
-    need = mass_need(q + kReachDown * se);
+    need = fraction_need(q + kReachDown * se);
     const uint32_t lo_by_mass = (uint32_t)choose_bin(sel, true, need);
     need = rank_need(floor(ranks[0] - width));
     const uint32_t hi_by_rank = (uint32_t)choose_bin(sel, false, need);
@@ -239,8 +237,7 @@ __device__ bool band_mass_set(const Band &band, float p, double total, const dou
     }
     const unsigned long long in_band = block_sum_u64(mine, u64_slots);  // also orders the writes before choose_bin
     if (!(rest <= (double)in_band)) return false;
-    unsigned long long need = (unsigned long long)ceil(rest);
-    need = need < 1 ? 1 : (need > in_band ? in_band : need);
+    unsigned long long need = mass_need(rest, in_band);
     return band_set_from<DT>(band, (uint32_t)choose_bin(sel, true, need), above, tr, m2, sel, reduce, set);
 }
 
