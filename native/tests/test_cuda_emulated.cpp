@@ -6,7 +6,7 @@
 // the threads' schedule, the grid or the launch (one cooperative or two), data errors named as the CPU kernel
 // names them, NaN padding never read, rows past 2^31 elements, the metrics kernel alone for a call with no rows,
 // the radix select's rebuilding of a logit from its key, the rows that take the sampled bands, the tokens that
-// PROBABILITY_MASS's radix select weighs, and random cases (fuzz).
+// PROBABILITY_MASS's radix select weighs, shared memory that starts as garbage, and random cases (fuzz).
 #include "emulator/cuda_emulator.hpp"  // first: it defines the CUDA qualifiers before any CUDA header
 
 #include <algorithm>
@@ -231,6 +231,30 @@ void test_zero_weight_rows_are_never_read() {
     check_nan_padding(c, in, run_emulated(c, in, 5).out);
 }
 
+// The emulator's shared memory, as a kernel that reads it before writing it sees it: each block copies what it
+// finds, then leaves zeros.
+struct SharedProbe {
+    uint64_t word[4];
+};
+__global__ void probe_shared_memory(SharedProbe *found) {
+    PL_BLOCK_SHARED(SharedProbe, s);
+    if (threadIdx.x == 0) found[blockIdx.x] = s;
+    __syncthreads();
+    if (threadIdx.x < 4) s.word[threadIdx.x] = 0;
+}
+
+// Every block finds random bytes in its shared memory, as on the GPU it finds whatever the previous block on its SM
+// left, never the zeros the previous block left here: else the kernels' tests could not catch a read before a write.
+void test_shared_memory_starts_as_garbage() {
+    g_case = "shared memory at a block's start";
+    std::vector<SharedProbe> found(4);
+    emu::launch(4, 64, probe_shared_memory, found.data());
+    for (unsigned b = 0; b < found.size(); ++b) {
+        const uint64_t *w = found[b].word;
+        CHECK((w[0] | w[1] | w[2] | w[3]) != 0, "block %u found zeros", b);
+    }
+}
+
 // The select's last level rebuilds a bin's logit from the key bits it resolved (key_value): exact for every bf16
 // and fp16 value from the top 22 bits, and for a float from all 32; the sampled band's bins, from the top 16 bits of
 // a bf16 value's key and the top 19 of an fp16 one's.
@@ -348,6 +372,7 @@ int main(int argc, char **argv) {
     test_no_rows();
     test_far_rows();
     test_key_value_inverts_order_key();
+    test_shared_memory_starts_as_garbage();
     fuzz(60, 1);
     return finish();
 }

@@ -10,6 +10,13 @@ constexpr int kThreads = 512;  // threads per row block
 constexpr int kWarps = kThreads / 32;
 constexpr unsigned kFullMask = 0xffffffffu;
 
+// Declares `name`, the block's shared memory of type T.  The CUDA emulator defines it first
+// (native/tests/emulator/cuda_emulator.hpp), to fill a block's shared memory with random bytes when the block starts,
+// as the GPU leaves it holding whatever the last block there wrote: a read before a write then shows in the results.
+#ifndef PL_BLOCK_SHARED
+#define PL_BLOCK_SHARED(T, name) __shared__ T name
+#endif
+
 // Scratch of the reductions; `slots` holds one value per warp and per reduced quantity.
 template <int K>
 struct ReduceSmem {

@@ -25,7 +25,7 @@ union LossSmem {
 template <int DT, int DDT, bool VEC>
 __global__ void __launch_bounds__(kThreads, VEC ? 1 : 2)
     fused_loss(const pl_loss_params p, const KernelArgs a, const MetricsArgs m, bool metrics_here) {
-    __shared__ LossSmem s;
+    PL_BLOCK_SHARED(LossSmem, s);
     fused_loss_rows<DT, DDT, VEC>(p, a, s.rows);
     if (!metrics_here) return;
     cooperative_groups::this_grid().sync();  // every block's records written and visible to block 0

@@ -86,7 +86,7 @@ __device__ void metric_sums(const MetricsArgs &a, MetricsSmem &s) {
 
 // The metric sums as a kernel of one block.
 __global__ void __launch_bounds__(kThreads) reduce_rows(const MetricsArgs a) {
-    __shared__ MetricsSmem s;
+    PL_BLOCK_SHARED(MetricsSmem, s);
     metric_sums(a, s);
 }
 

@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <numeric>
 #include <random>
+#include <utility>
 #include <vector>
 
 #if !defined(__x86_64__)
@@ -85,6 +86,8 @@ struct Scheduler {
     const std::function<void()> *body = nullptr;
     Schedule schedule = Schedule::Forward;
     std::mt19937 rng{1};
+    std::vector<std::pair<unsigned char *, size_t>> shared;  // add_shared's
+    std::mt19937_64 garbage{1};                              // the bytes that fill them
     bool launching = false;
     bool cooperative = false;
 };
@@ -160,9 +163,17 @@ void release_barriers(unsigned threads) {
     for (unsigned t = 0; t < threads; ++t) g.fibers[g.base + t].state = State::Runnable;
 }
 
+void fill_with_garbage(unsigned char *p, size_t bytes) {
+    for (size_t i = 0; i < bytes; i += 8) {
+        const uint64_t word = g.garbage();
+        std::memcpy(p + i, &word, std::min<size_t>(8, bytes - i));
+    }
+}
+
 // Runs block `block` on the fibers from `base`: from its start (`fresh`) or from where its threads were released,
 // until each of them has returned or waits at the grid barrier.
 void run_block(unsigned block, unsigned base, unsigned threads, bool fresh) {
+    for (const auto &[p, bytes] : g.shared) fill_with_garbage(p, bytes);
     blockIdx.x = block;
     g.base = base;
     const auto first = g.fibers.begin() + base, last = first + threads;
@@ -228,6 +239,12 @@ void wait(State state, const char *what) {
 void set_schedule(Schedule schedule, unsigned seed) {
     g.schedule = schedule;
     g.rng.seed(seed);
+    g.garbage.seed(seed);
+}
+
+void add_shared(void *p, size_t bytes) {
+    g.shared.emplace_back((unsigned char *)p, bytes);
+    fill_with_garbage((unsigned char *)p, bytes);
 }
 
 void launch_blocks(unsigned grid, unsigned threads, const std::function<void()> &block_body) {

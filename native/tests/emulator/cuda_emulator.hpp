@@ -3,7 +3,9 @@
 //
 // Every CUDA thread of a block is a fiber, run one at a time on the calling thread.  __syncthreads is a barrier of
 // the block, a warp shuffle a barrier of the warp's 32 lanes with an exchange of values.  Blocks run one after
-// another, so shared memory is a function-local static (__shared__ expands to `static`).  The barriers are strict:
+// another, so the blocks share one object of shared memory per type (PL_BLOCK_SHARED), on the heap, which the
+// scheduler fills with random bytes whenever a block starts: a kernel that reads shared memory before writing it
+// gets garbage, as on the GPU, where a block finds what the previous block on its SM left.  The barriers are strict:
 // threads that wait at a barrier for threads that returned, or at barriers that can never all be reached, end
 // the process with a message, as the GPU's undefined behaviour that they stand for would not.
 //
@@ -12,18 +14,17 @@
 // result depend on that order, so a test that finds the same bits under every schedule has shown that no such
 // race changed its results (the question compute-sanitizer's racecheck answers on a GPU).  A cooperative launch
 // runs the blocks in rounds between grid barriers (launch_cooperative).  Built with
-// AddressSanitizer, an access past a buffer or a shared array fails (memcheck's question).  What the emulation
-// cannot show: the GPU's speed, its rounding of __expf / __fdividef / ex2.approx (exp2_approx computes exp2f
-// here), a read of shared memory before any write (here it finds the previous block's values, on the GPU
-// garbage), and races between the lanes of a warp that only a shuffle orders (a shuffle is a full barrier here;
-// on the GPU it orders no memory).
+// AddressSanitizer, an access past a buffer or past a block's shared memory fails (memcheck's question).  What the
+// emulation cannot show: the GPU's speed, its rounding of __expf / __fdividef / ex2.approx / lg2.approx
+// (exp2_approx and log2_approx compute exp2f and log2f here), and races between the lanes of a warp that only a
+// shuffle orders (a shuffle is a full barrier here; on the GPU it orders no memory).
 #pragma once
 
 // Before the CUDA headers, which keep these when defined: device and global functions become host functions.
 #define __host__
 #define __device__
 #define __global__
-#define __shared__ static
+#define __shared__ static_assert(false, "declare a block's shared memory with PL_BLOCK_SHARED (block_reduce.cuh)");
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <vector_types.h>
@@ -31,6 +32,7 @@
 #define __launch_bounds__(...)
 
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -41,9 +43,25 @@ struct Index {
     unsigned x = 0, y = 0, z = 0;
 };
 
-// The order in which the threads of a block run between two barriers.
+// The order in which the threads of a block run between two barriers; `seed` also seeds the garbage (add_shared).
 enum class Schedule { Forward, Reverse, Shuffled };
 void set_schedule(Schedule schedule, unsigned seed = 1);
+
+// Registers `bytes` at `p` as shared memory: filled with random bytes now, and whenever a block starts or, in a
+// cooperative launch, resumes from the grid barrier (on the GPU a block keeps its shared memory across that
+// barrier; here the blocks share it, so a kernel must write it again after the barrier before reading it).
+void add_shared(void *p, size_t bytes);
+
+// The shared memory of type T, one object for every kernel and block.
+template <typename T>
+T &block_shared() {
+    static T &shared = *[] {
+        T *p = new T;
+        add_shared(p, sizeof(T));
+        return p;
+    }();
+    return shared;
+}
 
 // Runs `block_body` as a grid of `grid` blocks of `threads` threads (a multiple of 32), block after block.
 void launch_blocks(unsigned grid, unsigned threads, const std::function<void()> &block_body);
@@ -73,6 +91,9 @@ void grid_barrier();
 void warp_exchange(unsigned mask, const void *mine, void *theirs, int size, int source);
 
 }  // namespace emu
+
+// The kernels' declaration of a block's shared memory (block_reduce.cuh), defined here first.
+#define PL_BLOCK_SHARED(T, name) T &name = ::emu::block_shared<T>()
 
 // The built-in variables (x only: the kernels use one-dimensional grids and blocks).
 extern emu::Index threadIdx, blockIdx, blockDim, gridDim;
