@@ -136,7 +136,7 @@ typedef struct pl_data_error {
 typedef struct pl_loss_args {
     uint32_t size;            /* sizeof(pl_loss_args) */
     int64_t n_rows;           /* N >= 0 */
-    int64_t vocab;            /* V >= 1 */
+    int64_t vocab;            /* 1 <= V < 2^31; < 2^23 for PROBABILITY_MASS on a CUDA device (PL_ERR_UNSUPPORTED) */
     int64_t ld;               /* row stride of logits in elements, >= V */
     int32_t logits_dtype;     /* PL_F32, PL_BF16 or PL_F16 */
     const void *logits;       /* N x ld; -inf marks masked vocabulary entries */

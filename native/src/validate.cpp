@@ -77,6 +77,12 @@ pl_status check_args(const pl_loss_params &p, const pl_loss_args &a) {
     if (a.vocab < 1) return fail(PL_ERR_INVALID_ARGUMENT, "vocab", -1, "must be >= 1, got %lld", (long long)a.vocab);
     if (a.vocab > (int64_t(1) << 31) - 1)
         return fail(PL_ERR_UNSUPPORTED, "vocab", -1, "must be < 2^31, got %lld", (long long)a.vocab);
+    // The CUDA kernel weighs PROBABILITY_MASS's tokens in 64-bit fixed point, up to 2^40 each (radix_select.cuh): a
+    // row of 2^24 tokens at its max would overflow the sums, and the exponential's rounding may add a little to each.
+    if (a.device >= 0 && p.clamp_p > 0.0f && p.clamp_mode == PL_CLAMP_PROBABILITY_MASS && a.vocab >= int64_t(1) << 23)
+        return fail(PL_ERR_UNSUPPORTED, "vocab", -1,
+                    "must be < 2^23 for PROBABILITY_MASS on a CUDA device (its fixed-point mass sums), got %lld",
+                    (long long)a.vocab);
     if (a.ld < a.vocab)
         return fail(PL_ERR_INVALID_ARGUMENT, "ld", -1, "row stride %lld is smaller than vocab %lld", (long long)a.ld,
                     (long long)a.vocab);

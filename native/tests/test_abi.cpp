@@ -203,6 +203,34 @@ static void test_argument_errors() {
     CHECK(b.run() == PL_OK && std::string(pl_last_error()).empty());
 }
 
+// PROBABILITY_MASS on a CUDA device takes rows of fewer than 2^23 logits (the kernel's fixed-point mass sums), a
+// limit checked with the arguments, before the device: such a call names the vocab with or without a GPU, and
+// leaves its outputs untouched.  Just under it, with TOKEN_FRACTION, with no clamp, or on the host, the same call
+// fails on something else before anything is read (no device here; host buffers on a GPU machine; on the host,
+// dlogits' row stride, 10).
+static void test_device_mass_vocab_limit() {
+    Batch b(1, 10, 7);
+    b.a.device = 0;
+    b.p.clamp_mode = PL_CLAMP_PROBABILITY_MASS;
+    const auto fails_on = [&](int64_t vocab) {
+        b.a.vocab = b.a.ld = vocab;
+        const pl_status st = b.run();
+        return st == PL_OK ? std::string("nothing") : std::string(pl_last_error_argument());
+    };
+    CHECK(fails_on(int64_t(1) << 23) == "vocab" && pl_last_error_row() == -1);
+    CHECK(std::string(pl_last_error()).find("2^23") != std::string::npos);
+    CHECK(b.dlogits[0] == 12345.0f && b.metrics[PL_M_LOSS] == -1.0);
+    CHECK(fails_on((int64_t(1) << 23) - 1) != "vocab");
+    b.p.clamp_mode = PL_CLAMP_TOKEN_FRACTION;
+    CHECK(fails_on(int64_t(1) << 23) != "vocab");
+    b.p.clamp_mode = PL_CLAMP_PROBABILITY_MASS;
+    b.p.clamp_p = 0.0f;
+    CHECK(fails_on(int64_t(1) << 23) != "vocab");
+    b.p.clamp_p = 0.3f;
+    b.a.device = -1;
+    CHECK(fails_on(int64_t(1) << 23) == "ld_dlogits");
+}
+
 // pl_device_scratch names a device it cannot read (a host "device", one past the visible ones) and leaves its
 // outputs untouched.
 static void test_device_scratch_errors() {
@@ -249,6 +277,7 @@ int main(int argc, char **argv) {
     test_zero_weight_rows_never_read();
     test_data_error_record();
     test_argument_errors();
+    test_device_mass_vocab_limit();
     test_device_scratch_errors();
     test_cuda_unavailable_reason(expected_reason);
     test_device_unusable_reason();
