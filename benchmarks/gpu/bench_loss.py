@@ -29,8 +29,8 @@ from policyloss_ctypes import PL_CLAMP_PROBABILITY_MASS, PL_CLAMP_TOKEN_FRACTION
 EPS_LOW, EPS_HIGH, ENT, CLAMPED, P, TAU = 0.2, 0.28, 0.01, 0.02, 0.33, 0.9
 MODES = ["entropy", "clamped (token fraction)", "clamped (probability mass)"]
 # A confident model's rows: the target's logit this far above the N(0, 2.5^2) bulk holds 98.5% of the row's mass at
-# TAU (PROBABILITY_MASS keeps it alone, where the sampled band misses and the radix select weighs the few tokens that
-# can be in S); the check's own at 14 holds 44%, so its S reaches into the bulk.
+# TAU (PROBABILITY_MASS keeps it alone; the sampled band by mass takes such rows, as the target joins its sample); the
+# check's own at 14 holds 44%, so its S reaches into the bulk.
 PEAK, CHECK_PEAK = 18.0, 14.0
 # The check's limits: fp32 arithmetic (approximate exponentials included) against float64, with room to spare.
 TOLERANCES = {"loss_rel": 1e-4, "entropy_abs": 1e-4, "clamped_entropy_abs": 1e-4, "dlogits_beyond_rounding": 1e-5}

@@ -442,6 +442,18 @@ std::vector<Case> cases() {
          0, 0, tiny_p};
     c.values = {3.0f, 2.0f, 1.0f, 0.0f, -20.0f};
     add(c);
+    // A confident model's rows, the commonest in RL on reasoning (most tokens' entropy is near 0): the sampled token
+    // holds nearly all the mass, with its logit at 30 over the normal bulk, so that S is the target alone; or about
+    // half of it at 13.25, so that S reaches into the bulk, by the share of the mass the target leaves.  The CUDA
+    // kernel's sampled band by mass takes the target's weight from its logit, as the sample cannot see it; at 30,
+    // 30 bits above the sample's largest, the weights must be taken relative to the target, or its fixed-point
+    // weight would pass 2^64.
+    for (const auto &[name, target] : {std::pair{"bf16 sampled mass band: the target holding the mass", 30.0f},
+                                       std::pair{"bf16 sampled mass band: the target holding half the mass", 13.25f}}) {
+        c = long_rows(name, PL_BF16, mass_clamped);
+        c.target_logit = target;
+        add(c);
+    }
     return cs;
 }
 

@@ -53,7 +53,8 @@ pl_loss_params base_params();
 // Every dtype, clamp mode and option, strides that break 16-byte alignment, -inf masks, ties, zero-weight rows,
 // in place, V from 1 to 262,144, rows that take TOKEN_FRACTION's sampled band, miss it or give none, and rows that
 // take the CPU kernel's PROBABILITY_MASS bands (near the maximum; sampled by mass) and the CUDA kernel's (sampled by
-// mass), or miss the sampled one, and a p too small for the CUDA radix select's cut.
+// mass; a confident model's, its target holding the mass), or miss the sampled one, and a p too small for the CUDA
+// radix select's cut.
 std::vector<Case> cases();
 
 struct Inputs {

@@ -126,6 +126,8 @@ void test_sampled_band_is_taken() {
         {"bf16 sampled mass band: missed, the mass below it", 0, 1},
         {"bf16 sampled mass band: the threshold its one value", 1, 0},
         {"bf16 sampled mass band: confident targets", 1, 0},
+        {"bf16 sampled mass band: the target holding the mass", 1, 0},
+        {"bf16 sampled mass band: the target holding half the mass", 1, 0},
         {"f32 mass band: a spread nucleus", 0, 0},
         {"f32 V=32000", 0, 0},
         {"f16 V=1000", 0, 0},

@@ -171,7 +171,7 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
     Band band{false, 0, 0};
     if (samples_band<DT, VEC>(p, a.vocab))
         band = token_fraction ? sample_band<DT>(p, row, a.vocab, s.select, s.reduce)
-                              : sample_mass_band<DT>(p, row, a.vocab, tr, s.select, s.reduce, s.max_slots);
+                              : sample_mass_band<DT>(p, row, a.vocab, target, tr, s.select, s.reduce, s.max_slots);
     // Tokens are binned in pass 1 by value where the row has a band; else TOKEN_FRACTION's every token by the radix
     // select's first level (PROBABILITY_MASS's weighs that level after pass 1, once the row's max is known).
     const bool bin_tokens = clamp && (token_fraction || band.active);

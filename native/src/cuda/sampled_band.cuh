@@ -117,12 +117,21 @@ constexpr double kReachUp = 8.0, kReachDown = 3.0;
 // few heavy samples over a light bulk, whose tokens hold little mass but which both reaches enter), the band keeps
 // the kBins values around at_q.  A band clipped by the sample's ends is kept: tokens above it are summed in pass 1,
 // and a threshold below it is a miss.  The bins the band is counted in are left for the caller to empty.
+// The row's target (in [0, V): check_scalars) joins the sample with the weight of one token, kSample / V of a
+// sample's, as a sampled logit stands for V / kSample tokens: a confident model's rows, the commonest in RL on
+// reasoning, hold most of their mass on the sampled token, which 2048 columns of the bulk would not see, and the
+// band would miss.  Its weight is known, not estimated, so it adds to the total and to its bin's mass, and to
+// neither the variance nor the ranks.
 template <int DT, int M>
 __device__ Band sample_mass_band(const pl_loss_params &p, const typename Elem<DT>::type *row, int64_t vocab,
-                                 const Transform &tr, SelectSmem &sel, ReduceSmem<M> &reduce, float *max_slots) {
+                                 int64_t target, const Transform &tr, SelectSmem &sel, ReduceSmem<M> &reduce,
+                                 float *max_slots) {
     float z[kSamplesPerThread], y2[kSamplesPerThread];
     load_sample<DT>(row, vocab, z, sel);
-    float top = -INFINITY;
+    const float z_target = to_float<DT>(row[target]);  // the same address in every thread: one load
+    const float y2_target = tr.y2(z_target);
+    const bool target_finite = fabsf(y2_target) < INFINITY;
+    float top = target_finite ? y2_target : -INFINITY;
 #pragma unroll
     for (int u = 0; u < kSamplesPerThread; ++u) {
         y2[u] = tr.y2(z[u]);
@@ -131,7 +140,7 @@ __device__ Band sample_mass_band(const pl_loss_params &p, const typename Elem<DT
     top = block_max(top, max_slots);
     if (top == -INFINITY) return Band{false, 0, 0};
     unsigned long long weights[kSamplesPerThread];  // 0 where not finite
-    double totals[2] = {0.0, 0.0};  // finite samples, their weight (integers below 2^53: exact in any order)
+    double totals[2] = {0.0, 0.0};  // finite samples; their weight and the target's (integers below 2^53: exact)
 #pragma unroll
     for (int u = 0; u < kSamplesPerThread; ++u) {
         weights[u] = 0;
@@ -142,6 +151,12 @@ __device__ Band sample_mass_band(const pl_loss_params &p, const typename Elem<DT
         atomicAdd(&sel.count[bin], 1u);
         totals[0] += 1.0;
         totals[1] += (double)weights[u];
+    }
+    if (threadIdx.x == 0 && target_finite) {
+        const double share = (double)kSample / (double)vocab;  // of a sampled logit's weight
+        const unsigned long long w = (unsigned long long)((double)fixed_mass(y2_target - top) * share);
+        sel.add_mass(order_key(z_target) >> kFirstLevelShift, w);
+        totals[1] += (double)w;
     }
     block_sum(totals, reduce);  // its barriers also order the adds before choose_bin
     const double sf = totals[0], q = 1.0 - (double)p.clamp_p;
