@@ -36,6 +36,11 @@ PEAK, CHECK_PEAK = 18.0, 14.0
 TOLERANCES = {"loss_rel": 1e-4, "entropy_abs": 1e-4, "clamped_entropy_abs": 1e-4, "dlogits_beyond_rounding": 1e-5}
 
 
+def peak_label(peak):
+    """What a table or a check adds to a mode's name for rows whose targets sit `peak` above the bulk."""
+    return "" if peak is None else ", targets at +%g" % peak
+
+
 def make_inputs(n, v, dtype, seed=0, peak=None):
     g = torch.Generator(device="cuda").manual_seed(seed)
     logits = torch.empty(n, v, dtype=dtype, device="cuda")
@@ -238,7 +243,7 @@ def table(rows, device, checks):
     for r in rows:
         k = r["kernel_ms"]
         out.append("| %d | %d | %s | %s | %s | %s | %.2f | %s | %.2f | %s | %s | %s | %s | %s | %s | %s |" % (
-            r["n"], r["v"], r["dtype"], r["mode"] + ("" if r.get("peak") is None else ", targets at +%g" % r["peak"]),
+            r["n"], r["v"], r["dtype"], r["mode"] + peak_label(r.get("peak")),
             f(r["floor_ms"]), f(k), k / r["floor_ms"],
             f(r["kernel_in_place_ms"]), r["kernel_in_place_ms"] / r["floor_ms"], f(r.get("eager_ms")),
             f(r["eager_ms"] / k) if r.get("eager_ms") else "-", f(r.get("compile_ms")),
@@ -258,7 +263,7 @@ def headline(lib, device, args):
                                            (64, 32000, torch.float16, True, False, None),
                                            (64, 151936, torch.bfloat16, True, True, CHECK_PEAK)]:
         key = "%dx%d %s %s" % (n, v, dtype, "mass" if mass else ("clamped" if clamp else "entropy"))
-        key += "" if peak is None else ", targets at +%g" % peak
+        key += peak_label(peak)
         checks[key] = check(lib, n, v, dtype, clamp, mass, peak)
         print("check", key, checks[key], flush=True)
     rows = bench_kernel(lib, 8192, 151936, torch.bfloat16, args.reps, MODES)
