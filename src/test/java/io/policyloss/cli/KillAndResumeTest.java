@@ -76,8 +76,8 @@ class KillAndResumeTest {
     private static Process trainProcess(Path config, Path out, boolean resume) throws Exception {
         String classpath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
         List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
-                .toString(), "-cp", classpath, Main.class.getName(), "train", "--config", config.toString(), "--out",
-                out.toString()));
+                .toString(), "--enable-native-access=ALL-UNNAMED", "-cp", classpath, Main.class.getName(), "train",
+                "--config", config.toString(), "--out", out.toString()));
         if (resume) command.add("--resume");
         return new ProcessBuilder(command).redirectErrorStream(true)
                 .redirectOutput(out.resolveSibling(resume ? "resumed.log" : "killed.log").toFile()).start();
