@@ -8,7 +8,8 @@ logits (read once + write once; read twice + write once is 1.5 times that).
 Two parts, run in one process or apart (benchmarks/gpu/run_device.sh runs the sweep last, in what its time leaves):
 - headline: a check of the kernel against a float64 PyTorch reference (loss, entropies, gradient), then the kernel,
   eager PyTorch and torch.compile at 8192 x 151,936 bf16, into OUT/bench_loss.md and OUT/bench_loss.json; and the
-  kernel's clamped modes there on a confident model's rows (each target PEAK above the normal bulk);
+  kernel there on two other row families: a confident model's (each target PEAK above the normal bulk), and rows
+  shaped like a reasoning model's with their targets drawn from them (MODEL_LIKE);
 - sweep: the kernel and the floor at the issue's other shapes, dtypes and sizes, into OUT/bench_sweep.md and .json.
 Timings are CUDA events, median after warm-up; each table is printed last.
 """
@@ -32,29 +33,66 @@ MODES = ["entropy", "clamped (token fraction)", "clamped (probability mass)"]
 # TAU (PROBABILITY_MASS keeps it alone; the sampled band by mass takes such rows, as the target joins its sample); the
 # check's own at 14 holds 44%, so its S reaches into the bulk.
 PEAK, CHECK_PEAK = 18.0, 14.0
+# Rows shaped like a reasoning model's, their targets drawn from them at TAU as a rollout draws its tokens, and their
+# old log-probs those of the targets (ratios near 1): the N(0, 2.5^2) bulk moved by a per-row offset in [-1.5, 1.5];
+# 70% of the rows confident, one token 16 to 22 above the offset, the others at a fork, 2 to 5 tokens 12 to 18 above
+# it.  A synthetic stand-in, no model's logits: it holds what the sampled bands find hard, which the other families
+# lack.  Where the target is not the heaviest token, which the 2048 sampled columns then miss, PROBABILITY_MASS's band
+# can miss; where a row's p-quantile lies near 0, TOKEN_FRACTION's band would hold more values than it can count and
+# the row has none.  Either way the radix select takes the row.
+MODEL_LIKE = "model-like rows"
 # The check's limits: fp32 arithmetic (approximate exponentials included) against float64, with room to spare.
 TOLERANCES = {"loss_rel": 1e-4, "entropy_abs": 1e-4, "clamped_entropy_abs": 1e-4, "dlogits_beyond_rounding": 1e-5}
 
 
-def peak_label(peak):
-    """What a table or a check adds to a mode's name for rows whose targets sit `peak` above the bulk."""
-    return "" if peak is None else ", targets at +%g" % peak
+def family_label(family):
+    """What a table or a check adds to a mode's name for a row family other than the normal rows (None): MODEL_LIKE,
+    or rows whose targets sit `family` above the bulk."""
+    return "" if family is None else ", " + family if family == MODEL_LIKE else ", targets at +%g" % family
 
 
-def make_inputs(n, v, dtype, seed=0, peak=None):
+def make_inputs(n, v, dtype, seed=0, family=None):
     g = torch.Generator(device="cuda").manual_seed(seed)
     logits = torch.empty(n, v, dtype=dtype, device="cuda")
     # The fp32 noise a chunk of rows at a time: whole, at 32768 x 262144 it and its scaled copy would take 69 GB.
-    rows = max(1, (256 << 20) // (4 * v))
-    for r in range(0, n, rows):
-        logits[r:r + rows] = torch.randn(min(rows, n - r), v, device="cuda", generator=g).mul_(2.5)
-    target = torch.randint(0, v, (n,), device="cuda", generator=g)
-    if peak is not None:
-        logits.scatter_(1, target[:, None], peak)
-    old_logp = -math.log(v) + 0.5 * torch.randn(n, device="cuda", generator=g)
+    chunk = max(1, (256 << 20) // (4 * v))
+    for r in range(0, n, chunk):
+        logits[r:r + chunk] = torch.randn(min(chunk, n - r), v, device="cuda", generator=g).mul_(2.5)
+    if family == MODEL_LIKE:
+        target, old_logp = shape_like_a_model(logits, g, chunk)
+    else:
+        target = torch.randint(0, v, (n,), device="cuda", generator=g)
+        if family is not None:
+            logits.scatter_(1, target[:, None], family)
+        old_logp = -math.log(v) + 0.5 * torch.randn(n, device="cuda", generator=g)
     advantage = 0.4 * torch.randn(n, device="cuda", generator=g)
     weight = torch.full((n,), 1.0 / n, device="cuda")
     return logits, target, old_logp, advantage, weight
+
+
+def shape_like_a_model(logits, g, chunk):
+    """MODEL_LIKE rows from normal ones, in place: the offsets and heavy tokens, then each row's target drawn from
+    its softmax at TAU and that target's log-prob (as float64, to one ulp of fp32), a chunk of rows at a time."""
+    n, v = logits.shape
+    uniform = lambda *shape: torch.rand(*shape, device=logits.device, generator=g)
+    offset = uniform(n, 1).mul_(3.0).sub_(1.5)
+    at_fork = uniform(n, 1) < 0.3
+    heavy = torch.where(at_fork, torch.randint(2, 6, (n, 1), device=logits.device, generator=g), 1)
+    height = torch.where(at_fork, 12.0 + 6.0 * uniform(n, 5), 16.0 + 6.0 * uniform(n, 5))
+    columns = torch.randint(0, v, (n, 5), device=logits.device, generator=g)
+    target = torch.empty(n, dtype=torch.int64, device=logits.device)
+    old_logp = torch.empty(n, device=logits.device)
+    for r in range(0, n, chunk):
+        rows = slice(r, min(n, r + chunk))
+        y = logits[rows].float().add_(offset[rows])
+        # Slots past a row's count of heavy tokens write back what their column holds.
+        kept = torch.arange(5, device=logits.device) < heavy[rows]
+        y.scatter_(1, columns[rows], torch.where(kept, offset[rows] + height[rows], y.gather(1, columns[rows])))
+        logits[rows] = y.to(logits.dtype)
+        logp_all = torch.log_softmax(logits[rows].double() / TAU, -1)
+        target[rows] = torch.multinomial(logp_all.exp(), 1, generator=g).squeeze(-1)
+        old_logp[rows] = logp_all.gather(1, target[rows, None]).squeeze(-1).float()
+    return target, old_logp
 
 
 def torch_loss(logits, target, old_logp, advantage, weight, clamp, mass=False, p=P):
@@ -95,10 +133,10 @@ def kernel_params(lib, clamp, mass=False):
                       clamp_mode=PL_CLAMP_PROBABILITY_MASS if mass else PL_CLAMP_TOKEN_FRACTION)
 
 
-def check(lib, n, v, dtype, clamp, mass, peak=None):
+def check(lib, n, v, dtype, clamp, mass, family=None):
     """Kernel against float64 autograd of torch_loss on the same inputs: the worst errors, and whether each is within
     TOLERANCES."""
-    logits, target, old_logp, advantage, weight = make_inputs(n, v, dtype, seed=1, peak=peak)
+    logits, target, old_logp, advantage, weight = make_inputs(n, v, dtype, seed=1, family=family)
     ref_logits = logits.double().requires_grad_(True)
     loss, entropy, clamped = torch_loss(ref_logits, target, old_logp.double(), advantage.double(), weight.double(),
                                         clamp, mass)
@@ -167,9 +205,9 @@ def extra_memory_gib(fn, inputs_and_outputs_bytes):
     return max(0, torch.cuda.max_memory_allocated() - before - inputs_and_outputs_bytes) / 2**30
 
 
-def bench_kernel(lib, n, v, dtype, reps, modes, peak=None):
+def bench_kernel(lib, n, v, dtype, reps, modes, family=None):
     """The floor and the kernel (dlogits apart, and in place) at one shape: one row per mode."""
-    logits, target, old_logp, advantage, weight = make_inputs(n, v, dtype, peak=peak)
+    logits, target, old_logp, advantage, weight = make_inputs(n, v, dtype, family=family)
     copy_dst = torch.empty_like(logits)
     floor = time_ms(lambda: copy_dst.copy_(logits), reps)
     del copy_dst
@@ -194,7 +232,7 @@ def bench_kernel(lib, n, v, dtype, reps, modes, peak=None):
         torch.cuda.synchronize()
         scratch = lib.scratch_peak_bytes(logits.device.index)
         del work
-        rows.append({"n": n, "v": v, "dtype": str(dtype).replace("torch.", ""), "mode": mode, "peak": peak,
+        rows.append({"n": n, "v": v, "dtype": str(dtype).replace("torch.", ""), "mode": mode, "family": family,
                      "floor_ms": floor, "kernel_ms": t_sep, "kernel_in_place_ms": t_inplace,
                      "kernel_extra_bytes_per_row": scratch / n})
         print(json.dumps(rows[-1]), flush=True)
@@ -243,7 +281,7 @@ def table(rows, device, checks):
     for r in rows:
         k = r["kernel_ms"]
         out.append("| %d | %d | %s | %s | %s | %s | %.2f | %s | %.2f | %s | %s | %s | %s | %s | %s | %s |" % (
-            r["n"], r["v"], r["dtype"], r["mode"] + peak_label(r.get("peak")),
+            r["n"], r["v"], r["dtype"], r["mode"] + family_label(r.get("family")),
             f(r["floor_ms"]), f(k), k / r["floor_ms"],
             f(r["kernel_in_place_ms"]), r["kernel_in_place_ms"] / r["floor_ms"], f(r.get("eager_ms")),
             f(r["eager_ms"] / k) if r.get("eager_ms") else "-", f(r.get("compile_ms")),
@@ -257,17 +295,20 @@ def headline(lib, device, args):
     included). Results are written after each step, so a run cut short keeps what it measured. Returns whether the
     check passed."""
     checks = {}
-    for n, v, dtype, clamp, mass, peak in [(64, 151936, torch.bfloat16, True, False, None),
-                                           (64, 151936, torch.bfloat16, False, False, None),
-                                           (64, 32000, torch.float32, True, True, None),
-                                           (64, 32000, torch.float16, True, False, None),
-                                           (64, 151936, torch.bfloat16, True, True, CHECK_PEAK)]:
+    for n, v, dtype, clamp, mass, family in [(64, 151936, torch.bfloat16, True, False, None),
+                                             (64, 151936, torch.bfloat16, False, False, None),
+                                             (64, 32000, torch.float32, True, True, None),
+                                             (64, 32000, torch.float16, True, False, None),
+                                             (64, 151936, torch.bfloat16, True, True, CHECK_PEAK),
+                                             (64, 151936, torch.bfloat16, True, False, MODEL_LIKE),
+                                             (64, 151936, torch.bfloat16, True, True, MODEL_LIKE)]:
         key = "%dx%d %s %s" % (n, v, dtype, "mass" if mass else ("clamped" if clamp else "entropy"))
-        key += peak_label(peak)
-        checks[key] = check(lib, n, v, dtype, clamp, mass, peak)
+        key += family_label(family)
+        checks[key] = check(lib, n, v, dtype, clamp, mass, family)
         print("check", key, checks[key], flush=True)
     rows = bench_kernel(lib, 8192, 151936, torch.bfloat16, args.reps, MODES)
-    rows += bench_kernel(lib, 8192, 151936, torch.bfloat16, args.reps, MODES[1:], peak=PEAK)
+    rows += bench_kernel(lib, 8192, 151936, torch.bfloat16, args.reps, MODES[1:], family=PEAK)
+    rows += bench_kernel(lib, 8192, 151936, torch.bfloat16, args.reps, MODES, family=MODEL_LIKE)
     save = lambda: write_results(args.out, "bench_loss", device, lib, checks, rows)
     save()
     for row in rows[:2]:  # PyTorch's entropy and token-fraction clamped entropy, on the normal rows

@@ -28,7 +28,7 @@ def on_host(make):
     return made
 
 
-for name in ("empty", "randn", "randint", "full", "zeros", "Generator"):
+for name in ("empty", "randn", "randint", "rand", "full", "zeros", "Generator"):
     setattr(torch, name, on_host(getattr(torch, name)))
 
 
