@@ -38,8 +38,8 @@ PEAK, CHECK_PEAK = 18.0, 14.0
 # 70% of the rows confident, one token 16 to 22 above the offset, the others at a fork, 2 to 5 tokens 12 to 18 above
 # it.  A synthetic stand-in, no model's logits: it holds what the sampled bands find hard, which the other families
 # lack.  Where the target is not the heaviest token, which the 2048 sampled columns then miss, PROBABILITY_MASS's band
-# can miss; where a row's p-quantile lies near 0, TOKEN_FRACTION's band would hold more values than it can count and
-# the row has none.  Either way the radix select takes the row.
+# can miss; where a row's p-quantile lies near 0, TOKEN_FRACTION's band is narrowed to the sample's side of 0 and
+# misses where the threshold lies on the other.  A row whose band missed takes the radix select.
 MODEL_LIKE = "model-like rows"
 # The check's limits: fp32 arithmetic (approximate exponentials included) against float64, with room to spare.
 TOLERANCES = {"loss_rel": 1e-4, "entropy_abs": 1e-4, "clamped_entropy_abs": 1e-4, "dlogits_beyond_rounding": 1e-5}

@@ -90,10 +90,10 @@ static bool mass_boundary_within_rounding(const Case &c, const Inputs &in, int64
     return false;
 }
 
-// A row's sampled columns and the others, as sample_logit and unsampled say (kernel_cases.hpp).
+// A row's sampled columns and the others, as `sampled` and `unsampled` say (kernel_cases.hpp).
 static void place_sample(const Case &c, std::vector<uint8_t> &logits, int64_t start) {
-    std::vector<bool> sampled((size_t)c.v, false);
-    for (int64_t j = 0; j < 2048; ++j) sampled[(size_t)(j * c.v / 2048)] = true;
+    std::vector<int64_t> sample_index((size_t)c.v, -1);  // j for the column j V / 2048, -1 for the others
+    for (int64_t j = 0; j < 2048; ++j) sample_index[(size_t)(j * c.v / 2048)] = j;
     std::vector<float> rest;
     for (const auto &[value, count] : c.unsampled) rest.insert(rest.end(), (size_t)count, value);
     if (!rest.empty() && (int64_t)rest.size() != c.v - 2048) {  // a mistake in cases(), not in a kernel
@@ -103,9 +103,10 @@ static void place_sample(const Case &c, std::vector<uint8_t> &logits, int64_t st
     }
     size_t next = 0;
     for (int64_t j = 0; j < c.v; ++j) {
-        if (sampled[(size_t)j] && std::isfinite(c.sample_logit))
-            encode(logits, c.dtype, (size_t)(start + j), c.sample_logit);
-        else if (!sampled[(size_t)j] && !rest.empty())
+        const int64_t k = sample_index[(size_t)j];
+        if (k >= 0 && !c.sampled.empty())
+            encode(logits, c.dtype, (size_t)(start + j), c.sampled[(size_t)k % c.sampled.size()]);
+        else if (k < 0 && !rest.empty())
             encode(logits, c.dtype, (size_t)(start + j), rest[next++]);
     }
 }
@@ -128,7 +129,7 @@ Inputs make_inputs(const Case &c, unsigned seed) {
             encode(in.logits, c.dtype, (size_t)(i * ld + j), z);
         }
         if (std::isfinite(c.target_logit)) encode(in.logits, c.dtype, (size_t)(i * ld + t), c.target_logit);
-        if (std::isfinite(c.sample_logit) || !c.unsampled.empty()) place_sample(c, in.logits, i * ld);
+        if (!c.sampled.empty() || !c.unsampled.empty()) place_sample(c, in.logits, i * ld);
         bool zero = c.zero_weights > 0 && unit(rng) < c.zero_weights;
         in.target64.push_back(zero ? -100 : t);  // padding: a target no valid row may have
         in.target32.push_back((int32_t)in.target64.back());
@@ -321,13 +322,15 @@ std::vector<Case> cases() {
     add({"f32 no gradient", 30, 1000, 0, 0, PL_F32, -1, false, false, false, false, false, 0, 0, 0, base});
     add({"bf16 V=151936 everything, in place", 3, 151936, 0, 0, PL_BF16, -1, true, false, true, true, true, 0.05, 0.2, 0, all});
     // TOKEN_FRACTION's sampled band (both kernels, bf16 / fp16 rows of 16,384 logits or more): taken with ties at
-    // the threshold and near the bottom of the row; missed; none for ties across 0, mostly masked rows, and a
-    // threshold near the top.  Four rows of 20,000 logits each, but for the in-place miss.
+    // the threshold, at 0 of both signs (one key) and near the bottom of the row; missed; none for mostly masked rows
+    // and a threshold near the top.  Four rows of 20,000 logits each, but for the in-place miss.
     const auto long_rows = [](const char *name, int dtype, const pl_loss_params &params) {
         return Case{name, 4, 20000, 0, 0, dtype, -1, false, false, false, false, true, 0, 0, 0, params};
     };
-    pl_loss_params near_top = base_params(), near_bottom = base_params(), clamped_only = base_params();
+    pl_loss_params near_top = base_params(), near_bottom = base_params(), clamped_only = base_params(),
+                   median = base_params();
     near_top.clamp_p = 0.999f;
+    median.clamp_p = 0.5f;
     near_bottom.clamp_p = 0.02f;
     // A gradient dominated by the clamped entropy's terms, so that one tie group's wrong membership of S shows.
     clamped_only.entropy_coef = 0.0f;
@@ -346,10 +349,10 @@ std::vector<Case> cases() {
     c.target_logit = 12.0f;
     add(c);
     c = long_rows("bf16 band: missed", PL_BF16, base);
-    c.sample_logit = 8.0f;
+    c.sampled = {8.0f};
     add(c);
     c = {"f16 band: missed, in place", 3, 30016, 0, 0, PL_F16, -1, true, false, false, false, true, 0, 0, 0, base};
-    c.sample_logit = 8.0f;
+    c.sampled = {8.0f};
     add(c);
     // The band's edges at the threshold: a sample all at 1, the rest at 3 or -1, so that the band (1's first-level
     // bin on CUDA, 1 alone on the CPU) holds the sample alone.  With k tokens at 3 the threshold is 3, just above the
@@ -358,11 +361,11 @@ std::vector<Case> cases() {
     for (const auto &[name, above] : {std::pair{"bf16 band: k tokens above it", k},
                                       std::pair{"bf16 band: k tokens from its lowest value up", k - 2048}}) {
         c = long_rows(name, PL_BF16, base);
-        c.sample_logit = 1.0f;
+        c.sampled = {1.0f};
         c.unsampled = {{3.0f, above}, {-1.0f, 20000 - 2048 - above}};
         add(c);
     }
-    c = long_rows("bf16 no band: ties across 0", PL_BF16, base);
+    c = long_rows("bf16 band: ties at 0 of both signs", PL_BF16, median);  // -1, -0, 0, 1: the threshold 0
     c.ties = 3;
     add(c);
     c = long_rows("bf16 no band: mostly masked", PL_BF16, base);
@@ -412,15 +415,15 @@ std::vector<Case> cases() {
     c.ties = 7;
     add(c);
     c = long_rows("bf16 sampled mass band: missed, the mass above it", PL_BF16, mass_clamped);
-    c.sample_logit = 0.0f;
+    c.sampled = {0.0f};
     c.unsampled = {{12.0f, 5}, {11.0f, 5}, {0.0f, 20000 - 2048 - 10}};
     add(c);
     c = long_rows("bf16 sampled mass band: missed, the mass below it", PL_BF16, mass_clamped);
-    c.sample_logit = 1.0f;
+    c.sampled = {1.0f};
     c.unsampled = {{0.5f, 20000 - 2048}};
     add(c);
     c = long_rows("bf16 sampled mass band: the threshold its one value", PL_BF16, mass_clamped);
-    c.sample_logit = 1.0f;
+    c.sampled = {1.0f};
     c.unsampled = {{3.0f, 1500}, {-1.0f, 20000 - 2048 - 1500}};
     add(c);
     // The CUDA kernel's band by mass on normal rows (its hit counted by test_cuda_emulated), as the benchmark's; and
@@ -452,6 +455,43 @@ std::vector<Case> cases() {
                                        std::pair{"bf16 sampled mass band: the target holding half the mass", 13.25f}}) {
         c = long_rows(name, PL_BF16, mass_clamped);
         c.target_logit = target;
+        add(c);
+    }
+    // TOKEN_FRACTION's band across 0, narrowed to the values on the sample's side of it (the CUDA kernel's; the CPU
+    // kernel's band holds candidates, not bins of values): normal rows whose threshold lies at about -0.19, p = 0.47,
+    // where the sample's rank reaches to about +0.03; and rows built on a sample whose ranks r - w and r + w lie at
+    // 0.125 and -1 (p = 0.33: k = 13,400 of 20,000), its estimate, rank r, at -0.125 (1, 0.125, -0.125 and -1 in
+    // 12 : 1 : 1 : 6) or at 0.125 (24 : 3 : 1 : 12).  The band spans 16 binades on the estimate's side, up from -1
+    // toward 0 or down from 0.125; the other tokens (12,232 at 1 with the sample's) put the threshold on that side,
+    // or, for the first sample, at 0.125, on the other, which the band misses.
+    pl_loss_params below_median = base_params();
+    below_median.clamp_p = 0.47f;
+    add(long_rows("bf16 band across 0: normal rows", PL_BF16, below_median));
+    add(long_rows("f16 band across 0: normal rows", PL_F16, below_median));
+    const auto sample_of = [](int ones, int eighths, int minus_eighths, int minus_ones) {
+        std::vector<float> s((size_t)ones, 1.0f);
+        s.insert(s.end(), (size_t)eighths, 0.125f);
+        s.insert(s.end(), (size_t)minus_eighths, -0.125f);
+        s.insert(s.end(), (size_t)minus_ones, -1.0f);
+        return s;
+    };
+    const int64_t others = 20000 - 2048 - 11000;  // the unsampled tokens not at 1
+    const struct {
+        const char *name;
+        std::vector<float> sampled;
+        std::vector<std::pair<float, int64_t>> unsampled;
+    } across_0[] = {
+        {"bf16 band across 0: the threshold on the estimate's side, below 0", sample_of(12, 1, 1, 6),
+         {{1.0f, 11000}, {0.125f, 1000}, {-0.125f, 1000}, {-1.0f, others - 2000}}},
+        {"bf16 band across 0: the threshold on the estimate's side, above 0", sample_of(24, 3, 1, 12),
+         {{1.0f, 11000}, {0.125f, 1100}, {-1.0f, others - 1100}}},
+        {"bf16 band across 0: the threshold on the other side", sample_of(12, 1, 1, 6),
+         {{1.0f, 11000}, {0.125f, 2000}, {-1.0f, others - 2000}}},
+    };
+    for (const auto &built : across_0) {
+        c = long_rows(built.name, PL_BF16, base);
+        c.sampled = built.sampled;
+        c.unsampled = built.unsampled;
         add(c);
     }
     return cs;

@@ -38,9 +38,9 @@ struct Case {
     double masked = 0, zero_weights = 0;
     int ties = 0;  // > 0: logits drawn from this many values, so the threshold ties
     pl_loss_params p;
-    // Finite: the 2048 columns j V / 2048 that both kernels sample for TOKEN_FRACTION's band hold this value.  At 8,
-    // far above the rest of their rows, the band misses, and the radix select must take over.
-    float sample_logit = NAN;
+    // Not empty: the 2048 columns j V / 2048 that both kernels sample for the bands hold these values in turn.  At 8,
+    // far above the rest of their rows, TOKEN_FRACTION's band misses, and the radix select must take over.
+    std::vector<float> sampled = {};
     // Not empty: the other columns hold these values, each as many times as it says, in column order, so that the
     // counts of tokens above, in and below a band are exact.
     std::vector<std::pair<float, int64_t>> unsampled = {};
@@ -51,10 +51,10 @@ struct Case {
 pl_loss_params base_params();
 
 // Every dtype, clamp mode and option, strides that break 16-byte alignment, -inf masks, ties, zero-weight rows,
-// in place, V from 1 to 262,144, rows that take TOKEN_FRACTION's sampled band, miss it or give none, and rows that
-// take the CPU kernel's PROBABILITY_MASS bands (near the maximum; sampled by mass) and the CUDA kernel's (sampled by
-// mass; a confident model's, its target holding the mass), or miss the sampled one, and a p too small for the CUDA
-// radix select's cut.
+// in place, V from 1 to 262,144, rows that take TOKEN_FRACTION's sampled band (across 0 too), miss it or give none,
+// and rows that take the CPU kernel's PROBABILITY_MASS bands (near the maximum; sampled by mass) and the CUDA
+// kernel's (sampled by mass; a confident model's, its target holding the mass), or miss the sampled one, and a p too
+// small for the CUDA radix select's cut.
 std::vector<Case> cases();
 
 struct Inputs {

@@ -9,10 +9,11 @@
 // for PROBABILITY_MASS (weighing the first level, then the second), taking exponentials that a warp takes for all
 // its lanes when any of them needs one (RESULTS.md: 16 a cycle per SM).  A band that missed (the tokens above hi
 // already reach the threshold, or above and in the band together fall short of it: about 0.3% of rows, by the
-// widths below) leaves the row to the radix select, TOKEN_FRACTION's first level counted by a pass of its own.  Rows
-// whose sample gives no band (mostly masked; a band of whole first-level bins that would hold more than kBins
-// values, as for TOKEN_FRACTION's threshold near either end of the row or near 0) leave it to the radix select as
-// fp32 rows and rows read without 16-byte packs do.
+// widths below) leaves the row to the radix select, TOKEN_FRACTION's first level counted by a pass of its own.  A
+// band whose first-level bins would hold more than kBins values (one across 0, where the values crowd without end
+// toward it) is narrowed to the kBins values around the sample's estimate.  Rows whose sample gives no band (mostly
+// masked; TOKEN_FRACTION's threshold near either end of the sample) leave it to the radix select as fp32 rows and
+// rows read without 16-byte packs do.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -63,18 +64,29 @@ __device__ __forceinline__ void load_sample(const typename Elem<DT>::type *row, 
     sel.clear_bins();
 }
 
-// The band of the first-level bins lo_bin ... hi_bin, as value indices; none where it would hold more values than
-// the bins that pass 1 counts it in.
+// The most first-level bins a band may span: their values fill the kBins bins that pass 1 counts it in.
 template <int DT>
-__device__ __forceinline__ Band band_of_bins(uint32_t lo_bin, uint32_t hi_bin) {
+constexpr uint32_t kBandBins = kBins >> (kFirstLevelShift - kValueShift<DT>);
+
+// The band of the first-level bins lo_wide ... hi_wide, as value indices; where they are more than kBandBins, the
+// kBandBins of them around `at` (the bin of the sample's estimate), as centred on it as lo_wide and hi_wide allow.
+template <int DT>
+__device__ __forceinline__ Band band_around(uint32_t at, uint32_t lo_wide, uint32_t hi_wide) {
+    constexpr uint32_t bins = kBandBins<DT>;
+    const uint32_t hi = at + bins / 2 - 1 < hi_wide ? at + bins / 2 - 1 : hi_wide;
+    const uint32_t lo_bin = hi - lo_wide >= bins ? hi - (bins - 1) : lo_wide;
+    const uint32_t hi_bin = hi_wide - lo_bin >= bins ? lo_bin + (bins - 1) : hi_wide;
     constexpr int values_per_bin_log2 = kFirstLevelShift - kValueShift<DT>;
-    const uint32_t lo = lo_bin << values_per_bin_log2, hi = ((hi_bin + 1) << values_per_bin_log2) - 1;
-    return Band{hi - lo < (uint32_t)kBins, lo, hi};
+    return Band{true, lo_bin << values_per_bin_log2, ((hi_bin + 1) << values_per_bin_log2) - 1};
 }
 
 // TOKEN_FRACTION's band of a row, the same in every thread: the first-level bins (radix_select.cuh) that hold the
 // sample's keys of ranks r - w and r + w from the top, r = (1 - p) times the finite samples and w three standard
-// deviations of that rank, and the bins between.  The bins the band is counted in are left for the caller to empty.
+// deviations of that rank, and the bins between, or the kBandBins of them around the bin of rank r where they are
+// more.  Those are rows whose threshold lies near 0 (p = 0.5 on logits centred there, or the paper's p = 0.33 on
+// rows whose bulk sits about half its standard deviation up), where a band reaches from one sign to the other,
+// across every smaller value of either: the band then reaches toward 0 on the estimate's side, and a threshold on
+// the other side is a miss.  The bins the band is counted in are left for the caller to empty.
 template <int DT, int M>
 __device__ Band sample_band(const pl_loss_params &p, const typename Elem<DT>::type *row, int64_t vocab,
                             SelectSmem &sel, ReduceSmem<M> &reduce) {
@@ -96,7 +108,10 @@ __device__ Band sample_band(const pl_loss_params &p, const typename Elem<DT>::ty
     unsigned long long need = (unsigned long long)hi_rank + 1;
     const uint32_t hi_bin = (uint32_t)choose_bin(sel, false, need);
     need = (unsigned long long)lo_rank + 1;
-    return band_of_bins<DT>((uint32_t)choose_bin(sel, false, need), hi_bin);
+    const uint32_t lo_bin = (uint32_t)choose_bin(sel, false, need);
+    if (hi_bin - lo_bin < kBandBins<DT>) return band_around<DT>(hi_bin, lo_bin, hi_bin);  // as wide as it fits
+    need = (unsigned long long)floor(r) + 1;
+    return band_around<DT>((uint32_t)choose_bin(sel, false, need), lo_bin, hi_bin);
 }
 
 // How far PROBABILITY_MASS's band reaches either side of the sample's estimate, in standard errors of the mass
@@ -190,15 +205,9 @@ __device__ Band sample_mass_band(const pl_loss_params &p, const typename Elem<DT
     const uint32_t hi_by_rank = (uint32_t)choose_bin(sel, false, need);
     need = rank_need(ceil(ranks[0] + ranks[1] - 1.0 + width));
     const uint32_t lo_by_rank = (uint32_t)choose_bin(sel, false, need);
-    // Both reaches, within the kBins values that pass 1 can count: at most `bins` first-level bins, centred on at_q
-    // as far as the reaches allow.
-    constexpr uint32_t bins = kBins >> (kFirstLevelShift - kValueShift<DT>);
-    const uint32_t lo_wide = lo_by_rank < lo_by_mass ? lo_by_rank : lo_by_mass;
-    const uint32_t hi_wide = hi_by_rank > hi_by_mass ? hi_by_rank : hi_by_mass;
-    uint32_t hi = at_q + bins / 2 - 1 < hi_wide ? at_q + bins / 2 - 1 : hi_wide;
-    const uint32_t lo = hi - lo_wide >= bins ? hi - (bins - 1) : lo_wide;
-    hi = hi_wide - lo >= bins ? lo + (bins - 1) : hi_wide;
-    return band_of_bins<DT>(lo, hi);
+    // Both reaches, within the kBins values that pass 1 can count.
+    return band_around<DT>(at_q, lo_by_rank < lo_by_mass ? lo_by_rank : lo_by_mass,
+                           hi_by_rank > hi_by_mass ? hi_by_rank : hi_by_mass);
 }
 
 // The logit value of the band's bin b.
