@@ -78,7 +78,7 @@ def shape_like_a_model(logits, g, chunk):
     offset = uniform(n, 1).mul_(3.0).sub_(1.5)
     at_fork = uniform(n, 1) < 0.3
     heavy = torch.where(at_fork, torch.randint(2, 6, (n, 1), device=logits.device, generator=g), 1)
-    height = torch.where(at_fork, 12.0 + 6.0 * uniform(n, 5), 16.0 + 6.0 * uniform(n, 5))
+    height = torch.where(at_fork, 12.0, 16.0) + 6.0 * uniform(n, 5)
     columns = torch.randint(0, v, (n, 5), device=logits.device, generator=g)
     target = torch.empty(n, dtype=torch.int64, device=logits.device)
     old_logp = torch.empty(n, device=logits.device)
@@ -88,8 +88,9 @@ def shape_like_a_model(logits, g, chunk):
         # Slots past a row's count of heavy tokens write back what their column holds.
         kept = torch.arange(5, device=logits.device) < heavy[rows]
         y.scatter_(1, columns[rows], torch.where(kept, offset[rows] + height[rows], y.gather(1, columns[rows])))
-        logits[rows] = y.to(logits.dtype)
-        logp_all = torch.log_softmax(logits[rows].double() / TAU, -1)
+        rounded = y.to(logits.dtype)  # the logits the kernel reads, whose softmax the targets are drawn from
+        logits[rows] = rounded
+        logp_all = torch.log_softmax(rounded.double() / TAU, -1)
         target[rows] = torch.multinomial(logp_all.exp(), 1, generator=g).squeeze(-1)
         old_logp[rows] = logp_all.gather(1, target[rows, None]).squeeze(-1).float()
     return target, old_logp
