@@ -53,8 +53,8 @@ pl_loss_params base_params();
 // Every dtype, clamp mode and option, strides that break 16-byte alignment, -inf masks, ties, zero-weight rows,
 // in place, V from 1 to 262,144, rows that take TOKEN_FRACTION's sampled band (across 0 too), miss it or give none,
 // and rows that take the CPU kernel's PROBABILITY_MASS bands (near the maximum; sampled by mass) and the CUDA
-// kernel's (sampled by mass; a confident model's, its target holding the mass), or miss the sampled one, and a p too
-// small for the CUDA radix select's cut.
+// kernel's (sampled by mass; a confident model's, its target holding the mass), or miss the sampled one, a p too
+// small for the CUDA radix select's cut, and a saturated softcap.
 std::vector<Case> cases();
 
 struct Inputs {

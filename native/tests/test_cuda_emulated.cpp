@@ -6,7 +6,8 @@
 // the threads' schedule, the grid or the launch (one cooperative or two), data errors named as the CPU kernel
 // names them, NaN padding never read, rows past 2^31 elements, the metrics kernel alone for a call with no rows,
 // the radix select's rebuilding of a logit from its key, the rows that take the sampled bands, the tokens that
-// PROBABILITY_MASS's radix select weighs, shared memory that starts as garbage, and random cases (fuzz).
+// PROBABILITY_MASS's radix select weighs, shared memory that starts as garbage, the special function unit's
+// errors (within NVIDIA's bounds: emulator/special_functions.hpp), and random cases (fuzz).
 #include "emulator/cuda_emulator.hpp"  // first: it defines the CUDA qualifiers before any CUDA header
 
 #include <algorithm>
@@ -262,6 +263,91 @@ void test_shared_memory_starts_as_garbage() {
     }
 }
 
+// The special function unit's model (emulator/special_functions.hpp): within its bounds (a rounding's half ulp
+// more; measured relative to the result, so that a step across a power of 2 counts as what it is), flushed as .ftz
+// flushes, and not libm's results: a model that rounded as libm does would leave the comparisons blind to the GPU's.
+void test_special_functions_model() {
+    g_case = "special functions";
+    const emu::SpecialFunctions mode = emu::special_functions;
+    emu::special_functions = emu::SpecialFunctions::WithinBounds;
+    const auto steps = [](double got, double exact) { return std::fabs(got - exact) / std::fabs(exact) * 0x1p23; };
+    std::mt19937 rng(5);
+    std::uniform_real_distribution<float> power(-126.0f, 127.0f), near_one(0.5f, 2.0f), wide(-60.0f, 60.0f);
+    double ex2 = 0, lg2_near_one = 0, lg2 = 0, rcp = 0;
+    int moved = 0;
+    constexpr int n = 100000;
+    for (int k = 0; k < n; ++k) {
+        const float x = power(rng), y = near_one(rng), z = std::exp2(wide(rng));
+        const float r = emu::ex2_approx(x, true);
+        ex2 = std::max(ex2, steps(r, std::exp2((double)x)));
+        moved += r != std::exp2f(x);
+        lg2_near_one = std::max(lg2_near_one, std::fabs(emu::lg2_approx_ftz(y) - std::log2((double)y)));
+        if (z < 0.5f || z > 2.0f) lg2 = std::max(lg2, steps(emu::lg2_approx_ftz(z), std::log2((double)z)));
+        rcp = std::max(rcp, steps(emu::rcp_approx_ftz(z), 1.0 / (double)z));
+    }
+    CHECK(ex2 <= 2.5 && lg2 <= 2.5 && rcp <= 1.5, "ex2 %.3g, lg2 %.3g, rcp %.3g units of 2^-23 relative", ex2, lg2,
+          rcp);
+    // 2^-22 of steps, and two roundings of at most half of 2^-23 (log2f's, and the sum's)
+    CHECK(lg2_near_one <= 0x1p-22 + 0x1p-23, "lg2 on [0.5, 2] %.3g from log2", lg2_near_one);
+    CHECK(moved > n / 2 && moved < n, "%d of %d results of ex2 moved from exp2f's", moved, n);  // 4 steps of 5 move
+    CHECK(emu::ex2_approx(-127.5f, true) == 0.0f && emu::ex2_approx(-127.5f, false) > 0.0f,
+          "2^-127.5: %g with .ftz, %g without", emu::ex2_approx(-127.5f, true), emu::ex2_approx(-127.5f, false));
+    CHECK(emu::ex2_approx(-INFINITY, true) == 0.0f && !std::signbit(emu::ex2_approx(-INFINITY, true)), "2^-inf");
+    CHECK(emu::lg2_approx_ftz(1e-40f) == -INFINITY && emu::rcp_approx_ftz(0x1p127f) == 0.0f,
+          "a subnormal argument or result flushed: lg2 %g, rcp %g", emu::lg2_approx_ftz(1e-40f),
+          emu::rcp_approx_ftz(0x1p127f));
+    emu::special_functions = mode;
+}
+
+// The kernels take every exponential and logarithm from the model, and its errors reach their results: a softcapped
+// PROBABILITY_MASS case of fp32 rows calls each instruction (ex2 throughout, the softcap's __expf and __fdividef,
+// lg2 in the radix select's cut) and gives other bits with libm's results than with the model's errors, each
+// within the comparison's tolerance of the CPU kernel.
+void test_kernels_take_the_special_functions() {
+    const std::vector<Case> all = cases();
+    const Case *named = named_case(all, "special functions: ", "f32 softcap, scale, temperature");
+    if (!named) return;
+    Case c = *named;
+    c.p.clamp_mode = PL_CLAMP_PROBABILITY_MASS;
+    const Inputs in = make_inputs(c, 31);
+    const emu::SpecialFunctions mode = emu::special_functions;
+    for (uint64_t &n : emu::sfu::calls) n = 0;
+    emu::special_functions = emu::SpecialFunctions::WithinBounds;
+    const Outputs within = run_emulated(c, in, 3).out;
+    const uint64_t *calls = emu::sfu::calls;
+    CHECK(calls[emu::sfu::kEx2] > 0 && calls[emu::sfu::kLg2] > 0 && calls[emu::sfu::kRcp] > 0,
+          "calls: ex2 %llu, lg2 %llu, rcp %llu", (unsigned long long)calls[emu::sfu::kEx2],
+          (unsigned long long)calls[emu::sfu::kLg2], (unsigned long long)calls[emu::sfu::kRcp]);
+    emu::special_functions = emu::SpecialFunctions::Rounded;
+    const Outputs rounded = run_emulated(c, in, 3).out;
+    emu::special_functions = mode;
+    CHECK(!same_bits(within, rounded), "the same bits with the model's errors as with libm's results");
+    const Outputs cpu = run_cpu(c, in);
+    compare(c, in, cpu, within);
+    compare(c, in, cpu, rounded);
+}
+
+// -0 and +0 logits tie (SPEC), and PROBABILITY_MASS's radix select counts a last-level bin of one value by its mass
+// divided by one copy's.  Under a row max of 0 their arguments to ex2 are -0 and +0, which a unit within its bounds
+// may weigh apart; where 2^-0 comes out lighter, a count by the +0 copy's mass would lose zeros.  Under such a unit
+// (the first seed of the model that gives one), rows of -1 and zeros of both signs, whose S is every zero at
+// p = 0.999, match the CPU kernel.
+void test_zeros_of_both_signs_weigh_the_same() {
+    const emu::SpecialFunctions mode = emu::special_functions;
+    const uint32_t seed = emu::special_functions_seed;
+    emu::special_functions = emu::SpecialFunctions::WithinBounds;
+    while (!(emu::ex2_approx(-0.0f, true) < emu::ex2_approx(0.0f, true))) ++emu::special_functions_seed;
+    Case c{"zeros of both signs, weighed", 16, 1000, 0, 0, PL_F32, -1, false, false, false, false, true, 0, 0, 2,
+           base_params()};
+    c.p.clamp_mode = PL_CLAMP_PROBABILITY_MASS;
+    c.p.clamp_p = 0.999f;
+    g_case = c.name;
+    const Inputs in = make_inputs(c, 3);
+    compare(c, in, run_cpu(c, in), run_emulated(c, in, 2).out);
+    emu::special_functions = mode;
+    emu::special_functions_seed = seed;
+}
+
 // The select's last level rebuilds a bin's logit from the key bits it resolved (key_value): exact for every bf16
 // and fp16 value from the top 22 bits, and for a float from all 32; the sampled band's bins, from the top 16 bits of
 // a bf16 value's key and the top 19 of an fp16 one's.
@@ -365,10 +451,28 @@ void fuzz(int count, unsigned seed) {
     std::printf("fuzz: %d of %d random cases valid and compared\n", ran, count);
 }
 
+// test_cuda_emulated [--sfu-rounded | --sfu-seed S] [--fuzz N [SEED]]: the special function unit's results as libm
+// rounds them, or within its bounds by another seed (1 by default).
 int main(int argc, char **argv) {
-    if (argc > 2 && std::strcmp(argv[1], "--fuzz") == 0) {
-        fuzz(std::atoi(argv[2]), argc > 3 ? (unsigned)std::atoi(argv[3]) : 1u);
+    int arg = 1;
+    if (arg < argc && std::strcmp(argv[arg], "--sfu-rounded") == 0) {
+        emu::special_functions = emu::SpecialFunctions::Rounded;
+        ++arg;
+    } else if (arg + 1 < argc && std::strcmp(argv[arg], "--sfu-seed") == 0) {
+        emu::special_functions_seed = (uint32_t)std::atoi(argv[arg + 1]);
+        arg += 2;
+    }
+    const bool within = emu::special_functions == emu::SpecialFunctions::WithinBounds;
+    std::printf("special functions: %s\n", within ? ("within their bounds, seed " +
+                                                       std::to_string(emu::special_functions_seed)).c_str()
+                                                : "libm's results");
+    if (arg + 1 < argc && std::strcmp(argv[arg], "--fuzz") == 0) {
+        fuzz(std::atoi(argv[arg + 1]), arg + 2 < argc ? (unsigned)std::atoi(argv[arg + 2]) : 1u);
         return finish();
+    }
+    if (arg < argc) {
+        std::fprintf(stderr, "usage: test_cuda_emulated [--sfu-rounded | --sfu-seed S] [--fuzz N [SEED]]\n");
+        return 2;
     }
     test_against_cpu();
     test_sampled_band_is_taken();
@@ -380,6 +484,9 @@ int main(int argc, char **argv) {
     test_far_rows();
     test_key_value_inverts_order_key();
     test_shared_memory_starts_as_garbage();
+    test_special_functions_model();
+    test_kernels_take_the_special_functions();
+    test_zeros_of_both_signs_weigh_the_same();
     fuzz(60, 1);
     return finish();
 }

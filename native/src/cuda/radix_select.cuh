@@ -103,8 +103,11 @@ __device__ ClampedSet select_clamped_set(const pl_loss_params &p, const typename
     const int shifts[3] = {kFirstLevelShift, 10, 0};
     const uint32_t widths[3] = {0x7ffu, 0x7ffu, 0x3ffu};
     const bool by_mass = p.clamp_mode == PL_CLAMP_PROBABILITY_MASS;
-    // A token's fixed-point exp-mass (kMassScale): equal logits weigh the same, exactly.
-    const auto mass = [&](float z) { return fixed_mass(tr.y2(z) - m2); };
+    // A token's fixed-point exp-mass (kMassScale): equal logits weigh the same, exactly, which add_value_bins's
+    // count (a bin's mass divided by one copy's) needs.  -0 and +0 are equal logits, but 2^-0 and 2^+0 are two
+    // results of the special function unit, which NVIDIA bounds and does not say are equal: + 0.0f makes the
+    // argument one zero (y2 - m2 is -0 for a -0 logit under a row max of 0).
+    const auto mass = [&](float z) { return fixed_mass(tr.y2(z) - m2 + 0.0f); };
     unsigned long long need;
     if (by_mass) {
         const float cut = mass_cut(p.clamp_p, total_e, finite);

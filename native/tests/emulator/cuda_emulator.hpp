@@ -14,10 +14,11 @@
 // result depend on that order, so a test that finds the same bits under every schedule has shown that no such
 // race changed its results (the question compute-sanitizer's racecheck answers on a GPU).  A cooperative launch
 // runs the blocks in rounds between grid barriers (launch_cooperative).  Built with
-// AddressSanitizer, an access past a buffer or past a block's shared memory fails (memcheck's question).  What the
-// emulation cannot show: the GPU's speed, its rounding of __expf / __fdividef / ex2.approx / lg2.approx
-// (exp2_approx and log2_approx compute exp2f and log2f here), and races between the lanes of a warp that only a
-// shuffle orders (a shuffle is a full barrier here; on the GPU it orders no memory).
+// AddressSanitizer, an access past a buffer or past a block's shared memory fails (memcheck's question).  The
+// special function unit's instructions (ex2.approx, lg2.approx, and rcp.approx behind __fdividef) give results
+// within NVIDIA's documented bounds and flush as .ftz does (special_functions.hpp), not the GPU's own bits.  What the
+// emulation cannot show: the GPU's speed, and races between the lanes of a warp that only a shuffle orders (a
+// shuffle is a full barrier here; on the GPU it orders no memory).
 #pragma once
 
 // Before the CUDA headers, which keep these when defined: device and global functions become host functions.
@@ -36,6 +37,8 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+
+#include "special_functions.hpp"
 
 namespace emu {
 
@@ -134,8 +137,10 @@ T atomicAdd(T *address, T v) {
     return old;
 }
 
-inline float __expf(float x) { return expf(x); }
-inline float __fdividef(float x, float y) { return x / y; }
+// As nvcc compiles them: a multiply by log2 e, then ex2.approx (with a fix-up for subnormal results); the
+// reciprocal's rcp.approx.ftz, then a multiply.
+inline float __expf(float x) { return emu::ex2_approx(x * 1.44269504088896341f, false); }
+inline float __fdividef(float x, float y) { return x * emu::rcp_approx_ftz(y); }
 inline float __uint_as_float(uint32_t u) {
     float f;
     std::memcpy(&f, &u, 4);
