@@ -17,8 +17,9 @@
 // AddressSanitizer, an access past a buffer or past a block's shared memory fails (memcheck's question).  The
 // special function unit's instructions (ex2.approx, lg2.approx, and rcp.approx behind __fdividef) give results
 // within NVIDIA's documented bounds and flush as .ftz does (special_functions.hpp), not the GPU's own bits.  What the
-// emulation cannot show: the GPU's speed, and races between the lanes of a warp that only a shuffle orders (a
-// shuffle is a full barrier here; on the GPU it orders no memory).
+// emulation cannot show: the GPU's speed, which products nvcc contracts into FMAs (the FMA build of the test,
+// cuda_emulated_fma, contracts those g++ chooses), and races between the lanes of a warp that only a shuffle orders
+// (a shuffle is a full barrier here; on the GPU it orders no memory).
 #pragma once
 
 // Before the CUDA headers, which keep these when defined: device and global functions become host functions.
