@@ -263,13 +263,23 @@ void test_shared_memory_starts_as_garbage() {
     }
 }
 
+// The special function unit's model for one test: `mode` from here on, and the run's mode and seed again after.
+struct SpecialFunctionsScope {
+    const emu::SpecialFunctions mode = emu::special_functions;
+    const uint32_t seed = emu::special_functions_seed;
+    explicit SpecialFunctionsScope(emu::SpecialFunctions now) { emu::special_functions = now; }
+    ~SpecialFunctionsScope() {
+        emu::special_functions = mode;
+        emu::special_functions_seed = seed;
+    }
+};
+
 // The special function unit's model (emulator/special_functions.hpp): within its bounds (a rounding's half ulp
 // more; measured relative to the result, so that a step across a power of 2 counts as what it is), flushed as .ftz
 // flushes, and not libm's results: a model that rounded as libm does would leave the comparisons blind to the GPU's.
 void test_special_functions_model() {
     g_case = "special functions";
-    const emu::SpecialFunctions mode = emu::special_functions;
-    emu::special_functions = emu::SpecialFunctions::WithinBounds;
+    const SpecialFunctionsScope scope(emu::SpecialFunctions::WithinBounds);
     const auto steps = [](double got, double exact) { return std::fabs(got - exact) / std::fabs(exact) * 0x1p23; };
     std::mt19937 rng(5);
     std::uniform_real_distribution<float> power(-126.0f, 127.0f), near_one(0.5f, 2.0f), wide(-60.0f, 60.0f);
@@ -296,7 +306,6 @@ void test_special_functions_model() {
     CHECK(emu::lg2_approx_ftz(1e-40f) == -INFINITY && emu::rcp_approx_ftz(0x1p127f) == 0.0f,
           "a subnormal argument or result flushed: lg2 %g, rcp %g", emu::lg2_approx_ftz(1e-40f),
           emu::rcp_approx_ftz(0x1p127f));
-    emu::special_functions = mode;
 }
 
 // The kernels take every exponential and logarithm from the model, and its errors reach their results: a softcapped
@@ -310,9 +319,8 @@ void test_kernels_take_the_special_functions() {
     Case c = *named;
     c.p.clamp_mode = PL_CLAMP_PROBABILITY_MASS;
     const Inputs in = make_inputs(c, 31);
-    const emu::SpecialFunctions mode = emu::special_functions;
+    const SpecialFunctionsScope scope(emu::SpecialFunctions::WithinBounds);
     for (uint64_t &n : emu::sfu::calls) n = 0;
-    emu::special_functions = emu::SpecialFunctions::WithinBounds;
     const Outputs within = run_emulated(c, in, 3).out;
     const uint64_t *calls = emu::sfu::calls;
     CHECK(calls[emu::sfu::kEx2] > 0 && calls[emu::sfu::kLg2] > 0 && calls[emu::sfu::kRcp] > 0,
@@ -320,7 +328,6 @@ void test_kernels_take_the_special_functions() {
           (unsigned long long)calls[emu::sfu::kLg2], (unsigned long long)calls[emu::sfu::kRcp]);
     emu::special_functions = emu::SpecialFunctions::Rounded;
     const Outputs rounded = run_emulated(c, in, 3).out;
-    emu::special_functions = mode;
     CHECK(!same_bits(within, rounded), "the same bits with the model's errors as with libm's results");
     const Outputs cpu = run_cpu(c, in);
     compare(c, in, cpu, within);
@@ -333,9 +340,7 @@ void test_kernels_take_the_special_functions() {
 // (the first seed of the model that gives one), rows of -1 and zeros of both signs, whose S is every zero at
 // p = 0.999, match the CPU kernel.
 void test_zeros_of_both_signs_weigh_the_same() {
-    const emu::SpecialFunctions mode = emu::special_functions;
-    const uint32_t seed = emu::special_functions_seed;
-    emu::special_functions = emu::SpecialFunctions::WithinBounds;
+    const SpecialFunctionsScope scope(emu::SpecialFunctions::WithinBounds);
     while (!(emu::ex2_approx(-0.0f, true) < emu::ex2_approx(0.0f, true))) ++emu::special_functions_seed;
     Case c{"zeros of both signs, weighed", 16, 1000, 0, 0, PL_F32, -1, false, false, false, false, true, 0, 0, 2,
            base_params()};
@@ -344,8 +349,6 @@ void test_zeros_of_both_signs_weigh_the_same() {
     g_case = c.name;
     const Inputs in = make_inputs(c, 3);
     compare(c, in, run_cpu(c, in), run_emulated(c, in, 2).out);
-    emu::special_functions = mode;
-    emu::special_functions_seed = seed;
 }
 
 // The select's last level rebuilds a bin's logit from the key bits it resolved (key_value): exact for every bf16
