@@ -517,7 +517,7 @@ std::vector<Case> cases() {
         add(c);
     }
     // The softcap saturated: every logit 6.6 to 7.6 softcaps up, where tanh lies within 4e-6 of 1, so that the
-    // gradient's slope 1 - tanh^2 taken from tanh would be mostly its rounding (Transform::slope, dy_dz).
+    // gradient's slope 1 - tanh^2 taken from tanh would be mostly its rounding (Transform::softcapped, dy_dz).
     pl_loss_params saturated = base_params();
     saturated.softcap = 5.0f;
     c = {"bf16 softcap, saturated", 8, 2000, 0, 0, PL_BF16, PL_F32, false, false, false, false, true, 0, 0, 0,

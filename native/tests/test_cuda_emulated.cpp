@@ -11,6 +11,7 @@
 #include "emulator/cuda_emulator.hpp"  // first: it defines the CUDA qualifiers before any CUDA header
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -334,6 +335,37 @@ void test_kernels_take_the_special_functions() {
     compare(c, in, cpu, rounded);
 }
 
+// The gradient pass takes the special function unit only as often as a column needs it, which sets its speed where
+// the logits come from L2 (16 results a cycle per SM, RESULTS.md): ex2 for pi_v, and with the softcap one ex2 and
+// one rcp for both its tanh and its slope.  A call with the gradient and one without differ by those per column
+// of each row of weight (zero-weight rows are not read), the target's column taken twice (as any column, then as
+// the target: a branch per pack where the pack holds it, not a select per column).
+void test_gradient_pass_special_functions() {
+    const std::vector<Case> all = cases();
+    for (const char *name : {"f32 softcap, scale, temperature", "f32 -inf masked"}) {
+        const Case *named = named_case(all, "gradient pass's special functions: ", name);
+        if (!named) return;
+        Case c = *named;
+        const Inputs in = make_inputs(c, 13);
+        const auto count = [&](bool gradient) {
+            c.gradient = gradient;
+            for (uint64_t &n : emu::sfu::calls) n = 0;
+            run_emulated(c, in, 3);
+            return std::array<uint64_t, 3>{emu::sfu::calls[0], emu::sfu::calls[1], emu::sfu::calls[2]};
+        };
+        const std::array<uint64_t, 3> with = count(true), without = count(false);
+        const uint64_t rows = std::count_if(in.weight.begin(), in.weight.end(), [](float w) { return w != 0.0f; });
+        const uint64_t columns = (c.v + 1) * rows;
+        const bool softcap = c.p.softcap > 0.0f;
+        const uint64_t ex2 = with[emu::sfu::kEx2] - without[emu::sfu::kEx2];
+        const uint64_t lg2 = with[emu::sfu::kLg2] - without[emu::sfu::kLg2];
+        const uint64_t rcp = with[emu::sfu::kRcp] - without[emu::sfu::kRcp];
+        CHECK(columns > 0 && ex2 == (softcap ? 2 : 1) * columns && lg2 == 0 && rcp == (softcap ? 1 : 0) * columns,
+              "%llu columns: ex2 %llu, lg2 %llu, rcp %llu", (unsigned long long)columns, (unsigned long long)ex2,
+              (unsigned long long)lg2, (unsigned long long)rcp);
+    }
+}
+
 // -0 and +0 logits tie (SPEC), and PROBABILITY_MASS's radix select counts a last-level bin of one value by its mass
 // divided by one copy's.  Under a row max of 0 their arguments to ex2 are -0 and +0, which a unit within its bounds
 // may weigh apart; where 2^-0 comes out lighter, a count by the +0 copy's mass would lose zeros.  Under such a unit
@@ -489,6 +521,7 @@ int main(int argc, char **argv) {
     test_shared_memory_starts_as_garbage();
     test_special_functions_model();
     test_kernels_take_the_special_functions();
+    test_gradient_pass_special_functions();
     test_zeros_of_both_signs_weigh_the_same();
     fuzz(60, 1);
     return finish();

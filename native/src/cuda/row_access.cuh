@@ -207,33 +207,37 @@ struct Transform {
     float out;     // log2(e) / tau
     float direct;  // s log2(e) / tau: y2 = z direct without the softcap
 
-    __device__ __forceinline__ static float tanh_approx(float x) {
-        // From exp(-2|x|), as the CPU kernel does: absolute error about 1e-7.
-        float e = __expf(-2.0f * fabsf(x));
-        float t = __fdividef(1.0f - e, 1.0f + e);
-        return x < 0.0f ? -t : t;
-    }
-
     __device__ __forceinline__ static Transform make(float scale, float softcap, float tau) {
         const float out = kLog2e / tau;
         return Transform{scale, softcap, softcap > 0.0f ? 1.0f / softcap : 0.0f, out, scale * out};
     }
 
     __device__ __forceinline__ float y2(float z) const {
-        if (softcap <= 0.0f) return z * direct;
-        float u = softcap * tanh_approx(z * scale * inv_softcap);
-        u = z == -INFINITY ? -INFINITY : u;
-        u = z != z ? z : u;
-        return u * out;
+        float slope;
+        return softcap <= 0.0f ? z * direct : softcapped(z, slope) * out;
     }
 
-    // dy/dz / (s / tau): 1 without the softcap; with it 1 - tanh^2 x, x = s z / c, taken as 4 e / (1 + e)^2 for
-    // e = exp(-2|x|) (as the CPU kernel's dy_dz).  1 - th^2 from th = tanh x would cancel to th's error where th nears
-    // 1: __fdividef's 2 ulps are a percent of the slope at |x| = 6, and more than all of it from |x| = 9.
-    __device__ __forceinline__ float slope(float z) const {
-        if (softcap <= 0.0f) return 1.0f;
-        const float e = __expf(-2.0f * fabsf(z * scale * inv_softcap)), d = 1.0f + e;
-        return __fdividef(4.0f * e, d * d);
+    // y2 and the slope dy/dz / (s / tau) of one logit (1 without the softcap), for the gradient pass.
+    __device__ __forceinline__ float y2(float z, float &slope) const {
+        slope = 1.0f;
+        return softcap <= 0.0f ? z * direct : softcapped(z, slope) * out;
+    }
+
+  private:
+    // u = c tanh x, x = s z / c, and the slope 1 - tanh^2 x, from one e = exp(-2|x|) and one r = 1 / (1 + e):
+    // tanh |x| = (1 - e) r (the CPU kernel's fast_tanh: absolute error about 1e-7) and the slope 4 e r^2.  On the GPU
+    // __fdividef(a, b) is a times rcp(b) (div.approx), so (1 - e) r is the bits of __fdividef(1 - e, 1 + e), and
+    // the gradient pass, which needs both, takes the special function unit twice where it took it four times.  The
+    // slope is not taken as 1 - th^2: that cancels to th's error where th nears 1 (__fdividef's 2 ulps are a percent
+    // of the slope at |x| = 6, and more than all of it from |x| = 9).
+    __device__ __forceinline__ float softcapped(float z, float &slope) const {
+        const float x = z * scale * inv_softcap;
+        const float e = __expf(-2.0f * fabsf(x)), r = __fdividef(1.0f, 1.0f + e);
+        slope = 4.0f * e * r * r;
+        const float t = (1.0f - e) * r;
+        float u = softcap * (x < 0.0f ? -t : t);
+        u = z == -INFINITY ? -INFINITY : u;
+        return z != z ? z : u;
     }
 };
 

@@ -333,31 +333,28 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
     const GradientTerms gt = gradient_terms(p, w, loss.dloss_dlogp, entropy, clamp, log_c, clamped_entropy,
                                             total_other / total_e, p.logit_scale / tau);
     const float log2_sum = (float)(log_s * kLog2e);
-    // pi_v (a lp2 + b), plus pi_v (a_c lp2 + b_c) on S, for lp2 = log2 pi_v.
-    const auto column = [&](float z, float b) {
-        const float lp2 = (tr.y2(z) - row_max) - log2_sum;
+    // (pi_v (a lp2 + b) + intercept, plus pi_v (a_c lp2 + b_c) on S) times the softcap's slope, lp2 = log2 pi_v.
+    const auto column = [&](float z, float b, float intercept) {
+        float slope;
+        const float lp2 = (tr.y2(z, slope) - row_max) - log2_sum;
         const float pi = exp2_approx(lp2);
         // A masked column has lp2 = -inf and pi = 0: a floor on lp2 keeps the bracket finite, so its gradient is
-        // 0 and not NaN (0 * -inf), and the zero addend makes that +0, as the CPU kernel writes there.
+        // 0 and not NaN (0 * -inf), and the zero intercept makes that +0, as the CPU kernel writes there.
         const float l = fmaxf(lp2, -1024.0f);
         float x = fmaf(gt.a, l, b);
         if (clamp && z >= smallest_in_s) x += fmaf(gt.a_c, l, gt.b_c);
-        return fmaf(pi, x, 0.0f);
+        return fmaf(pi, x, intercept) * slope;
     };
     D *drow = (D *)a.dlogits + i * a.ld_dlogits;
     for_each_pack<DT, VEC, true>(row, a.vocab, [&](int64_t c0, const auto &z) {
         constexpr int n = sizeof(z) / sizeof(float);
         float g[n];
 #pragma unroll
-        for (int j = 0; j < n; ++j) g[j] = column(z[j], gt.b);
+        for (int j = 0; j < n; ++j) g[j] = column(z[j], gt.b, 0.0f);
         if ((uint64_t)(target - c0) < (uint64_t)n) {  // the pack holding the target
 #pragma unroll
             for (int j = 0; j < n; ++j)
-                if (c0 + j == target) g[j] = gt.target + column(z[j], gt.b_h);
-        }
-        if (tr.softcap > 0.0f) {
-#pragma unroll
-            for (int j = 0; j < n; ++j) g[j] *= tr.slope(z[j]);
+                if (c0 + j == target) g[j] = column(z[j], gt.b_h, gt.target);
         }
         store_columns<DDT>(drow, c0, g);
     });
