@@ -111,6 +111,12 @@ static void place_sample(const Case &c, std::vector<uint8_t> &logits, int64_t st
     }
 }
 
+unsigned case_seed(const Case &c) {
+    uint32_t h = 2166136261u;  // FNV-1a
+    for (const char ch : c.name) h = (h ^ (uint8_t)ch) * 16777619u;
+    return h;
+}
+
 Inputs make_inputs(const Case &c, unsigned seed) {
     std::mt19937 rng(seed);
     std::normal_distribution<float> normal(0.0f, 2.5f);

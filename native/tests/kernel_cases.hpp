@@ -68,6 +68,9 @@ struct Inputs {
 // in g_mass_boundary_rows.
 Inputs make_inputs(const Case &c, unsigned seed);
 extern int64_t g_mass_boundary_rows;
+// The seed of a case's inputs where a test runs every case: a hash of its name, so that a case keeps its inputs
+// wherever it stands in cases() and whatever cases come and go around it.
+unsigned case_seed(const Case &c);
 
 struct Outputs {
     pl_status status;
