@@ -35,7 +35,7 @@ def cases():
 def run_cases(lib_path):
     """The child, under ncu: every case in its own cudaProfilerStart / Stop range, its buffers made outside it."""
     import torch
-    from bench_loss import MODES, kernel_params, make_inputs
+    from bench_loss import MODES, make_inputs, mode_params
     from policyloss_ctypes import PL_METRICS_LEN, Library
 
     lib = Library(lib_path)
@@ -55,7 +55,7 @@ def run_cases(lib_path):
     out = torch.empty_like(logits)
     profiled(lambda: torch.neg(logits, out=out))
     for mode in MODES:
-        params = kernel_params(lib, mode != "entropy", mode == MODES[2])
+        params = mode_params(lib, mode)
 
         def call(x, dlogits):
             lib.call(torch, params, x, target, old_logp, advantage, weight, dlogits, metrics, err)
