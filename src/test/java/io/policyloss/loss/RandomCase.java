@@ -10,7 +10,7 @@ import java.util.Random;
  */
 public record RandomCase(String name, int rows, int vocab, int stride, Dtype dtype, boolean target64, LossConfig config,
         double maskFraction, int tieLevels, boolean perRowTemperature, double zeroWeightFraction, Gradient gradient,
-        boolean withRef, double peakGap) {
+        boolean withRef, double peakGap, double offset) {
 
     /** How the gradient is asked for. */
     public enum Gradient { F32, LOGITS_DTYPE, IN_PLACE, NONE }
@@ -19,19 +19,21 @@ public record RandomCase(String name, int rows, int vocab, int stride, Dtype dty
     private static final double[] LOG_RATIO = {-25, -0.9, -0.35, -0.05, 0, 0.08, 0.4, 1.6, 25};
 
     public static RandomCase of(String name, int rows, int vocab, Dtype dtype, LossConfig config) {
-        return new RandomCase(name, rows, vocab, vocab, dtype, false, config, 0, 0, false, 0, Gradient.F32, false, 0);
+        return new RandomCase(name, rows, vocab, vocab, dtype, false, config, 0, 0, false, 0, Gradient.F32, false, 0, 0);
     }
 
-    public RandomCase stride(int s) { return new RandomCase(name, rows, vocab, s, dtype, target64, config, maskFraction, tieLevels, perRowTemperature, zeroWeightFraction, gradient, withRef, peakGap); }
-    public RandomCase withInt64Targets() { return new RandomCase(name, rows, vocab, stride, dtype, true, config, maskFraction, tieLevels, perRowTemperature, zeroWeightFraction, gradient, withRef, peakGap); }
-    public RandomCase masked(double f) { return new RandomCase(name, rows, vocab, stride, dtype, target64, config, f, tieLevels, perRowTemperature, zeroWeightFraction, gradient, withRef, peakGap); }
-    public RandomCase ties(int levels) { return new RandomCase(name, rows, vocab, stride, dtype, target64, config, maskFraction, levels, perRowTemperature, zeroWeightFraction, gradient, withRef, peakGap); }
-    public RandomCase withPerRowTemperature() { return new RandomCase(name, rows, vocab, stride, dtype, target64, config, maskFraction, tieLevels, true, zeroWeightFraction, gradient, withRef, peakGap); }
-    public RandomCase zeroWeights(double f) { return new RandomCase(name, rows, vocab, stride, dtype, target64, config, maskFraction, tieLevels, perRowTemperature, f, gradient, withRef, peakGap); }
-    public RandomCase gradient(Gradient g) { return new RandomCase(name, rows, vocab, stride, dtype, target64, config, maskFraction, tieLevels, perRowTemperature, zeroWeightFraction, g, withRef, peakGap); }
-    public RandomCase withRefLogp() { return new RandomCase(name, rows, vocab, stride, dtype, target64, config, maskFraction, tieLevels, perRowTemperature, zeroWeightFraction, gradient, true, peakGap); }
+    public RandomCase stride(int s) { return new RandomCase(name, rows, vocab, s, dtype, target64, config, maskFraction, tieLevels, perRowTemperature, zeroWeightFraction, gradient, withRef, peakGap, offset); }
+    public RandomCase withInt64Targets() { return new RandomCase(name, rows, vocab, stride, dtype, true, config, maskFraction, tieLevels, perRowTemperature, zeroWeightFraction, gradient, withRef, peakGap, offset); }
+    public RandomCase masked(double f) { return new RandomCase(name, rows, vocab, stride, dtype, target64, config, f, tieLevels, perRowTemperature, zeroWeightFraction, gradient, withRef, peakGap, offset); }
+    public RandomCase ties(int levels) { return new RandomCase(name, rows, vocab, stride, dtype, target64, config, maskFraction, levels, perRowTemperature, zeroWeightFraction, gradient, withRef, peakGap, offset); }
+    public RandomCase withPerRowTemperature() { return new RandomCase(name, rows, vocab, stride, dtype, target64, config, maskFraction, tieLevels, true, zeroWeightFraction, gradient, withRef, peakGap, offset); }
+    public RandomCase zeroWeights(double f) { return new RandomCase(name, rows, vocab, stride, dtype, target64, config, maskFraction, tieLevels, perRowTemperature, f, gradient, withRef, peakGap, offset); }
+    public RandomCase gradient(Gradient g) { return new RandomCase(name, rows, vocab, stride, dtype, target64, config, maskFraction, tieLevels, perRowTemperature, zeroWeightFraction, g, withRef, peakGap, offset); }
+    public RandomCase withRefLogp() { return new RandomCase(name, rows, vocab, stride, dtype, target64, config, maskFraction, tieLevels, perRowTemperature, zeroWeightFraction, gradient, true, peakGap, offset); }
     /** A row as a confident model's: one token in a hundred {@code gap} above the rest, which then hold little mass. */
-    public RandomCase peaked(double gap) { return new RandomCase(name, rows, vocab, stride, dtype, target64, config, maskFraction, tieLevels, perRowTemperature, zeroWeightFraction, gradient, withRef, gap); }
+    public RandomCase peaked(double gap) { return new RandomCase(name, rows, vocab, stride, dtype, target64, config, maskFraction, tieLevels, perRowTemperature, zeroWeightFraction, gradient, withRef, gap, offset); }
+    /** Every drawn logit moved by {@code d}: e.g. far past a softcap, where tanh saturates. */
+    public RandomCase offset(double d) { return new RandomCase(name, rows, vocab, stride, dtype, target64, config, maskFraction, tieLevels, perRowTemperature, zeroWeightFraction, gradient, withRef, peakGap, d); }
 
     @Override
     public String toString() {
@@ -62,7 +64,8 @@ public record RandomCase(String name, int rows, int vocab, int stride, Dtype dty
                     value = rnd.nextInt(tieLevels) - tieLevels / 2;
                     if (value == 0 && rnd.nextBoolean()) value = -0.0f;  // -0 and +0 are one value: a tie
                 }
-                else value = (float) (2.0 * rnd.nextGaussian() + (peakGap > 0 && rnd.nextDouble() < 0.01 ? peakGap : 0));
+                else value = (float) (offset + 2.0 * rnd.nextGaussian()
+                        + (peakGap > 0 && rnd.nextDouble() < 0.01 ? peakGap : 0));
                 z[i][v] = store(f32, h16, i * stride + v, value);
             }
             // The gap between rows holds NaN in the case's dtype: never read; a kernel that read it would report NaN.
