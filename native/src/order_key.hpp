@@ -1,5 +1,7 @@
 // The clamped set's selection on raw logits (SPEC section 2), shared by the CPU and CUDA kernels: scale, softcap
-// and temperature all preserve order, so S is chosen on an order-preserving integer key of the raw logit.
+// and temperature all preserve order, so S is chosen on an order-preserving integer key of the raw logit.  Its ties
+// are the logits' own, as in exact arithmetic: not those of a saturated softcap's y, which rounds distinct logits
+// to one float from about |s z / c| = 8, where tanh lies within a few float roundings of 1.
 #pragma once
 #include <cmath>
 #include <cstdint>
