@@ -213,8 +213,8 @@ struct Transform {
     }
 
     __device__ __forceinline__ float y2(float z) const {
-        float slope;
-        return softcap <= 0.0f ? z * direct : softcapped(z, slope) * out;
+        float slope;  // unused here: the compiler drops its arithmetic
+        return y2(z, slope);
     }
 
     // y2 and the slope dy/dz / (s / tau) of one logit (1 without the softcap), for the gradient pass.
@@ -225,9 +225,10 @@ struct Transform {
 
   private:
     // u = c tanh x, x = s z / c, and the slope 1 - tanh^2 x, from one e = exp(-2|x|) and one r = 1 / (1 + e):
-    // tanh |x| = (1 - e) r (the CPU kernel's fast_tanh: absolute error about 1e-7) and the slope 4 e r^2.  On the GPU
-    // __fdividef(a, b) is a times rcp(b) (div.approx), so (1 - e) r is the bits of __fdividef(1 - e, 1 + e), and
-    // the gradient pass, which needs both, takes the special function unit twice where it took it four times.  The
+    // tanh |x| = (1 - e) r (the CPU kernel's fast_tanh with its division as a reciprocal: absolute error about
+    // 1e-7) and the slope 4 e r^2.  On the GPU __fdividef(a, b) is a times rcp(b) (div.approx), so (1 - e) r is the
+    // bits of __fdividef(1 - e, 1 + e), and the gradient pass, which needs both, takes the special function unit
+    // twice for them, not four times (RESULTS.md: with a softcap, that unit is predicted to bound the kernel).  The
     // slope is not taken as 1 - th^2: that cancels to th's error where th nears 1 (__fdividef's 2 ulps are a percent
     // of the slope at |x| = 6, and more than all of it from |x| = 9).
     __device__ __forceinline__ float softcapped(float z, float &slope) const {
