@@ -7,9 +7,9 @@ logits (read once + write once; read twice + write once is 1.5 times that).
 
 Two parts, run in one process or apart (benchmarks/gpu/run_device.sh runs the sweep last, in what its time leaves):
 - headline: a check of the kernel against a float64 PyTorch reference (loss, entropies, gradient), then the kernel,
-  eager PyTorch and torch.compile at 8192 x 151,936 bf16, into OUT/bench_loss.md and OUT/bench_loss.json; and the
-  kernel there on two other row families: a confident model's (each target PEAK above the normal bulk), and rows
-  shaped like a reasoning model's with their targets drawn from them (MODEL_LIKE);
+  eager PyTorch and torch.compile at 8192 x 151,936 bf16, into OUT/bench_loss.md and OUT/bench_loss.json; the kernel
+  there with a softcap (SOFTCAP_MODE) too, and on two other row families: a confident model's (each target PEAK
+  above the normal bulk), and rows shaped like a reasoning model's with their targets drawn from them (MODEL_LIKE);
 - sweep: the kernel and the floor at the issue's other shapes, dtypes and sizes, into OUT/bench_sweep.md and .json.
 Timings are CUDA events, median after warm-up; each table is printed last.
 """
