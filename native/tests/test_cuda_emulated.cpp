@@ -486,8 +486,49 @@ void fuzz(int count, unsigned seed) {
     std::printf("fuzz: %d of %d random cases valid and compared\n", ran, count);
 }
 
-// test_cuda_emulated [--sfu-rounded | --sfu-seed S] [--fuzz N [SEED]]: the special function unit's results as libm
-// rounds them, or within its bounds by another seed (1 by default).
+// Two kernels with a race, which the racecheck build must report (CTest's cuda_racecheck_finds_*), so that its
+// silence on the real kernels means something: warp totals summed by thread 0 with no __syncthreads after the warps
+// wrote them (on a GPU thread 0 may read them before they are written); and a value that lane 0 writes and lane 1
+// reads after a shuffle, which orders no memory (CUDA asks for __syncwarp there).
+struct WarpTotals {
+    unsigned total[kWarps];
+};
+
+void missing_barrier_sum(unsigned *out) {
+    PL_BLOCK_SHARED(WarpTotals, s);
+    if (threadIdx.x % 32 == 0) s.total[threadIdx.x / 32] = threadIdx.x;
+    if (threadIdx.x == 0) {
+        unsigned sum = 0;
+        for (int w = 0; w < kWarps; ++w) sum += s.total[w];
+        *out = sum;
+    }
+}
+
+void ordered_by_a_shuffle(unsigned *out) {
+    PL_BLOCK_SHARED(WarpTotals, s);
+    const unsigned warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (lane == 0) s.total[warp] = warp;
+    __shfl_xor_sync(kFullMask, lane, 1);
+    if (lane == 1) out[warp] = s.total[warp];
+}
+
+int run_race(const char *race) {
+    std::vector<unsigned> out(kWarps);
+    if (std::strcmp(race, "barrier") == 0) {
+        emu::launch(1, kThreads, missing_barrier_sum, out.data());
+    } else if (std::strcmp(race, "shuffle") == 0) {
+        emu::launch(1, kThreads, ordered_by_a_shuffle, out.data());
+    } else {
+        std::fprintf(stderr, "--race: barrier or shuffle, not %s\n", race);
+        return 2;
+    }
+    std::printf("ran the race '%s'\n", race);
+    return 0;
+}
+
+// test_cuda_emulated [--sfu-rounded | --sfu-seed S] [--fuzz N [SEED] | --race barrier|shuffle]: the special function
+// unit's results as libm rounds them, or within its bounds by another seed (1 by default); random cases only; a
+// kernel with a race only.
 int main(int argc, char **argv) {
     int arg = 1;
     if (arg < argc && std::strcmp(argv[arg], "--sfu-rounded") == 0) {
@@ -505,8 +546,10 @@ int main(int argc, char **argv) {
         fuzz(std::atoi(argv[arg + 1]), arg + 2 < argc ? (unsigned)std::atoi(argv[arg + 2]) : 1u);
         return finish();
     }
+    if (arg + 1 < argc && std::strcmp(argv[arg], "--race") == 0) return run_race(argv[arg + 1]);
     if (arg < argc) {
-        std::fprintf(stderr, "usage: test_cuda_emulated [--sfu-rounded | --sfu-seed S] [--fuzz N [SEED]]\n");
+        std::fprintf(stderr, "usage: test_cuda_emulated [--sfu-rounded | --sfu-seed S] [--fuzz N [SEED] | --race "
+                             "barrier|shuffle]\n");
         return 2;
     }
     test_against_cpu();

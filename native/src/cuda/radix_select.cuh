@@ -52,7 +52,8 @@ __device__ __forceinline__ float mass_cut(float p, double total_e, int64_t finit
 
 #ifndef __CUDACC__
 // The tokens PROBABILITY_MASS's first level weighed, counted where the emulated test runs this code on the host
-// (native/tests/test_cuda_emulated.cpp): the results alone cannot tell a cut from none.
+// (native/tests/test_cuda_emulated.cpp): the results alone cannot tell a cut from none.  Added to atomically, as
+// emulated_band_hits.
 inline int64_t emulated_mass_weighed = 0;
 #endif
 
@@ -122,7 +123,7 @@ __device__ ClampedSet select_clamped_set(const pl_loss_params &p, const typename
             sel.add_mass(key >> shifts[0], q);
             held += q;
 #ifndef __CUDACC__
-            ++emulated_mass_weighed;
+            __atomic_fetch_add(&emulated_mass_weighed, 1, __ATOMIC_RELAXED);
 #endif
         });
         held = block_sum_u64(held, u64_slots);  // also orders the atomics before choose_bin

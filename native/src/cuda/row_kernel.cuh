@@ -304,7 +304,8 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
                                                 s.u64_slots, set);
         }
 #ifndef __CUDACC__
-        if (band.active && threadIdx.x == 0) ++(from_band ? emulated_band_hits : emulated_band_misses);
+        if (band.active && threadIdx.x == 0)
+            __atomic_fetch_add(from_band ? &emulated_band_hits : &emulated_band_misses, 1, __ATOMIC_RELAXED);
 #endif
         // Without a band pass 1 counted the first level; a band that missed left its own counts there instead.
         if (!from_band)

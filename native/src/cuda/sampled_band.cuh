@@ -42,7 +42,9 @@ struct Band {
 
 #ifndef __CUDACC__
 // The rows whose band gave S and those whose band missed, counted where the emulated test runs this code on the
-// host (native/tests/test_cuda_emulated.cpp): the results alone cannot tell the band from the radix select.
+// host (native/tests/test_cuda_emulated.cpp): the results alone cannot tell the band from the radix select.  Added
+// to by relaxed atomics: the blocks of a cooperative launch count on fibers of their own, whose plain adds the
+// emulator's race check would report (emulator/cuda_emulator.hpp).
 inline int64_t emulated_band_hits = 0, emulated_band_misses = 0;
 #endif
 

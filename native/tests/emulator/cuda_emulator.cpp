@@ -8,6 +8,13 @@
 #include "cuda_emulator.hpp"
 
 #include <sys/mman.h>
+#include <unistd.h>
+#if defined(PL_EMU_RACECHECK)
+#include <sanitizer/tsan_interface.h>
+// Exported by ThreadSanitizer's runtime, not declared in its header: the calling fiber's accesses go unrecorded.
+extern "C" void __tsan_ignore_thread_begin();
+extern "C" void __tsan_ignore_thread_end();
+#endif
 
 #include <algorithm>
 #include <cstdarg>
@@ -53,6 +60,40 @@ pl_emu_switch:
 namespace emu {
 namespace {
 
+// What ThreadSanitizer is told in the racecheck build (PL_EMU_RACECHECK), which compiles this file without
+// instrumenting it, so that the scheduler's own state is not checked; nothing in the other builds.  Creating a
+// ThreadSanitizer fiber takes milliseconds, so a fiber keeps its one for every launch.
+namespace race {
+#if defined(PL_EMU_RACECHECK)
+void *host = nullptr;  // the launching thread
+void *create() { return __tsan_create_fiber(0); }
+// The host's switch to a fiber passes on what the host wrote (the launch's inputs, shared memory's garbage) where
+// `host_wrote`, at a block's start or resumption; a fiber's switch back passes on nothing, so the fibers are ordered
+// with each other only by the barriers.  (Each passing costs time in proportion to the fibers there are.)
+void to_fiber(void *fiber, bool host_wrote) {
+    __tsan_switch_to_fiber(fiber, host_wrote ? 0 : __tsan_switch_to_fiber_no_sync);
+}
+void to_host() { __tsan_switch_to_fiber(host, __tsan_switch_to_fiber_no_sync); }
+void begin_launch() { host = __tsan_get_current_fiber(); }
+void release(void *sync) { __tsan_release(sync); }
+void acquire(void *sync) { __tsan_acquire(sync); }
+struct Unrecorded {
+    Unrecorded() { __tsan_ignore_thread_begin(); }
+    ~Unrecorded() { __tsan_ignore_thread_end(); }
+};
+#else
+void *create() { return nullptr; }
+void to_fiber(void *, bool) {}
+void to_host() {}
+void begin_launch() {}
+void release(void *) {}
+void acquire(void *) {}
+struct Unrecorded {
+    Unrecorded() {}  // user-provided, so that a scope's guard is no unused variable
+};
+#endif
+}  // namespace race
+
 [[noreturn]] void fail(const char *format, ...) {
     std::fprintf(stderr, "CUDA emulator, block %u: ", blockIdx.x);
     va_list args;
@@ -71,9 +112,12 @@ constexpr size_t kGuardBytes = 4096;
 
 struct Fiber {
     char *stack = nullptr;
+    void *race_fiber = nullptr;  // ThreadSanitizer's, in the racecheck build
     void *sp = nullptr;
     State state = State::Returned;
-    unsigned parity = 0;  // which of its warp's two exchange slots the fiber's next shuffle uses
+    unsigned parity = 0;                    // which of its warp's two exchange slots the fiber's next shuffle uses
+    unsigned syncthreads = 0, grid_syncs = 0;  // the barriers passed, which choose their sync objects (wait_at)
+    bool host_wrote = false;                   // since the fiber last ran (race::to_fiber)
 };
 
 struct Scheduler {
@@ -86,8 +130,14 @@ struct Scheduler {
     const std::function<void()> *body = nullptr;
     Schedule schedule = Schedule::Forward;
     std::mt19937 rng{1};
-    std::vector<std::pair<unsigned char *, size_t>> shared;  // add_shared's
+    std::vector<std::pair<unsigned char *, size_t>> shared;  // shared_memory's
     std::mt19937_64 garbage{1};                              // the bytes that fill them
+    // The race check's sync objects (their addresses): two per block and two for the grid, used in turn by
+    // successive barriers, since a thread may reach the next barrier before a slower one has left this one; and
+    // the launch's end.
+    std::vector<char> block_syncs;
+    char grid_syncs[2] = {};
+    char launch_end = 0;
     bool launching = false;
     bool cooperative = false;
 };
@@ -95,7 +145,9 @@ Scheduler g;
 
 [[noreturn]] void fiber_entry() {
     (*g.body)();
+    race::release(&g.launch_end);
     g.fibers[g.current].state = State::Returned;
+    race::to_host();
     pl_emu_switch(&g.fibers[g.current].sp, g.main_sp);
     __builtin_unreachable();  // a returned fiber is never resumed; the next block starts it afresh
 }
@@ -116,7 +168,7 @@ void ensure_fibers(unsigned count, unsigned threads) {
         void *p = mmap(nullptr, kGuardBytes + kStackBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED) fail("no memory for a fiber stack");
         mprotect(p, kGuardBytes, PROT_NONE);
-        g.fibers.push_back(Fiber{(char *)p});
+        g.fibers.push_back(Fiber{(char *)p, race::create()});
     }
     g.slots.assign((size_t)threads / 32 * 2 * 32 * 8, 0);
 }
@@ -163,6 +215,26 @@ void release_barriers(unsigned threads) {
     for (unsigned t = 0; t < threads; ++t) g.fibers[g.base + t].state = State::Runnable;
 }
 
+#if defined(PL_EMU_RACECHECK)
+size_t page_rounded(size_t bytes) {
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    return (bytes + page - 1) / page * page;
+}
+#endif
+
+// The race check forgets which fibers last touched shared memory when a block starts or resumes: a block that
+// starts did not run before, and one that resumes from the grid barrier finds other blocks' garbage.  Mapping
+// fresh pages over it, unrecorded, empties ThreadSanitizer's record of the range.
+void forget_shared_accesses() {
+#if defined(PL_EMU_RACECHECK)
+    race::Unrecorded unrecorded;
+    for (const auto &[p, bytes] : g.shared)
+        if (mmap(p, page_rounded(bytes), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) ==
+            MAP_FAILED)
+            fail("no memory for shared memory");
+#endif
+}
+
 void fill_with_garbage(unsigned char *p, size_t bytes) {
     for (size_t i = 0; i < bytes; i += 8) {
         const uint64_t word = g.garbage();
@@ -173,23 +245,29 @@ void fill_with_garbage(unsigned char *p, size_t bytes) {
 // Runs block `block` on the fibers from `base`: from its start (`fresh`) or from where its threads were released,
 // until each of them has returned or waits at the grid barrier.
 void run_block(unsigned block, unsigned base, unsigned threads, bool fresh) {
+    forget_shared_accesses();
     for (const auto &[p, bytes] : g.shared) fill_with_garbage(p, bytes);
     blockIdx.x = block;
     g.base = base;
     const auto first = g.fibers.begin() + base, last = first + threads;
+    for (auto f = first; f != last; ++f) f->host_wrote = true;
     if (fresh)
         for (auto f = first; f != last; ++f) {
             f->sp = new_fiber_stack(f->stack);
             f->state = State::Runnable;
             f->parity = 0;
+            f->syncthreads = f->grid_syncs = 0;
         }
     for (;;) {
         next_pass_order(threads);
         for (unsigned t : g.order) {
-            if (g.fibers[base + t].state != State::Runnable) continue;
+            Fiber &f = g.fibers[base + t];
+            if (f.state != State::Runnable) continue;
             g.current = base + t;
             threadIdx.x = t;
-            pl_emu_switch(&g.main_sp, g.fibers[base + t].sp);
+            race::to_fiber(f.race_fiber, f.host_wrote);
+            f.host_wrote = false;
+            pl_emu_switch(&g.main_sp, f.sp);
         }
         if (std::all_of(first, last, [](const Fiber &f) {
                 return f.state == State::Returned || f.state == State::AtGridBarrier;
@@ -205,6 +283,8 @@ void run_grid(unsigned grid, unsigned threads, const std::function<void()> &bloc
     if (threads == 0 || threads % 32 != 0) fail("a block of %u threads: the emulator runs whole warps", threads);
     if (g.launching) fail("a launch from inside a kernel");
     ensure_fibers(cooperative ? grid * threads : threads, threads);
+    race::begin_launch();
+    g.block_syncs.assign((size_t)grid * 2, 0);
     g.body = &block_body;
     g.launching = true;
     g.cooperative = cooperative;
@@ -221,17 +301,38 @@ void run_grid(unsigned grid, unsigned threads, const std::function<void()> &bloc
                  (long)returned);
         for (auto f = first; f != last; ++f) f->state = State::Runnable;
     }
+    race::acquire(&g.launch_end);
     g.launching = false;
     g.cooperative = false;
     g.body = nullptr;
 }
 
+// The running fiber; `what` names the caller that needs one.
+Fiber &running(const char *what) {
+    if (!g.launching) fail("%s outside a kernel launch", what);
+    return g.fibers[g.current];
+}
+
 // The running fiber waits in `state` until the scheduler releases it.
 void wait(State state, const char *what) {
-    if (!g.launching) fail("%s outside a kernel launch", what);
-    Fiber &f = g.fibers[g.current];
+    Fiber &f = running(what);
     f.state = state;
+    race::to_host();
     pl_emu_switch(&f.sp, g.main_sp);
+}
+
+// A barrier that orders memory: to the race check, what each thread did before it comes before what any does after
+// it.  `passed` counts the running fiber's barriers of this kind; `syncs`, the pair of sync objects they take in turn.
+void wait_at(State state, const char *what, char *syncs, unsigned &passed) {
+    char *sync = syncs + (passed++ & 1);
+    race::release(sync);
+    wait(state, what);
+    race::acquire(sync);
+}
+
+void block_barrier() {
+    Fiber &f = running("__syncthreads");
+    wait_at(State::AtSyncthreads, "__syncthreads", &g.block_syncs[2 * blockIdx.x], f.syncthreads);
 }
 
 }  // namespace
@@ -242,9 +343,18 @@ void set_schedule(Schedule schedule, unsigned seed) {
     g.garbage.seed(seed);
 }
 
-void add_shared(void *p, size_t bytes) {
+// Pages of their own for the race check, which maps fresh ones over them (forget_shared_accesses); otherwise the
+// heap, where AddressSanitizer fails an access past the end.
+void *shared_memory(size_t bytes, size_t align) {
+#if defined(PL_EMU_RACECHECK)
+    void *p = mmap(nullptr, page_rounded(bytes), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED || (uintptr_t)p % align != 0) fail("no memory for shared memory");
+#else
+    void *p = ::operator new(bytes, std::align_val_t(align));
+#endif
     g.shared.emplace_back((unsigned char *)p, bytes);
     fill_with_garbage((unsigned char *)p, bytes);
+    return p;
 }
 
 void launch_blocks(unsigned grid, unsigned threads, const std::function<void()> &block_body) {
@@ -256,22 +366,29 @@ void launch_cooperative_blocks(unsigned grid, unsigned threads, const std::funct
 }
 
 void grid_barrier() {
-    if (g.launching && !g.cooperative) fail("a grid barrier in a launch that is not cooperative");
-    wait(State::AtGridBarrier, "a grid barrier");
+    Fiber &f = running("a grid barrier");
+    if (!g.cooperative) fail("a grid barrier in a launch that is not cooperative");
+    wait_at(State::AtGridBarrier, "a grid barrier", g.grid_syncs, f.grid_syncs);
 }
 
 void warp_exchange(unsigned mask, const void *mine, void *theirs, int size, int source) {
     if (mask != 0xffffffffu) fail("a shuffle with mask %#x: the emulator runs full-warp shuffles only", mask);
     const unsigned t = threadIdx.x, warp = t / 32;
-    Fiber &f = g.fibers[g.current];
+    Fiber &f = running("a warp shuffle");
     unsigned char *slots = &g.slots[((size_t)warp * 2 + f.parity) * 32 * 8];
-    std::memcpy(slots + (t & 31) * 8, mine, size);
+    {
+        race::Unrecorded unrecorded;  // the exchange is the hardware's, not memory
+        std::memcpy(slots + (t & 31) * 8, mine, size);
+    }
     wait(State::AtShuffle, "a warp shuffle");
     // No lane writes these slots again before all have passed the next shuffle, so after this read.
-    std::memcpy(theirs, slots + source * 8, size);
+    {
+        race::Unrecorded unrecorded;
+        std::memcpy(theirs, slots + source * 8, size);
+    }
     f.parity ^= 1;
 }
 
 }  // namespace emu
 
-void __syncthreads() { emu::wait(emu::State::AtSyncthreads, "__syncthreads"); }
+void __syncthreads() { emu::block_barrier(); }

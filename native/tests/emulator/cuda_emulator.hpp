@@ -12,14 +12,21 @@
 // Between two barriers the threads run one after another, in the order of the schedule: forward, reverse or
 // shuffled.  A __syncthreads missing between one thread's write of shared memory and another's read makes the
 // result depend on that order, so a test that finds the same bits under every schedule has shown that no such
-// race changed its results (the question compute-sanitizer's racecheck answers on a GPU).  A cooperative launch
+// race changed its results.  Built with PL_EMU_RACECHECK, the kernels compiled under ThreadSanitizer (CTest's
+// cuda_racecheck), the emulator asks compute-sanitizer racecheck's question directly.  Every fiber is a
+// ThreadSanitizer fiber, and the emulator orders for it only what CUDA orders: a __syncthreads orders what the block's
+// threads did before it before what they do after it, the grid barrier does the same for the grid, and a launch's
+// end orders the launch before what the host does next.  A warp shuffle orders nothing (on the GPU it orders no
+// memory), and atomicAdd is a relaxed atomic.  So ThreadSanitizer reports two accesses of the same global or shared
+// memory, one of them a write, that two threads of a block, or two blocks of a cooperative launch, make between the
+// same two barriers, whichever order the schedule ran them in.  (The blocks of a plain launch run one after another
+// on the same fibers, so there the check sees each block as following the one before.)  A cooperative launch
 // runs the blocks in rounds between grid barriers (launch_cooperative).  Built with
 // AddressSanitizer, an access past a buffer or past a block's shared memory fails (memcheck's question).  The
 // special function unit's instructions (ex2.approx, lg2.approx, and rcp.approx behind __fdividef) give results
 // within NVIDIA's documented bounds and flush as .ftz does (special_functions.hpp), not the GPU's own bits.  What the
-// emulation cannot show: the GPU's speed, which products nvcc contracts into FMAs (the FMA build of the test,
-// cuda_emulated_fma, contracts those g++ chooses), and races between the lanes of a warp that only a shuffle orders
-// (a shuffle is a full barrier here; on the GPU it orders no memory).
+// emulation cannot show: the GPU's speed, and which products nvcc contracts into FMAs (the FMA build of the test,
+// cuda_emulated_fma, contracts those g++ chooses).
 #pragma once
 
 // Before the CUDA headers, which keep these when defined: device and global functions become host functions.
@@ -38,6 +45,8 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <new>
+#include <type_traits>
 
 #include "special_functions.hpp"
 
@@ -51,19 +60,15 @@ struct Index {
 enum class Schedule { Forward, Reverse, Shuffled };
 void set_schedule(Schedule schedule, unsigned seed = 1);
 
-// Registers `bytes` at `p` as shared memory: filled with random bytes now, and whenever a block starts or, in a
+// `bytes` of shared memory, aligned to `align`: filled with random bytes now, and whenever a block starts or, in a
 // cooperative launch, resumes from the grid barrier (on the GPU a block keeps its shared memory across that
 // barrier; here the blocks share it, so a kernel must write it again after the barrier before reading it).
-void add_shared(void *p, size_t bytes);
+void *shared_memory(size_t bytes, size_t align);
 
 // The shared memory of type T, one object for every kernel and block.
 template <typename T>
 T &block_shared() {
-    static T &shared = *[] {
-        T *p = new T;
-        add_shared(p, sizeof(T));
-        return p;
-    }();
+    static T &shared = *new (shared_memory(sizeof(T), alignof(T))) T;
     return shared;
 }
 
@@ -130,11 +135,13 @@ T __shfl_down_sync(unsigned mask, T v, unsigned delta) {
     return out;
 }
 
-// One fiber runs at a time, so between two barriers every read-modify-write is atomic.
+// One fiber runs at a time, so a load and a store are an atomic read-modify-write here; relaxed atomics, as CUDA's
+// atomicAdd is, to the race check.  Integers only: the kernels' results may not hang on the order of the adds.
 template <typename T>
 T atomicAdd(T *address, T v) {
-    const T old = *address;
-    *address = old + v;
+    static_assert(std::is_integral_v<T>, "an atomic float add would make results depend on the threads' order");
+    const T old = __atomic_load_n(address, __ATOMIC_RELAXED);
+    __atomic_store_n(address, (T)(old + v), __ATOMIC_RELAXED);
     return old;
 }
 

@@ -26,6 +26,11 @@ namespace sfu {
 enum Instruction : uint32_t { kEx2 = 0, kLg2 = 1, kRcp = 2 };
 inline uint64_t calls[3] = {};  // per instruction: the emulated test checks that the kernels reach each one here
 
+// One fiber runs at a time, so a load and a store add one; as atomics they are no race to the racecheck build.
+inline void count(Instruction instruction) {
+    __atomic_store_n(&calls[instruction], __atomic_load_n(&calls[instruction], __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+}
+
 inline uint32_t bits(float x) {
     uint32_t u;
     std::memcpy(&u, &x, 4);
@@ -64,7 +69,7 @@ inline float flush(float x) { return std::fpclassify(x) == FP_SUBNORMAL ? std::c
 
 // ex2.approx.f32, with .ftz or without: 2^x within 2 ulps.
 inline float ex2_approx(float x, bool ftz) {
-    ++sfu::calls[sfu::kEx2];
+    sfu::count(sfu::kEx2);
     if (ftz) x = sfu::flush(x);
     float r = std::exp2f(x);
     if (special_functions == SpecialFunctions::WithinBounds) r = sfu::move_ulps(r, sfu::error_steps(sfu::kEx2, x, 2));
@@ -73,7 +78,7 @@ inline float ex2_approx(float x, bool ftz) {
 
 // lg2.approx.ftz.f32: log2 x within 2^-22 on [0.5, 2] (in steps of 2^-23), within 2 ulps elsewhere.
 inline float lg2_approx_ftz(float x) {
-    ++sfu::calls[sfu::kLg2];
+    sfu::count(sfu::kLg2);
     x = sfu::flush(x);
     const float r = std::log2f(x);  // -inf for 0, NaN below
     if (special_functions == SpecialFunctions::Rounded || !std::isfinite(r)) return r;
@@ -83,7 +88,7 @@ inline float lg2_approx_ftz(float x) {
 
 // rcp.approx.ftz.f32: 1 / x within 1 ulp; 0 where that is subnormal (|x| above 2^126).
 inline float rcp_approx_ftz(float x) {
-    ++sfu::calls[sfu::kRcp];
+    sfu::count(sfu::kRcp);
     x = sfu::flush(x);
     float r = 1.0f / x;
     if (special_functions == SpecialFunctions::WithinBounds) r = sfu::move_ulps(r, sfu::error_steps(sfu::kRcp, x, 1));
