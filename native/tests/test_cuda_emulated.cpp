@@ -7,7 +7,8 @@
 // names them, NaN padding never read, rows past 2^31 elements, the metrics kernel alone for a call with no rows,
 // the radix select's rebuilding of a logit from its key, the rows that take the sampled bands, the tokens that
 // PROBABILITY_MASS's radix select weighs, shared memory that starts as garbage, the special function unit's
-// errors (within NVIDIA's bounds: emulator/special_functions.hpp), and random cases (fuzz).
+// errors (within NVIDIA's bounds: emulator/special_functions.hpp), and random cases (fuzz).  CTest also runs it as
+// test_cuda_racecheck, under ThreadSanitizer (the emulator's race check), with two kernels that have a race.
 #include "emulator/cuda_emulator.hpp"  // first: it defines the CUDA qualifiers before any CUDA header
 
 #include <algorithm>
