@@ -68,8 +68,8 @@ namespace race {
 void *host = nullptr;  // the launching thread
 void *create() { return __tsan_create_fiber(0); }
 // The host's switch to a fiber passes on what the host wrote (the launch's inputs, shared memory's garbage) where
-// `host_wrote`, at a block's start or resumption; a fiber's switch back passes on nothing, so the fibers are ordered
-// with each other only by the barriers.  (Each passing costs time in proportion to the fibers there are.)
+// `host_wrote`, in a block's first pass after it starts or resumes; a fiber's switch back passes on nothing, so the
+// fibers are ordered with each other only by the barriers.  (Each passing costs time in proportion to the fibers.)
 void to_fiber(void *fiber, bool host_wrote) {
     __tsan_switch_to_fiber(fiber, host_wrote ? 0 : __tsan_switch_to_fiber_no_sync);
 }
@@ -115,9 +115,8 @@ struct Fiber {
     void *race_fiber = nullptr;  // ThreadSanitizer's, in the racecheck build
     void *sp = nullptr;
     State state = State::Returned;
-    unsigned parity = 0;                    // which of its warp's two exchange slots the fiber's next shuffle uses
+    unsigned parity = 0;                       // which of its warp's two exchange slots the fiber's next shuffle uses
     unsigned syncthreads = 0, grid_syncs = 0;  // the barriers passed, which choose their sync objects (wait_at)
-    bool host_wrote = false;                   // since the fiber last ran (race::to_fiber)
 };
 
 struct Scheduler {
@@ -250,7 +249,6 @@ void run_block(unsigned block, unsigned base, unsigned threads, bool fresh) {
     blockIdx.x = block;
     g.base = base;
     const auto first = g.fibers.begin() + base, last = first + threads;
-    for (auto f = first; f != last; ++f) f->host_wrote = true;
     if (fresh)
         for (auto f = first; f != last; ++f) {
             f->sp = new_fiber_stack(f->stack);
@@ -258,15 +256,15 @@ void run_block(unsigned block, unsigned base, unsigned threads, bool fresh) {
             f->parity = 0;
             f->syncthreads = f->grid_syncs = 0;
         }
-    for (;;) {
+    // Every thread is runnable when a block starts or resumes, so the first pass runs each once after the host wrote.
+    for (bool first_pass = true;; first_pass = false) {
         next_pass_order(threads);
         for (unsigned t : g.order) {
             Fiber &f = g.fibers[base + t];
             if (f.state != State::Runnable) continue;
             g.current = base + t;
             threadIdx.x = t;
-            race::to_fiber(f.race_fiber, f.host_wrote);
-            f.host_wrote = false;
+            race::to_fiber(f.race_fiber, first_pass);
             pl_emu_switch(&g.main_sp, f.sp);
         }
         if (std::all_of(first, last, [](const Fiber &f) {
