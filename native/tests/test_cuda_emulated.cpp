@@ -8,7 +8,7 @@
 // the radix select's rebuilding of a logit from its key, the rows that take the sampled bands, the tokens that
 // PROBABILITY_MASS's radix select weighs, shared memory that starts as garbage, the special function unit's
 // errors (within NVIDIA's bounds: emulator/special_functions.hpp), and random cases (fuzz).  CTest also runs it as
-// test_cuda_racecheck, under ThreadSanitizer (the emulator's race check), with two kernels that have a race.
+// test_cuda_racecheck, under ThreadSanitizer (the emulator's race check), with three kernels that have a race.
 #include "emulator/cuda_emulator.hpp"  // first: it defines the CUDA qualifiers before any CUDA header
 
 #include <algorithm>
@@ -487,10 +487,11 @@ void fuzz(int count, unsigned seed) {
     std::printf("fuzz: %d of %d random cases valid and compared\n", ran, count);
 }
 
-// Two kernels with a race, which the racecheck build must report (CTest's cuda_racecheck_finds_*), so that its
+// Three kernels with a race, which the racecheck build must report (CTest's cuda_racecheck_finds_*), so that its
 // silence on the real kernels means something: warp totals summed by thread 0 with no __syncthreads after the warps
-// wrote them (on a GPU thread 0 may read them before they are written); and a value that lane 0 writes and lane 1
-// reads after a shuffle, which orders no memory (CUDA asks for __syncwarp there).
+// wrote them (on a GPU thread 0 may read them before they are written); a value that lane 0 writes and lane 1
+// reads after a shuffle, which orders no memory (CUDA asks for __syncwarp there); and blocks' parts summed by block
+// 0 of the same plain launch.
 struct WarpTotals {
     unsigned total[kWarps];
 };
@@ -513,23 +514,33 @@ void ordered_by_a_shuffle(unsigned *out) {
     if (lane == 1) out[warp] = s.total[warp];
 }
 
+// A plain launch orders no block before another: sums of the blocks' parts need the grid barrier of a cooperative
+// launch, or a launch of their own.
+void summed_without_a_grid_barrier(unsigned *out) {
+    if (threadIdx.x == 0) out[1 + blockIdx.x] = blockIdx.x;
+    if (threadIdx.x == 0 && blockIdx.x == 0)
+        for (unsigned b = 1; b < gridDim.x; ++b) out[0] += out[1 + b];
+}
+
 int run_race(const char *race) {
     std::vector<unsigned> out(kWarps);
     if (std::strcmp(race, "barrier") == 0) {
         emu::launch(1, kThreads, missing_barrier_sum, out.data());
     } else if (std::strcmp(race, "shuffle") == 0) {
         emu::launch(1, kThreads, ordered_by_a_shuffle, out.data());
+    } else if (std::strcmp(race, "blocks") == 0) {
+        emu::launch(2, kThreads, summed_without_a_grid_barrier, out.data());
     } else {
-        std::fprintf(stderr, "--race: barrier or shuffle, not %s\n", race);
+        std::fprintf(stderr, "--race: barrier, shuffle or blocks, not %s\n", race);
         return 2;
     }
     std::printf("ran the race '%s'\n", race);
     return 0;
 }
 
-// test_cuda_emulated [--sfu-rounded | --sfu-seed S] [--fuzz N [SEED] | --race barrier|shuffle]: the special function
-// unit's results as libm rounds them, or within its bounds by another seed (1 by default); random cases only; a
-// kernel with a race only.
+// test_cuda_emulated [--sfu-rounded | --sfu-seed S] [--fuzz N [SEED] | --race barrier|shuffle|blocks]: the
+// special function unit's results as libm rounds them, or within its bounds by another seed (1 by default); random
+// cases only; a kernel with a race only.
 int main(int argc, char **argv) {
     int arg = 1;
     if (arg < argc && std::strcmp(argv[arg], "--sfu-rounded") == 0) {
@@ -550,7 +561,7 @@ int main(int argc, char **argv) {
     if (arg + 1 < argc && std::strcmp(argv[arg], "--race") == 0) return run_race(argv[arg + 1]);
     if (arg < argc) {
         std::fprintf(stderr, "usage: test_cuda_emulated [--sfu-rounded | --sfu-seed S] [--fuzz N [SEED] | --race "
-                             "barrier|shuffle]\n");
+                             "barrier|shuffle|blocks]\n");
         return 2;
     }
     test_against_cpu();

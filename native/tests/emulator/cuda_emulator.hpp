@@ -18,10 +18,10 @@
 // threads did before it before what they do after it, the grid barrier does the same for the grid, and a launch's
 // end orders the launch before what the host does next.  A warp shuffle orders nothing (on the GPU it orders no
 // memory), and atomicAdd is a relaxed atomic.  So ThreadSanitizer reports two accesses of the same global or shared
-// memory, one of them a write, that two threads of a block, or two blocks of a cooperative launch, make between the
-// same two barriers, whichever order the schedule ran them in.  (The blocks of a plain launch run one after another
-// on the same fibers, so there the check sees each block as following the one before.)  A cooperative launch
-// runs the blocks in rounds between grid barriers (launch_cooperative).  Built with
+// memory, one of them a write, that two threads of a block, or two blocks of a launch, make between the same two
+// barriers, whichever order the schedule ran them in.  (The blocks of a plain launch take turns at four sets of
+// fibers, so the check sees each block as following the one four before it.)  A cooperative launch runs the blocks
+// in rounds between grid barriers (launch_cooperative).  Built with
 // AddressSanitizer, an access past a buffer or past a block's shared memory fails (memcheck's question).  The
 // special function unit's instructions (ex2.approx, lg2.approx, and rcp.approx behind __fdividef) give results
 // within NVIDIA's documented bounds and flush as .ftz does (special_functions.hpp), not the GPU's own bits.  What the
