@@ -3,7 +3,10 @@
 // clamp mode, each build's fastest and median call and the ratio of the fastest, in a Markdown table.  One mode
 // is the loss without dlogits (phase A alone: the statistics and the loss); the others write dlogits too.
 //
-//   ab_builds LIB_A LIB_B ROWS REPS VOCAB   (ab_builds.sh builds the two libraries and runs this)
+//   ab_builds LIB_A LIB_B ROWS REPS VOCAB [SOFTCAP]   (ab_builds.sh builds the two libraries and runs this)
+//
+// SOFTCAP: the logits' softcap c of SPEC (y = c tanh(z / c)), 0 (the default) for none: every mode then also takes
+// tanh and its slope, the code a softcapped model (Gemma 2: 30) runs.
 #include <dlfcn.h>
 
 #include <algorithm>
@@ -69,14 +72,15 @@ std::vector<Kind> kinds() {
 }  // namespace
 
 int main(int argc, char **argv) {
-    if (argc != 6) {
-        std::fprintf(stderr, "usage: ab_builds LIB_A LIB_B ROWS REPS VOCAB\n");
+    if (argc != 6 && argc != 7) {
+        std::fprintf(stderr, "usage: ab_builds LIB_A LIB_B ROWS REPS VOCAB [SOFTCAP]\n");
         return 2;
     }
     Library lib[2] = {Library(argv[1]), Library(argv[2])};
     const int64_t n = std::atoll(argv[3]);
     const int reps = std::atoi(argv[4]);
     const int64_t vocab = std::atoll(argv[5]);
+    const float softcap = argc == 7 ? std::strtof(argv[6], nullptr) : 0.0f;
     std::mt19937 g(1);
     std::vector<uint16_t> logits((size_t)(n * vocab)), dlogits(logits.size());
     std::vector<int32_t> target(n);
@@ -101,6 +105,7 @@ int main(int argc, char **argv) {
                 lib[b].params_init(&p);
                 p.num_threads = 1;
                 p.entropy_coef = 0.001f;
+                p.softcap = softcap;
                 if (mode > 1) {
                     p.clamp_p = 0.33f;
                     p.clamp_mode = mode == 2 ? PL_CLAMP_TOKEN_FRACTION : PL_CLAMP_PROBABILITY_MASS;
