@@ -1,15 +1,17 @@
 """Side by side on one GPU, in one run, on the same inputs: the policyloss CUDA kernel, PyTorch eager and
 torch.compile computing the same loss (SPEC sections 2-4: log-softmax at a temperature, token entropy, optionally
-the clamped entropy, the clipped ratio loss) forward and backward; and the floor, a device-to-device copy of the
-logits (read once + write once; read twice + write once is 1.5 times that).
+the clamped entropy, the clipped ratio loss) forward and backward; Liger-Kernel's Triton GRPO loss (the same loss
+without entropy) where it is importable; and the floor, a device-to-device copy of the logits (read once + write
+once; read twice + write once is 1.5 times that).
 
     python3 benchmarks/gpu/bench_loss.py --lib build-gpu/libpolicyloss.so --out results/ [--part P] [--budget-s S]
 
 Two parts, run in one process or apart (benchmarks/gpu/run_device.sh runs the sweep last, in what its time leaves):
 - headline: a check of the kernel against a float64 PyTorch reference (loss, entropies, gradient), then the kernel,
-  eager PyTorch and torch.compile at 8192 x 151,936 bf16, into OUT/bench_loss.md and OUT/bench_loss.json; the kernel
-  there with a softcap (SOFTCAP_MODE) too, and on two other row families: a confident model's (each target PEAK
-  above the normal bulk), and rows shaped like a reasoning model's with their targets drawn from them (MODEL_LIKE);
+  Liger, eager PyTorch and torch.compile at 8192 x 151,936 bf16, into OUT/bench_loss.md and OUT/bench_loss.json;
+  the kernel there with a softcap (SOFTCAP_MODE) too, and on two other row families: a confident model's (each
+  target PEAK above the normal bulk), and rows shaped like a reasoning model's with their targets drawn from them
+  (MODEL_LIKE);
 - sweep: the kernel and the floor at the issue's other shapes, dtypes and sizes, into OUT/bench_sweep.md and .json.
 Timings are CUDA events, median after warm-up; each table is printed last.
 """
@@ -100,7 +102,7 @@ def shape_like_a_model(logits, g, chunk):
     return target, old_logp
 
 
-def torch_loss(logits, target, old_logp, advantage, weight, clamp, mass=False, p=P, softcap=0.0):
+def torch_loss(logits, target, old_logp, advantage, weight, clamp, mass=False, p=P, softcap=0.0, ent=ENT):
     """The loss as verl / TRL write it (fp32 upcast), plus AEnt's clamped entropy (kthvalue for the threshold)."""
     z = logits if logits.dtype == torch.float64 else logits.float()
     y = (softcap * torch.tanh(z / softcap) if softcap > 0 else z) / TAU
@@ -110,7 +112,7 @@ def torch_loss(logits, target, old_logp, advantage, weight, clamp, mass=False, p
     entropy = -(probs * logp_all).sum(-1)
     ratio = torch.exp((logp - old_logp).clamp(-20, 20))
     pg = torch.maximum(-advantage * ratio, -advantage * ratio.clamp(1 - EPS_LOW, 1 + EPS_HIGH))
-    loss = pg - ENT * entropy
+    loss = pg - ent * entropy
     if clamp:
         v = y.shape[-1]
         if mass:
@@ -144,24 +146,22 @@ def mode_params(lib, mode):
     return kernel_params(lib, mode in MODES[1:], mode == MODES[2], SOFTCAP if mode == SOFTCAP_MODE else 0.0)
 
 
-def check(lib, n, v, dtype, clamp, mass, family=None, softcap=0.0):
-    """Kernel against float64 autograd of torch_loss on the same inputs: the worst errors, and whether each is within
-    TOLERANCES."""
-    logits, target, old_logp, advantage, weight = make_inputs(n, v, dtype, seed=1, family=family)
+def reference(inputs, clamp, mass=False, softcap=0.0, ent=ENT):
+    """float64 autograd of torch_loss on the inputs: the loss, the entropies and dL/dlogits."""
+    logits, target, old_logp, advantage, weight = inputs
     ref_logits = logits.double().requires_grad_(True)
     loss, entropy, clamped = torch_loss(ref_logits, target, old_logp.double(), advantage.double(), weight.double(),
-                                        clamp, mass, softcap=softcap)
+                                        clamp, mass, softcap=softcap, ent=ent)
     loss.backward()
-    dlogits = torch.empty_like(logits)
-    metrics = torch.zeros(PL_METRICS_LEN, dtype=torch.float64, device="cuda")
-    outs = {"entropy": torch.empty(n, device="cuda"), "clamped_entropy": torch.empty(n, device="cuda")}
-    err = torch.zeros(3, dtype=torch.int64, device="cuda")
-    lib.call(torch, kernel_params(lib, clamp, mass, softcap), logits, target, old_logp, advantage, weight, dlogits,
-             metrics, err, outs)
-    torch.cuda.synchronize()
-    assert err[0].item() == -1, "data error at row %d" % err[0].item()
-    g = ref_logits.grad
-    row_max = g.abs().amax(-1, keepdim=True)
+    return loss.item(), entropy, clamped, ref_logits.grad
+
+
+def errors_against(ref, weight, loss, dlogits, entropy=None, clamped_entropy=None):
+    """The worst errors of a loss, its dlogits and (where given) its entropies against reference(), and whether each
+    is within TOLERANCES."""
+    ref_loss, ref_entropy, ref_clamped, g = ref
+    # A row whose every ratio is clipped has no gradient without the entropy (the peer's check): 0 there stays 0.
+    row_max = g.abs().amax(-1, keepdim=True).clamp(min=torch.finfo(torch.float64).tiny)
     # A correctly rounded dlogits is off by up to half its dtype's spacing (in the subnormals too); the check counts
     # what the kernel's fp32 arithmetic adds beyond that, relative to the row's largest gradient.  As in the C++
     # comparison (kernel_cases.cpp), 1e-6 of the row's gradient weight g w (grad_scale is 1) counts as rounding too: a
@@ -170,15 +170,33 @@ def check(lib, n, v, dtype, clamp, mass, family=None, softcap=0.0):
     fi = torch.finfo(dlogits.dtype)
     rounding = torch.clamp(g.abs() * fi.eps / 2, min=fi.tiny * fi.eps / 2) + 1e-6 * weight.double()[:, None]
     dlogits_err = (dlogits.double() - g).abs()
-    errors = {
-        "loss_rel": abs(metrics[0].item() - loss.item()) / max(abs(loss.item()), 1e-12),
-        "entropy_abs": (outs["entropy"].double() - entropy).abs().max().item(),
-        "clamped_entropy_abs": (outs["clamped_entropy"].double() - clamped).abs().max().item(),
-        "dlogits_rel_to_row_max": (dlogits_err / row_max).max().item(),
-        "dlogits_beyond_rounding": ((dlogits_err - rounding) / row_max).max().item(),
-    }
-    errors["passed"] = all(errors[k] <= tol for k, tol in TOLERANCES.items())
+    errors = {"loss_rel": abs(loss - ref_loss) / max(abs(ref_loss), 1e-12)}
+    if entropy is not None:
+        errors["entropy_abs"] = (entropy.double() - ref_entropy).abs().max().item()
+        errors["clamped_entropy_abs"] = (clamped_entropy.double() - ref_clamped).abs().max().item()
+    # max() keeps a NaN, so an element left as the poison below fails its tolerance.
+    errors["dlogits_rel_to_row_max"] = (dlogits_err / row_max).max().item()
+    errors["dlogits_beyond_rounding"] = ((dlogits_err - rounding) / row_max).max().item()
+    errors["passed"] = all(errors[k] <= tol for k, tol in TOLERANCES.items() if k in errors)
     return errors
+
+
+def check(lib, n, v, dtype, clamp, mass, family=None, softcap=0.0):
+    """Kernel against float64 autograd of torch_loss on the same inputs, every output poisoned (NaN) beforehand so
+    that an element the kernel leaves unwritten fails: the worst errors, and whether each is within TOLERANCES."""
+    inputs = make_inputs(n, v, dtype, seed=1, family=family)
+    logits, target, old_logp, advantage, weight = inputs
+    ref = reference(inputs, clamp, mass, softcap)
+    dlogits = torch.full_like(logits, math.nan)
+    metrics = torch.full((PL_METRICS_LEN,), math.nan, dtype=torch.float64, device="cuda")
+    outs = {"entropy": torch.full((n,), math.nan, device="cuda"),
+            "clamped_entropy": torch.full((n,), math.nan, device="cuda")}
+    err = torch.full((3,), -2, dtype=torch.int64, device="cuda")  # the kernel writes row -1 where no row is bad
+    lib.call(torch, kernel_params(lib, clamp, mass, softcap), logits, target, old_logp, advantage, weight, dlogits,
+             metrics, err, outs)
+    torch.cuda.synchronize()
+    assert err[0].item() == -1, "data error at row %d" % err[0].item()
+    return errors_against(ref, weight, metrics[0].item(), dlogits, outs["entropy"], outs["clamped_entropy"])
 
 
 def time_ms(fn, reps, warmup=3, before=lambda: None):
@@ -278,6 +296,100 @@ def bench_torch(row, reps, save):
     print(json.dumps(row), flush=True)
 
 
+# Liger-Kernel's Triton GRPO loss, the issue's peer: the clipped ratio loss and its gradient, no entropy, its
+# forward reading the logits and its backward reading them again.  Timed where `liger_kernel` is importable: pip's
+# liger-kernel, or its ops/grpo_loss.py alone (it needs only torch and Triton) under liger_kernel/ops/ with empty
+# __init__.py files in a folder on PYTHONPATH (run_device.sh adds .device/peers).  Without it, no peer row.
+LIGER = "Liger-Kernel GRPO loss (no entropy)"
+LIGER_SEQUENCES = 8
+
+
+def liger_loss_function():
+    """Liger's GrpoLossFunction, or None where Liger is not installed."""
+    try:
+        from liger_kernel.ops.grpo_loss import GrpoLossFunction
+    except ImportError:
+        return None
+    return GrpoLossFunction
+
+
+def as_sequences(inputs):
+    """The inputs laid out as Liger takes them: LIGER_SEQUENCES sequences of n / LIGER_SEQUENCES tokens, logits of
+    shape (sequences, tokens + 1, V) whose last position a sequence's loss skips (a model's output for a completion
+    starts one token earlier), and one advantage per sequence, its first row's."""
+    logits, target, old_logp, advantage, _ = inputs
+    n, v = logits.shape
+    length = n // LIGER_SEQUENCES
+    laid = torch.empty(LIGER_SEQUENCES, length + 1, v, dtype=logits.dtype, device=logits.device)
+    laid[:, :length] = logits.view(LIGER_SEQUENCES, length, v)
+    laid[:, length] = logits.view(LIGER_SEQUENCES, length, v)[:, 0]  # any finite row: skipped
+    per_sequence = lambda t: t.view(LIGER_SEQUENCES, length).contiguous()
+    return laid, per_sequence(target), per_sequence(old_logp), per_sequence(advantage)[:, 0].contiguous()
+
+
+def liger_call(fn, leaf, seqs, in_place):
+    """Liger's loss forward and backward, as a trainer calls it: the gradient lands in leaf.grad (in place, in leaf's
+    own storage).  Its "grpo" reduction, the mean over sequences of each one's token mean, is the kernel's weights
+    1 / n where every sequence is whole."""
+    _, target, old_logp, advantage = seqs
+    loss = fn.apply(leaf, old_logp, None, target, advantage, None, TAU, 0.0, EPS_LOW, EPS_HIGH, in_place)[0]
+    loss.backward()
+    return loss
+
+
+def liger_check(fn, n, v, dtype):
+    """Liger against float64 autograd of the same loss without entropy, each sequence's rows taking its advantage:
+    that its row times the loss the kernel's rows time, less the entropy."""
+    inputs = make_inputs(n, v, dtype, seed=1)
+    seqs = as_sequences(inputs)
+    logits, target, old_logp, _, weight = inputs
+    per_row = seqs[3].repeat_interleave(n // LIGER_SEQUENCES)
+    ref = reference((logits, target, old_logp, per_row, weight), clamp=False, ent=0.0)
+    leaf = seqs[0].requires_grad_(True)
+    loss = liger_call(fn, leaf, seqs, in_place=False).item()
+    return errors_against(ref, weight, loss, leaf.grad[:, :-1].reshape(n, v))
+
+
+def bench_liger(fn, n, v, dtype, reps, floor_ms, peer_check):
+    """Liger at the kernel's shape, on its normal rows (regenerated from the same seed): gradient apart and in place,
+    and its extra memory in place (torch's allocator), as a row of the kernel's table."""
+    seqs = as_sequences(make_inputs(n, v, dtype))
+    laid = seqs[0]
+    apart = laid.detach().requires_grad_(True)  # Liger reads it and leaves it as it was
+    t_sep = time_ms(lambda: liger_call(fn, apart, seqs, False), reps, before=lambda: setattr(apart, "grad", None))
+    del apart
+    work = laid.clone().requires_grad_(True)
+
+    def restore():  # each run gets the logits afresh, as the kernel's in-place runs do
+        work.grad = None
+        with torch.no_grad():
+            work.copy_(laid)
+    t_inplace = time_ms(lambda: liger_call(fn, work, seqs, True), reps, before=restore)
+    restore()
+    extra = extra_memory_gib(lambda: liger_call(fn, work, seqs, True), 0) * 2**30
+    row = {"n": n, "v": v, "dtype": str(dtype).replace("torch.", ""), "mode": LIGER, "family": None,
+           "floor_ms": floor_ms, "kernel_ms": t_sep, "kernel_in_place_ms": t_inplace,
+           "kernel_extra_bytes_per_row": extra / n, "check": peer_check}
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def peer_ratio(rows):
+    """The line that sets the kernel's entropy mode beside Liger at the same shape, where the table has both."""
+    for r in rows:
+        if r["mode"] != LIGER:
+            continue
+        for k in rows:
+            if k["mode"] == "entropy" and k.get("family") is None and (k["n"], k["v"], k["dtype"]) == (
+                    r["n"], r["v"], r["dtype"]):
+                verdict = "passed" if r["check"]["passed"] else "FAILED: %s" % r["check"]
+                return ("At %d x %d %s the kernel's entropy mode takes %.2fx the time of %s with dlogits apart and "
+                        "%.2fx in place (%s: its check against float64 autograd %s)." % (
+                            r["n"], r["v"], r["dtype"], k["kernel_ms"] / r["kernel_ms"], LIGER,
+                            k["kernel_in_place_ms"] / r["kernel_in_place_ms"], LIGER.split(" (")[0], verdict))
+    return None
+
+
 def table(rows, device, checks):
     """The markdown table; checks is None for the sweep, whose process checks nothing (the headline part does)."""
     if checks is None:
@@ -301,6 +413,9 @@ def table(rows, device, checks):
             f(r["eager_ms"] / k) if r.get("eager_ms") else "-", f(r.get("compile_ms")),
             f(r["compile_ms"] / k) if r.get("compile_ms") else "-", f(r.get("eager_extra_gib")),
             f(r.get("compile_extra_gib")), f(r["kernel_extra_bytes_per_row"])))
+    ratio = peer_ratio(rows)
+    if ratio:
+        out += ["", ratio + " Its row gives its times and extra memory in the kernel's columns."]
     return "\n".join(out)
 
 
@@ -322,6 +437,17 @@ def headline(lib, device, args):
         checks[key] = check(lib, n, v, dtype, clamp, mass, family, softcap)
         print("check", key, checks[key], flush=True)
     rows = bench_kernel(lib, 8192, 151936, torch.bfloat16, args.reps, MODES + [SOFTCAP_MODE])
+    liger = liger_loss_function()
+    if liger is None:
+        print("no peer row: Liger-Kernel is not importable (liger_kernel.ops.grpo_loss)", flush=True)
+    else:
+        try:  # the peer's code, not ours: a failure of it leaves the kernel's rows as they are
+            peer_check = liger_check(liger, 64, 151936, torch.bfloat16)
+            print("check", LIGER, peer_check, flush=True)
+            rows.append(bench_liger(liger, 8192, 151936, torch.bfloat16, args.reps, rows[0]["floor_ms"], peer_check))
+        except Exception as e:  # noqa: BLE001
+            print("no peer row: %s failed: %r" % (LIGER, e), flush=True)
+        torch.cuda.empty_cache()
     rows += bench_kernel(lib, 8192, 151936, torch.bfloat16, args.reps, MODES[1:], family=PEAK)
     rows += bench_kernel(lib, 8192, 151936, torch.bfloat16, args.reps, MODES, family=MODEL_LIKE)
     save = lambda: write_results(args.out, "bench_loss", device, lib, checks, rows)

@@ -5,7 +5,9 @@ against float64 autograd, the calls, the parts and the tables are bench_loss.py'
 
     python3 benchmarks/gpu/dry_run_cpu.py --lib target/native/libpolicyloss.so --out /tmp/dry --part headline --reps 3
 
-(Debian's python3-torch 1.13 will do: torch.compile, which it lacks, then runs eagerly.)
+(Debian's python3-torch 1.13 will do: torch.compile, which it lacks, then runs eagerly.)  The peer, Liger-Kernel's
+Triton GRPO loss, runs too where it is importable and Triton can run on the CPU: with torch 2.x and Triton 3.x
+installed, `TRITON_INTERPRET=1 PYTHONPATH=.device/peers` before the command (run_device.sh's PYTHONPATH).
 """
 import functools
 import os
@@ -28,8 +30,20 @@ def on_host(make):
     return made
 
 
-for name in ("empty", "randn", "randint", "rand", "full", "zeros", "Generator"):
+for name in ("empty", "randn", "randint", "rand", "full", "zeros"):
     setattr(torch, name, on_host(getattr(torch, name)))
+
+
+class HostGenerator(torch.Generator):
+    """A class still, not a function: torch 2's own modules write `torch.Generator | None` in annotations."""
+    def __new__(cls, device="cpu"):
+        return super().__new__(cls, device="cpu")
+
+    def __init__(self, device="cpu"):
+        pass
+
+
+torch.Generator = HostGenerator
 
 
 class HostEvent:
@@ -75,6 +89,7 @@ import bench_loss  # noqa: E402
 
 bench_loss._flush_buffer = functools.lru_cache(maxsize=None)(lambda: torch.empty(1 << 16, dtype=torch.int32))
 bench_kernel = bench_loss.bench_kernel
+LIGER_SEQUENCES = bench_loss.LIGER_SEQUENCES
 
 
 def fewer_rows(lib, n, v, dtype, reps, modes, **kwargs):
@@ -82,6 +97,12 @@ def fewer_rows(lib, n, v, dtype, reps, modes, **kwargs):
 
 
 bench_loss.bench_kernel = fewer_rows
+bench_liger, liger_check = bench_loss.bench_liger, bench_loss.liger_check
+# Triton's interpreter (TRITON_INTERPRET=1, which runs Liger's kernels here) rounds fp32 to bf16 toward zero, where
+# the GPU rounds to nearest: half the gradient's elements then miss the check's rounding allowance, so here the peer
+# is checked on fp32 logits, and the check of its bf16 rounding is left to the GPU.
+bench_loss.liger_check = lambda fn, n, v, dtype: liger_check(fn, n, v, torch.float32)
+bench_loss.bench_liger = lambda fn, n, *args: bench_liger(fn, max(LIGER_SEQUENCES, n // ROWS_DIVISOR), *args)
 if __name__ == "__main__":
     sys.argv[0] = "bench_loss.py"
     bench_loss.main()

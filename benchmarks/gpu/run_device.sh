@@ -14,8 +14,8 @@
 #   native          the carried build, or a build there (about a minute) where it is stale or cannot start
 #   test-cuda       C++: the CUDA kernel against the CPU kernel on every case, rows past 2^31 elements included
 #   sass            the instructions behind the kernels' atomics and exponentials (RESULTS.md says what to expect)
-#   bench-headline  bench_loss.py: the check against float64 autograd, then kernel / eager / torch.compile / copy
-#                   floor at 8192 x 151,936 bf16
+#   bench-headline  bench_loss.py: the check against float64 autograd, then kernel / Liger-Kernel (where carried) /
+#                   eager / torch.compile / copy floor at 8192 x 151,936 bf16
 #   junit-gpu       the gpu-tagged JUnit tests (the CUDA kernel against the Java oracle, the device API)
 #   launch-costs    the host cost of a call and of its parts
 #   memcheck, racecheck   compute-sanitizer on the C++ test's cases of up to 65,536 logits
@@ -57,6 +57,9 @@ export POLICYLOSS_GPU=required
 # CUDA's tools (cuobjdump, compute-sanitizer, ncu) where the PATH lacks them; what it has comes first.
 for dir in /usr/local/cuda/bin /opt/nvidia/nsight-compute/*; do [ -d "$dir" ] && PATH=$PATH:$dir; done
 export PATH
+# The peer bench_loss.py times beside the kernel, Liger-Kernel, where it was carried (the GPU machine's image has
+# Triton but not Liger, and no registry): its liger_kernel package, or ops/grpo_loss.py alone, under .device/peers.
+[ -d "$root/.device/peers" ] && export PYTHONPATH=$root/.device/peers${PYTHONPATH:+:$PYTHONPATH}
 
 tables="bench_loss.md bench_sweep.md hbm_traffic.md ncu_breakdown.md"
 save() {  # the summary, the tables and the logs into OUT, as they stand

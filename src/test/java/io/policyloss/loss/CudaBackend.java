@@ -66,9 +66,10 @@ public final class CudaBackend implements LossBackend {
     }
 
     /**
-     * Device buffers on device 0 holding the batch, with every per-row output (filled with 0xff bytes, so what
-     * the kernel leaves unwritten shows) and the gradient the batch asks for (zeros between rows, as the CPU
-     * backend's fresh arrays have; or in place).
+     * Device buffers on device 0 holding the batch, with every per-row output and the gradient the batch asks for
+     * (unless in place, over the logits) filled with 0xff bytes, a NaN in every dtype, so that what the kernel leaves
+     * unwritten shows: zeros would hide a gradient left unwritten where it should be 0 (rows of weight 0, masked
+     * columns). The comparison reads each row's V columns, not the stride's gap after them.
      */
     public static LossBuffers upload(CudaMemory mem, LossBatch batch) {
         int n = batch.rows;
@@ -84,7 +85,7 @@ public final class CudaBackend implements LossBackend {
                 .outRatio(filled(mem, n)).outLoss(filled(mem, n)).outKl(filled(mem, n))
                 .outFlags(new BytePointer(mem.filled(n, 0xff)));
         if (batch.inPlace) b.dlogitsInPlace();
-        else if (batch.gradient) b.dlogits(mem.filled(elems * batch.gradientDtype.bytes(), 0), batch.gradientDtype);
+        else if (batch.gradient) b.dlogits(mem.filled(elems * batch.gradientDtype.bytes(), 0xff), batch.gradientDtype);
         return b;
     }
 
