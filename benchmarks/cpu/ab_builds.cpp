@@ -5,8 +5,8 @@
 //
 //   ab_builds LIB_A LIB_B ROWS REPS VOCAB [SOFTCAP]   (ab_builds.sh builds the two libraries and runs this)
 //
-// SOFTCAP: the logits' softcap c of SPEC (y = c tanh(z / c)), 0 (the default) for none: every mode then also takes
-// tanh and its slope, the code a softcapped model (Gemma 2: 30) runs.
+// SOFTCAP: the logits' softcap c of SPEC (y = c tanh(z / c)); 0, the default, for none.  With one, every mode also
+// takes tanh and its slope, the code a softcapped model (Gemma 2: 30) runs.
 #include <dlfcn.h>
 
 #include <algorithm>
