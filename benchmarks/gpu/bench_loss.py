@@ -300,7 +300,8 @@ def bench_torch(row, reps, save):
 # forward reading the logits and its backward reading them again.  Timed where `liger_kernel` is importable: pip's
 # liger-kernel, or its ops/grpo_loss.py alone (it needs only torch and Triton) under liger_kernel/ops/ with empty
 # __init__.py files in a folder on PYTHONPATH (run_device.sh adds .device/peers).  Without it, no peer row.
-LIGER = "Liger-Kernel GRPO loss (no entropy)"
+LIGER_NAME = "Liger-Kernel GRPO loss"
+LIGER = LIGER_NAME + " (no entropy)"
 LIGER_SEQUENCES = 8
 
 
@@ -376,18 +377,17 @@ def bench_liger(fn, n, v, dtype, reps, floor_ms, peer_check):
 
 def peer_ratio(rows):
     """The line that sets the kernel's entropy mode beside Liger at the same shape, where the table has both."""
-    for r in rows:
-        if r["mode"] != LIGER:
-            continue
-        for k in rows:
-            if k["mode"] == "entropy" and k.get("family") is None and (k["n"], k["v"], k["dtype"]) == (
-                    r["n"], r["v"], r["dtype"]):
-                verdict = "passed" if r["check"]["passed"] else "FAILED: %s" % r["check"]
-                return ("At %d x %d %s the kernel's entropy mode takes %.2fx the time of %s with dlogits apart and "
-                        "%.2fx in place (%s: its check against float64 autograd %s)." % (
-                            r["n"], r["v"], r["dtype"], k["kernel_ms"] / r["kernel_ms"], LIGER,
-                            k["kernel_in_place_ms"] / r["kernel_in_place_ms"], LIGER.split(" (")[0], verdict))
-    return None
+    peer = next((r for r in rows if r["mode"] == LIGER), None)
+    shape = lambda r: (r["n"], r["v"], r["dtype"])
+    kernel = peer and next((k for k in rows if k["mode"] == "entropy" and k.get("family") is None
+                            and shape(k) == shape(peer)), None)
+    if not kernel:
+        return None
+    verdict = "passed" if peer["check"]["passed"] else "FAILED: %s" % peer["check"]
+    return ("At %d x %d %s the kernel's entropy mode takes %.2fx the time of %s with dlogits apart and %.2fx in place "
+            "(%s: its check against float64 autograd %s)." % (
+                *shape(peer), kernel["kernel_ms"] / peer["kernel_ms"], LIGER,
+                kernel["kernel_in_place_ms"] / peer["kernel_in_place_ms"], LIGER_NAME, verdict))
 
 
 def table(rows, device, checks):
