@@ -4,10 +4,11 @@ import static io.policyloss.nativeapi.PolicyLossNative.PL_METRICS_LEN;
 import static io.policyloss.nativeapi.PolicyLossNative.pl_abi_version;
 import static org.bytedeco.cuda.global.cudart.cudaDeviceSynchronize;
 
-import io.policyloss.loss.CudaBackend;
+import io.policyloss.loss.BuffersBackend;
 import io.policyloss.loss.CudaMemory;
 import io.policyloss.loss.Dtype;
 import io.policyloss.loss.FusedLoss;
+import io.policyloss.loss.LossBatch;
 import io.policyloss.loss.LossBuffers;
 import io.policyloss.loss.LossConfig;
 import io.policyloss.loss.RandomCase;
@@ -53,12 +54,13 @@ public class CudaLaunchBenchmark {
 
     @Setup(Level.Trial)
     public void setUp() {
-        String reason = CudaBackend.INSTANCE.unavailableReason();
+        String reason = BuffersBackend.CUDA.unavailableReason();
         if (reason != null) throw new IllegalStateException(reason);
         LossConfig config = LossConfig.builder().entropyCoef(0.01).clampedEntropyCoef(0.02).clampP(0.33).build();
         loss = new FusedLoss(config);
         memory = new CudaMemory();
-        buffers = CudaBackend.upload(memory, RandomCase.of("launch", 4, 256, Dtype.BF16, config).generate(1).batch());
+        LossBatch batch = RandomCase.of("launch", 4, 256, Dtype.BF16, config).generate(1).batch();
+        buffers = BuffersBackend.upload(memory, batch);
         metrics = new DoublePointer(memory.allocate(8L * PL_METRICS_LEN));
         record = new pl_data_error(memory.allocate(24));
     }

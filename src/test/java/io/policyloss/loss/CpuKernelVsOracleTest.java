@@ -1,15 +1,53 @@
 package io.policyloss.loss;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 
 import io.policyloss.oracle.Oracle;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 
-/** The CPU kernel against the oracle: every case of the contract, plus the CPU kernel's own fast-path boundaries. */
+/**
+ * The CPU kernel against the oracle: every case of the contract on poisoned host buffers, plus the array call on
+ * every case and the CPU kernel's own fast-path boundaries.
+ */
 class CpuKernelVsOracleTest extends KernelVsOracleContract {
     @Override
     protected LossBackend backend() {
-        return LossBackend.CPU;
+        return BuffersBackend.CPU;
+    }
+
+    /**
+     * The array call ({@link FusedLoss#compute(LossBatch)}, fresh output buffers), which users call, gives bit for
+     * bit what the contract checked against the oracle on poisoned buffers: the same kernel, so its results need no
+     * oracle of their own, only the copies in and out. In place, each call gets logits of its own.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("caseStream")
+    void theArrayCallGivesTheBuffersCallsBits(RandomCase c) {
+        long seed = System.nanoTime();
+        LossResult viaArrays = new FusedLoss(c.config()).compute(c.generate(seed).batch());
+        LossResult viaBuffers = backend().run(c.config(), c.generate(seed).batch());
+        String what = "'" + c.name() + "' seed " + seed;
+        assertEquals(viaBuffers.metrics(), viaArrays.metrics(), what + " metrics");
+        assertArrayEquals(viaBuffers.logp(), viaArrays.logp(), what + " logp");
+        assertArrayEquals(viaBuffers.entropy(), viaArrays.entropy(), what + " entropy");
+        assertArrayEquals(viaBuffers.clampedEntropy(), viaArrays.clampedEntropy(), what + " clampedEntropy");
+        assertArrayEquals(viaBuffers.ratio(), viaArrays.ratio(), what + " ratio");
+        assertArrayEquals(viaBuffers.loss(), viaArrays.loss(), what + " loss");
+        assertArrayEquals(viaBuffers.kl(), viaArrays.kl(), what + " kl");
+        assertArrayEquals(viaBuffers.flags(), viaArrays.flags(), what + " flags");
+        if (c.gradient() == RandomCase.Gradient.NONE) return;
+        for (int i = 0; i < c.rows(); ++i) {  // each row's V columns: the stride's gap is left as each call found it
+            for (int v = 0; v < c.vocab(); ++v) {
+                float expected = viaBuffers.dlogit(i, v, c.stride()), actual = viaArrays.dlogit(i, v, c.stride());
+                if (Float.floatToRawIntBits(expected) != Float.floatToRawIntBits(actual))
+                    fail(what + " dlogits[" + i + "][" + v + "]: buffers " + expected + ", arrays " + actual);
+            }
+        }
     }
 
     /**

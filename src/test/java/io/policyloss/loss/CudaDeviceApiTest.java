@@ -24,26 +24,26 @@ class CudaDeviceApiTest {
 
     @BeforeEach
     void deviceIsPresent() {
-        GpuSuite.assumeAvailable("the CUDA device API", CudaBackend.INSTANCE.unavailableReason());
+        GpuSuite.assumeAvailable("the CUDA device API", BuffersBackend.CUDA.unavailableReason());
     }
 
     /** What launch leaves in device memory equals what the synchronous call returns, bit for bit. */
     @Test
     void launchMatchesTheSynchronousCall() {
         RandomCase c = RandomCase.of("launch", 40, 5000, Dtype.BF16, CONFIG);
-        LossMetrics sync = CudaBackend.INSTANCE.run(CONFIG, c.generate(3).batch()).metrics();
+        LossMetrics sync = BuffersBackend.CUDA.run(CONFIG, c.generate(3).batch()).metrics();
         try (PointerScope scope = new PointerScope(); CudaMemory mem = new CudaMemory()) {
-            LossBuffers b = CudaBackend.upload(mem, c.generate(3).batch());
+            LossBuffers b = BuffersBackend.upload(mem, c.generate(3).batch());
             DoublePointer metrics = new DoublePointer(mem.filled(8L * PL_METRICS_LEN, 0xff));
             pl_data_error record = new pl_data_error(mem.filled(24, 0xff));
             new FusedLoss(CONFIG).launch(b, metrics, record);
             CudaMemory.check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
             double[] sums = new double[PL_METRICS_LEN];
             DoublePointer host = new DoublePointer(PL_METRICS_LEN);
-            CudaMemory.toHost(host, metrics, 8L * PL_METRICS_LEN);
+            mem.toHost(host, metrics, 8L * PL_METRICS_LEN);
             host.get(sums);
             pl_data_error hostRecord = new pl_data_error();
-            CudaMemory.toHost(hostRecord, record, 24);
+            mem.toHost(hostRecord, record, 24);
             assertEquals(-1, hostRecord.row());
             FusedLoss.checkDataError(hostRecord, 5000);
             assertEquals(sync, LossMetrics.fromSums(sums));
@@ -56,18 +56,19 @@ class CudaDeviceApiTest {
         RandomCase c = RandomCase.of("NaN", 10, 3000, Dtype.F32, CONFIG);
         RandomCase.Generated g = c.generate(4);
         g.batch().logitsF32[6 * 3000 + 17] = Float.NaN;
-        PolicyLossException sync = assertThrows(PolicyLossException.class, () -> CudaBackend.INSTANCE.run(CONFIG, g.batch()));
+        PolicyLossException sync = assertThrows(PolicyLossException.class,
+                () -> BuffersBackend.CUDA.run(CONFIG, g.batch()));
         assertEquals(PolicyLossException.Status.INVALID_DATA, sync.status());
         assertEquals(6, sync.row());
         assertEquals("logits", sync.argument());
         assertTrue(sync.getMessage().contains("column 17"), sync.getMessage());
         try (PointerScope scope = new PointerScope(); CudaMemory mem = new CudaMemory()) {
-            LossBuffers b = CudaBackend.upload(mem, g.batch());
+            LossBuffers b = BuffersBackend.upload(mem, g.batch());
             pl_data_error record = new pl_data_error(mem.filled(24, 0));
             new FusedLoss(CONFIG).launch(b, null, record);
             CudaMemory.check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
             pl_data_error hostRecord = new pl_data_error();
-            CudaMemory.toHost(hostRecord, record, 24);
+            mem.toHost(hostRecord, record, 24);
             PolicyLossException async = assertThrows(PolicyLossException.class,
                     () -> FusedLoss.checkDataError(hostRecord, 3000));
             assertEquals(sync.getMessage(), async.getMessage());
@@ -80,7 +81,7 @@ class CudaDeviceApiTest {
     void hostBufferInADeviceCall() {
         RandomCase.Generated g = RandomCase.of("sides", 4, 100, Dtype.F32, CONFIG).generate(5);
         try (PointerScope scope = new PointerScope(); CudaMemory mem = new CudaMemory()) {
-            LossBuffers b = CudaBackend.upload(mem, g.batch()).advantage(new FloatPointer(g.batch().advantage));
+            LossBuffers b = BuffersBackend.upload(mem, g.batch()).advantage(new FloatPointer(g.batch().advantage));
             PolicyLossException e = assertThrows(PolicyLossException.class, () -> new FusedLoss(CONFIG).compute(b));
             assertEquals(PolicyLossException.Status.INVALID_ARGUMENT, e.status());
             assertEquals("advantage", e.argument());
@@ -96,9 +97,9 @@ class CudaDeviceApiTest {
     @Test
     void cudaFailuresCarryCudasMessage() {
         RandomCase.Generated g = RandomCase.of("CUDA failure", 4, 100, Dtype.F32, CONFIG).generate(7);
-        LossMetrics before = CudaBackend.INSTANCE.run(CONFIG, g.batch()).metrics();
+        LossMetrics before = BuffersBackend.CUDA.run(CONFIG, g.batch()).metrics();
         try (PointerScope scope = new PointerScope(); CudaMemory mem = new CudaMemory()) {
-            LossBuffers small = CudaBackend.upload(mem, g.batch());
+            LossBuffers small = BuffersBackend.upload(mem, g.batch());
             LossBuffers huge = LossBuffers.of(1L << 40, 100).logits(small.logits, Dtype.F32).oldLogp(small.oldLogp)
                     .advantage(small.advantage).weight(small.weight).device(0);
             huge.target = small.target;
@@ -109,7 +110,7 @@ class CudaDeviceApiTest {
             assertTrue(e.getMessage().contains("allocating scratch memory") && e.getMessage().contains("cudaError"),
                     e.getMessage());
         }
-        assertEquals(before, CudaBackend.INSTANCE.run(CONFIG, g.batch()).metrics(), "the call after the failure");
+        assertEquals(before, BuffersBackend.CUDA.run(CONFIG, g.batch()).metrics(), "the call after the failure");
     }
 
     /** A call's scratch is its 32-byte row records plus a few sums (the budget: 64 bytes a row). */
@@ -118,7 +119,7 @@ class CudaDeviceApiTest {
         int rows = 8192;
         RandomCase.Generated g = RandomCase.of("scratch", rows, 64, Dtype.BF16, CONFIG).generate(6);
         FusedLoss.deviceScratch(0, true);
-        CudaBackend.INSTANCE.run(CONFIG, g.batch());
+        BuffersBackend.CUDA.run(CONFIG, g.batch());
         DeviceScratch s = FusedLoss.deviceScratch(0, true);
         assertTrue(s.peakBytes() >= 32L * rows && s.peakBytes() <= 64L * rows, s.toString());
         assertTrue(s.reservedBytes() >= s.peakBytes(), s.toString());

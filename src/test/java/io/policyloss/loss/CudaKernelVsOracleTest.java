@@ -7,6 +7,6 @@ import org.junit.jupiter.api.Tag;
 class CudaKernelVsOracleTest extends KernelVsOracleContract {
     @Override
     protected LossBackend backend() {
-        return CudaBackend.INSTANCE;
+        return BuffersBackend.CUDA;
     }
 }

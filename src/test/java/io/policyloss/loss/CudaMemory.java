@@ -8,12 +8,18 @@ import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerPointer;
 
 /**
- * Device buffers for the GPU tests, through the CUDA runtime's Java API (JavaCPP CUDA presets); everything
- * allocated is freed on close. Touch only where {@link FusedLoss#cudaDeviceCount()} is positive: the presets' JNI
- * libraries load the driver.
+ * Device buffers on the current device for the GPU tests, through the CUDA runtime's Java API (JavaCPP CUDA
+ * presets); everything allocated is freed on close. Touch only where {@link FusedLoss#cudaDeviceCount()} is
+ * positive: the presets' JNI libraries load the driver.
  */
-public final class CudaMemory implements AutoCloseable {
+public final class CudaMemory implements CallMemory {
     private final List<Pointer> allocated = new ArrayList<>();
+
+    /** Device 0: cudaMalloc allocates on the thread's current device, which the tests leave at 0. */
+    @Override
+    public int device() {
+        return 0;
+    }
 
     /** bytes of device memory on the current device (at least one byte, so the pointer is never null). */
     public Pointer allocate(long bytes) {
@@ -24,22 +30,23 @@ public final class CudaMemory implements AutoCloseable {
         return p;
     }
 
-    /** A device copy of the host memory from {@code host.position()} on, {@code bytes} long. */
+    @Override
     public Pointer copyOf(Pointer host, long bytes) {
         Pointer d = allocate(bytes);
         if (bytes > 0) check(cudaMemcpy(d, host, bytes, cudaMemcpyHostToDevice), "cudaMemcpy to the device");
         return d;
     }
 
-    /** Device memory with every byte set to {@code value}. */
+    @Override
     public Pointer filled(long bytes, int value) {
         Pointer d = allocate(bytes);
         check(cudaMemset(d, value, Math.max(bytes, 1)), "cudaMemset");
         return d;
     }
 
-    public static void toHost(Pointer host, Pointer device, long bytes) {
-        if (bytes > 0) check(cudaMemcpy(host, device, bytes, cudaMemcpyDeviceToHost), "cudaMemcpy to the host");
+    @Override
+    public void toHost(Pointer host, Pointer source, long bytes) {
+        if (bytes > 0) check(cudaMemcpy(host, source, bytes, cudaMemcpyDeviceToHost), "cudaMemcpy to the host");
     }
 
     public static void check(int status, String what) {

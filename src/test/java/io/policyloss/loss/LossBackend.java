@@ -2,7 +2,7 @@ package io.policyloss.loss;
 
 /**
  * A kernel under test. The kernel-versus-oracle contract runs every case through each backend unchanged: the CPU
- * kernel here, the CUDA kernel (tagged "gpu") where a device is present.
+ * kernel everywhere, the CUDA kernel (tagged "gpu") where a device is present ({@link BuffersBackend}).
  */
 public interface LossBackend {
     String name();
@@ -11,22 +11,4 @@ public interface LossBackend {
     String unavailableReason();
 
     LossResult run(LossConfig config, LossBatch batch);
-
-    /** The CPU kernel through the Java array API. */
-    LossBackend CPU = new LossBackend() {
-        @Override
-        public String name() {
-            return "cpu";
-        }
-
-        @Override
-        public String unavailableReason() {
-            return null;
-        }
-
-        @Override
-        public LossResult run(LossConfig config, LossBatch batch) {
-            return new FusedLoss(config).compute(batch);
-        }
-    };
 }

@@ -1,5 +1,6 @@
 package io.policyloss.loss;
 
+import java.util.function.Supplier;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
@@ -9,40 +10,53 @@ import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.javacpp.ShortPointer;
 
 /**
- * The CUDA kernel as a {@link LossBackend}: the batch is copied to device buffers on device 0, the synchronous
- * device call runs (so data errors throw as on the host), and every output is copied back into a
- * {@link LossResult} laid out as the CPU backend lays it out.
+ * A kernel as a {@link LossBackend}, called on {@link LossBuffers} in memory of one kind: host memory for the CPU
+ * kernel, device 0's for the CUDA kernel. The batch is copied in, the synchronous call runs (so data errors throw),
+ * and every output is copied back into a {@link LossResult} laid out as {@link FusedLoss#compute(LossBatch)} lays it
+ * out. Every output starts poisoned (see {@link #upload}), which the array call's fresh buffers would not be.
  */
-public final class CudaBackend implements LossBackend {
-    public static final CudaBackend INSTANCE = new CudaBackend();
+public final class BuffersBackend implements LossBackend {
+    public static final BuffersBackend CPU = new BuffersBackend("cpu", HostMemory::new, () -> null);
+    public static final BuffersBackend CUDA = new BuffersBackend("cuda", CudaMemory::new,
+            () -> FusedLoss.cudaDeviceUnusableReason(0).map(reason -> reason + " (" + FusedLoss.buildInfo() + ")")
+                    .orElse(null));
+
+    private final String name;
+    private final Supplier<CallMemory> memory;
+    private final Supplier<String> unavailableReason;
+
+    private BuffersBackend(String name, Supplier<CallMemory> memory, Supplier<String> unavailableReason) {
+        this.name = name;
+        this.memory = memory;
+        this.unavailableReason = unavailableReason;
+    }
 
     @Override
     public String name() {
-        return "cuda";
+        return name;
     }
 
     @Override
     public String unavailableReason() {
-        return FusedLoss.cudaDeviceUnusableReason(0).map(reason -> reason + " (" + FusedLoss.buildInfo() + ")")
-                .orElse(null);
+        return unavailableReason.get();
     }
 
     @Override
     public LossResult run(LossConfig config, LossBatch batch) {
         int n = batch.rows;
-        try (PointerScope scope = new PointerScope(); CudaMemory mem = new CudaMemory()) {
+        try (PointerScope scope = new PointerScope(); CallMemory mem = memory.get()) {
             LossBuffers b = upload(mem, batch);
             LossMetrics metrics = new FusedLoss(config).compute(b);
             FloatPointer[] outs = {b.outLogp, b.outEntropy, b.outClampedEntropy, b.outRatio, b.outLoss, b.outKl};
             float[][] rowOut = new float[outs.length][n];
             for (int k = 0; k < outs.length; ++k) {
                 FloatPointer host = new FloatPointer(Math.max(n, 1));
-                CudaMemory.toHost(host, outs[k], 4L * n);
+                mem.toHost(host, outs[k], 4L * n);
                 host.get(rowOut[k], 0, n);
             }
             byte[] flags = new byte[n];
             BytePointer hostFlags = new BytePointer(Math.max(n, 1));
-            CudaMemory.toHost(hostFlags, b.outFlags, n);
+            mem.toHost(hostFlags, b.outFlags, n);
             hostFlags.get(flags, 0, n);
             float[] dF32 = null;
             short[] d16 = null;
@@ -50,12 +64,12 @@ public final class CudaBackend implements LossBackend {
                 long elems = elements(batch), bytes = elems * batch.gradientDtype.bytes();
                 if (batch.gradientDtype == Dtype.F32) {
                     FloatPointer host = new FloatPointer(Math.max(elems, 1));
-                    CudaMemory.toHost(host, b.dlogits, bytes);
+                    mem.toHost(host, b.dlogits, bytes);
                     dF32 = batch.inPlace ? batch.logitsF32 : new float[(int) elems];
                     host.get(dF32, 0, (int) elems);
                 } else {
                     ShortPointer host = new ShortPointer(Math.max(elems, 1));
-                    CudaMemory.toHost(host, b.dlogits, bytes);
+                    mem.toHost(host, b.dlogits, bytes);
                     d16 = batch.inPlace ? batch.logits16 : new short[(int) elems];
                     host.get(d16, 0, (int) elems);
                 }
@@ -66,17 +80,18 @@ public final class CudaBackend implements LossBackend {
     }
 
     /**
-     * Device buffers on device 0 holding the batch, with every per-row output and the gradient the batch asks for
+     * Buffers in {@code mem} holding the batch, with every per-row output and the gradient the batch asks for
      * (unless in place, over the logits) filled with 0xff bytes, a NaN in every dtype, so that what the kernel leaves
      * unwritten shows: zeros would hide a gradient left unwritten where it should be 0 (rows of weight 0, masked
      * columns). The comparison reads each row's V columns, not the stride's gap after them.
      */
-    public static LossBuffers upload(CudaMemory mem, LossBatch batch) {
+    public static LossBuffers upload(CallMemory mem, LossBatch batch) {
         int n = batch.rows;
         long elems = elements(batch);
         Pointer hostLogits = batch.logitsF32 != null ? new FloatPointer(batch.logitsF32) : new ShortPointer(batch.logits16);
         Pointer logits = mem.copyOf(hostLogits, elems * batch.dtype.bytes());
-        LossBuffers b = LossBuffers.of(n, batch.vocab).logits(logits, batch.dtype).logitsStride(batch.stride).device(0);
+        LossBuffers b = LossBuffers.of(n, batch.vocab).logits(logits, batch.dtype).logitsStride(batch.stride)
+                .device(mem.device());
         if (batch.target32 != null) b.target(new IntPointer(mem.copyOf(new IntPointer(batch.target32), 4L * n)));
         else b.target(new LongPointer(mem.copyOf(new LongPointer(batch.target64), 8L * n)));
         b.oldLogp(rows(mem, batch.oldLogp)).refLogp(rows(mem, batch.refLogp)).advantage(rows(mem, batch.advantage))
@@ -93,11 +108,11 @@ public final class CudaBackend implements LossBackend {
         return batch.rows == 0 ? 0 : (long) (batch.rows - 1) * batch.stride + batch.vocab;
     }
 
-    private static FloatPointer filled(CudaMemory mem, int n) {
+    private static FloatPointer filled(CallMemory mem, int n) {
         return new FloatPointer(mem.filled(4L * n, 0xff));
     }
 
-    private static FloatPointer rows(CudaMemory mem, float[] values) {
+    private static FloatPointer rows(CallMemory mem, float[] values) {
         return values == null ? null : new FloatPointer(mem.copyOf(new FloatPointer(values), 4L * values.length));
     }
 }
