@@ -27,7 +27,10 @@ import org.openjdk.jmh.annotations.Warmup;
  * The fused loss as a libtorch op against the same loss in eager libtorch ops with autograd (EagerGrpoLoss), in one
  * run, on host fp32 logits of N = 128 rows x V = 151,936: GRPO clip 0.2 / 0.28 plus a token-entropy bonus, loss
  * and gradient into a leaf logits tensor. Both use {@code threads} threads (the kernel's pool and libtorch's
- * intra-op threads). Time per forward + backward. See benchmarks/RESULTS.md.
+ * intra-op threads). Time per forward + backward. Beside them, the op's call alone, with its gradient into a new
+ * tensor ({@code opAlone}) or over the logits ({@code opAloneInPlace}): each call first copies the logits into the
+ * same tensor, which needs no gradient, and leaves out the backward, which is the same for both (autograd passing
+ * dL/dlogits on). See benchmarks/RESULTS.md.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -42,7 +45,7 @@ public class TorchLossBenchmark {
     @Param({"1", "2"})
     public int threads;
 
-    private Tensor logits;
+    private Tensor logits, work;
     private PolicyRows rows;
     private TorchFusedLoss fused;
 
@@ -61,6 +64,7 @@ public class TorchLossBenchmark {
             weight[i] = 1f / ROWS;
         }
         logits = Tensors.floats(z, ROWS, VOCAB);
+        work = logits.clone();
         rows = PolicyRows.of(Tensors.longs(target, ROWS), Tensors.floats(old, ROWS), Tensors.floats(advantage, ROWS),
                 Tensors.floats(weight, ROWS));
         fused = new TorchFusedLoss(new FusedLoss(LossConfig.builder().epsLow(EPS_LOW).epsHigh(EPS_HIGH)
@@ -74,6 +78,22 @@ public class TorchLossBenchmark {
             var result = fused.compute(leaf, rows);
             result.backward();
             return result.metrics().loss() + leaf.grad().numel();
+        }
+    }
+
+    @Benchmark
+    public double opAlone() {
+        try (PointerScope scope = new PointerScope()) {
+            work.copy_(logits);
+            return fused.compute(work, rows).metrics().loss();
+        }
+    }
+
+    @Benchmark
+    public double opAloneInPlace() {
+        try (PointerScope scope = new PointerScope()) {
+            work.copy_(logits);
+            return fused.computeInPlace(work, rows).metrics().loss();
         }
     }
 

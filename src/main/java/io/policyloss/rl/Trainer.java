@@ -127,7 +127,8 @@ public final class Trainer {
             int[] which = concat(grpoSlices[k], shift(extraSlices[k], grpo.count()));
             Sequences slice = all.select(which);
             PolicyRows rows = rows(slice, grpoSlices[k].length, advantages, oldLogp, refLogp, which, rolloutT);
-            TorchLossResult result = loss.compute(slice.responseLogits(policy), rows);
+            // The gradient over the logits, which no backward reads: the head's linear layer saves its input.
+            TorchLossResult result = loss.computeInPlace(slice.responseLogits(policy), rows);
             optimizer.zero_grad();
             result.backward();
             if (config.gradClip() > 0) torch.clip_grad_norm_(policy.parameters(), config.gradClip());

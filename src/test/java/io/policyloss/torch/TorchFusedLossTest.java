@@ -153,6 +153,70 @@ class TorchFusedLossTest {
         }
     }
 
+    /**
+     * Through a linear head, as in a language model, the gradient written over the logits reaches the head's weight
+     * and input bit for bit as the separate gradient does, with no rows x vocab tensor beside the logits; the 3-D
+     * logits make the flattened ones a view, whose version counter is its base's.
+     */
+    @Test
+    void inPlaceThroughALinearHeadGivesTheSameGradients() {
+        int batch = 2, time = 6, width = 5, vocab = 300, n = batch * time;
+        Rows in = Rows.random(n, vocab, 7);
+        Random r = new Random(8);
+        float[] h = new float[n * width], w = new float[width * vocab];
+        for (int k = 0; k < h.length; ++k) h[k] = (float) r.nextGaussian();
+        for (int k = 0; k < w.length; ++k) w[k] = (float) r.nextGaussian();
+        TorchFusedLoss loss = new TorchFusedLoss(CONFIG);
+        Tensor[] apart = {leaf(h, n, width), leaf(w, width, vocab)};
+        TorchLossResult separate = loss.compute(apart[0].mm(apart[1]).view(batch, time, vocab), in.tensors());
+        separate.backward();
+        Tensor[] over = {leaf(h, n, width), leaf(w, width, vocab)};
+        Tensor logits = over[0].mm(over[1]).view(batch, time, vocab);
+        long version = logits._version();
+        TorchLossResult inPlace = loss.computeInPlace(logits, in.tensors());
+        assertEquals(logits.data_ptr().address(), inPlace.dlogits().data_ptr().address(), "dlogits are the logits");
+        assertTrue(logits._version() > version, "the logits' version counter moved");
+        inPlace.backward();
+        assertEquals(separate.metrics(), inPlace.metrics());
+        assertArrayEquals(Tensors.toFloats(separate.dlogits()), Tensors.toFloats(inPlace.dlogits()));
+        for (int k = 0; k < 2; ++k)
+            assertArrayEquals(Tensors.toFloats(apart[k].grad()), Tensors.toFloats(over[k].grad()), "parameter " + k);
+    }
+
+    /** An op that saved the logits for its backward (tanh keeps its output) makes the backward fail, not go wrong. */
+    @Test
+    void inPlaceOverLogitsAnOpSavedFailsTheBackward() {
+        int n = 4, vocab = 50;
+        Rows in = Rows.random(n, vocab, 9);
+        Tensor x = Tensors.floats(in.logits, n, vocab).requires_grad_(true);
+        TorchLossResult r = new TorchFusedLoss(CONFIG).computeInPlace(x.tanh(), in.tensors());
+        RuntimeException e = assertThrows(RuntimeException.class, r::backward);
+        assertTrue(e.getMessage().contains("modified by an inplace operation"), e.getMessage());
+    }
+
+    /**
+     * A leaf that requires grad, or a view of one, is refused as libtorch refuses in-place ops on it; a bad row
+     * throws before anything is written. Either way the logits keep their values.
+     */
+    @Test
+    void inPlaceRefusalsLeaveTheLogitsAsTheyWere() {
+        int n = 4, vocab = 8;
+        Rows in = Rows.random(n, vocab, 10);
+        TorchFusedLoss loss = new TorchFusedLoss(CONFIG);
+        PolicyRows rows = in.tensors();
+        Tensor leaf = Tensors.floats(in.logits, n, vocab).requires_grad_(true);
+        assertMessage("logits: a leaf that requires grad", () -> loss.computeInPlace(leaf, rows));
+        Tensor leaf3 = Tensors.floats(in.logits, 2, n / 2, vocab).requires_grad_(true);
+        assertMessage("logits: a leaf that requires grad", () -> loss.computeInPlace(leaf3, rows));
+        long[] bad = in.target.clone();
+        bad[2] = vocab;
+        Tensor plain = Tensors.floats(in.logits, n, vocab);
+        assertMessage("target: row 2", () -> loss.computeInPlace(plain,
+                PolicyRows.of(Tensors.longs(bad, n), rows.oldLogp(), rows.advantage(), rows.weight())));
+        for (Tensor t : new Tensor[] {leaf, leaf3, plain})
+            assertArrayEquals(in.logits, Tensors.toFloats(t.detach()), "the logits after a refusal");
+    }
+
     @Test
     void acceptsInt32TargetsAndNonContiguousLogits() {
         int n = 6, vocab = 10;
@@ -199,6 +263,10 @@ class TorchFusedLossTest {
         int n = target.length;
         return PolicyRows.of(Tensors.longs(target, n), Tensors.floats(oldLogp, n), Tensors.floats(advantage, n),
                 Tensors.floats(weight, n));
+    }
+
+    private static Tensor leaf(float[] data, long... shape) {
+        return Tensors.floats(data, shape).requires_grad_(true);
     }
 
     private static int[] toInts(long[] a) {
