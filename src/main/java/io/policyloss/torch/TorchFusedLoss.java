@@ -32,9 +32,9 @@ import org.bytedeco.pytorch.global.torch_cuda;
  * }</pre>
  *
  * Zero copy: the kernel reads the logits and the per-row tensors through their data pointers and writes dlogits
- * into a tensor of the logits' dtype. Leading dimensions are flattened into rows; the last dimension must have
- * unit stride (otherwise the logits are made contiguous first, which copies). Host tensors run the CPU kernel;
- * CUDA tensors run the CUDA kernel on the device's current libtorch stream.
+ * into a tensor of the logits' dtype, or over the logits ({@link #computeInPlace}). Leading dimensions are flattened
+ * into rows where a view can (otherwise, and where the last dimension's stride is not 1, the logits are copied
+ * first). Host tensors run the CPU kernel; CUDA tensors run the CUDA kernel on the device's current libtorch stream.
  */
 public final class TorchFusedLoss {
     private final FusedLoss loss;
