@@ -1,9 +1,6 @@
 package io.policyloss.loss;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 import io.policyloss.oracle.Oracle;
 import org.junit.jupiter.api.Test;
@@ -31,23 +28,8 @@ class CpuKernelVsOracleTest extends KernelVsOracleContract {
         long seed = System.nanoTime();
         LossResult viaArrays = new FusedLoss(c.config()).compute(c.generate(seed).batch());
         LossResult viaBuffers = backend().run(c.config(), c.generate(seed).batch());
-        String what = "'" + c.name() + "' seed " + seed;
-        assertEquals(viaBuffers.metrics(), viaArrays.metrics(), what + " metrics");
-        assertArrayEquals(viaBuffers.logp(), viaArrays.logp(), what + " logp");
-        assertArrayEquals(viaBuffers.entropy(), viaArrays.entropy(), what + " entropy");
-        assertArrayEquals(viaBuffers.clampedEntropy(), viaArrays.clampedEntropy(), what + " clampedEntropy");
-        assertArrayEquals(viaBuffers.ratio(), viaArrays.ratio(), what + " ratio");
-        assertArrayEquals(viaBuffers.loss(), viaArrays.loss(), what + " loss");
-        assertArrayEquals(viaBuffers.kl(), viaArrays.kl(), what + " kl");
-        assertArrayEquals(viaBuffers.flags(), viaArrays.flags(), what + " flags");
-        if (c.gradient() == RandomCase.Gradient.NONE) return;
-        for (int i = 0; i < c.rows(); ++i) {  // each row's V columns: the stride's gap is left as each call found it
-            for (int v = 0; v < c.vocab(); ++v) {
-                float expected = viaBuffers.dlogit(i, v, c.stride()), actual = viaArrays.dlogit(i, v, c.stride());
-                if (Float.floatToRawIntBits(expected) != Float.floatToRawIntBits(actual))
-                    fail(what + " dlogits[" + i + "][" + v + "]: buffers " + expected + ", arrays " + actual);
-            }
-        }
+        SameBits.assertSameBits("'" + c.name() + "' seed " + seed + " arrays against buffers", c, viaBuffers,
+                viaArrays);
     }
 
     /**

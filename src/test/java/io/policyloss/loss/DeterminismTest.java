@@ -1,8 +1,5 @@
 package io.policyloss.loss;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
@@ -22,25 +19,16 @@ class DeterminismTest {
         return new FusedLoss(CONFIG, threads).compute(c.generate(seed).batch());
     }
 
-    private static void assertBitwiseEqual(LossResult a, LossResult b) {
-        assertEquals(a.metrics(), b.metrics());
-        assertArrayEquals(a.dlogitsF32(), b.dlogitsF32());
-        assertArrayEquals(a.loss(), b.loss());
-        assertArrayEquals(a.entropy(), b.entropy());
-        assertArrayEquals(a.clampedEntropy(), b.clampedEntropy());
-        assertArrayEquals(a.flags(), b.flags());
-    }
-
     private static final RandomCase CASE = RandomCase.of("determinism", 96, 5000, Dtype.F32, CONFIG).masked(0.1);
 
     @Test
     void twoIdenticalCallsAreBitwiseIdentical() {
-        assertBitwiseEqual(run(CASE, 1, 0), run(CASE, 1, 0));
+        SameBits.assertSameBits("twice", CASE, run(CASE, 1, 0), run(CASE, 1, 0));
     }
 
     @Test
     void oneThreadEqualsAllThreads() {
-        assertBitwiseEqual(run(CASE, 2, 1), run(CASE, 2, 0));
+        SameBits.assertSameBits("all threads", CASE, run(CASE, 2, 1), run(CASE, 2, 0));
     }
 
     @Test
@@ -50,7 +38,7 @@ class DeterminismTest {
         try {
             List<Future<LossResult>> futures = new ArrayList<>();
             for (int t = 0; t < 4; ++t) futures.add(pool.submit(() -> run(CASE, 3, 0)));
-            for (Future<LossResult> f : futures) assertBitwiseEqual(alone, f.get());
+            for (Future<LossResult> f : futures) SameBits.assertSameBits("concurrent", CASE, alone, f.get());
         } finally {
             pool.shutdown();
         }
@@ -80,7 +68,7 @@ class DeterminismTest {
                 }));
             }
             for (int t = 0; t < 4; ++t)
-                for (LossResult r : futures.get(t).get()) assertBitwiseEqual(alone.get(t), r);
+                for (LossResult r : futures.get(t).get()) SameBits.assertSameBits("shared", small, alone.get(t), r);
         } finally {
             pool.shutdown();
         }
