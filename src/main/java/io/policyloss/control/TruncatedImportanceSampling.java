@@ -28,27 +28,17 @@ public final class TruncatedImportanceSampling {
      */
     public static float[] advantages(float[] advantage, float[] oldLogp, float[] rolloutLogp, double cap) {
         Objects.requireNonNull(advantage, "advantage");
-        sameLength(oldLogp, "oldLogp", advantage.length);
-        sameLength(rolloutLogp, "rolloutLogp", advantage.length);
+        RowArrays.sameLength(oldLogp, "oldLogp", advantage.length, "advantage");
+        RowArrays.sameLength(rolloutLogp, "rolloutLogp", advantage.length, "advantage");
         if (!(cap > 0) || cap == Double.POSITIVE_INFINITY)
             throw new IllegalArgumentException("cap: must be finite and > 0, got " + cap);
         float[] out = new float[advantage.length];
         for (int i = 0; i < advantage.length; ++i) {
-            finite(advantage[i], "advantage", i);
-            finite(oldLogp[i], "oldLogp", i);
-            finite(rolloutLogp[i], "rolloutLogp", i);
+            RowArrays.finite(advantage[i], "advantage", i);
+            RowArrays.finite(oldLogp[i], "oldLogp", i);
+            RowArrays.finite(rolloutLogp[i], "rolloutLogp", i);
             out[i] = (float) (advantage[i] * weight(oldLogp[i], rolloutLogp[i], cap));
         }
         return out;
-    }
-
-    private static void sameLength(float[] a, String name, int rows) {
-        Objects.requireNonNull(a, name);
-        if (a.length != rows)
-            throw new IllegalArgumentException(name + ": length " + a.length + ", advantage has " + rows + " rows");
-    }
-
-    private static void finite(float v, String name, int row) {
-        if (!Float.isFinite(v)) throw new IllegalArgumentException(name + ": row " + row + ": must be finite, got " + v);
     }
 }
