@@ -51,7 +51,7 @@ public class CpuKernelBenchmark {
 
     private LossConfig config;
     private FusedLoss oneThread, allThreads;
-    private LossBuffers buffers;
+    private LossBuffers buffers, firstPass;
     private Oracle.Inputs oracleInputs;
 
     @Setup(Level.Trial)
@@ -65,11 +65,15 @@ public class CpuKernelBenchmark {
         RandomCase.Generated g = RandomCase.of("bench", ROWS, VOCAB, Dtype.BF16, config)
                 .gradient(RandomCase.Gradient.LOGITS_DTYPE).generate(1);
         oracleInputs = firstRows(g.inputs(), ORACLE_ROWS);
-        buffers = LossBuffers.of(ROWS, VOCAB).logits(new ShortPointer(g.logits16()), Dtype.BF16)
+        buffers = inputs(g).dlogits(new ShortPointer((long) ROWS * VOCAB), Dtype.BF16);
+        firstPass = inputs(g).outLogp(new FloatPointer(ROWS)).outEntropy(new FloatPointer(ROWS));
+    }
+
+    private static LossBuffers inputs(RandomCase.Generated g) {
+        return LossBuffers.of(ROWS, VOCAB).logits(new ShortPointer(g.logits16()), Dtype.BF16)
                 .target(new IntPointer(ints(g.inputs().target()))).oldLogp(new FloatPointer(floats(g.inputs().oldLogp())))
                 .advantage(new FloatPointer(floats(g.inputs().advantage())))
-                .weight(new FloatPointer(floats(g.inputs().weight())))
-                .dlogits(new ShortPointer((long) ROWS * VOCAB), Dtype.BF16);
+                .weight(new FloatPointer(floats(g.inputs().weight())));
     }
 
     @Benchmark
@@ -80,6 +84,12 @@ public class CpuKernelBenchmark {
     @Benchmark
     public LossMetrics kernelAllThreads() {
         return allThreads.compute(buffers);
+    }
+
+    /** The first of GSPO's or entropy masking's two calls: logp and entropy per row, no gradient. */
+    @Benchmark
+    public LossMetrics firstPassAllThreads() {
+        return allThreads.compute(firstPass);
     }
 
     @Benchmark

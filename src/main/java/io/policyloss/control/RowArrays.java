@@ -13,6 +13,14 @@ final class RowArrays {
             throw new IllegalArgumentException(name + ": length " + a.length + ", " + of + " has " + rows + " rows");
     }
 
+    /** Every row of the mask is 0 (padding) or 1 (a counted token). */
+    static void mask(float[] mask) {
+        Objects.requireNonNull(mask, "mask");
+        for (int i = 0; i < mask.length; ++i)
+            if (!(mask[i] == 0 || mask[i] == 1))
+                throw new IllegalArgumentException("mask: row " + i + ": must be 0 or 1, got " + mask[i]);
+    }
+
     static void finite(float v, String name, int row) {
         if (!Float.isFinite(v))
             throw new IllegalArgumentException(name + ": row " + row + ": must be finite, got " + v);

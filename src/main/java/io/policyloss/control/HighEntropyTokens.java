@@ -1,0 +1,64 @@
+package io.policyloss.control;
+
+import java.util.Arrays;
+
+/**
+ * Entropy masking: the policy gradient through the high-entropy minority of tokens alone, the forking tokens of
+ * "Beyond the 80/20 Rule" (TRL's {@code top_entropy_quantile} rho). A counted token keeps its policy-gradient term
+ * where its entropy is at least the (1 - rho) quantile of the batch's counted tokens' entropies.
+ *
+ * <p>As TRL multiplies the clipped term alone by this mask and adds the KL term after, the other tokens get an
+ * advantage of 0 here: the clipped loss is linear in the advantage, so their pg term and its gradient are 0 while
+ * their KL and entropy terms stay (Entropy-Adv's shaping, min(beta H, |A| / kappa), is 0 at A = 0 too). Their
+ * aggregation weights stay as they were: the denominators count every token, as TRL's do. Not with GSPO
+ * ({@link SequenceImportanceRatio}): there TRL's kept tokens pass gradient to every token of their sequence through
+ * its ratio, and GSPO-token with zeroed advantages gives the masked tokens none.
+ *
+ * <p>The entropy is the current policy's at each row's temperature, which is the kernel's H: a first call without a
+ * gradient ({@code LossBatch.noGradient()}) gives it, as it gives GSPO's logp
+ * ({@link SequenceImportanceRatio}). Over data-parallel ranks the quantile is over every rank's counted tokens, as
+ * TRL gathers them: gather those entropies, take {@link #threshold} of them all, and pass it to each rank's
+ * {@link #advantages}.
+ */
+public final class HighEntropyTokens {
+    private HighEntropyTokens() {}
+
+    /**
+     * The (1 - topQuantile) quantile of the counted tokens' (mask 1) entropies, interpolated linearly between
+     * order statistics as torch.quantile does: topQuantile 1 keeps every counted token, 0 those at the maximum.
+     * +inf where no token is counted: none is kept.
+     */
+    public static double threshold(float[] entropy, float[] mask, double topQuantile) {
+        RowArrays.mask(mask);
+        RowArrays.sameLength(entropy, "entropy", mask.length, "mask");
+        if (!(topQuantile >= 0 && topQuantile <= 1))
+            throw new IllegalArgumentException("topQuantile: must be in [0, 1], got " + topQuantile);
+        float[] counted = new float[mask.length];
+        int n = 0;
+        for (int i = 0; i < mask.length; ++i) {
+            if (mask[i] == 0) continue;
+            RowArrays.finite(entropy[i], "entropy", i);
+            counted[n++] = entropy[i];
+        }
+        if (n == 0) return Double.POSITIVE_INFINITY;
+        Arrays.sort(counted, 0, n);
+        double position = (1 - topQuantile) * (n - 1);
+        int below = (int) Math.floor(position), above = Math.min(below + 1, n - 1);
+        return counted[below] + (position - below) * ((double) counted[above] - counted[below]);
+    }
+
+    /** Each row's advantage where it is counted and its entropy is at least the threshold; 0 elsewhere. */
+    public static float[] advantages(float[] advantage, float[] entropy, float[] mask, double threshold) {
+        RowArrays.mask(mask);
+        RowArrays.sameLength(advantage, "advantage", mask.length, "mask");
+        RowArrays.sameLength(entropy, "entropy", mask.length, "mask");
+        if (Double.isNaN(threshold)) throw new IllegalArgumentException("threshold: must not be NaN");
+        float[] out = new float[mask.length];
+        for (int i = 0; i < mask.length; ++i) {
+            if (mask[i] == 0) continue;
+            RowArrays.finite(entropy[i], "entropy", i);
+            if (entropy[i] >= threshold) out[i] = advantage[i];
+        }
+        return out;
+    }
+}
