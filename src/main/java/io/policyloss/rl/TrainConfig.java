@@ -1,6 +1,7 @@
 package io.policyloss.rl;
 
 import io.policyloss.control.AentCoefficient;
+import io.policyloss.control.ClipCov;
 import io.policyloss.loss.AggregationMode;
 import io.policyloss.loss.LossConfig;
 import io.policyloss.torch.ModelConfig;
@@ -11,7 +12,7 @@ import java.util.Objects;
  * keep the values of its preset. Every algorithm of the papers is a setting of these fields: GRPO (the loss alone,
  * with or without std normalisation), DAPO-style clipping (loss.epsLow / epsHigh), dual clip, KL to the base
  * model (loss.klCoef), Entropy-Reg (loss.entropyCoef), Entropy-Adv (loss.entropyAdvBeta), AEnt (aent and
- * loss.clampP) and AEPO (aepo).
+ * loss.clampP), AEPO (aepo), GSPO (sequenceRatio), entropy masking (topEntropyQuantile) and Clip-Cov (clipCov).
  *
  * @param name the run's name in plots and tables
  * @param task the built-in task
@@ -32,14 +33,18 @@ import java.util.Objects;
  * @param randomReward rewards are coin flips instead of correctness (the clipping experiment of seed 002)
  * @param aepo AEPO's settings, or null
  * @param aent AEnt's adaptive coefficient, or null
+ * @param sequenceRatio GSPO: each GRPO sequence's tokens take its sequence-level ratio (SequenceImportanceRatio)
+ * @param topEntropyQuantile entropy masking: the fraction of each update's GRPO tokens, by the current policy's
+ *     entropy, that keep their policy-gradient term (HighEntropyTokens; TRL's top_entropy_quantile), or null
+ * @param clipCov Clip-Cov on each update's GRPO tokens (verl's clip_cov), or null
  * @param eval evaluation settings
  * @param checkpointEvery steps between checkpoints (0 = only at the end)
  */
 public record TrainConfig(String name, TaskConfig task, ModelConfig model, long seed, WarmStartConfig warmStart,
         int steps, int promptsPerStep, int groupSize, int miniBatches, double learningRate, double weightDecay,
         double gradClip, double rolloutTemperature, LossConfig loss, AggregationMode aggregation,
-        boolean stdNormalization, boolean randomReward, AepoConfig aepo, AentCoefficient aent, EvalConfig eval,
-        int checkpointEvery) {
+        boolean stdNormalization, boolean randomReward, AepoConfig aepo, AentCoefficient aent, boolean sequenceRatio,
+        Double topEntropyQuantile, ClipCov clipCov, EvalConfig eval, int checkpointEvery) {
     public TrainConfig {
         if (name == null || name.isBlank() || !name.matches("[A-Za-z0-9._-]+"))
             throw new IllegalArgumentException("name: must be letters, digits, '.', '_' or '-', got \"" + name + "\"");
@@ -62,6 +67,12 @@ public record TrainConfig(String name, TaskConfig task, ModelConfig model, long 
         if (!(gradClip >= 0)) throw new IllegalArgumentException("gradClip: must be >= 0, got " + gradClip);
         if (!(rolloutTemperature > 0))
             throw new IllegalArgumentException("rolloutTemperature: must be > 0, got " + rolloutTemperature);
+        if (topEntropyQuantile != null && !(topEntropyQuantile >= 0 && topEntropyQuantile <= 1))
+            throw new IllegalArgumentException("topEntropyQuantile: must be in [0, 1] or null, got "
+                    + topEntropyQuantile);
+        if (sequenceRatio && topEntropyQuantile != null)
+            throw new IllegalArgumentException("topEntropyQuantile: entropy masking with sequenceRatio is not TRL's "
+                    + "loss (HighEntropyTokens says why); choose one");
         Task t = task.create();
         if (t.promptLength() + t.maxResponseLength() - 1 > model.context())
             throw new IllegalArgumentException("model.context: " + model.context() + " is shorter than the task's "

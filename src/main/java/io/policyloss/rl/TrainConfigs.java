@@ -32,6 +32,11 @@ public final class TrainConfigs {
             Map.entry("aent", "{\"loss\": {\"clampP\": 0.5, \"clampedEntropyCoef\": 0.05}, \"aent\": {\"lambda\": 0.05,"
                     + " \"beta\": 0.15, \"low\": 0.8, \"high\": 1.1, \"lambdaLow\": 0, \"lambdaHigh\": 0.3,"
                     + " \"startStep\": 0}}"),
+            // GSPO's paper setting: its clip range and seq-mean-token-mean (TRL's loss_type "grpo").
+            Map.entry("gspo", "{\"sequenceRatio\": true, \"aggregation\": \"SEQ_MEAN_TOKEN_MEAN\","
+                    + " \"loss\": {\"epsLow\": 3e-4, \"epsHigh\": 4e-4}}"),
+            Map.entry("entropy-mask", "{\"topEntropyQuantile\": 0.2}"),
+            Map.entry("clip-cov", "{\"clipCov\": {\"clipRatio\": 2e-4, \"lower\": 1, \"upper\": 5}}"),
             Map.entry("constant-clamped-entropy", "{\"loss\": {\"clampP\": 0.5, \"clampedEntropyCoef\": 0.05}}"),
             Map.entry("random-reward", "{\"randomReward\": true}"),
             Map.entry("random-reward-clip-low", "{\"randomReward\": true, \"loss\": {\"epsLow\": 0.1}}"),
@@ -51,7 +56,8 @@ public final class TrainConfigs {
     static TrainConfig base() {
         return new TrainConfig("grpo", new TaskConfig("digit-sum", 4), ModelConfig.small(), 1,
                 new WarmStartConfig(200, 64, 3e-3), 100, 16, 8, 4, 1e-3, 0, 1.0, 1.0, LossConfig.defaults(),
-                AggregationMode.TOKEN_MEAN, true, false, null, null, new EvalConfig(64, 16, List.of(1, 4, 16), 1.0),
+                AggregationMode.TOKEN_MEAN, true, false, null, null, false, null, null,
+                new EvalConfig(64, 16, List.of(1, 4, 16), 1.0),
                 20);
     }
 

@@ -2,6 +2,8 @@ package io.policyloss.rl;
 
 import io.policyloss.control.AentCoefficient;
 import io.policyloss.control.GrpoAdvantages;
+import io.policyloss.control.HighEntropyTokens;
+import io.policyloss.control.SequenceImportanceRatio;
 import io.policyloss.loss.AggregationWeights;
 import io.policyloss.loss.FusedLoss;
 import io.policyloss.loss.LossConfig;
@@ -19,16 +21,18 @@ import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.AdamW;
 import org.bytedeco.pytorch.AdamWOptions;
 import org.bytedeco.pytorch.NoGradGuard;
+import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 
 /**
  * The RL loop: each step samples G responses per prompt, rewards them, computes group-relative advantages and the
  * old policy's log-probs, then makes {@code miniBatches} optimiser steps on slices of the batch through the fused
  * loss. AEPO adds REINFORCE rows on positive samples drawn at its switched temperature; AEnt adapts the
- * clamped-entropy coefficient after each step.
+ * clamped-entropy coefficient after each step. GSPO, entropy masking and Clip-Cov move each update's GRPO rows
+ * after a first pass of the loss over its logits.
  */
 public final class Trainer {
-    private static final long ROLLOUT = 1, REINFORCE = 2, SHUFFLE = 3, COINS = 4;
+    private static final long ROLLOUT = 1, REINFORCE = 2, SHUFFLE = 3, COINS = 4, CLIP_COV = 5;
 
     private final TrainConfig config;
     private final Task task;
@@ -123,12 +127,16 @@ public final class Trainer {
         double lossSum = 0;
         int[][] grpoSlices = slices(grpo.count(), Seeds.random(config.seed(), SHUFFLE, step));
         int[][] extraSlices = slices(extra.count(), Seeds.random(config.seed(), SHUFFLE, step));
+        SplittableRandom clipCovRandom = Seeds.random(config.seed(), CLIP_COV, step);
         for (int k = 0; k < config.miniBatches(); ++k) {
             int[] which = concat(grpoSlices[k], shift(extraSlices[k], grpo.count()));
             Sequences slice = all.select(which);
             PolicyRows rows = rows(slice, grpoSlices[k].length, advantages, oldLogp, refLogp, which, rolloutT);
+            Tensor logits = slice.responseLogits(policy);
+            if (config.sequenceRatio() || config.topEntropyQuantile() != null || config.clipCov() != null)
+                rows = currentPolicyRows(loss, logits, rows, slice.select(range(grpoSlices[k].length)), clipCovRandom);
             // The gradient over the logits, which no backward reads: the head's linear layer saves its input.
-            TorchLossResult result = loss.computeInPlace(slice.responseLogits(policy), rows);
+            TorchLossResult result = loss.computeInPlace(logits, rows);
             optimizer.zero_grad();
             result.backward();
             if (config.gradClip() > 0) torch.clip_grad_norm_(policy.parameters(), config.gradClip());
@@ -175,6 +183,34 @@ public final class Trainer {
                 Tensors.floats(gather(oldLogp, which, m), n),
                 Tensors.floats(advantage, n), Tensors.floats(weight, n), Tensors.floats(temperature, n), null);
         return refLogp == null ? rows : rows.withRefLogp(Tensors.floats(gather(refLogp, which, m), n));
+    }
+
+    /**
+     * The rows of one update with GSPO's old log-probs and entropy masking's and Clip-Cov's advantages on its GRPO
+     * sequences (the first {@code grpo.rows()} rows), from a first pass of {@code loss} over the same logits: the
+     * current policy's logp and entropy, bit for bit those of the update's own pass. AEPO's rows stay as they are.
+     */
+    private PolicyRows currentPolicyRows(TorchFusedLoss loss, Tensor logits, PolicyRows rows, Sequences grpo,
+            SplittableRandom clipCovRandom) {
+        TorchFusedLoss.RowOutputs first = loss.evaluate(logits, rows);
+        int n = grpo.rows();
+        float[] mask = grpo.mask(), oldLogp = Tensors.toFloats(rows.oldLogp()),
+                advantage = Tensors.toFloats(rows.advantage());
+        float[] logp = Arrays.copyOf(Tensors.toFloats(first.logp()), n),
+                entropy = Arrays.copyOf(Tensors.toFloats(first.entropy()), n);
+        float[] grpoOldLogp = Arrays.copyOf(oldLogp, n), grpoAdvantage = Arrays.copyOf(advantage, n);
+        if (config.topEntropyQuantile() != null)
+            grpoAdvantage = HighEntropyTokens.advantages(grpoAdvantage, entropy, mask,
+                    HighEntropyTokens.threshold(entropy, mask, config.topEntropyQuantile()));
+        if (config.clipCov() != null)
+            grpoAdvantage = config.clipCov().advantages(loss.config(), grpoAdvantage, logp, grpoOldLogp, mask,
+                    clipCovRandom);
+        if (config.sequenceRatio())
+            grpoOldLogp = SequenceImportanceRatio.tokenOldLogp(logp, grpoOldLogp, mask, grpo.sequenceOf());
+        System.arraycopy(grpoOldLogp, 0, oldLogp, 0, n);
+        System.arraycopy(grpoAdvantage, 0, advantage, 0, n);
+        return new PolicyRows(rows.target(), Tensors.floats(oldLogp, oldLogp.length), Tensors.floats(advantage,
+                advantage.length), rows.weight(), rows.temperature(), rows.refLogp());
     }
 
     /**
