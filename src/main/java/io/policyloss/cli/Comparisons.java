@@ -15,7 +15,10 @@ final class Comparisons {
                     aepoTarget("aepo-target-0.6", 0.6), aepoTarget("aepo-target-1.1", 1.1)),
             "clipping", () -> List.of(TrainConfigs.preset("random-reward"),
                     TrainConfigs.preset("random-reward-clip-low"), TrainConfigs.preset("random-reward-no-clip-high")),
-            "aent", () -> List.of(TrainConfigs.preset("constant-clamped-entropy"), TrainConfigs.preset("aent"))));
+            "aent", () -> List.of(TrainConfigs.preset("constant-clamped-entropy"), TrainConfigs.preset("aent")),
+            // verl's and TRL's variants that need the current policy's logp or entropy before the loss.
+            "variants", () -> List.of(TrainConfigs.preset("grpo"), TrainConfigs.preset("gspo"),
+                    TrainConfigs.preset("entropy-mask"), TrainConfigs.preset("clip-cov"))));
 
     private Comparisons() {}
 
