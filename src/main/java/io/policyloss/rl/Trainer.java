@@ -199,12 +199,12 @@ public final class Trainer {
         float[] logp = Arrays.copyOf(Tensors.toFloats(first.logp()), n),
                 entropy = Arrays.copyOf(Tensors.toFloats(first.entropy()), n);
         float[] grpoOldLogp = Arrays.copyOf(oldLogp, n), grpoAdvantage = Arrays.copyOf(advantage, n);
+        if (config.clipCov() != null)  // first: its covariance is of the advantages as they came
+            grpoAdvantage = config.clipCov().advantages(loss.config(), grpoAdvantage, logp, grpoOldLogp, mask,
+                    clipCovRandom);
         if (config.topEntropyQuantile() != null)
             grpoAdvantage = HighEntropyTokens.advantages(grpoAdvantage, entropy, mask,
                     HighEntropyTokens.threshold(entropy, mask, config.topEntropyQuantile()));
-        if (config.clipCov() != null)
-            grpoAdvantage = config.clipCov().advantages(loss.config(), grpoAdvantage, logp, grpoOldLogp, mask,
-                    clipCovRandom);
         if (config.sequenceRatio())
             grpoOldLogp = SequenceImportanceRatio.tokenOldLogp(logp, grpoOldLogp, mask, grpo.sequenceOf());
         System.arraycopy(grpoOldLogp, 0, oldLogp, 0, n);
