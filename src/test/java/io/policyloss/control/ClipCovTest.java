@@ -1,15 +1,14 @@
 package io.policyloss.control;
 
+import static io.policyloss.control.Refusals.assertMessage;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.policyloss.loss.LossConfig;
 import java.util.Random;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.function.Executable;
 
 /** Clip-Cov's choice of tokens, against covariances worked out by hand and the rule's stated properties. */
 class ClipCovTest {
@@ -90,10 +89,5 @@ class ClipCovTest {
                 () -> ClipCov.defaults().advantages(CLIP, two, new float[1], two, mask, random));
         assertMessage("oldLogp: row 0: must be finite, got Infinity", () -> ClipCov.defaults().advantages(CLIP, two,
                 two, new float[] {Float.POSITIVE_INFINITY, 0f}, mask, random));
-    }
-
-    private static void assertMessage(String expected, Executable call) {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call);
-        assertEquals(expected, e.getMessage());
     }
 }

@@ -1,8 +1,8 @@
 package io.policyloss.control;
 
+import static io.policyloss.control.Refusals.assertMessage;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -13,7 +13,6 @@ import io.policyloss.loss.LossConfig;
 import io.policyloss.loss.LossResult;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.function.Executable;
 
 /** The threshold against torch.quantile's definition, and TRL's masked loss through the kernel. */
 class HighEntropyTokensTest {
@@ -55,8 +54,8 @@ class HighEntropyTokensTest {
         LossConfig full = LossConfig.builder().klCoef(0.05).klEstimator(KlEstimator.K3).entropyCoef(0.01)
                 .entropyAdvBeta(0.4).entropyAdvKappa(2).build();
         LossConfig pgOnly = full.toBuilder().klCoef(0).entropyCoef(0).build();
-        LossResult first = new FusedLoss(full).compute(batch(logits, target, oldLogp, refLogp, advantage, weight)
-                .noGradient());
+        LossResult first = new FusedLoss(full)
+                .compute(F32Batches.of(logits, target, oldLogp, refLogp, advantage, weight).noGradient());
         for (int i = 0; i < rows; ++i) {
             oldLogp[i] = (float) (first.logp()[i] + 0.3 * r.nextGaussian());  // clipped rows as well
             refLogp[i] = (float) (first.logp()[i] + 0.5 * r.nextGaussian());
@@ -64,9 +63,10 @@ class HighEntropyTokensTest {
         double threshold = HighEntropyTokens.threshold(first.entropy(), mask, 0.2);
         float[] kept = HighEntropyTokens.advantages(advantage, first.entropy(), mask, threshold);
 
-        LossResult all = new FusedLoss(full).compute(batch(logits, target, oldLogp, refLogp, advantage, weight));
-        LossResult pg = new FusedLoss(pgOnly).compute(batch(logits, target, oldLogp, refLogp, advantage, weight));
-        LossResult masked = new FusedLoss(full).compute(batch(logits, target, oldLogp, refLogp, kept, weight));
+        LossBatch unmasked = F32Batches.of(logits, target, oldLogp, refLogp, advantage, weight);
+        LossResult all = new FusedLoss(full).compute(unmasked);
+        LossResult pg = new FusedLoss(pgOnly).compute(unmasked);
+        LossResult masked = new FusedLoss(full).compute(F32Batches.of(logits, target, oldLogp, refLogp, kept, weight));
         int keptRows = 0, counted = 0;
         for (int i = 0; i < rows; ++i) {
             if (mask[i] == 0) continue;
@@ -101,16 +101,5 @@ class HighEntropyTokensTest {
         assertMessage("threshold: must not be NaN", () -> HighEntropyTokens.advantages(two, two, mask, Double.NaN));
         assertEquals(0.0, HighEntropyTokens.threshold(new float[] {0f, Float.NaN}, mask, 0.2),
                 "a padding row is not read");
-    }
-
-    private static LossBatch batch(float[] logits, int[] target, float[] oldLogp, float[] refLogp, float[] advantage,
-            float[] weight) {
-        return LossBatch.f32(logits.clone(), target.length, logits.length / target.length).target(target)
-                .oldLogp(oldLogp).refLogp(refLogp).advantage(advantage).weight(weight);
-    }
-
-    private static void assertMessage(String expected, Executable call) {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call);
-        assertEquals(expected, e.getMessage());
     }
 }

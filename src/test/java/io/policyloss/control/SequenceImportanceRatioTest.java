@@ -1,21 +1,19 @@
 package io.policyloss.control;
 
+import static io.policyloss.control.Refusals.assertMessage;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import io.policyloss.loss.AggregationMode;
 import io.policyloss.loss.AggregationWeights;
 import io.policyloss.loss.FusedLoss;
-import io.policyloss.loss.LossBatch;
 import io.policyloss.loss.LossConfig;
 import io.policyloss.loss.LossResult;
 import java.util.Arrays;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.function.Executable;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -60,7 +58,8 @@ class SequenceImportanceRatioTest {
 
         // The old policy: each sequence's log-ratio from clip-low through the dual clip, spread over its tokens
         // so unevenly that their own ratios would be clipped otherwise; padding rows far off.
-        float[] logp = loss.compute(batch(logits, target, new float[n], advantage, weight).noGradient()).logp();
+        float[] logp =
+                loss.compute(F32Batches.of(logits, target, new float[n], null, advantage, weight).noGradient()).logp();
         double[] logRatio = {-2e-3, -1e-4, 1e-4, 2e-3, 1.5};
         float[] oldLogp = new float[n];
         for (int s = 0, i = 0; s < sequences; ++s) {
@@ -73,7 +72,7 @@ class SequenceImportanceRatioTest {
         }
 
         float[] gspoOldLogp = SequenceImportanceRatio.tokenOldLogp(logp, oldLogp, mask, sequenceOf);
-        LossResult got = loss.compute(batch(logits, target, gspoOldLogp, advantage, weight));
+        LossResult got = loss.compute(F32Batches.of(logits, target, gspoOldLogp, null, advantage, weight));
         Oracle want = new Oracle(logits, target, oldLogp, mask, sequenceOf, sequenceAdvantage, weight);
 
         assertEquals(want.loss, got.totalLoss(), 1e-5 * want.lossScale, "loss");
@@ -178,15 +177,5 @@ class SequenceImportanceRatioTest {
                     dlogits[i * VOCAB + v] = dLogp * ((v == target[i] ? 1 : 0) - softmax[i][v]);
             }
         }
-    }
-
-    private static LossBatch batch(float[] logits, int[] target, float[] oldLogp, float[] advantage, float[] weight) {
-        return LossBatch.f32(logits.clone(), target.length, VOCAB).target(target).oldLogp(oldLogp)
-                .advantage(advantage).weight(weight);
-    }
-
-    private static void assertMessage(String expected, Executable call) {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call);
-        assertEquals(expected, e.getMessage());
     }
 }

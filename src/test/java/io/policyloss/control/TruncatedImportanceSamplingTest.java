@@ -1,18 +1,16 @@
 package io.policyloss.control;
 
+import static io.policyloss.control.Refusals.assertMessage;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import io.policyloss.loss.FusedLoss;
-import io.policyloss.loss.LossBatch;
 import io.policyloss.loss.LossConfig;
 import io.policyloss.loss.LossResult;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.function.Executable;
 
 /** TIS's weight against its definition, and the claim that weighting the advantage weights the pg term. */
 class TruncatedImportanceSamplingTest {
@@ -47,7 +45,7 @@ class TruncatedImportanceSamplingTest {
         }
         LossConfig config = LossConfig.builder().epsLow(0.2).epsHigh(0.28).dualClipC(3).build();
         FusedLoss loss = new FusedLoss(config);
-        float[] logp = loss.compute(batch(logits, target, new float[rows], advantage, weight)).logp();
+        float[] logp = loss.compute(F32Batches.of(logits, target, new float[rows], null, advantage, weight)).logp();
         float[] oldLogp = new float[rows];
         double[] logRatio = {-1.5, -0.5, -0.1, 0.0, 0.1, 0.5, 1.5};  // r across clip-low, unclipped, clip-high, dual
         for (int i = 0; i < rows; ++i) {
@@ -55,8 +53,8 @@ class TruncatedImportanceSamplingTest {
             rolloutLogp[i] = (float) (oldLogp[i] + 0.8 * r.nextGaussian());  // weights from 0.1 to the cap
         }
         double cap = 2.0;
-        LossResult plain = loss.compute(batch(logits, target, oldLogp, advantage, weight));
-        LossResult weighted = loss.compute(batch(logits, target, oldLogp,
+        LossResult plain = loss.compute(F32Batches.of(logits, target, oldLogp, null, advantage, weight));
+        LossResult weighted = loss.compute(F32Batches.of(logits, target, oldLogp, null,
                 TruncatedImportanceSampling.advantages(advantage, oldLogp, rolloutLogp, cap), weight));
         assertArrayEquals(plain.flags(), weighted.flags(), "the same branch in every row");
         int capped = 0, clipped = 0;
@@ -88,15 +86,5 @@ class TruncatedImportanceSamplingTest {
                 () -> TruncatedImportanceSampling.advantages(one, one, one, Double.NaN));
         assertMessage("rolloutLogp: row 1: must be finite, got NaN",
                 () -> TruncatedImportanceSampling.advantages(two, two, new float[] {0f, Float.NaN}, 2));
-    }
-
-    private static LossBatch batch(float[] logits, int[] target, float[] oldLogp, float[] advantage, float[] weight) {
-        return LossBatch.f32(logits.clone(), target.length, logits.length / target.length).target(target)
-                .oldLogp(oldLogp).advantage(advantage).weight(weight);
-    }
-
-    private static void assertMessage(String expected, Executable call) {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call);
-        assertEquals(expected, e.getMessage());
     }
 }
