@@ -8,9 +8,17 @@ final class RowArrays {
 
     /** a has one value per row of `of` (the array the rows are counted by), or throws naming both. */
     static void sameLength(float[] a, String name, int rows, String of) {
-        Objects.requireNonNull(a, name);
-        if (a.length != rows)
-            throw new IllegalArgumentException(name + ": length " + a.length + ", " + of + " has " + rows + " rows");
+        length(Objects.requireNonNull(a, name).length, name, rows, of);
+    }
+
+    static void sameLength(double[] a, String name, int rows, String of) {
+        length(Objects.requireNonNull(a, name).length, name, rows, of);
+    }
+
+    /** A length of one value per row of `of`, or throws naming both. */
+    static void length(int length, String name, int rows, String of) {
+        if (length != rows)
+            throw new IllegalArgumentException(name + ": length " + length + ", " + of + " has " + rows + " rows");
     }
 
     /** Every row of the mask is 0 (padding) or 1 (a counted token). */

@@ -1,10 +1,16 @@
 package io.policyloss.rl;
 
 import io.policyloss.control.AentCoefficient;
+import io.policyloss.control.Cispo;
 import io.policyloss.control.ClipCov;
+import io.policyloss.control.KlCov;
+import io.policyloss.control.ReweightedPolicyGradient;
+import io.policyloss.control.Sapo;
 import io.policyloss.loss.AggregationMode;
 import io.policyloss.loss.LossConfig;
 import io.policyloss.torch.ModelConfig;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Objects;
 
 /**
@@ -12,7 +18,8 @@ import java.util.Objects;
  * keep the values of its preset. Every algorithm of the papers is a setting of these fields: GRPO (the loss alone,
  * with or without std normalisation), DAPO-style clipping (loss.epsLow / epsHigh), dual clip, KL to the base
  * model (loss.klCoef), Entropy-Reg (loss.entropyCoef), Entropy-Adv (loss.entropyAdvBeta), AEnt (aent and
- * loss.clampP), AEPO (aepo), GSPO (sequenceRatio), entropy masking (topEntropyQuantile) and Clip-Cov (clipCov).
+ * loss.clampP), AEPO (aepo), GSPO (sequenceRatio), entropy masking (topEntropyQuantile), Clip-Cov (clipCov),
+ * CISPO (cispo), SAPO (sapo) and KL-Cov (klCov).
  *
  * @param name the run's name in plots and tables
  * @param task the built-in task
@@ -37,6 +44,12 @@ import java.util.Objects;
  * @param topEntropyQuantile entropy masking: the fraction of each update's GRPO tokens, by the current policy's
  *     entropy, that keep their policy-gradient term (HighEntropyTokens; TRL's top_entropy_quantile), or null
  * @param clipCov Clip-Cov on each update's GRPO tokens (verl's clip_cov), or null
+ * @param cispo CISPO's clipped importance weight in place of PPO's clip on the GRPO tokens, or null; with
+ *     sequenceRatio the weight is of the sequence's ratio (TRL's sequence-level CISPO)
+ * @param sapo SAPO's soft gate in place of PPO's clip on the GRPO tokens, or null; with sequenceRatio, of the
+ *     sequence's ratio
+ * @param klCov KL-Cov on each update's GRPO tokens (verl's kl_cov): no clip, a penalty on the tokens of largest
+ *     covariance; or null
  * @param eval evaluation settings
  * @param checkpointEvery steps between checkpoints (0 = only at the end)
  */
@@ -44,7 +57,8 @@ public record TrainConfig(String name, TaskConfig task, ModelConfig model, long 
         int steps, int promptsPerStep, int groupSize, int miniBatches, double learningRate, double weightDecay,
         double gradClip, double rolloutTemperature, LossConfig loss, AggregationMode aggregation,
         boolean stdNormalization, boolean randomReward, AepoConfig aepo, AentCoefficient aent, boolean sequenceRatio,
-        Double topEntropyQuantile, ClipCov clipCov, EvalConfig eval, int checkpointEvery) {
+        Double topEntropyQuantile, ClipCov clipCov, Cispo cispo, Sapo sapo, KlCov klCov, EvalConfig eval,
+        int checkpointEvery) {
     public TrainConfig {
         if (name == null || name.isBlank() || !name.matches("[A-Za-z0-9._-]+"))
             throw new IllegalArgumentException("name: must be letters, digits, '.', '_' or '-', got \"" + name + "\"");
@@ -73,10 +87,32 @@ public record TrainConfig(String name, TaskConfig task, ModelConfig model, long 
         if (sequenceRatio && topEntropyQuantile != null)
             throw new IllegalArgumentException("topEntropyQuantile: entropy masking with sequenceRatio is not TRL's "
                     + "loss (HighEntropyTokens says why); choose one");
+        List<String> replacements = new ArrayList<>();  // of PPO's clipped loss
+        if (clipCov != null) replacements.add("clipCov");
+        if (cispo != null) replacements.add("cispo");
+        if (sapo != null) replacements.add("sapo");
+        if (klCov != null) replacements.add("klCov");
+        if (replacements.size() > 1)
+            throw new IllegalArgumentException(replacements.get(1) + ": " + replacements.get(0) + " is set too; "
+                    + "clipCov, cispo, sapo and klCov each replace PPO's clipped loss in their own way; choose one");
+        String atRatioOne = cispo != null ? "CISPO" : sapo != null ? "SAPO" : klCov != null ? "KL-Cov" : null;
+        if (atRatioOne != null && loss.entropyAdvBeta() > 0)
+            throw new IllegalArgumentException("loss.entropyAdvBeta: Entropy-Adv shapes the advantage by its size, "
+                    + "and " + atRatioOne + " rides on the advantage (ReweightedPolicyGradient says why); choose one");
+        if (klCov != null && sequenceRatio)
+            throw new IllegalArgumentException("sequenceRatio: KL-Cov is verl's token-level loss; choose one");
+        if (klCov != null && topEntropyQuantile != null)
+            throw new IllegalArgumentException("topEntropyQuantile: entropy masking with KL-Cov is neither verl's nor "
+                    + "TRL's loss; choose one");
         Task t = task.create();
         if (t.promptLength() + t.maxResponseLength() - 1 > model.context())
             throw new IllegalArgumentException("model.context: " + model.context() + " is shorter than the task's "
                     + "prompt + response - 1 = " + (t.promptLength() + t.maxResponseLength() - 1));
+    }
+
+    /** CISPO or SAPO, whichever is set; null for PPO's clipped loss. */
+    public ReweightedPolicyGradient reweighted() {
+        return cispo != null ? cispo : sapo;
     }
 
     private static void atLeast(int v, int min, String name) {

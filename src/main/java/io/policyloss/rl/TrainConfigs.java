@@ -37,6 +37,12 @@ public final class TrainConfigs {
                     + " \"loss\": {\"epsLow\": 3e-4, \"epsHigh\": 4e-4}}"),
             Map.entry("entropy-mask", "{\"topEntropyQuantile\": 0.2}"),
             Map.entry("clip-cov", "{\"clipCov\": {\"clipRatio\": 2e-4, \"lower\": 1, \"upper\": 5}}"),
+            Map.entry("kl-cov", "{\"klCov\": {\"klCovRatio\": 2e-4, \"klCoef\": 1}}"),
+            // TRL's settings: CISPO's weight at most 5 (ScaleRL) over a token mean; SAPO's temperatures over
+            // seq-mean-token-mean (TRL's loss_type "sapo" aggregates as "grpo" does).
+            Map.entry("cispo", "{\"cispo\": {\"minWeight\": 0, \"maxWeight\": 5}}"),
+            Map.entry("sapo", "{\"sapo\": {\"tauPos\": 1.0, \"tauNeg\": 1.05},"
+                    + " \"aggregation\": \"SEQ_MEAN_TOKEN_MEAN\"}"),
             Map.entry("constant-clamped-entropy", "{\"loss\": {\"clampP\": 0.5, \"clampedEntropyCoef\": 0.05}}"),
             Map.entry("random-reward", "{\"randomReward\": true}"),
             Map.entry("random-reward-clip-low", "{\"randomReward\": true, \"loss\": {\"epsLow\": 0.1}}"),
@@ -56,7 +62,7 @@ public final class TrainConfigs {
     static TrainConfig base() {
         return new TrainConfig("grpo", new TaskConfig("digit-sum", 4), ModelConfig.small(), 1,
                 new WarmStartConfig(200, 64, 3e-3), 100, 16, 8, 4, 1e-3, 0, 1.0, 1.0, LossConfig.defaults(),
-                AggregationMode.TOKEN_MEAN, true, false, null, null, false, null, null,
+                AggregationMode.TOKEN_MEAN, true, false, null, null, false, null, null, null, null, null,
                 new EvalConfig(64, 16, List.of(1, 4, 16), 1.0),
                 20);
     }

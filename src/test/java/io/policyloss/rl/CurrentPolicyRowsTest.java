@@ -16,9 +16,9 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * The trainer's GSPO, entropy masking and Clip-Cov, which move each update's rows after a first pass of the loss
- * over its logits: at their settings that change nothing they train as GRPO does, and Clip-Cov choosing every
- * token leaves no policy gradient.
+ * The trainer's GSPO, entropy masking, Clip-Cov, CISPO and SAPO, which move each update's rows after a first pass of
+ * the loss over its logits: at their settings that change nothing they train as GRPO does, Clip-Cov choosing every
+ * token leaves no policy gradient, and CISPO's and SAPO's metrics are of their own ratios and losses.
  */
 class CurrentPolicyRowsTest {
     private static final String SHAPE = "{\"task\": {\"name\": \"digit-sum\", \"size\": 2}, \"model\":"
@@ -78,6 +78,64 @@ class CurrentPolicyRowsTest {
         }
     }
 
+    /**
+     * On-policy the ratios are 1 to within rounding: SAPO's weight 4 s (1 - s) r is then 1, so it trains as GRPO
+     * does, and its loss -f(1) A = -(2 / tau) A logs twice GRPO's -A r at tau 1.
+     */
+    @Test
+    void sapoOnPolicyTrainsAsGrpoAndLogsItsOwnLoss() {
+        TrainConfig grpo = TrainConfigs.withOverrides(TrainConfigs.preset("grpo"),
+                SHAPE.replace("\"miniBatches\": 2", "\"miniBatches\": 1"));
+        TrainConfig sapo = TrainConfigs.withOverrides(grpo, "{\"sapo\": {\"tauPos\": 1, \"tauNeg\": 1}}");
+        TransformerPolicy a = BaseModel.newPolicy(grpo), b = BaseModel.newPolicy(sapo);
+        StepMetrics ma = new Trainer(grpo, a, null).step(0), mb = new Trainer(sapo, b, null).step(0);
+        assertTrue(Math.abs(ma.loss()) > 1e-3, "a loss to compare: " + ma);
+        assertEquals(2 * ma.loss(), mb.loss(), 1e-5 * Math.abs(ma.loss()));
+        List<float[]> pa = parameters(a), pb = parameters(b);
+        for (int i = 0; i < pa.size(); ++i)
+            for (int j = 0; j < pa.get(i).length; ++j)
+                assertEquals(pa.get(i)[j], pb.get(i)[j], 1e-6, "parameter " + i + "[" + j + "]");
+    }
+
+    /**
+     * Off-policy (two updates a step), CISPO without bounds has GRPO's gradient -r A grad logp where GRPO clips
+     * nothing (epsLow 1, no clip-high): the two runs' approx-KL, which the kernel sees as 0 at ratio 1, must agree.
+     * Capped at 1, CISPO counts the positive tokens whose ratio rose as clipped high.
+     */
+    @Test
+    void cispoReportsItsOwnRatiosAndClips() {
+        TrainConfig grpo = TrainConfigs.withOverrides(TrainConfigs.preset("grpo"), SHAPE);
+        TrainConfig unclipped =
+                TrainConfigs.withOverrides(grpo, "{\"loss\": {\"epsLow\": 1, \"epsHigh\": \"Infinity\"}}");
+        TrainConfig cispo =
+                TrainConfigs.withOverrides(grpo, "{\"cispo\": {\"minWeight\": 0, \"maxWeight\": \"Infinity\"}}");
+        StepMetrics a = steps(unclipped, 2).get(1), b = steps(cispo, 2).get(1);
+        assertTrue(Math.abs(a.approxKl()) > 1e-6, "an approx-KL to compare: " + a);
+        assertEquals(a.approxKl(), b.approxKl(), 1e-3 * Math.abs(a.approxKl()));
+        assertEquals(0.0, b.clipLowFraction() + b.clipHighFraction());
+        TrainConfig capped = TrainConfigs.withOverrides(cispo, "{\"cispo\": {\"maxWeight\": 1}}");
+        StepMetrics c = steps(capped, 2).get(1);
+        assertTrue(c.clipHighFraction() > 0.05 && c.clipLowFraction() == 0, c.toString());
+    }
+
+    /**
+     * KL-Cov's loss is -A r on every token, unclipped, plus its penalty: with a coefficient of 0 an update is GRPO's
+     * without a clip range, off-policy too (the second update of each step), in its loss and its approx-KL.
+     */
+    @Test
+    void klCovWithoutItsPenaltyIsGrpoWithoutItsClip() {
+        TrainConfig grpo = TrainConfigs.withOverrides(TrainConfigs.preset("grpo"), SHAPE);
+        TrainConfig unclipped =
+                TrainConfigs.withOverrides(grpo, "{\"loss\": {\"epsLow\": 1, \"epsHigh\": \"Infinity\"}}");
+        TrainConfig free = TrainConfigs.withOverrides(grpo, "{\"klCov\": {\"klCovRatio\": 0.2, \"klCoef\": 0}}");
+        StepMetrics a = steps(unclipped, 1).get(0), b = steps(free, 1).get(0);
+        assertTrue(Math.abs(a.loss()) > 1e-3 && Math.abs(a.approxKl()) > 1e-6, "values to compare: " + a);
+        assertEquals(a.loss(), b.loss(), 1e-5 * Math.abs(a.loss()));
+        assertEquals(a.approxKl(), b.approxKl(), 1e-4 * Math.abs(a.approxKl()));
+        TrainConfig penalised = TrainConfigs.withOverrides(free, "{\"klCov\": {\"klCoef\": 1}}");
+        assertTrue(steps(penalised, 1).get(0).loss() > b.loss() + 1e-6, "the penalty adds to the loss");
+    }
+
     @Test
     void entropyMaskingWithGspoIsRefused() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> TrainConfigs.withOverrides(
@@ -86,6 +144,24 @@ class CurrentPolicyRowsTest {
         e = assertThrows(IllegalArgumentException.class, () -> TrainConfigs.withOverrides(
                 TrainConfigs.preset("grpo"), "{\"topEntropyQuantile\": 1.5}"));
         assertTrue(e.getMessage().contains("topEntropyQuantile: must be in [0, 1] or null, got 1.5"), e.getMessage());
+    }
+
+    @Test
+    void cispoAndSapoRefuseWhatTheyCannotCombineWith() {
+        for (String[] refused : new String[][] {
+                {"cispo", "{\"sapo\": {\"tauPos\": 1, \"tauNeg\": 1}}", "sapo: cispo is set too; clipCov, cispo,"},
+                {"sapo", "{\"clipCov\": {\"clipRatio\": 0.1, \"lower\": 1, \"upper\": 5}}",
+                        "sapo: clipCov is set too"},
+                {"kl-cov", "{\"cispo\": {\"minWeight\": 0, \"maxWeight\": 5}}", "klCov: cispo is set too"},
+                {"cispo", "{\"loss\": {\"entropyAdvBeta\": 0.4}}",
+                        "loss.entropyAdvBeta: Entropy-Adv shapes the advantage by its size, and CISPO rides"},
+                {"kl-cov", "{\"sequenceRatio\": true}", "sequenceRatio: KL-Cov is verl's token-level loss"},
+                {"kl-cov", "{\"topEntropyQuantile\": 0.2}", "topEntropyQuantile: entropy masking with KL-Cov"},
+                {"cispo", "{\"cispo\": {\"maxWeight\": 0}}", "maxWeight: must be > minWeight (0.0), got 0.0"}}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> TrainConfigs.withOverrides(TrainConfigs.preset(refused[0]), refused[1]), refused[1]);
+            assertTrue(e.getMessage().contains(refused[2]), e.getMessage());
+        }
     }
 
     private static List<StepMetrics> steps(TrainConfig c, int count) {

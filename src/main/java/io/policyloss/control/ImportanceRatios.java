@@ -1,0 +1,62 @@
+package io.policyloss.control;
+
+/**
+ * Each row's importance ratio of the current policy to the old one, for the surrogates that weigh a token's policy
+ * gradient by a function of its ratio held constant ({@link ReweightedPolicyGradient}): the token's own,
+ * exp(logp - oldLogp), or its sequence's, exp(mean over the sequence's counted tokens of logp - oldLogp) (GSPO's;
+ * TRL's {@code importance_sampling_level="sequence"}). The log-ratio is clamped to [-20, 20] as the kernel clamps
+ * d (SPEC section 3). logp is the current policy's, from a first kernel call without a gradient on the same logits;
+ * padding rows (mask 0) are not read and get 1.
+ */
+public final class ImportanceRatios {
+    private static final double MAX_LOG_RATIO = 20;
+
+    private ImportanceRatios() {}
+
+    /** exp(clamp(logp - oldLogp, -20, 20)) on each counted row. */
+    public static double[] token(float[] logp, float[] oldLogp, float[] mask) {
+        RowArrays.mask(mask);
+        RowArrays.sameLength(logp, "logp", mask.length, "mask");
+        RowArrays.sameLength(oldLogp, "oldLogp", mask.length, "mask");
+        double[] ratio = new double[mask.length];
+        for (int i = 0; i < mask.length; ++i) {
+            if (mask[i] == 0) {
+                ratio[i] = 1;
+                continue;
+            }
+            RowArrays.finite(logp[i], "logp", i);
+            RowArrays.finite(oldLogp[i], "oldLogp", i);
+            ratio[i] = exp((double) logp[i] - oldLogp[i]);
+        }
+        return ratio;
+    }
+
+    /** exp(clamp(log s_i, -20, 20)) on each counted row of sequence i ({@link SequenceImportanceRatio}'s log s_i). */
+    public static double[] sequence(float[] logp, float[] oldLogp, float[] mask, int[] sequenceOf) {
+        double[] logRatio = SequenceImportanceRatio.sequenceLogRatios(logp, oldLogp, mask, sequenceOf);
+        double[] ratio = new double[mask.length];
+        for (int i = 0; i < mask.length; ++i) ratio[i] = mask[i] == 0 ? 1 : exp(logRatio[sequenceOf[i]]);
+        return ratio;
+    }
+
+    /**
+     * The kernel's old_logp that makes its ratio exactly 1: logp on each counted row (the first call's, which the
+     * second recomputes bit for bit, so d = 0), oldLogp kept on padding rows.
+     */
+    public static float[] oldLogpAtRatioOne(float[] logp, float[] oldLogp, float[] mask) {
+        RowArrays.mask(mask);
+        RowArrays.sameLength(logp, "logp", mask.length, "mask");
+        RowArrays.sameLength(oldLogp, "oldLogp", mask.length, "mask");
+        float[] out = oldLogp.clone();
+        for (int i = 0; i < mask.length; ++i) {
+            if (mask[i] == 0) continue;
+            RowArrays.finite(logp[i], "logp", i);
+            out[i] = logp[i];
+        }
+        return out;
+    }
+
+    private static double exp(double logRatio) {
+        return Math.exp(Math.min(Math.max(logRatio, -MAX_LOG_RATIO), MAX_LOG_RATIO));
+    }
+}

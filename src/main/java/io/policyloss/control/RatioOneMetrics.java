@@ -1,0 +1,46 @@
+package io.policyloss.control;
+
+import io.policyloss.loss.LossMetrics;
+
+/**
+ * What the kernel's metrics miss on the counted rows it ran at ratio 1 ({@link ReweightedPolicyGradient},
+ * {@link KlCov}): it saw r = 1, no clip, old_logp - logp = 0 and the pg loss -A' for the advantage A' it was given.
+ * The correction, added to that call's metrics ({@link LossMetrics#plus}), puts back each row's ratio - 1, its
+ * oldLogp - logp, the surrogate's clipped counts, and weight times (its own token loss + A').
+ */
+final class RatioOneMetrics {
+    private RatioOneMetrics() {}
+
+    /** One surrogate's values on row i. */
+    interface Rows {
+        /** A', the advantage the kernel was given at ratio 1: minus the token loss's derivative in logp. */
+        double kernelAdvantage(int i);
+
+        /** The surrogate's own token loss, as its trainer logs it. */
+        double tokenLoss(int i);
+
+        boolean clippedLow(int i);
+
+        boolean clippedHigh(int i);
+    }
+
+    /** Arguments as before the kernel's rows were moved to ratio 1; weight the kernel's aggregation weights. */
+    static LossMetrics correction(Rows rows, double[] ratio, float[] logp, float[] oldLogp, float[] weight,
+            float[] mask) {
+        RowArrays.mask(mask);
+        RowArrays.sameLength(ratio, "ratio", mask.length, "mask");
+        RowArrays.sameLength(logp, "logp", mask.length, "mask");
+        RowArrays.sameLength(oldLogp, "oldLogp", mask.length, "mask");
+        RowArrays.sameLength(weight, "weight", mask.length, "mask");
+        double loss = 0, clipLow = 0, clipHigh = 0, ratioSum = 0, approxKl = 0;
+        for (int i = 0; i < mask.length; ++i) {
+            if (mask[i] == 0) continue;
+            loss += weight[i] * (rows.tokenLoss(i) + rows.kernelAdvantage(i));
+            if (rows.clippedLow(i)) clipLow++;
+            if (rows.clippedHigh(i)) clipHigh++;
+            ratioSum += ratio[i] - 1;
+            approxKl += (double) oldLogp[i] - logp[i];
+        }
+        return new LossMetrics(loss, 0, 0, 0, clipLow, clipHigh, 0, 0, ratioSum, approxKl, 0, 0);
+    }
+}
