@@ -118,6 +118,32 @@ public abstract class KernelVsOracleContract {
         assertTrue(unclipped, "unclipped rows occur");
     }
 
+    /** Cases of every path to S (bands, radix select, flat and peaked rows) and of every gradient form. */
+    static Stream<RandomCase> firstCallCases() {
+        return cases().stream().filter(c -> c.vocab() >= 3000 || c.config().entropyAdvBeta() > 0);
+    }
+
+    /**
+     * GSPO, CISPO, SAPO and KL-Cov take logp from a first call without a gradient and give it back as old_logp
+     * (control.ImportanceRatios, SequenceImportanceRatio): the call with a gradient must repeat that call's metrics
+     * and per-row outputs bit for bit, and with old_logp = logp its ratio must be exactly 1 on every row it reads.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("firstCallCases")
+    void aCallWithoutGradientIsRepeatedBitForBit(RandomCase c) {
+        long seed = System.nanoTime();
+        LossResult first = backend().run(c.config(), c.gradient(NONE).generate(seed).batch());
+        LossResult full = backend().run(c.config(), c.generate(seed).batch());
+        SameBits.assertSameBits(c + " (seed " + seed + ") without and with a gradient", c.gradient(NONE), first, full);
+        RandomCase.Generated g = c.generate(seed);
+        LossResult atOne = backend().run(c.config(), g.batch().oldLogp(first.logp()));
+        for (int i = 0; i < c.rows(); ++i) {
+            if (g.inputs().weight()[i] == 0) continue;
+            assertEquals(1f, atOne.ratio()[i], c + " (seed " + seed + ") row " + i + ": ratio at old_logp = logp");
+            assertEquals(0, atOne.flags()[i], c + " (seed " + seed + ") row " + i + ": flags");
+        }
+    }
+
     @Test
     void zeroPClampedEntropyEqualsEntropyExactly() {
         RandomCase c = RandomCase.of("p = 0", 20, 3000, Dtype.BF16, BASE.toBuilder().clampP(0).build()).masked(0.1);
