@@ -4,13 +4,11 @@ import io.policyloss.control.AentCoefficient;
 import io.policyloss.control.Cispo;
 import io.policyloss.control.ClipCov;
 import io.policyloss.control.KlCov;
-import io.policyloss.control.ReweightedPolicyGradient;
+import io.policyloss.control.PolicyObjective;
 import io.policyloss.control.Sapo;
 import io.policyloss.loss.AggregationMode;
 import io.policyloss.loss.LossConfig;
 import io.policyloss.torch.ModelConfig;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Objects;
 
 /**
@@ -81,38 +79,17 @@ public record TrainConfig(String name, TaskConfig task, ModelConfig model, long 
         if (!(gradClip >= 0)) throw new IllegalArgumentException("gradClip: must be >= 0, got " + gradClip);
         if (!(rolloutTemperature > 0))
             throw new IllegalArgumentException("rolloutTemperature: must be > 0, got " + rolloutTemperature);
-        if (topEntropyQuantile != null && !(topEntropyQuantile >= 0 && topEntropyQuantile <= 1))
-            throw new IllegalArgumentException("topEntropyQuantile: must be in [0, 1] or null, got "
-                    + topEntropyQuantile);
-        if (sequenceRatio && topEntropyQuantile != null)
-            throw new IllegalArgumentException("topEntropyQuantile: entropy masking with sequenceRatio is not TRL's "
-                    + "loss (HighEntropyTokens says why); choose one");
-        List<String> replacements = new ArrayList<>();  // of PPO's clipped loss
-        if (clipCov != null) replacements.add("clipCov");
-        if (cispo != null) replacements.add("cispo");
-        if (sapo != null) replacements.add("sapo");
-        if (klCov != null) replacements.add("klCov");
-        if (replacements.size() > 1)
-            throw new IllegalArgumentException(replacements.get(1) + ": " + replacements.get(0) + " is set too; "
-                    + "clipCov, cispo, sapo and klCov each replace PPO's clipped loss in their own way; choose one");
-        String atRatioOne = cispo != null ? "CISPO" : sapo != null ? "SAPO" : klCov != null ? "KL-Cov" : null;
-        if (atRatioOne != null && loss.entropyAdvBeta() > 0)
-            throw new IllegalArgumentException("loss.entropyAdvBeta: Entropy-Adv shapes the advantage by its size, "
-                    + "and " + atRatioOne + " rides on the advantage (ReweightedPolicyGradient says why); choose one");
-        if (klCov != null && sequenceRatio)
-            throw new IllegalArgumentException("sequenceRatio: KL-Cov is verl's token-level loss; choose one");
-        if (klCov != null && topEntropyQuantile != null)
-            throw new IllegalArgumentException("topEntropyQuantile: entropy masking with KL-Cov is neither verl's nor "
-                    + "TRL's loss; choose one");
+        // Refuses the combinations it cannot run, naming the field.
+        new PolicyObjective(sequenceRatio, topEntropyQuantile, clipCov, cispo, sapo, klCov).check(loss);
         Task t = task.create();
         if (t.promptLength() + t.maxResponseLength() - 1 > model.context())
             throw new IllegalArgumentException("model.context: " + model.context() + " is shorter than the task's "
                     + "prompt + response - 1 = " + (t.promptLength() + t.maxResponseLength() - 1));
     }
 
-    /** CISPO or SAPO, whichever is set; null for PPO's clipped loss. */
-    public ReweightedPolicyGradient reweighted() {
-        return cispo != null ? cispo : sapo;
+    /** The policy loss of the GRPO rows that sequenceRatio, topEntropyQuantile and the four after it choose. */
+    public PolicyObjective objective() {
+        return new PolicyObjective(sequenceRatio, topEntropyQuantile, clipCov, cispo, sapo, klCov);
     }
 
     private static void atLeast(int v, int min, String name) {

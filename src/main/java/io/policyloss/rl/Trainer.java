@@ -2,15 +2,11 @@ package io.policyloss.rl;
 
 import io.policyloss.control.AentCoefficient;
 import io.policyloss.control.GrpoAdvantages;
-import io.policyloss.control.HighEntropyTokens;
-import io.policyloss.control.ImportanceRatios;
-import io.policyloss.control.KlCov;
-import io.policyloss.control.ReweightedPolicyGradient;
-import io.policyloss.control.SequenceImportanceRatio;
 import io.policyloss.loss.AggregationWeights;
 import io.policyloss.loss.FusedLoss;
 import io.policyloss.loss.LossConfig;
 import io.policyloss.loss.LossMetrics;
+import io.policyloss.torch.CurrentPolicyLoss;
 import io.policyloss.torch.PolicyRows;
 import io.policyloss.torch.Tensors;
 import io.policyloss.torch.TorchFusedLoss;
@@ -31,8 +27,8 @@ import org.bytedeco.pytorch.global.torch;
  * The RL loop: each step samples G responses per prompt, rewards them, computes group-relative advantages and the
  * old policy's log-probs, then makes {@code miniBatches} optimiser steps on slices of the batch through the fused
  * loss. AEPO adds REINFORCE rows on positive samples drawn at its switched temperature; AEnt adapts the
- * clamped-entropy coefficient after each step. GSPO, entropy masking, Clip-Cov, CISPO, SAPO and KL-Cov move each
- * update's GRPO rows after a first pass of the loss over its logits.
+ * clamped-entropy coefficient after each step. The run's policy objective (GSPO, entropy masking, Clip-Cov, CISPO,
+ * SAPO, KL-Cov) moves each update's GRPO rows after a first pass of the loss over its logits (CurrentPolicyLoss).
  */
 public final class Trainer {
     private static final long ROLLOUT = 1, REINFORCE = 2, SHUFFLE = 3, COINS = 4, CLIP_COV = 5;
@@ -125,7 +121,7 @@ public final class Trainer {
 
         LossConfig lossConfig = aent == null ? config.loss()
                 : config.loss().toBuilder().clampedEntropyCoef(aent.lambda()).build();
-        TorchFusedLoss loss = kernel(lossConfig);
+        CurrentPolicyLoss loss = new CurrentPolicyLoss(kernel(lossConfig), config.objective());
         LossMetrics trained = LossMetrics.ZERO;
         double lossSum = 0;
         int[][] grpoSlices = slices(grpo.count(), Seeds.random(config.seed(), SHUFFLE, step));
@@ -136,20 +132,16 @@ public final class Trainer {
             Sequences slice = all.select(which);
             PolicyRows rows = rows(slice, grpoSlices[k].length, advantages, oldLogp, refLogp, which, rolloutT);
             Tensor logits = slice.responseLogits(policy);
-            UpdateRows moved = new UpdateRows(rows, LossMetrics.ZERO);
-            if (config.sequenceRatio() || config.topEntropyQuantile() != null || config.clipCov() != null
-                    || config.reweighted() != null || config.klCov() != null)
-                moved = currentPolicyRows(loss, logits, rows, slice.select(range(grpoSlices[k].length)),
-                        clipCovRandom);
+            Sequences grpoPart = slice.select(range(grpoSlices[k].length));  // the rows the objective moves
             // The gradient over the logits, which no backward reads: the head's linear layer saves its input.
-            TorchLossResult result = loss.computeInPlace(logits, moved.rows());
+            TorchLossResult result = loss.computeInPlace(logits, rows, grpoPart.mask(), grpoPart.sequenceOf(),
+                    clipCovRandom);
             optimizer.zero_grad();
             result.backward();
             if (config.gradClip() > 0) torch.clip_grad_norm_(policy.parameters(), config.gradClip());
             optimizer.step();
-            LossMetrics metrics = result.metrics().plus(moved.metricsCorrection());
-            trained = trained.plus(metrics);
-            lossSum += metrics.loss();
+            trained = trained.plus(result.metrics());
+            lossSum += result.metrics().loss();
         }
         if (aent != null) aent = aent.update(step, entropyAtOne.meanClampedEntropy());
 
@@ -190,57 +182,6 @@ public final class Trainer {
                 Tensors.floats(gather(oldLogp, which, m), n),
                 Tensors.floats(advantage, n), Tensors.floats(weight, n), Tensors.floats(temperature, n), null);
         return refLogp == null ? rows : rows.withRefLogp(Tensors.floats(gather(refLogp, which, m), n));
-    }
-
-    /** An update's rows, and what the kernel's metrics of them miss (CISPO's, SAPO's, KL-Cov's run at ratio 1). */
-    private record UpdateRows(PolicyRows rows, LossMetrics metricsCorrection) {}
-
-    /**
-     * The rows of one update with GSPO's old log-probs, entropy masking's and Clip-Cov's advantages, or CISPO's,
-     * SAPO's or KL-Cov's rows at ratio 1, on its GRPO sequences (the first {@code grpo.rows()} rows), from a first
-     * pass of {@code loss} over the same logits: the current policy's logp and entropy, bit for bit those of the
-     * update's own pass. AEPO's rows stay as they are.
-     */
-    private UpdateRows currentPolicyRows(TorchFusedLoss loss, Tensor logits, PolicyRows rows, Sequences grpo,
-            SplittableRandom clipCovRandom) {
-        TorchFusedLoss.RowOutputs first = loss.evaluate(logits, rows);
-        int n = grpo.rows();
-        float[] mask = grpo.mask(), oldLogp = Tensors.toFloats(rows.oldLogp()),
-                advantage = Tensors.toFloats(rows.advantage());
-        float[] logp = Arrays.copyOf(Tensors.toFloats(first.logp()), n),
-                entropy = Arrays.copyOf(Tensors.toFloats(first.entropy()), n);
-        float[] grpoOldLogp = Arrays.copyOf(oldLogp, n), grpoAdvantage = Arrays.copyOf(advantage, n);
-        if (config.clipCov() != null)  // first: its covariance is of the advantages as they came
-            grpoAdvantage = config.clipCov().advantages(loss.config(), grpoAdvantage, logp, grpoOldLogp, mask,
-                    clipCovRandom);
-        if (config.topEntropyQuantile() != null)
-            grpoAdvantage = HighEntropyTokens.advantages(grpoAdvantage, entropy, mask,
-                    HighEntropyTokens.threshold(entropy, mask, config.topEntropyQuantile()));
-        LossMetrics correction = LossMetrics.ZERO;
-        ReweightedPolicyGradient reweighted = config.reweighted();
-        KlCov klCov = config.klCov();
-        if (reweighted != null || klCov != null) {  // with sequenceRatio, the weight of the sequence's ratio (TRL's)
-            double[] ratio = config.sequenceRatio()
-                    ? ImportanceRatios.sequence(logp, grpoOldLogp, mask, grpo.sequenceOf())
-                    : ImportanceRatios.token(logp, grpoOldLogp, mask);
-            float[] weight = Arrays.copyOf(Tensors.toFloats(rows.weight()), n);
-            if (reweighted != null) {
-                correction = reweighted.metricsCorrection(grpoAdvantage, ratio, logp, grpoOldLogp, weight, mask);
-                grpoAdvantage = reweighted.advantages(grpoAdvantage, ratio, mask);
-            } else {
-                boolean[] chosen = klCov.chosen(grpoAdvantage, logp, mask);
-                correction = klCov.metricsCorrection(grpoAdvantage, ratio, logp, grpoOldLogp, chosen, weight, mask);
-                grpoAdvantage = klCov.advantages(grpoAdvantage, ratio, logp, grpoOldLogp, chosen, mask);
-            }
-            grpoOldLogp = ImportanceRatios.oldLogpAtRatioOne(logp, grpoOldLogp, mask);
-        } else if (config.sequenceRatio()) {
-            grpoOldLogp = SequenceImportanceRatio.tokenOldLogp(logp, grpoOldLogp, mask, grpo.sequenceOf());
-        }
-        System.arraycopy(grpoOldLogp, 0, oldLogp, 0, n);
-        System.arraycopy(grpoAdvantage, 0, advantage, 0, n);
-        return new UpdateRows(new PolicyRows(rows.target(), Tensors.floats(oldLogp, oldLogp.length),
-                Tensors.floats(advantage, advantage.length), rows.weight(), rows.temperature(), rows.refLogp()),
-                correction);
     }
 
     /**

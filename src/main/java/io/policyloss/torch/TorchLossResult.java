@@ -29,6 +29,12 @@ public final class TorchLossResult {
         return metrics;
     }
 
+    /** The same call with metrics that add {@code correction} (CurrentPolicyLoss: what the kernel's miss). */
+    TorchLossResult plus(LossMetrics correction) {
+        return correction.equals(LossMetrics.ZERO) ? this
+                : new TorchLossResult(logits, dlogits, loss, metrics.plus(correction));
+    }
+
     /** dL/dlogits for the logits flattened to rows x vocab. */
     public Tensor dlogits() {
         return dlogits;

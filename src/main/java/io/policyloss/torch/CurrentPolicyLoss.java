@@ -1,0 +1,86 @@
+package io.policyloss.torch;
+
+import io.policyloss.control.PolicyObjective;
+import io.policyloss.loss.LossMetrics;
+import java.util.Arrays;
+import java.util.Objects;
+import java.util.random.RandomGenerator;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/**
+ * The fused loss with a {@link PolicyObjective} in one call, as Liger-Kernel's and TRL's {@code loss_type} offer
+ * it. For GSPO, entropy masking, Clip-Cov, CISPO, SAPO and KL-Cov: a first kernel call without a gradient on the
+ * logits ({@link TorchFusedLoss#evaluate}), the objective's helpers on its logp and entropy (N floats brought to the
+ * host and back), then the call with a gradient on the moved rows, one more read of the logits than PPO's clipped
+ * loss, which takes the one call. The gradient is the objective's; {@code metrics()} are of its own ratios and
+ * loss, and {@link TorchLossResult#loss()} is the kernel's value (for CISPO, SAPO and KL-Cov, one with the same
+ * gradient: use {@code metrics().loss()} to log).
+ */
+public final class CurrentPolicyLoss {
+    private final TorchFusedLoss loss;
+    private final PolicyObjective objective;
+
+    public CurrentPolicyLoss(TorchFusedLoss loss, PolicyObjective objective) {
+        this.loss = Objects.requireNonNull(loss, "loss");
+        this.objective = Objects.requireNonNull(objective, "objective");
+        objective.check(loss.config());
+    }
+
+    public PolicyObjective objective() {
+        return objective;
+    }
+
+    /**
+     * As {@link TorchFusedLoss#compute}, on the objective's rows.
+     *
+     * @param mask 1 for a counted token, 0 for padding, over the first mask.length rows: those the objective moves,
+     *     and whose quantiles, covariances and sequence ratios it takes; the rows after them pass as they are (the
+     *     trainer's AEPO rows)
+     * @param sequenceOf each of those rows' sequence, read with sequenceRatio (else may be null)
+     * @param random Clip-Cov's choice, read with clipCov (else may be null)
+     */
+    public TorchLossResult compute(Tensor logits, PolicyRows rows, float[] mask, int[] sequenceOf,
+            RandomGenerator random) {
+        Moved m = move(logits, rows, mask, sequenceOf, random);
+        return loss.compute(logits, m.rows()).plus(m.metricsCorrection());
+    }
+
+    /** As {@link TorchFusedLoss#computeInPlace}, on the objective's rows (arguments as {@link #compute}'s). */
+    public TorchLossResult computeInPlace(Tensor logits, PolicyRows rows, float[] mask, int[] sequenceOf,
+            RandomGenerator random) {
+        Moved m = move(logits, rows, mask, sequenceOf, random);
+        return loss.computeInPlace(logits, m.rows()).plus(m.metricsCorrection());
+    }
+
+    private record Moved(PolicyRows rows, LossMetrics metricsCorrection) {}
+
+    private Moved move(Tensor logits, PolicyRows rows, float[] mask, int[] sequenceOf, RandomGenerator random) {
+        if (!objective.needsCurrentPolicy()) return new Moved(rows, LossMetrics.ZERO);
+        Objects.requireNonNull(mask, "mask");
+        Objects.requireNonNull(rows, "rows");
+        float[] oldLogp = Tensors.toFloats(rows.oldLogp()), advantage = Tensors.toFloats(rows.advantage());
+        int n = mask.length;
+        if (n > oldLogp.length)
+            throw new IllegalArgumentException("mask: length " + n + ", rows has " + oldLogp.length + " rows");
+        TorchFusedLoss.RowOutputs first = loss.evaluate(logits, rows);
+        PolicyObjective.Moved m = objective.move(loss.config(), prefix(first.logp(), n), prefix(first.entropy(), n),
+                Arrays.copyOf(oldLogp, n), Arrays.copyOf(advantage, n), prefix(rows.weight(), n), mask, sequenceOf,
+                random);
+        System.arraycopy(m.oldLogp(), 0, oldLogp, 0, n);
+        System.arraycopy(m.advantage(), 0, advantage, 0, n);
+        return new Moved(new PolicyRows(rows.target(), onDeviceOf(rows.oldLogp(), oldLogp),
+                onDeviceOf(rows.advantage(), advantage), rows.weight(), rows.temperature(), rows.refLogp()),
+                m.metricsCorrection());
+    }
+
+    private static float[] prefix(Tensor t, int n) {
+        return Arrays.copyOf(Tensors.toFloats(t), n);
+    }
+
+    /** The values as an fp32 tensor on the device of {@code like}. */
+    private static Tensor onDeviceOf(Tensor like, float[] values) {
+        Tensor t = Tensors.floats(values, values.length);
+        return like.is_cuda() ? t.to(like.device(), ScalarType.Float) : t;
+    }
+}

@@ -1,0 +1,116 @@
+package io.policyloss.torch;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.policyloss.control.Cispo;
+import io.policyloss.control.ImportanceRatios;
+import io.policyloss.control.PolicyObjective;
+import io.policyloss.control.Sapo;
+import io.policyloss.loss.FusedLoss;
+import io.policyloss.loss.LossBatch;
+import io.policyloss.loss.LossConfig;
+import io.policyloss.loss.LossMetrics;
+import io.policyloss.loss.LossResult;
+import java.util.Arrays;
+import java.util.Random;
+import org.bytedeco.pytorch.Tensor;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The objective's two calls as one op: the moved rows give what the README's host-array steps give (FusedLoss and
+ * the control helpers), bit for bit; the rows after the moved ones pass as a plain call has them; PPO's clipped
+ * loss is one plain call.
+ */
+class CurrentPolicyLossTest {
+    private static final LossConfig CONFIG = LossConfig.builder().entropyCoef(0.01).build();
+    private static final int ROWS = 30, MOVED = 20, VOCAB = 40;
+
+    @BeforeAll
+    static void oneThread() {
+        TorchThreads.use(1);
+    }
+
+    @Test
+    void sapoMovesTheFirstRowsAsTheHostStepsDoAndLeavesTheRest() {
+        Random r = new Random(5);
+        float[] logits = new float[ROWS * VOCAB], oldLogp = new float[ROWS], advantage = new float[ROWS],
+                weight = new float[ROWS], mask = new float[MOVED];
+        long[] target = new long[ROWS];
+        int[] target32 = new int[ROWS];
+        for (int k = 0; k < logits.length; ++k) logits[k] = (float) (2 * r.nextGaussian());
+        for (int i = 0; i < ROWS; ++i) {
+            target32[i] = (int) (target[i] = r.nextInt(VOCAB));
+            oldLogp[i] = (float) (-Math.log(VOCAB) + r.nextGaussian());
+            advantage[i] = (float) r.nextGaussian();
+            weight[i] = i % 7 == 6 ? 0 : 1f / ROWS;
+            if (i < MOVED) mask[i] = weight[i] == 0 ? 0 : 1;
+        }
+        PolicyObjective sapo = new PolicyObjective(false, null, null, null, Sapo.defaults(), null);
+        PolicyRows rows = PolicyRows.of(Tensors.longs(target, ROWS), Tensors.floats(oldLogp, ROWS),
+                Tensors.floats(advantage, ROWS), Tensors.floats(weight, ROWS));
+        TorchLossResult got = new CurrentPolicyLoss(new TorchFusedLoss(CONFIG), sapo)
+                .compute(Tensors.floats(logits, ROWS, VOCAB), rows, mask, null, null);
+
+        // The README's steps on host arrays, over the first MOVED rows; the others as they came.
+        FusedLoss loss = new FusedLoss(CONFIG);
+        float[] logp = loss.compute(batch(logits, target32, oldLogp, advantage, weight).noGradient()).logp();
+        float[] headLogp = Arrays.copyOf(logp, MOVED), headOld = Arrays.copyOf(oldLogp, MOVED),
+                headAdvantage = Arrays.copyOf(advantage, MOVED);
+        double[] ratio = ImportanceRatios.token(headLogp, headOld, mask);
+        float[] old = oldLogp.clone(), a = advantage.clone();
+        System.arraycopy(ImportanceRatios.oldLogpAtRatioOne(headLogp, headOld, mask), 0, old, 0, MOVED);
+        System.arraycopy(Sapo.defaults().advantages(headAdvantage, ratio, mask), 0, a, 0, MOVED);
+        LossResult want = loss.compute(batch(logits, target32, old, a, weight));
+        LossMetrics correction = Sapo.defaults().metricsCorrection(headAdvantage, ratio, headLogp, headOld,
+                Arrays.copyOf(weight, MOVED), mask);
+        assertArrayEquals(want.dlogitsF32(), Tensors.toFloats(got.dlogits()));
+        assertEquals(want.metrics().plus(correction), got.metrics());
+        assertTrue(correction.sumApproxKl() != 0, "the correction has something to add");
+
+        LossResult plain = loss.compute(batch(logits, target32, oldLogp, advantage, weight));
+        float[] gotTail = Arrays.copyOfRange(Tensors.toFloats(got.dlogits()), MOVED * VOCAB, ROWS * VOCAB);
+        assertArrayEquals(Arrays.copyOfRange(plain.dlogitsF32(), MOVED * VOCAB, ROWS * VOCAB), gotTail,
+                "rows after the moved ones: a plain call's gradient");
+    }
+
+    @Test
+    void ppoClippedLossIsOnePlainCall() {
+        Tensor logits = Tensors.floats(new float[] {0, 1, 2, 3, 1, 1}, 2, 3);
+        PolicyRows rows = PolicyRows.of(Tensors.longs(new long[] {2, 0}, 2), Tensors.floats(new float[] {-1, -2}, 2),
+                Tensors.floats(new float[] {1, -1}, 2), Tensors.floats(new float[] {0.5f, 0.5f}, 2));
+        TorchLossResult got = new CurrentPolicyLoss(new TorchFusedLoss(CONFIG), PolicyObjective.CLIPPED)
+                .compute(logits, rows, null, null, null);
+        TorchLossResult plain = new TorchFusedLoss(CONFIG).compute(logits, rows);
+        assertEquals(plain.metrics(), got.metrics());
+        assertArrayEquals(Tensors.toFloats(plain.dlogits()), Tensors.toFloats(got.dlogits()));
+        PolicyObjective cispo = new PolicyObjective(false, null, null, Cispo.defaults(), null, null);
+        assertSame(cispo, new CurrentPolicyLoss(new TorchFusedLoss(CONFIG), cispo).objective());
+    }
+
+    @Test
+    void badArgumentsNameTheArgument() {
+        PolicyObjective cispo = new PolicyObjective(false, null, null, Cispo.defaults(), null, null);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new CurrentPolicyLoss(
+                new TorchFusedLoss(CONFIG.toBuilder().entropyAdvBeta(0.4).build()), cispo));
+        assertTrue(e.getMessage().startsWith("loss.entropyAdvBeta: Entropy-Adv shapes the advantage"), e.getMessage());
+        Tensor logits = Tensors.floats(new float[6], 2, 3);
+        PolicyRows rows = PolicyRows.of(Tensors.longs(new long[] {2, 0}, 2), Tensors.floats(new float[2], 2),
+                Tensors.floats(new float[2], 2), Tensors.floats(new float[] {0.5f, 0.5f}, 2));
+        CurrentPolicyLoss loss = new CurrentPolicyLoss(new TorchFusedLoss(CONFIG), cispo);
+        e = assertThrows(IllegalArgumentException.class, () -> loss.compute(logits, rows, new float[3], null, null));
+        assertEquals("mask: length 3, rows has 2 rows", e.getMessage());
+        NullPointerException npe = assertThrows(NullPointerException.class,
+                () -> loss.compute(logits, rows, null, null, null));
+        assertEquals("mask", npe.getMessage());
+    }
+
+    private static LossBatch batch(float[] logits, int[] target, float[] oldLogp, float[] advantage, float[] weight) {
+        return LossBatch.f32(logits.clone(), ROWS, VOCAB).target(target).oldLogp(oldLogp).advantage(advantage)
+                .weight(weight);
+    }
+}
