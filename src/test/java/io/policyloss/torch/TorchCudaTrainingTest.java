@@ -1,11 +1,15 @@
 package io.policyloss.torch;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.policyloss.GpuSuite;
+import io.policyloss.control.PolicyObjective;
+import io.policyloss.control.Sapo;
 import io.policyloss.loss.FusedLoss;
 import io.policyloss.loss.LossConfig;
+import java.util.Random;
 import org.bytedeco.pytorch.AdamW;
 import org.bytedeco.pytorch.AdamWOptions;
 import org.bytedeco.pytorch.Device;
@@ -16,8 +20,9 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
- * A few training steps with the model, the logits and the loss on CUDA. Runs where a CUDA device is visible and
- * the GPU build of the PyTorch presets is on the classpath (mvn -Pgpu verify); skips elsewhere.
+ * A few training steps with the model, the logits and the loss on CUDA, and CurrentPolicyLoss's moved rows there.
+ * Runs where a CUDA device is visible and the GPU build of the PyTorch presets is on the classpath
+ * (mvn -Pgpu verify); skips elsewhere.
  */
 @Tag("gpu")
 class TorchCudaTrainingTest {
@@ -53,6 +58,43 @@ class TorchCudaTrainingTest {
             optimizer.step();
         }
         assertTrue(last < first, "loss on CUDA " + first + " -> " + last);
+    }
+
+    /** SAPO's two calls on CUDA tensors: the moved rows go back to the device, and the result is the host op's. */
+    @Test
+    void currentPolicyLossMovesRowsOnCuda() {
+        GpuSuite.assumeAvailable("the policyloss CUDA kernel", FusedLoss.cudaDeviceUnusableReason(0).orElse(null));
+        assumeTrue(torch.cuda_is_available(), "the PyTorch presets here are the CPU build");
+        Device cuda = new Device("cuda:0");
+        int rows = 64, vocab = 3000;
+        Random r = new Random(3);
+        float[] logits = new float[rows * vocab], oldLogp = new float[rows], advantage = new float[rows],
+                weight = new float[rows], mask = new float[rows];
+        long[] target = new long[rows];
+        for (int k = 0; k < logits.length; ++k) logits[k] = (float) (2 * r.nextGaussian());
+        for (int i = 0; i < rows; ++i) {
+            target[i] = r.nextInt(vocab);
+            oldLogp[i] = (float) (-Math.log(vocab) + r.nextGaussian());
+            advantage[i] = (float) r.nextGaussian();
+            weight[i] = 1f / rows;
+            mask[i] = 1;
+        }
+        CurrentPolicyLoss loss = new CurrentPolicyLoss(new TorchFusedLoss(LossConfig.defaults()),
+                new PolicyObjective(false, null, null, null, Sapo.defaults(), null));
+        PolicyRows host = PolicyRows.of(Tensors.longs(target, rows), Tensors.floats(oldLogp, rows),
+                Tensors.floats(advantage, rows), Tensors.floats(weight, rows));
+        PolicyRows device = PolicyRows.of(onCuda(host.target(), cuda), onCuda(host.oldLogp(), cuda),
+                onCuda(host.advantage(), cuda), onCuda(host.weight(), cuda));
+        TorchLossResult want = loss.compute(Tensors.floats(logits, rows, vocab), host, mask, null, null);
+        TorchLossResult got = loss.compute(onCuda(Tensors.floats(logits, rows, vocab), cuda), device, mask, null,
+                null);
+        assertTrue(got.dlogits().is_cuda(), "dlogits on the device");
+        assertEquals(want.metrics().loss(), got.metrics().loss(), 1e-5 * Math.abs(want.metrics().loss()));
+        assertEquals(want.metrics().sumApproxKl(), got.metrics().sumApproxKl(), 1e-4 * rows);
+        float[] a = Tensors.toFloats(want.dlogits()), b = Tensors.toFloats(got.dlogits());
+        double largest = 0;
+        for (float v : a) largest = Math.max(largest, Math.abs(v));
+        for (int k = 0; k < a.length; ++k) assertEquals(a[k], b[k], 1e-5 * largest, "dlogits[" + k + "]");
     }
 
     private static Tensor onCuda(Tensor t, Device cuda) {
