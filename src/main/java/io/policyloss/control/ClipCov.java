@@ -47,28 +47,17 @@ public record ClipCov(double clipRatio, double lower, double upper) {
         RowArrays.sameLength(advantage, "advantage", mask.length, "mask");
         RowArrays.sameLength(logp, "logp", mask.length, "mask");
         RowArrays.sameLength(oldLogp, "oldLogp", mask.length, "mask");
-        double meanA = 0, meanLogp = 0, counted = 0;
-        for (int i = 0; i < mask.length; ++i) {
-            if (mask[i] == 0) continue;
-            RowArrays.finite(advantage[i], "advantage", i);
-            RowArrays.finite(logp[i], "logp", i);
-            RowArrays.finite(oldLogp[i], "oldLogp", i);
-            meanA += advantage[i];
-            meanLogp += logp[i];
-            counted++;
-        }
+        double[] cov = TokenCovariance.of(advantage, logp, mask);
         float[] out = advantage.clone();
-        if (counted == 0) return out;
-        meanA /= counted;
-        meanLogp /= counted;
         int[] candidates = new int[mask.length];
-        int n = 0;
+        int n = 0, counted = 0;
         for (int i = 0; i < mask.length; ++i) {
             if (mask[i] == 0) continue;
+            counted++;
+            RowArrays.finite(oldLogp[i], "oldLogp", i);
             double a = advantage[i], r = Math.exp((double) logp[i] - oldLogp[i]);
             boolean clipped = -a * Math.min(Math.max(r, 1 - config.epsLow()), 1 + config.epsHigh()) > -a * r;
-            double cov = (a - meanA) * (logp[i] - meanLogp);
-            if (!clipped && cov > lower && cov < upper) candidates[n++] = i;
+            if (!clipped && cov[i] > lower && cov[i] < upper) candidates[n++] = i;
         }
         // The first `take` of a uniform random permutation of the candidates, as verl's randperm: a partial shuffle.
         int take = Math.min(Math.max((int) (clipRatio * counted), 1), n);

@@ -39,22 +39,10 @@ public record KlCov(double klCovRatio, double klCoef) {
 
     /** The penalised rows: the max(1, floor(klCovRatio n)) counted rows of largest covariance; none if n = 0. */
     public boolean[] chosen(float[] advantage, float[] logp, float[] mask) {
-        RowArrays.mask(mask);
-        RowArrays.sameLength(advantage, "advantage", mask.length, "mask");
-        RowArrays.sameLength(logp, "logp", mask.length, "mask");
-        double meanA = 0, meanLogp = 0;
+        double[] cov = TokenCovariance.of(advantage, logp, mask);
         int[] counted = IntStream.range(0, mask.length).filter(i -> mask[i] != 0).toArray();
-        for (int i : counted) {
-            RowArrays.finite(advantage[i], "advantage", i);
-            RowArrays.finite(logp[i], "logp", i);
-            meanA += advantage[i];
-            meanLogp += logp[i];
-        }
         boolean[] chosen = new boolean[mask.length];
         if (counted.length == 0) return chosen;
-        double a = meanA / counted.length, l = meanLogp / counted.length;
-        double[] cov = new double[mask.length];
-        for (int i : counted) cov[i] = (advantage[i] - a) * (logp[i] - l);
         int take = Math.max(1, (int) (klCovRatio * counted.length));
         Integer[] order = Arrays.stream(counted).boxed().toArray(Integer[]::new);
         Arrays.sort(order, Comparator.comparingDouble((Integer i) -> -cov[i]));  // stable: ties keep row order
@@ -84,27 +72,9 @@ public record KlCov(double klCovRatio, double klCoef) {
     public LossMetrics metricsCorrection(float[] advantage, double[] ratio, float[] logp, float[] oldLogp,
             boolean[] chosen, float[] weight, float[] mask) {
         checkRows(advantage, ratio, logp, oldLogp, chosen, mask);
-        return RatioOneMetrics.correction(new RatioOneMetrics.Rows() {
-            @Override
-            public double kernelAdvantage(int i) {
-                return KlCov.this.kernelAdvantage(advantage[i], ratio[i], logp[i], oldLogp[i], chosen[i]);
-            }
-
-            @Override
-            public double tokenLoss(int i) {
-                return KlCov.this.tokenLoss(advantage[i], ratio[i], logp[i], oldLogp[i], chosen[i]);
-            }
-
-            @Override
-            public boolean clippedLow(int i) {
-                return false;
-            }
-
-            @Override
-            public boolean clippedHigh(int i) {
-                return false;
-            }
-        }, ratio, logp, oldLogp, weight, mask);
+        return RatioOneMetrics.correction(i -> tokenLoss(advantage[i], ratio[i], logp[i], oldLogp[i], chosen[i])
+                + kernelAdvantage(advantage[i], ratio[i], logp[i], oldLogp[i], chosen[i]), i -> false, i -> false,
+                ratio, logp, oldLogp, weight, mask);
     }
 
     /** -d tokenLoss / d logp, r's derivative in logp being r: A r - klCoef sign(logp - oldLogp) where chosen. */

@@ -1,6 +1,8 @@
 package io.policyloss.control;
 
 import io.policyloss.loss.LossMetrics;
+import java.util.function.IntPredicate;
+import java.util.function.IntToDoubleFunction;
 
 /**
  * What the kernel's metrics miss on the counted rows it ran at ratio 1 ({@link ReweightedPolicyGradient},
@@ -11,22 +13,17 @@ import io.policyloss.loss.LossMetrics;
 final class RatioOneMetrics {
     private RatioOneMetrics() {}
 
-    /** One surrogate's values on row i. */
-    interface Rows {
-        /** A', the advantage the kernel was given at ratio 1: minus the token loss's derivative in logp. */
-        double kernelAdvantage(int i);
-
-        /** The surrogate's own token loss, as its trainer logs it. */
-        double tokenLoss(int i);
-
-        boolean clippedLow(int i);
-
-        boolean clippedHigh(int i);
-    }
-
-    /** Arguments as before the kernel's rows were moved to ratio 1; weight the kernel's aggregation weights. */
-    static LossMetrics correction(Rows rows, double[] ratio, float[] logp, float[] oldLogp, float[] weight,
-            float[] mask) {
+    /**
+     * The correction; ratio, logp and oldLogp as before the kernel's rows were moved to ratio 1, weight the kernel's
+     * aggregation weights.
+     *
+     * @param lossChange row i's own token loss + A' (A', the advantage the kernel was given at ratio 1, is minus the
+     *     token loss's derivative in logp, and -A' the kernel's pg loss there)
+     * @param clippedLow whether the surrogate counts row i as clipped low
+     * @param clippedHigh whether it counts row i as clipped high
+     */
+    static LossMetrics correction(IntToDoubleFunction lossChange, IntPredicate clippedLow, IntPredicate clippedHigh,
+            double[] ratio, float[] logp, float[] oldLogp, float[] weight, float[] mask) {
         RowArrays.mask(mask);
         RowArrays.sameLength(ratio, "ratio", mask.length, "mask");
         RowArrays.sameLength(logp, "logp", mask.length, "mask");
@@ -35,9 +32,9 @@ final class RatioOneMetrics {
         double loss = 0, clipLow = 0, clipHigh = 0, ratioSum = 0, approxKl = 0;
         for (int i = 0; i < mask.length; ++i) {
             if (mask[i] == 0) continue;
-            loss += weight[i] * (rows.tokenLoss(i) + rows.kernelAdvantage(i));
-            if (rows.clippedLow(i)) clipLow++;
-            if (rows.clippedHigh(i)) clipHigh++;
+            loss += weight[i] * lossChange.applyAsDouble(i);
+            if (clippedLow.test(i)) clipLow++;
+            if (clippedHigh.test(i)) clipHigh++;
             ratioSum += ratio[i] - 1;
             approxKl += (double) oldLogp[i] - logp[i];
         }

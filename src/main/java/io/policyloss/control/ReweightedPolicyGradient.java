@@ -51,27 +51,9 @@ public sealed interface ReweightedPolicyGradient permits Cispo, Sapo {
     default LossMetrics metricsCorrection(float[] advantage, double[] ratio, float[] logp, float[] oldLogp,
             float[] weight, float[] mask) {
         RowArrays.sameLength(advantage, "advantage", mask.length, "mask");
-        ReweightedPolicyGradient rule = this;
-        return RatioOneMetrics.correction(new RatioOneMetrics.Rows() {
-            @Override
-            public double kernelAdvantage(int i) {
-                return rule.weight(ratio[i], advantage[i]) * advantage[i];
-            }
-
-            @Override
-            public double tokenLoss(int i) {
-                return rule.tokenLoss(ratio[i], advantage[i], logp[i]);
-            }
-
-            @Override
-            public boolean clippedLow(int i) {
-                return rule.clippedLow(ratio[i], advantage[i]);
-            }
-
-            @Override
-            public boolean clippedHigh(int i) {
-                return rule.clippedHigh(ratio[i], advantage[i]);
-            }
-        }, ratio, logp, oldLogp, weight, mask);
+        return RatioOneMetrics.correction(
+                i -> tokenLoss(ratio[i], advantage[i], logp[i]) + weight(ratio[i], advantage[i]) * advantage[i],
+                i -> clippedLow(ratio[i], advantage[i]), i -> clippedHigh(ratio[i], advantage[i]),
+                ratio, logp, oldLogp, weight, mask);
     }
 }

@@ -130,9 +130,9 @@ public final class Trainer {
         for (int k = 0; k < config.miniBatches(); ++k) {
             int[] which = concat(grpoSlices[k], shift(extraSlices[k], grpo.count()));
             Sequences slice = all.select(which);
-            PolicyRows rows = rows(slice, grpoSlices[k].length, advantages, oldLogp, refLogp, which, rolloutT);
-            Tensor logits = slice.responseLogits(policy);
             Sequences grpoPart = slice.select(range(grpoSlices[k].length));  // the rows the objective moves
+            PolicyRows rows = rows(slice, grpoPart, advantages, oldLogp, refLogp, which, rolloutT);
+            Tensor logits = slice.responseLogits(policy);
             // The gradient over the logits, which no backward reads: the head's linear layer saves its input.
             TorchLossResult result = loss.computeInPlace(logits, rows, grpoPart.mask(), grpoPart.sequenceOf(),
                     clipCovRandom);
@@ -155,16 +155,15 @@ public final class Trainer {
     }
 
     /**
-     * The loss rows of one slice: its first {@code grpoCount} sequences are GRPO samples (weights by the run's
+     * The loss rows of one slice: its first sequences, {@code grpoPart}, are GRPO samples (weights by the run's
      * aggregation mode over the slice), the rest AEPO's positives (advantage R = 1, weight alpha / (|o| S), S the
      * slice's GRPO sequences, so alpha weighs one positive sample against one GRPO sequence).
      */
-    private PolicyRows rows(Sequences slice, int grpoCount, float[] advantages, float[] oldLogp, float[] refLogp,
-            int[] which, float rolloutT) {
-        int m = slice.responseLength(), n = slice.rows(), grpoRows = grpoCount * m;
+    private PolicyRows rows(Sequences slice, Sequences grpoPart, float[] advantages, float[] oldLogp,
+            float[] refLogp, int[] which, float rolloutT) {
+        int m = slice.responseLength(), n = slice.rows(), grpoCount = grpoPart.count(), grpoRows = grpoCount * m;
         float[] mask = slice.mask();
         float[] advantage = new float[n], weight = new float[n], temperature = new float[n];
-        Sequences grpoPart = slice.select(range(grpoCount));
         float[] grpoMask = grpoPart.mask();
         int[] grpoSequenceOf = grpoPart.sequenceOf();
         float[] grpoWeights = AggregationWeights.weights(config.aggregation(), grpoMask, grpoSequenceOf,
