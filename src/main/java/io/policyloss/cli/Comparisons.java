@@ -20,11 +20,13 @@ final class Comparisons {
             "variants", () -> List.of(TrainConfigs.preset("grpo"), TrainConfigs.preset("gspo"),
                     TrainConfigs.preset("entropy-mask"), TrainConfigs.preset("clip-cov")),
             // The losses that keep every token's gradient (a weight of its ratio, or KL-Cov's penalty, in place of
-            // PPO's clip), against GRPO with its clip and without (the gradient -r A grad logp on every token).
+            // PPO's clip), against GRPO with its clip and without (the gradient -r A grad logp on every token), and
+            // GMPO, which clips, but in log space and the geometric mean of a sequence's ratios.
             "surrogates", () -> List.of(TrainConfigs.preset("grpo"), TrainConfigs.withOverrides(
                     TrainConfigs.preset("grpo"), "{\"name\": \"grpo-no-clip\", \"loss\": {\"epsLow\": 1,"
                             + " \"epsHigh\": \"Infinity\"}}"),
-                    TrainConfigs.preset("cispo"), TrainConfigs.preset("sapo"), TrainConfigs.preset("kl-cov"))));
+                    TrainConfigs.preset("cispo"), TrainConfigs.preset("sapo"), TrainConfigs.preset("kl-cov"),
+                    TrainConfigs.preset("gmpo"))));
 
     private Comparisons() {}
 

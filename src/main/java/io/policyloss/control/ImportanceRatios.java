@@ -26,7 +26,7 @@ public final class ImportanceRatios {
             }
             RowArrays.finite(logp[i], "logp", i);
             RowArrays.finite(oldLogp[i], "oldLogp", i);
-            ratio[i] = exp((double) logp[i] - oldLogp[i]);
+            ratio[i] = Math.exp(logRatio(logp[i], oldLogp[i]));
         }
         return ratio;
     }
@@ -35,7 +35,7 @@ public final class ImportanceRatios {
     public static double[] sequence(float[] logp, float[] oldLogp, float[] mask, int[] sequenceOf) {
         double[] logRatio = SequenceImportanceRatio.sequenceLogRatios(logp, oldLogp, mask, sequenceOf);
         double[] ratio = new double[mask.length];
-        for (int i = 0; i < mask.length; ++i) ratio[i] = mask[i] == 0 ? 1 : exp(logRatio[sequenceOf[i]]);
+        for (int i = 0; i < mask.length; ++i) ratio[i] = mask[i] == 0 ? 1 : Math.exp(clamp(logRatio[sequenceOf[i]]));
         return ratio;
     }
 
@@ -56,7 +56,12 @@ public final class ImportanceRatios {
         return out;
     }
 
-    private static double exp(double logRatio) {
-        return Math.exp(Math.min(Math.max(logRatio, -MAX_LOG_RATIO), MAX_LOG_RATIO));
+    /** logp - oldLogp, clamped to [-20, 20] as the kernel clamps d. */
+    static double logRatio(float logp, float oldLogp) {
+        return clamp((double) logp - oldLogp);
+    }
+
+    private static double clamp(double logRatio) {
+        return Math.min(Math.max(logRatio, -MAX_LOG_RATIO), MAX_LOG_RATIO);
     }
 }

@@ -38,6 +38,9 @@ public final class TrainConfigs {
             Map.entry("entropy-mask", "{\"topEntropyQuantile\": 0.2}"),
             Map.entry("clip-cov", "{\"clipCov\": {\"clipRatio\": 2e-4, \"lower\": 1, \"upper\": 5}}"),
             Map.entry("kl-cov", "{\"klCov\": {\"klCovRatio\": 2e-4, \"klCoef\": 1}}"),
+            // GMPO's paper and verl's recipe: the log-ratio clipped to [-0.4, 0.4], a mean over sequences.
+            Map.entry("gmpo", "{\"gmpo\": {\"clipLow\": 0.4, \"clipHigh\": 0.4},"
+                    + " \"aggregation\": \"SEQ_MEAN_TOKEN_MEAN\"}"),
             // TRL's settings: CISPO's weight at most 5 (ScaleRL) over a token mean; SAPO's temperatures over
             // seq-mean-token-mean (TRL's loss_type "sapo" aggregates as "grpo" does).
             Map.entry("cispo", "{\"cispo\": {\"minWeight\": 0, \"maxWeight\": 5}}"),
@@ -62,7 +65,7 @@ public final class TrainConfigs {
     static TrainConfig base() {
         return new TrainConfig("grpo", new TaskConfig("digit-sum", 4), ModelConfig.small(), 1,
                 new WarmStartConfig(200, 64, 3e-3), 100, 16, 8, 4, 1e-3, 0, 1.0, 1.0, LossConfig.defaults(),
-                AggregationMode.TOKEN_MEAN, true, false, null, null, false, null, null, null, null, null,
+                AggregationMode.TOKEN_MEAN, true, false, null, null, false, null, null, null, null, null, null,
                 new EvalConfig(64, 16, List.of(1, 4, 16), 1.0),
                 20);
     }

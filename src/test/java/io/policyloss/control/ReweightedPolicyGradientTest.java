@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 import io.policyloss.loss.AggregationMode;
 import io.policyloss.loss.AggregationWeights;
@@ -98,22 +97,9 @@ class ReweightedPolicyGradientTest {
         assertEquals(want.clipHigh, metrics.clipHigh(), "clipped high");
         if (rule == CISPO) assertTrue(want.clipLow >= 3 && want.clipHigh >= 3, want.clipLow + " / " + want.clipHigh);
         for (int i = 0; i < n; ++i) assertEquals(want.chosen[i], chosen[i], "row " + i + " chosen by KL-Cov");
-        for (int i = 0; i < n; ++i) {
-            if (mask[i] == 0) continue;
-            assertEquals(1f, got.ratio()[i], "row " + i + ": the kernel's ratio");
-            assertEquals(0, got.flags()[i], "row " + i + ": nothing clipped at ratio 1");
-            double rowMax = 0;
-            for (int v = 0; v < VOCAB; ++v) {
-                int k = i * VOCAB + v;
-                rowMax = Math.max(rowMax, Math.abs(want.dlogits[k]) + Math.abs(rest.dlogitsF32()[k]));
-            }
-            for (int v = 0; v < VOCAB; ++v) {
-                int k = i * VOCAB + v;
-                double expected = want.dlogits[k] + rest.dlogitsF32()[k], actual = got.dlogitsF32()[k];
-                if (!(Math.abs(expected - actual) <= 1e-5 * rowMax + 1e-30))
-                    fail("row " + i + " dlogits[" + v + "]: " + expected + " expected, got " + actual);
-            }
-        }
+        for (int i = 0; i < n; ++i)
+            if (mask[i] != 0) assertEquals(0, got.flags()[i], "row " + i + ": nothing clipped at ratio 1");
+        RatioOneChecks.assertGradient(want.dlogits, rest, got, mask, VOCAB);
     }
 
     @Test
@@ -199,15 +185,8 @@ class ReweightedPolicyGradientTest {
         Oracle(Object rule, boolean sequenceLevel, float[] logits, int[] target, float[] oldLogp,
                 float[] mask, int[] sequenceOf, float[] advantage, float[] weight) {
             int n = target.length;
-            double[][] softmax = new double[n][VOCAB];
-            double[] logp = new double[n];
-            for (int i = 0; i < n; ++i) {
-                double max = Double.NEGATIVE_INFINITY, sum = 0;
-                for (int v = 0; v < VOCAB; ++v) max = Math.max(max, logits[i * VOCAB + v]);
-                for (int v = 0; v < VOCAB; ++v) sum += Math.exp(logits[i * VOCAB + v] - max);
-                for (int v = 0; v < VOCAB; ++v) softmax[i][v] = Math.exp(logits[i * VOCAB + v] - max) / sum;
-                logp[i] = logits[i * VOCAB + target[i]] - max - Math.log(sum);
-            }
+            RatioOneChecks.Rows rows = RatioOneChecks.Rows.of(logits, target, VOCAB);
+            double[] logp = rows.logp();
             chosen = rule == KL_COV ? largestCovariance(advantage, logp, mask) : new boolean[n];
             Surrogate l = new Surrogate(rule, sequenceLevel, oldLogp, mask, sequenceOf, advantage, weight, chosen);
             loss = l.total(logp, logp);
@@ -229,9 +208,7 @@ class ReweightedPolicyGradientTest {
                 logp[i] = saved - h;
                 double down = l.total(logp, rule == CISPO ? withSaved(logp, i, saved) : logp);
                 logp[i] = saved;
-                double dLogp = (up - down) / (2 * h);
-                for (int v = 0; v < VOCAB; ++v)
-                    dlogits[i * VOCAB + v] = dLogp * ((v == target[i] ? 1 : 0) - softmax[i][v]);
+                rows.chain(i, (up - down) / (2 * h), dlogits);
             }
         }
 

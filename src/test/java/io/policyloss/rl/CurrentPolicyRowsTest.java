@@ -16,9 +16,10 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * The trainer's GSPO, entropy masking, Clip-Cov, CISPO and SAPO, which move each update's rows after a first pass of
- * the loss over its logits: at their settings that change nothing they train as GRPO does, Clip-Cov choosing every
- * token leaves no policy gradient, and CISPO's and SAPO's metrics are of their own ratios and losses.
+ * The trainer's GSPO, entropy masking, Clip-Cov, CISPO, SAPO, KL-Cov and GMPO, which move each update's rows after a
+ * first pass of the loss over its logits: at their settings that change nothing they train as GRPO does, Clip-Cov
+ * choosing every token leaves no policy gradient, and the metrics of the losses at ratio 1 are of their own ratios,
+ * clips and losses.
  */
 class CurrentPolicyRowsTest {
     private static final String SHAPE = "{\"task\": {\"name\": \"digit-sum\", \"size\": 2}, \"model\":"
@@ -136,6 +137,39 @@ class CurrentPolicyRowsTest {
         assertTrue(steps(penalised, 1).get(0).loss() > b.loss() + 1e-6, "the penalty adds to the loss");
     }
 
+    /**
+     * On-policy every log-ratio is 0 to within rounding: no token is clipped and each sequence's geometric mean is 1,
+     * so GMPO trains as GRPO over the same seq-mean-token-mean. (Both losses are then -mean A over the sequences, 0
+     * to within rounding: a group's advantages sum to 0.) Off-policy (two updates a step), a narrow clip counts tokens
+     * on both sides.
+     */
+    @Test
+    void gmpoOnPolicyTrainsAsGrpoAndCountsItsClips() {
+        TrainConfig grpo = TrainConfigs.withOverrides(TrainConfigs.preset("grpo"), SHAPE.replace("\"miniBatches\": 2",
+                "\"miniBatches\": 1, \"aggregation\": \"SEQ_MEAN_TOKEN_MEAN\""));
+        TrainConfig gmpo = TrainConfigs.withOverrides(grpo, "{\"gmpo\": {\"clipLow\": 0.4, \"clipHigh\": 0.4}}");
+        TransformerPolicy a = BaseModel.newPolicy(grpo), b = BaseModel.newPolicy(gmpo);
+        List<float[]> initial = parameters(a);
+        StepMetrics ma = new Trainer(grpo, a, null).step(0), mb = new Trainer(gmpo, b, null).step(0);
+        assertEquals(ma.loss(), mb.loss(), 1e-6);
+        // Adam's first step is lr g / (|g| + eps): where a gradient nearly cancels (the sequences' advantages sum to
+        // 0), it turns the rounding of the two ratios into a visible step. Compared where the step is lr's order.
+        List<float[]> pa = parameters(a), pb = parameters(b);
+        int compared = 0, total = 0;
+        for (int i = 0; i < pa.size(); ++i)
+            for (int j = 0; j < pa.get(i).length; ++j, ++total) {
+                if (!(Math.abs(pa.get(i)[j] - initial.get(i)[j]) > grpo.learningRate() / 10)) continue;
+                compared++;
+                assertEquals(pa.get(i)[j], pb.get(i)[j], 1e-6, "parameter " + i + "[" + j + "]");
+            }
+        assertTrue(compared > total / 2, compared + " of " + total + " parameters took a step of lr's order");
+        TrainConfig offPolicy = TrainConfigs.withOverrides(TrainConfigs.preset("grpo"), SHAPE);  // 2 updates a step
+        TrainConfig narrow =
+                TrainConfigs.withOverrides(offPolicy, "{\"gmpo\": {\"clipLow\": 1e-3, \"clipHigh\": 1e-3}}");
+        StepMetrics c = steps(narrow, 2).get(1);
+        assertTrue(c.clipLowFraction() > 0.05 && c.clipHighFraction() > 0.05, c.toString());
+    }
+
     @Test
     void entropyMaskingWithGspoIsRefused() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> TrainConfigs.withOverrides(
@@ -147,7 +181,7 @@ class CurrentPolicyRowsTest {
     }
 
     @Test
-    void cispoAndSapoRefuseWhatTheyCannotCombineWith() {
+    void theLossesAtRatioOneRefuseWhatTheyCannotCombineWith() {
         for (String[] refused : new String[][] {
                 {"cispo", "{\"sapo\": {\"tauPos\": 1, \"tauNeg\": 1}}", "sapo: cispo is set too; clipCov, cispo,"},
                 {"sapo", "{\"clipCov\": {\"clipRatio\": 0.1, \"lower\": 1, \"upper\": 5}}",
@@ -157,6 +191,9 @@ class CurrentPolicyRowsTest {
                         "loss.entropyAdvBeta: Entropy-Adv shapes the advantage by its size, and CISPO rides"},
                 {"kl-cov", "{\"sequenceRatio\": true}", "sequenceRatio: KL-Cov is verl's token-level loss"},
                 {"kl-cov", "{\"topEntropyQuantile\": 0.2}", "topEntropyQuantile: entropy masking with KL-Cov"},
+                {"gmpo", "{\"sequenceRatio\": true}", "sequenceRatio: GMPO has its own sequence-level ratio"},
+                {"gmpo", "{\"sapo\": {\"tauPos\": 1, \"tauNeg\": 1}}", "gmpo: sapo is set too"},
+                {"gmpo", "{\"gmpo\": {\"clipHigh\": 0}}", "clipHigh: must be > 0, got 0.0"},
                 {"cispo", "{\"cispo\": {\"maxWeight\": 0}}", "maxWeight: must be > minWeight (0.0), got 0.0"}}) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                     () -> TrainConfigs.withOverrides(TrainConfigs.preset(refused[0]), refused[1]), refused[1]);

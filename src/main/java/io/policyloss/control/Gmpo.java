@@ -1,0 +1,116 @@
+package io.policyloss.control;
+
+import io.policyloss.loss.AggregationWeights;
+import io.policyloss.loss.LossMetrics;
+
+/**
+ * GMPO ("Geometric-Mean Policy Optimization", Zhao et al. 2025; verl's {@code policy_loss.loss_mode: geo_mean}):
+ * sequence i's loss is -A_i R_i, where R_i is the geometric mean of its tokens' clipped ratios in place of GRPO's
+ * arithmetic mean, R_i = exp(mean over its counted tokens t of c_t), and A_i the mean of their advantages. The clip
+ * is PPO's, on the log-ratio d_t = logp_t - oldLogp_t: c_t = min(d_t, clipHigh) where A_t &gt; 0, max(d_t, -clipLow)
+ * where A_t &lt; 0, and 0 where A_t = 0 (verl's sgn(A) min(sgn(A) d, sgn(A) clamp(d, -clipLow, clipHigh))). A token
+ * whose ratio is an outlier moves R_i by its |y_i|-th root, not by itself, which is why the paper can clip at
+ * e^(+-0.4), wider than PPO's range.
+ *
+ * <p>The gradient of -A_i R_i with respect to logp_t is -A_i R_i / |y_i| on the tokens whose c_t is d_t (A_t &gt; 0
+ * and d_t &lt;= clipHigh, or A_t &lt; 0 and d_t &gt;= -clipLow; the clip's edge counts as inside, as torch's clamp
+ * passes a gradient there) and 0 on the others. Through the kernel at ratio 1, as {@link ReweightedPolicyGradient}:
+ * with old_logp = logp ({@link ImportanceRatios#oldLogpAtRatioOne}) its pg gradient is -A' w grad logp whatever its
+ * clip range, so A'_t = A_i R_i on those tokens and 0 on the others ({@link #advantages}), with seq-mean-token-mean
+ * weights w_t = 1 / (|y_i| S) over S sequences, is GMPO's gradient of its loss, the mean over sequences of -A_i R_i
+ * (verl's {@code geo_mean} ignores {@code loss_agg_mode} and takes that mean; other weights weigh the sequences
+ * otherwise). KL and entropy terms stay; not with Entropy-Adv, which would shape A'. logp is the current policy's,
+ * from a first call without a gradient on the same logits. d_t is clamped to [-20, 20] as the kernel clamps its
+ * (verl leaves its clamp commented out; they differ only beyond it).
+ *
+ * @param clipLow the log-ratio's lower clip, -clipLow (verl's clip_ratio_low; the paper's 0.4); &gt; 0, +inf for none
+ * @param clipHigh the log-ratio's upper clip (verl's clip_ratio_high; the paper's 0.4); &gt; 0, +inf for none
+ */
+public record Gmpo(double clipLow, double clipHigh) {
+    public Gmpo {
+        if (!(clipLow > 0)) throw new IllegalArgumentException("clipLow: must be > 0, got " + clipLow);
+        if (!(clipHigh > 0)) throw new IllegalArgumentException("clipHigh: must be > 0, got " + clipHigh);
+    }
+
+    /** The paper's and verl's GMPO recipe: the log-ratio clipped to [-0.4, 0.4]. */
+    public static Gmpo defaults() {
+        return new Gmpo(0.4, 0.4);
+    }
+
+    /**
+     * Each sequence's mean advantage A_i and geometric-mean ratio R_i (1 and 0 for a sequence without counted
+     * tokens), indexed by sequence.
+     */
+    public record SequenceTerms(double[] advantage, double[] ratio) {}
+
+    /** A_i and R_i of each sequence; rows, mask and sequenceOf as in {@link AggregationWeights}. */
+    public SequenceTerms sequences(float[] advantage, float[] logp, float[] oldLogp, float[] mask, int[] sequenceOf) {
+        int count = (int) AggregationWeights.Totals.of(mask, sequenceOf).sequences();
+        checkRows(advantage, logp, oldLogp, mask);
+        double[] sumA = new double[count], sumC = new double[count], tokens = new double[count];
+        for (int i = 0; i < mask.length; ++i) {
+            if (mask[i] == 0) continue;
+            int s = sequenceOf[i];
+            sumA[s] += advantage[i];
+            sumC[s] += clippedLogRatio(ImportanceRatios.logRatio(logp[i], oldLogp[i]), advantage[i]);
+            tokens[s]++;
+        }
+        double[] meanA = new double[count], ratio = new double[count];
+        for (int s = 0; s < count; ++s) {
+            meanA[s] = tokens[s] == 0 ? 0 : sumA[s] / tokens[s];
+            ratio[s] = tokens[s] == 0 ? 1 : Math.exp(sumC[s] / tokens[s]);
+        }
+        return new SequenceTerms(meanA, ratio);
+    }
+
+    /** A' for the kernel at ratio 1 on each counted row: A_i R_i where the token's log-ratio is unclipped, else 0. */
+    public float[] advantages(float[] advantage, float[] logp, float[] oldLogp, float[] mask, int[] sequenceOf) {
+        SequenceTerms s = sequences(advantage, logp, oldLogp, mask, sequenceOf);
+        float[] out = advantage.clone();
+        for (int i = 0; i < mask.length; ++i)
+            if (mask[i] != 0) out[i] = (float) kernelAdvantage(s, i, advantage, logp, oldLogp, sequenceOf);
+        return out;
+    }
+
+    /**
+     * What the kernel's metrics miss on the rows it ran at ratio 1 ({@link RatioOneMetrics}): arguments as before
+     * {@link #advantages} and {@link ImportanceRatios#oldLogpAtRatioOne}, ratio each token's own
+     * ({@link ImportanceRatios#token}), weight the kernel's aggregation weights. Each token's loss is its sequence's,
+     * -A_i R_i; clipped high are the tokens with A &gt; 0 and d &gt; clipHigh, clipped low those with A &lt; 0 and
+     * d &lt; -clipLow (verl counts every token outside the range, by the sign of A alone).
+     */
+    public LossMetrics metricsCorrection(float[] advantage, double[] ratio, float[] logp, float[] oldLogp,
+            float[] weight, float[] mask, int[] sequenceOf) {
+        SequenceTerms s = sequences(advantage, logp, oldLogp, mask, sequenceOf);
+        return RatioOneMetrics.correction(
+                i -> -s.advantage[sequenceOf[i]] * s.ratio[sequenceOf[i]]
+                        + kernelAdvantage(s, i, advantage, logp, oldLogp, sequenceOf),
+                i -> advantage[i] < 0 && ImportanceRatios.logRatio(logp[i], oldLogp[i]) < -clipLow,
+                i -> advantage[i] > 0 && ImportanceRatios.logRatio(logp[i], oldLogp[i]) > clipHigh,
+                ratio, logp, oldLogp, weight, mask);
+    }
+
+    /** c_t: the log-ratio clipped on the side the advantage's sign makes pessimistic; 0 where A = 0. */
+    private double clippedLogRatio(double d, double advantage) {
+        return advantage > 0 ? Math.min(d, clipHigh) : advantage < 0 ? Math.max(d, -clipLow) : 0;
+    }
+
+    private double kernelAdvantage(SequenceTerms s, int i, float[] advantage, float[] logp, float[] oldLogp,
+            int[] sequenceOf) {
+        double d = ImportanceRatios.logRatio(logp[i], oldLogp[i]);
+        boolean inside = advantage[i] > 0 ? d <= clipHigh : advantage[i] < 0 && d >= -clipLow;
+        return inside ? s.advantage[sequenceOf[i]] * s.ratio[sequenceOf[i]] : 0;
+    }
+
+    private static void checkRows(float[] advantage, float[] logp, float[] oldLogp, float[] mask) {
+        RowArrays.sameLength(advantage, "advantage", mask.length, "mask");
+        RowArrays.sameLength(logp, "logp", mask.length, "mask");
+        RowArrays.sameLength(oldLogp, "oldLogp", mask.length, "mask");
+        for (int i = 0; i < mask.length; ++i) {
+            if (mask[i] == 0) continue;
+            RowArrays.finite(advantage[i], "advantage", i);
+            RowArrays.finite(logp[i], "logp", i);
+            RowArrays.finite(oldLogp[i], "oldLogp", i);
+        }
+    }
+}
