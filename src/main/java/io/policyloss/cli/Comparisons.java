@@ -19,14 +19,14 @@ final class Comparisons {
             // verl's and TRL's variants that need the current policy's logp or entropy before the loss.
             "variants", () -> List.of(TrainConfigs.preset("grpo"), TrainConfigs.preset("gspo"),
                     TrainConfigs.preset("entropy-mask"), TrainConfigs.preset("clip-cov")),
-            // The losses that keep every token's gradient (a weight of its ratio, or KL-Cov's penalty, in place of
-            // PPO's clip), against GRPO with its clip and without (the gradient -r A grad logp on every token), and
-            // GMPO, which clips, but in log space and the geometric mean of a sequence's ratios.
+            // The losses that keep every token's gradient (a weight of its ratio or its sequence's, or KL-Cov's
+            // penalty, in place of PPO's clip), against GRPO with its clip and without (the gradient -r A grad logp on
+            // every token), and GMPO, which clips, but in log space and the geometric mean of a sequence's ratios.
             "surrogates", () -> List.of(TrainConfigs.preset("grpo"), TrainConfigs.withOverrides(
                     TrainConfigs.preset("grpo"), "{\"name\": \"grpo-no-clip\", \"loss\": {\"epsLow\": 1,"
                             + " \"epsHigh\": \"Infinity\"}}"),
                     TrainConfigs.preset("cispo"), TrainConfigs.preset("sapo"), TrainConfigs.preset("kl-cov"),
-                    TrainConfigs.preset("gmpo"))));
+                    TrainConfigs.preset("vespo"), TrainConfigs.preset("gmpo"))));
 
     private Comparisons() {}
 

@@ -14,7 +14,7 @@ import io.policyloss.loss.LossMetrics;
  *
  * <p>The gradient of -A_i R_i with respect to logp_t is -A_i R_i / |y_i| on the tokens whose c_t is d_t (A_t &gt; 0
  * and d_t &lt;= clipHigh, or A_t &lt; 0 and d_t &gt;= -clipLow; the clip's edge counts as inside, as torch's clamp
- * passes a gradient there) and 0 on the others. Through the kernel at ratio 1, as {@link ReweightedPolicyGradient}:
+ * passes a gradient there) and 0 on the others. Through the kernel at ratio 1 ({@link SequenceWeightedPolicyGradient}):
  * with old_logp = logp ({@link ImportanceRatios#oldLogpAtRatioOne}) its pg gradient is -A' w grad logp whatever its
  * clip range, so A'_t = A_i R_i on those tokens and 0 on the others ({@link #advantages}), with seq-mean-token-mean
  * weights w_t = 1 / (|y_i| S) over S sequences, is GMPO's gradient of its loss, the mean over sequences of -A_i R_i
@@ -26,7 +26,7 @@ import io.policyloss.loss.LossMetrics;
  * @param clipLow the log-ratio's lower clip, -clipLow (verl's clip_ratio_low; the paper's 0.4); &gt; 0, +inf for none
  * @param clipHigh the log-ratio's upper clip (verl's clip_ratio_high; the paper's 0.4); &gt; 0, +inf for none
  */
-public record Gmpo(double clipLow, double clipHigh) {
+public record Gmpo(double clipLow, double clipHigh) implements SequenceWeightedPolicyGradient {
     public Gmpo {
         if (!(clipLow > 0)) throw new IllegalArgumentException("clipLow: must be > 0, got " + clipLow);
         if (!(clipHigh > 0)) throw new IllegalArgumentException("clipHigh: must be > 0, got " + clipHigh);
@@ -63,7 +63,8 @@ public record Gmpo(double clipLow, double clipHigh) {
         return new SequenceTerms(meanA, ratio);
     }
 
-    /** A' for the kernel at ratio 1 on each counted row: A_i R_i where the token's log-ratio is unclipped, else 0. */
+    /** A_i R_i where the token's log-ratio is unclipped, else 0. */
+    @Override
     public float[] advantages(float[] advantage, float[] logp, float[] oldLogp, float[] mask, int[] sequenceOf) {
         SequenceTerms s = sequences(advantage, logp, oldLogp, mask, sequenceOf);
         float[] out = advantage.clone();
@@ -73,12 +74,11 @@ public record Gmpo(double clipLow, double clipHigh) {
     }
 
     /**
-     * What the kernel's metrics miss on the rows it ran at ratio 1 ({@link RatioOneMetrics}): arguments as before
-     * {@link #advantages} and {@link ImportanceRatios#oldLogpAtRatioOne}, ratio each token's own
-     * ({@link ImportanceRatios#token}), weight the kernel's aggregation weights. Each token's loss is its sequence's,
-     * -A_i R_i; clipped high are the tokens with A &gt; 0 and d &gt; clipHigh, clipped low those with A &lt; 0 and
-     * d &lt; -clipLow (verl counts every token outside the range, by the sign of A alone).
+     * Each token's loss is its sequence's, -A_i R_i; clipped high are the tokens with A &gt; 0 and d &gt; clipHigh,
+     * clipped low those with A &lt; 0 and d &lt; -clipLow (verl counts every token outside the range, by the sign of
+     * A alone).
      */
+    @Override
     public LossMetrics metricsCorrection(float[] advantage, double[] ratio, float[] logp, float[] oldLogp,
             float[] weight, float[] mask, int[] sequenceOf) {
         SequenceTerms s = sequences(advantage, logp, oldLogp, mask, sequenceOf);

@@ -10,9 +10,9 @@ import java.util.random.RandomGenerator;
 /**
  * Which policy loss the rows of a call carry, as TRL's {@code loss_type}, {@code importance_sampling_level} and
  * {@code top_entropy_quantile} or verl's {@code policy_loss.loss_mode} choose it: PPO's clipped loss (all fields
- * off), GSPO's sequence ratio, entropy masking, and one of Clip-Cov, CISPO, SAPO, KL-Cov and GMPO. Each but the
- * first needs the current policy's logp or entropy before any token's loss: a first kernel call without a gradient on
- * the same logits gives them, and {@link #move} turns the rows into those of the second call.
+ * off), GSPO's sequence ratio, entropy masking, and one of Clip-Cov, CISPO, SAPO, KL-Cov, GMPO and VESPO. Each but
+ * the first needs the current policy's logp or entropy before any token's loss: a first kernel call without a
+ * gradient on the same logits gives them, and {@link #move} turns the rows into those of the second call.
  *
  * @param sequenceRatio GSPO: each sequence's tokens take its sequence-level ratio ({@link SequenceImportanceRatio});
  *     with CISPO or SAPO, their weight is of that ratio (TRL's sequence level)
@@ -22,11 +22,13 @@ import java.util.random.RandomGenerator;
  * @param sapo SAPO's soft gate in place of PPO's clip, or null
  * @param klCov KL-Cov: no clip, a penalty on the tokens of largest covariance; or null
  * @param gmpo GMPO: each sequence's geometric mean of its tokens' clipped ratios in place of their own; or null
+ * @param vespo VESPO: a weight of each sequence's ratio in place of PPO's clip; or null
  */
 public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, ClipCov clipCov, Cispo cispo,
-        Sapo sapo, KlCov klCov, Gmpo gmpo) {
+        Sapo sapo, KlCov klCov, Gmpo gmpo, Vespo vespo) {
     /** PPO's clipped loss on each token's own ratio: nothing to move. */
-    public static final PolicyObjective CLIPPED = new PolicyObjective(false, null, null, null, null, null, null);
+    public static final PolicyObjective CLIPPED =
+            new PolicyObjective(false, null, null, null, null, null, null, null);
 
     public PolicyObjective {
         if (topEntropyQuantile != null && !(topEntropyQuantile >= 0 && topEntropyQuantile <= 1))
@@ -41,15 +43,19 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
         if (sapo != null) replacements.add("sapo");
         if (klCov != null) replacements.add("klCov");
         if (gmpo != null) replacements.add("gmpo");
+        if (vespo != null) replacements.add("vespo");
         if (replacements.size() > 1)
             throw new IllegalArgumentException(replacements.get(1) + ": " + replacements.get(0) + " is set too; "
-                    + "clipCov, cispo, sapo, klCov and gmpo each replace PPO's clipped loss in their own way; "
-                    + "choose one");
+                    + "clipCov, cispo, sapo, klCov, gmpo and vespo each replace PPO's clipped loss in their own "
+                    + "way; choose one");
         if (klCov != null && sequenceRatio)
             throw new IllegalArgumentException("sequenceRatio: KL-Cov is verl's token-level loss; choose one");
         if (gmpo != null && sequenceRatio)
             throw new IllegalArgumentException("sequenceRatio: GMPO has its own sequence-level ratio, the geometric "
                     + "mean of its tokens' clipped ratios; choose one");
+        if (vespo != null && sequenceRatio)
+            throw new IllegalArgumentException("sequenceRatio: VESPO has its own sequence-level ratio, the product "
+                    + "of its tokens' (TRL asks for importance_sampling_level=\"token\"); choose one");
         String verlOnly = klCov != null ? "KL-Cov" : gmpo != null ? "GMPO" : null;
         if (verlOnly != null && topEntropyQuantile != null)
             throw new IllegalArgumentException("topEntropyQuantile: entropy masking with " + verlOnly + " is neither "
@@ -62,12 +68,13 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
     }
 
     /**
-     * Refuses a loss configuration this objective cannot ride on: CISPO, SAPO, KL-Cov and GMPO put their gradient
-     * into the advantage at ratio 1, where Entropy-Adv would shape it by its size ({@link ReweightedPolicyGradient}).
+     * Refuses a loss configuration this objective cannot ride on: CISPO, SAPO, KL-Cov, GMPO and VESPO put their
+     * gradient into the advantage at ratio 1, where Entropy-Adv would shape it by its size
+     * ({@link ReweightedPolicyGradient}).
      */
     public void check(LossConfig config) {
         String atRatioOne = cispo != null ? "CISPO" : sapo != null ? "SAPO" : klCov != null ? "KL-Cov"
-                : gmpo != null ? "GMPO" : null;
+                : gmpo != null ? "GMPO" : vespo != null ? "VESPO" : null;
         if (atRatioOne != null && config.entropyAdvBeta() > 0)
             throw new IllegalArgumentException("loss.entropyAdvBeta: Entropy-Adv shapes the advantage by its size, "
                     + "and " + atRatioOne + " rides on the advantage (ReweightedPolicyGradient says why); choose one");
@@ -78,11 +85,11 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
 
     /**
      * The rows of the second call: Clip-Cov's choice first (its covariance is of the advantages as they came), then
-     * entropy masking, then CISPO's, SAPO's, KL-Cov's or GMPO's rows at ratio 1, or else GSPO's old log-probs. Every
-     * array has a row per token of the rows moved; logp and entropy are the first call's.
+     * entropy masking, then CISPO's, SAPO's, KL-Cov's, GMPO's or VESPO's rows at ratio 1, or else GSPO's old
+     * log-probs. Every array has a row per token of the rows moved; logp and entropy are the first call's.
      *
      * @param config the loss's configuration (Clip-Cov reads its clip range; checked by {@link #check})
-     * @param sequenceOf each row's sequence; read with sequenceRatio or gmpo alone (null otherwise is fine)
+     * @param sequenceOf each row's sequence; read with sequenceRatio, gmpo or vespo alone (null otherwise is fine)
      * @param random Clip-Cov's choice; read with clipCov alone
      */
     public Moved move(LossConfig config, float[] logp, float[] entropy, float[] oldLogp, float[] advantage,
@@ -95,7 +102,8 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
             a = HighEntropyTokens.advantages(a, entropy, mask, HighEntropyTokens.threshold(entropy, mask,
                     topEntropyQuantile));
         ReweightedPolicyGradient reweighted = cispo != null ? cispo : sapo;
-        if (reweighted != null || klCov != null || gmpo != null) {
+        SequenceWeightedPolicyGradient bySequence = gmpo != null ? gmpo : vespo;
+        if (reweighted != null || klCov != null || bySequence != null) {
             double[] ratio = sequenceRatio ? ImportanceRatios.sequence(logp, old, mask, sequenceOf)
                     : ImportanceRatios.token(logp, old, mask);
             if (reweighted != null) {
@@ -107,8 +115,8 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
                 a = klCov.advantages(a, ratio, logp, old, chosen, mask);
             } else {
                 Objects.requireNonNull(sequenceOf, "sequenceOf");
-                correction = gmpo.metricsCorrection(a, ratio, logp, old, weight, mask, sequenceOf);
-                a = gmpo.advantages(a, logp, old, mask, sequenceOf);
+                correction = bySequence.metricsCorrection(a, ratio, logp, old, weight, mask, sequenceOf);
+                a = bySequence.advantages(a, logp, old, mask, sequenceOf);
             }
             old = ImportanceRatios.oldLogpAtRatioOne(logp, old, mask);
         } else if (sequenceRatio) {

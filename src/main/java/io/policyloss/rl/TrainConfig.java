@@ -7,6 +7,7 @@ import io.policyloss.control.Gmpo;
 import io.policyloss.control.KlCov;
 import io.policyloss.control.PolicyObjective;
 import io.policyloss.control.Sapo;
+import io.policyloss.control.Vespo;
 import io.policyloss.loss.AggregationMode;
 import io.policyloss.loss.LossConfig;
 import io.policyloss.torch.ModelConfig;
@@ -18,7 +19,7 @@ import java.util.Objects;
  * with or without std normalisation), DAPO-style clipping (loss.epsLow / epsHigh), dual clip, KL to the base
  * model (loss.klCoef), Entropy-Reg (loss.entropyCoef), Entropy-Adv (loss.entropyAdvBeta), AEnt (aent and
  * loss.clampP), AEPO (aepo), GSPO (sequenceRatio), entropy masking (topEntropyQuantile), Clip-Cov (clipCov),
- * CISPO (cispo), SAPO (sapo), KL-Cov (klCov) and GMPO (gmpo).
+ * CISPO (cispo), SAPO (sapo), KL-Cov (klCov), GMPO (gmpo) and VESPO (vespo).
  *
  * @param name the run's name in plots and tables
  * @param task the built-in task
@@ -51,6 +52,8 @@ import java.util.Objects;
  *     covariance; or null
  * @param gmpo GMPO on each update's GRPO sequences (verl's geo_mean): the geometric mean of a sequence's clipped token
  *     ratios in place of each token's own; or null
+ * @param vespo VESPO on each update's GRPO sequences (TRL's loss_type "vespo"): a gamma-shaped weight of a sequence's
+ *     ratio in place of PPO's clip; or null
  * @param eval evaluation settings
  * @param checkpointEvery steps between checkpoints (0 = only at the end)
  */
@@ -58,8 +61,8 @@ public record TrainConfig(String name, TaskConfig task, ModelConfig model, long 
         int steps, int promptsPerStep, int groupSize, int miniBatches, double learningRate, double weightDecay,
         double gradClip, double rolloutTemperature, LossConfig loss, AggregationMode aggregation,
         boolean stdNormalization, boolean randomReward, AepoConfig aepo, AentCoefficient aent, boolean sequenceRatio,
-        Double topEntropyQuantile, ClipCov clipCov, Cispo cispo, Sapo sapo, KlCov klCov, Gmpo gmpo, EvalConfig eval,
-        int checkpointEvery) {
+        Double topEntropyQuantile, ClipCov clipCov, Cispo cispo, Sapo sapo, KlCov klCov, Gmpo gmpo, Vespo vespo,
+        EvalConfig eval, int checkpointEvery) {
     public TrainConfig {
         if (name == null || name.isBlank() || !name.matches("[A-Za-z0-9._-]+"))
             throw new IllegalArgumentException("name: must be letters, digits, '.', '_' or '-', got \"" + name + "\"");
@@ -83,16 +86,16 @@ public record TrainConfig(String name, TaskConfig task, ModelConfig model, long 
         if (!(rolloutTemperature > 0))
             throw new IllegalArgumentException("rolloutTemperature: must be > 0, got " + rolloutTemperature);
         // Refuses the combinations it cannot run, naming the field.
-        new PolicyObjective(sequenceRatio, topEntropyQuantile, clipCov, cispo, sapo, klCov, gmpo).check(loss);
+        new PolicyObjective(sequenceRatio, topEntropyQuantile, clipCov, cispo, sapo, klCov, gmpo, vespo).check(loss);
         Task t = task.create();
         if (t.promptLength() + t.maxResponseLength() - 1 > model.context())
             throw new IllegalArgumentException("model.context: " + model.context() + " is shorter than the task's "
                     + "prompt + response - 1 = " + (t.promptLength() + t.maxResponseLength() - 1));
     }
 
-    /** The policy loss of the GRPO rows that sequenceRatio, topEntropyQuantile and the five after it choose. */
+    /** The policy loss of the GRPO rows that sequenceRatio, topEntropyQuantile and the six after it choose. */
     public PolicyObjective objective() {
-        return new PolicyObjective(sequenceRatio, topEntropyQuantile, clipCov, cispo, sapo, klCov, gmpo);
+        return new PolicyObjective(sequenceRatio, topEntropyQuantile, clipCov, cispo, sapo, klCov, gmpo, vespo);
     }
 
     private static void atLeast(int v, int min, String name) {

@@ -46,6 +46,8 @@ public final class TrainConfigs {
             Map.entry("cispo", "{\"cispo\": {\"minWeight\": 0, \"maxWeight\": 5}}"),
             Map.entry("sapo", "{\"sapo\": {\"tauPos\": 1.0, \"tauNeg\": 1.05},"
                     + " \"aggregation\": \"SEQ_MEAN_TOKEN_MEAN\"}"),
+            // TRL's and Liger's defaults, over a token mean (TRL aggregates "vespo" as "dapo").
+            Map.entry("vespo", "{\"vespo\": {\"kPos\": 2, \"lambdaPos\": 3, \"kNeg\": 3, \"lambdaNeg\": 2}}"),
             Map.entry("constant-clamped-entropy", "{\"loss\": {\"clampP\": 0.5, \"clampedEntropyCoef\": 0.05}}"),
             Map.entry("random-reward", "{\"randomReward\": true}"),
             Map.entry("random-reward-clip-low", "{\"randomReward\": true, \"loss\": {\"epsLow\": 0.1}}"),
@@ -65,7 +67,7 @@ public final class TrainConfigs {
     static TrainConfig base() {
         return new TrainConfig("grpo", new TaskConfig("digit-sum", 4), ModelConfig.small(), 1,
                 new WarmStartConfig(200, 64, 3e-3), 100, 16, 8, 4, 1e-3, 0, 1.0, 1.0, LossConfig.defaults(),
-                AggregationMode.TOKEN_MEAN, true, false, null, null, false, null, null, null, null, null, null,
+                AggregationMode.TOKEN_MEAN, true, false, null, null, false, null, null, null, null, null, null, null,
                 new EvalConfig(64, 16, List.of(1, 4, 16), 1.0),
                 20);
     }

@@ -16,10 +16,10 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * The trainer's GSPO, entropy masking, Clip-Cov, CISPO, SAPO, KL-Cov and GMPO, which move each update's rows after a
- * first pass of the loss over its logits: at their settings that change nothing they train as GRPO does, Clip-Cov
- * choosing every token leaves no policy gradient, and the metrics of the losses at ratio 1 are of their own ratios,
- * clips and losses.
+ * The trainer's GSPO, entropy masking, Clip-Cov, CISPO, SAPO, KL-Cov, GMPO and VESPO, which move each update's rows
+ * after a first pass of the loss over its logits: at their settings that change nothing they train as GRPO does,
+ * Clip-Cov choosing every token leaves no policy gradient, and the metrics of the losses at ratio 1 are of their own
+ * ratios, clips and losses.
  */
 class CurrentPolicyRowsTest {
     private static final String SHAPE = "{\"task\": {\"name\": \"digit-sum\", \"size\": 2}, \"model\":"
@@ -98,6 +98,24 @@ class CurrentPolicyRowsTest {
                 assertEquals(pa.get(i)[j], pb.get(i)[j], 1e-6, "parameter " + i + "[" + j + "]");
     }
 
+    /** On-policy each sequence's ratio is 1 to within rounding, where VESPO's weight phi(1) is 1: it trains as GRPO. */
+    @Test
+    void vespoOnPolicyTrainsAsGrpo() {
+        TrainConfig grpo = TrainConfigs.withOverrides(TrainConfigs.preset("grpo"),
+                SHAPE.replace("\"miniBatches\": 2", "\"miniBatches\": 1"));
+        TrainConfig vespo = TrainConfigs.withOverrides(grpo,
+                "{\"vespo\": {\"kPos\": 2, \"lambdaPos\": 3, \"kNeg\": 3, \"lambdaNeg\": 2}}");
+        TransformerPolicy a = BaseModel.newPolicy(grpo), b = BaseModel.newPolicy(vespo);
+        List<float[]> initial = parameters(a);
+        new Trainer(grpo, a, null).step(0);
+        new Trainer(vespo, b, null).step(0);
+        assertSameStepsOfLrsOrder(initial, a, b, grpo.learningRate());
+        TrainConfig offPolicy = TrainConfigs.withOverrides(TrainConfigs.preset("grpo"), SHAPE);  // 2 updates a step
+        TrainConfig vespoOffPolicy = TrainConfigs.withOverrides(offPolicy,
+                "{\"vespo\": {\"kPos\": 2, \"lambdaPos\": 3, \"kNeg\": 3, \"lambdaNeg\": 2}}");
+        assertFalse(steps(offPolicy, 1).equals(steps(vespoOffPolicy, 1)), "off-policy its weights are not 1");
+    }
+
     /**
      * Off-policy (two updates a step), CISPO without bounds has GRPO's gradient -r A grad logp where GRPO clips
      * nothing (epsLow 1, no clip-high): the two runs' approx-KL, which the kernel sees as 0 at ratio 1, must agree.
@@ -152,17 +170,7 @@ class CurrentPolicyRowsTest {
         List<float[]> initial = parameters(a);
         StepMetrics ma = new Trainer(grpo, a, null).step(0), mb = new Trainer(gmpo, b, null).step(0);
         assertEquals(ma.loss(), mb.loss(), 1e-6);
-        // Adam's first step is lr g / (|g| + eps): where a gradient nearly cancels (the sequences' advantages sum to
-        // 0), it turns the rounding of the two ratios into a visible step. Compared where the step is lr's order.
-        List<float[]> pa = parameters(a), pb = parameters(b);
-        int compared = 0, total = 0;
-        for (int i = 0; i < pa.size(); ++i)
-            for (int j = 0; j < pa.get(i).length; ++j, ++total) {
-                if (!(Math.abs(pa.get(i)[j] - initial.get(i)[j]) > grpo.learningRate() / 10)) continue;
-                compared++;
-                assertEquals(pa.get(i)[j], pb.get(i)[j], 1e-6, "parameter " + i + "[" + j + "]");
-            }
-        assertTrue(compared > total / 2, compared + " of " + total + " parameters took a step of lr's order");
+        assertSameStepsOfLrsOrder(initial, a, b, grpo.learningRate());
         TrainConfig offPolicy = TrainConfigs.withOverrides(TrainConfigs.preset("grpo"), SHAPE);  // 2 updates a step
         TrainConfig narrow =
                 TrainConfigs.withOverrides(offPolicy, "{\"gmpo\": {\"clipLow\": 1e-3, \"clipHigh\": 1e-3}}");
@@ -194,11 +202,33 @@ class CurrentPolicyRowsTest {
                 {"gmpo", "{\"sequenceRatio\": true}", "sequenceRatio: GMPO has its own sequence-level ratio"},
                 {"gmpo", "{\"sapo\": {\"tauPos\": 1, \"tauNeg\": 1}}", "gmpo: sapo is set too"},
                 {"gmpo", "{\"gmpo\": {\"clipHigh\": 0}}", "clipHigh: must be > 0, got 0.0"},
+                {"vespo", "{\"sequenceRatio\": true}", "sequenceRatio: VESPO has its own sequence-level ratio"},
+                {"vespo", "{\"cispo\": {\"minWeight\": 0, \"maxWeight\": 5}}", "vespo: cispo is set too"},
+                {"vespo", "{\"loss\": {\"entropyAdvBeta\": 0.4}}", "and VESPO rides on the advantage"},
                 {"cispo", "{\"cispo\": {\"maxWeight\": 0}}", "maxWeight: must be > minWeight (0.0), got 0.0"}}) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                     () -> TrainConfigs.withOverrides(TrainConfigs.preset(refused[0]), refused[1]), refused[1]);
             assertTrue(e.getMessage().contains(refused[2]), e.getMessage());
         }
+    }
+
+    /**
+     * Policies a and b, both from `initial`, took the same first step to 1e-6 wherever a's is of the learning rate's
+     * order, more than half the parameters. Adam's first step is lr g / (|g| + eps): where a gradient nearly cancels
+     * (the advantages of a group sum to 0), it turns the rounding of two losses' ratios of nearly 1 into a visible
+     * step, where a weight of the ratio (GMPO's geometric mean, VESPO's phi) has a slope at 1 that SAPO's has not.
+     */
+    private static void assertSameStepsOfLrsOrder(List<float[]> initial, TransformerPolicy a, TransformerPolicy b,
+            double learningRate) {
+        List<float[]> pa = parameters(a), pb = parameters(b);
+        int compared = 0, total = 0;
+        for (int i = 0; i < pa.size(); ++i)
+            for (int j = 0; j < pa.get(i).length; ++j, ++total) {
+                if (!(Math.abs(pa.get(i)[j] - initial.get(i)[j]) > learningRate / 10)) continue;
+                compared++;
+                assertEquals(pa.get(i)[j], pb.get(i)[j], 1e-6, "parameter " + i + "[" + j + "]");
+            }
+        assertTrue(compared > total / 2, compared + " of " + total + " parameters took a step of lr's order");
     }
 
     private static List<StepMetrics> steps(TrainConfig c, int count) {

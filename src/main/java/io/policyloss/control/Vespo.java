@@ -1,0 +1,108 @@
+package io.policyloss.control;
+
+import io.policyloss.loss.AggregationWeights;
+import io.policyloss.loss.LossMetrics;
+
+/**
+ * VESPO (TRL's {@code loss_type="vespo"}, Liger-Kernel's too): REINFORCE with a sequence-level weight held constant,
+ * token loss -sg(phi(w_i)) A logp. w_i is sequence i's importance ratio, the product of its counted tokens' ratios
+ * (their log-ratios, each clamped to [-20, 20], summed, the sum clamped to [ln 1e-8, 20]), and phi(w) = e^lambda w^k
+ * e^(-lambda w), a gamma density's shape scaled so that phi(1) = 1: on-policy VESPO is the policy gradient, and a
+ * sequence whose ratio fell towards 0 or rose far past its peak at k / lambda fades smoothly instead of being cut
+ * off at an edge. k and lambda are kPos and lambdaPos where A &gt;= 0, kNeg and lambdaNeg where A &lt; 0 (TRL's
+ * choice by the sequence's advantage; here by each token's, the same for GRPO's advantages, and a token whose
+ * advantage was zeroed gets A' = 0 either way).
+ *
+ * <p>Through the kernel at ratio 1 ({@link SequenceWeightedPolicyGradient}): A' = phi(w_i) A ({@link #advantages}); KL
+ * and entropy terms stay, not with Entropy-Adv. Nothing counts as clipped. TRL aggregates it as {@code dapo} does,
+ * a token mean. The sequence ratio is VESPO's own, so not with GSPO's; logp is the current policy's, from a first
+ * call without a gradient on the same logits.
+ *
+ * @param kPos the gamma shape where A &gt;= 0 (TRL: 2), finite and &gt;= 0
+ * @param lambdaPos the gamma rate where A &gt;= 0 (TRL: 3), finite and &gt; 0
+ * @param kNeg the gamma shape where A &lt; 0 (TRL: 3), finite and &gt;= 0
+ * @param lambdaNeg the gamma rate where A &lt; 0 (TRL: 2), finite and &gt; 0
+ */
+public record Vespo(double kPos, double lambdaPos, double kNeg, double lambdaNeg)
+        implements SequenceWeightedPolicyGradient {
+    /** TRL's clamps of a sequence's log-ratio: ln 1e-8 below, 20 above. */
+    private static final double MIN_LOG_W = Math.log(1e-8), MAX_LOG_W = 20;
+
+    public Vespo {
+        shape(kPos, "kPos");
+        rate(lambdaPos, "lambdaPos");
+        shape(kNeg, "kNeg");
+        rate(lambdaNeg, "lambdaNeg");
+    }
+
+    /** TRL's and Liger's defaults: k 2 and lambda 3 where A &gt;= 0, k 3 and lambda 2 where A &lt; 0. */
+    public static Vespo defaults() {
+        return new Vespo(2, 3, 3, 2);
+    }
+
+    /** phi(w) = exp(lambda + k ln w - lambda w) at the advantage's k and lambda, from ln w. */
+    public double weight(double logW, double advantage) {
+        boolean nonNegative = advantage >= 0;
+        double k = nonNegative ? kPos : kNeg, lambda = nonNegative ? lambdaPos : lambdaNeg;
+        return Math.exp(lambda + k * logW - lambda * Math.exp(logW));
+    }
+
+    /**
+     * ln w_i of each sequence: the sum over its counted tokens of logp - oldLogp, each clamped to [-20, 20], the sum
+     * clamped to [ln 1e-8, 20]; 0 for a sequence without counted tokens. Rows, mask and sequenceOf as in
+     * {@link AggregationWeights}.
+     */
+    public double[] sequenceLogRatios(float[] logp, float[] oldLogp, float[] mask, int[] sequenceOf) {
+        int count = (int) AggregationWeights.Totals.of(mask, sequenceOf).sequences();
+        RowArrays.sameLength(logp, "logp", mask.length, "mask");
+        RowArrays.sameLength(oldLogp, "oldLogp", mask.length, "mask");
+        double[] sum = new double[count];
+        for (int i = 0; i < mask.length; ++i) {
+            if (mask[i] == 0) continue;
+            RowArrays.finite(logp[i], "logp", i);
+            RowArrays.finite(oldLogp[i], "oldLogp", i);
+            sum[sequenceOf[i]] += ImportanceRatios.logRatio(logp[i], oldLogp[i]);
+        }
+        for (int s = 0; s < count; ++s) sum[s] = Math.min(Math.max(sum[s], MIN_LOG_W), MAX_LOG_W);
+        return sum;
+    }
+
+    /** A' = phi(w_i) A. */
+    @Override
+    public float[] advantages(float[] advantage, float[] logp, float[] oldLogp, float[] mask, int[] sequenceOf) {
+        double[] logW = sequenceLogRatios(logp, oldLogp, mask, sequenceOf);
+        checkAdvantages(advantage, mask);
+        float[] out = advantage.clone();
+        for (int i = 0; i < mask.length; ++i)
+            if (mask[i] != 0) out[i] = (float) (weight(logW[sequenceOf[i]], advantage[i]) * advantage[i]);
+        return out;
+    }
+
+    /** Each token's loss is TRL's, -phi(w_i) A logp; nothing counts as clipped. */
+    @Override
+    public LossMetrics metricsCorrection(float[] advantage, double[] ratio, float[] logp, float[] oldLogp,
+            float[] weight, float[] mask, int[] sequenceOf) {
+        double[] logW = sequenceLogRatios(logp, oldLogp, mask, sequenceOf);
+        checkAdvantages(advantage, mask);
+        return RatioOneMetrics.correction(i -> {
+            double phiA = weight(logW[sequenceOf[i]], advantage[i]) * advantage[i];
+            return -phiA * logp[i] + phiA;
+        }, i -> false, i -> false, ratio, logp, oldLogp, weight, mask);
+    }
+
+    private static void checkAdvantages(float[] advantage, float[] mask) {
+        RowArrays.sameLength(advantage, "advantage", mask.length, "mask");
+        for (int i = 0; i < mask.length; ++i)
+            if (mask[i] != 0) RowArrays.finite(advantage[i], "advantage", i);
+    }
+
+    private static void shape(double k, String name) {
+        if (!(k >= 0) || k == Double.POSITIVE_INFINITY)
+            throw new IllegalArgumentException(name + ": must be finite and >= 0, got " + k);
+    }
+
+    private static void rate(double lambda, String name) {
+        if (!(lambda > 0) || lambda == Double.POSITIVE_INFINITY)
+            throw new IllegalArgumentException(name + ": must be finite and > 0, got " + lambda);
+    }
+}
