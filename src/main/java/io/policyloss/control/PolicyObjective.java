@@ -8,11 +8,12 @@ import java.util.Objects;
 import java.util.random.RandomGenerator;
 
 /**
- * Which policy loss the rows of a call carry, as TRL's {@code loss_type}, {@code importance_sampling_level} and
- * {@code top_entropy_quantile} or verl's {@code policy_loss.loss_mode} choose it: PPO's clipped loss (all fields
- * off), GSPO's sequence ratio, entropy masking, and one of Clip-Cov, CISPO, SAPO, KL-Cov, GMPO and VESPO. Each but
- * the first needs the current policy's logp or entropy before any token's loss: a first kernel call without a
- * gradient on the same logits gives them, and {@link #move} turns the rows into those of the second call.
+ * Which policy loss the rows of a call carry, as TRL's {@code loss_type}, {@code importance_sampling_level},
+ * {@code top_entropy_quantile} and {@code off_policy_mask_threshold} or verl's {@code policy_loss.loss_mode} choose
+ * it: PPO's clipped loss (all fields off), GSPO's sequence ratio, entropy masking, off-policy sequence masking, and
+ * one of Clip-Cov, CISPO, SAPO, KL-Cov, GMPO and VESPO. Each but the first needs the current policy's logp or entropy
+ * before any token's loss: a first kernel call without a gradient on the same logits gives them, and {@link #move}
+ * turns the rows into those of the second call.
  *
  * @param sequenceRatio GSPO: each sequence's tokens take its sequence-level ratio ({@link SequenceImportanceRatio});
  *     with CISPO or SAPO, their weight is of that ratio (TRL's sequence level)
@@ -23,12 +24,14 @@ import java.util.random.RandomGenerator;
  * @param klCov KL-Cov: no clip, a penalty on the tokens of largest covariance; or null
  * @param gmpo GMPO: each sequence's geometric mean of its tokens' clipped ratios in place of their own; or null
  * @param vespo VESPO: a weight of each sequence's ratio in place of PPO's clip; or null
+ * @param offPolicyMaskThreshold off-policy sequence masking ({@link OffPolicySequenceMask}): the largest mean of
+ *     oldLogp - logp a sequence of negative advantage may have and keep its policy gradient; or null
  */
 public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, ClipCov clipCov, Cispo cispo,
-        Sapo sapo, KlCov klCov, Gmpo gmpo, Vespo vespo) {
+        Sapo sapo, KlCov klCov, Gmpo gmpo, Vespo vespo, Double offPolicyMaskThreshold) {
     /** PPO's clipped loss on each token's own ratio: nothing to move. */
     public static final PolicyObjective CLIPPED =
-            new PolicyObjective(false, null, null, null, null, null, null, null);
+            new PolicyObjective(false, null, null, null, null, null, null, null, null);
 
     public PolicyObjective {
         if (topEntropyQuantile != null && !(topEntropyQuantile >= 0 && topEntropyQuantile <= 1))
@@ -56,10 +59,65 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
         if (vespo != null && sequenceRatio)
             throw new IllegalArgumentException("sequenceRatio: VESPO has its own sequence-level ratio, the product "
                     + "of its tokens' (TRL asks for importance_sampling_level=\"token\"); choose one");
+        if (offPolicyMaskThreshold != null && offPolicyMaskThreshold.isNaN())
+            throw new IllegalArgumentException("offPolicyMaskThreshold: must not be NaN");
         String verlOnly = klCov != null ? "KL-Cov" : gmpo != null ? "GMPO" : null;
         if (verlOnly != null && topEntropyQuantile != null)
             throw new IllegalArgumentException("topEntropyQuantile: entropy masking with " + verlOnly + " is neither "
                     + "verl's nor TRL's loss; choose one");
+        if (verlOnly != null && offPolicyMaskThreshold != null)
+            throw new IllegalArgumentException("offPolicyMaskThreshold: off-policy sequence masking with " + verlOnly
+                    + " is neither verl's nor TRL's loss; choose one");
+    }
+
+    // Copies with one field set, e.g. CLIPPED.with(Cispo.defaults()).withOffPolicyMaskThreshold(0.5): nine positional
+    // arguments, two of them Doubles, are easy to misplace. Each is checked as the constructor checks it.
+
+    public PolicyObjective withSequenceRatio(boolean on) {
+        return new PolicyObjective(on, topEntropyQuantile, clipCov, cispo, sapo, klCov, gmpo, vespo,
+                offPolicyMaskThreshold);
+    }
+
+    /** Entropy masking at rho (null: off). */
+    public PolicyObjective withTopEntropyQuantile(Double rho) {
+        return new PolicyObjective(sequenceRatio, rho, clipCov, cispo, sapo, klCov, gmpo, vespo,
+                offPolicyMaskThreshold);
+    }
+
+    /** Off-policy sequence masking at the threshold (null: off). */
+    public PolicyObjective withOffPolicyMaskThreshold(Double threshold) {
+        return new PolicyObjective(sequenceRatio, topEntropyQuantile, clipCov, cispo, sapo, klCov, gmpo, vespo,
+                threshold);
+    }
+
+    public PolicyObjective with(ClipCov c) {
+        return new PolicyObjective(sequenceRatio, topEntropyQuantile, c, cispo, sapo, klCov, gmpo, vespo,
+                offPolicyMaskThreshold);
+    }
+
+    public PolicyObjective with(Cispo c) {
+        return new PolicyObjective(sequenceRatio, topEntropyQuantile, clipCov, c, sapo, klCov, gmpo, vespo,
+                offPolicyMaskThreshold);
+    }
+
+    public PolicyObjective with(Sapo s) {
+        return new PolicyObjective(sequenceRatio, topEntropyQuantile, clipCov, cispo, s, klCov, gmpo, vespo,
+                offPolicyMaskThreshold);
+    }
+
+    public PolicyObjective with(KlCov k) {
+        return new PolicyObjective(sequenceRatio, topEntropyQuantile, clipCov, cispo, sapo, k, gmpo, vespo,
+                offPolicyMaskThreshold);
+    }
+
+    public PolicyObjective with(Gmpo g) {
+        return new PolicyObjective(sequenceRatio, topEntropyQuantile, clipCov, cispo, sapo, klCov, g, vespo,
+                offPolicyMaskThreshold);
+    }
+
+    public PolicyObjective with(Vespo v) {
+        return new PolicyObjective(sequenceRatio, topEntropyQuantile, clipCov, cispo, sapo, klCov, gmpo, v,
+                offPolicyMaskThreshold);
     }
 
     /** Whether the rows need a first call's logp or entropy ({@link #move}); not for PPO's clipped loss alone. */
@@ -85,11 +143,13 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
 
     /**
      * The rows of the second call: Clip-Cov's choice first (its covariance is of the advantages as they came), then
-     * entropy masking, then CISPO's, SAPO's, KL-Cov's, GMPO's or VESPO's rows at ratio 1, or else GSPO's old
-     * log-probs. Every array has a row per token of the rows moved; logp and entropy are the first call's.
+     * off-policy sequence masking and entropy masking, then CISPO's, SAPO's, KL-Cov's, GMPO's or VESPO's rows at ratio
+     * 1, or else GSPO's old log-probs. Every array has a row per token of the rows moved; logp and entropy are the
+     * first call's.
      *
      * @param config the loss's configuration (Clip-Cov reads its clip range; checked by {@link #check})
-     * @param sequenceOf each row's sequence; read with sequenceRatio, gmpo or vespo alone (null otherwise is fine)
+     * @param sequenceOf each row's sequence; read with sequenceRatio, gmpo, vespo or offPolicyMaskThreshold alone
+     *     (null otherwise is fine)
      * @param random Clip-Cov's choice; read with clipCov alone
      */
     public Moved move(LossConfig config, float[] logp, float[] entropy, float[] oldLogp, float[] advantage,
@@ -98,6 +158,9 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
         float[] a = advantage, old = oldLogp;
         LossMetrics correction = LossMetrics.ZERO;
         if (clipCov != null) a = clipCov.advantages(config, a, logp, old, mask, random);
+        if (offPolicyMaskThreshold != null)
+            a = OffPolicySequenceMask.advantages(a, logp, old, mask, Objects.requireNonNull(sequenceOf, "sequenceOf"),
+                    offPolicyMaskThreshold);
         if (topEntropyQuantile != null)
             a = HighEntropyTokens.advantages(a, entropy, mask, HighEntropyTokens.threshold(entropy, mask,
                     topEntropyQuantile));

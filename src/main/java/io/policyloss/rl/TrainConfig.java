@@ -19,7 +19,8 @@ import java.util.Objects;
  * with or without std normalisation), DAPO-style clipping (loss.epsLow / epsHigh), dual clip, KL to the base
  * model (loss.klCoef), Entropy-Reg (loss.entropyCoef), Entropy-Adv (loss.entropyAdvBeta), AEnt (aent and
  * loss.clampP), AEPO (aepo), GSPO (sequenceRatio), entropy masking (topEntropyQuantile), Clip-Cov (clipCov),
- * CISPO (cispo), SAPO (sapo), KL-Cov (klCov), GMPO (gmpo) and VESPO (vespo).
+ * CISPO (cispo), SAPO (sapo), KL-Cov (klCov), GMPO (gmpo), VESPO (vespo) and off-policy sequence masking
+ * (offPolicyMaskThreshold).
  *
  * @param name the run's name in plots and tables
  * @param task the built-in task
@@ -54,6 +55,9 @@ import java.util.Objects;
  *     ratios in place of each token's own; or null
  * @param vespo VESPO on each update's GRPO sequences (TRL's loss_type "vespo"): a gamma-shaped weight of a sequence's
  *     ratio in place of PPO's clip; or null
+ * @param offPolicyMaskThreshold off-policy sequence masking on each update's GRPO sequences (TRL's
+ *     off_policy_mask_threshold): a sequence of negative advantage whose mean of oldLogp - logp exceeds it leaves no
+ *     policy gradient; or null
  * @param eval evaluation settings
  * @param checkpointEvery steps between checkpoints (0 = only at the end)
  */
@@ -62,7 +66,7 @@ public record TrainConfig(String name, TaskConfig task, ModelConfig model, long 
         double gradClip, double rolloutTemperature, LossConfig loss, AggregationMode aggregation,
         boolean stdNormalization, boolean randomReward, AepoConfig aepo, AentCoefficient aent, boolean sequenceRatio,
         Double topEntropyQuantile, ClipCov clipCov, Cispo cispo, Sapo sapo, KlCov klCov, Gmpo gmpo, Vespo vespo,
-        EvalConfig eval, int checkpointEvery) {
+        Double offPolicyMaskThreshold, EvalConfig eval, int checkpointEvery) {
     public TrainConfig {
         if (name == null || name.isBlank() || !name.matches("[A-Za-z0-9._-]+"))
             throw new IllegalArgumentException("name: must be letters, digits, '.', '_' or '-', got \"" + name + "\"");
@@ -86,16 +90,18 @@ public record TrainConfig(String name, TaskConfig task, ModelConfig model, long 
         if (!(rolloutTemperature > 0))
             throw new IllegalArgumentException("rolloutTemperature: must be > 0, got " + rolloutTemperature);
         // Refuses the combinations it cannot run, naming the field.
-        new PolicyObjective(sequenceRatio, topEntropyQuantile, clipCov, cispo, sapo, klCov, gmpo, vespo).check(loss);
+        new PolicyObjective(sequenceRatio, topEntropyQuantile, clipCov, cispo, sapo, klCov, gmpo, vespo,
+                offPolicyMaskThreshold).check(loss);
         Task t = task.create();
         if (t.promptLength() + t.maxResponseLength() - 1 > model.context())
             throw new IllegalArgumentException("model.context: " + model.context() + " is shorter than the task's "
                     + "prompt + response - 1 = " + (t.promptLength() + t.maxResponseLength() - 1));
     }
 
-    /** The policy loss of the GRPO rows that sequenceRatio, topEntropyQuantile and the six after it choose. */
+    /** The policy loss of the GRPO rows that sequenceRatio, topEntropyQuantile and the seven after it choose. */
     public PolicyObjective objective() {
-        return new PolicyObjective(sequenceRatio, topEntropyQuantile, clipCov, cispo, sapo, klCov, gmpo, vespo);
+        return new PolicyObjective(sequenceRatio, topEntropyQuantile, clipCov, cispo, sapo, klCov, gmpo, vespo,
+                offPolicyMaskThreshold);
     }
 
     private static void atLeast(int v, int min, String name) {

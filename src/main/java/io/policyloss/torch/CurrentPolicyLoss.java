@@ -10,12 +10,12 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
  * The fused loss with a {@link PolicyObjective} in one call, as Liger-Kernel's and TRL's {@code loss_type} offer it.
- * For GSPO, entropy masking, Clip-Cov, CISPO, SAPO, KL-Cov, GMPO and VESPO: a first kernel call without a gradient on
- * the logits ({@link TorchFusedLoss#evaluate}), the objective's helpers on its logp and entropy (N floats brought to
- * the host and back), then the call with a gradient on the moved rows, one more read of the logits than PPO's clipped
- * loss, which takes the one call. The gradient is the objective's; {@code metrics()} are of its own ratios and loss,
- * and {@link TorchLossResult#loss()} is the kernel's value (for CISPO, SAPO, KL-Cov, GMPO and VESPO, one with the same
- * gradient: use {@code metrics().loss()} to log).
+ * For GSPO, entropy masking, off-policy sequence masking, Clip-Cov, CISPO, SAPO, KL-Cov, GMPO and VESPO: a first kernel
+ * call without a gradient on the logits ({@link TorchFusedLoss#evaluate}), the objective's helpers on its logp and
+ * entropy (N floats brought to the host and back), then the call with a gradient on the moved rows, one more read of
+ * the logits than PPO's clipped loss, which takes the one call. The gradient is the objective's; {@code metrics()} are
+ * of its own ratios and loss, and {@link TorchLossResult#loss()} is the kernel's value (for CISPO, SAPO, KL-Cov, GMPO
+ * and VESPO, one with the same gradient: use {@code metrics().loss()} to log).
  */
 public final class CurrentPolicyLoss {
     private final TorchFusedLoss loss;
@@ -37,7 +37,8 @@ public final class CurrentPolicyLoss {
      * @param mask 1 for a counted token, 0 for padding, over the first mask.length rows: those the objective moves,
      *     and whose quantiles, covariances and sequence ratios it takes; the rows after them pass as they are (the
      *     trainer's AEPO rows)
-     * @param sequenceOf each of those rows' sequence, read with sequenceRatio, GMPO or VESPO (else may be null)
+     * @param sequenceOf each of those rows' sequence, read with sequenceRatio, GMPO, VESPO or off-policy
+     *     sequence masking (else may be null)
      * @param random Clip-Cov's choice, read with clipCov (else may be null)
      */
     public TorchLossResult compute(Tensor logits, PolicyRows rows, float[] mask, int[] sequenceOf,

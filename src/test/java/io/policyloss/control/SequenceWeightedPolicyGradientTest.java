@@ -69,8 +69,8 @@ class SequenceWeightedPolicyGradientTest {
             refLogp[i] = (float) (logp[i] + 0.5 * r.nextGaussian());
         }
 
-        PolicyObjective objective = rule instanceof Gmpo g ? new PolicyObjective(false, null, null, null, null, null,
-                g, null) : new PolicyObjective(false, null, null, null, null, null, null, (Vespo) rule);
+        PolicyObjective objective = rule instanceof Gmpo g ? PolicyObjective.CLIPPED.with(g)
+                : PolicyObjective.CLIPPED.with((Vespo) rule);
         PolicyObjective.Moved moved = objective.move(config, logp, first.entropy(), oldLogp, advantage, weight, mask,
                 sequenceOf, null);
         LossResult got = loss.compute(F32Batches.of(logits, target, moved.oldLogp(), refLogp, moved.advantage(),
@@ -179,27 +179,24 @@ class SequenceWeightedPolicyGradientTest {
                     two, new float[3], mask, new int[2]));
         }
         Gmpo gmpo = Gmpo.defaults();
-        PolicyObjective objective = new PolicyObjective(false, null, null, null, null, null, gmpo, null);
+        PolicyObjective objective = PolicyObjective.CLIPPED.with(gmpo);
         NullPointerException e = assertThrows(NullPointerException.class, () -> objective.move(LossConfig.defaults(),
                 two, two, two, two, two, mask, null, null));
         assertEquals("sequenceOf", e.getMessage());
         assertMessage("gmpo: klCov is set too; clipCov, cispo, sapo, klCov, gmpo and vespo each replace PPO's clipped "
-                + "loss in their own way; choose one", () -> new PolicyObjective(false, null, null, null, null,
-                KlCov.defaults(), gmpo, null));
+                + "loss in their own way; choose one", () -> objective.with(KlCov.defaults()));
         assertMessage("vespo: gmpo is set too; clipCov, cispo, sapo, klCov, gmpo and vespo each replace PPO's clipped "
-                + "loss in their own way; choose one", () -> new PolicyObjective(false, null, null, null, null, null,
-                gmpo, Vespo.defaults()));
+                + "loss in their own way; choose one", () -> objective.with(Vespo.defaults()));
         assertMessage("sequenceRatio: GMPO has its own sequence-level ratio, the geometric mean of its tokens' "
-                + "clipped ratios; choose one", () -> new PolicyObjective(true, null, null, null, null, null, gmpo,
-                null));
+                + "clipped ratios; choose one", () -> objective.withSequenceRatio(true));
         assertMessage("sequenceRatio: VESPO has its own sequence-level ratio, the product of its tokens' (TRL asks "
-                + "for importance_sampling_level=\"token\"); choose one", () -> new PolicyObjective(true, null, null,
-                null, null, null, null, Vespo.defaults()));
+                + "for importance_sampling_level=\"token\"); choose one",
+                () -> PolicyObjective.CLIPPED.with(Vespo.defaults()).withSequenceRatio(true));
         assertMessage("topEntropyQuantile: entropy masking with GMPO is neither verl's nor TRL's loss; choose one",
-                () -> new PolicyObjective(false, 0.2, null, null, null, null, gmpo, null));
+                () -> objective.withTopEntropyQuantile(0.2));
         assertMessage("loss.entropyAdvBeta: Entropy-Adv shapes the advantage by its size, and VESPO rides on the "
                 + "advantage (ReweightedPolicyGradient says why); choose one",
-                () -> new PolicyObjective(false, null, null, null, null, null, null, Vespo.defaults())
+                () -> PolicyObjective.CLIPPED.with(Vespo.defaults())
                         .check(LossConfig.builder().entropyAdvBeta(0.4).build()));
     }
 

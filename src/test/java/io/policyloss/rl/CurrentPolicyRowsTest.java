@@ -16,10 +16,10 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * The trainer's GSPO, entropy masking, Clip-Cov, CISPO, SAPO, KL-Cov, GMPO and VESPO, which move each update's rows
- * after a first pass of the loss over its logits: at their settings that change nothing they train as GRPO does,
- * Clip-Cov choosing every token leaves no policy gradient, and the metrics of the losses at ratio 1 are of their own
- * ratios, clips and losses.
+ * The trainer's GSPO, entropy masking, off-policy sequence masking, Clip-Cov, CISPO, SAPO, KL-Cov, GMPO and VESPO,
+ * which move each update's rows after a first pass of the loss over its logits: at their settings that change nothing
+ * they train as GRPO does, Clip-Cov choosing every token leaves no policy gradient, and the metrics of the losses at
+ * ratio 1 are of their own ratios, clips and losses.
  */
 class CurrentPolicyRowsTest {
     private static final String SHAPE = "{\"task\": {\"name\": \"digit-sum\", \"size\": 2}, \"model\":"
@@ -39,6 +39,20 @@ class CurrentPolicyRowsTest {
         assertEquals(steps(grpo, 3), steps(masked, 3));
         TrainConfig top = TrainConfigs.withOverrides(grpo, "{\"topEntropyQuantile\": 0.2}");
         assertFalse(steps(grpo, 3).equals(steps(top, 3)), "the top 20% alone train otherwise");
+    }
+
+    /**
+     * Off-policy sequence masking at a threshold that no sequence's mean KL reaches leaves the run GRPO's, bit for
+     * bit (two updates a step, so the second is off-policy); at one below every KL it drops every sequence of
+     * negative advantage, and trains otherwise.
+     */
+    @Test
+    void offPolicyMaskingThatMasksNothingIsGrpo() {
+        TrainConfig grpo = TrainConfigs.withOverrides(TrainConfigs.preset("grpo"), SHAPE);
+        TrainConfig loose = TrainConfigs.withOverrides(grpo, "{\"offPolicyMaskThreshold\": 1e9}");
+        assertEquals(steps(grpo, 2), steps(loose, 2));
+        TrainConfig tight = TrainConfigs.withOverrides(grpo, "{\"offPolicyMaskThreshold\": -1e9}");
+        assertFalse(steps(grpo, 2).equals(steps(tight, 2)), "without the negative sequences it trains otherwise");
     }
 
     /**
@@ -205,6 +219,8 @@ class CurrentPolicyRowsTest {
                 {"vespo", "{\"sequenceRatio\": true}", "sequenceRatio: VESPO has its own sequence-level ratio"},
                 {"vespo", "{\"cispo\": {\"minWeight\": 0, \"maxWeight\": 5}}", "vespo: cispo is set too"},
                 {"vespo", "{\"loss\": {\"entropyAdvBeta\": 0.4}}", "and VESPO rides on the advantage"},
+                {"kl-cov", "{\"offPolicyMaskThreshold\": 0.1}",
+                        "offPolicyMaskThreshold: off-policy sequence masking with KL-Cov"},
                 {"cispo", "{\"cispo\": {\"maxWeight\": 0}}", "maxWeight: must be > minWeight (0.0), got 0.0"}}) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                     () -> TrainConfigs.withOverrides(TrainConfigs.preset(refused[0]), refused[1]), refused[1]);

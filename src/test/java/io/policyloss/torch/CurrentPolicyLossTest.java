@@ -50,7 +50,7 @@ class CurrentPolicyLossTest {
             weight[i] = i % 7 == 6 ? 0 : 1f / ROWS;
             if (i < MOVED) mask[i] = weight[i] == 0 ? 0 : 1;
         }
-        PolicyObjective sapo = new PolicyObjective(false, null, null, null, Sapo.defaults(), null, null, null);
+        PolicyObjective sapo = PolicyObjective.CLIPPED.with(Sapo.defaults());
         PolicyRows rows = PolicyRows.of(Tensors.longs(target, ROWS), Tensors.floats(oldLogp, ROWS),
                 Tensors.floats(advantage, ROWS), Tensors.floats(weight, ROWS));
         TorchLossResult got = new CurrentPolicyLoss(new TorchFusedLoss(CONFIG), sapo)
@@ -88,13 +88,13 @@ class CurrentPolicyLossTest {
         TorchLossResult plain = new TorchFusedLoss(CONFIG).compute(logits, rows);
         assertEquals(plain.metrics(), got.metrics());
         assertArrayEquals(Tensors.toFloats(plain.dlogits()), Tensors.toFloats(got.dlogits()));
-        PolicyObjective cispo = new PolicyObjective(false, null, null, Cispo.defaults(), null, null, null, null);
+        PolicyObjective cispo = PolicyObjective.CLIPPED.with(Cispo.defaults());
         assertSame(cispo, new CurrentPolicyLoss(new TorchFusedLoss(CONFIG), cispo).objective());
     }
 
     @Test
     void badArgumentsNameTheArgument() {
-        PolicyObjective cispo = new PolicyObjective(false, null, null, Cispo.defaults(), null, null, null, null);
+        PolicyObjective cispo = PolicyObjective.CLIPPED.with(Cispo.defaults());
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new CurrentPolicyLoss(
                 new TorchFusedLoss(CONFIG.toBuilder().entropyAdvBeta(0.4).build()), cispo));
         assertTrue(e.getMessage().startsWith("loss.entropyAdvBeta: Entropy-Adv shapes the advantage"), e.getMessage());

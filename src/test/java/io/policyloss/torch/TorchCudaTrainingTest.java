@@ -80,7 +80,7 @@ class TorchCudaTrainingTest {
             mask[i] = 1;
         }
         CurrentPolicyLoss loss = new CurrentPolicyLoss(new TorchFusedLoss(LossConfig.defaults()),
-                new PolicyObjective(false, null, null, null, Sapo.defaults(), null, null, null));
+                PolicyObjective.CLIPPED.with(Sapo.defaults()));
         PolicyRows host = PolicyRows.of(Tensors.longs(target, rows), Tensors.floats(oldLogp, rows),
                 Tensors.floats(advantage, rows), Tensors.floats(weight, rows));
         PolicyRows device = PolicyRows.of(onCuda(host.target(), cuda), onCuda(host.oldLogp(), cuda),
