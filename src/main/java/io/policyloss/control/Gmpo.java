@@ -46,7 +46,7 @@ public record Gmpo(double clipLow, double clipHigh) implements SequenceWeightedP
     /** A_i and R_i of each sequence; rows, mask and sequenceOf as in {@link AggregationWeights}. */
     public SequenceTerms sequences(float[] advantage, float[] logp, float[] oldLogp, float[] mask, int[] sequenceOf) {
         int count = (int) AggregationWeights.Totals.of(mask, sequenceOf).sequences();
-        checkRows(advantage, logp, oldLogp, mask);
+        RowArrays.advantageAndLogps(advantage, logp, oldLogp, mask);
         double[] sumA = new double[count], sumC = new double[count], tokens = new double[count];
         for (int i = 0; i < mask.length; ++i) {
             if (mask[i] == 0) continue;
@@ -100,17 +100,5 @@ public record Gmpo(double clipLow, double clipHigh) implements SequenceWeightedP
         double d = ImportanceRatios.logRatio(logp[i], oldLogp[i]);
         boolean inside = advantage[i] > 0 ? d <= clipHigh : advantage[i] < 0 && d >= -clipLow;
         return inside ? s.advantage[sequenceOf[i]] * s.ratio[sequenceOf[i]] : 0;
-    }
-
-    private static void checkRows(float[] advantage, float[] logp, float[] oldLogp, float[] mask) {
-        RowArrays.sameLength(advantage, "advantage", mask.length, "mask");
-        RowArrays.sameLength(logp, "logp", mask.length, "mask");
-        RowArrays.sameLength(oldLogp, "oldLogp", mask.length, "mask");
-        for (int i = 0; i < mask.length; ++i) {
-            if (mask[i] == 0) continue;
-            RowArrays.finite(advantage[i], "advantage", i);
-            RowArrays.finite(logp[i], "logp", i);
-            RowArrays.finite(oldLogp[i], "oldLogp", i);
-        }
     }
 }

@@ -85,16 +85,8 @@ public record KlCov(double klCovRatio, double klCoef) {
     private static void checkRows(float[] advantage, double[] ratio, float[] logp, float[] oldLogp, boolean[] chosen,
             float[] mask) {
         RowArrays.mask(mask);
-        RowArrays.sameLength(advantage, "advantage", mask.length, "mask");
         RowArrays.sameLength(ratio, "ratio", mask.length, "mask");
-        RowArrays.sameLength(logp, "logp", mask.length, "mask");
-        RowArrays.sameLength(oldLogp, "oldLogp", mask.length, "mask");
         RowArrays.length(Objects.requireNonNull(chosen, "chosen").length, "chosen", mask.length, "mask");
-        for (int i = 0; i < mask.length; ++i) {
-            if (mask[i] == 0) continue;
-            RowArrays.finite(advantage[i], "advantage", i);
-            RowArrays.finite(logp[i], "logp", i);
-            RowArrays.finite(oldLogp[i], "oldLogp", i);
-        }
+        RowArrays.advantageAndLogps(advantage, logp, oldLogp, mask);
     }
 }

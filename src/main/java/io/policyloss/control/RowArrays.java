@@ -29,6 +29,22 @@ final class RowArrays {
                 throw new IllegalArgumentException("mask: row " + i + ": must be 0 or 1, got " + mask[i]);
     }
 
+    /**
+     * The rows a surrogate reads: advantage, logp and oldLogp have a value per row of the mask, finite on each counted
+     * row (checked row by row, the first bad row named).
+     */
+    static void advantageAndLogps(float[] advantage, float[] logp, float[] oldLogp, float[] mask) {
+        sameLength(advantage, "advantage", mask.length, "mask");
+        sameLength(logp, "logp", mask.length, "mask");
+        sameLength(oldLogp, "oldLogp", mask.length, "mask");
+        for (int i = 0; i < mask.length; ++i) {
+            if (mask[i] == 0) continue;
+            finite(advantage[i], "advantage", i);
+            finite(logp[i], "logp", i);
+            finite(oldLogp[i], "oldLogp", i);
+        }
+    }
+
     static void finite(float v, String name, int row) {
         if (!Float.isFinite(v))
             throw new IllegalArgumentException(name + ": row " + row + ": must be finite, got " + v);
