@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.policyloss.loss.LossResult;
+import io.policyloss.torch.LinearLossResult;
 import io.policyloss.torch.TorchLossResult;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -29,6 +30,15 @@ class ReadmeExampleTest {
         assertEquals(8, r.metrics().validRows());
         assertTrue(r.metrics().meanEntropy() > 0 && r.metrics().meanEntropy() <= Math.log(16) + 1e-4);
         assertShownVerbatim("ReadmeTorchExample.java");
+    }
+
+    @Test
+    void fusedLinearExampleRunsAndMatchesTheReadme() throws IOException {
+        LinearLossResult r = ReadmeFusedLinearExample.run();
+        assertEquals(8, r.metrics().validRows());
+        assertTrue(Double.isFinite(r.metrics().loss()));
+        assertTrue(r.gradHidden() != null && r.gradWeight() != null && r.gradBias() != null, "every gradient");
+        assertShownVerbatim("ReadmeFusedLinearExample.java");
     }
 
     private static void assertShownVerbatim(String file) throws IOException {

@@ -4,6 +4,7 @@ import io.policyloss.control.PolicyObjective;
 import io.policyloss.loss.LossMetrics;
 import java.util.Arrays;
 import java.util.Objects;
+import java.util.function.Supplier;
 import java.util.random.RandomGenerator;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
@@ -15,14 +16,24 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * entropy (N floats brought to the host and back), then the call with a gradient on the moved rows, one more read of
  * the logits than PPO's clipped loss, which takes the one call. The gradient is the objective's; {@code metrics()} are
  * of its own ratios and loss, and {@link TorchLossResult#loss()} is the kernel's value (for CISPO, SAPO, KL-Cov, GMPO
- * and VESPO, one with the same gradient: use {@code metrics().loss()} to log).
+ * and VESPO, one with the same gradient: use {@code metrics().loss()} to log). Behind a linear head
+ * ({@link #compute(Tensor, Tensor, Tensor, PolicyRows, float[], int[], RandomGenerator)}), both calls go through
+ * {@link FusedLinearPolicyLoss}'s chunks of logits.
  */
 public final class CurrentPolicyLoss {
     private final TorchFusedLoss loss;
+    private final FusedLinearPolicyLoss linear;
     private final PolicyObjective objective;
 
+    /** The objective over logits, and behind a linear head in FusedLinearPolicyLoss's default chunks. */
     public CurrentPolicyLoss(TorchFusedLoss loss, PolicyObjective objective) {
-        this.loss = Objects.requireNonNull(loss, "loss");
+        this(new FusedLinearPolicyLoss(loss), objective);
+    }
+
+    /** The objective over logits, and behind a linear head in {@code linear}'s chunks. */
+    public CurrentPolicyLoss(FusedLinearPolicyLoss linear, PolicyObjective objective) {
+        this.linear = Objects.requireNonNull(linear, "linear");
+        this.loss = linear.kernel();
         this.objective = Objects.requireNonNull(objective, "objective");
         objective.check(loss.config());
     }
@@ -43,20 +54,32 @@ public final class CurrentPolicyLoss {
      */
     public TorchLossResult compute(Tensor logits, PolicyRows rows, float[] mask, int[] sequenceOf,
             RandomGenerator random) {
-        Moved m = move(logits, rows, mask, sequenceOf, random);
+        Moved m = move(() -> loss.evaluate(logits, rows), rows, mask, sequenceOf, random);
         return loss.compute(logits, m.rows()).plus(m.metricsCorrection());
     }
 
     /** As {@link TorchFusedLoss#computeInPlace}, on the objective's rows (arguments as {@link #compute}'s). */
     public TorchLossResult computeInPlace(Tensor logits, PolicyRows rows, float[] mask, int[] sequenceOf,
             RandomGenerator random) {
-        Moved m = move(logits, rows, mask, sequenceOf, random);
+        Moved m = move(() -> loss.evaluate(logits, rows), rows, mask, sequenceOf, random);
         return loss.computeInPlace(logits, m.rows()).plus(m.metricsCorrection());
+    }
+
+    /**
+     * As {@link FusedLinearPolicyLoss#compute}, on the objective's rows: both calls go through chunks of the head's
+     * logits, so the first call computes them once more (the matmul too). Arguments as {@link #compute}'s.
+     */
+    public LinearLossResult compute(Tensor hidden, Tensor weight, Tensor bias, PolicyRows rows, float[] mask,
+            int[] sequenceOf, RandomGenerator random) {
+        Moved m = move(() -> linear.evaluate(hidden, weight, bias, rows), rows, mask, sequenceOf, random);
+        return linear.compute(hidden, weight, bias, m.rows()).plus(m.metricsCorrection());
     }
 
     private record Moved(PolicyRows rows, LossMetrics metricsCorrection) {}
 
-    private Moved move(Tensor logits, PolicyRows rows, float[] mask, int[] sequenceOf, RandomGenerator random) {
+    /** The objective's rows, from the first call's logp and entropy, which {@code firstCall} computes. */
+    private Moved move(Supplier<TorchFusedLoss.RowOutputs> firstCall, PolicyRows rows, float[] mask, int[] sequenceOf,
+            RandomGenerator random) {
         if (!objective.needsCurrentPolicy()) return new Moved(rows, LossMetrics.ZERO);
         Objects.requireNonNull(mask, "mask");
         Objects.requireNonNull(rows, "rows");
@@ -64,7 +87,7 @@ public final class CurrentPolicyLoss {
         int n = mask.length;
         if (n > oldLogp.length)
             throw new IllegalArgumentException("mask: length " + n + ", rows has " + oldLogp.length + " rows");
-        TorchFusedLoss.RowOutputs first = loss.evaluate(logits, rows);
+        TorchFusedLoss.RowOutputs first = firstCall.get();
         PolicyObjective.Moved m = objective.move(loss.config(), prefix(first.logp(), n), prefix(first.entropy(), n),
                 Arrays.copyOf(oldLogp, n), Arrays.copyOf(advantage, n), prefix(rows.weight(), n), mask, sequenceOf,
                 random);

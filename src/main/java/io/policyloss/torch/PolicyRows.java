@@ -35,4 +35,28 @@ public record PolicyRows(Tensor target, Tensor oldLogp, Tensor advantage, Tensor
     public PolicyRows withRefLogp(Tensor r) {
         return new PolicyRows(target, oldLogp, advantage, weight, temperature, r);
     }
+
+    /** Checks that each tensor has one element per row, before a caller cuts them into chunks of rows. */
+    void checkRows(long rows) {
+        checkOnePerRow(target, "target", rows);
+        checkOnePerRow(oldLogp, "oldLogp", rows);
+        checkOnePerRow(advantage, "advantage", rows);
+        checkOnePerRow(weight, "weight", rows);
+        if (temperature != null) checkOnePerRow(temperature, "temperature", rows);
+        if (refLogp != null) checkOnePerRow(refLogp, "refLogp", rows);
+    }
+
+    /** Rows [first, first + length): views of these tensors, which {@link #checkRows} has checked. */
+    PolicyRows slice(long first, long length) {
+        return new PolicyRows(target.narrow(0, first, length), oldLogp.narrow(0, first, length),
+                advantage.narrow(0, first, length), weight.narrow(0, first, length),
+                temperature == null ? null : temperature.narrow(0, first, length),
+                refLogp == null ? null : refLogp.narrow(0, first, length));
+    }
+
+    static void checkOnePerRow(Tensor t, String name, long rows) {
+        if (t.dim() != 1 || t.size(0) != rows)
+            throw new IllegalArgumentException(name + ": must be 1-D with one element per row (" + rows + "), got "
+                    + t.dim() + "-D with " + t.numel() + " elements");
+    }
 }

@@ -86,15 +86,23 @@ public final class TorchFusedLoss {
 
     private TorchLossResult result(Call call, Tensor dlogits) {
         LossMetrics metrics = loss.compute(call.buffers);
-        Tensor value = torch.scalar_tensor(new Scalar(metrics.loss()),
-                new TensorOptions(ScalarType.Float).device(new DeviceOptional(call.flat.device())));
-        return new TorchLossResult(call.flat, dlogits, value, metrics);
+        return new TorchLossResult(call.flat, dlogits, lossValue(metrics, call.flat), metrics);
+    }
+
+    /** L as a 0-dim fp32 tensor on the device of {@code like}. */
+    static Tensor lossValue(LossMetrics metrics, Tensor like) {
+        return torch.scalar_tensor(new Scalar(metrics.loss()), floatsOn(like));
+    }
+
+    /** fp32 on the device of {@code like}. */
+    static TensorOptions floatsOn(Tensor like) {
+        return new TensorOptions(ScalarType.Float).device(new DeviceOptional(like.device()));
     }
 
     /** Per-row log-probs and entropies with no gradient: the old-policy or reference pass of a trainer. */
     public RowOutputs evaluate(Tensor logits, PolicyRows rows) {
         Call call = new Call(logits, rows);
-        TensorOptions f32 = new TensorOptions(ScalarType.Float).device(new DeviceOptional(call.flat.device()));
+        TensorOptions f32 = floatsOn(call.flat);
         Tensor logp = torch.zeros(new long[] {call.rows}, f32), entropy = torch.zeros(new long[] {call.rows}, f32),
                 clamped = torch.zeros(new long[] {call.rows}, f32);
         call.buffers.outLogp(new FloatPointer(logp.data_ptr())).outEntropy(new FloatPointer(entropy.data_ptr()))
@@ -144,9 +152,7 @@ public final class TorchFusedLoss {
 
         /** A 1-D contiguous tensor of one element per row, on the logits' device, of the dtype asked (if any). */
         private Tensor checked(Tensor t, String name, ScalarType dtype) {
-            if (t.dim() != 1 || t.size(0) != rows)
-                throw new IllegalArgumentException(name + ": must be 1-D with one element per row (" + rows
-                        + "), got " + t.dim() + "-D with " + t.numel() + " elements");
+            PolicyRows.checkOnePerRow(t, name, rows);
             if (dtype != null && !Tensors.is(t, dtype))
                 throw new IllegalArgumentException(name + ": dtype " + t.scalar_type() + ", expected " + dtype
                         + (name.equals("target") ? " or Long" : ""));

@@ -51,6 +51,14 @@ public final class TransformerPolicy extends Module {
 
     /** ids: [batch, time] int64 token ids; returns fp32 logits [batch, time, vocab]. */
     public Tensor forward(Tensor ids) {
+        return head.forward(hidden(ids));
+    }
+
+    /**
+     * What the head reads: the final norm's output [batch, time, width] for [batch, time] token ids. With
+     * {@link #head()}, the input of {@link FusedLinearPolicyLoss}, which never makes the whole batch's logits.
+     */
+    public Tensor hidden(Tensor ids) {
         if (ids.dim() != 2)
             throw new IllegalArgumentException("ids: must be [batch, time], got " + ids.dim() + "-D");
         long time = ids.size(1);
@@ -63,7 +71,12 @@ public final class TransformerPolicy extends Module {
                 torch.ScalarType.Long)));
         Tensor mask = causalMask(time).to(ids.device(), torch.ScalarType.Float);
         for (DecoderBlock block : blocks) x = block.forward(x, mask);
-        return head.forward(norm.forward(x));
+        return norm.forward(x);
+    }
+
+    /** The linear head from width to the vocabulary, with a bias. */
+    public LinearImpl head() {
+        return head;
     }
 
     /** Overwrites this policy's weights with those of a policy of the same shape. */
