@@ -12,7 +12,8 @@ import java.util.Objects;
  * (SPEC section 3: pg = max(-A r, -A clip(r)), the dual clip -A c, and its gradient -A r where unclipped), so the
  * advantage f A gives f times the row's pg term and its gradient, through the same branches, and leaves the KL and
  * entropy terms as they were, as the trainers do. Not with Entropy-Adv (entropy_adv_beta &gt; 0), which shapes the
- * advantage by its size: the weight would reach the shaping too.
+ * advantage by its size: the weight would reach the shaping too. Nor with VESPO, into whose sequence weight TRL folds
+ * the ratio instead: {@link Vespo#advantages(float[], float[], float[], float[], int[], float[])} takes it.
  */
 public final class TruncatedImportanceSampling {
     private TruncatedImportanceSampling() {}

@@ -16,7 +16,8 @@ import io.policyloss.loss.LossMetrics;
  * <p>Through the kernel at ratio 1 ({@link SequenceWeightedPolicyGradient}): A' = phi(w_i) A ({@link #advantages}); KL
  * and entropy terms stay, not with Entropy-Adv. Nothing counts as clipped. TRL aggregates it as {@code dapo} does,
  * a token mean. The sequence ratio is VESPO's own, so not with GSPO's; logp is the current policy's, from a first
- * call without a gradient on the same logits.
+ * call without a gradient on the same logits. Rollouts from another engine: its importance-sampling ratio joins w_i
+ * (the methods that take {@code isRatio}), as TRL folds it, not {@link TruncatedImportanceSampling}'s weight.
  *
  * @param kPos the gamma shape where A &gt;= 0 (TRL: 2), finite and &gt;= 0
  * @param lambdaPos the gamma rate where A &gt;= 0 (TRL: 3), finite and &gt; 0
@@ -53,15 +54,35 @@ public record Vespo(double kPos, double lambdaPos, double kNeg, double lambdaNeg
      * {@link AggregationWeights}.
      */
     public double[] sequenceLogRatios(float[] logp, float[] oldLogp, float[] mask, int[] sequenceOf) {
+        return sequenceLogRatios(logp, oldLogp, mask, sequenceOf, null);
+    }
+
+    /**
+     * As {@link #sequenceLogRatios(float[], float[], float[], int[])}, with the rollout engine's importance-sampling
+     * ratio in w_i: each counted token adds ln isRatio, clamped to [ln 1e-8, 20], before the sum is clamped. TRL and
+     * Liger-Kernel fold vLLM's correction into VESPO's weight this way instead of multiplying the loss by it (which
+     * {@link TruncatedImportanceSampling#advantages} does for the other losses). They add it over every token of the
+     * completion; its padding, where both engines' log-probs are 0, adds ln 1 = 0.
+     *
+     * @param isRatio each row's ratio, e.g. {@link TruncatedImportanceSampling#weight}, finite and &gt;= 0 (0 counts
+     *     as 1e-8, as the clamp makes it); null for none
+     */
+    public double[] sequenceLogRatios(float[] logp, float[] oldLogp, float[] mask, int[] sequenceOf, float[] isRatio) {
         int count = (int) AggregationWeights.Totals.of(mask, sequenceOf).sequences();
         RowArrays.sameLength(logp, "logp", mask.length, "mask");
         RowArrays.sameLength(oldLogp, "oldLogp", mask.length, "mask");
+        if (isRatio != null) RowArrays.sameLength(isRatio, "isRatio", mask.length, "mask");
         double[] sum = new double[count];
         for (int i = 0; i < mask.length; ++i) {
             if (mask[i] == 0) continue;
             RowArrays.finite(logp[i], "logp", i);
             RowArrays.finite(oldLogp[i], "oldLogp", i);
             sum[sequenceOf[i]] += ImportanceRatios.logRatio(logp[i], oldLogp[i]);
+            if (isRatio == null) continue;
+            if (!(isRatio[i] >= 0) || isRatio[i] == Float.POSITIVE_INFINITY)
+                throw new IllegalArgumentException("isRatio: row " + i + ": must be finite and >= 0, got "
+                        + isRatio[i]);
+            sum[sequenceOf[i]] += Math.min(Math.max(Math.log(isRatio[i]), MIN_LOG_W), MAX_LOG_W);
         }
         for (int s = 0; s < count; ++s) sum[s] = Math.min(Math.max(sum[s], MIN_LOG_W), MAX_LOG_W);
         return sum;
@@ -70,7 +91,17 @@ public record Vespo(double kPos, double lambdaPos, double kNeg, double lambdaNeg
     /** A' = phi(w_i) A. */
     @Override
     public float[] advantages(float[] advantage, float[] logp, float[] oldLogp, float[] mask, int[] sequenceOf) {
-        double[] logW = sequenceLogRatios(logp, oldLogp, mask, sequenceOf);
+        return advantages(advantage, logp, oldLogp, mask, sequenceOf, null);
+    }
+
+    /**
+     * A' = phi(w_i) A with the rollout engine's ratio in w_i: TRL's VESPO with
+     * {@code vllm_importance_sampling_correction} (see {@link #sequenceLogRatios(float[], float[], float[], int[],
+     * float[])}; isRatio may be null).
+     */
+    public float[] advantages(float[] advantage, float[] logp, float[] oldLogp, float[] mask, int[] sequenceOf,
+            float[] isRatio) {
+        double[] logW = sequenceLogRatios(logp, oldLogp, mask, sequenceOf, isRatio);
         checkAdvantages(advantage, mask);
         float[] out = advantage.clone();
         for (int i = 0; i < mask.length; ++i)
@@ -82,7 +113,13 @@ public record Vespo(double kPos, double lambdaPos, double kNeg, double lambdaNeg
     @Override
     public LossMetrics metricsCorrection(float[] advantage, double[] ratio, float[] logp, float[] oldLogp,
             float[] weight, float[] mask, int[] sequenceOf) {
-        double[] logW = sequenceLogRatios(logp, oldLogp, mask, sequenceOf);
+        return metricsCorrection(advantage, ratio, logp, oldLogp, weight, mask, sequenceOf, null);
+    }
+
+    /** As {@link #metricsCorrection(float[], double[], float[], float[], float[], float[], int[])}, isRatio in w_i. */
+    public LossMetrics metricsCorrection(float[] advantage, double[] ratio, float[] logp, float[] oldLogp,
+            float[] weight, float[] mask, int[] sequenceOf, float[] isRatio) {
+        double[] logW = sequenceLogRatios(logp, oldLogp, mask, sequenceOf, isRatio);
         checkAdvantages(advantage, mask);
         return RatioOneMetrics.correction(i -> {
             double phiA = weight(logW[sequenceOf[i]], advantage[i]) * advantage[i];

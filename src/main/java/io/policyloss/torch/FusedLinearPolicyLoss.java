@@ -65,14 +65,14 @@ public final class FusedLinearPolicyLoss {
      */
     public LinearLossResult compute(Tensor hidden, Tensor weight, Tensor bias, PolicyRows rows) {
         Head head = new Head(hidden, weight, bias, rows);
-        Tensor x = head.flat.detach(), w = weight.detach();
+        Tensor x = head.flat.detach();
         Tensor gradHidden = hidden.requires_grad() ? torch.empty_like(x) : null;
-        Tensor gradWeight = weight.requires_grad() ? torch.zeros_like(w) : null;
-        Tensor gradBias = bias != null && bias.requires_grad() ? torch.zeros_like(bias.detach()) : null;
+        Tensor gradWeight = weight.requires_grad() ? torch.zeros_like(head.weight) : null;
+        Tensor gradBias = bias != null && bias.requires_grad() ? torch.zeros_like(head.bias) : null;
         LossMetrics metrics = head.forEachChunk((first, xc, logits, slice) -> {
             TorchLossResult r = loss.computeInPlace(logits, slice);
             Tensor g = r.dlogits();
-            if (gradHidden != null) torch.matmul_out(gradHidden.narrow(0, first, xc.size(0)), g, w);
+            if (gradHidden != null) torch.matmul_out(gradHidden.narrow(0, first, xc.size(0)), g, head.weight);
             if (gradWeight != null) gradWeight.addmm_(g.t(), xc);
             if (gradBias != null) gradBias.add_(g.sum(0));
             return r.metrics();
@@ -113,7 +113,7 @@ public final class FusedLinearPolicyLoss {
         LossMetrics call(long first, Tensor hidden, Tensor logits, PolicyRows rows);
     }
 
-    /** The checked arguments of one call: hidden flattened to rows x width. */
+    /** The checked arguments of one call: hidden flattened to rows x width, the head's tensors detached. */
     private final class Head {
         final Tensor flat, weight, bias;
         final PolicyRows rows;

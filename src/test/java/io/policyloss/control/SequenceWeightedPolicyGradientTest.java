@@ -78,7 +78,7 @@ class SequenceWeightedPolicyGradientTest {
         // The KL and entropy terms alone: advantage 0 takes the pg term away.
         LossResult rest = loss.compute(F32Batches.of(logits, target, oldLogp, refLogp, new float[n], weight));
         Surrogate surrogate = rule instanceof Gmpo g ? new GeoMean(g, oldLogp, mask, sequenceOf, advantage, sequences)
-                : new GammaWeighted((Vespo) rule, oldLogp, mask, sequenceOf, advantage, weight, sequences);
+                : new GammaWeighted((Vespo) rule, oldLogp, mask, sequenceOf, advantage, weight, sequences, null);
         Oracle want = new Oracle(surrogate, rule, logits, target, oldLogp, mask, advantage);
 
         LossMetrics metrics = got.metrics().plus(moved.metricsCorrection());
@@ -154,6 +154,63 @@ class SequenceWeightedPolicyGradientTest {
         // Each token's loss is -phi A logp = phi A at logp = -1; the kernel saw -A' = -phi A at ratio 1.
         assertEquals(0.2 * 2 * (2 * phi0 - 2 * phi1), c.loss(), 1e-6);
         assertEquals(0, c.clipLow() + c.clipHigh());
+    }
+
+    /**
+     * TRL's VESPO with vLLM's correction (and Liger-Kernel's): the engine's ratio joins w_i in log space, each clamped
+     * to [ln 1e-8, 20], instead of multiplying the loss. Each token's clamp decides a sequence's weight where another
+     * token makes up for it: in sequence 0 a ratio of 1e30 (ln 69, clamped to 20) beside two of e^-10.2, in sequence 1
+     * a ratio of 0 (ln -inf, clamped to ln 1e-8) beside one of 1e8, so that both end near w = 1; sequences 2 and 3
+     * have ratios near 1. Each sequence's last row is padding.
+     */
+    @Test
+    void vespoFoldsTheRolloutEnginesRatioIntoItsWeight() {
+        int n = 24, length = 6;
+        Random r = new Random(11);
+        float[] logp = new float[n], oldLogp = new float[n], advantage = new float[n], weight = new float[n],
+                mask = new float[n], isRatio = new float[n], ones = new float[n];
+        int[] sequenceOf = new int[n];
+        for (int i = 0; i < n; ++i) {
+            sequenceOf[i] = i / length;
+            mask[i] = i % length == length - 1 ? 0 : 1;
+            logp[i] = (float) (-1 + 0.3 * r.nextGaussian());
+            oldLogp[i] = logp[i] + (float) (0.1 * r.nextGaussian());
+            advantage[i] = sequenceOf[i] % 2 == 0 ? 0.8f : -1.2f;
+            weight[i] = mask[i] / 20;
+            isRatio[i] = (float) Math.exp(0.2 * r.nextGaussian());
+            ones[i] = 1;
+        }
+        isRatio[2] = 1e30f;
+        isRatio[3] = isRatio[4] = (float) Math.exp(-10.2);
+        isRatio[8] = 0;
+        isRatio[9] = 1e8f;
+        Vespo vespo = new Vespo(2, 3, 3, 2);
+        double[] detached = new double[n];
+        for (int i = 0; i < n; ++i) detached[i] = logp[i];
+        double[] phi = new GammaWeighted(vespo, oldLogp, mask, sequenceOf, advantage, weight, 4, isRatio)
+                .phi(detached);
+        for (int i = 0; i < n; i += length) assertTrue(phi[i] > 0.1, "sequence " + i / length + ": " + phi[i]);
+        float[] a = vespo.advantages(advantage, logp, oldLogp, mask, sequenceOf, isRatio);
+        double loss = 0;
+        for (int i = 0; i < n; ++i) {
+            double want = mask[i] == 0 ? advantage[i] : phi[i] * advantage[i];
+            assertEquals(want, a[i], 1e-6 * Math.abs(want) + 1e-12, "row " + i);
+            if (mask[i] != 0) loss += weight[i] * (-phi[i] * advantage[i] * logp[i] + phi[i] * advantage[i]);
+        }
+        LossMetrics c = vespo.metricsCorrection(advantage, ImportanceRatios.token(logp, oldLogp, mask), logp, oldLogp,
+                weight, mask, sequenceOf, isRatio);
+        assertEquals(loss, c.loss(), 1e-6 * Math.abs(loss), "TRL's loss less what the kernel saw at ratio 1");
+        assertArrayEquals(vespo.advantages(advantage, logp, oldLogp, mask, sequenceOf),
+                vespo.advantages(advantage, logp, oldLogp, mask, sequenceOf, ones), "ratios of 1 change nothing");
+        float[] bad = isRatio.clone();
+        bad[3] = -1;
+        assertMessage("isRatio: row 3: must be finite and >= 0, got -1.0",
+                () -> vespo.advantages(advantage, logp, oldLogp, mask, sequenceOf, bad));
+        bad[3] = Float.NaN;
+        assertMessage("isRatio: row 3: must be finite and >= 0, got NaN",
+                () -> vespo.advantages(advantage, logp, oldLogp, mask, sequenceOf, bad));
+        assertMessage("isRatio: length 23, mask has 24 rows",
+                () -> vespo.advantages(advantage, logp, oldLogp, mask, sequenceOf, new float[23]));
     }
 
     @Test
@@ -277,11 +334,11 @@ class SequenceWeightedPolicyGradientTest {
 
     /**
      * TRL: per_token_loss = -phi_seq A logp, phi_seq = exp(lambda + k ln w - lambda w) from the detached
-     * log-probs, ln w = clamp(sum_t clamp(d_t, -20, 20), ln 1e-8, 20), k and lambda by A &gt;= 0; summed with the
-     * kernel's weights.
+     * log-probs, ln w = clamp(sum_t clamp(d_t, -20, 20) + sum_t clamp(ln isRatio_t, ln 1e-8, 20), ln 1e-8, 20) (the
+     * second sum with vLLM's correction alone), k and lambda by A &gt;= 0; summed with the kernel's weights.
      */
     private record GammaWeighted(Vespo vespo, float[] oldLogp, float[] mask, int[] sequenceOf, float[] advantage,
-            float[] weight, int sequences) implements Surrogate {
+            float[] weight, int sequences, float[] isRatio) implements Surrogate {
         @Override
         public double total(double[] logp, double[] detached) {
             double[] phi = phi(detached);
@@ -303,7 +360,11 @@ class SequenceWeightedPolicyGradientTest {
         private double[] phi(double[] logp) {
             double[] logW = new double[sequences];
             for (int i = 0; i < logp.length; ++i)
-                if (mask[i] != 0) logW[sequenceOf[i]] += Math.min(Math.max(logp[i] - oldLogp[i], -20), 20);
+                if (mask[i] != 0) {
+                    logW[sequenceOf[i]] += Math.min(Math.max(logp[i] - oldLogp[i], -20), 20);
+                    if (isRatio != null)
+                        logW[sequenceOf[i]] += Math.min(Math.max(Math.log(isRatio[i]), Math.log(1e-8)), 20);
+                }
             double[] phi = new double[logp.length];
             for (int i = 0; i < logp.length; ++i) {
                 double lw = Math.min(Math.max(logW[sequenceOf[i]], Math.log(1e-8)), 20);

@@ -20,7 +20,8 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
- * A few training steps with the model, the logits and the loss on CUDA, and CurrentPolicyLoss's moved rows there.
+ * A few training steps with the model, the logits and the loss on CUDA, CurrentPolicyLoss's moved rows there, and
+ * FusedLinearPolicyLoss's chunks.
  * Runs where a CUDA device is visible and the GPU build of the PyTorch presets is on the classpath
  * (mvn -Pgpu verify); skips elsewhere.
  */
@@ -95,6 +96,53 @@ class TorchCudaTrainingTest {
         double largest = 0;
         for (float v : a) largest = Math.max(largest, Math.abs(v));
         for (int k = 0; k < a.length; ++k) assertEquals(a[k], b[k], 1e-5 * largest, "dlogits[" + k + "]");
+    }
+
+    /** The loss behind a linear head on CUDA: chunks of device logits give the host's loss and gradients. */
+    @Test
+    void fusedLinearOnCudaGivesTheHostsGradients() {
+        GpuSuite.assumeAvailable("the policyloss CUDA kernel", FusedLoss.cudaDeviceUnusableReason(0).orElse(null));
+        assumeTrue(torch.cuda_is_available(), "the PyTorch presets here are the CPU build");
+        Device cuda = new Device("cuda:0");
+        int rows = 64, width = 32, vocab = 3000;
+        Random r = new Random(4);
+        float[] hidden = new float[rows * width], w = new float[vocab * width], b = new float[vocab],
+                oldLogp = new float[rows], advantage = new float[rows], weight = new float[rows];
+        long[] target = new long[rows];
+        for (int k = 0; k < hidden.length; ++k) hidden[k] = (float) r.nextGaussian();
+        for (int k = 0; k < w.length; ++k) w[k] = (float) (0.5 * r.nextGaussian());
+        for (int k = 0; k < b.length; ++k) b[k] = (float) (0.1 * r.nextGaussian());
+        for (int i = 0; i < rows; ++i) {
+            target[i] = r.nextInt(vocab);
+            oldLogp[i] = (float) (-Math.log(vocab) + r.nextGaussian());
+            advantage[i] = (float) r.nextGaussian();
+            weight[i] = 1f / rows;
+        }
+        FusedLinearPolicyLoss loss = new FusedLinearPolicyLoss(new TorchFusedLoss(LossConfig.builder()
+                .entropyCoef(0.01).build()), 16);
+        PolicyRows host = PolicyRows.of(Tensors.longs(target, rows), Tensors.floats(oldLogp, rows),
+                Tensors.floats(advantage, rows), Tensors.floats(weight, rows));
+        PolicyRows device = PolicyRows.of(onCuda(host.target(), cuda), onCuda(host.oldLogp(), cuda),
+                onCuda(host.advantage(), cuda), onCuda(host.weight(), cuda));
+        Tensor[] hostLeaves = {Tensors.floats(hidden, rows, width), Tensors.floats(w, vocab, width),
+                Tensors.floats(b, vocab)};
+        Tensor[] deviceLeaves = new Tensor[3];
+        for (int k = 0; k < 3; ++k) {
+            deviceLeaves[k] = onCuda(hostLeaves[k], cuda).requires_grad_(true);
+            hostLeaves[k].requires_grad_(true);
+        }
+        LinearLossResult want = loss.compute(hostLeaves[0], hostLeaves[1], hostLeaves[2], host);
+        LinearLossResult got = loss.compute(deviceLeaves[0], deviceLeaves[1], deviceLeaves[2], device);
+        want.backward();
+        got.backward();
+        assertTrue(got.gradWeight().is_cuda(), "the gradients on the device");
+        assertEquals(want.metrics().loss(), got.metrics().loss(), 1e-5 * Math.abs(want.metrics().loss()));
+        for (int k = 0; k < 3; ++k) {
+            float[] a = Tensors.toFloats(hostLeaves[k].grad()), c = Tensors.toFloats(deviceLeaves[k].grad());
+            double largest = 0;
+            for (float v : a) largest = Math.max(largest, Math.abs(v));
+            for (int j = 0; j < a.length; ++j) assertEquals(a[j], c[j], 1e-4 * largest, "leaf " + k + "[" + j + "]");
+        }
     }
 
     private static Tensor onCuda(Tensor t, Device cuda) {
