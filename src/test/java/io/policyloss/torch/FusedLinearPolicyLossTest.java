@@ -14,7 +14,11 @@ import io.policyloss.loss.KlEstimator;
 import io.policyloss.loss.LossConfig;
 import io.policyloss.loss.LossMetrics;
 import io.policyloss.loss.PolicyLossException;
+import java.util.Arrays;
 import java.util.Random;
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import net.jqwik.api.constraints.IntRange;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptional;
 import org.bytedeco.pytorch.TensorVector;
@@ -103,6 +107,40 @@ class FusedLinearPolicyLossTest {
                 new FusedLinearPolicyLoss(kernel, 1), new FusedLinearPolicyLoss(kernel, 4),
                 new FusedLinearPolicyLoss(kernel, N), new FusedLinearPolicyLoss(kernel, N + 3)})
             assertClose(whole, chunked(loss, in, ScalarType.Float), 2e-6, 1e-5);
+    }
+
+    /** Any shape, any chunking, with or without a bias: the whole logits' loss, metrics and gradients. */
+    @Property(tries = 60)
+    void anyChunkingGivesWhatTheWholeLogitsGive(@ForAll @IntRange(min = 1, max = 40) int rows,
+            @ForAll @IntRange(min = 1, max = 12) int width, @ForAll @IntRange(min = 2, max = 120) int vocab,
+            @ForAll @IntRange(min = 1, max = 50) int chunkRows, @ForAll boolean withBias, @ForAll long seed) {
+        TorchThreads.use(1);
+        Random r = new Random(seed);
+        float[] h = gaussians(r, rows * width, 1.5), w = gaussians(r, vocab * width, 1), b = gaussians(r, vocab, 1);
+        long[] target = new long[rows];
+        float[] old = new float[rows], advantage = new float[rows], weight = new float[rows];
+        for (int i = 0; i < rows; ++i) {
+            target[i] = r.nextInt(vocab);
+            old[i] = (float) (-Math.log(vocab) + r.nextGaussian());
+            advantage[i] = (float) r.nextGaussian();
+            weight[i] = i == 0 || r.nextInt(4) > 0 ? 1f / rows : 0f;
+        }
+        PolicyRows policyRows = PolicyRows.of(Tensors.longs(target, rows), Tensors.floats(old, rows),
+                Tensors.floats(advantage, rows), Tensors.floats(weight, rows));
+        LossConfig config = CONFIG.toBuilder().klCoef(0).build();
+        Tensor[] p = {leaf(h, ScalarType.Float, rows, width), leaf(w, ScalarType.Float, vocab, width),
+                withBias ? leaf(b, ScalarType.Float, vocab) : null};
+        TorchLossResult whole = new TorchFusedLoss(config).compute(withBias
+                ? torch.linear(p[0], p[1], new TensorOptional(p[2])) : torch.linear(p[0], p[1]), policyRows);
+        whole.backward();
+        Tensor[] q = {leaf(h, ScalarType.Float, rows, width), leaf(w, ScalarType.Float, vocab, width),
+                withBias ? leaf(b, ScalarType.Float, vocab) : null};
+        LinearLossResult chunks = new FusedLinearPolicyLoss(new TorchFusedLoss(config), chunkRows).compute(q[0], q[1],
+                q[2], policyRows);
+        chunks.backward();
+        int leaves = withBias ? 3 : 2;
+        assertClose(Outcome.of(whole.loss().item_double(), whole.metrics(), Arrays.copyOf(p, leaves)),
+                Outcome.of(chunks.loss().item_double(), chunks.metrics(), Arrays.copyOf(q, leaves)), 2e-6, 1e-5);
     }
 
     /** bf16 head: the logits, their gradient and the chunks' sums of G^T h are rounded to bf16 on both routes. */
