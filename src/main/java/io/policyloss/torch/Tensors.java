@@ -16,7 +16,7 @@ public final class Tensors {
     public static Tensor floats(float[] data, long... shape) {
         Tensor t = torch.empty(shape, new TensorOptions(ScalarType.Float), null);
         checkNumel(t, data.length);
-        new FloatPointer(t.data_ptr()).put(data, 0, data.length);
+        if (data.length > 0) new FloatPointer(t.data_ptr()).put(data, 0, data.length);  // an empty one has no data
         return t;
     }
 
@@ -24,7 +24,7 @@ public final class Tensors {
     public static Tensor longs(long[] data, long... shape) {
         Tensor t = torch.empty(shape, new TensorOptions(ScalarType.Long), null);
         checkNumel(t, data.length);
-        new LongPointer(t.data_ptr()).put(data, 0, data.length);
+        if (data.length > 0) new LongPointer(t.data_ptr()).put(data, 0, data.length);
         return t;
     }
 
@@ -33,7 +33,7 @@ public final class Tensors {
         Tensor c = t.detach().to(ScalarType.Float).contiguous();
         if (!c.is_cpu()) c = c.cpu();
         float[] out = new float[(int) c.numel()];
-        new FloatPointer(c.data_ptr()).get(out);
+        if (out.length > 0) new FloatPointer(c.data_ptr()).get(out);
         return out;
     }
 

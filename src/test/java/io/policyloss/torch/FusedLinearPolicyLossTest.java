@@ -143,6 +143,22 @@ class FusedLinearPolicyLossTest {
                 Outcome.of(chunks.loss().item_double(), chunks.metrics(), Arrays.copyOf(q, leaves)), 2e-6, 1e-5);
     }
 
+    /** No rows: no chunk, a loss of 0, and gradients of zeros (and none of hidden's elements). */
+    @Test
+    void anEmptyBatchGivesZeroLossAndZeroGradients() {
+        Tensor hidden = leaf(new float[0], ScalarType.Float, 0, WIDTH);
+        Tensor weight = leaf(gaussians(new Random(12), VOCAB * WIDTH, 1), ScalarType.Float, VOCAB, WIDTH);
+        PolicyRows none = PolicyRows.of(Tensors.longs(new long[0], 0), Tensors.floats(new float[0], 0),
+                Tensors.floats(new float[0], 0), Tensors.floats(new float[0], 0));
+        LossConfig noReference = CONFIG.toBuilder().klCoef(0).build();
+        LinearLossResult r = new FusedLinearPolicyLoss(new TorchFusedLoss(noReference)).compute(hidden, weight, null,
+                none);
+        r.backward();
+        assertEquals(LossMetrics.ZERO, r.metrics());
+        assertEquals(0, Tensors.toFloats(hidden.grad()).length);
+        for (float g : Tensors.toFloats(weight.grad())) assertEquals(0f, g);
+    }
+
     /** bf16 head: the logits, their gradient and the chunks' sums of G^T h are rounded to bf16 on both routes. */
     @Test
     void bf16ChunksAgreeToBf16sPrecision() {
