@@ -18,8 +18,9 @@ import org.openjdk.jmh.annotations.Warmup;
 /**
  * The loss behind a linear head (N = 512, D = 512, V = 32,000, host fp32), forward and backward down to the hidden
  * states, W and b: FusedLinearPolicyLoss's chunks against the whole logits by libtorch's linear and the kernel over
- * them, in place or into a new gradient tensor. {@code threads} sets the kernel's and libtorch's. Peak memory:
- * FusedLinearPeakMemory. See benchmarks/RESULTS.md.
+ * them, in place or into a new gradient tensor; and CISPO through CurrentPolicyLoss behind the head, in one pass over
+ * the chunks or two. {@code threads} sets the kernel's and libtorch's. Peak memory: FusedLinearPeakMemory. See
+ * benchmarks/RESULTS.md.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -52,6 +53,22 @@ public class FusedLinearLossBenchmark {
     public double chunks(Chunks chunks) {
         try (PointerScope scope = new PointerScope()) {
             return batch.chunks(chunks.chunkRows);
+        }
+    }
+
+    /** CISPO through CurrentPolicyLoss behind the head, one matmul per chunk for both calls. */
+    @Benchmark
+    public double cispoOnePass(Chunks chunks) {
+        try (PointerScope scope = new PointerScope()) {
+            return batch.cispo(chunks.chunkRows, true);
+        }
+    }
+
+    /** The same loss in two passes over the chunks, each making the logits (LinearHeadBatch.cispo says how). */
+    @Benchmark
+    public double cispoTwoPasses(Chunks chunks) {
+        try (PointerScope scope = new PointerScope()) {
+            return batch.cispo(chunks.chunkRows, false);
         }
     }
 

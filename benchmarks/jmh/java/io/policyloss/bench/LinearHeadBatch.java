@@ -1,7 +1,10 @@
 package io.policyloss.bench;
 
+import io.policyloss.control.Cispo;
+import io.policyloss.control.PolicyObjective;
 import io.policyloss.loss.FusedLoss;
 import io.policyloss.loss.LossConfig;
+import io.policyloss.torch.CurrentPolicyLoss;
 import io.policyloss.torch.FusedLinearPolicyLoss;
 import io.policyloss.torch.LinearLossResult;
 import io.policyloss.torch.PolicyRows;
@@ -60,6 +63,27 @@ final class LinearHeadBatch {
         FusedLinearPolicyLoss loss = chunkRows == 0 ? new FusedLinearPolicyLoss(kernel)
                 : new FusedLinearPolicyLoss(kernel, chunkRows);
         LinearLossResult r = loss.compute(hidden, weight, bias, policyRows);
+        r.backward();
+        return r.metrics().loss();
+    }
+
+    /**
+     * CISPO behind the head through CurrentPolicyLoss, every row moved: in one pass, each chunk's logits made once
+     * for both calls, or in two (the same loss with off-policy masking at an infinite threshold, which masks nothing
+     * but reads whole sequences, so every chunk's logits are made for the first call and again for the second).
+     */
+    double cispo(int chunkRows, boolean onePass) {
+        PolicyObjective objective = PolicyObjective.CLIPPED.with(Cispo.defaults());
+        if (!onePass) objective = objective.withOffPolicyMaskThreshold(Double.POSITIVE_INFINITY);
+        float[] mask = new float[rows];
+        int[] sequenceOf = new int[rows];
+        for (int i = 0; i < rows; ++i) {
+            mask[i] = 1;
+            sequenceOf[i] = i / 16;
+        }
+        CurrentPolicyLoss loss = new CurrentPolicyLoss(chunkRows == 0 ? new FusedLinearPolicyLoss(kernel)
+                : new FusedLinearPolicyLoss(kernel, chunkRows), objective);
+        LinearLossResult r = loss.compute(hidden, weight, bias, policyRows, mask, sequenceOf, null);
         r.backward();
         return r.metrics().loss();
     }

@@ -126,6 +126,17 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
     }
 
     /**
+     * Whether {@link #move} reads each row alone: CISPO or SAPO on each token's own ratio, and nothing that takes a
+     * sequence's or the batch's rows (a sequence ratio, entropy masking, Clip-Cov, off-policy masking). Then moving
+     * any split of the rows piece by piece gives the rows that moving them all gives, so a caller may move each chunk
+     * of logits as it makes it (CurrentPolicyLoss behind a linear head, one matmul for both calls).
+     */
+    public boolean movesEachRowAlone() {
+        return (cispo != null || sapo != null) && !sequenceRatio && topEntropyQuantile == null && clipCov == null
+                && offPolicyMaskThreshold == null;
+    }
+
+    /**
      * Refuses a loss configuration this objective cannot ride on: CISPO, SAPO, KL-Cov, GMPO and VESPO put their
      * gradient into the advantage at ratio 1, where Entropy-Adv would shape it by its size
      * ({@link ReweightedPolicyGradient}).

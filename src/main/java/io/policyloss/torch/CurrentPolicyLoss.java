@@ -54,48 +54,63 @@ public final class CurrentPolicyLoss {
      */
     public TorchLossResult compute(Tensor logits, PolicyRows rows, float[] mask, int[] sequenceOf,
             RandomGenerator random) {
-        Moved m = move(() -> loss.evaluate(logits, rows), rows, mask, sequenceOf, random);
+        MovedRows m = move(() -> loss.evaluate(logits, rows), rows, mask, sequenceOf, random);
         return loss.compute(logits, m.rows()).plus(m.metricsCorrection());
     }
 
     /** As {@link TorchFusedLoss#computeInPlace}, on the objective's rows (arguments as {@link #compute}'s). */
     public TorchLossResult computeInPlace(Tensor logits, PolicyRows rows, float[] mask, int[] sequenceOf,
             RandomGenerator random) {
-        Moved m = move(() -> loss.evaluate(logits, rows), rows, mask, sequenceOf, random);
+        MovedRows m = move(() -> loss.evaluate(logits, rows), rows, mask, sequenceOf, random);
         return loss.computeInPlace(logits, m.rows()).plus(m.metricsCorrection());
     }
 
     /**
-     * As {@link FusedLinearPolicyLoss#compute}, on the objective's rows: both calls go through chunks of the head's
-     * logits, so the first call computes them once more (the matmul too). Arguments as {@link #compute}'s.
+     * As {@link FusedLinearPolicyLoss#compute}, on the objective's rows. Where the objective moves each row alone
+     * (CISPO or SAPO on token ratios: {@link PolicyObjective#movesEachRowAlone}), both calls read each chunk's logits
+     * as it is made, one matmul for both; otherwise the first call goes through all the chunks first, and the second
+     * makes them again. Arguments as {@link #compute}'s.
      */
     public LinearLossResult compute(Tensor hidden, Tensor weight, Tensor bias, PolicyRows rows, float[] mask,
             int[] sequenceOf, RandomGenerator random) {
-        Moved m = move(() -> linear.evaluate(hidden, weight, bias, rows), rows, mask, sequenceOf, random);
+        if (objective.movesEachRowAlone()) {
+            Objects.requireNonNull(mask, "mask");
+            Objects.requireNonNull(rows, "rows");
+            checkMask(mask.length, rows.oldLogp().numel());
+            return linear.compute(hidden, weight, bias, rows, (first, chunk, firstCall) -> {
+                long moved = Math.min(mask.length - first, chunk.oldLogp().numel());
+                if (moved <= 0) return MovedRows.unmoved(chunk);  // the rows after the mask pass as they are
+                return move(() -> firstCall, chunk, Arrays.copyOfRange(mask, (int) first, (int) (first + moved)),
+                        null, random);
+            });
+        }
+        MovedRows m = move(() -> linear.evaluate(hidden, weight, bias, rows), rows, mask, sequenceOf, random);
         return linear.compute(hidden, weight, bias, m.rows()).plus(m.metricsCorrection());
     }
 
-    private record Moved(PolicyRows rows, LossMetrics metricsCorrection) {}
-
     /** The objective's rows, from the first call's logp and entropy, which {@code firstCall} computes. */
-    private Moved move(Supplier<TorchFusedLoss.RowOutputs> firstCall, PolicyRows rows, float[] mask, int[] sequenceOf,
-            RandomGenerator random) {
-        if (!objective.needsCurrentPolicy()) return new Moved(rows, LossMetrics.ZERO);
+    private MovedRows move(Supplier<TorchFusedLoss.RowOutputs> firstCall, PolicyRows rows, float[] mask,
+            int[] sequenceOf, RandomGenerator random) {
+        if (!objective.needsCurrentPolicy()) return MovedRows.unmoved(rows);
         Objects.requireNonNull(mask, "mask");
         Objects.requireNonNull(rows, "rows");
         float[] oldLogp = Tensors.toFloats(rows.oldLogp()), advantage = Tensors.toFloats(rows.advantage());
         int n = mask.length;
-        if (n > oldLogp.length)
-            throw new IllegalArgumentException("mask: length " + n + ", rows has " + oldLogp.length + " rows");
+        checkMask(n, oldLogp.length);
         TorchFusedLoss.RowOutputs first = firstCall.get();
         PolicyObjective.Moved m = objective.move(loss.config(), prefix(first.logp(), n), prefix(first.entropy(), n),
                 Arrays.copyOf(oldLogp, n), Arrays.copyOf(advantage, n), prefix(rows.weight(), n), mask, sequenceOf,
                 random);
         System.arraycopy(m.oldLogp(), 0, oldLogp, 0, n);
         System.arraycopy(m.advantage(), 0, advantage, 0, n);
-        return new Moved(new PolicyRows(rows.target(), onDeviceOf(rows.oldLogp(), oldLogp),
+        return new MovedRows(new PolicyRows(rows.target(), onDeviceOf(rows.oldLogp(), oldLogp),
                 onDeviceOf(rows.advantage(), advantage), rows.weight(), rows.temperature(), rows.refLogp()),
                 m.metricsCorrection());
+    }
+
+    private static void checkMask(long length, long rows) {
+        if (length > rows)
+            throw new IllegalArgumentException("mask: length " + length + ", rows has " + rows + " rows");
     }
 
     private static float[] prefix(Tensor t, int n) {

@@ -64,22 +64,39 @@ public final class FusedLinearPolicyLoss {
      * @param bias the head's bias, [vocab], or null
      */
     public LinearLossResult compute(Tensor hidden, Tensor weight, Tensor bias, PolicyRows rows) {
+        return compute(hidden, weight, bias, rows, null);
+    }
+
+    /** Moves a chunk's rows from a first call on its logits, before the call with a gradient (CurrentPolicyLoss). */
+    interface ChunkRows {
+        MovedRows move(long first, PolicyRows chunk, TorchFusedLoss.RowOutputs firstCall);
+    }
+
+    /**
+     * As {@link #compute(Tensor, Tensor, Tensor, PolicyRows)}; with {@code moving} (not null), each chunk's logits
+     * take a first call without a gradient, whose outputs move that chunk's rows, and then the call with it.
+     */
+    LinearLossResult compute(Tensor hidden, Tensor weight, Tensor bias, PolicyRows rows, ChunkRows moving) {
         Head head = new Head(hidden, weight, bias, rows);
         Tensor x = head.flat.detach();
         Tensor gradHidden = hidden.requires_grad() ? torch.empty_like(x) : null;
         Tensor gradWeight = weight.requires_grad() ? torch.zeros_like(head.weight) : null;
         Tensor gradBias = bias != null && bias.requires_grad() ? torch.zeros_like(head.bias) : null;
+        double[] kernelLoss = {0};  // the loss tensor is the kernel's, as TorchFusedLoss's (CurrentPolicyLoss says why)
         LossMetrics metrics = head.forEachChunk((first, xc, logits, slice) -> {
-            TorchLossResult r = loss.computeInPlace(logits, slice);
+            MovedRows m = moving == null ? MovedRows.unmoved(slice)
+                    : moving.move(first, slice, loss.evaluate(logits, slice));
+            TorchLossResult r = loss.computeInPlace(logits, m.rows());
+            kernelLoss[0] += r.metrics().loss();
             Tensor g = r.dlogits();
             if (gradHidden != null) torch.matmul_out(gradHidden.narrow(0, first, xc.size(0)), g, head.weight);
             if (gradWeight != null) gradWeight.addmm_(g.t(), xc);
             if (gradBias != null) gradBias.add_(g.sum(0));
-            return r.metrics();
+            return r.metrics().plus(m.metricsCorrection());
         });
         return new LinearLossResult(hidden, weight, bias,
                 gradHidden == null ? null : gradHidden.view(hidden.sizes()), gradWeight, gradBias,
-                TorchFusedLoss.lossValue(metrics, x), metrics);
+                TorchFusedLoss.lossValue(kernelLoss[0], x), metrics);
     }
 
     /** As {@link TorchFusedLoss#evaluate} on the head's logits, with no gradient: per-row log-probs and entropies. */

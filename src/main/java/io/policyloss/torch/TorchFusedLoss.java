@@ -86,12 +86,12 @@ public final class TorchFusedLoss {
 
     private TorchLossResult result(Call call, Tensor dlogits) {
         LossMetrics metrics = loss.compute(call.buffers);
-        return new TorchLossResult(call.flat, dlogits, lossValue(metrics, call.flat), metrics);
+        return new TorchLossResult(call.flat, dlogits, lossValue(metrics.loss(), call.flat), metrics);
     }
 
     /** L as a 0-dim fp32 tensor on the device of {@code like}. */
-    static Tensor lossValue(LossMetrics metrics, Tensor like) {
-        return torch.scalar_tensor(new Scalar(metrics.loss()), floatsOn(like));
+    static Tensor lossValue(double loss, Tensor like) {
+        return torch.scalar_tensor(new Scalar(loss), floatsOn(like));
     }
 
     /** fp32 on the device of {@code like}. */

@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.policyloss.control.Cispo;
 import io.policyloss.control.PolicyObjective;
+import io.policyloss.control.Sapo;
 import io.policyloss.control.Vespo;
 import io.policyloss.loss.KlEstimator;
 import io.policyloss.loss.LossConfig;
@@ -271,8 +272,8 @@ class FusedLinearPolicyLossTest {
         }
         TorchFusedLoss kernel = new TorchFusedLoss(CONFIG);
         for (PolicyObjective objective : new PolicyObjective[] {PolicyObjective.CLIPPED.with(Cispo.defaults()),
-                PolicyObjective.CLIPPED.withSequenceRatio(true), PolicyObjective.CLIPPED.with(Vespo.defaults()),
-                PolicyObjective.CLIPPED.withTopEntropyQuantile(0.3)}) {
+                PolicyObjective.CLIPPED.with(Sapo.defaults()), PolicyObjective.CLIPPED.withSequenceRatio(true),
+                PolicyObjective.CLIPPED.with(Vespo.defaults()), PolicyObjective.CLIPPED.withTopEntropyQuantile(0.3)}) {
             Tensor[] p = in.leaves(ScalarType.Float);
             TorchLossResult whole = new CurrentPolicyLoss(kernel, objective).compute(torch.linear(p[0].tanh(), p[1],
                     new TensorOptional(p[2])), in.rows, mask, sequenceOf, null);
@@ -283,6 +284,49 @@ class FusedLinearPolicyLossTest {
             chunks.backward();
             assertClose(Outcome.of(whole.loss().item_double(), whole.metrics(), p),
                     Outcome.of(chunks.loss().item_double(), chunks.metrics(), q), 2e-6, 1e-5);
+        }
+    }
+
+    /**
+     * CISPO and SAPO behind the head take one matmul per chunk for both calls (the objective moves each row alone),
+     * and give the bits that two passes over the chunks give: the same objective with off-policy masking at an
+     * infinite threshold, which masks nothing but reads whole sequences, so it takes the two passes. The mask covers
+     * the first 15 rows, so one chunk of 4 has moved and unmoved rows, and the last two chunks none moved.
+     */
+    @Test
+    void objectivesThatMoveEachRowAloneTakeOnePassWithTheBitsOfTwo() {
+        Inputs in = Inputs.random(13);
+        int moved = 15;
+        float[] mask = new float[moved], weight = Tensors.toFloats(in.rows.weight());
+        int[] sequenceOf = new int[moved];
+        for (int i = 0; i < moved; ++i) {
+            mask[i] = weight[i] == 0 ? 0 : 1;
+            sequenceOf[i] = i / TIME;
+        }
+        TorchFusedLoss kernel = new TorchFusedLoss(CONFIG);
+        for (PolicyObjective one : new PolicyObjective[] {PolicyObjective.CLIPPED.with(Cispo.defaults()),
+                PolicyObjective.CLIPPED.with(Sapo.defaults())}) {
+            PolicyObjective two = one.withOffPolicyMaskThreshold(Double.POSITIVE_INFINITY);
+            assertTrue(one.movesEachRowAlone() && !two.movesEachRowAlone());
+            LinearLossResult[] results = new LinearLossResult[2];
+            Tensor[][] leaves = new Tensor[2][];
+            for (int k = 0; k < 2; ++k) {
+                leaves[k] = in.leaves(ScalarType.Float);
+                results[k] = new CurrentPolicyLoss(new FusedLinearPolicyLoss(kernel, 4), k == 0 ? one : two).compute(
+                        leaves[k][0].tanh(), leaves[k][1], leaves[k][2], in.rows, mask, sequenceOf, null);
+                results[k].backward();
+            }
+            assertEquals(results[1].loss().item_float(), results[0].loss().item_float(), 0f, "the kernel's loss");
+            for (int k = 0; k < 3; ++k)
+                assertArrayEquals(Tensors.toFloats(leaves[1][k].grad()), Tensors.toFloats(leaves[0][k].grad()),
+                        "gradient " + k);
+            assertMetricsClose(results[1].metrics(), results[0].metrics(), 1e-9);
+            Tensor[] p = in.leaves(ScalarType.Float);
+            TorchLossResult whole = new CurrentPolicyLoss(kernel, one).compute(torch.linear(p[0].tanh(), p[1],
+                    new TensorOptional(p[2])), in.rows, mask, sequenceOf, null);
+            whole.backward();
+            assertClose(Outcome.of(whole.loss().item_double(), whole.metrics(), p),
+                    Outcome.of(results[0].loss().item_double(), results[0].metrics(), leaves[0]), 2e-6, 1e-5);
         }
     }
 
