@@ -163,8 +163,8 @@ public final class FusedLinearPolicyLoss {
 
         /**
          * Calls {@code call} on each chunk's logits and sums its metrics. Each chunk's tensors are freed as it
-         * ends (a PointerScope), not at some garbage collection, so that one chunk's logits exist at a time. A
-         * data error names the row of the whole batch, not of its chunk.
+         * ends (a PointerScope), not at some garbage collection, so that one chunk's logits exist at a time. An
+         * error that names a row names the batch's, not its chunk's.
          */
         LossMetrics forEachChunk(ChunkCall call) {
             long n = flat.size(0), vocab = weight.size(0);
@@ -179,25 +179,14 @@ public final class FusedLinearPolicyLoss {
                         Tensor logits = bias == null ? xc.mm(wt) : torch.addmm(bias, xc, wt);
                         metrics = metrics.plus(call.call(first, xc, logits, rows.slice(first, length)));
                     } catch (PolicyLossException e) {
-                        throw inBatch(e, first);
+                        throw ChunkErrors.inBatch(e, first);
+                    } catch (IllegalArgumentException e) {  // a row check of CurrentPolicyLoss's moving
+                        throw ChunkErrors.inBatch(e, first);
                     }
                 }
             }
             return metrics;
         }
-    }
-
-    /** A chunk's data error with the row renumbered from the chunk's first row to the batch's. */
-    private static PolicyLossException inBatch(PolicyLossException e, long first) {
-        if (e.row() < 0 || first == 0) return e;
-        String chunkPrefix = e.argument() + ": row " + e.row();
-        String batchPrefix = e.argument() + ": row " + (e.row() + first);
-        String message = e.getMessage().startsWith(chunkPrefix)
-                ? batchPrefix + e.getMessage().substring(chunkPrefix.length())
-                : e.getMessage();
-        PolicyLossException renumbered = new PolicyLossException(e.status(), e.argument(), e.row() + first, message);
-        renumbered.initCause(e);
-        return renumbered;
     }
 
     private static void sameAsHidden(Tensor t, String name, Tensor hidden) {

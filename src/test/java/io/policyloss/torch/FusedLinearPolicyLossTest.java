@@ -386,6 +386,26 @@ class FusedLinearPolicyLossTest {
         for (Tensor t : p) assertFalse(t.grad().defined(), "a leaf got a gradient from a failed call");
     }
 
+    /**
+     * A row check of CurrentPolicyLoss's moving, made on one chunk's rows (CISPO in one pass), names the batch's row:
+     * row 14 is counted by the mask but has weight 0, so the kernel does not read its NaN advantage and CISPO's check
+     * is the one that finds it.
+     */
+    @Test
+    void aBadRowThatTheMovingFindsIsNamedByItsRowInTheBatch() {
+        Inputs in = Inputs.random(14);
+        float[] advantage = Tensors.toFloats(in.rows.advantage()), mask = new float[N];
+        advantage[14] = Float.NaN;
+        Arrays.fill(mask, 1);
+        PolicyRows bad = new PolicyRows(in.rows.target(), in.rows.oldLogp(), Tensors.floats(advantage, N),
+                in.rows.weight(), in.rows.temperature(), in.rows.refLogp());
+        Tensor[] p = in.leaves(ScalarType.Float);
+        assertMessage("advantage: row 14: must be finite, got NaN", () -> new CurrentPolicyLoss(
+                new FusedLinearPolicyLoss(new TorchFusedLoss(CONFIG), 4), PolicyObjective.CLIPPED.with(
+                        Cispo.defaults())).compute(p[0].tanh(), p[1], p[2], bad, mask, null, null));
+        for (Tensor t : p) assertFalse(t.grad().defined(), "a leaf got a gradient from a failed call");
+    }
+
     private static void assertClose(Outcome expected, Outcome actual, double lossTolerance, double gradTolerance) {
         assertEquals(expected.loss(), actual.loss(), lossTolerance * (1 + Math.abs(expected.loss())), "loss");
         assertMetricsClose(expected.metrics(), actual.metrics(), lossTolerance);
