@@ -78,8 +78,7 @@ public final class FusedLinearPolicyLoss {
      */
     LinearLossResult compute(Tensor hidden, Tensor weight, Tensor bias, PolicyRows rows, ChunkRows moving) {
         Head head = new Head(hidden, weight, bias, rows);
-        Tensor x = head.flat.detach();
-        Tensor gradHidden = hidden.requires_grad() ? torch.empty_like(x) : null;
+        Tensor gradHidden = hidden.requires_grad() ? torch.empty_like(head.flat) : null;
         Tensor gradWeight = weight.requires_grad() ? torch.zeros_like(head.weight) : null;
         Tensor gradBias = bias != null && bias.requires_grad() ? torch.zeros_like(head.bias) : null;
         double[] kernelLoss = {0};  // the loss tensor is the kernel's, as TorchFusedLoss's (CurrentPolicyLoss says why)
@@ -96,7 +95,7 @@ public final class FusedLinearPolicyLoss {
         });
         return new LinearLossResult(hidden, weight, bias,
                 gradHidden == null ? null : gradHidden.view(hidden.sizes()), gradWeight, gradBias,
-                TorchFusedLoss.lossValue(kernelLoss[0], x), metrics);
+                TorchFusedLoss.lossValue(kernelLoss[0], head.flat), metrics);
     }
 
     /** As {@link TorchFusedLoss#evaluate} on the head's logits, with no gradient: per-row log-probs and entropies. */
@@ -154,7 +153,7 @@ public final class FusedLinearPolicyLoss {
                             + shape(bias));
                 sameAsHidden(bias, "bias", hidden);
             }
-            flat = hidden.reshape(-1, width);
+            flat = hidden.detach().reshape(-1, width);
             rows.checkRows(flat.size(0));
             this.weight = weight.detach();
             this.bias = bias == null ? null : bias.detach();
@@ -171,11 +170,11 @@ public final class FusedLinearPolicyLoss {
             long chunk = chunkRows > 0 ? chunkRows : defaultChunkRows(n, vocab, flat.size(1));
             LossMetrics metrics = LossMetrics.ZERO;
             try (NoGradGuard guard = new NoGradGuard()) {
-                Tensor x = flat.detach(), wt = weight.t();
+                Tensor wt = weight.t();
                 for (long first = 0; first < n; first += chunk) {
                     try (PointerScope scope = new PointerScope()) {
                         long length = Math.min(chunk, n - first);
-                        Tensor xc = x.narrow(0, first, length);
+                        Tensor xc = flat.narrow(0, first, length);
                         Tensor logits = bias == null ? xc.mm(wt) : torch.addmm(bias, xc, wt);
                         metrics = metrics.plus(call.call(first, xc, logits, rows.slice(first, length)));
                     } catch (PolicyLossException e) {
@@ -190,12 +189,10 @@ public final class FusedLinearPolicyLoss {
     }
 
     private static void sameAsHidden(Tensor t, String name, Tensor hidden) {
-        if (t.scalar_type().value != hidden.scalar_type().value)
+        if (!Tensors.is(t, hidden.scalar_type()))
             throw new IllegalArgumentException(name + ": dtype " + t.scalar_type() + ", hidden's is "
                     + hidden.scalar_type());
-        if (!t.device().str().getString().equals(hidden.device().str().getString()))
-            throw new IllegalArgumentException(name + ": is on " + t.device().str().getString() + ", hidden on "
-                    + hidden.device().str().getString());
+        Tensors.checkSameDevice(t, name, hidden, "hidden");
     }
 
     private static String shape(Tensor t) {

@@ -46,6 +46,13 @@ public final class Tensors {
         throw new IllegalArgumentException(argument + ": dtype " + s + " is not supported (float32, bfloat16 or float16)");
     }
 
+    /** Refuses {@code t} where it is not on {@code like}'s device: "name: is on cuda:1, likeName on cpu". */
+    static void checkSameDevice(Tensor t, String name, Tensor like, String likeName) {
+        if (t.is_cuda() != like.is_cuda() || (t.is_cuda() && t.device().index() != like.device().index()))
+            throw new IllegalArgumentException(name + ": is on " + t.device().str().getString() + ", " + likeName
+                    + " on " + like.device().str().getString());
+    }
+
     /** Compares by value: the JNI layer returns enum instances that are not the constants themselves. */
     static boolean is(Tensor t, ScalarType type) {
         return t.scalar_type().value == type.value;

@@ -157,9 +157,7 @@ public final class TorchFusedLoss {
                 throw new IllegalArgumentException(name + ": dtype " + t.scalar_type() + ", expected " + dtype
                         + (name.equals("target") ? " or Long" : ""));
             if (!t.is_contiguous()) throw new IllegalArgumentException(name + ": must be contiguous");
-            if (t.is_cuda() != flat.is_cuda() || (t.is_cuda() && t.device().index() != flat.device().index()))
-                throw new IllegalArgumentException(name + ": is on " + t.device().str().getString()
-                        + ", the logits on " + flat.device().str().getString());
+            Tensors.checkSameDevice(t, name, flat, "the logits");
             return t;
         }
     }
