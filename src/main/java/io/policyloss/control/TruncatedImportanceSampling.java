@@ -14,6 +14,8 @@ import java.util.Objects;
  * entropy terms as they were, as the trainers do. Not with Entropy-Adv (entropy_adv_beta &gt; 0), which shapes the
  * advantage by its size: the weight would reach the shaping too. Nor with VESPO, into whose sequence weight TRL folds
  * the ratio instead: {@link Vespo#advantages(float[], float[], float[], float[], int[], float[])} takes it.
+ * {@link RolloutCorrection} has TRL's other modes (a lower bound, masking instead of truncation, sequence ratios)
+ * and its metrics; this is its {@code TOKEN_TRUNCATE} without a lower bound, on arrays without padding.
  */
 public final class TruncatedImportanceSampling {
     private TruncatedImportanceSampling() {}

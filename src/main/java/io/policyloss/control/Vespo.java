@@ -17,7 +17,8 @@ import io.policyloss.loss.LossMetrics;
  * and entropy terms stay, not with Entropy-Adv. Nothing counts as clipped. TRL aggregates it as {@code dapo} does,
  * a token mean. The sequence ratio is VESPO's own, so not with GSPO's; logp is the current policy's, from a first
  * call without a gradient on the same logits. Rollouts from another engine: its importance-sampling ratio joins w_i
- * (the methods that take {@code isRatio}), as TRL folds it, not {@link TruncatedImportanceSampling}'s weight.
+ * (the methods that take {@code isRatio}, e.g. {@link RolloutCorrection#ratios}), as TRL folds it, rather than
+ * weighting the advantages by it.
  *
  * @param kPos the gamma shape where A &gt;= 0 (TRL: 2), finite and &gt;= 0
  * @param lambdaPos the gamma rate where A &gt;= 0 (TRL: 3), finite and &gt; 0
@@ -61,10 +62,11 @@ public record Vespo(double kPos, double lambdaPos, double kNeg, double lambdaNeg
      * As {@link #sequenceLogRatios(float[], float[], float[], int[])}, with the rollout engine's importance-sampling
      * ratio in w_i: each counted token adds ln isRatio, clamped to [ln 1e-8, 20], before the sum is clamped. TRL and
      * Liger-Kernel fold vLLM's correction into VESPO's weight this way instead of multiplying the loss by it (which
-     * {@link TruncatedImportanceSampling#advantages} does for the other losses). They add it over every token of the
-     * completion; its padding, where both engines' log-probs are 0, adds ln 1 = 0.
+     * {@link RolloutCorrection#advantages} does for the other losses). They add it over every token of the
+     * completion; its padding, where both engines' log-probs are 0, adds ln 1 = 0. With TRL's sequence modes each
+     * counted token adds its sequence's ratio, as TRL's [B, 1] ratio broadcast over the tokens does.
      *
-     * @param isRatio each row's ratio, e.g. {@link TruncatedImportanceSampling#weight}, finite and &gt;= 0 (0 counts
+     * @param isRatio each row's ratio, e.g. {@link RolloutCorrection#ratios}, finite and &gt;= 0 (0 counts
      *     as 1e-8, as the clamp makes it); null for none
      */
     public double[] sequenceLogRatios(float[] logp, float[] oldLogp, float[] mask, int[] sequenceOf, float[] isRatio) {

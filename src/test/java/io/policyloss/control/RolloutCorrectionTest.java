@@ -1,0 +1,263 @@
+package io.policyloss.control;
+
+import static io.policyloss.control.Refusals.assertMessage;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import io.policyloss.control.RolloutCorrection.Mode;
+import java.util.Arrays;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The rollout correction against TRL's GRPOTrainer written out here on its padded [B, T] tensors: the per-token
+ * log-probability difference (old - sampling) * completion_mask, summed over T in the sequence modes, exponentiated,
+ * then clamped to [clip_min, clip_max] (truncate) or set to 0 outside them (mask); per_token_loss * that ratio.
+ */
+class RolloutCorrectionTest {
+    private static final int B = 16, T = 9;
+
+    /** B sequences of 0 to T counted tokens padded to T, rows b * T + t; the advantage is the sequence's. */
+    private record Batch(float[] advantage, float[] oldLogp, float[] rolloutLogp, float[] mask, int[] sequenceOf) {
+        static Batch random(long seed) {
+            Random r = new Random(seed);
+            int n = B * T;
+            float[] advantage = new float[n], oldLogp = new float[n], rolloutLogp = new float[n], mask = new float[n];
+            int[] sequenceOf = new int[n];
+            for (int b = 0; b < B; ++b) {
+                int length = b == 3 ? 0 : 1 + r.nextInt(T);  // sequence 3 has no counted token
+                float a = (float) r.nextGaussian();
+                double drift = 0.3 * r.nextGaussian();  // so that some sequences' products leave [1/3, 3] and some not
+                for (int t = 0; t < T; ++t) {
+                    int i = b * T + t;
+                    sequenceOf[i] = b;
+                    mask[i] = t < length ? 1 : 0;
+                    advantage[i] = a;
+                    oldLogp[i] = (float) (-3 * r.nextDouble());
+                    rolloutLogp[i] = mask[i] == 0 ? Float.NaN  // never read
+                            : (float) (oldLogp[i] - drift - 0.4 * r.nextGaussian());
+                }
+            }
+            return new Batch(advantage, oldLogp, rolloutLogp, mask, sequenceOf);
+        }
+
+        /** TRL's importance_sampling_ratio, [B, T] (the sequence modes' [B, 1] broadcast over T). */
+        double[][] trlRatio(Mode mode, Double clipMin, double clipMax) {
+            double[][] diff = new double[B][T], ratio = new double[B][T];
+            for (int b = 0; b < B; ++b)
+                for (int t = 0; t < T; ++t) diff[b][t] = mask[b * T + t] == 0 ? 0 : oldLogp[b * T + t]
+                        - (double) rolloutLogp[b * T + t];
+            boolean sequence = mode == Mode.SEQUENCE_MASK || mode == Mode.SEQUENCE_TRUNCATE;
+            for (int b = 0; b < B; ++b) {
+                double sum = Arrays.stream(diff[b]).sum();
+                for (int t = 0; t < T; ++t) {
+                    double x = Math.exp(sequence ? sum : diff[b][t]);
+                    if (mode == Mode.SEQUENCE_MASK || mode == Mode.TOKEN_MASK) {
+                        boolean invalid = (clipMin != null && x < clipMin) || x > clipMax;
+                        ratio[b][t] = invalid ? 0 : x;
+                    } else {
+                        ratio[b][t] = Math.min(clipMin == null ? x : Math.max(x, clipMin), clipMax);
+                    }
+                }
+            }
+            return ratio;
+        }
+    }
+
+    @Test
+    void givesTrlsRatiosAndWeightsTheAdvantagesByThem() {
+        Batch batch = Batch.random(11);
+        for (Mode mode : Mode.values()) {
+            for (double[] clip : new double[][] {{0, 3}, {0.5, 2}}) {
+                Double clipMin = clip[0] == 0 ? null : clip[0];
+                RolloutCorrection c = new RolloutCorrection(mode, clip[0], clip[1]);
+                String what = mode.trlName() + " [" + clip[0] + ", " + clip[1] + "]";
+                double[][] expected = batch.trlRatio(mode, clipMin, clip[1]);
+                float[] f = c.ratios(batch.oldLogp, batch.rolloutLogp, batch.mask, batch.sequenceOf);
+                float[] a = c.advantages(batch.advantage, batch.oldLogp, batch.rolloutLogp, batch.mask,
+                        batch.sequenceOf);
+                int zero = 0, kept = 0;
+                for (int i = 0; i < f.length; ++i) {
+                    if (batch.mask[i] == 0) {
+                        assertEquals(1f, f[i], what + " padding row " + i);
+                        assertEquals(batch.advantage[i], a[i], what + " padding row " + i);
+                        continue;
+                    }
+                    double x = expected[i / T][i % T];
+                    close(x, f[i], what + " ratio, row " + i);
+                    close(x * batch.advantage[i], a[i], what + " advantage, row " + i);
+                    zero += x == 0 ? 1 : 0;
+                    kept += x > clip[0] && x < clip[1] ? 1 : 0;
+                }
+                assertTrue(kept > 0, what + ": no row inside the bounds");
+                if (mode == Mode.TOKEN_MASK || mode == Mode.SEQUENCE_MASK) assertTrue(zero > 0, what + ": none masked");
+            }
+        }
+    }
+
+    @Test
+    void metricsAreTrlsSamplingMetrics() {
+        Batch batch = Batch.random(12);
+        for (Mode mode : Mode.values()) {
+            RolloutCorrection c = new RolloutCorrection(mode, 0.5, 2);
+            double[][] ratio = batch.trlRatio(mode, 0.5, 2);
+            double[][] raw = batch.trlRatio(mode, 0.0, Double.MAX_VALUE);
+            double deltaSum = 0, deltaMax = 0;
+            int tokens = 0;
+            for (int i = 0; i < batch.mask.length; ++i) {
+                if (batch.mask[i] == 0) continue;
+                double delta = Math.abs(batch.oldLogp[i] - (double) batch.rolloutLogp[i]);
+                deltaSum += delta;
+                deltaMax = Math.max(deltaMax, delta);
+                tokens++;
+            }
+            // TRL: the ratio over every sequence ([B, 1] flattened) or over the counted tokens (ratio[mask])
+            boolean sequence = mode == Mode.SEQUENCE_MASK || mode == Mode.SEQUENCE_TRUNCATE;
+            double min = Double.MAX_VALUE, max = -1, sum = 0;
+            int units = 0, outside = 0;
+            for (int b = 0; b < B; ++b) {
+                for (int t = 0; t < (sequence ? 1 : T); ++t) {
+                    if (!sequence && batch.mask[b * T + t] == 0) continue;
+                    min = Math.min(min, ratio[b][t]);
+                    max = Math.max(max, ratio[b][t]);
+                    sum += ratio[b][t];
+                    units++;
+                    outside += raw[b][t] < 0.5 || raw[b][t] > 2 ? 1 : 0;
+                }
+            }
+            RolloutCorrection.Metrics m = c.metrics(batch.oldLogp, batch.rolloutLogp, batch.mask, batch.sequenceOf);
+            String what = mode.trlName();
+            close(deltaSum / tokens, m.logpDifferenceMean(), what + " logp difference mean");
+            close(deltaMax, m.logpDifferenceMax(), what + " logp difference max");
+            close(min, m.ratioMin(), what + " ratio min");
+            close(sum / units, m.ratioMean(), what + " ratio mean");
+            close(max, m.ratioMax(), what + " ratio max");
+            assertEquals((double) outside / units, m.correctedFraction(), 1e-15, what + " corrected fraction");
+            assertTrue(outside > 0 && outside < units, what + ": " + outside + " of " + units + " outside");
+        }
+        float[] none = new float[batch.mask.length];
+        assertEquals(new RolloutCorrection.Metrics(0, 0, 0, 0, 0, 0), new RolloutCorrection(Mode.TOKEN_MASK, 0, 3)
+                .metrics(batch.oldLogp, batch.rolloutLogp, none, null), "no counted token");
+        assertEquals(new RolloutCorrection.Metrics(0, 0, 1, 1, 1, 0), RolloutCorrection.defaults()
+                .metrics(batch.oldLogp, batch.rolloutLogp, none, batch.sequenceOf), "B sequences of ratio 1");
+    }
+
+    /** TRL masks a ratio strictly outside the bounds: at clipMin = clipMax = 1 only a log-ratio of exactly 0 stays. */
+    @Test
+    void theBoundsThemselvesAreKept() {
+        float[] old = {-1f, -1f, -2f, -2f}, rollout = {-1f, -1.001f, -2f, -1.999f}, mask = {1, 1, 1, 1};
+        int[] sequenceOf = {0, 0, 1, 1};
+        RolloutCorrection token = new RolloutCorrection(Mode.TOKEN_MASK, 1, 1);
+        assertArrayEquals(new float[] {1, 0, 1, 0}, token.ratios(old, rollout, mask, null));
+        RolloutCorrection truncate = new RolloutCorrection(Mode.TOKEN_TRUNCATE, 1, 1);
+        assertArrayEquals(new float[] {1, 1, 1, 1}, truncate.ratios(old, rollout, mask, null));
+        float[] balanced = {-1f, -2f, -2f, -1f};  // each sequence's log-ratios sum to exactly 0
+        float[] swapped = {-2f, -1f, -1f, -2f};
+        assertArrayEquals(new float[] {1, 1, 1, 1}, new RolloutCorrection(Mode.SEQUENCE_MASK, 1, 1)
+                .ratios(balanced, swapped, mask, sequenceOf));
+        float[] padded = {1, 0, 1, 0};  // a padding row's f is 1 even where the bounds exclude 1
+        assertArrayEquals(new float[] {1.5f, 1, 1.5f, 1}, new RolloutCorrection(Mode.TOKEN_TRUNCATE, 1.5, 2)
+                .ratios(old, rollout, padded, null));
+    }
+
+    /** Token truncation with no lower bound is {@link TruncatedImportanceSampling}'s weight. */
+    @Test
+    void tokenTruncationIsTruncatedImportanceSampling() {
+        Batch batch = Batch.random(13);
+        float[] ones = new float[batch.mask.length], rollout = batch.rolloutLogp.clone();
+        Arrays.fill(ones, 1);
+        for (int i = 0; i < rollout.length; ++i) if (Float.isNaN(rollout[i])) rollout[i] = batch.oldLogp[i];
+        float[] expected = TruncatedImportanceSampling.advantages(batch.advantage, batch.oldLogp, rollout, 1.5);
+        float[] actual = new RolloutCorrection(Mode.TOKEN_TRUNCATE, 0, 1.5).advantages(batch.advantage,
+                batch.oldLogp, rollout, ones, null);
+        for (int i = 0; i < expected.length; ++i) close(expected[i], actual[i], "row " + i);
+    }
+
+    /**
+     * VESPO takes TRL's ratio into its sequence weight, as TRL's get_gamma_weights does: with the sequence modes'
+     * [B, 1] ratio broadcast over the counted tokens, ln w gains |y_b| clamp(ln f_b, ln 1e-8, 20), and a masked
+     * sequence's f = 0 counts as 1e-8 per token.
+     */
+    @Test
+    void vespoFoldsTheSequenceRatioOncePerToken() {
+        Batch batch = Batch.random(14);
+        Random r = new Random(15);
+        float[] logp = new float[batch.mask.length];
+        for (int i = 0; i < logp.length; ++i) logp[i] = (float) (batch.oldLogp[i] + 0.05 * r.nextGaussian());
+        RolloutCorrection c = new RolloutCorrection(Mode.SEQUENCE_MASK, 0, 3);
+        Vespo vespo = Vespo.defaults();
+        float[] a = vespo.advantages(batch.advantage, logp, batch.oldLogp, batch.mask, batch.sequenceOf,
+                c.ratios(batch.oldLogp, batch.rolloutLogp, batch.mask, batch.sequenceOf));
+        double[][] ratio = batch.trlRatio(Mode.SEQUENCE_MASK, null, 3);
+        int masked = 0;
+        for (int b = 0; b < B; ++b) {
+            double logW = 0;
+            int tokens = 0;
+            for (int t = 0; t < T; ++t) {
+                int i = b * T + t;
+                if (batch.mask[i] == 0) continue;
+                logW += Math.min(Math.max((double) logp[i] - batch.oldLogp[i], -20), 20);
+                tokens++;
+            }
+            logW += tokens * Math.min(Math.max(Math.log(ratio[b][0]), Math.log(1e-8)), 20);
+            logW = Math.min(Math.max(logW, Math.log(1e-8)), 20);
+            masked += ratio[b][0] == 0 && tokens > 0 ? 1 : 0;
+            for (int t = 0; t < tokens; ++t) {
+                int i = b * T + t;
+                boolean positive = batch.advantage[i] >= 0;
+                double k = positive ? 2 : 3, lambda = positive ? 3 : 2;
+                double phi = Math.exp(lambda + k * logW - lambda * Math.exp(logW));
+                close(phi * batch.advantage[i], a[i], "sequence " + b + " row " + i);
+            }
+        }
+        assertTrue(masked > 0, "no sequence masked");
+    }
+
+    @Test
+    void badArgumentsNameTheArgumentAndRow() {
+        assertMessage("clipMax: must be > 0 and at most Float.MAX_VALUE, got 0.0",
+                () -> new RolloutCorrection(Mode.TOKEN_MASK, 0, 0));
+        assertMessage("clipMax: must be > 0 and at most Float.MAX_VALUE, got NaN",
+                () -> new RolloutCorrection(Mode.TOKEN_MASK, 0, Double.NaN));
+        assertMessage("clipMax: must be > 0 and at most Float.MAX_VALUE, got Infinity",
+                () -> new RolloutCorrection(Mode.SEQUENCE_TRUNCATE, 0, Double.POSITIVE_INFINITY));
+        assertMessage("clipMin: must be in [0, clipMax = 3.0], got -0.5",
+                () -> new RolloutCorrection(Mode.TOKEN_MASK, -0.5, 3));
+        assertMessage("clipMin: must be in [0, clipMax = 3.0], got 4.0",
+                () -> new RolloutCorrection(Mode.TOKEN_MASK, 4, 3));
+        assertMessage("clipMin: must be in [0, clipMax = 3.0], got NaN",
+                () -> new RolloutCorrection(Mode.TOKEN_MASK, Double.NaN, 3));
+        try {
+            new RolloutCorrection(null, 0, 3);
+            fail("a null mode");
+        } catch (NullPointerException e) {
+            assertEquals("mode", e.getMessage());
+        }
+        RolloutCorrection token = new RolloutCorrection(Mode.TOKEN_TRUNCATE, 0, 2);
+        RolloutCorrection sequence = RolloutCorrection.defaults();
+        float[] one = {0f}, two = {0f, 0f}, mask = {1, 1};
+        int[] sequenceOf = {0, 0};
+        assertMessage("oldLogp: length 1, mask has 2 rows", () -> token.ratios(one, two, mask, null));
+        assertMessage("rolloutLogp: length 1, mask has 2 rows", () -> sequence.ratios(two, one, mask, sequenceOf));
+        assertMessage("advantage: length 1, mask has 2 rows", () -> token.advantages(one, two, two, mask, null));
+        assertMessage("rolloutLogp: row 1: must be finite, got NaN",
+                () -> sequence.ratios(two, new float[] {0f, Float.NaN}, mask, sequenceOf));
+        assertMessage("oldLogp: row 0: must be finite, got -Infinity",
+                () -> token.metrics(new float[] {Float.NEGATIVE_INFINITY, 0f}, two, mask, null));
+        assertMessage("advantage: row 1: must be finite, got NaN",
+                () -> token.advantages(new float[] {0f, Float.NaN}, two, two, mask, null));
+        assertMessage("mask: row 1: must be 0 or 1, got 0.5",
+                () -> token.ratios(two, two, new float[] {1, 0.5f}, null));
+        assertMessage("mask: row 1: must be 0 or 1, got 0.5",
+                () -> sequence.ratios(two, two, new float[] {1, 0.5f}, sequenceOf));
+        assertMessage("sequenceOf: row 1: must be >= 0, got -1",
+                () -> sequence.ratios(two, two, mask, new int[] {0, -1}));
+    }
+
+    private static void close(double expected, double actual, String what) {
+        if (!(Math.abs(expected - actual) <= 2e-6 * Math.abs(expected) + 1e-30))
+            fail(what + ": " + expected + " expected, got " + actual);
+    }
+}
