@@ -23,7 +23,7 @@ import java.util.Objects;
  * <p>TRL multiplies the per-token policy loss by f after entropy masking and before the KL term is added, and the
  * clipped loss is linear in the advantage with its sign kept (SPEC section 3), so the advantage f A gives f times
  * each row's pg term and its gradient, through the same branches, with KL, entropy and the aggregation weights
- * unchanged ({@link #advantages}; {@code TruncatedImportanceSamplingTest} checks the kernel does this). f &gt;= 0
+ * unchanged ({@link #advantages}; {@code RolloutCorrectionTest} checks the kernel does this). f &gt;= 0
  * keeps the advantage's sign, which is what CISPO, SAPO, GMPO, GSPO and off-policy masking read of it, so the
  * weighted advantages may go through a {@code PolicyObjective} too. Three exceptions: Entropy-Adv shapes the
  * advantage by its size; VESPO's f goes into its sequence weight instead ({@link #ratios} into

@@ -7,6 +7,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import io.policyloss.control.RolloutCorrection.Mode;
+import io.policyloss.loss.Dtype;
+import io.policyloss.loss.FusedLoss;
+import io.policyloss.loss.KlEstimator;
+import io.policyloss.loss.LossConfig;
+import io.policyloss.loss.LossResult;
 import java.util.Arrays;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
@@ -142,6 +147,58 @@ class RolloutCorrectionTest {
                 .metrics(batch.oldLogp, batch.rolloutLogp, none, null), "no counted token");
         assertEquals(new RolloutCorrection.Metrics(0, 0, 1, 1, 1, 0), RolloutCorrection.defaults()
                 .metrics(batch.oldLogp, batch.rolloutLogp, none, batch.sequenceOf), "B sequences of ratio 1");
+    }
+
+    /**
+     * Through the kernel, with KL (k3) and entropy terms on: TRL's per_token_loss * f + beta kl - lambda H. With A' =
+     * f A each row's loss and gradient are f times its pg part plus the rest unchanged; the pg part is the loss with
+     * A less the loss with A = 0, which leaves the KL and entropy terms alone.
+     */
+    @Test
+    void throughTheKernelOnlyThePolicyGradientTermIsWeighted() {
+        Batch batch = Batch.random(16);
+        int rows = batch.mask.length, vocab = 48;
+        Random r = new Random(17);
+        float[] logits = new float[rows * vocab], refLogp = new float[rows], weight = new float[rows];
+        int[] target = new int[rows];
+        for (int k = 0; k < logits.length; ++k) logits[k] = (float) (1.5 * r.nextGaussian());
+        for (int i = 0; i < rows; ++i) {
+            target[i] = r.nextInt(vocab);
+            weight[i] = batch.mask[i] / 50f;
+        }
+        LossConfig config = LossConfig.builder().epsLow(0.2).epsHigh(0.28).klCoef(0.05).klEstimator(KlEstimator.K3)
+                .entropyCoef(0.01).build();
+        FusedLoss loss = new FusedLoss(config);
+        float[] logp = new FusedLoss(LossConfig.builder().build())
+                .compute(F32Batches.of(logits, target, new float[rows], null, new float[rows], weight)).logp();
+        float[] oldLogp = new float[rows];
+        for (int i = 0; i < rows; ++i) {
+            oldLogp[i] = (float) (logp[i] - 0.3 * r.nextGaussian());  // ratios on both sides of the clip range
+            refLogp[i] = (float) (logp[i] - 0.2 * r.nextGaussian());
+        }
+        RolloutCorrection c = new RolloutCorrection(Mode.SEQUENCE_MASK, 0.5, 2);
+        float[] f = c.ratios(oldLogp, batch.rolloutLogp, batch.mask, batch.sequenceOf);
+        float[] corrected = c.advantages(batch.advantage, oldLogp, batch.rolloutLogp, batch.mask, batch.sequenceOf);
+        LossResult plain = loss.compute(F32Batches.of(logits, target, oldLogp, refLogp, batch.advantage, weight)
+                .gradient(Dtype.F32));
+        LossResult rest = loss.compute(F32Batches.of(logits, target, oldLogp, refLogp, new float[rows], weight)
+                .gradient(Dtype.F32));
+        LossResult weighted = loss.compute(F32Batches.of(logits, target, oldLogp, refLogp, corrected, weight)
+                .gradient(Dtype.F32));
+        int masked = 0;
+        for (int i = 0; i < rows; ++i) {
+            if (batch.mask[i] == 0) continue;
+            masked += f[i] == 0 ? 1 : 0;
+            double pg = plain.loss()[i] - rest.loss()[i];
+            assertEquals(f[i] * pg + rest.loss()[i], weighted.loss()[i], 2e-6 * (Math.abs(plain.loss()[i]) + 1e-3),
+                    "row " + i + " loss");
+            for (int v = 0; v < vocab; ++v) {
+                int k = i * vocab + v;
+                double g = plain.dlogitsF32()[k] - rest.dlogitsF32()[k];
+                assertEquals(f[i] * g + rest.dlogitsF32()[k], weighted.dlogitsF32()[k], 1e-7, "row " + i + " dlogits");
+            }
+        }
+        assertTrue(masked > 0 && masked < rows / 2, masked + " rows masked");
     }
 
     /** TRL masks a ratio strictly outside the bounds: at clipMin = clipMax = 1 only a log-ratio of exactly 0 stays. */
