@@ -165,10 +165,45 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
      */
     public Moved move(LossConfig config, float[] logp, float[] entropy, float[] oldLogp, float[] advantage,
             float[] weight, float[] mask, int[] sequenceOf, RandomGenerator random) {
+        return move(config, logp, entropy, oldLogp, advantage, weight, mask, sequenceOf, random, null);
+    }
+
+    /**
+     * As {@link #move(LossConfig, float[], float[], float[], float[], float[], float[], int[], RandomGenerator)}, for
+     * rollouts from another engine with TRL's or verl's importance weight f of each row ({@link RolloutCorrection}):
+     * each pg term is multiplied by f, as TRL and verl multiply their per-token policy losses. VESPO folds f into its
+     * sequence weight instead, as TRL does. The advantages are weighted first, so the metrics correction's loss is
+     * the weighted one TRL logs (f &gt;= 0 keeps their signs, all that off-policy masking, CISPO, SAPO and GMPO read of
+     * them), except Clip-Cov's: verl chooses its tokens by the covariance of the advantages as they came and weighs
+     * the loss after, so its advantages are weighted after the choice. Not with KL-Cov, whose metrics correction
+     * would miss the weights.
+     *
+     * @param rolloutRatio f per row ({@link RolloutCorrection#ratios}), finite and &gt;= 0 on the counted rows; null
+     *     for none. With it, PPO's clipped loss ({@link #needsCurrentPolicy} false) reads neither logp nor entropy,
+     *     which may then be null.
+     */
+    public Moved move(LossConfig config, float[] logp, float[] entropy, float[] oldLogp, float[] advantage,
+            float[] weight, float[] mask, int[] sequenceOf, RandomGenerator random, float[] rolloutRatio) {
         check(config);
+        if (rolloutRatio != null) {
+            if (klCov != null)
+                throw new IllegalArgumentException("rolloutRatio: not with KL-Cov, whose metrics correction would "
+                        + "miss the weights; weigh its advantages outside");
+            RowArrays.mask(mask);
+            RowArrays.sameLength(rolloutRatio, "rolloutRatio", mask.length, "mask");
+            for (int i = 0; i < mask.length; ++i)
+                if (mask[i] != 0 && !(rolloutRatio[i] >= 0 && rolloutRatio[i] < Float.POSITIVE_INFINITY))
+                    throw new IllegalArgumentException("rolloutRatio: row " + i + ": must be finite and >= 0, got "
+                            + rolloutRatio[i]);
+        }
         float[] a = advantage, old = oldLogp;
         LossMetrics correction = LossMetrics.ZERO;
-        if (clipCov != null) a = clipCov.advantages(config, a, logp, old, mask, random);
+        if (clipCov != null) {
+            a = clipCov.advantages(config, a, logp, old, mask, random);
+            if (rolloutRatio != null) a = weighted(a, rolloutRatio, mask);  // after its choice, as verl weighs
+        } else if (rolloutRatio != null && vespo == null) {
+            a = weighted(a, rolloutRatio, mask);
+        }
         if (offPolicyMaskThreshold != null)
             a = OffPolicySequenceMask.advantages(a, logp, old, mask, Objects.requireNonNull(sequenceOf, "sequenceOf"),
                     offPolicyMaskThreshold);
@@ -176,8 +211,7 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
             a = HighEntropyTokens.advantages(a, entropy, mask, HighEntropyTokens.threshold(entropy, mask,
                     topEntropyQuantile));
         ReweightedPolicyGradient reweighted = cispo != null ? cispo : sapo;
-        SequenceWeightedPolicyGradient bySequence = gmpo != null ? gmpo : vespo;
-        if (reweighted != null || klCov != null || bySequence != null) {
+        if (reweighted != null || klCov != null || gmpo != null || vespo != null) {
             double[] ratio = sequenceRatio ? ImportanceRatios.sequence(logp, old, mask, sequenceOf)
                     : ImportanceRatios.token(logp, old, mask);
             if (reweighted != null) {
@@ -187,10 +221,14 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
                 boolean[] chosen = klCov.chosen(a, logp, mask);
                 correction = klCov.metricsCorrection(a, ratio, logp, old, chosen, weight, mask);
                 a = klCov.advantages(a, ratio, logp, old, chosen, mask);
+            } else if (vespo != null) {
+                Objects.requireNonNull(sequenceOf, "sequenceOf");
+                correction = vespo.metricsCorrection(a, ratio, logp, old, weight, mask, sequenceOf, rolloutRatio);
+                a = vespo.advantages(a, logp, old, mask, sequenceOf, rolloutRatio);
             } else {
                 Objects.requireNonNull(sequenceOf, "sequenceOf");
-                correction = bySequence.metricsCorrection(a, ratio, logp, old, weight, mask, sequenceOf);
-                a = bySequence.advantages(a, logp, old, mask, sequenceOf);
+                correction = gmpo.metricsCorrection(a, ratio, logp, old, weight, mask, sequenceOf);
+                a = gmpo.advantages(a, logp, old, mask, sequenceOf);
             }
             old = ImportanceRatios.oldLogpAtRatioOne(logp, old, mask);
         } else if (sequenceRatio) {
@@ -198,5 +236,13 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
                     "sequenceOf"));
         }
         return new Moved(old, a, correction);
+    }
+
+    /** Each counted row's advantage times f; padding rows as they came. */
+    private static float[] weighted(float[] advantage, float[] f, float[] mask) {
+        RowArrays.sameLength(advantage, "advantage", mask.length, "mask");
+        float[] out = advantage.clone();
+        for (int i = 0; i < mask.length; ++i) if (mask[i] != 0) out[i] = (float) ((double) advantage[i] * f[i]);
+        return out;
     }
 }

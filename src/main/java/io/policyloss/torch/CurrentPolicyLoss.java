@@ -54,14 +54,33 @@ public final class CurrentPolicyLoss {
      */
     public TorchLossResult compute(Tensor logits, PolicyRows rows, float[] mask, int[] sequenceOf,
             RandomGenerator random) {
-        MovedRows m = move(() -> loss.evaluate(logits, rows), rows, mask, sequenceOf, random);
+        return compute(logits, rows, mask, sequenceOf, random, null);
+    }
+
+    /**
+     * As {@link #compute(Tensor, PolicyRows, float[], int[], RandomGenerator)}, for rollouts from another engine:
+     * each moved row's policy-gradient term weighted by its rolloutRatio, TRL's and verl's importance weight, as
+     * {@link PolicyObjective#move(io.policyloss.loss.LossConfig, float[], float[], float[], float[], float[], float[],
+     * int[], RandomGenerator, float[])} weighs it (VESPO folds it into its sequence weight).
+     *
+     * @param rolloutRatio f of each of the mask's rows ({@code RolloutCorrection.ratios}), or null for none
+     */
+    public TorchLossResult compute(Tensor logits, PolicyRows rows, float[] mask, int[] sequenceOf,
+            RandomGenerator random, float[] rolloutRatio) {
+        MovedRows m = move(() -> loss.evaluate(logits, rows), rows, mask, sequenceOf, random, rolloutRatio);
         return loss.compute(logits, m.rows()).plus(m.metricsCorrection());
     }
 
     /** As {@link TorchFusedLoss#computeInPlace}, on the objective's rows (arguments as {@link #compute}'s). */
     public TorchLossResult computeInPlace(Tensor logits, PolicyRows rows, float[] mask, int[] sequenceOf,
             RandomGenerator random) {
-        MovedRows m = move(() -> loss.evaluate(logits, rows), rows, mask, sequenceOf, random);
+        return computeInPlace(logits, rows, mask, sequenceOf, random, null);
+    }
+
+    /** As {@link TorchFusedLoss#computeInPlace}, on the objective's rows, rolloutRatio as {@link #compute}'s. */
+    public TorchLossResult computeInPlace(Tensor logits, PolicyRows rows, float[] mask, int[] sequenceOf,
+            RandomGenerator random, float[] rolloutRatio) {
+        MovedRows m = move(() -> loss.evaluate(logits, rows), rows, mask, sequenceOf, random, rolloutRatio);
         return loss.computeInPlace(logits, m.rows()).plus(m.metricsCorrection());
     }
 
@@ -73,34 +92,49 @@ public final class CurrentPolicyLoss {
      */
     public LinearLossResult compute(Tensor hidden, Tensor weight, Tensor bias, PolicyRows rows, float[] mask,
             int[] sequenceOf, RandomGenerator random) {
+        return compute(hidden, weight, bias, rows, mask, sequenceOf, random, null);
+    }
+
+    /** As {@link FusedLinearPolicyLoss#compute}, on the objective's rows, rolloutRatio as {@link #compute}'s. */
+    public LinearLossResult compute(Tensor hidden, Tensor weight, Tensor bias, PolicyRows rows, float[] mask,
+            int[] sequenceOf, RandomGenerator random, float[] rolloutRatio) {
         if (objective.movesEachRowAlone()) {
             Objects.requireNonNull(mask, "mask");
             Objects.requireNonNull(rows, "rows");
             checkMask(mask.length, rows.oldLogp().numel());
+            if (rolloutRatio != null && rolloutRatio.length != mask.length)  // before it is cut with the mask
+                throw new IllegalArgumentException("rolloutRatio: length " + rolloutRatio.length + ", mask has "
+                        + mask.length + " rows");
             return linear.compute(hidden, weight, bias, rows, (first, chunk, firstCall) -> {
                 long moved = Math.min(mask.length - first, chunk.oldLogp().numel());
                 if (moved <= 0) return MovedRows.unmoved(chunk);  // the rows after the mask pass as they are
-                return move(() -> firstCall, chunk, Arrays.copyOfRange(mask, (int) first, (int) (first + moved)),
-                        null, random);
+                int from = (int) first, to = (int) (first + moved);
+                return move(() -> firstCall, chunk, Arrays.copyOfRange(mask, from, to), null, random,
+                        rolloutRatio == null ? null : Arrays.copyOfRange(rolloutRatio, from, to));
             });
         }
-        MovedRows m = move(() -> linear.evaluate(hidden, weight, bias, rows), rows, mask, sequenceOf, random);
+        MovedRows m = move(() -> linear.evaluate(hidden, weight, bias, rows), rows, mask, sequenceOf, random,
+                rolloutRatio);
         return linear.compute(hidden, weight, bias, m.rows()).plus(m.metricsCorrection());
     }
 
-    /** The objective's rows, from the first call's logp and entropy, which {@code firstCall} computes. */
+    /**
+     * The objective's rows, from the first call's logp and entropy, which {@code firstCall} computes when the
+     * objective needs them (PPO's clipped loss with rollout ratios only weighs the advantages).
+     */
     private MovedRows move(Supplier<TorchFusedLoss.RowOutputs> firstCall, PolicyRows rows, float[] mask,
-            int[] sequenceOf, RandomGenerator random) {
-        if (!objective.needsCurrentPolicy()) return MovedRows.unmoved(rows);
+            int[] sequenceOf, RandomGenerator random, float[] rolloutRatio) {
+        boolean firstNeeded = objective.needsCurrentPolicy();
+        if (!firstNeeded && rolloutRatio == null) return MovedRows.unmoved(rows);
         Objects.requireNonNull(mask, "mask");
         Objects.requireNonNull(rows, "rows");
         float[] oldLogp = Tensors.toFloats(rows.oldLogp()), advantage = Tensors.toFloats(rows.advantage());
         int n = mask.length;
         checkMask(n, oldLogp.length);
-        TorchFusedLoss.RowOutputs first = firstCall.get();
-        PolicyObjective.Moved m = objective.move(loss.config(), prefix(first.logp(), n), prefix(first.entropy(), n),
-                Arrays.copyOf(oldLogp, n), Arrays.copyOf(advantage, n), prefix(rows.weight(), n), mask, sequenceOf,
-                random);
+        TorchFusedLoss.RowOutputs first = firstNeeded ? firstCall.get() : null;
+        PolicyObjective.Moved m = objective.move(loss.config(), first == null ? null : prefix(first.logp(), n),
+                first == null ? null : prefix(first.entropy(), n), Arrays.copyOf(oldLogp, n),
+                Arrays.copyOf(advantage, n), prefix(rows.weight(), n), mask, sequenceOf, random, rolloutRatio);
         System.arraycopy(m.oldLogp(), 0, oldLogp, 0, n);
         System.arraycopy(m.advantage(), 0, advantage, 0, n);
         return new MovedRows(new PolicyRows(rows.target(), onDeviceOf(rows.oldLogp(), oldLogp),

@@ -87,6 +87,77 @@ class PolicyObjectiveTest {
             assertFalse(objective.movesEachRowAlone(), objective.toString());
     }
 
+    /**
+     * With rollout ratios f, each objective's rows are those of the advantages f A, but Clip-Cov's are its rows of A
+     * weighted after its choice (verl's order), and VESPO's fold f into its sequence weight (TRL's); KL-Cov refuses.
+     */
+    @Test
+    void rolloutRatiosWeighThePolicyGradientAsTrlAndVerlDo() {
+        int n = 48;
+        Random r = new Random(2);
+        float[] logp = new float[n], entropy = new float[n], oldLogp = new float[n], advantage = new float[n],
+                weight = new float[n], mask = new float[n], f = new float[n];
+        int[] sequenceOf = new int[n];
+        for (int i = 0; i < n; ++i) {
+            sequenceOf[i] = i / 6;
+            logp[i] = (float) (-1 + 0.5 * r.nextGaussian());
+            entropy[i] = (float) (1 + r.nextDouble());
+            oldLogp[i] = logp[i] + (float) (0.3 * r.nextGaussian());
+            advantage[i] = (float) (sequenceOf[i] % 3 - 1 + 0.1 * r.nextGaussian());
+            mask[i] = i % 6 == 5 ? 0 : 1;
+            weight[i] = mask[i] / n;
+            f[i] = mask[i] == 0 ? Float.NaN : sequenceOf[i] % 4 == 0 ? 0 : (float) (0.5 + r.nextDouble());
+        }
+        float[] fa = advantage.clone();
+        for (int i = 0; i < n; ++i) if (mask[i] != 0) fa[i] = (float) ((double) advantage[i] * f[i]);
+        LossConfig config = LossConfig.defaults();
+        for (PolicyObjective objective : List.of(PolicyObjective.CLIPPED,
+                PolicyObjective.CLIPPED.with(Cispo.defaults()),
+                PolicyObjective.CLIPPED.with(Sapo.defaults()).withSequenceRatio(true),
+                PolicyObjective.CLIPPED.with(Gmpo.defaults()), PolicyObjective.CLIPPED.withSequenceRatio(true),
+                PolicyObjective.CLIPPED.withTopEntropyQuantile(0.3).withOffPolicyMaskThreshold(0.05))) {
+            PolicyObjective.Moved got = objective.move(config, logp, entropy, oldLogp, advantage, weight, mask,
+                    sequenceOf, null, f);
+            PolicyObjective.Moved want = objective.move(config, logp, entropy, oldLogp, fa, weight, mask, sequenceOf,
+                    null);
+            assertArrayEquals(want.advantage(), got.advantage(), objective.toString());
+            assertArrayEquals(want.oldLogp(), got.oldLogp(), objective.toString());
+            assertEquals(want.metricsCorrection(), got.metricsCorrection(), objective.toString());
+        }
+
+        PolicyObjective clipCov = PolicyObjective.CLIPPED.with(new ClipCov(0.2, -10, 10));
+        float[] chosen = clipCov.move(config, logp, entropy, oldLogp, advantage, weight, mask, null, new Random(3))
+                .advantage();
+        float[] got = clipCov.move(config, logp, entropy, oldLogp, advantage, weight, mask, null, new Random(3), f)
+                .advantage();
+        int zeroed = 0;
+        for (int i = 0; i < n; ++i) {
+            if (mask[i] == 0) continue;
+            zeroed += chosen[i] == 0 ? 1 : 0;
+            assertEquals((float) ((double) chosen[i] * f[i]), got[i], "Clip-Cov row " + i);
+        }
+        assertTrue(zeroed > 0, "Clip-Cov chose no token");
+        assertFalse(Arrays.equals(got, clipCov.move(config, logp, entropy, oldLogp, fa, weight, mask, null,
+                new Random(3)).advantage()), "choosing on the weighted advantages would choose otherwise");
+
+        Vespo vespo = Vespo.defaults();
+        PolicyObjective.Moved v = PolicyObjective.CLIPPED.with(vespo).move(config, logp, entropy, oldLogp, advantage,
+                weight, mask, sequenceOf, null, f);
+        assertArrayEquals(vespo.advantages(advantage, logp, oldLogp, mask, sequenceOf, f), v.advantage());
+        assertEquals(vespo.metricsCorrection(advantage, ImportanceRatios.token(logp, oldLogp, mask), logp, oldLogp,
+                weight, mask, sequenceOf, f), v.metricsCorrection());
+
+        Refusals.assertMessage("rolloutRatio: not with KL-Cov, whose metrics correction would miss the weights; weigh "
+                + "its advantages outside", () -> PolicyObjective.CLIPPED.with(KlCov.defaults()).move(config, logp,
+                entropy, oldLogp, advantage, weight, mask, null, null, f));
+        float[] bad = f.clone();
+        bad[7] = -0.5f;
+        Refusals.assertMessage("rolloutRatio: row 7: must be finite and >= 0, got -0.5", () -> PolicyObjective.CLIPPED
+                .move(config, null, null, oldLogp, advantage, weight, mask, null, null, bad));
+        Refusals.assertMessage("rolloutRatio: length 47, mask has 48 rows", () -> PolicyObjective.CLIPPED
+                .move(config, null, null, oldLogp, advantage, weight, mask, null, null, Arrays.copyOf(f, 47)));
+    }
+
     private static float[] head(float[] a, int k) {
         return Arrays.copyOf(a, k);
     }

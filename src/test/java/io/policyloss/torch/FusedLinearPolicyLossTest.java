@@ -3,6 +3,7 @@ package io.policyloss.torch;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -328,6 +329,50 @@ class FusedLinearPolicyLossTest {
             assertClose(Outcome.of(whole.loss().item_double(), whole.metrics(), p),
                     Outcome.of(results[0].loss().item_double(), results[0].metrics(), leaves[0]), 2e-6, 1e-5);
         }
+    }
+
+    /**
+     * Rollout ratios behind the head give what they give over the whole logits: CISPO in one pass (each chunk's slice
+     * of the ratios beside its slice of the mask, which covers the first 15 rows), VESPO and PPO's clipped loss (no
+     * first call) in two.
+     */
+    @Test
+    void rolloutRatiosBehindTheHeadGiveWhatTheyGiveOnTheWholeLogits() {
+        Inputs in = Inputs.random(17);
+        int moved = 15;
+        Random r = new Random(18);
+        float[] mask = new float[moved], f = new float[moved], weight = Tensors.toFloats(in.rows.weight());
+        int[] sequenceOf = new int[moved];
+        for (int i = 0; i < moved; ++i) {
+            mask[i] = weight[i] == 0 ? 0 : 1;
+            sequenceOf[i] = i / TIME;
+            f[i] = i % 4 == 1 ? 0 : (float) (0.5 + r.nextDouble());
+        }
+        TorchFusedLoss kernel = new TorchFusedLoss(CONFIG);
+        for (PolicyObjective objective : new PolicyObjective[] {PolicyObjective.CLIPPED.with(Cispo.defaults()),
+                PolicyObjective.CLIPPED.with(Vespo.defaults()), PolicyObjective.CLIPPED}) {
+            Tensor[] p = in.leaves(ScalarType.Float);
+            TorchLossResult whole = new CurrentPolicyLoss(kernel, objective).compute(torch.linear(p[0].tanh(), p[1],
+                    new TensorOptional(p[2])), in.rows, mask, sequenceOf, null, f);
+            whole.backward();
+            Tensor[] q = in.leaves(ScalarType.Float);
+            LinearLossResult chunks = new CurrentPolicyLoss(new FusedLinearPolicyLoss(kernel, 4), objective)
+                    .compute(q[0].tanh(), q[1], q[2], in.rows, mask, sequenceOf, null, f);
+            chunks.backward();
+            assertClose(Outcome.of(whole.loss().item_double(), whole.metrics(), p),
+                    Outcome.of(chunks.loss().item_double(), chunks.metrics(), q), 2e-6, 1e-5);
+            Tensor[] u = in.leaves(ScalarType.Float);
+            TorchLossResult unweighted = new CurrentPolicyLoss(kernel, objective).compute(torch.linear(u[0].tanh(),
+                    u[1], new TensorOptional(u[2])), in.rows, mask, sequenceOf, null);
+            assertNotEquals(unweighted.metrics().loss(), whole.metrics().loss(), objective + ": the ratios count");
+            TorchLossResult inPlace = new CurrentPolicyLoss(kernel, objective).computeInPlace(torch.linear(
+                    u[0].tanh(), u[1], new TensorOptional(u[2])).detach(), in.rows, mask, sequenceOf, null, f);
+            assertEquals(whole.metrics(), inPlace.metrics(), objective + " in place");
+        }
+        assertMessage("rolloutRatio: length 14, mask has 15 rows", () -> new CurrentPolicyLoss(
+                new FusedLinearPolicyLoss(kernel, 4), PolicyObjective.CLIPPED.with(Cispo.defaults())).compute(
+                in.leaves(ScalarType.Float)[0], in.leaves(ScalarType.Float)[1], null, in.rows, mask, null, null,
+                Arrays.copyOf(f, 14)));
     }
 
     /** Liger-Kernel's rule: logits about the size of the hidden states, in a power-of-2 number of rows. */
