@@ -23,13 +23,12 @@ import java.util.Objects;
  * <p>TRL multiplies the per-token policy loss by f after entropy masking and before the KL term is added, and the
  * clipped loss is linear in the advantage with its sign kept (SPEC section 3), so the advantage f A gives f times
  * each row's pg term and its gradient, through the same branches, with KL, entropy and the aggregation weights
- * unchanged ({@link #advantages}; {@code RolloutCorrectionTest} checks the kernel does this). f &gt;= 0
- * keeps the advantage's sign, which is what CISPO, SAPO, GMPO, GSPO and off-policy masking read of it, so the
- * weighted advantages may go through a {@code PolicyObjective} too. Three exceptions: Entropy-Adv shapes the
- * advantage by its size; VESPO's f goes into its sequence weight instead ({@link #ratios} into
- * {@link Vespo#advantages(float[], float[], float[], float[], int[], float[])}, as TRL folds it); and verl's
- * Clip-Cov and KL-Cov choose their tokens by the covariance of the unweighted advantages and weigh their losses
- * after, so weigh the advantages they return ({@link ClipCov#advantages}, {@link KlCov#advantages}) instead.
+ * unchanged ({@link #advantages}; {@code RolloutCorrectionTest} checks the kernel does this); not with Entropy-Adv,
+ * which shapes the advantage by its size. With a {@link PolicyObjective}, give f itself ({@link #ratios}) to its
+ * {@code move} (or to {@code CurrentPolicyLoss}), which weighs the advantages first where that is the trainers' loss
+ * (f &gt;= 0 keeps their signs, all that CISPO, SAPO, GMPO and the masks read of them) and otherwise as they do:
+ * VESPO folds f into its sequence weight, as TRL does, and verl's Clip-Cov chooses its tokens on the unweighted
+ * advantages and weighs its loss after.
  *
  * @param mode which ratio, and whether out-of-range ratios are truncated or masked
  * @param clipMin the lower bound: 0 for none (TRL's null), finite, in [0, clipMax]
