@@ -95,6 +95,39 @@ public record RolloutCorrection(Mode mode, double clipMin, double clipMax) {
     }
 
     /**
+     * verl's {@code rollout_is_batch_normalize}: f divided by its batch mean, so that the weights average 1; the mean
+     * over the counted tokens in the token modes, over the sequences with a counted token in the sequence modes (each
+     * sequence's f once). Where that mean is at most 1e-8 (every weight masked), f as it came, as verl leaves it.
+     * Over data-parallel ranks verl takes the mean of every rank's weights; this is one batch's.
+     *
+     * @param f {@link #ratios} of this correction, finite and &gt;= 0 on the counted rows
+     */
+    public float[] normalizedToMeanOne(float[] f, float[] mask, int[] sequenceOf) {
+        if (!mode.perSequence()) RowArrays.mask(mask);
+        boolean[] counted = new boolean[mode.perSequence()
+                ? (int) AggregationWeights.Totals.of(mask, sequenceOf).sequences() : 0];
+        RowArrays.sameLength(f, "f", mask.length, "mask");
+        double sum = 0;
+        int count = 0;
+        for (int i = 0; i < mask.length; ++i) {
+            if (mask[i] == 0) continue;
+            if (!(f[i] >= 0 && f[i] < Float.POSITIVE_INFINITY))
+                throw new IllegalArgumentException("f: row " + i + ": must be finite and >= 0, got " + f[i]);
+            if (mode.perSequence()) {
+                if (counted[sequenceOf[i]]) continue;
+                counted[sequenceOf[i]] = true;
+            }
+            sum += f[i];
+            ++count;
+        }
+        double mean = count == 0 ? 0 : sum / count;
+        float[] out = f.clone();
+        if (!(mean > 1e-8)) return out;
+        for (int i = 0; i < mask.length; ++i) if (mask[i] != 0) out[i] = (float) (f[i] / mean);
+        return out;
+    }
+
+    /**
      * What TRL logs of the correction, for one batch (TRL averages the means over ranks and takes the extremes of
      * the extremes).
      *

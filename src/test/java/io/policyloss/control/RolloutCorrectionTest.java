@@ -201,6 +201,57 @@ class RolloutCorrectionTest {
         assertTrue(masked > 0 && masked < rows / 2, masked + " rows masked");
     }
 
+    /**
+     * verl's rollout_is_batch_normalize on its [B, T] weights (masked to 0 on padding): the token modes divide by
+     * masked_mean(w, mask); the sequence modes by the mean over sequences with a counted token of masked_mean(w, mask,
+     * axis=-1), sum / (count + 1e-8); a mean at most 1e-8 leaves the weights as they are.
+     */
+    @Test
+    void batchNormalizationDividesByVerlsMean() {
+        Batch batch = Batch.random(18);
+        for (Mode mode : Mode.values()) {
+            RolloutCorrection c = new RolloutCorrection(mode, 0.5, 2);
+            float[] f = c.ratios(batch.oldLogp, batch.rolloutLogp, batch.mask, batch.sequenceOf);
+            double[] sequenceWeight = new double[B];
+            double tokenSum = 0, tokens = 0, sequenceSum = 0, sequences = 0;
+            for (int b = 0; b < B; ++b) {
+                double sum = 0, count = 0;
+                for (int t = 0; t < T; ++t) {
+                    int i = b * T + t;
+                    double w = f[i] * batch.mask[i];
+                    sum += w;
+                    count += batch.mask[i];
+                }
+                tokenSum += sum;
+                tokens += count;
+                sequenceWeight[b] = sum / (count + 1e-8);
+                if (count > 0) {
+                    sequenceSum += sequenceWeight[b];
+                    sequences++;
+                }
+            }
+            boolean sequence = mode == Mode.SEQUENCE_MASK || mode == Mode.SEQUENCE_TRUNCATE;
+            double mean = sequence ? sequenceSum / sequences : tokenSum / tokens;
+            float[] got = c.normalizedToMeanOne(f, batch.mask, batch.sequenceOf);
+            for (int i = 0; i < f.length; ++i) {
+                if (batch.mask[i] == 0) {
+                    assertEquals(f[i], got[i], "a padding row keeps its f");
+                    continue;
+                }
+                if (!(Math.abs(f[i] / mean - got[i]) <= 1e-6 * Math.abs(f[i] / mean) + 1e-7))
+                    fail(mode.trlName() + " row " + i + ": " + f[i] / mean + " expected, got " + got[i]);
+            }
+            assertTrue(Math.abs(mean - 1) > 0.05, mode.trlName() + ": a mean of " + mean + " tests little");
+        }
+        float[] zero = new float[batch.mask.length];
+        assertArrayEquals(zero, RolloutCorrection.defaults().normalizedToMeanOne(zero, batch.mask, batch.sequenceOf),
+                "every weight masked: left as it is");
+        Refusals.assertMessage("f: row 0: must be finite and >= 0, got -1.0", () -> RolloutCorrection.defaults()
+                .normalizedToMeanOne(new float[] {-1f}, new float[] {1}, new int[] {0}));
+        Refusals.assertMessage("f: length 1, mask has 2 rows", () -> RolloutCorrection.defaults()
+                .normalizedToMeanOne(new float[1], new float[] {1, 1}, new int[] {0, 0}));
+    }
+
     /** TRL masks a ratio strictly outside the bounds: at clipMin = clipMax = 1 only a log-ratio of exactly 0 stays. */
     @Test
     void theBoundsThemselvesAreKept() {
