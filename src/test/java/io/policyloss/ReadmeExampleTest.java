@@ -41,6 +41,18 @@ class ReadmeExampleTest {
         assertShownVerbatim("ReadmeFusedLinearExample.java");
     }
 
+    /** Sequence 1's product of ratios is e^2, above TRL's clip_max of 3: its rows lose their pg term. */
+    @Test
+    void rolloutExampleRunsAndMatchesTheReadme() throws IOException {
+        ReadmeRolloutExample.Outcome r = ReadmeRolloutExample.run();
+        assertEquals(5, r.corrected().metrics().validRows());
+        assertEquals(0.5, r.metrics().correctedFraction(), "one of the two sequences masked");
+        assertEquals(0, r.metrics().ratioMin());
+        assertEquals(Math.exp(0.1), r.metrics().ratioMax(), 1e-6, "sequence 0's: -0.1 + 0.1 + 0.1");
+        assertTrue(Double.isFinite(r.corrected().totalLoss()));
+        assertShownVerbatim("ReadmeRolloutExample.java");
+    }
+
     private static void assertShownVerbatim(String file) throws IOException {
         String source = Files.readString(Path.of("src/test/java/io/policyloss", file));
         String example = source.substring(source.indexOf("// README-BEGIN\n") + 16, source.indexOf("        // README-END"))
