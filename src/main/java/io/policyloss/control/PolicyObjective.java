@@ -192,17 +192,15 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
             RowArrays.mask(mask);
             RowArrays.sameLength(rolloutRatio, "rolloutRatio", mask.length, "mask");
             for (int i = 0; i < mask.length; ++i)
-                if (mask[i] != 0 && !(rolloutRatio[i] >= 0 && rolloutRatio[i] < Float.POSITIVE_INFINITY))
-                    throw new IllegalArgumentException("rolloutRatio: row " + i + ": must be finite and >= 0, got "
-                            + rolloutRatio[i]);
+                if (mask[i] != 0) RowArrays.finiteNonNegative(rolloutRatio[i], "rolloutRatio", i);
         }
         float[] a = advantage, old = oldLogp;
         LossMetrics correction = LossMetrics.ZERO;
         if (clipCov != null) {
             a = clipCov.advantages(config, a, logp, old, mask, random);
-            if (rolloutRatio != null) a = weighted(a, rolloutRatio, mask);  // after its choice, as verl weighs
+            if (rolloutRatio != null) a = RolloutCorrection.weighted(a, rolloutRatio, mask);  // verl's order
         } else if (rolloutRatio != null && vespo == null) {
-            a = weighted(a, rolloutRatio, mask);
+            a = RolloutCorrection.weighted(a, rolloutRatio, mask);
         }
         if (offPolicyMaskThreshold != null)
             a = OffPolicySequenceMask.advantages(a, logp, old, mask, Objects.requireNonNull(sequenceOf, "sequenceOf"),
@@ -236,13 +234,5 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
                     "sequenceOf"));
         }
         return new Moved(old, a, correction);
-    }
-
-    /** Each counted row's advantage times f; padding rows as they came. */
-    private static float[] weighted(float[] advantage, float[] f, float[] mask) {
-        RowArrays.sameLength(advantage, "advantage", mask.length, "mask");
-        float[] out = advantage.clone();
-        for (int i = 0; i < mask.length; ++i) if (mask[i] != 0) out[i] = (float) ((double) advantage[i] * f[i]);
-        return out;
     }
 }

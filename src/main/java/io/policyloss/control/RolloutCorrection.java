@@ -84,13 +84,15 @@ public record RolloutCorrection(Mode mode, double clipMin, double clipMax) {
     public float[] advantages(float[] advantage, float[] oldLogp, float[] rolloutLogp, float[] mask,
             int[] sequenceOf) {
         float[] f = ratios(oldLogp, rolloutLogp, mask, sequenceOf);
+        RowArrays.finiteWhereCounted(mask, new String[] {"advantage"}, advantage);
+        return weighted(advantage, f, mask);
+    }
+
+    /** Each counted row's advantage times its f; padding rows as they came (PolicyObjective's moving too). */
+    static float[] weighted(float[] advantage, float[] f, float[] mask) {
         RowArrays.sameLength(advantage, "advantage", mask.length, "mask");
         float[] out = advantage.clone();
-        for (int i = 0; i < mask.length; ++i) {
-            if (mask[i] == 0) continue;
-            RowArrays.finite(advantage[i], "advantage", i);
-            out[i] = (float) ((double) advantage[i] * f[i]);
-        }
+        for (int i = 0; i < mask.length; ++i) if (mask[i] != 0) out[i] = (float) ((double) advantage[i] * f[i]);
         return out;
     }
 
@@ -111,8 +113,7 @@ public record RolloutCorrection(Mode mode, double clipMin, double clipMax) {
         int count = 0;
         for (int i = 0; i < mask.length; ++i) {
             if (mask[i] == 0) continue;
-            if (!(f[i] >= 0 && f[i] < Float.POSITIVE_INFINITY))
-                throw new IllegalArgumentException("f: row " + i + ": must be finite and >= 0, got " + f[i]);
+            RowArrays.finiteNonNegative(f[i], "f", i);
             if (mode.perSequence()) {
                 if (counted[sequenceOf[i]]) continue;
                 counted[sequenceOf[i]] = true;
@@ -185,13 +186,10 @@ public record RolloutCorrection(Mode mode, double clipMin, double clipMax) {
     private double[] logRatios(float[] oldLogp, float[] rolloutLogp, float[] mask, int[] sequenceOf) {
         int sequences = mode.perSequence() ? (int) AggregationWeights.Totals.of(mask, sequenceOf).sequences() : 0;
         if (!mode.perSequence()) RowArrays.mask(mask);
-        RowArrays.sameLength(oldLogp, "oldLogp", mask.length, "mask");
-        RowArrays.sameLength(rolloutLogp, "rolloutLogp", mask.length, "mask");
+        RowArrays.finiteWhereCounted(mask, new String[] {"oldLogp", "rolloutLogp"}, oldLogp, rolloutLogp);
         double[] logRatio = new double[mode.perSequence() ? sequences : mask.length];
         for (int i = 0; i < mask.length; ++i) {
             if (mask[i] == 0) continue;
-            RowArrays.finite(oldLogp[i], "oldLogp", i);
-            RowArrays.finite(rolloutLogp[i], "rolloutLogp", i);
             logRatio[unit(i, sequenceOf)] += (double) oldLogp[i] - rolloutLogp[i];
         }
         return logRatio;

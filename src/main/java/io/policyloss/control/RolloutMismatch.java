@@ -38,16 +38,13 @@ public record RolloutMismatch(double kl, double k3Kl, double trainingPpl, double
      */
     public static RolloutMismatch of(float[] oldLogp, float[] rolloutLogp, float[] mask, int[] sequenceOf) {
         int sequences = (int) AggregationWeights.Totals.of(mask, sequenceOf).sequences();
-        RowArrays.sameLength(oldLogp, "oldLogp", mask.length, "mask");
-        RowArrays.sameLength(rolloutLogp, "rolloutLogp", mask.length, "mask");
+        RowArrays.finiteWhereCounted(mask, new String[] {"oldLogp", "rolloutLogp"}, oldLogp, rolloutLogp);
         double[] trainingSum = new double[sequences], rolloutSum = new double[sequences], dSum = new double[sequences];
         int[] length = new int[sequences];
         double kl = 0, k3 = 0, chi2 = 0;
         int tokens = 0;
         for (int i = 0; i < mask.length; ++i) {
             if (mask[i] == 0) continue;
-            RowArrays.finite(oldLogp[i], "oldLogp", i);
-            RowArrays.finite(rolloutLogp[i], "rolloutLogp", i);
             double d = (double) oldLogp[i] - rolloutLogp[i];
             int s = sequenceOf[i];
             trainingSum[s] += oldLogp[i];

@@ -212,14 +212,11 @@ public record RolloutRejection(List<Criterion> criteria) {
     /** Per criterion, whether each counted row stays (padding rows: true). */
     private boolean[][] keeps(float[] oldLogp, float[] rolloutLogp, float[] mask, int[] sequenceOf) {
         int sequences = (int) AggregationWeights.Totals.of(mask, sequenceOf).sequences();
-        RowArrays.sameLength(oldLogp, "oldLogp", mask.length, "mask");
-        RowArrays.sameLength(rolloutLogp, "rolloutLogp", mask.length, "mask");
+        RowArrays.finiteWhereCounted(mask, new String[] {"oldLogp", "rolloutLogp"}, oldLogp, rolloutLogp);
         double[] d = new double[mask.length];
         int[] tokens = new int[sequences];
         for (int i = 0; i < mask.length; ++i) {
             if (mask[i] == 0) continue;
-            RowArrays.finite(oldLogp[i], "oldLogp", i);
-            RowArrays.finite(rolloutLogp[i], "rolloutLogp", i);
             d[i] = Math.min(Math.max((double) oldLogp[i] - rolloutLogp[i], -MAX_LOG_RATIO), MAX_LOG_RATIO);
             ++tokens[sequenceOf[i]];
         }

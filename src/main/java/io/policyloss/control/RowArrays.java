@@ -29,24 +29,31 @@ final class RowArrays {
                 throw new IllegalArgumentException("mask: row " + i + ": must be 0 or 1, got " + mask[i]);
     }
 
-    /**
-     * The rows a surrogate reads: advantage, logp and oldLogp have a value per row of the mask, finite on each counted
-     * row (checked row by row, the first bad row named).
-     */
+    /** The rows a surrogate reads: advantage, logp and oldLogp, as {@link #finiteWhereCounted} checks them. */
     static void advantageAndLogps(float[] advantage, float[] logp, float[] oldLogp, float[] mask) {
-        sameLength(advantage, "advantage", mask.length, "mask");
-        sameLength(logp, "logp", mask.length, "mask");
-        sameLength(oldLogp, "oldLogp", mask.length, "mask");
+        finiteWhereCounted(mask, new String[] {"advantage", "logp", "oldLogp"}, advantage, logp, oldLogp);
+    }
+
+    /**
+     * Each array has a value per row of the mask and is finite on each counted row: every length first, then row by
+     * row, the first bad row named (names[k] is rows[k]'s).
+     */
+    static void finiteWhereCounted(float[] mask, String[] names, float[]... rows) {
+        for (int k = 0; k < rows.length; ++k) sameLength(rows[k], names[k], mask.length, "mask");
         for (int i = 0; i < mask.length; ++i) {
             if (mask[i] == 0) continue;
-            finite(advantage[i], "advantage", i);
-            finite(logp[i], "logp", i);
-            finite(oldLogp[i], "oldLogp", i);
+            for (int k = 0; k < rows.length; ++k) finite(rows[k][i], names[k], i);
         }
     }
 
     static void finite(float v, String name, int row) {
         if (!Float.isFinite(v))
             throw new IllegalArgumentException(name + ": row " + row + ": must be finite, got " + v);
+    }
+
+    /** A weight or ratio of one row: finite and &gt;= 0. */
+    static void finiteNonNegative(float v, String name, int row) {
+        if (!(v >= 0 && v < Float.POSITIVE_INFINITY))
+            throw new IllegalArgumentException(name + ": row " + row + ": must be finite and >= 0, got " + v);
     }
 }

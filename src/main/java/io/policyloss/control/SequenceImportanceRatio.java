@@ -33,13 +33,10 @@ public final class SequenceImportanceRatio {
      */
     public static double[] sequenceLogRatios(float[] logp, float[] oldLogp, float[] mask, int[] sequenceOf) {
         int sequences = (int) AggregationWeights.Totals.of(mask, sequenceOf).sequences();
-        RowArrays.sameLength(logp, "logp", mask.length, "mask");
-        RowArrays.sameLength(oldLogp, "oldLogp", mask.length, "mask");
+        RowArrays.finiteWhereCounted(mask, new String[] {"logp", "oldLogp"}, logp, oldLogp);
         double[] sum = new double[sequences], tokens = new double[sequences];
         for (int i = 0; i < mask.length; ++i) {
             if (mask[i] == 0) continue;
-            RowArrays.finite(logp[i], "logp", i);
-            RowArrays.finite(oldLogp[i], "oldLogp", i);
             sum[sequenceOf[i]] += (double) logp[i] - oldLogp[i];
             tokens[sequenceOf[i]] += 1;
         }

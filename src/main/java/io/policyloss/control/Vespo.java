@@ -81,9 +81,7 @@ public record Vespo(double kPos, double lambdaPos, double kNeg, double lambdaNeg
             RowArrays.finite(oldLogp[i], "oldLogp", i);
             sum[sequenceOf[i]] += ImportanceRatios.logRatio(logp[i], oldLogp[i]);
             if (isRatio == null) continue;
-            if (!(isRatio[i] >= 0) || isRatio[i] == Float.POSITIVE_INFINITY)
-                throw new IllegalArgumentException("isRatio: row " + i + ": must be finite and >= 0, got "
-                        + isRatio[i]);
+            RowArrays.finiteNonNegative(isRatio[i], "isRatio", i);
             sum[sequenceOf[i]] += Math.min(Math.max(Math.log(isRatio[i]), MIN_LOG_W), MAX_LOG_W);
         }
         for (int s = 0; s < count; ++s) sum[s] = Math.min(Math.max(sum[s], MIN_LOG_W), MAX_LOG_W);

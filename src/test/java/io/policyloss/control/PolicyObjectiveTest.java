@@ -154,6 +154,9 @@ class PolicyObjectiveTest {
         bad[7] = -0.5f;
         Refusals.assertMessage("rolloutRatio: row 7: must be finite and >= 0, got -0.5", () -> PolicyObjective.CLIPPED
                 .move(config, null, null, oldLogp, advantage, weight, mask, null, null, bad));
+        bad[7] = Float.POSITIVE_INFINITY;
+        Refusals.assertMessage("rolloutRatio: row 7: must be finite and >= 0, got Infinity", () -> PolicyObjective
+                .CLIPPED.move(config, null, null, oldLogp, advantage, weight, mask, null, null, bad));
         Refusals.assertMessage("rolloutRatio: length 47, mask has 48 rows", () -> PolicyObjective.CLIPPED
                 .move(config, null, null, oldLogp, advantage, weight, mask, null, null, Arrays.copyOf(f, 47)));
     }
