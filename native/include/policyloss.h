@@ -3,8 +3,9 @@
  *
  * One call, pl_fused_loss(), computes forward and backward of SPEC.md sections 1-5 over N rows of logits:
  * temperature-scaled log-softmax, token entropy H, clamped entropy Hc (AEnt), the clipped importance-ratio loss
- * with separate clip-low / clip-high, dual clip, KL to a reference (k1/k2/k3), Entropy-Adv shaping, per-row
- * outputs, batch metric sums and dlogits.  The same ABI serves Java (JavaCPP), the C++ tests and Python (ctypes).
+ * with separate clip-low / clip-high, dual clip, KL to a reference (k1/k2/k3, optionally weighted by the ratio),
+ * Entropy-Adv shaping, per-row outputs, batch metric sums and dlogits.  The same ABI serves Java (JavaCPP), the C++
+ * tests and Python (ctypes).
  *
  * Conventions
  *  - Every struct starts with `size` = sizeof(struct) as the caller compiled it; fields are only ever appended, so a
@@ -40,7 +41,7 @@ extern "C" {
 #endif
 
 /* Bumped when a field is appended to a struct or a call is added. */
-#define PL_ABI_VERSION 5
+#define PL_ABI_VERSION 6
 
 typedef enum pl_status {
     PL_OK = 0,
@@ -92,6 +93,11 @@ typedef struct pl_loss_params {
     float softcap;                /* c_s > 0 enables u = c_s tanh(u / c_s); 0 disables it [0] */
     float temperature;            /* the temperature of every row when args.temperature is NULL; > 0 [1] */
     int32_t num_threads;          /* CPU threads; 0 = all cores [0] */
+    /* Appended in ABI 6.  1: the KL term is r kl, the estimator weighted by the row's ratio r = exp(logp - old_logp)
+     * (the unbiased KL estimate of DeepSeek-V3.2, TRL's use_bias_correction_kl), whose gradient with respect to logp
+     * is r (kl + dkl/dlogp): through r as well, but not where r is clamped (PL_FLAG_RATIO_CLAMPED).  out_kl and
+     * PL_M_KL then hold r kl.  0: the estimator alone [0]. */
+    int32_t kl_bias_correction;
 } pl_loss_params;
 
 /* Metric sums (SPEC section 5): pl_loss_args.metrics receives PL_METRICS_LEN doubles, overwritten (not added to).
@@ -108,7 +114,8 @@ enum {
     PL_M_RATIO_CLAMPED = 7,  /* rows with flag bit 3 */
     PL_M_RATIO = 8,          /* sum r */
     PL_M_APPROX_KL = 9,      /* sum (old_logp - logp), approx KL to the behaviour policy */
-    PL_M_KL = 10,            /* sum kl (the chosen estimator against ref_logp; 0 without ref_logp) */
+    PL_M_KL = 10,            /* sum kl (the chosen estimator against ref_logp, times r with kl_bias_correction; 0
+                                without ref_logp) */
     PL_M_WEIGHT = 11,        /* sum w */
     PL_METRICS_LEN = 12
 };
@@ -157,7 +164,7 @@ typedef struct pl_loss_args {
     float *out_clamped_entropy; /* N: Hc */
     float *out_ratio;         /* N: r */
     float *out_loss;          /* N: l (unweighted) */
-    float *out_kl;            /* N: kl (0 without ref_logp) */
+    float *out_kl;            /* N: kl (r kl with kl_bias_correction; 0 without ref_logp) */
     uint8_t *out_flags;       /* N: PL_FLAG_* bits */
     double *metrics;          /* PL_METRICS_LEN metric sums; device memory in asynchronous device calls, host memory
                                  (copied back) or device memory in synchronous ones */

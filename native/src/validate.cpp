@@ -65,6 +65,9 @@ pl_status check_params(const pl_loss_params &p) {
         return bad("temperature", "must be finite and > 0, got %g", p.temperature);
     if (p.num_threads < 0)
         return fail(PL_ERR_INVALID_ARGUMENT, "num_threads", -1, "must be >= 0 (0 = all cores), got %d", p.num_threads);
+    if (p.kl_bias_correction != 0 && p.kl_bias_correction != 1)
+        return fail(PL_ERR_INVALID_ARGUMENT, "kl_bias_correction", -1, "must be 0 (off) or 1 (on), got %d",
+                    p.kl_bias_correction);
     return PL_OK;
 }
 

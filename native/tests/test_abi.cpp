@@ -1,6 +1,7 @@
 // C++ tests of the C ABI: the contract that does not need the Java oracle (properties of the math, the error
 // contract, thread safety).  Numerical agreement with SPEC is tested against the double-precision Java oracle.
 #include <cmath>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <random>
@@ -187,6 +188,14 @@ static void test_argument_errors() {
     b.p.clamp_p = 1.0f;
     CHECK(b.run() == PL_ERR_INVALID_ARGUMENT && std::string(pl_last_error_argument()) == "clamp_p");
     b.p.clamp_p = 0.5f;
+    b.p.kl_bias_correction = 2;
+    CHECK(b.run() == PL_ERR_INVALID_ARGUMENT && std::string(pl_last_error_argument()) == "kl_bias_correction");
+    // A caller built against ABI 5's header has no kl_bias_correction in its struct: the default (0) stands, whatever
+    // lies past the struct it passed.
+    b.p.size = offsetof(pl_loss_params, kl_bias_correction);
+    CHECK(b.run() == PL_OK);
+    b.p.size = sizeof(pl_loss_params);
+    b.p.kl_bias_correction = 0;
     b.a.ld = 5;
     CHECK(b.run() == PL_ERR_INVALID_ARGUMENT && std::string(pl_last_error_argument()) == "ld");
     b.a.ld = 10;

@@ -139,7 +139,10 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
     /**
      * Refuses a loss configuration this objective cannot ride on: CISPO, SAPO, KL-Cov, GMPO and VESPO put their
      * gradient into the advantage at ratio 1, where Entropy-Adv would shape it by its size
-     * ({@link ReweightedPolicyGradient}).
+     * ({@link ReweightedPolicyGradient}), and where the KL term weighted by the ratio ({@link
+     * LossConfig#klBiasCorrection}) would be weighted by 1 instead of the token's ratio; GSPO's rows carry their
+     * sequence's ratio, through which TRL's weighted KL takes a gradient for every token of the sequence, where the
+     * kernel takes each token's own.
      */
     public void check(LossConfig config) {
         String atRatioOne = cispo != null ? "CISPO" : sapo != null ? "SAPO" : klCov != null ? "KL-Cov"
@@ -147,6 +150,13 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
         if (atRatioOne != null && config.entropyAdvBeta() > 0)
             throw new IllegalArgumentException("loss.entropyAdvBeta: Entropy-Adv shapes the advantage by its size, "
                     + "and " + atRatioOne + " rides on the advantage (ReweightedPolicyGradient says why); choose one");
+        if (atRatioOne != null && config.klBiasCorrection())
+            throw new IllegalArgumentException("loss.klBiasCorrection: it weights the KL term by the kernel's ratio, "
+                    + "and " + atRatioOne + " runs the kernel at a ratio of 1; choose one");
+        if (sequenceRatio && config.klBiasCorrection())
+            throw new IllegalArgumentException("loss.klBiasCorrection: with sequenceRatio, TRL's weighted KL takes its "
+                    + "gradient through the sequence's ratio into every token, the kernel through each token's "
+                    + "alone; choose one");
     }
 
     /** The second call's old_logp and advantage for the moved rows, and what its metrics miss (ZERO if nothing). */

@@ -58,7 +58,8 @@ public final class FusedLoss {
                 .logit_scale((float) config.logitScale())
                 .softcap((float) config.softcap())
                 .temperature((float) config.temperature())
-                .num_threads(numThreads);
+                .num_threads(numThreads)
+                .kl_bias_correction(config.klBiasCorrection() ? 1 : 0);
     }
 
     public LossConfig config() {

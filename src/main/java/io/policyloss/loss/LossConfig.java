@@ -22,6 +22,8 @@ import com.fasterxml.jackson.databind.annotation.JsonPOJOBuilder;
  * @param logitScale s &gt; 0, multiplies the raw logits
  * @param softcap c_s &gt; 0 caps logits as c_s tanh(z / c_s); 0 disables it
  * @param temperature the temperature of every row when no per-row temperatures are given (&gt; 0)
+ * @param klBiasCorrection the KL term weighted by the row's ratio r, r kl with r not held constant: DeepSeek-V3.2's
+ *     unbiased KL estimate, TRL's {@code use_bias_correction_kl}; the KL metrics then hold r kl
  */
 @JsonDeserialize(builder = LossConfig.Builder.class)
 public record LossConfig(
@@ -39,7 +41,8 @@ public record LossConfig(
         double gradScale,
         double logitScale,
         double softcap,
-        double temperature) {
+        double temperature,
+        boolean klBiasCorrection) {
 
     public LossConfig {
         requireThat(epsLow >= 0 && Double.isFinite(epsLow), "epsLow", "must be finite and >= 0", epsLow);
@@ -79,7 +82,8 @@ public record LossConfig(
         return new Builder().epsLow(epsLow).epsHigh(epsHigh).dualClipC(dualClipC).klCoef(klCoef)
                 .klEstimator(klEstimator).entropyCoef(entropyCoef).clampedEntropyCoef(clampedEntropyCoef)
                 .clampP(clampP).clampMode(clampMode).entropyAdvBeta(entropyAdvBeta).entropyAdvKappa(entropyAdvKappa)
-                .gradScale(gradScale).logitScale(logitScale).softcap(softcap).temperature(temperature);
+                .gradScale(gradScale).logitScale(logitScale).softcap(softcap).temperature(temperature)
+                .klBiasCorrection(klBiasCorrection);
     }
 
     /** Fields start at the defaults; {@link #build()} validates. */
@@ -91,6 +95,7 @@ public record LossConfig(
         private ClampMode clampMode = ClampMode.TOKEN_FRACTION;
         private double entropyAdvBeta = 0, entropyAdvKappa = 2, gradScale = 1, logitScale = 1, softcap = 0;
         private double temperature = 1;
+        private boolean klBiasCorrection = false;
 
         public Builder epsLow(double v) { epsLow = v; return this; }
         public Builder epsHigh(double v) { epsHigh = v; return this; }
@@ -107,10 +112,12 @@ public record LossConfig(
         public Builder logitScale(double v) { logitScale = v; return this; }
         public Builder softcap(double v) { softcap = v; return this; }
         public Builder temperature(double v) { temperature = v; return this; }
+        public Builder klBiasCorrection(boolean v) { klBiasCorrection = v; return this; }
 
         public LossConfig build() {
             return new LossConfig(epsLow, epsHigh, dualClipC, klCoef, klEstimator, entropyCoef, clampedEntropyCoef,
-                    clampP, clampMode, entropyAdvBeta, entropyAdvKappa, gradScale, logitScale, softcap, temperature);
+                    clampP, clampMode, entropyAdvBeta, entropyAdvKappa, gradScale, logitScale, softcap, temperature,
+                    klBiasCorrection);
         }
     }
 }

@@ -88,6 +88,8 @@ public final class PolicyLossNative {
         public native pl_loss_params temperature(float v);
         public native int num_threads();
         public native pl_loss_params num_threads(int v);
+        public native int kl_bias_correction();
+        public native pl_loss_params kl_bias_correction(int v);
     }
 
     @Name("pl_data_error")

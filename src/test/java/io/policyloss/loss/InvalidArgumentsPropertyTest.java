@@ -36,7 +36,8 @@ class InvalidArgumentsPropertyTest {
             @ForAll("wild") float oldLogp, @ForAll("wild") float weight,
             @ForAll("smallInts") int klEstimator, @ForAll("smallInts") int clampMode, @ForAll("smallInts") int dtype,
             @ForAll("smallInts") int targetDtype, @ForAll("smallInts") int target, @ForAll("smallInts") int rows,
-            @ForAll("smallInts") int vocab, @ForAll("smallInts") int ldExtra, @ForAll("smallInts") int device) {
+            @ForAll("smallInts") int vocab, @ForAll("smallInts") int ldExtra, @ForAll("smallInts") int device,
+            @ForAll("smallInts") int klBiasCorrection) {
         final int capacity = 64;  // every buffer holds 64 elements of 8 bytes: no shape below can reach past it
         try (PointerScope scope = new PointerScope()) {
             FloatPointer logits = new FloatPointer(2 * capacity);
@@ -51,7 +52,8 @@ class InvalidArgumentsPropertyTest {
             int n = Math.floorMod(rows, 4), v = 1 + Math.floorMod(vocab, 4), ld = v + Math.floorMod(ldExtra, 3);
             pl_loss_params p = new pl_loss_params().eps_low(eps).eps_high(epsHigh).dual_clip_c(dual).clamp_p(clampP)
                     .entropy_adv_kappa(kappa).temperature(temperature).logit_scale(scale).softcap(softcap)
-                    .kl_estimator(klEstimator).clamp_mode(clampMode).clamped_entropy_coef(0.1f).entropy_coef(0.1f);
+                    .kl_estimator(klEstimator).clamp_mode(clampMode).clamped_entropy_coef(0.1f).entropy_coef(0.1f)
+                    .kl_bias_correction(klBiasCorrection);
             pl_loss_args a = new pl_loss_args().n_rows(n).vocab(v).ld(ld).logits_dtype(dtype).logits(logits)
                     .target_dtype(targetDtype).target(targets).old_logp(rowsF).advantage(rowsF).weight(weights)
                     .temperature(device % 2 == 0 ? null : rowsF).dlogits(new FloatPointer(2 * capacity))

@@ -13,7 +13,7 @@ class LossConfigTest {
     private static final LossConfig FULL = LossConfig.builder().epsLow(0.1).epsHigh(Double.POSITIVE_INFINITY).dualClipC(3)
             .klCoef(0.04).klEstimator(KlEstimator.K2).entropyCoef(0.001).clampedEntropyCoef(0.02).clampP(0.33)
             .clampMode(ClampMode.PROBABILITY_MASS).entropyAdvBeta(0.4).entropyAdvKappa(2.5).gradScale(0.25)
-            .logitScale(0.9).softcap(30).temperature(0.8).build();
+            .logitScale(0.9).softcap(30).temperature(0.8).klBiasCorrection(true).build();
 
     @Test
     void jsonAndYamlRoundTrip(@TempDir Path dir) {

@@ -129,6 +129,10 @@ public final class Oracle {
                 kl = Math.min(Math.max(raw, -10), 10);
                 if (raw >= -10 && raw <= 10) klPart = beta * (1 - Math.exp(delta));
             }
+            if (c.klBiasCorrection()) {  // r kl by the product rule; dr/dlogp = r, or 0 where r is clamped
+                klPart = (ratioClamped ? 0 : beta * r * kl) + r * klPart;
+                kl *= r;
+            }
         }
         double gradLogp = pgPart + klPart;
         double lambdaH = f(c.entropyCoef()), lambdaC = f(c.clampedEntropyCoef());

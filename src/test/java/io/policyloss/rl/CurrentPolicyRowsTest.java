@@ -219,6 +219,10 @@ class CurrentPolicyRowsTest {
                 {"vespo", "{\"sequenceRatio\": true}", "sequenceRatio: VESPO has its own sequence-level ratio"},
                 {"vespo", "{\"cispo\": {\"minWeight\": 0, \"maxWeight\": 5}}", "vespo: cispo is set too"},
                 {"vespo", "{\"loss\": {\"entropyAdvBeta\": 0.4}}", "and VESPO rides on the advantage"},
+                {"gmpo", "{\"loss\": {\"klCoef\": 0.04, \"klBiasCorrection\": true}}",
+                        "loss.klBiasCorrection: it weights the KL term by the kernel's ratio, and GMPO runs"},
+                {"gspo", "{\"loss\": {\"klCoef\": 0.04, \"klBiasCorrection\": true}}",
+                        "loss.klBiasCorrection: with sequenceRatio"},
                 {"kl-cov", "{\"offPolicyMaskThreshold\": 0.1}",
                         "offPolicyMaskThreshold: off-policy sequence masking with KL-Cov"},
                 {"cispo", "{\"cispo\": {\"maxWeight\": 0}}", "maxWeight: must be > minWeight (0.0), got 0.0"}}) {
