@@ -71,7 +71,11 @@ typedef enum pl_clamp_mode {
 typedef enum pl_kl_estimator {
     PL_KL_K1 = 1, /* logp - ref_logp */
     PL_KL_K2 = 2, /* (ref_logp - logp)^2 / 2 */
-    PL_KL_K3 = 3  /* clamp(exp(delta) - delta - 1, -10, 10), delta = ref_logp - logp */
+    PL_KL_K3 = 3, /* clamp(exp(delta) - delta - 1, -10, 10), delta = ref_logp - logp */
+    /* ABI 6: verl's "k1+" and "k3+", a straight-through estimator: k1's or k3's value, and k2's gradient with respect
+     * to logp, logp - ref_logp (not 0 where k3 is clamped), the gradient of the KL itself in expectation. */
+    PL_KL_K1_PLUS = 4,
+    PL_KL_K3_PLUS = 5
 } pl_kl_estimator;
 
 /* The loss hyper-parameters (SPEC section 1).  Defaults from pl_loss_params_init are in brackets. */

@@ -53,7 +53,8 @@ PL_HD RowLoss row_loss(const pl_loss_params &p, const RowStats &s, float old_log
         float delta = ref_logp - s.logp;
         float kl_plus_g;  // kl + dkl/dlogp, the gradient of r kl over r, formed without cancellation
         switch (p.kl_estimator) {
-            case PL_KL_K1: kl = s.logp - ref_logp; g_kl = 1.0f; kl_plus_g = kl + 1.0f; break;
+            case PL_KL_K1:
+            case PL_KL_K1_PLUS: kl = s.logp - ref_logp; g_kl = 1.0f; kl_plus_g = kl + 1.0f; break;
             case PL_KL_K2: kl = 0.5f * delta * delta; g_kl = -delta; kl_plus_g = kl - delta; break;
             default: {  // k3, clamped to [-10, 10]; the gradient is 0 where the clamp is active
                 // e^d - 1 by expm1, in double: in floats e^d - d - 1 cancels to a relative error of about 2e-7 / d^2,
@@ -65,6 +66,11 @@ PL_HD RowLoss row_loss(const pl_loss_params &p, const RowStats &s, float old_log
                 // (e^d - d - 1) + (1 - e^d) = -d exactly; summed in floats it would lose -d's digits for small d.
                 kl_plus_g = inside ? -delta : kl;
             }
+        }
+        // verl's "k1+" / "k3+": k2's gradient, logp - ref_logp, under k1's or k3's value (its clamp unseen).
+        if (p.kl_estimator == PL_KL_K1_PLUS || p.kl_estimator == PL_KL_K3_PLUS) {
+            g_kl = -delta;
+            kl_plus_g = kl - delta;
         }
         // DeepSeek-V3.2's unbiased KL estimate (TRL's use_bias_correction_kl): r kl, with r not held constant, so its
         // gradient is r (kl + dkl/dlogp); r's own part is 0 where r is clamped, as the pg term's is.

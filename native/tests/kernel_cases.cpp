@@ -345,9 +345,11 @@ std::vector<Case> cases() {
     add({"bf16 p = 0 in place", 30, 500, 0, 0, PL_BF16, -1, true, false, false, false, true, 0, 0, 0, zero_p});
     add({"f32 per-row temperature", 50, 700, 0, 0, PL_F32, -1, false, false, true, false, true, 0, 0, 0, base});
     add({"f32 everything, KL", 300, 50, 0, 0, PL_F32, -1, false, false, false, true, true, 0, 0, 0, all});
-    pl_loss_params weighted_kl = all;  // r kl (kl_bias_correction), its gradient through r as well
+    // r kl (kl_bias_correction), its gradient through r as well, of verl's k3+ (k2's gradient)
+    pl_loss_params weighted_kl = all;
     weighted_kl.kl_bias_correction = 1;
-    add({"f32 everything, KL weighted by the ratio", 300, 50, 0, 0, PL_F32, -1, false, false, false, true, true, 0, 0,
+    weighted_kl.kl_estimator = PL_KL_K3_PLUS;
+    add({"f32 everything, k3+ weighted by the ratio", 300, 50, 0, 0, PL_F32, -1, false, false, false, true, true, 0, 0,
          0, weighted_kl});
     add({"f32 softcap, scale, temperature", 40, 1000, 0, 0, PL_F32, -1, false, false, false, false, true, 0.1, 0, 0, cap});
     add({"bf16 zero weights in place", 100, 300, 0, 0, PL_BF16, -1, true, false, false, false, true, 0, 0.3, 0, base});

@@ -2,6 +2,7 @@ package io.policyloss.control;
 
 import io.policyloss.loss.AggregationWeights;
 import io.policyloss.loss.LossMetrics;
+import java.util.Arrays;
 
 /**
  * GMPO ("Geometric-Mean Policy Optimization", Zhao et al. 2025; verl's {@code policy_loss.loss_mode: geo_mean}):
@@ -66,11 +67,48 @@ public record Gmpo(double clipLow, double clipHigh) implements SequenceWeightedP
     /** A_i R_i where the token's log-ratio is unclipped, else 0. */
     @Override
     public float[] advantages(float[] advantage, float[] logp, float[] oldLogp, float[] mask, int[] sequenceOf) {
+        return advantages(advantage, logp, oldLogp, mask, sequenceOf, null);
+    }
+
+    /**
+     * As {@link #advantages(float[], float[], float[], float[], int[])}, for rollouts from another engine with verl's
+     * importance weight f of each row ({@link RolloutCorrection#ratios}): verl's {@code geo_mean} multiplies sequence
+     * i's loss by the geometric mean of its tokens' weights, exp(mean of ln(f_t + 1e-10)), after its clip, which
+     * reads the advantages as they came. Weighing each token's advantage by its own f first would differ in the token
+     * modes: A_i would take f's arithmetic mean, and a token of f = 0 would lose the sign that clips its ratio.
+     *
+     * @param rolloutRatio f per row, finite and &gt;= 0 on the counted rows; null for none
+     */
+    public float[] advantages(float[] advantage, float[] logp, float[] oldLogp, float[] mask, int[] sequenceOf,
+            float[] rolloutRatio) {
         SequenceTerms s = sequences(advantage, logp, oldLogp, mask, sequenceOf);
+        double[] g = rolloutWeights(rolloutRatio, mask, sequenceOf, s.ratio.length);
         float[] out = advantage.clone();
         for (int i = 0; i < mask.length; ++i)
-            if (mask[i] != 0) out[i] = (float) kernelAdvantage(s, i, advantage, logp, oldLogp, sequenceOf);
+            if (mask[i] != 0) out[i] = (float) (g[sequenceOf[i]] * kernelAdvantage(s, i, advantage, logp, oldLogp,
+                    sequenceOf));
         return out;
+    }
+
+    /**
+     * verl's weight of each sequence's loss: the geometric mean of its counted tokens' f, each with 1e-10 added
+     * (verl's guard against ln 0); 1 for every sequence without f.
+     */
+    static double[] rolloutWeights(float[] rolloutRatio, float[] mask, int[] sequenceOf, int sequences) {
+        double[] g = new double[sequences];
+        Arrays.fill(g, 1);
+        if (rolloutRatio == null) return g;
+        RowArrays.sameLength(rolloutRatio, "rolloutRatio", mask.length, "mask");
+        double[] sumLog = new double[sequences], tokens = new double[sequences];
+        for (int i = 0; i < mask.length; ++i) {
+            if (mask[i] == 0) continue;
+            RowArrays.finiteNonNegative(rolloutRatio[i], "rolloutRatio", i);
+            sumLog[sequenceOf[i]] += Math.log(rolloutRatio[i] + 1e-10);
+            tokens[sequenceOf[i]]++;
+        }
+        for (int s = 0; s < sequences; ++s)
+            if (tokens[s] > 0) g[s] = Math.exp(sumLog[s] / tokens[s]);
+        return g;
     }
 
     /**
@@ -81,10 +119,21 @@ public record Gmpo(double clipLow, double clipHigh) implements SequenceWeightedP
     @Override
     public LossMetrics metricsCorrection(float[] advantage, double[] ratio, float[] logp, float[] oldLogp,
             float[] weight, float[] mask, int[] sequenceOf) {
+        return metricsCorrection(advantage, ratio, logp, oldLogp, weight, mask, sequenceOf, null);
+    }
+
+    /**
+     * As {@link #metricsCorrection(float[], double[], float[], float[], float[], float[], int[])}, each sequence's
+     * loss weighted by its rollout weight as {@link #advantages(float[], float[], float[], float[], int[], float[])}
+     * weighs it; the clip counts are the unweighted ones, as verl's.
+     */
+    public LossMetrics metricsCorrection(float[] advantage, double[] ratio, float[] logp, float[] oldLogp,
+            float[] weight, float[] mask, int[] sequenceOf, float[] rolloutRatio) {
         SequenceTerms s = sequences(advantage, logp, oldLogp, mask, sequenceOf);
+        double[] g = rolloutWeights(rolloutRatio, mask, sequenceOf, s.ratio.length);
         return RatioOneMetrics.correction(
-                i -> -s.advantage[sequenceOf[i]] * s.ratio[sequenceOf[i]]
-                        + kernelAdvantage(s, i, advantage, logp, oldLogp, sequenceOf),
+                i -> g[sequenceOf[i]] * (-s.advantage[sequenceOf[i]] * s.ratio[sequenceOf[i]]
+                        + kernelAdvantage(s, i, advantage, logp, oldLogp, sequenceOf)),
                 i -> advantage[i] < 0 && ImportanceRatios.logRatio(logp[i], oldLogp[i]) < -clipLow,
                 i -> advantage[i] > 0 && ImportanceRatios.logRatio(logp[i], oldLogp[i]) > clipHigh,
                 ratio, logp, oldLogp, weight, mask);

@@ -182,11 +182,13 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
      * As {@link #move(LossConfig, float[], float[], float[], float[], float[], float[], int[], RandomGenerator)}, for
      * rollouts from another engine with TRL's or verl's importance weight f of each row ({@link RolloutCorrection}):
      * each pg term is multiplied by f, as TRL and verl multiply their per-token policy losses. VESPO folds f into its
-     * sequence weight instead, as TRL does. The advantages are weighted first, so the metrics correction's loss is
-     * the weighted one TRL logs (f &gt;= 0 keeps their signs, all that off-policy masking, CISPO, SAPO and GMPO read of
-     * them), except Clip-Cov's: verl chooses its tokens by the covariance of the advantages as they came and weighs
-     * the loss after, so its advantages are weighted after the choice. Not with KL-Cov, whose metrics correction
-     * would miss the weights.
+     * sequence weight instead, as TRL does, and GMPO weighs each sequence's loss by the geometric mean of its f, as
+     * verl's {@code geo_mean} does ({@link Gmpo#advantages(float[], float[], float[], float[], int[], float[])}). The
+     * advantages are weighted first, so the metrics correction's loss is the weighted one TRL logs (f &gt;= 0 keeps
+     * their signs where it is not 0, and where it is the token's pg term is 0 whatever off-policy masking, CISPO and
+     * SAPO read of them), except Clip-Cov's: verl chooses its tokens by the covariance of the advantages as they came
+     * and weighs the loss after, so its advantages are weighted after the choice. Not with KL-Cov, whose metrics
+     * correction would miss the weights.
      *
      * @param rolloutRatio f per row ({@link RolloutCorrection#ratios}), finite and &gt;= 0 on the counted rows; null
      *     for none. With it, PPO's clipped loss ({@link #needsCurrentPolicy} false) reads neither logp nor entropy,
@@ -209,7 +211,7 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
         if (clipCov != null) {
             a = clipCov.advantages(config, a, logp, old, mask, random);
             if (rolloutRatio != null) a = RolloutCorrection.weighted(a, rolloutRatio, mask);  // verl's order
-        } else if (rolloutRatio != null && vespo == null) {
+        } else if (rolloutRatio != null && vespo == null && gmpo == null) {
             a = RolloutCorrection.weighted(a, rolloutRatio, mask);
         }
         if (offPolicyMaskThreshold != null)
@@ -235,8 +237,8 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
                 a = vespo.advantages(a, logp, old, mask, sequenceOf, rolloutRatio);
             } else {
                 Objects.requireNonNull(sequenceOf, "sequenceOf");
-                correction = gmpo.metricsCorrection(a, ratio, logp, old, weight, mask, sequenceOf);
-                a = gmpo.advantages(a, logp, old, mask, sequenceOf);
+                correction = gmpo.metricsCorrection(a, ratio, logp, old, weight, mask, sequenceOf, rolloutRatio);
+                a = gmpo.advantages(a, logp, old, mask, sequenceOf, rolloutRatio);
             }
             old = ImportanceRatios.oldLogpAtRatioOne(logp, old, mask);
         } else if (sequenceRatio) {

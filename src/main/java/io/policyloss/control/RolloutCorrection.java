@@ -26,9 +26,9 @@ import java.util.Objects;
  * unchanged ({@link #advantages}; {@code RolloutCorrectionTest} checks the kernel does this); not with Entropy-Adv,
  * which shapes the advantage by its size. With a {@link PolicyObjective}, give f itself ({@link #ratios}) to its
  * {@code move} (or to {@code CurrentPolicyLoss}), which weighs the advantages first where that is the trainers' loss
- * (f &gt;= 0 keeps their signs, all that CISPO, SAPO, GMPO and the masks read of them) and otherwise as they do:
- * VESPO folds f into its sequence weight, as TRL does, and verl's Clip-Cov chooses its tokens on the unweighted
- * advantages and weighs its loss after.
+ * (f &gt;= 0 keeps their signs, all that CISPO, SAPO and the masks read of them) and otherwise as they do: VESPO
+ * folds f into its sequence weight, as TRL does, verl's Clip-Cov chooses its tokens on the unweighted advantages and
+ * weighs its loss after, and verl's GMPO weighs each sequence's loss by the geometric mean of its tokens' f.
  *
  * @param mode which ratio, and whether out-of-range ratios are truncated or masked
  * @param clipMin the lower bound: 0 for none (TRL's null), finite, in [0, clipMax]

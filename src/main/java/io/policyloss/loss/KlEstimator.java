@@ -7,7 +7,11 @@ public enum KlEstimator {
     /** delta^2 / 2 */
     K2,
     /** exp(delta) - delta - 1, clamped to [-10, 10] */
-    K3;
+    K3,
+    /** verl's "k1+": K1's value, K2's gradient with respect to logp (a straight-through estimator) */
+    K1_PLUS,
+    /** verl's "k3+" ("low_var_kl+"): K3's value, K2's gradient with respect to logp, where K3 is clamped too */
+    K3_PLUS;
 
     /** The pl_kl_estimator value of the C ABI. */
     public int code() {

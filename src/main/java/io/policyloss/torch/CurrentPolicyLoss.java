@@ -61,7 +61,8 @@ public final class CurrentPolicyLoss {
      * As {@link #compute(Tensor, PolicyRows, float[], int[], RandomGenerator)}, for rollouts from another engine:
      * each moved row's policy-gradient term weighted by its rolloutRatio, TRL's and verl's importance weight, as
      * {@link PolicyObjective#move(io.policyloss.loss.LossConfig, float[], float[], float[], float[], float[], float[],
-     * int[], RandomGenerator, float[])} weighs it (VESPO folds it into its sequence weight).
+     * int[], RandomGenerator, float[])} weighs it (VESPO folds it into its sequence weight; GMPO weighs each sequence
+     * by the geometric mean of its f).
      *
      * @param rolloutRatio f of each of the mask's rows ({@code RolloutCorrection.ratios}), or null for none
      */

@@ -114,7 +114,8 @@ class PolicyObjectiveTest {
 
     /**
      * With rollout ratios f, each objective's rows are those of the advantages f A, but Clip-Cov's are its rows of A
-     * weighted after its choice (verl's order), and VESPO's fold f into its sequence weight (TRL's); KL-Cov refuses.
+     * weighted after its choice (verl's order), GMPO's weighted by each sequence's geometric mean of f after its clip
+     * (verl's), and VESPO's fold f into its sequence weight (TRL's); KL-Cov refuses.
      */
     @Test
     void rolloutRatiosWeighThePolicyGradientAsTrlAndVerlDo() {
@@ -139,7 +140,7 @@ class PolicyObjectiveTest {
         for (PolicyObjective objective : List.of(PolicyObjective.CLIPPED,
                 PolicyObjective.CLIPPED.with(Cispo.defaults()),
                 PolicyObjective.CLIPPED.with(Sapo.defaults()).withSequenceRatio(true),
-                PolicyObjective.CLIPPED.with(Gmpo.defaults()), PolicyObjective.CLIPPED.withSequenceRatio(true),
+                PolicyObjective.CLIPPED.withSequenceRatio(true),
                 PolicyObjective.CLIPPED.withTopEntropyQuantile(0.3).withOffPolicyMaskThreshold(0.05))) {
             PolicyObjective.Moved got = objective.move(config, logp, entropy, oldLogp, advantage, weight, mask,
                     sequenceOf, null, f);
@@ -164,6 +165,17 @@ class PolicyObjectiveTest {
         assertTrue(zeroed > 0, "Clip-Cov chose no token");
         assertFalse(Arrays.equals(got, clipCov.move(config, logp, entropy, oldLogp, fa, weight, mask, null,
                 new Random(3)).advantage()), "choosing on the weighted advantages would choose otherwise");
+
+        // GMPO: each sequence's loss times the geometric mean of its f, after its clip (verl's geo_mean); weighing
+        // each token first would give other rows, f being a token's own here and 0 on whole sequences.
+        Gmpo gmpo = Gmpo.defaults();
+        PolicyObjective.Moved g = PolicyObjective.CLIPPED.with(gmpo).move(config, logp, entropy, oldLogp, advantage,
+                weight, mask, sequenceOf, null, f);
+        assertArrayEquals(gmpo.advantages(advantage, logp, oldLogp, mask, sequenceOf, f), g.advantage());
+        assertEquals(gmpo.metricsCorrection(advantage, ImportanceRatios.token(logp, oldLogp, mask), logp, oldLogp,
+                weight, mask, sequenceOf, f), g.metricsCorrection());
+        assertFalse(Arrays.equals(g.advantage(), PolicyObjective.CLIPPED.with(gmpo).move(config, logp, entropy,
+                oldLogp, fa, weight, mask, sequenceOf, null).advantage()), "weighing each token first");
 
         Vespo vespo = Vespo.defaults();
         PolicyObjective.Moved v = PolicyObjective.CLIPPED.with(vespo).move(config, logp, entropy, oldLogp, advantage,

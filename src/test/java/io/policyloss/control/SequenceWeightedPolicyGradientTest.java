@@ -32,9 +32,9 @@ class SequenceWeightedPolicyGradientTest {
 
     @ParameterizedTest
     @CsvSource({"GMPO, 0.4, 0.4, 0, 0, 1", "GMPO, 0.2, 0.3, 0, 0, 2", "GMPO, Infinity, 0.1, 0, 0, 3",
-            "VESPO, 2, 3, 3, 2, 4", "VESPO, 0.5, 1, 4, 0.5, 5"})
+            "GMPO with rollout weights, 0.4, 0.4, 0, 0, 6", "VESPO, 2, 3, 3, 2, 4", "VESPO, 0.5, 1, 4, 0.5, 5"})
     void theKernelGivesTheTrainersLossAndGradient(String name, double a, double b, double c, double d, long seed) {
-        SequenceWeightedPolicyGradient rule = name.equals("GMPO") ? new Gmpo(a, b) : new Vespo(a, b, c, d);
+        SequenceWeightedPolicyGradient rule = name.startsWith("GMPO") ? new Gmpo(a, b) : new Vespo(a, b, c, d);
         Random r = new Random(seed);
         int sequences = 30;
         int[] length = new int[sequences];
@@ -68,16 +68,26 @@ class SequenceWeightedPolicyGradientTest {
             oldLogp[i] = mask[i] == 0 ? -30 : (float) (logp[i] - 0.5 * r.nextGaussian());  // |d| past 0.4 often
             refLogp[i] = (float) (logp[i] + 0.5 * r.nextGaussian());
         }
+        // verl's rollout_is weights, token by token, a sixth of them 0 (IcePop's mask): geo_mean weighs each
+        // sequence's loss by their geometric mean.
+        float[] rolloutRatio = null;
+        if (name.endsWith("rollout weights")) {
+            rolloutRatio = new float[n];
+            for (int i = 0; i < n; ++i)
+                rolloutRatio[i] = mask[i] == 0 ? Float.NaN
+                        : r.nextInt(6) == 0 ? 0 : (float) Math.exp(0.3 * r.nextGaussian());
+        }
 
         PolicyObjective objective = rule instanceof Gmpo g ? PolicyObjective.CLIPPED.with(g)
                 : PolicyObjective.CLIPPED.with((Vespo) rule);
         PolicyObjective.Moved moved = objective.move(config, logp, first.entropy(), oldLogp, advantage, weight, mask,
-                sequenceOf, null);
+                sequenceOf, null, rolloutRatio);
         LossResult got = loss.compute(F32Batches.of(logits, target, moved.oldLogp(), refLogp, moved.advantage(),
                 weight));
         // The KL and entropy terms alone: advantage 0 takes the pg term away.
         LossResult rest = loss.compute(F32Batches.of(logits, target, oldLogp, refLogp, new float[n], weight));
-        Surrogate surrogate = rule instanceof Gmpo g ? new GeoMean(g, oldLogp, mask, sequenceOf, advantage, sequences)
+        Surrogate surrogate = rule instanceof Gmpo g
+                ? new GeoMean(g, oldLogp, mask, sequenceOf, advantage, sequences, rolloutRatio)
                 : new GammaWeighted((Vespo) rule, oldLogp, mask, sequenceOf, advantage, weight, sequences, null);
         Oracle want = new Oracle(surrogate, rule, logits, target, oldLogp, mask, advantage);
 
@@ -299,9 +309,12 @@ class SequenceWeightedPolicyGradientTest {
         }
     }
 
-    /** verl: pg_loss = mean over sequences of -A_i exp((sum_t c_t) / |y_i|), A_i = (sum_t A_t) / |y_i|. */
+    /**
+     * verl: pg_loss = mean over sequences of -A_i exp((sum_t c_t) / |y_i|), A_i = (sum_t A_t) / |y_i|, times
+     * exp((sum_t ln(f_t + 1e-10)) / |y_i|) with rollout_is weights f.
+     */
     private record GeoMean(Gmpo gmpo, float[] oldLogp, float[] mask, int[] sequenceOf, float[] advantage,
-            int sequences) implements Surrogate {
+            int sequences, float[] rolloutRatio) implements Surrogate {
         @Override
         public double total(double[] logp, double[] detached) {
             double sum = 0;
@@ -317,17 +330,20 @@ class SequenceWeightedPolicyGradientTest {
         }
 
         private double[] terms(double[] logp) {
-            double[] sumC = new double[sequences], sumA = new double[sequences], tokens = new double[sequences];
+            double[] sumC = new double[sequences], sumA = new double[sequences], tokens = new double[sequences],
+                    sumLogF = new double[sequences];
             for (int i = 0; i < logp.length; ++i) {
                 if (mask[i] == 0) continue;
                 double d = logp[i] - oldLogp[i], sgn = Math.signum(advantage[i]);
                 double clamped = Math.min(Math.max(d, -gmpo.clipLow()), gmpo.clipHigh());
                 sumC[sequenceOf[i]] += sgn * Math.min(sgn * d, sgn * clamped);
                 sumA[sequenceOf[i]] += advantage[i];
+                if (rolloutRatio != null) sumLogF[sequenceOf[i]] += Math.log(rolloutRatio[i] + 1e-10);
                 tokens[sequenceOf[i]]++;
             }
             double[] term = new double[sequences];
-            for (int s = 0; s < sequences; ++s) term[s] = -sumA[s] / tokens[s] * Math.exp(sumC[s] / tokens[s]);
+            for (int s = 0; s < sequences; ++s)
+                term[s] = -sumA[s] / tokens[s] * Math.exp(sumC[s] / tokens[s]) * Math.exp(sumLogF[s] / tokens[s]);
             return term;
         }
     }

@@ -69,12 +69,19 @@ public abstract class KernelVsOracleContract {
                 RandomCase.of("f32 KL k1", 100, 300, Dtype.F32, BASE.toBuilder().klCoef(0.1).klEstimator(KlEstimator.K1).build()).withRefLogp(),
                 RandomCase.of("f32 KL k2", 100, 300, Dtype.F32, BASE.toBuilder().klCoef(0.1).klEstimator(KlEstimator.K2).build()).withRefLogp(),
                 RandomCase.of("f32 KL k3", 100, 300, Dtype.F32, BASE.toBuilder().klCoef(0.1).klEstimator(KlEstimator.K3).build()).withRefLogp(),
+                // verl's straight-through "k1+" and "k3+": their values, k2's gradient.
+                RandomCase.of("f32 KL k1+", 100, 300, Dtype.F32, BASE.toBuilder().klCoef(0.1)
+                        .klEstimator(KlEstimator.K1_PLUS).build()).withRefLogp(),
+                RandomCase.of("f32 KL k3+", 100, 300, Dtype.F32, BASE.toBuilder().klCoef(0.1)
+                        .klEstimator(KlEstimator.K3_PLUS).build()).withRefLogp(),
                 // r kl, through r too: DeepSeek-V3.2's unbiased KL estimate (TRL's use_bias_correction_kl), on
                 // every ratio of RandomCase, e^-20 and e^20 (clamped: no gradient through r) among them.
                 RandomCase.of("f32 KL k1 weighted by the ratio", 100, 300, Dtype.F32, BASE.toBuilder().klCoef(0.1)
                         .klEstimator(KlEstimator.K1).klBiasCorrection(true).build()).withRefLogp(),
                 RandomCase.of("f32 KL k2 weighted by the ratio", 100, 300, Dtype.F32, BASE.toBuilder().klCoef(0.1)
                         .klEstimator(KlEstimator.K2).klBiasCorrection(true).build()).withRefLogp(),
+                RandomCase.of("f32 KL k1+ weighted by the ratio", 100, 300, Dtype.F32, BASE.toBuilder().klCoef(0.1)
+                        .klEstimator(KlEstimator.K1_PLUS).klBiasCorrection(true).build()).withRefLogp(),
                 RandomCase.of("bf16 KL k3 weighted by the ratio, in place", 100, 300, Dtype.BF16,
                         EVERYTHING.toBuilder().klBiasCorrection(true).build()).withRefLogp().gradient(IN_PLACE),
                 RandomCase.of("f32 ref_logp reported without a KL term", 30, 300, Dtype.F32, BASE).withRefLogp(),

@@ -20,38 +20,30 @@ class KlBiasCorrectionTest {
 
     @Test
     void isTrlsBiasCorrectedKl() {
-        int rows = 336;
-        Random rnd = new Random(11);
-        float[] logits = new float[rows * VOCAB], advantage = new float[rows], weight = new float[rows];
-        int[] target = new int[rows];
-        for (int k = 0; k < logits.length; ++k) logits[k] = (float) (1.5 * rnd.nextGaussian());
-        for (int i = 0; i < rows; ++i) {
-            target[i] = rnd.nextInt(VOCAB);
-            advantage[i] = (float) ((i % 2 == 0 ? 1 : -1) * (0.5 + rnd.nextDouble()));
-            weight[i] = 1f / rows;
-        }
+        KlRows b = KlRows.random(336, VOCAB, 1.5, 11);
+        int rows = b.rows();
         double[][] z = new double[rows][VOCAB];
         for (int i = 0; i < rows; ++i)
-            for (int v = 0; v < VOCAB; ++v) z[i][v] = logits[i * VOCAB + v];
+            for (int v = 0; v < VOCAB; ++v) z[i][v] = b.logits()[i * VOCAB + v];
         // Log-ratios clear of the clip's edges log 0.8 and log 1.28 (where TRL's loss has no derivative), and
         // ref_logp - logp from -2 to 2: k3 from 2e-5 to 4.4, under the kernel's clamp at 10, which TRL does not have.
         double[] logRatio = {-1.0, -0.5, -0.1, 0.0, 0.1, 0.5, 1.0};
         double[] refOffset = {-2.0, -0.5, -0.01, 0.006, 0.5, 2.0};
         float[] oldLogp = new float[rows], refLogp = new float[rows];
         for (int i = 0; i < rows; ++i) {
-            double logp = logp(z[i], target[i]);
-            oldLogp[i] = (float) (logp - logRatio[(i / 2) % logRatio.length]);
-            refLogp[i] = (float) (logp + refOffset[(i / 14) % refOffset.length]);
+            double logp = logp(z[i], b.target()[i]);
+            oldLogp[i] = (float) (logp - logRatio[i % logRatio.length]);
+            refLogp[i] = (float) (logp + refOffset[(i / logRatio.length) % refOffset.length]);
         }
         LossConfig config = LossConfig.builder().epsLow(EPS_LOW).epsHigh(EPS_HIGH).klCoef(BETA)
                 .klEstimator(KlEstimator.K3).klBiasCorrection(true).build();
-        LossResult got = new FusedLoss(config).compute(batch(logits, target, oldLogp, refLogp, advantage, weight));
+        LossResult got = new FusedLoss(config).compute(b.batch(oldLogp, refLogp));
 
         double sumKl = 0;
         for (int i = 0; i < rows; ++i) {
             final int row = i;
-            DoubleUnaryOperator trl = logp -> trlLoss(logp, oldLogp[row], refLogp[row], advantage[row]);
-            double logp = logp(z[i], target[i]);
+            DoubleUnaryOperator trl = logp -> trlLoss(logp, oldLogp[row], refLogp[row], b.advantage()[row]);
+            double logp = logp(z[i], b.target()[i]);
             double ratio = Math.exp(logp - oldLogp[i]), delta = refLogp[i] - logp;
             double kl = (Math.exp(delta) - delta - 1) * ratio;
             sumKl += kl;
@@ -62,20 +54,20 @@ class KlBiasCorrectionTest {
                     "row " + i + " loss");
             assertEquals(kl, got.kl()[i], 2e-6 * kl + dOfLogp, "row " + i + " kl");
             // dL/dz_v by central differences of TRL's loss through log_softmax, h = 1e-5: error about h^2 = 1e-10.
-            double scale = 0;
+            double scale = 0, w = b.weight()[i];
             double[] expected = new double[VOCAB];
             for (int v = 0; v < VOCAB; ++v) {
                 double h = 1e-5, saved = z[i][v];
                 z[i][v] = saved + h;
-                double up = trl.applyAsDouble(logp(z[i], target[i]));
+                double up = trl.applyAsDouble(logp(z[i], b.target()[i]));
                 z[i][v] = saved - h;
-                double down = trl.applyAsDouble(logp(z[i], target[i]));
+                double down = trl.applyAsDouble(logp(z[i], b.target()[i]));
                 z[i][v] = saved;
-                expected[v] = weight[i] * (up - down) / (2 * h);
+                expected[v] = w * (up - down) / (2 * h);
                 scale = Math.max(scale, Math.abs(expected[v]));
             }
             // As above, d's few ulps move the KL term's gradient, beta r (logp - ref), by beta r times them.
-            double allowed = 2e-5 * scale + weight[i] * BETA * ratio * 1e-6 * Math.max(1, Math.abs(logp)) + 1e-12;
+            double allowed = 2e-5 * scale + w * BETA * ratio * 1e-6 * Math.max(1, Math.abs(logp)) + 1e-12;
             for (int v = 0; v < VOCAB; ++v) {
                 double actual = got.dlogitsF32()[i * VOCAB + v];
                 if (!(Math.abs(expected[v] - actual) <= allowed))
@@ -89,44 +81,32 @@ class KlBiasCorrectionTest {
 
     @Test
     void onPolicyItsGradientIsK2s() {
-        int rows = 200;
-        Random rnd = new Random(12);
-        float[] logits = new float[rows * VOCAB], advantage = new float[rows], weight = new float[rows],
-                refLogp = new float[rows];
-        int[] target = new int[rows];
-        for (int k = 0; k < logits.length; ++k) logits[k] = (float) (2 * rnd.nextGaussian());
-        for (int i = 0; i < rows; ++i) {
-            target[i] = rnd.nextInt(VOCAB);
-            advantage[i] = (float) rnd.nextGaussian();
-            weight[i] = 1f / rows;
-        }
-        LossConfig weightedK3 = LossConfig.builder().klCoef(BETA).klEstimator(KlEstimator.K3).klBiasCorrection(true)
-                .build();
-        float[] logp = new FusedLoss(LossConfig.defaults())
-                .compute(batch(logits, target, new float[rows], null, advantage, weight).noGradient()).logp();
+        KlRows b = KlRows.random(200, VOCAB, 2, 12);
+        int rows = b.rows();
+        float[] logp = b.logp(), refLogp = new float[rows];
         // ref_logp - logp in [-2.5, 2.5], where k3 < 10; every tenth row's above 2.6, where the kernel clamps k3 to 10
         // and the weighted term's gradient is r's alone, 10 r grad logp.
+        Random rnd = new Random(13);
         for (int i = 0; i < rows; ++i)
             refLogp[i] = (float) (logp[i] + (i % 10 == 0 ? 2.7 + rnd.nextDouble() : 5 * rnd.nextDouble() - 2.5));
         // old_logp = logp: r = 1, as in TRL's first iteration, whose old_per_token_logps is logp detached.
-        LossResult weighted =
-                new FusedLoss(weightedK3).compute(batch(logits, target, logp, refLogp, advantage, weight));
+        LossBatch batch = b.batch(logp, refLogp);
+        LossConfig weightedK3 = LossConfig.builder().klCoef(BETA).klEstimator(KlEstimator.K3).klBiasCorrection(true)
+                .build();
+        LossResult weighted = new FusedLoss(weightedK3).compute(batch);
         LossResult k2 = new FusedLoss(weightedK3.toBuilder().klEstimator(KlEstimator.K2).klBiasCorrection(false)
-                .build()).compute(batch(logits, target, logp, refLogp, advantage, weight));
-        LossResult k3 = new FusedLoss(weightedK3.toBuilder().klBiasCorrection(false).build())
-                .compute(batch(logits, target, logp, refLogp, advantage, weight));
+                .build()).compute(batch);
+        LossResult k3 = new FusedLoss(weightedK3.toBuilder().klBiasCorrection(false).build()).compute(batch);
         int differFromK3 = 0;
         for (int i = 0; i < rows; ++i) {
             boolean clamped = i % 10 == 0;
             assertEquals(clamped, k3.kl()[i] == 10f, "row " + i + ": k3 clamped");
-            double[] expected = new double[VOCAB];
-            double max = Double.NEGATIVE_INFINITY, sum = 0, scale = 0;
-            for (int v = 0; v < VOCAB; ++v) max = Math.max(max, logits[i * VOCAB + v]);
-            for (int v = 0; v < VOCAB; ++v) sum += Math.exp(logits[i * VOCAB + v] - max);
+            double[] pi = b.probabilities(i), expected = new double[VOCAB];
+            double scale = 0;
             for (int v = 0; v < VOCAB; ++v) {
                 int k = i * VOCAB + v;
-                double pi = Math.exp(logits[k] - max) / sum;
-                expected[v] = clamped ? k3.dlogitsF32()[k] + weight[i] * BETA * 10 * ((v == target[i] ? 1 : 0) - pi)
+                expected[v] = clamped
+                        ? k3.dlogitsF32()[k] + b.weight()[i] * BETA * 10 * ((v == b.target()[i] ? 1 : 0) - pi[v])
                         : k2.dlogitsF32()[k];
                 scale = Math.max(scale, Math.abs(expected[v]));
             }
@@ -157,12 +137,5 @@ class KlBiasCorrectionTest {
         for (double x : z) max = Math.max(max, x);
         for (double x : z) sum += Math.exp(x - max);
         return z[target] - max - Math.log(sum);
-    }
-
-    private static LossBatch batch(float[] logits, int[] target, float[] oldLogp, float[] refLogp, float[] advantage,
-            float[] weight) {
-        LossBatch b = LossBatch.f32(logits.clone(), target.length, VOCAB).target(target).oldLogp(oldLogp)
-                .advantage(advantage).weight(weight);
-        return refLogp == null ? b : b.refLogp(refLogp);
     }
 }

@@ -118,7 +118,7 @@ public final class Oracle {
         if (!Double.isNaN(refLogp)) {
             double delta = refLogp - logp;
             KlEstimator e = c.klEstimator();
-            if (e == KlEstimator.K1) {
+            if (e == KlEstimator.K1 || e == KlEstimator.K1_PLUS) {
                 kl = logp - refLogp;
                 klPart = beta;
             } else if (e == KlEstimator.K2) {
@@ -129,6 +129,9 @@ public final class Oracle {
                 kl = Math.min(Math.max(raw, -10), 10);
                 if (raw >= -10 && raw <= 10) klPart = beta * (1 - Math.exp(delta));
             }
+            // verl's straight-through "+": backward_score - backward_score.detach() + forward_score.detach(), the
+            // backward score k2, (logp - ref)^2 / 2.
+            if (e == KlEstimator.K1_PLUS || e == KlEstimator.K3_PLUS) klPart = beta * (logp - refLogp);
             if (c.klBiasCorrection()) {  // r kl by the product rule; dr/dlogp = r, or 0 where r is clamped
                 klPart = (ratioClamped ? 0 : beta * r * kl) + r * klPart;
                 kl *= r;
