@@ -100,11 +100,35 @@ public record RolloutCorrection(Mode mode, double clipMin, double clipMax) {
      * verl's {@code rollout_is_batch_normalize}: f divided by its batch mean, so that the weights average 1; the mean
      * over the counted tokens in the token modes, over the sequences with a counted token in the sequence modes (each
      * sequence's f once). Where that mean is at most 1e-8 (every weight masked), f as it came, as verl leaves it.
-     * Over data-parallel ranks verl takes the mean of every rank's weights; this is one batch's.
+     * This is one batch's mean; over data-parallel ranks or micro-batches, add each one's {@link #weightSums} and
+     * divide by their total with {@link #normalizedBy}.
      *
      * @param f {@link #ratios} of this correction, finite and &gt;= 0 on the counted rows
      */
     public float[] normalizedToMeanOne(float[] f, float[] mask, int[] sequenceOf) {
+        return normalizedBy(f, mask, weightSums(f, mask, sequenceOf));
+    }
+
+    /**
+     * The sum and the count of the weights whose mean {@link #normalizedToMeanOne} divides by: sums of parts of a
+     * batch (ranks, micro-batches) add up to the whole's, with {@link WeightSums#plus}, as long as no sequence is
+     * split between parts in the sequence modes.
+     */
+    public record WeightSums(double sum, double count) {
+        public static final WeightSums ZERO = new WeightSums(0, 0);
+
+        public WeightSums plus(WeightSums o) {
+            return new WeightSums(sum + o.sum, count + o.count);
+        }
+
+        /** The weights' mean; 0 for none. */
+        public double mean() {
+            return count == 0 ? 0 : sum / count;
+        }
+    }
+
+    /** This batch's {@link WeightSums}: of f on its counted tokens, or once a sequence in the sequence modes. */
+    public WeightSums weightSums(float[] f, float[] mask, int[] sequenceOf) {
         if (!mode.perSequence()) RowArrays.mask(mask);
         boolean[] counted = new boolean[mode.perSequence()
                 ? (int) AggregationWeights.Totals.of(mask, sequenceOf).sequences() : 0];
@@ -121,7 +145,18 @@ public record RolloutCorrection(Mode mode, double clipMin, double clipMax) {
             sum += f[i];
             ++count;
         }
-        double mean = count == 0 ? 0 : sum / count;
+        return new WeightSums(sum, count);
+    }
+
+    /**
+     * f over the mean of {@code total} (the {@link #weightSums} of every part of the batch, added) on the counted
+     * rows; f as it came where that mean is at most 1e-8, as verl leaves it.
+     */
+    public float[] normalizedBy(float[] f, float[] mask, WeightSums total) {
+        Objects.requireNonNull(total, "total");
+        RowArrays.mask(mask);
+        RowArrays.sameLength(f, "f", mask.length, "mask");
+        double mean = total.mean();
         float[] out = f.clone();
         if (!(mean > 1e-8)) return out;
         for (int i = 0; i < mask.length; ++i) if (mask[i] != 0) out[i] = (float) (f[i] / mean);

@@ -3,6 +3,7 @@ package io.policyloss.control;
 import static io.policyloss.control.Refusals.assertMessage;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -250,6 +251,37 @@ class RolloutCorrectionTest {
                 .normalizedToMeanOne(new float[] {-1f}, new float[] {1}, new int[] {0}));
         Refusals.assertMessage("f: length 1, mask has 2 rows", () -> RolloutCorrection.defaults()
                 .normalizedToMeanOne(new float[1], new float[] {1, 1}, new int[] {0, 0}));
+    }
+
+    /**
+     * Over ranks: the batch in two parts at a sequence's boundary, each part's weight sums added, each part divided by
+     * their mean, gives the whole batch's normalization (to the sums' order); each part alone by its own mean does not.
+     */
+    @Test
+    void batchNormalizationOverPartsOfTheBatch() {
+        Batch batch = Batch.random(19);
+        int split = 7 * T;  // sequences 0-6 and 7-15
+        for (Mode mode : Mode.values()) {
+            RolloutCorrection c = new RolloutCorrection(mode, 0.5, 2);
+            float[] f = c.ratios(batch.oldLogp, batch.rolloutLogp, batch.mask, batch.sequenceOf);
+            float[] whole = c.normalizedToMeanOne(f, batch.mask, batch.sequenceOf);
+            float[] f1 = Arrays.copyOfRange(f, 0, split), f2 = Arrays.copyOfRange(f, split, f.length);
+            float[] m1 = Arrays.copyOfRange(batch.mask, 0, split), m2 = Arrays.copyOfRange(batch.mask, split, f.length);
+            int[] s1 = Arrays.copyOfRange(batch.sequenceOf, 0, split);
+            int[] s2 = Arrays.stream(batch.sequenceOf, split, f.length).map(b -> b - 7).toArray();
+            RolloutCorrection.WeightSums total = RolloutCorrection.WeightSums.ZERO.plus(c.weightSums(f1, m1, s1))
+                    .plus(c.weightSums(f2, m2, s2));
+            assertEquals(c.weightSums(f, batch.mask, batch.sequenceOf).count(), total.count(), mode.trlName());
+            float[] parts = new float[f.length];
+            System.arraycopy(c.normalizedBy(f1, m1, total), 0, parts, 0, split);
+            System.arraycopy(c.normalizedBy(f2, m2, total), 0, parts, split, f.length - split);
+            for (int i = 0; i < f.length; ++i)
+                assertEquals(whole[i], parts[i], 1e-6 * Math.abs(whole[i]), mode.trlName() + " row " + i);
+            assertFalse(Math.abs(c.weightSums(f1, m1, s1).mean() - total.mean()) < 1e-3 * total.mean(),
+                    mode.trlName() + ": a part's own mean would do as well");
+        }
+        Refusals.assertMessage("f: length 2, mask has 3 rows", () -> RolloutCorrection.defaults()
+                .normalizedBy(new float[2], new float[3], RolloutCorrection.WeightSums.ZERO));
     }
 
     /** TRL masks a ratio strictly outside the bounds: at clipMin = clipMax = 1 only a log-ratio of exactly 0 stays. */
