@@ -16,6 +16,9 @@ final class Comparisons {
             "clipping", () -> List.of(TrainConfigs.preset("random-reward"),
                     TrainConfigs.preset("random-reward-clip-low"), TrainConfigs.preset("random-reward-no-clip-high")),
             "aent", () -> List.of(TrainConfigs.preset("constant-clamped-entropy"), TrainConfigs.preset("aent")),
+            // k3 to the base model as GRPO's paper takes it, weighted by the ratio, and with k2's gradient.
+            "kl", () -> List.of(TrainConfigs.preset("grpo"), TrainConfigs.preset("kl"),
+                    TrainConfigs.preset("kl-unbiased"), TrainConfigs.preset("kl-k3-plus")),
             // verl's and TRL's variants that need the current policy's logp or entropy before the loss.
             "variants", () -> List.of(TrainConfigs.preset("grpo"), TrainConfigs.preset("gspo"),
                     TrainConfigs.preset("entropy-mask"), TrainConfigs.preset("clip-cov")),

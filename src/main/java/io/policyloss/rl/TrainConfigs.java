@@ -25,6 +25,11 @@ public final class TrainConfigs {
             Map.entry("dapo", "{\"loss\": {\"epsHigh\": 0.28}}"),
             Map.entry("dual-clip", "{\"loss\": {\"dualClipC\": 3}}"),
             Map.entry("kl", "{\"loss\": {\"klCoef\": 0.05, \"klEstimator\": \"K3\"}}"),
+            // The same k3, weighted by the ratio (DeepSeek-V3.2's unbiased estimate, TRL's use_bias_correction_kl),
+            // or with k2's gradient (verl's "k3+").
+            Map.entry("kl-unbiased", "{\"loss\": {\"klCoef\": 0.05, \"klEstimator\": \"K3\","
+                    + " \"klBiasCorrection\": true}}"),
+            Map.entry("kl-k3-plus", "{\"loss\": {\"klCoef\": 0.05, \"klEstimator\": \"K3_PLUS\"}}"),
             Map.entry("entropy-reg", "{\"loss\": {\"entropyCoef\": 0.015}}"),
             Map.entry("entropy-adv", "{\"loss\": {\"entropyAdvBeta\": 0.4, \"entropyAdvKappa\": 2}}"),
             Map.entry("aepo", "{\"aepo\": {\"targetEntropy\": 0.9, \"temperatureHigh\": 1.2, \"temperatureLow\": 0.8,"
