@@ -15,7 +15,7 @@ class Params(C.Structure):
                 ("clamped_entropy_coef", C.c_float), ("clamp_p", C.c_float), ("clamp_mode", C.c_int32),
                 ("entropy_adv_beta", C.c_float), ("entropy_adv_kappa", C.c_float), ("grad_scale", C.c_float),
                 ("logit_scale", C.c_float), ("softcap", C.c_float), ("temperature", C.c_float),
-                ("num_threads", C.c_int32)]
+                ("num_threads", C.c_int32), ("kl_bias_correction", C.c_int32)]
 
 
 class DataError(C.Structure):
@@ -38,6 +38,9 @@ class Library:
     def __init__(self, path):
         self.lib = C.CDLL(path)
         self.lib.pl_fused_loss.argtypes = [C.POINTER(Params), C.POINTER(Args)]
+        # The sized initializers (ABI 6): they fill these structs as declared here and no further.
+        self.lib.pl_loss_params_init_sized.argtypes = [C.POINTER(Params), C.c_uint32]
+        self.lib.pl_loss_args_init_sized.argtypes = [C.POINTER(Args), C.c_uint32]
         self.lib.pl_last_error.restype = C.c_char_p
         self.lib.pl_build_info.restype = C.c_char_p
         self.lib.pl_data_error_status.argtypes = [C.POINTER(DataError), C.c_int64]
@@ -56,7 +59,7 @@ class Library:
 
     def params(self, **fields):
         p = Params()
-        self.lib.pl_loss_params_init(C.byref(p))
+        self.lib.pl_loss_params_init_sized(C.byref(p), C.sizeof(Params))
         for k, v in fields.items():
             setattr(p, k, v)
         return p
@@ -67,7 +70,7 @@ class Library:
         is given.  outputs: optional dict of per-row float tensors (logp, entropy, clamped_entropy, ...)."""
         dtypes = {torch.float32: PL_F32, torch.bfloat16: PL_BF16, torch.float16: PL_F16}
         a = Args()
-        self.lib.pl_loss_args_init(C.byref(a))
+        self.lib.pl_loss_args_init_sized(C.byref(a), C.sizeof(Args))
         a.n_rows, a.vocab = logits.shape
         a.ld = logits.stride(0)
         a.logits_dtype = dtypes[logits.dtype]

@@ -182,9 +182,17 @@ typedef struct pl_loss_args {
     pl_data_error *data_error;
 } pl_loss_args;
 
-/* Fill the structs with their defaults (and their size).  Always call these first. */
-PL_API void pl_loss_params_init(pl_loss_params *params);
-PL_API void pl_loss_args_init(pl_loss_args *args);
+/* Fill the structs with their defaults (and their size).  Always call these first.  They are macros over the sized
+ * calls below, so that a library newer than the caller's header writes no more than the caller's struct holds (the
+ * fields the caller's struct lacks keep their defaults in pl_fused_loss).  The library also exports functions of
+ * these two names, for binaries built against ABI 5 or older: they fill the ABI 5 structs. */
+#define pl_loss_params_init(params) pl_loss_params_init_sized((params), (uint32_t)sizeof *(params))
+#define pl_loss_args_init(args) pl_loss_args_init_sized((args), (uint32_t)sizeof *(args))
+
+/* ABI 6.  Fill the first `size` bytes of the struct (at most the library's own struct) with the defaults, and set
+ * its size to that. */
+PL_API void pl_loss_params_init_sized(pl_loss_params *params, uint32_t size);
+PL_API void pl_loss_args_init_sized(pl_loss_args *args, uint32_t size);
 
 /* Forward and backward of the fused loss.  Host calls return when the results are written; device calls are
  * queued on args->stream and are asynchronous when args->data_error is set (see pl_data_error).  A device call

@@ -1,6 +1,7 @@
 #include "validate.hpp"
 
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 
 #include "errors.hpp"
@@ -146,29 +147,62 @@ pl_status validate_call(const pl_loss_params *params, const pl_loss_args *args, 
 
 }  // namespace pl
 
+namespace {
+
+pl_loss_params default_params() {
+    pl_loss_params p;
+    std::memset(&p, 0, sizeof p);
+    p.size = sizeof p;
+    p.eps_low = 0.2f;
+    p.eps_high = 0.2f;
+    p.kl_estimator = PL_KL_K3;
+    p.clamp_mode = PL_CLAMP_TOKEN_FRACTION;
+    p.entropy_adv_kappa = 2.0f;
+    p.grad_scale = 1.0f;
+    p.logit_scale = 1.0f;
+    p.temperature = 1.0f;
+    return p;
+}
+
+pl_loss_args default_args() {
+    pl_loss_args a;
+    std::memset(&a, 0, sizeof a);
+    a.size = sizeof a;
+    a.logits_dtype = PL_F32;
+    a.target_dtype = PL_I64;
+    a.dlogits_dtype = PL_F32;
+    a.device = -1;
+    return a;
+}
+
+// The first `size` bytes of the defaults, at most the whole struct, into the caller's struct, whose size says so.
+template <typename T>
+void fill_prefix(T *to, const T &defaults, uint32_t size) {
+    if (!to || size < sizeof(uint32_t)) return;
+    const uint32_t n = size < sizeof(T) ? size : (uint32_t)sizeof(T);
+    std::memcpy((void *)to, &defaults, n);
+    to->size = n;
+}
+
+}  // namespace
+
 extern "C" {
 
+void pl_loss_params_init_sized(pl_loss_params *p, uint32_t size) { fill_prefix(p, default_params(), size); }
+
+void pl_loss_args_init_sized(pl_loss_args *a, uint32_t size) { fill_prefix(a, default_args(), size); }
+
+// The exported unsized calls of ABI 5 and older, which the header now makes macros over the sized ones: a binary
+// built against such a header passes a struct of that ABI, so they fill ABI 5's (pl_loss_params without
+// kl_bias_correction; pl_loss_args is unchanged since ABI 2).
+#undef pl_loss_params_init
+#undef pl_loss_args_init
+PL_API void pl_loss_params_init(pl_loss_params *p);
+PL_API void pl_loss_args_init(pl_loss_args *a);
+
 void pl_loss_params_init(pl_loss_params *p) {
-    if (!p) return;
-    std::memset(p, 0, sizeof *p);
-    p->size = sizeof *p;
-    p->eps_low = 0.2f;
-    p->eps_high = 0.2f;
-    p->kl_estimator = PL_KL_K3;
-    p->clamp_mode = PL_CLAMP_TOKEN_FRACTION;
-    p->entropy_adv_kappa = 2.0f;
-    p->grad_scale = 1.0f;
-    p->logit_scale = 1.0f;
-    p->temperature = 1.0f;
+    pl_loss_params_init_sized(p, (uint32_t)offsetof(pl_loss_params, kl_bias_correction));
 }
 
-void pl_loss_args_init(pl_loss_args *a) {
-    if (!a) return;
-    std::memset(a, 0, sizeof *a);
-    a->size = sizeof *a;
-    a->logits_dtype = PL_F32;
-    a->target_dtype = PL_I64;
-    a->dlogits_dtype = PL_F32;
-    a->device = -1;
-}
+void pl_loss_args_init(pl_loss_args *a) { pl_loss_args_init_sized(a, (uint32_t)sizeof *a); }
 }

@@ -212,6 +212,35 @@ static void test_argument_errors() {
     CHECK(b.run() == PL_OK && std::string(pl_last_error()).empty());
 }
 
+// The initializers write no more than the caller's struct holds.  A struct of ABI 5's size, from a binary built
+// against that header (the exported unsized call) or this one's sized call: the bytes past it keep their canary, the
+// size says ABI 5, and a call with it runs, kl_bias_correction at its default.  The header's macro fills the whole.
+extern "C" void (pl_loss_params_init)(pl_loss_params *);  // the export for ABI 5 binaries: the macro is hidden
+static void test_initializers_write_within_the_struct() {
+    const size_t abi5 = offsetof(pl_loss_params, kl_bias_correction);
+    for (int sized = 0; sized < 2; ++sized) {
+        unsigned char memory[sizeof(pl_loss_params) + 16];
+        std::memset(memory, 0xAB, sizeof memory);
+        pl_loss_params *p = reinterpret_cast<pl_loss_params *>(memory);
+        if (sized) pl_loss_params_init_sized(p, (uint32_t)abi5);
+        else (pl_loss_params_init)(p);
+        bool canary = true;
+        for (size_t k = abi5; k < sizeof memory; ++k) canary &= memory[k] == 0xAB;
+        CHECK(canary && p->size == abi5 && p->eps_low == 0.2f && p->temperature == 1.0f);
+        Batch b(2, 10, 5);
+        CHECK(pl_fused_loss(p, &b.a) == PL_OK);
+    }
+    pl_loss_params whole;
+    std::memset(&whole, 0xAB, sizeof whole);
+    pl_loss_params_init(&whole);
+    CHECK(whole.size == sizeof whole && whole.kl_bias_correction == 0);
+    unsigned char tiny[8];
+    std::memset(tiny, 0xAB, sizeof tiny);
+    pl_loss_args_init_sized(reinterpret_cast<pl_loss_args *>(tiny), 2);  // too small for its size: left as it is
+    CHECK(tiny[0] == 0xAB && tiny[1] == 0xAB && tiny[2] == 0xAB);
+    pl_loss_params_init_sized(nullptr, sizeof whole);  // NULL: nothing to fill
+}
+
 // PROBABILITY_MASS on a CUDA device takes rows of fewer than 2^23 logits (the kernel's fixed-point mass sums), a
 // limit checked with the arguments, before the device: such a call names the vocab with or without a GPU, and
 // leaves its outputs untouched.  Just under it, with TOKEN_FRACTION, with no clamp, or on the host, the same call
@@ -286,6 +315,7 @@ int main(int argc, char **argv) {
     test_zero_weight_rows_never_read();
     test_data_error_record();
     test_argument_errors();
+    test_initializers_write_within_the_struct();
     test_device_mass_vocab_limit();
     test_device_scratch_errors();
     test_cuda_unavailable_reason(expected_reason);
