@@ -23,12 +23,20 @@ public final class Oracle {
      * entropy and clamped-entropy terms), with the pg and KL parts of dl/dlogp and each entropy term's log pi and H
      * taken apart: the scale of fp32 rounding in a kernel, which the result itself understates where they cancel (the
      * pg part 0.1878 against the KL part -0.1874 in a row of k3 KL; log pi and H each about 0.69, their sum 2e-4,
-     * in a row of two near-equal logits).
+     * in a row of two near-equal logits). {@code lossSlope} and {@code klSlope} are the derivatives of the loss's and
+     * the KL's values with respect to logp (the pg term's where it moves, and the KL's own, not its straight-through
+     * gradient), and {@code dlogitsSlope[v]} that of dL/dz_v's pg and KL term: how far a kernel's float logp, a few
+     * ulps from this one, moves them.
      */
     public record Row(double logp, double entropy, double clampedEntropy, double ratio, double loss, double kl,
-            int flags, double[] dlogits, double[] dlogitsScale) {}
+            int flags, double[] dlogits, double[] dlogitsScale, double lossSlope, double klSlope,
+            double[] dlogitsSlope) {}
 
-    public record Output(Row[] rows, double[] metrics) {
+    /**
+     * {@code metricSlopes[j]}: how metric j moves with the rows' logp, per unit of their relative error (the sum of
+     * w |lossSlope| max(1, |logp|) for the loss, of |klSlope| max(1, |logp|) for the KL; 0 for the others).
+     */
+    public record Output(Row[] rows, double[] metrics, double[] metricSlopes) {
         public double loss() {
             return metrics[0];
         }
@@ -41,11 +49,11 @@ public final class Oracle {
     public static Output compute(LossConfig c, Inputs in) {
         int n = in.logits.length;
         Row[] rows = new Row[n];
-        double[] m = new double[12];
+        double[] m = new double[12], slopes = new double[12];
         for (int i = 0; i < n; ++i) {
             int vocab = in.logits[i].length;
             if (in.weight[i] == 0) {
-                rows[i] = new Row(0, 0, 0, 0, 0, 0, 0, new double[vocab], new double[vocab]);
+                rows[i] = new Row(0, 0, 0, 0, 0, 0, 0, new double[vocab], new double[vocab], 0, 0, new double[vocab]);
                 continue;
             }
             rows[i] = row(c, in.logits[i], (int) in.target[i], in.oldLogp[i],
@@ -63,9 +71,11 @@ public final class Oracle {
             m[8] += r.ratio;
             m[9] += in.oldLogp[i] - r.logp;
             m[10] += r.kl;
+            slopes[0] += Math.abs(in.weight[i] * r.lossSlope) * Math.max(1, Math.abs(r.logp));
+            slopes[10] += Math.abs(r.klSlope) * Math.max(1, Math.abs(r.logp));
             m[11] += in.weight[i];
         }
-        return new Output(rows, m);
+        return new Output(rows, m, slopes);
     }
 
     static Row row(LossConfig c, double[] z, int a, double oldLogp, double refLogp, double advantage, double w,
@@ -113,37 +123,23 @@ public final class Oracle {
         }
         double pgPart = unclipped && !dual && !ratioClamped ? -aPrime * r : 0;
 
-        double kl = 0, klPart = 0;
         double beta = f(c.klCoef());
-        if (!Double.isNaN(refLogp)) {
-            double delta = refLogp - logp;
-            KlEstimator e = c.klEstimator();
-            if (e == KlEstimator.K1 || e == KlEstimator.K1_PLUS) {
-                kl = logp - refLogp;
-                klPart = beta;
-            } else if (e == KlEstimator.K2) {
-                kl = delta * delta / 2;
-                klPart = -beta * delta;
-            } else {
-                double raw = Math.exp(delta) - delta - 1;
-                kl = Math.min(Math.max(raw, -10), 10);
-                if (raw >= -10 && raw <= 10) klPart = beta * (1 - Math.exp(delta));
-            }
-            // verl's straight-through "+": backward_score - backward_score.detach() + forward_score.detach(), the
-            // backward score k2, (logp - ref)^2 / 2.
-            if (e == KlEstimator.K1_PLUS || e == KlEstimator.K3_PLUS) klPart = beta * (logp - refLogp);
-            if (c.klBiasCorrection()) {  // r kl by the product rule; dr/dlogp = r, or 0 where r is clamped
-                klPart = (ratioClamped ? 0 : beta * r * kl) + r * klPart;
-                kl *= r;
-            }
-        }
+        Kl k = kl(c, logp, oldLogp, refLogp);
+        double kl = k.value, klPart = beta * k.gradient;
+        // How the KL's gradient moves with logp, by central differences: where the ratio weights it, that is r (up to
+        // e^20) times a slope of order 1, against a gradient of order r (logp - ref_logp), so that logp's last ulps
+        // show; pgPart, -A' r, is its own derivative.
+        double h = 1e-6 * Math.max(1, Math.abs(logp));
+        double gradientSlope = Math.abs(pgPart)
+                + Math.abs(beta * (kl(c, logp + h, oldLogp, refLogp).gradient - kl(c, logp - h, oldLogp, refLogp)
+                        .gradient) / (2 * h));
         double gradLogp = pgPart + klPart;
         double lambdaH = f(c.entropyCoef()), lambdaC = f(c.clampedEntropyCoef());
         double loss = pg + beta * kl - lambdaH * entropy - lambdaC * clamped;
 
         // Section 4.
         double gw = f(c.gradScale()) * (double) (float) w;
-        double[] dz = new double[vocab], scale = new double[vocab];
+        double[] dz = new double[vocab], scale = new double[vocab], slope = new double[vocab];
         for (int v = 0; v < vocab; ++v) {
             if (z[v] == Double.NEGATIVE_INFINITY) continue;
             double pgTerm = gradLogp * ((v == a ? 1 : 0) - pi[v]);
@@ -154,10 +150,45 @@ public final class Oracle {
             double clampedScale = inS[v] && pt[v] > 0 ? lambdaC * pt[v] * (Math.abs(y[v] - lseS) + clamped) : 0;
             double pgScale = (Math.abs(pgPart) + Math.abs(klPart)) * Math.abs((v == a ? 1 : 0) - pi[v]);
             scale[v] = Math.abs(gw * dydz[v]) * (pgScale + entropyScale + clampedScale);
+            slope[v] = Math.abs(gw * dydz[v]) * gradientSlope * Math.abs((v == a ? 1 : 0) - pi[v]);
         }
         int flags = (aPrime < 0 && r < 1 - epsLow ? 1 : 0) | (aPrime > 0 && r > 1 + epsHigh ? 2 : 0)
                 | (dual ? 4 : 0) | (ratioClamped ? 8 : 0);
-        return new Row(logp, entropy, clamped, r, loss, kl, flags, dz, scale);
+        return new Row(logp, entropy, clamped, r, loss, kl, flags, dz, scale, pgPart + beta * k.valueSlope,
+                k.valueSlope, slope);
+    }
+
+    /**
+     * The KL term at this logp, without beta: its value, the gradient the kernel takes (a straight-through one for k1+
+     * and k3+), and the derivative of its value.
+     */
+    private record Kl(double value, double gradient, double valueSlope) {}
+
+    private static Kl kl(LossConfig c, double logp, double oldLogp, double refLogp) {
+        if (Double.isNaN(refLogp)) return new Kl(0, 0, 0);
+        double delta = refLogp - logp, kl, slope;
+        KlEstimator e = c.klEstimator();
+        if (e == KlEstimator.K1 || e == KlEstimator.K1_PLUS) {
+            kl = logp - refLogp;
+            slope = 1;
+        } else if (e == KlEstimator.K2) {
+            kl = delta * delta / 2;
+            slope = -delta;
+        } else {
+            double raw = Math.exp(delta) - delta - 1;
+            kl = Math.min(Math.max(raw, -10), 10);
+            slope = raw >= -10 && raw <= 10 ? 1 - Math.exp(delta) : 0;
+        }
+        // verl's straight-through "+": backward_score - backward_score.detach() + forward_score.detach(), the
+        // backward score k2, (logp - ref)^2 / 2.
+        double gradient = e == KlEstimator.K1_PLUS || e == KlEstimator.K3_PLUS ? logp - refLogp : slope;
+        if (!c.klBiasCorrection()) return new Kl(kl, gradient, slope);
+        // r kl by the product rule; dr/dlogp = r, or 0 where r is clamped (as section 3 clamps it).
+        double d = logp - oldLogp;
+        boolean ratioClamped = d < -20 || d > 20;
+        double r = Math.exp(Math.min(Math.max(d, -20), 20));
+        double through = ratioClamped ? 0 : r * kl;
+        return new Kl(r * kl, through + r * gradient, through + r * slope);
     }
 
     /** Section 2: u = s z, softcap, y = u / tau, with dy/dz into {@code dydz}. A -inf logit stays -inf (masked). */
