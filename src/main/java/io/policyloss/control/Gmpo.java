@@ -64,21 +64,14 @@ public record Gmpo(double clipLow, double clipHigh) implements SequenceWeightedP
         return new SequenceTerms(meanA, ratio);
     }
 
-    /** A_i R_i where the token's log-ratio is unclipped, else 0. */
-    @Override
-    public float[] advantages(float[] advantage, float[] logp, float[] oldLogp, float[] mask, int[] sequenceOf) {
-        return advantages(advantage, logp, oldLogp, mask, sequenceOf, null);
-    }
-
     /**
-     * As {@link #advantages(float[], float[], float[], float[], int[])}, for rollouts from another engine with verl's
-     * importance weight f of each row ({@link RolloutCorrection#ratios}): verl's {@code geo_mean} multiplies sequence
-     * i's loss by the geometric mean of its tokens' weights, exp(mean of ln(f_t + 1e-10)), after its clip, which
-     * reads the advantages as they came. Weighing each token's advantage by its own f first would differ in the token
-     * modes: A_i would take f's arithmetic mean, and a token of f = 0 would lose the sign that clips its ratio.
-     *
-     * @param rolloutRatio f per row, finite and &gt;= 0 on the counted rows; null for none
+     * A_i R_i where the token's log-ratio is unclipped, else 0. With rollouts from another engine, verl's {@code
+     * geo_mean} multiplies sequence i's loss by the geometric mean of its tokens' weights f, exp(mean of ln(f_t +
+     * 1e-10)), after its clip, which reads the advantages as they came. Weighing each token's advantage by its own f
+     * first would differ in the token modes: A_i would take f's arithmetic mean, and a token of f = 0 would lose the
+     * sign that clips its ratio.
      */
+    @Override
     public float[] advantages(float[] advantage, float[] logp, float[] oldLogp, float[] mask, int[] sequenceOf,
             float[] rolloutRatio) {
         SequenceTerms s = sequences(advantage, logp, oldLogp, mask, sequenceOf);
@@ -114,19 +107,10 @@ public record Gmpo(double clipLow, double clipHigh) implements SequenceWeightedP
     /**
      * Each token's loss is its sequence's, -A_i R_i; clipped high are the tokens with A &gt; 0 and d &gt; clipHigh,
      * clipped low those with A &lt; 0 and d &lt; -clipLow (verl counts every token outside the range, by the sign of
-     * A alone).
+     * A alone). With rollout weights the loss is weighted as {@link #advantages} weighs it; the clip counts are the
+     * unweighted ones, as verl's.
      */
     @Override
-    public LossMetrics metricsCorrection(float[] advantage, double[] ratio, float[] logp, float[] oldLogp,
-            float[] weight, float[] mask, int[] sequenceOf) {
-        return metricsCorrection(advantage, ratio, logp, oldLogp, weight, mask, sequenceOf, null);
-    }
-
-    /**
-     * As {@link #metricsCorrection(float[], double[], float[], float[], float[], float[], int[])}, each sequence's
-     * loss weighted by its rollout weight as {@link #advantages(float[], float[], float[], float[], int[], float[])}
-     * weighs it; the clip counts are the unweighted ones, as verl's.
-     */
     public LossMetrics metricsCorrection(float[] advantage, double[] ratio, float[] logp, float[] oldLogp,
             float[] weight, float[] mask, int[] sequenceOf, float[] rolloutRatio) {
         SequenceTerms s = sequences(advantage, logp, oldLogp, mask, sequenceOf);

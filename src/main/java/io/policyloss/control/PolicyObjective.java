@@ -208,10 +208,11 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
         }
         float[] a = advantage, old = oldLogp;
         LossMetrics correction = LossMetrics.ZERO;
+        SequenceWeightedPolicyGradient sequenceWeighted = gmpo != null ? gmpo : vespo;  // each applies f its own way
         if (clipCov != null) {
             a = clipCov.advantages(config, a, logp, old, mask, random);
             if (rolloutRatio != null) a = RolloutCorrection.weighted(a, rolloutRatio, mask);  // verl's order
-        } else if (rolloutRatio != null && vespo == null && gmpo == null) {
+        } else if (rolloutRatio != null && sequenceWeighted == null) {
             a = RolloutCorrection.weighted(a, rolloutRatio, mask);
         }
         if (offPolicyMaskThreshold != null)
@@ -221,7 +222,7 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
             a = HighEntropyTokens.advantages(a, entropy, mask, HighEntropyTokens.threshold(entropy, mask,
                     topEntropyQuantile));
         ReweightedPolicyGradient reweighted = cispo != null ? cispo : sapo;
-        if (reweighted != null || klCov != null || gmpo != null || vespo != null) {
+        if (reweighted != null || klCov != null || sequenceWeighted != null) {
             double[] ratio = sequenceRatio ? ImportanceRatios.sequence(logp, old, mask, sequenceOf)
                     : ImportanceRatios.token(logp, old, mask);
             if (reweighted != null) {
@@ -231,14 +232,11 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
                 boolean[] chosen = klCov.chosen(a, logp, mask);
                 correction = klCov.metricsCorrection(a, ratio, logp, old, chosen, weight, mask);
                 a = klCov.advantages(a, ratio, logp, old, chosen, mask);
-            } else if (vespo != null) {
-                Objects.requireNonNull(sequenceOf, "sequenceOf");
-                correction = vespo.metricsCorrection(a, ratio, logp, old, weight, mask, sequenceOf, rolloutRatio);
-                a = vespo.advantages(a, logp, old, mask, sequenceOf, rolloutRatio);
             } else {
                 Objects.requireNonNull(sequenceOf, "sequenceOf");
-                correction = gmpo.metricsCorrection(a, ratio, logp, old, weight, mask, sequenceOf, rolloutRatio);
-                a = gmpo.advantages(a, logp, old, mask, sequenceOf, rolloutRatio);
+                correction = sequenceWeighted.metricsCorrection(a, ratio, logp, old, weight, mask, sequenceOf,
+                        rolloutRatio);
+                a = sequenceWeighted.advantages(a, logp, old, mask, sequenceOf, rolloutRatio);
             }
             old = ImportanceRatios.oldLogpAtRatioOne(logp, old, mask);
         } else if (sequenceRatio) {

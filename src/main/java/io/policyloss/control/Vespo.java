@@ -88,17 +88,12 @@ public record Vespo(double kPos, double lambdaPos, double kNeg, double lambdaNeg
         return sum;
     }
 
-    /** A' = phi(w_i) A. */
-    @Override
-    public float[] advantages(float[] advantage, float[] logp, float[] oldLogp, float[] mask, int[] sequenceOf) {
-        return advantages(advantage, logp, oldLogp, mask, sequenceOf, null);
-    }
-
     /**
-     * A' = phi(w_i) A with the rollout engine's ratio in w_i: TRL's VESPO with
+     * A' = phi(w_i) A, with the rollout engine's ratio in w_i where it is given: TRL's VESPO with
      * {@code vllm_importance_sampling_correction} (see {@link #sequenceLogRatios(float[], float[], float[], int[],
      * float[])}; isRatio may be null).
      */
+    @Override
     public float[] advantages(float[] advantage, float[] logp, float[] oldLogp, float[] mask, int[] sequenceOf,
             float[] isRatio) {
         double[] logW = sequenceLogRatios(logp, oldLogp, mask, sequenceOf, isRatio);
@@ -109,14 +104,8 @@ public record Vespo(double kPos, double lambdaPos, double kNeg, double lambdaNeg
         return out;
     }
 
-    /** Each token's loss is TRL's, -phi(w_i) A logp; nothing counts as clipped. */
+    /** Each token's loss is TRL's, -phi(w_i) A logp, isRatio in w_i where it is given; nothing counts as clipped. */
     @Override
-    public LossMetrics metricsCorrection(float[] advantage, double[] ratio, float[] logp, float[] oldLogp,
-            float[] weight, float[] mask, int[] sequenceOf) {
-        return metricsCorrection(advantage, ratio, logp, oldLogp, weight, mask, sequenceOf, null);
-    }
-
-    /** As {@link #metricsCorrection(float[], double[], float[], float[], float[], float[], int[])}, isRatio in w_i. */
     public LossMetrics metricsCorrection(float[] advantage, double[] ratio, float[] logp, float[] oldLogp,
             float[] weight, float[] mask, int[] sequenceOf, float[] isRatio) {
         double[] logW = sequenceLogRatios(logp, oldLogp, mask, sequenceOf, isRatio);

@@ -166,23 +166,20 @@ class PolicyObjectiveTest {
         assertFalse(Arrays.equals(got, clipCov.move(config, logp, entropy, oldLogp, fa, weight, mask, null,
                 new Random(3)).advantage()), "choosing on the weighted advantages would choose otherwise");
 
-        // GMPO: each sequence's loss times the geometric mean of its f, after its clip (verl's geo_mean); weighing
-        // each token first would give other rows, f being a token's own here and 0 on whole sequences.
-        Gmpo gmpo = Gmpo.defaults();
-        PolicyObjective.Moved g = PolicyObjective.CLIPPED.with(gmpo).move(config, logp, entropy, oldLogp, advantage,
-                weight, mask, sequenceOf, null, f);
-        assertArrayEquals(gmpo.advantages(advantage, logp, oldLogp, mask, sequenceOf, f), g.advantage());
-        assertEquals(gmpo.metricsCorrection(advantage, ImportanceRatios.token(logp, oldLogp, mask), logp, oldLogp,
-                weight, mask, sequenceOf, f), g.metricsCorrection());
-        assertFalse(Arrays.equals(g.advantage(), PolicyObjective.CLIPPED.with(gmpo).move(config, logp, entropy,
-                oldLogp, fa, weight, mask, sequenceOf, null).advantage()), "weighing each token first");
-
-        Vespo vespo = Vespo.defaults();
-        PolicyObjective.Moved v = PolicyObjective.CLIPPED.with(vespo).move(config, logp, entropy, oldLogp, advantage,
-                weight, mask, sequenceOf, null, f);
-        assertArrayEquals(vespo.advantages(advantage, logp, oldLogp, mask, sequenceOf, f), v.advantage());
-        assertEquals(vespo.metricsCorrection(advantage, ImportanceRatios.token(logp, oldLogp, mask), logp, oldLogp,
-                weight, mask, sequenceOf, f), v.metricsCorrection());
+        // GMPO weighs each sequence's loss by the geometric mean of its f after its clip (verl's geo_mean), VESPO folds
+        // f into its sequence weight (TRL's): each rule's own rows; weighing each token first would give others, f
+        // being a token's own here and 0 on whole sequences.
+        for (SequenceWeightedPolicyGradient rule : List.of(Gmpo.defaults(), Vespo.defaults())) {
+            PolicyObjective objective = rule instanceof Gmpo g ? PolicyObjective.CLIPPED.with(g)
+                    : PolicyObjective.CLIPPED.with((Vespo) rule);
+            PolicyObjective.Moved m = objective.move(config, logp, entropy, oldLogp, advantage, weight, mask,
+                    sequenceOf, null, f);
+            assertArrayEquals(rule.advantages(advantage, logp, oldLogp, mask, sequenceOf, f), m.advantage());
+            assertEquals(rule.metricsCorrection(advantage, ImportanceRatios.token(logp, oldLogp, mask), logp, oldLogp,
+                    weight, mask, sequenceOf, f), m.metricsCorrection());
+            assertFalse(Arrays.equals(m.advantage(), objective.move(config, logp, entropy, oldLogp, fa, weight, mask,
+                    sequenceOf, null).advantage()), rule + ": weighing each token first");
+        }
 
         Refusals.assertMessage("rolloutRatio: not with KL-Cov, whose metrics correction would miss the weights; weigh "
                 + "its advantages outside", () -> PolicyObjective.CLIPPED.with(KlCov.defaults()).move(config, logp,
