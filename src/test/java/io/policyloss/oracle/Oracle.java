@@ -107,10 +107,8 @@ public final class Oracle {
         double aPrime = advantage;
         if (f(c.entropyAdvBeta()) > 0)
             aPrime += Math.min(f(c.entropyAdvBeta()) * entropy, Math.abs(advantage) / f(c.entropyAdvKappa()));
-        double d = logp - oldLogp;
-        boolean ratioClamped = d < -20 || d > 20;
-        d = Math.min(Math.max(d, -20), 20);
-        double r = Math.exp(d);
+        boolean ratioClamped = ratioClamped(logp, oldLogp);
+        double r = ratio(logp, oldLogp);
         double epsLow = f(c.epsLow()), epsHigh = f(c.epsHigh());
         double pg1 = -aPrime * r;
         double pg2 = -aPrime * Math.min(Math.max(r, 1 - epsLow), 1 + epsHigh);
@@ -183,12 +181,20 @@ public final class Oracle {
         // backward score k2, (logp - ref)^2 / 2.
         double gradient = e == KlEstimator.K1_PLUS || e == KlEstimator.K3_PLUS ? logp - refLogp : slope;
         if (!c.klBiasCorrection()) return new Kl(kl, gradient, slope);
-        // r kl by the product rule; dr/dlogp = r, or 0 where r is clamped (as section 3 clamps it).
-        double d = logp - oldLogp;
-        boolean ratioClamped = d < -20 || d > 20;
-        double r = Math.exp(Math.min(Math.max(d, -20), 20));
-        double through = ratioClamped ? 0 : r * kl;
+        // r kl by the product rule; dr/dlogp = r, or 0 where r is clamped.
+        double r = ratio(logp, oldLogp), through = ratioClamped(logp, oldLogp) ? 0 : r * kl;
         return new Kl(r * kl, through + r * gradient, through + r * slope);
+    }
+
+    /** Section 3's ratio, exp(logp - old_logp) with the exponent clamped to [-20, 20]. */
+    private static double ratio(double logp, double oldLogp) {
+        return Math.exp(Math.min(Math.max(logp - oldLogp, -20), 20));
+    }
+
+    /** Whether that clamp is active: the ratio then takes no gradient. */
+    private static boolean ratioClamped(double logp, double oldLogp) {
+        double d = logp - oldLogp;
+        return d < -20 || d > 20;
     }
 
     /** Section 2: u = s z, softcap, y = u / tau, with dy/dz into {@code dydz}. A -inf logit stays -inf (masked). */
