@@ -19,6 +19,10 @@ final class Comparisons {
             // k3 to the base model as GRPO's paper takes it, weighted by the ratio, and with k2's gradient.
             "kl", () -> List.of(TrainConfigs.preset("grpo"), TrainConfigs.preset("kl"),
                     TrainConfigs.preset("kl-unbiased"), TrainConfigs.preset("kl-k3-plus")),
+            // PPO's trust region on the ratio (GRPO's clip, and DAPO's wider clip-high) against DPPO's on the sampled
+            // token's probability, as DPPO's paper and verl's recipe compare them.
+            "trust-region", () -> List.of(TrainConfigs.preset("grpo"), TrainConfigs.preset("dapo"),
+                    TrainConfigs.preset("dppo-tv"), TrainConfigs.preset("dppo-kl")),
             // verl's and TRL's variants that need the current policy's logp or entropy before the loss.
             "variants", () -> List.of(TrainConfigs.preset("grpo"), TrainConfigs.preset("gspo"),
                     TrainConfigs.preset("entropy-mask"), TrainConfigs.preset("clip-cov")),

@@ -57,8 +57,8 @@ public final class ImportanceRatios {
     }
 
     /** logp - oldLogp, clamped to [-20, 20] as the kernel clamps d. */
-    static double logRatio(float logp, float oldLogp) {
-        return clamp((double) logp - oldLogp);
+    static double logRatio(double logp, double oldLogp) {
+        return clamp(logp - oldLogp);
     }
 
     private static double clamp(double logRatio) {

@@ -11,9 +11,9 @@ import java.util.random.RandomGenerator;
  * Which policy loss the rows of a call carry, as TRL's {@code loss_type}, {@code importance_sampling_level},
  * {@code top_entropy_quantile} and {@code off_policy_mask_threshold} or verl's {@code policy_loss.loss_mode} choose
  * it: PPO's clipped loss (all fields off), GSPO's sequence ratio, entropy masking, off-policy sequence masking, and
- * one of Clip-Cov, CISPO, SAPO, KL-Cov, GMPO and VESPO. Each but the first needs the current policy's logp or entropy
- * before any token's loss: a first kernel call without a gradient on the same logits gives them, and {@link #move}
- * turns the rows into those of the second call.
+ * one of Clip-Cov, CISPO, SAPO, KL-Cov, GMPO, VESPO and DPPO. Each but the first needs the current policy's logp or
+ * entropy before any token's loss: a first kernel call without a gradient on the same logits gives them, and
+ * {@link #move} turns the rows into those of the second call.
  *
  * @param sequenceRatio GSPO: each sequence's tokens take its sequence-level ratio ({@link SequenceImportanceRatio});
  *     with CISPO or SAPO, their weight is of that ratio (TRL's sequence level)
@@ -24,14 +24,15 @@ import java.util.random.RandomGenerator;
  * @param klCov KL-Cov: no clip, a penalty on the tokens of largest covariance; or null
  * @param gmpo GMPO: each sequence's geometric mean of its tokens' clipped ratios in place of their own; or null
  * @param vespo VESPO: a weight of each sequence's ratio in place of PPO's clip; or null
+ * @param dppo DPPO: a trust region on each token's probability in place of PPO's clip on its ratio; or null
  * @param offPolicyMaskThreshold off-policy sequence masking ({@link OffPolicySequenceMask}): the largest mean of
  *     oldLogp - logp a sequence of negative advantage may have and keep its policy gradient; or null
  */
 public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, ClipCov clipCov, Cispo cispo,
-        Sapo sapo, KlCov klCov, Gmpo gmpo, Vespo vespo, Double offPolicyMaskThreshold) {
+        Sapo sapo, KlCov klCov, Gmpo gmpo, Vespo vespo, Dppo dppo, Double offPolicyMaskThreshold) {
     /** PPO's clipped loss on each token's own ratio: nothing to move. */
     public static final PolicyObjective CLIPPED =
-            new PolicyObjective(false, null, null, null, null, null, null, null, null);
+            new PolicyObjective(false, null, null, null, null, null, null, null, null, null);
 
     public PolicyObjective {
         if (topEntropyQuantile != null && !(topEntropyQuantile >= 0 && topEntropyQuantile <= 1))
@@ -47,12 +48,16 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
         if (klCov != null) replacements.add("klCov");
         if (gmpo != null) replacements.add("gmpo");
         if (vespo != null) replacements.add("vespo");
+        if (dppo != null) replacements.add("dppo");
         if (replacements.size() > 1)
             throw new IllegalArgumentException(replacements.get(1) + ": " + replacements.get(0) + " is set too; "
-                    + "clipCov, cispo, sapo, klCov, gmpo and vespo each replace PPO's clipped loss in their own "
-                    + "way; choose one");
+                    + "clipCov, cispo, sapo, klCov, gmpo, vespo and dppo each replace PPO's clipped loss in their "
+                    + "own way; choose one");
         if (klCov != null && sequenceRatio)
             throw new IllegalArgumentException("sequenceRatio: KL-Cov is verl's token-level loss; choose one");
+        if (dppo != null && sequenceRatio)
+            throw new IllegalArgumentException("sequenceRatio: DPPO's trust region is on each token's probability; "
+                    + "choose one");
         if (gmpo != null && sequenceRatio)
             throw new IllegalArgumentException("sequenceRatio: GMPO has its own sequence-level ratio, the geometric "
                     + "mean of its tokens' clipped ratios; choose one");
@@ -61,7 +66,7 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
                     + "of its tokens' (TRL asks for importance_sampling_level=\"token\"); choose one");
         if (offPolicyMaskThreshold != null && offPolicyMaskThreshold.isNaN())
             throw new IllegalArgumentException("offPolicyMaskThreshold: must not be NaN");
-        String verlOnly = klCov != null ? "KL-Cov" : gmpo != null ? "GMPO" : null;
+        String verlOnly = klCov != null ? "KL-Cov" : gmpo != null ? "GMPO" : dppo != null ? "DPPO" : null;
         if (verlOnly != null && topEntropyQuantile != null)
             throw new IllegalArgumentException("topEntropyQuantile: entropy masking with " + verlOnly + " is neither "
                     + "verl's nor TRL's loss; choose one");
@@ -75,48 +80,53 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
 
     public PolicyObjective withSequenceRatio(boolean on) {
         return new PolicyObjective(on, topEntropyQuantile, clipCov, cispo, sapo, klCov, gmpo, vespo,
-                offPolicyMaskThreshold);
+                dppo, offPolicyMaskThreshold);
     }
 
     /** Entropy masking at rho (null: off). */
     public PolicyObjective withTopEntropyQuantile(Double rho) {
         return new PolicyObjective(sequenceRatio, rho, clipCov, cispo, sapo, klCov, gmpo, vespo,
-                offPolicyMaskThreshold);
+                dppo, offPolicyMaskThreshold);
     }
 
     /** Off-policy sequence masking at the threshold (null: off). */
     public PolicyObjective withOffPolicyMaskThreshold(Double threshold) {
         return new PolicyObjective(sequenceRatio, topEntropyQuantile, clipCov, cispo, sapo, klCov, gmpo, vespo,
-                threshold);
+                dppo, threshold);
     }
 
     public PolicyObjective with(ClipCov c) {
         return new PolicyObjective(sequenceRatio, topEntropyQuantile, c, cispo, sapo, klCov, gmpo, vespo,
-                offPolicyMaskThreshold);
+                dppo, offPolicyMaskThreshold);
     }
 
     public PolicyObjective with(Cispo c) {
         return new PolicyObjective(sequenceRatio, topEntropyQuantile, clipCov, c, sapo, klCov, gmpo, vespo,
-                offPolicyMaskThreshold);
+                dppo, offPolicyMaskThreshold);
     }
 
     public PolicyObjective with(Sapo s) {
         return new PolicyObjective(sequenceRatio, topEntropyQuantile, clipCov, cispo, s, klCov, gmpo, vespo,
-                offPolicyMaskThreshold);
+                dppo, offPolicyMaskThreshold);
     }
 
     public PolicyObjective with(KlCov k) {
         return new PolicyObjective(sequenceRatio, topEntropyQuantile, clipCov, cispo, sapo, k, gmpo, vespo,
-                offPolicyMaskThreshold);
+                dppo, offPolicyMaskThreshold);
     }
 
     public PolicyObjective with(Gmpo g) {
         return new PolicyObjective(sequenceRatio, topEntropyQuantile, clipCov, cispo, sapo, klCov, g, vespo,
-                offPolicyMaskThreshold);
+                dppo, offPolicyMaskThreshold);
     }
 
     public PolicyObjective with(Vespo v) {
         return new PolicyObjective(sequenceRatio, topEntropyQuantile, clipCov, cispo, sapo, klCov, gmpo, v,
+                dppo, offPolicyMaskThreshold);
+    }
+
+    public PolicyObjective with(Dppo d) {
+        return new PolicyObjective(sequenceRatio, topEntropyQuantile, clipCov, cispo, sapo, klCov, gmpo, vespo, d,
                 offPolicyMaskThreshold);
     }
 
@@ -126,18 +136,18 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
     }
 
     /**
-     * Whether {@link #move} reads each row alone: CISPO or SAPO on each token's own ratio, and nothing that takes a
-     * sequence's or the batch's rows (a sequence ratio, entropy masking, Clip-Cov, off-policy masking). Then moving
-     * any split of the rows piece by piece gives the rows that moving them all gives, so a caller may move each chunk
-     * of logits as it makes it (CurrentPolicyLoss behind a linear head, one matmul for both calls).
+     * Whether {@link #move} reads each row alone: CISPO, SAPO or DPPO on each token's own ratio, and nothing that
+     * takes a sequence's or the batch's rows (a sequence ratio, entropy masking, Clip-Cov, off-policy masking). Then
+     * moving any split of the rows piece by piece gives the rows that moving them all gives, so a caller may move each
+     * chunk of logits as it makes it (CurrentPolicyLoss behind a linear head, one matmul for both calls).
      */
     public boolean movesEachRowAlone() {
-        return (cispo != null || sapo != null) && !sequenceRatio && topEntropyQuantile == null && clipCov == null
-                && offPolicyMaskThreshold == null;
+        return (cispo != null || sapo != null || dppo != null) && !sequenceRatio && topEntropyQuantile == null
+                && clipCov == null && offPolicyMaskThreshold == null;
     }
 
     /**
-     * Refuses a loss configuration this objective cannot ride on: CISPO, SAPO, KL-Cov, GMPO and VESPO put their
+     * Refuses a loss configuration this objective cannot ride on: CISPO, SAPO, KL-Cov, GMPO, VESPO and DPPO put their
      * gradient into the advantage at ratio 1, where Entropy-Adv would shape it by its size
      * ({@link ReweightedPolicyGradient}), and where the KL term weighted by the ratio ({@link
      * LossConfig#klBiasCorrection}) would be weighted by 1 instead of the token's ratio; GSPO's rows carry their
@@ -146,7 +156,7 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
      */
     public void check(LossConfig config) {
         String atRatioOne = cispo != null ? "CISPO" : sapo != null ? "SAPO" : klCov != null ? "KL-Cov"
-                : gmpo != null ? "GMPO" : vespo != null ? "VESPO" : null;
+                : gmpo != null ? "GMPO" : vespo != null ? "VESPO" : dppo != null ? "DPPO" : null;
         if (atRatioOne != null && config.entropyAdvBeta() > 0)
             throw new IllegalArgumentException("loss.entropyAdvBeta: Entropy-Adv shapes the advantage by its size, "
                     + "and " + atRatioOne + " rides on the advantage (ReweightedPolicyGradient says why); choose one");
@@ -164,9 +174,9 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
 
     /**
      * The rows of the second call: Clip-Cov's choice first (its covariance is of the advantages as they came), then
-     * off-policy sequence masking and entropy masking, then CISPO's, SAPO's, KL-Cov's, GMPO's or VESPO's rows at ratio
-     * 1, or else GSPO's old log-probs. Every array has a row per token of the rows moved; logp and entropy are the
-     * first call's.
+     * off-policy sequence masking and entropy masking, then CISPO's, SAPO's, KL-Cov's, GMPO's, VESPO's or DPPO's rows
+     * at ratio 1, or else GSPO's old log-probs. Every array has a row per token of the rows moved; logp and entropy are
+     * the first call's.
      *
      * @param config the loss's configuration (Clip-Cov reads its clip range; checked by {@link #check})
      * @param sequenceOf each row's sequence; read with sequenceRatio, gmpo, vespo or offPolicyMaskThreshold alone
@@ -185,10 +195,10 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
      * sequence weight instead, as TRL does, and GMPO weighs each sequence's loss by the geometric mean of its f, as
      * verl's {@code geo_mean} does ({@link Gmpo#advantages(float[], float[], float[], float[], int[], float[])}). The
      * advantages are weighted first, so the metrics correction's loss is the weighted one TRL logs (f &gt;= 0 keeps
-     * their signs where it is not 0, and where it is the token's pg term is 0 whatever off-policy masking, CISPO and
-     * SAPO read of them), except Clip-Cov's: verl chooses its tokens by the covariance of the advantages as they came
-     * and weighs the loss after, so its advantages are weighted after the choice. Not with KL-Cov, whose metrics
-     * correction would miss the weights.
+     * their signs where it is not 0, and where it is the token's pg term is 0 whatever off-policy masking, CISPO, SAPO
+     * and DPPO read of them, though such a token's clip is counted by the sign of 0), except Clip-Cov's: verl chooses
+     * its tokens by the covariance of the advantages as they came and weighs the loss after, so its advantages are
+     * weighted after the choice. Not with KL-Cov, whose metrics correction would miss the weights.
      *
      * @param rolloutRatio f per row ({@link RolloutCorrection#ratios}), finite and &gt;= 0 on the counted rows; null
      *     for none. With it, PPO's clipped loss ({@link #needsCurrentPolicy} false) reads neither logp nor entropy,
@@ -222,12 +232,15 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
             a = HighEntropyTokens.advantages(a, entropy, mask, HighEntropyTokens.threshold(entropy, mask,
                     topEntropyQuantile));
         ReweightedPolicyGradient reweighted = cispo != null ? cispo : sapo;
-        if (reweighted != null || klCov != null || sequenceWeighted != null) {
+        if (reweighted != null || klCov != null || sequenceWeighted != null || dppo != null) {
             double[] ratio = sequenceRatio ? ImportanceRatios.sequence(logp, old, mask, sequenceOf)
                     : ImportanceRatios.token(logp, old, mask);
             if (reweighted != null) {
                 correction = reweighted.metricsCorrection(a, ratio, logp, old, weight, mask);
                 a = reweighted.advantages(a, ratio, mask);
+            } else if (dppo != null) {
+                correction = dppo.metricsCorrection(a, logp, old, weight, mask);
+                a = dppo.advantages(a, logp, old, mask);
             } else if (klCov != null) {
                 boolean[] chosen = klCov.chosen(a, logp, mask);
                 correction = klCov.metricsCorrection(a, ratio, logp, old, chosen, weight, mask);

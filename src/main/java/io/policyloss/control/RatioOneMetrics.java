@@ -24,20 +24,27 @@ final class RatioOneMetrics {
      */
     static LossMetrics correction(IntToDoubleFunction lossChange, IntPredicate clippedLow, IntPredicate clippedHigh,
             double[] ratio, float[] logp, float[] oldLogp, float[] weight, float[] mask) {
+        return correction(lossChange, clippedLow, clippedHigh, i -> false, ratio, logp, oldLogp, weight, mask);
+    }
+
+    /** As above, with the rows the surrogate counts where PPO counts its dual clip ({@link Dppo}'s truncation). */
+    static LossMetrics correction(IntToDoubleFunction lossChange, IntPredicate clippedLow, IntPredicate clippedHigh,
+            IntPredicate dualClipped, double[] ratio, float[] logp, float[] oldLogp, float[] weight, float[] mask) {
         RowArrays.mask(mask);
         RowArrays.sameLength(ratio, "ratio", mask.length, "mask");
         RowArrays.sameLength(logp, "logp", mask.length, "mask");
         RowArrays.sameLength(oldLogp, "oldLogp", mask.length, "mask");
         RowArrays.sameLength(weight, "weight", mask.length, "mask");
-        double loss = 0, clipLow = 0, clipHigh = 0, ratioSum = 0, approxKl = 0;
+        double loss = 0, clipLow = 0, clipHigh = 0, dualClip = 0, ratioSum = 0, approxKl = 0;
         for (int i = 0; i < mask.length; ++i) {
             if (mask[i] == 0) continue;
             loss += weight[i] * lossChange.applyAsDouble(i);
             if (clippedLow.test(i)) clipLow++;
             if (clippedHigh.test(i)) clipHigh++;
+            if (dualClipped.test(i)) dualClip++;
             ratioSum += ratio[i] - 1;
             approxKl += (double) oldLogp[i] - logp[i];
         }
-        return new LossMetrics(loss, 0, 0, 0, clipLow, clipHigh, 0, 0, ratioSum, approxKl, 0, 0);
+        return new LossMetrics(loss, 0, 0, 0, clipLow, clipHigh, dualClip, 0, ratioSum, approxKl, 0, 0);
     }
 }

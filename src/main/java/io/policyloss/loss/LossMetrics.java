@@ -12,7 +12,8 @@ import static io.policyloss.nativeapi.PolicyLossNative.*;
  * @param sumClampedEntropy sum of Hc
  * @param clipLow rows clipped low (A' &lt; 0, r &lt; 1 - eps_low)
  * @param clipHigh rows clipped high (A' &gt; 0, r &gt; 1 + eps_high)
- * @param dualClip rows where the dual clip was active
+ * @param dualClip rows where the dual clip was active (with DPPO's correction, also the rows whose ratio it truncated,
+ *     as verl counts both in pg_clipfrac_lower)
  * @param ratioClamped rows whose log-ratio left [-20, 20]
  * @param sumRatio sum of r
  * @param sumApproxKl sum of old_logp - logp

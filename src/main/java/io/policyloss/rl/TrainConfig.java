@@ -3,6 +3,7 @@ package io.policyloss.rl;
 import io.policyloss.control.AentCoefficient;
 import io.policyloss.control.Cispo;
 import io.policyloss.control.ClipCov;
+import io.policyloss.control.Dppo;
 import io.policyloss.control.Gmpo;
 import io.policyloss.control.KlCov;
 import io.policyloss.control.PolicyObjective;
@@ -19,8 +20,8 @@ import java.util.Objects;
  * with or without std normalisation), DAPO-style clipping (loss.epsLow / epsHigh), dual clip, KL to the base
  * model (loss.klCoef), Entropy-Reg (loss.entropyCoef), Entropy-Adv (loss.entropyAdvBeta), AEnt (aent and
  * loss.clampP), AEPO (aepo), GSPO (sequenceRatio), entropy masking (topEntropyQuantile), Clip-Cov (clipCov),
- * CISPO (cispo), SAPO (sapo), KL-Cov (klCov), GMPO (gmpo), VESPO (vespo) and off-policy sequence masking
- * (offPolicyMaskThreshold).
+ * CISPO (cispo), SAPO (sapo), KL-Cov (klCov), GMPO (gmpo), VESPO (vespo), DPPO (dppo) and off-policy sequence
+ * masking (offPolicyMaskThreshold).
  *
  * @param name the run's name in plots and tables
  * @param task the built-in task
@@ -55,6 +56,8 @@ import java.util.Objects;
  *     ratios in place of each token's own; or null
  * @param vespo VESPO on each update's GRPO sequences (TRL's loss_type "vespo"): a gamma-shaped weight of a sequence's
  *     ratio in place of PPO's clip; or null
+ * @param dppo DPPO on each update's GRPO tokens (verl's dppo_tv / dppo_kl): a trust region on the sampled token's
+ *     probability in place of PPO's clip on its ratio; or null
  * @param offPolicyMaskThreshold off-policy sequence masking on each update's GRPO sequences (TRL's
  *     off_policy_mask_threshold): a sequence of negative advantage whose mean of oldLogp - logp exceeds it leaves no
  *     policy gradient; or null
@@ -66,7 +69,7 @@ public record TrainConfig(String name, TaskConfig task, ModelConfig model, long 
         double gradClip, double rolloutTemperature, LossConfig loss, AggregationMode aggregation,
         boolean stdNormalization, boolean randomReward, AepoConfig aepo, AentCoefficient aent, boolean sequenceRatio,
         Double topEntropyQuantile, ClipCov clipCov, Cispo cispo, Sapo sapo, KlCov klCov, Gmpo gmpo, Vespo vespo,
-        Double offPolicyMaskThreshold, EvalConfig eval, int checkpointEvery) {
+        Dppo dppo, Double offPolicyMaskThreshold, EvalConfig eval, int checkpointEvery) {
     public TrainConfig {
         if (name == null || name.isBlank() || !name.matches("[A-Za-z0-9._-]+"))
             throw new IllegalArgumentException("name: must be letters, digits, '.', '_' or '-', got \"" + name + "\"");
@@ -91,17 +94,17 @@ public record TrainConfig(String name, TaskConfig task, ModelConfig model, long 
             throw new IllegalArgumentException("rolloutTemperature: must be > 0, got " + rolloutTemperature);
         // Refuses the combinations it cannot run, naming the field.
         new PolicyObjective(sequenceRatio, topEntropyQuantile, clipCov, cispo, sapo, klCov, gmpo, vespo,
-                offPolicyMaskThreshold).check(loss);
+                dppo, offPolicyMaskThreshold).check(loss);
         Task t = task.create();
         if (t.promptLength() + t.maxResponseLength() - 1 > model.context())
             throw new IllegalArgumentException("model.context: " + model.context() + " is shorter than the task's "
                     + "prompt + response - 1 = " + (t.promptLength() + t.maxResponseLength() - 1));
     }
 
-    /** The policy loss of the GRPO rows that sequenceRatio, topEntropyQuantile and the seven after it choose. */
+    /** The policy loss of the GRPO rows that sequenceRatio, topEntropyQuantile and the eight after it choose. */
     public PolicyObjective objective() {
         return new PolicyObjective(sequenceRatio, topEntropyQuantile, clipCov, cispo, sapo, klCov, gmpo, vespo,
-                offPolicyMaskThreshold);
+                dppo, offPolicyMaskThreshold);
     }
 
     private static void atLeast(int v, int min, String name) {

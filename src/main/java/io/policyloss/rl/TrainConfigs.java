@@ -53,6 +53,11 @@ public final class TrainConfigs {
                     + " \"aggregation\": \"SEQ_MEAN_TOKEN_MEAN\"}"),
             // TRL's and Liger's defaults, over a token mean (TRL aggregates "vespo" as "dapo").
             Map.entry("vespo", "{\"vespo\": {\"kPos\": 2, \"lambdaPos\": 3, \"kNeg\": 3, \"lambdaNeg\": 2}}"),
+            // verl's DPPO recipe: its thresholds, the ratio untruncated; over a token mean, as the other presets.
+            Map.entry("dppo-tv", "{\"dppo\": {\"divergence\": \"BINARY_TV\", \"low\": 0.15, \"high\": 0.15,"
+                    + " \"maxWeight\": \"Infinity\"}}"),
+            Map.entry("dppo-kl", "{\"dppo\": {\"divergence\": \"BINARY_KL\", \"low\": 0.05, \"high\": 0.05,"
+                    + " \"maxWeight\": \"Infinity\"}}"),
             Map.entry("constant-clamped-entropy", "{\"loss\": {\"clampP\": 0.5, \"clampedEntropyCoef\": 0.05}}"),
             Map.entry("random-reward", "{\"randomReward\": true}"),
             Map.entry("random-reward-clip-low", "{\"randomReward\": true, \"loss\": {\"epsLow\": 0.1}}"),
@@ -73,7 +78,7 @@ public final class TrainConfigs {
         return new TrainConfig("grpo", new TaskConfig("digit-sum", 4), ModelConfig.small(), 1,
                 new WarmStartConfig(200, 64, 3e-3), 100, 16, 8, 4, 1e-3, 0, 1.0, 1.0, LossConfig.defaults(),
                 AggregationMode.TOKEN_MEAN, true, false, null, null, false, null, null, null, null, null, null, null,
-                null, new EvalConfig(64, 16, List.of(1, 4, 16), 1.0), 20);
+                null, null, new EvalConfig(64, 16, List.of(1, 4, 16), 1.0), 20);
     }
 
     public static TrainConfig preset(String name) {

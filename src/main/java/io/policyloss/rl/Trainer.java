@@ -28,8 +28,8 @@ import org.bytedeco.pytorch.global.torch;
  * policy's log-probs, then makes {@code miniBatches} optimiser steps on slices of the batch through the fused loss.
  * AEPO adds REINFORCE rows on positive samples drawn at its switched temperature; AEnt adapts the clamped-entropy
  * coefficient after each step. The run's policy objective (GSPO, entropy masking, off-policy sequence masking,
- * Clip-Cov, CISPO, SAPO, KL-Cov, GMPO, VESPO) moves each update's GRPO rows after a first pass of the loss over its
- * logits (CurrentPolicyLoss).
+ * Clip-Cov, CISPO, SAPO, KL-Cov, GMPO, VESPO, DPPO) moves each update's GRPO rows after a first pass of the loss over
+ * its logits (CurrentPolicyLoss).
  */
 public final class Trainer {
     private static final long ROLLOUT = 1, REINFORCE = 2, SHUFFLE = 3, COINS = 4, CLIP_COV = 5;

@@ -11,12 +11,12 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
  * The fused loss with a {@link PolicyObjective} in one call, as Liger-Kernel's and TRL's {@code loss_type} offer it.
- * For GSPO, entropy masking, off-policy sequence masking, Clip-Cov, CISPO, SAPO, KL-Cov, GMPO and VESPO: a first kernel
- * call without a gradient on the logits ({@link TorchFusedLoss#evaluate}), the objective's helpers on its logp and
- * entropy (N floats brought to the host and back), then the call with a gradient on the moved rows, one more read of
- * the logits than PPO's clipped loss, which takes the one call. The gradient is the objective's; {@code metrics()} are
- * of its own ratios and loss, and {@link TorchLossResult#loss()} is the kernel's value (for CISPO, SAPO, KL-Cov, GMPO
- * and VESPO, one with the same gradient: use {@code metrics().loss()} to log). Behind a linear head
+ * For GSPO, entropy masking, off-policy sequence masking, Clip-Cov, CISPO, SAPO, KL-Cov, GMPO, VESPO and DPPO: a
+ * first kernel call without a gradient on the logits ({@link TorchFusedLoss#evaluate}), the objective's helpers on its
+ * logp and entropy (N floats brought to the host and back), then the call with a gradient on the moved rows, one more
+ * read of the logits than PPO's clipped loss, which takes the one call. The gradient is the objective's; {@code
+ * metrics()} are of its own ratios and loss, and {@link TorchLossResult#loss()} is the kernel's value (for CISPO, SAPO,
+ * KL-Cov, GMPO, VESPO and DPPO, one with the same gradient: use {@code metrics().loss()} to log). Behind a linear head
  * ({@link #compute(Tensor, Tensor, Tensor, PolicyRows, float[], int[], RandomGenerator)}), both calls go through
  * {@link FusedLinearPolicyLoss}'s chunks of logits.
  */

@@ -19,25 +19,27 @@ class PolicyObjectiveTest {
     @Test
     void eachCopySetsItsFieldAlone() {
         ClipCov clipCov = ClipCov.defaults();
-        PolicyObjective base = new PolicyObjective(false, 0.3, clipCov, null, null, null, null, null, 0.7);
+        PolicyObjective base = new PolicyObjective(false, 0.3, clipCov, null, null, null, null, null, null, 0.7);
         assertEquals(base, PolicyObjective.CLIPPED.withTopEntropyQuantile(0.3).with(clipCov)
                 .withOffPolicyMaskThreshold(0.7));
-        assertEquals(new PolicyObjective(true, null, clipCov, null, null, null, null, null, 0.7),
+        assertEquals(new PolicyObjective(true, null, clipCov, null, null, null, null, null, null, 0.7),
                 base.withTopEntropyQuantile(null).withSequenceRatio(true));
-        assertEquals(new PolicyObjective(false, 0.2, clipCov, null, null, null, null, null, 0.7),
+        assertEquals(new PolicyObjective(false, 0.2, clipCov, null, null, null, null, null, null, 0.7),
                 base.withTopEntropyQuantile(0.2));
-        assertEquals(new PolicyObjective(false, 0.3, clipCov, null, null, null, null, null, null),
+        assertEquals(new PolicyObjective(false, 0.3, clipCov, null, null, null, null, null, null, null),
                 base.withOffPolicyMaskThreshold(null));
-        assertEquals(new PolicyObjective(false, 0.3, null, Cispo.defaults(), null, null, null, null, 0.7),
+        assertEquals(new PolicyObjective(false, 0.3, null, Cispo.defaults(), null, null, null, null, null, 0.7),
                 base.with((ClipCov) null).with(Cispo.defaults()));
-        assertEquals(new PolicyObjective(false, 0.3, null, null, Sapo.defaults(), null, null, null, 0.7),
+        assertEquals(new PolicyObjective(false, 0.3, null, null, Sapo.defaults(), null, null, null, null, 0.7),
                 base.with((ClipCov) null).with(Sapo.defaults()));
-        assertEquals(new PolicyObjective(false, null, null, null, null, KlCov.defaults(), null, null, null),
+        assertEquals(new PolicyObjective(false, null, null, null, null, KlCov.defaults(), null, null, null, null),
                 PolicyObjective.CLIPPED.with(KlCov.defaults()));
-        assertEquals(new PolicyObjective(false, null, null, null, null, null, Gmpo.defaults(), null, null),
+        assertEquals(new PolicyObjective(false, null, null, null, null, null, Gmpo.defaults(), null, null, null),
                 PolicyObjective.CLIPPED.with(Gmpo.defaults()));
-        assertEquals(new PolicyObjective(false, 0.3, null, null, null, null, null, Vespo.defaults(), 0.7),
+        assertEquals(new PolicyObjective(false, 0.3, null, null, null, null, null, Vespo.defaults(), null, 0.7),
                 base.with((ClipCov) null).with(Vespo.defaults()));
+        assertEquals(new PolicyObjective(false, null, null, null, null, null, null, null, Dppo.binaryKl(), null),
+                PolicyObjective.CLIPPED.with(Dppo.binaryKl()));
     }
 
     /**
@@ -55,7 +57,8 @@ class PolicyObjectiveTest {
                 List.of(PolicyObjective.CLIPPED.with(Sapo.defaults()), "SAPO"),
                 List.of(PolicyObjective.CLIPPED.with(KlCov.defaults()), "KL-Cov"),
                 List.of(PolicyObjective.CLIPPED.with(Gmpo.defaults()), "GMPO"),
-                List.of(PolicyObjective.CLIPPED.with(Vespo.defaults()), "VESPO")))
+                List.of(PolicyObjective.CLIPPED.with(Vespo.defaults()), "VESPO"),
+                List.of(PolicyObjective.CLIPPED.with(Dppo.binaryTv()), "DPPO")))
             Refusals.assertMessage("loss.klBiasCorrection: it weights the KL term by the kernel's ratio, and "
                     + refused.get(1) + " runs the kernel at a ratio of 1; choose one",
                     () -> ((PolicyObjective) refused.get(0)).check(weightedKl));
@@ -66,7 +69,7 @@ class PolicyObjectiveTest {
     }
 
     /**
-     * CISPO and SAPO on token ratios move each row alone: moving the rows in two pieces, split anywhere (inside a
+     * CISPO, SAPO and DPPO on token ratios move each row alone: moving the rows in two pieces, split anywhere (inside a
      * sequence too), gives the whole's rows bit for bit and its metrics' correction up to the sums' order. Anything
      * that reads a sequence's or the batch's rows does not say so.
      */
@@ -77,16 +80,18 @@ class PolicyObjectiveTest {
         float[] logp = new float[n], entropy = new float[n], oldLogp = new float[n], advantage = new float[n],
                 weight = new float[n], mask = new float[n];
         for (int i = 0; i < n; ++i) {
-            logp[i] = (float) (-1 + 0.5 * r.nextGaussian());
+            logp[i] = (float) Math.min(-1 + 0.5 * r.nextGaussian(), 0);  // log-probabilities, as DPPO asks
             entropy[i] = (float) (1 + r.nextDouble());
-            oldLogp[i] = logp[i] + (float) (0.4 * r.nextGaussian());
+            oldLogp[i] = Math.min(logp[i] + (float) (0.4 * r.nextGaussian()), 0);
             advantage[i] = (float) r.nextGaussian();
             mask[i] = i % 7 == 6 ? 0 : 1;
             weight[i] = mask[i] / n;
         }
         LossConfig config = LossConfig.defaults();
         for (PolicyObjective objective : List.of(PolicyObjective.CLIPPED.with(Cispo.defaults()),
-                PolicyObjective.CLIPPED.with(new Cispo(0.9, 1.1)), PolicyObjective.CLIPPED.with(Sapo.defaults()))) {
+                PolicyObjective.CLIPPED.with(new Cispo(0.9, 1.1)), PolicyObjective.CLIPPED.with(Sapo.defaults()),
+                PolicyObjective.CLIPPED.with(new Dppo(Dppo.Divergence.BINARY_TV, 0.05, 0.05, 1.2)),
+                PolicyObjective.CLIPPED.with(Dppo.binaryKl()))) {
             assertTrue(objective.movesEachRowAlone(), objective.toString());
             PolicyObjective.Moved whole = objective.move(config, logp, entropy, oldLogp, advantage, weight, mask, null,
                     null);
@@ -150,6 +155,16 @@ class PolicyObjectiveTest {
             assertArrayEquals(want.oldLogp(), got.oldLogp(), objective.toString());
             assertEquals(want.metricsCorrection(), got.metricsCorrection(), objective.toString());
         }
+        // DPPO too, on log-probabilities (its divergences are of probabilities).
+        float[] lp = atMostZero(logp), olp = atMostZero(oldLogp);
+        PolicyObjective dppo = PolicyObjective.CLIPPED.with(new Dppo(Dppo.Divergence.BINARY_TV, 0.05, 0.05, 1.2));
+        PolicyObjective.Moved dppoGot = dppo.move(config, lp, entropy, olp, advantage, weight, mask, sequenceOf, null,
+                f);
+        PolicyObjective.Moved dppoWant = dppo.move(config, lp, entropy, olp, fa, weight, mask, sequenceOf, null);
+        assertArrayEquals(dppoWant.advantage(), dppoGot.advantage());
+        assertEquals(dppoWant.metricsCorrection(), dppoGot.metricsCorrection());
+        assertTrue(dppoWant.metricsCorrection().clipLow() + dppoWant.metricsCorrection().clipHigh() > 0,
+                "DPPO masked none");
 
         PolicyObjective clipCov = PolicyObjective.CLIPPED.with(new ClipCov(0.2, -10, 10));
         float[] chosen = clipCov.move(config, logp, entropy, oldLogp, advantage, weight, mask, null, new Random(3))
@@ -193,6 +208,12 @@ class PolicyObjectiveTest {
                 .CLIPPED.move(config, null, null, oldLogp, advantage, weight, mask, null, null, bad));
         Refusals.assertMessage("rolloutRatio: length 47, mask has 48 rows", () -> PolicyObjective.CLIPPED
                 .move(config, null, null, oldLogp, advantage, weight, mask, null, null, Arrays.copyOf(f, 47)));
+    }
+
+    private static float[] atMostZero(float[] a) {
+        float[] out = a.clone();
+        for (int i = 0; i < a.length; ++i) out[i] = Math.min(a[i], 0);
+        return out;
     }
 
     private static float[] head(float[] a, int k) {

@@ -14,30 +14,38 @@ import io.policyloss.loss.LossBatch;
 import io.policyloss.loss.LossConfig;
 import io.policyloss.loss.LossMetrics;
 import io.policyloss.loss.LossResult;
+import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * CISPO, SAPO and KL-Cov through the kernel at ratio 1, against TRL's and verl's token losses written out here: the
- * total loss and each logp's derivative taken numerically in double (the CISPO weight and the KL-Cov choice held
- * constant, as the trainers detach them), then through the softmax to the logits. KL and entropy terms ride along
- * and must be left as they were.
+ * CISPO, SAPO, KL-Cov and DPPO through the kernel at ratio 1, against TRL's and verl's token losses written out here:
+ * the total loss and each logp's derivative taken numerically in double (the CISPO and DPPO weights and the KL-Cov
+ * choice held constant, as the trainers detach them), then through the softmax to the logits. KL and entropy terms
+ * ride along and must be left as they were.
  */
 class ReweightedPolicyGradientTest {
     private static final int VOCAB = 40;
     private static final Cispo CISPO = new Cispo(0.5, 1.5);  // both bounds reached by the ratios below
     private static final Sapo SAPO = new Sapo(1.0, 1.05);
     private static final KlCov KL_COV = new KlCov(0.1, 0.5);  // 10% of the tokens, to have enough of them
+    // Regions narrow enough for the small probabilities below to leave them on both sides, and a truncation the
+    // ratios reach.
+    private static final Dppo DPPO_TV = new Dppo(Dppo.Divergence.BINARY_TV, 0.02, 0.015, 2.5);
+    private static final Dppo DPPO_KL = new Dppo(Dppo.Divergence.BINARY_KL, 0.004, 0.003, 2.5);
 
     @ParameterizedTest
     @CsvSource({"CISPO, false, TOKEN_MEAN", "CISPO, true, SEQ_MEAN_TOKEN_MEAN", "SAPO, false, SEQ_MEAN_TOKEN_MEAN",
-            "SAPO, true, TOKEN_MEAN", "KL_COV, false, TOKEN_MEAN"})
+            "SAPO, true, TOKEN_MEAN", "KL_COV, false, TOKEN_MEAN", "DPPO_TV, false, TOKEN_MEAN",
+            "DPPO_KL, false, SEQ_MEAN_TOKEN_SUM_NORM"})
     void theKernelGivesTheTrainersLossAndGradient(String surrogate, boolean sequenceLevel, AggregationMode mode) {
         Object rule = switch (surrogate) {
             case "CISPO" -> CISPO;
             case "SAPO" -> SAPO;
+            case "DPPO_TV" -> DPPO_TV;
+            case "DPPO_KL" -> DPPO_KL;
             default -> KL_COV;
         };
         Random r = new Random(surrogate.hashCode() + (sequenceLevel ? 1 : 0));
@@ -50,6 +58,7 @@ class ReweightedPolicyGradientTest {
         for (int k = 0; k < logits.length; ++k) logits[k] = (float) (2 * r.nextGaussian());
         for (int s = 0, i = 0; s < sequences; ++s) {
             float a = (float) r.nextGaussian();
+            if (s % 6 == 5) a = 0;  // a group whose rewards were all equal
             for (int t = 0; t < length[s] + 2; ++t, ++i) {
                 sequenceOf[i] = s;
                 mask[i] = t < length[s] ? 1 : 0;
@@ -68,6 +77,7 @@ class ReweightedPolicyGradientTest {
         float[] oldLogp = new float[n];
         for (int i = 0; i < n; ++i) {
             oldLogp[i] = mask[i] == 0 ? -30 : (float) (logp[i] - 1.2 * r.nextGaussian());  // ratios e^-3 .. e^3
+            if (rule instanceof Dppo) oldLogp[i] = Math.min(oldLogp[i], 0);  // its divergences are of probabilities
             refLogp[i] = (float) (logp[i] + 0.5 * r.nextGaussian());
         }
 
@@ -79,6 +89,9 @@ class ReweightedPolicyGradientTest {
         if (rule instanceof ReweightedPolicyGradient reweighted) {
             kernelAdvantage = reweighted.advantages(advantage, ratio, mask);
             correction = reweighted.metricsCorrection(advantage, ratio, logp, oldLogp, weight, mask);
+        } else if (rule instanceof Dppo dppo) {
+            kernelAdvantage = dppo.advantages(advantage, logp, oldLogp, mask);
+            correction = dppo.metricsCorrection(advantage, logp, oldLogp, weight, mask);
         } else {
             chosen = KL_COV.chosen(advantage, logp, mask);
             kernelAdvantage = KL_COV.advantages(advantage, ratio, logp, oldLogp, chosen, mask);
@@ -95,7 +108,10 @@ class ReweightedPolicyGradientTest {
         assertEquals(want.ratioSum, metrics.sumRatio(), 1e-5 * want.ratioSum, "sum of ratios");
         assertEquals(want.clipLow, metrics.clipLow(), "clipped low");
         assertEquals(want.clipHigh, metrics.clipHigh(), "clipped high");
-        if (rule == CISPO) assertTrue(want.clipLow >= 3 && want.clipHigh >= 3, want.clipLow + " / " + want.clipHigh);
+        assertEquals(want.truncated, metrics.dualClip(), "DPPO's truncated ratios, as verl's pg_clipfrac_lower");
+        if (rule == CISPO || rule instanceof Dppo)
+            assertTrue(want.clipLow >= 3 && want.clipHigh >= 3, want.clipLow + " / " + want.clipHigh);
+        if (rule instanceof Dppo) assertTrue(want.truncated >= 3, want.truncated + " truncated");
         for (int i = 0; i < n; ++i) assertEquals(want.chosen[i], chosen[i], "row " + i + " chosen by KL-Cov");
         for (int i = 0; i < n; ++i)
             if (mask[i] != 0) assertEquals(0, got.flags()[i], "row " + i + ": nothing clipped at ratio 1");
@@ -120,6 +136,51 @@ class ReweightedPolicyGradientTest {
         }
         assertTrue(SAPO.weight(3, -1) < SAPO.weight(3, 1), "tauNeg > tauPos fades negative tokens sooner");
         assertFalse(Double.isNaN(SAPO.weight(1e300, 1)), "a huge ratio gives a weight of 0, not NaN");
+    }
+
+    /**
+     * The paper's two cases, where PPO's ratio clip errs both ways: a rare token rising from 1e-5 to 1e-3 (ratio 100,
+     * clipped by PPO) is inside both of verl's regions, a likely one falling from 0.99 to 0.8 (ratio 0.81, inside
+     * PPO's [0.8, 1.28]) is outside both; a token moved against its advantage's push is inside at any distance.
+     */
+    @Test
+    void dppoMeasuresTheProbabilityNotTheRatio() {
+        double rare = Math.log(1e-5), rareUp = Math.log(1e-3), likely = Math.log(0.99), likelyDown = Math.log(0.8);
+        for (Dppo d : List.of(Dppo.binaryTv(), Dppo.binaryKl())) {
+            assertTrue(d.inside(rareUp, rare, 1), d + ": rare token up");
+            assertEquals(100, d.weight(rareUp, rare, 1), 1e-9, d + ": untruncated");
+            assertFalse(d.inside(likelyDown, likely, -1), d + ": likely token down");
+            assertEquals(0, d.weight(likelyDown, likely, -1), 0, d + ": masked");
+            assertTrue(d.inside(likelyDown, likely, 1) && d.inside(likely, likelyDown, -1), d + ": against the push");
+            assertFalse(d.inside(likely, likelyDown, 1), d + ": likely token up from 0.8 to 0.99");
+        }
+        // Binary KL of 0.8 from 0.99: 0.99 ln(0.99 / 0.8) + 0.01 ln(0.01 / 0.2) = 0.18100.
+        assertTrue(new Dppo(Dppo.Divergence.BINARY_KL, 0.1811, 1, 1).inside(likelyDown, likely, -1));
+        assertFalse(new Dppo(Dppo.Divergence.BINARY_KL, 0.1809, 1, 1).inside(likelyDown, likely, -1));
+        // Binary TV of 0.8 from 0.99 is 0.19; the region's bound is inclusive.
+        assertTrue(new Dppo(Dppo.Divergence.BINARY_TV, 0.191, 1, 1).inside(likelyDown, likely, -1));
+        assertFalse(new Dppo(Dppo.Divergence.BINARY_TV, 0.189, 1, 1).inside(likelyDown, likely, -1));
+        assertEquals(2, new Dppo(Dppo.Divergence.BINARY_TV, 0.15, 0.15, 2).weight(Math.log(0.05), Math.log(0.01), 1),
+                1e-12, "a ratio of 5 truncated at 2");
+    }
+
+    @Test
+    void dppoRefusesBadArgumentsNamingThem() {
+        assertMessage("low: must be > 0, got 0.0", () -> new Dppo(Dppo.Divergence.BINARY_TV, 0, 0.1, 1));
+        assertMessage("high: must be > 0, got NaN", () -> new Dppo(Dppo.Divergence.BINARY_KL, 0.1, Double.NaN, 1));
+        assertMessage("maxWeight: must be > 0, got -1.0", () -> new Dppo(Dppo.Divergence.BINARY_TV, 0.1, 0.1, -1));
+        assertMessage("divergence: must be BINARY_TV or BINARY_KL, got null", () -> new Dppo(null, 0.1, 0.1, 1));
+        float[] two = {-1f, -1f}, mask = {1f, 0f};
+        assertMessage("oldLogp: row 0: must be <= 0 (a log-probability), got 0.5",
+                () -> Dppo.binaryTv().advantages(two, two, new float[] {0.5f, 0f}, mask));
+        assertMessage("logp: row 0: must be <= 0 (a log-probability), got 0.25",
+                () -> Dppo.binaryKl().metricsCorrection(two, new float[] {0.25f, 0f}, two, two, mask));
+        assertMessage("advantage: row 0: must be finite, got NaN",
+                () -> Dppo.binaryKl().advantages(new float[] {Float.NaN, 0f}, two, two, mask));
+        assertMessage("weight: length 1, mask has 2 rows",
+                () -> Dppo.binaryKl().metricsCorrection(two, two, two, new float[1], mask));
+        assertArrayEquals(new float[] {-1f, Float.NaN}, Dppo.binaryTv().advantages(new float[] {-1f, Float.NaN},
+                two, new float[] {-1f, 3f}, mask), "a padding row is not read");
     }
 
     /** Covariances 1, 1, -1, -1 over the counted rows (A - 0)(logp + 1); the padding row would lead. */
@@ -180,7 +241,7 @@ class ReweightedPolicyGradientTest {
     private static final class Oracle {
         final double[] dlogits;
         final boolean[] chosen;
-        double loss, lossScale, approxKl, ratioSum, clipLow, clipHigh, counted;
+        double loss, lossScale, approxKl, ratioSum, clipLow, clipHigh, truncated, counted;
 
         Oracle(Object rule, boolean sequenceLevel, float[] logits, int[] target, float[] oldLogp,
                 float[] mask, int[] sequenceOf, float[] advantage, float[] weight) {
@@ -195,18 +256,25 @@ class ReweightedPolicyGradientTest {
             for (int i = 0; i < n; ++i) {
                 if (mask[i] == 0) continue;
                 counted++;
-                lossScale += weight[i] * Math.abs(l.token(i, logp, ratio, ratio));
+                lossScale += weight[i] * Math.abs(l.token(i, logp, logp, ratio, ratio));
                 approxKl += oldLogp[i] - logp[i];
                 ratioSum += ratio[i];
                 clipLow += ratio[i] < 0.5 && advantage[i] < 0 && rule == CISPO ? 1 : 0;
                 clipHigh += ratio[i] > 1.5 && advantage[i] > 0 && rule == CISPO ? 1 : 0;
-                // dL/dlogp_i by a central difference; TRL's detached CISPO weight reads the unmoved logp (KL-Cov's
-                // choice is made once, above, from the unmoved logp).
+                if (rule instanceof Dppo d) {  // verl's pg_clipfrac split by the mask's side, and pg_clipfrac_lower
+                    boolean masked = l.outsideTrustRegion(i, logp[i], d);
+                    clipHigh += masked && advantage[i] > 0 ? 1 : 0;
+                    clipLow += masked && advantage[i] <= 0 ? 1 : 0;
+                    truncated += !masked && ratio[i] > d.maxWeight() ? 1 : 0;
+                }
+                // dL/dlogp_i by a central difference; TRL's detached CISPO and DPPO weights read the unmoved logp
+                // (KL-Cov's choice is made once, above, from the unmoved logp).
+                boolean detached = rule == CISPO || rule instanceof Dppo;
                 double h = 1e-5, saved = logp[i];
                 logp[i] = saved + h;
-                double up = l.total(logp, rule == CISPO ? withSaved(logp, i, saved) : logp);
+                double up = l.total(logp, detached ? withSaved(logp, i, saved) : logp);
                 logp[i] = saved - h;
-                double down = l.total(logp, rule == CISPO ? withSaved(logp, i, saved) : logp);
+                double down = l.total(logp, detached ? withSaved(logp, i, saved) : logp);
                 logp[i] = saved;
                 rows.chain(i, (up - down) / (2 * h), dlogits);
             }
@@ -264,12 +332,16 @@ class ReweightedPolicyGradientTest {
 
         /**
          * TRL: CISPO -clamp(r, lo, hi).detach() A logp (detached r); SAPO -sigmoid(tau (r - 1)) 4 / tau A. verl:
-         * KL-Cov -A r + k |logp - oldLogp| on the chosen rows.
+         * KL-Cov -A r + k |logp - oldLogp| on the chosen rows; DPPO -A clamp(r, max=C).detach() logp where the
+         * detached logp is inside the trust region.
          */
-        double token(int i, double[] logp, double[] ratio, double[] detachedRatio) {
+        double token(int i, double[] logp, double[] detached, double[] ratio, double[] detachedRatio) {
             double a = advantage[i];
             if (rule instanceof Cispo c)
                 return -Math.min(Math.max(detachedRatio[i], c.minWeight()), c.maxWeight()) * a * logp[i];
+            if (rule instanceof Dppo d)
+                return outsideTrustRegion(i, detached[i], d) ? 0 : -a * Math.min(detachedRatio[i], d.maxWeight())
+                        * logp[i];
             if (rule == KL_COV)
                 return -a * ratio[i] + (chosen[i] ? KL_COV.klCoef() * Math.abs(logp[i] - oldLogp[i]) : 0);
             Sapo s = (Sapo) rule;
@@ -281,8 +353,26 @@ class ReweightedPolicyGradientTest {
             double[] ratio = ratios(logp), detachedRatio = ratios(detached);
             double sum = 0;
             for (int i = 0; i < logp.length; ++i)
-                if (mask[i] != 0) sum += weight[i] * token(i, logp, ratio, detachedRatio);
+                if (mask[i] != 0) sum += weight[i] * token(i, logp, detached, ratio, detachedRatio);
             return sum;
+        }
+
+        /**
+         * TRL's DPPO mask, on the side the advantage's sign chooses: Binary-TV p - q &gt; high (A &gt; 0) or &lt;
+         * -low; Binary-KL the binary KL above high where p &gt; q, or above low where p &lt; q.
+         */
+        boolean outsideTrustRegion(int i, double logp, Dppo d) {
+            double p = Math.exp(logp), q = Math.exp(oldLogp[i]);
+            boolean up, down;
+            if (d.divergence() == Dppo.Divergence.BINARY_TV) {
+                up = p - q > d.high();
+                down = p - q < -d.low();
+            } else {
+                double kl = q * (oldLogp[i] - logp) + (1 - q) * Math.log((1 - q + 1e-8) / (1 - p + 1e-8));
+                up = kl > d.high() && p > q;
+                down = kl > d.low() && p < q;
+            }
+            return advantage[i] > 0 ? up : down;
         }
     }
 }

@@ -250,10 +250,10 @@ class SequenceWeightedPolicyGradientTest {
         NullPointerException e = assertThrows(NullPointerException.class, () -> objective.move(LossConfig.defaults(),
                 two, two, two, two, two, mask, null, null));
         assertEquals("sequenceOf", e.getMessage());
-        assertMessage("gmpo: klCov is set too; clipCov, cispo, sapo, klCov, gmpo and vespo each replace PPO's clipped "
-                + "loss in their own way; choose one", () -> objective.with(KlCov.defaults()));
-        assertMessage("vespo: gmpo is set too; clipCov, cispo, sapo, klCov, gmpo and vespo each replace PPO's clipped "
-                + "loss in their own way; choose one", () -> objective.with(Vespo.defaults()));
+        assertMessage("gmpo: klCov is set too; clipCov, cispo, sapo, klCov, gmpo, vespo and dppo each replace PPO's "
+                + "clipped loss in their own way; choose one", () -> objective.with(KlCov.defaults()));
+        assertMessage("vespo: gmpo is set too; clipCov, cispo, sapo, klCov, gmpo, vespo and dppo each replace PPO's "
+                + "clipped loss in their own way; choose one", () -> objective.with(Vespo.defaults()));
         assertMessage("sequenceRatio: GMPO has its own sequence-level ratio, the geometric mean of its tokens' "
                 + "clipped ratios; choose one", () -> objective.withSequenceRatio(true));
         assertMessage("sequenceRatio: VESPO has its own sequence-level ratio, the product of its tokens' (TRL asks "

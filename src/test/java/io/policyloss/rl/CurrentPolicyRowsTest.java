@@ -16,10 +16,10 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * The trainer's GSPO, entropy masking, off-policy sequence masking, Clip-Cov, CISPO, SAPO, KL-Cov, GMPO and VESPO,
- * which move each update's rows after a first pass of the loss over its logits: at their settings that change nothing
- * they train as GRPO does, Clip-Cov choosing every token leaves no policy gradient, and the metrics of the losses at
- * ratio 1 are of their own ratios, clips and losses.
+ * The trainer's GSPO, entropy masking, off-policy sequence masking, Clip-Cov, CISPO, SAPO, KL-Cov, GMPO, VESPO and
+ * DPPO, which move each update's rows after a first pass of the loss over its logits: at their settings that change
+ * nothing they train as GRPO does, Clip-Cov choosing every token leaves no policy gradient, and the metrics of the
+ * losses at ratio 1 are of their own ratios, clips and losses.
  */
 class CurrentPolicyRowsTest {
     private static final String SHAPE = "{\"task\": {\"name\": \"digit-sum\", \"size\": 2}, \"model\":"
@@ -152,6 +152,28 @@ class CurrentPolicyRowsTest {
     }
 
     /**
+     * Off-policy (two updates a step), DPPO with a region no probability leaves (a TV of at most 1) and no truncation
+     * is CISPO without bounds, -sg(r) A logp, bit for bit. A narrow region masks tokens on both sides, and a
+     * truncation at 1 counts the unmasked tokens whose ratio rose (verl's pg_clipfrac_lower).
+     */
+    @Test
+    void dppoWithARegionNothingLeavesIsUnboundedCispo() {
+        TrainConfig grpo = TrainConfigs.withOverrides(TrainConfigs.preset("grpo"), SHAPE);
+        TrainConfig cispo =
+                TrainConfigs.withOverrides(grpo, "{\"cispo\": {\"minWeight\": 0, \"maxWeight\": \"Infinity\"}}");
+        TrainConfig wide = TrainConfigs.withOverrides(grpo, "{\"dppo\": {\"divergence\": \"BINARY_TV\", \"low\": 1,"
+                + " \"high\": 1, \"maxWeight\": \"Infinity\"}}");
+        List<StepMetrics> a = steps(cispo, 2), b = steps(wide, 2);
+        assertTrue(Math.abs(a.get(1).approxKl()) > 1e-6, "an off-policy update: " + a.get(1));
+        assertEquals(a, b);
+        TrainConfig narrow = TrainConfigs.withOverrides(wide, "{\"dppo\": {\"low\": 1e-4, \"high\": 1e-4,"
+                + " \"maxWeight\": 1}}");
+        StepMetrics c = steps(narrow, 2).get(1);
+        assertTrue(c.clipLowFraction() > 0.05 && c.clipHighFraction() > 0.05 && c.dualClipFraction() > 0.05,
+                c.toString());
+    }
+
+    /**
      * KL-Cov's loss is -A r on every token, unclipped, plus its penalty: with a coefficient of 0 an update is GRPO's
      * without a clip range, off-policy too (the second update of each step), in its loss and its approx-KL.
      */
@@ -225,7 +247,12 @@ class CurrentPolicyRowsTest {
                         "loss.klBiasCorrection: with sequenceRatio"},
                 {"kl-cov", "{\"offPolicyMaskThreshold\": 0.1}",
                         "offPolicyMaskThreshold: off-policy sequence masking with KL-Cov"},
-                {"cispo", "{\"cispo\": {\"maxWeight\": 0}}", "maxWeight: must be > minWeight (0.0), got 0.0"}}) {
+                {"cispo", "{\"cispo\": {\"maxWeight\": 0}}", "maxWeight: must be > minWeight (0.0), got 0.0"},
+                {"dppo-tv", "{\"sequenceRatio\": true}", "sequenceRatio: DPPO's trust region is on each token's"},
+                {"dppo-kl", "{\"sapo\": {\"tauPos\": 1, \"tauNeg\": 1}}", "dppo: sapo is set too"},
+                {"dppo-tv", "{\"topEntropyQuantile\": 0.2}", "topEntropyQuantile: entropy masking with DPPO"},
+                {"dppo-kl", "{\"loss\": {\"entropyAdvBeta\": 0.4}}", "and DPPO rides on the advantage"},
+                {"dppo-kl", "{\"dppo\": {\"high\": 0}}", "high: must be > 0, got 0.0"}}) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                     () -> TrainConfigs.withOverrides(TrainConfigs.preset(refused[0]), refused[1]), refused[1]);
             assertTrue(e.getMessage().contains(refused[2]), e.getMessage());

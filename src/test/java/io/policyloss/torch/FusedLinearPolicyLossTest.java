@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.policyloss.control.Cispo;
+import io.policyloss.control.Dppo;
 import io.policyloss.control.PolicyObjective;
 import io.policyloss.control.Sapo;
 import io.policyloss.control.Vespo;
@@ -38,6 +39,8 @@ class FusedLinearPolicyLossTest {
     private static final LossConfig CONFIG = LossConfig.builder().epsLow(0.2).epsHigh(0.28).entropyCoef(0.01)
             .clampedEntropyCoef(0.02).clampP(0.3).klCoef(0.05).klEstimator(KlEstimator.K3).build();
     private static final int BATCH = 3, TIME = 7, WIDTH = 6, VOCAB = 90, N = BATCH * TIME;
+    // Near the probabilities 1 / VOCAB of the rows, to mask some of them, and a truncation some ratios reach.
+    private static final Dppo NARROW_DPPO = new Dppo(Dppo.Divergence.BINARY_TV, 0.005, 0.005, 1.5);
 
     @BeforeAll
     static void oneThread() {
@@ -274,7 +277,8 @@ class FusedLinearPolicyLossTest {
         TorchFusedLoss kernel = new TorchFusedLoss(CONFIG);
         for (PolicyObjective objective : new PolicyObjective[] {PolicyObjective.CLIPPED.with(Cispo.defaults()),
                 PolicyObjective.CLIPPED.with(Sapo.defaults()), PolicyObjective.CLIPPED.withSequenceRatio(true),
-                PolicyObjective.CLIPPED.with(Vespo.defaults()), PolicyObjective.CLIPPED.withTopEntropyQuantile(0.3)}) {
+                PolicyObjective.CLIPPED.with(Vespo.defaults()), PolicyObjective.CLIPPED.withTopEntropyQuantile(0.3),
+                PolicyObjective.CLIPPED.with(NARROW_DPPO)}) {
             Tensor[] p = in.leaves(ScalarType.Float);
             TorchLossResult whole = new CurrentPolicyLoss(kernel, objective).compute(torch.linear(p[0].tanh(), p[1],
                     new TensorOptional(p[2])), in.rows, mask, sequenceOf, null);
