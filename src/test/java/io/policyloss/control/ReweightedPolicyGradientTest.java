@@ -21,10 +21,10 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * CISPO, SAPO, KL-Cov and DPPO through the kernel at ratio 1, against TRL's and verl's token losses written out here:
- * the total loss and each logp's derivative taken numerically in double (the CISPO and DPPO weights and the KL-Cov
- * choice held constant, as the trainers detach them), then through the softmax to the logits. KL and entropy terms
- * ride along and must be left as they were.
+ * CISPO (and GPG, its weight 1), SAPO, KL-Cov and DPPO through the kernel at ratio 1, against TRL's and verl's token
+ * losses written out here: the total loss and each logp's derivative taken numerically in double (the CISPO and DPPO
+ * weights and the KL-Cov choice held constant, as the trainers detach them), then through the softmax to the logits.
+ * KL and entropy terms ride along and must be left as they were.
  */
 class ReweightedPolicyGradientTest {
     private static final int VOCAB = 40;
@@ -37,12 +37,13 @@ class ReweightedPolicyGradientTest {
     private static final Dppo DPPO_KL = new Dppo(Dppo.Divergence.BINARY_KL, 0.004, 0.003, 2.5);
 
     @ParameterizedTest
-    @CsvSource({"CISPO, false, TOKEN_MEAN", "CISPO, true, SEQ_MEAN_TOKEN_MEAN", "SAPO, false, SEQ_MEAN_TOKEN_MEAN",
-            "SAPO, true, TOKEN_MEAN", "KL_COV, false, TOKEN_MEAN", "DPPO_TV, false, TOKEN_MEAN",
-            "DPPO_KL, false, SEQ_MEAN_TOKEN_SUM_NORM"})
+    @CsvSource({"CISPO, false, TOKEN_MEAN", "CISPO, true, SEQ_MEAN_TOKEN_MEAN", "GPG, false, SEQ_MEAN_TOKEN_SUM",
+            "SAPO, false, SEQ_MEAN_TOKEN_MEAN", "SAPO, true, TOKEN_MEAN", "KL_COV, false, TOKEN_MEAN",
+            "DPPO_TV, false, TOKEN_MEAN", "DPPO_KL, false, SEQ_MEAN_TOKEN_SUM_NORM"})
     void theKernelGivesTheTrainersLossAndGradient(String surrogate, boolean sequenceLevel, AggregationMode mode) {
         Object rule = switch (surrogate) {
             case "CISPO" -> CISPO;
+            case "GPG" -> Cispo.gpg();
             case "SAPO" -> SAPO;
             case "DPPO_TV" -> DPPO_TV;
             case "DPPO_KL" -> DPPO_KL;
@@ -126,6 +127,9 @@ class ReweightedPolicyGradientTest {
         assertTrue(CISPO.clippedHigh(4, 1) && !CISPO.clippedHigh(4, -1) && CISPO.clippedLow(0.2, -1));
         assertEquals(5.0, Cispo.defaults().weight(1e6, 1), 0);
         assertEquals(0.0, Cispo.defaults().weight(0, 1), 0);
+        for (double r : new double[] {0, 0.3, 1, 7, 1e6})  // GPG: -A logp, whatever the ratio
+            assertTrue(Cispo.gpg().weight(r, -1) == 1 && !Cispo.gpg().clippedLow(r, -1)
+                    && !Cispo.gpg().clippedHigh(r, 1), "r = " + r);
         // SAPO: the policy gradient at r = 1, gate 2 / tau there; the slope of f at r = 1 + x by a difference.
         assertEquals(1.0, SAPO.weight(1, 1), 1e-15);
         assertEquals(1.0, SAPO.weight(1, -1), 1e-15);
@@ -214,7 +218,8 @@ class ReweightedPolicyGradientTest {
     @Test
     void badArgumentsNameTheArgumentAndRow() {
         assertMessage("minWeight: must be finite and >= 0, got -1.0", () -> new Cispo(-1, 5));
-        assertMessage("maxWeight: must be > minWeight (2.0), got 2.0", () -> new Cispo(2, 2));
+        assertMessage("maxWeight: must be >= minWeight (2.0), got 1.5", () -> new Cispo(2, 1.5));
+        assertMessage("maxWeight: must be > 0, got 0.0", () -> new Cispo(0, 0));
         assertMessage("tauNeg: must be finite and > 0, got 0.0", () -> new Sapo(1, 0));
         assertMessage("tauPos: must be finite and > 0, got NaN", () -> new Sapo(Double.NaN, 1));
         assertMessage("klCovRatio: must be in (0, 1], got 0.0", () -> new KlCov(0, 1));
@@ -332,11 +337,12 @@ class ReweightedPolicyGradientTest {
 
         /**
          * TRL: CISPO -clamp(r, lo, hi).detach() A logp (detached r); SAPO -sigmoid(tau (r - 1)) 4 / tau A. verl:
-         * KL-Cov -A r + k |logp - oldLogp| on the chosen rows; DPPO -A clamp(r, max=C).detach() logp where the
-         * detached logp is inside the trust region.
+         * GPG -A logp; KL-Cov -A r + k |logp - oldLogp| on the chosen rows; DPPO -A clamp(r, max=C).detach() logp
+         * where the detached logp is inside the trust region.
          */
         double token(int i, double[] logp, double[] detached, double[] ratio, double[] detachedRatio) {
             double a = advantage[i];
+            if (rule.equals(Cispo.gpg())) return -a * logp[i];  // verl's gpg
             if (rule instanceof Cispo c)
                 return -Math.min(Math.max(detachedRatio[i], c.minWeight()), c.maxWeight()) * a * logp[i];
             if (rule instanceof Dppo d)

@@ -247,7 +247,7 @@ class CurrentPolicyRowsTest {
                         "loss.klBiasCorrection: with sequenceRatio"},
                 {"kl-cov", "{\"offPolicyMaskThreshold\": 0.1}",
                         "offPolicyMaskThreshold: off-policy sequence masking with KL-Cov"},
-                {"cispo", "{\"cispo\": {\"maxWeight\": 0}}", "maxWeight: must be > minWeight (0.0), got 0.0"},
+                {"cispo", "{\"cispo\": {\"maxWeight\": 0}}", "maxWeight: must be > 0, got 0.0"},
                 {"dppo-tv", "{\"sequenceRatio\": true}", "sequenceRatio: DPPO's trust region is on each token's"},
                 {"dppo-kl", "{\"sapo\": {\"tauPos\": 1, \"tauNeg\": 1}}", "dppo: sapo is set too"},
                 {"dppo-tv", "{\"topEntropyQuantile\": 0.2}", "topEntropyQuantile: entropy masking with DPPO"},
