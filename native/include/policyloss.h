@@ -40,8 +40,8 @@ extern "C" {
 #define PL_API __attribute__((visibility("default")))
 #endif
 
-/* Bumped when a field is appended to a struct or a call is added. */
-#define PL_ABI_VERSION 6
+/* Bumped when a field is appended to a struct, a call is added, or a value is added to an enum. */
+#define PL_ABI_VERSION 7
 
 typedef enum pl_status {
     PL_OK = 0,
@@ -75,7 +75,10 @@ typedef enum pl_kl_estimator {
     /* ABI 6: verl's "k1+" and "k3+", a straight-through estimator: k1's or k3's value, and k2's gradient with respect
      * to logp, logp - ref_logp (not 0 where k3 is clamped), the gradient of the KL itself in expectation. */
     PL_KL_K1_PLUS = 4,
-    PL_KL_K3_PLUS = 5
+    PL_KL_K3_PLUS = 5,
+    /* ABI 7: verl's "abs", |logp - ref_logp|, whose gradient with respect to logp is its sign (0 where equal, as
+     * torch's abs). */
+    PL_KL_ABS = 6
 } pl_kl_estimator;
 
 /* The loss hyper-parameters (SPEC section 1).  Defaults from pl_loss_params_init are in brackets. */

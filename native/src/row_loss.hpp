@@ -56,6 +56,10 @@ PL_HD RowLoss row_loss(const pl_loss_params &p, const RowStats &s, float old_log
             case PL_KL_K1:
             case PL_KL_K1_PLUS: kl = s.logp - ref_logp; g_kl = 1.0f; kl_plus_g = kl + 1.0f; break;
             case PL_KL_K2: kl = 0.5f * delta * delta; g_kl = -delta; kl_plus_g = kl - delta; break;
+            case PL_KL_ABS: {
+                float sign = (float)((delta < 0.0f) - (delta > 0.0f));  // of logp - ref_logp; 0 where equal
+                kl = fabsf(delta); g_kl = sign; kl_plus_g = kl + sign; break;
+            }
             default: {  // k3, clamped to [-10, 10]; the gradient is 0 where the clamp is active
                 // e^d - 1 by expm1, in double: in floats e^d - d - 1 cancels to a relative error of about 2e-7 / d^2,
                 // 0.1% at d = 0.014, which r up to e^20 brings into the loss; one double exp a row costs nothing.

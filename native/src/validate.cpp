@@ -44,9 +44,9 @@ pl_status check_params(const pl_loss_params &p) {
     if (!(p.eps_high >= 0.0f)) return bad("eps_high", "must be >= 0 (+inf disables clip-high), got %g", p.eps_high);
     if (!(p.dual_clip_c == 0.0f || p.dual_clip_c > 1.0f))
         return bad("dual_clip_c", "must be > 1 when enabled (0 disables it), got %g", p.dual_clip_c);
-    if (p.kl_estimator < PL_KL_K1 || p.kl_estimator > PL_KL_K3_PLUS)
+    if (p.kl_estimator < PL_KL_K1 || p.kl_estimator > PL_KL_ABS)
         return fail(PL_ERR_INVALID_ARGUMENT, "kl_estimator", -1,
-                    "must be 1 (k1), 2 (k2), 3 (k3), 4 (k1+) or 5 (k3+), got %d", p.kl_estimator);
+                    "must be 1 (k1), 2 (k2), 3 (k3), 4 (k1+), 5 (k3+) or 6 (abs), got %d", p.kl_estimator);
     if (!std::isfinite(p.kl_coef)) return bad("kl_coef", "must be finite, got %g", p.kl_coef);
     if (!std::isfinite(p.entropy_coef)) return bad("entropy_coef", "must be finite, got %g", p.entropy_coef);
     if (!std::isfinite(p.clamped_entropy_coef))

@@ -351,6 +351,11 @@ std::vector<Case> cases() {
     weighted_kl.kl_estimator = PL_KL_K3_PLUS;
     add({"f32 everything, k3+ weighted by the ratio", 300, 50, 0, 0, PL_F32, -1, false, false, false, true, true, 0, 0,
          0, weighted_kl});
+    // verl's abs, |logp - ref_logp|, weighted too: both signs, and r's product rule
+    pl_loss_params weighted_abs = weighted_kl;
+    weighted_abs.kl_estimator = PL_KL_ABS;
+    add({"f32 everything, abs weighted by the ratio", 300, 50, 0, 0, PL_F32, -1, false, false, false, true, true, 0, 0,
+         0, weighted_abs});
     add({"f32 softcap, scale, temperature", 40, 1000, 0, 0, PL_F32, -1, false, false, false, false, true, 0.1, 0, 0, cap});
     add({"bf16 zero weights in place", 100, 300, 0, 0, PL_BF16, -1, true, false, false, false, true, 0, 0.3, 0, base});
     add({"f32 no gradient", 30, 1000, 0, 0, PL_F32, -1, false, false, false, false, false, 0, 0, 0, base});

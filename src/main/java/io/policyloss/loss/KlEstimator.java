@@ -11,7 +11,9 @@ public enum KlEstimator {
     /** verl's "k1+": K1's value, K2's gradient with respect to logp (a straight-through estimator) */
     K1_PLUS,
     /** verl's "k3+" ("low_var_kl+"): K3's value, K2's gradient with respect to logp, where K3 is clamped too */
-    K3_PLUS;
+    K3_PLUS,
+    /** verl's "abs": |logp - ref_logp|, its gradient with respect to logp the sign (0 where they are equal) */
+    ABS;
 
     /** The pl_kl_estimator value of the C ABI. */
     public int code() {

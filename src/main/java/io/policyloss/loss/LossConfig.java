@@ -11,7 +11,7 @@ import com.fasterxml.jackson.databind.annotation.JsonPOJOBuilder;
  * @param epsHigh clip-high epsilon: clipped above at 1 + epsHigh for positive advantages (&gt;= 0; +Infinity = none)
  * @param dualClipC the dual-clip bound c &gt; 1 for negative advantages; 0 disables it
  * @param klCoef beta, the weight of the KL to the reference policy (needs ref_logp when != 0)
- * @param klEstimator k1, k2, k3, or verl's straight-through k1+ and k3+ (their values, k2's gradient)
+ * @param klEstimator k1, k2, k3, verl's straight-through k1+ and k3+ (their values, k2's gradient), or verl's abs
  * @param entropyCoef lambda_H, the token-entropy bonus (Entropy-Reg)
  * @param clampedEntropyCoef lambda_C, the clamped-entropy bonus (AEnt)
  * @param clampP the fraction p in [0, 1) that clamped entropy drops; 0 makes it the plain entropy

@@ -27,7 +27,8 @@ public final class PolicyLossNative {
             PL_ERR_NO_DEVICE = 4, PL_ERR_CUDA = 5, PL_ERR_INTERNAL = 6;
     public static final int PL_F32 = 0, PL_BF16 = 1, PL_F16 = 2, PL_I32 = 3, PL_I64 = 4;
     public static final int PL_CLAMP_TOKEN_FRACTION = 0, PL_CLAMP_PROBABILITY_MASS = 1;
-    public static final int PL_KL_K1 = 1, PL_KL_K2 = 2, PL_KL_K3 = 3, PL_KL_K1_PLUS = 4, PL_KL_K3_PLUS = 5;
+    public static final int PL_KL_K1 = 1, PL_KL_K2 = 2, PL_KL_K3 = 3, PL_KL_K1_PLUS = 4, PL_KL_K3_PLUS = 5,
+            PL_KL_ABS = 6;
     public static final int PL_M_LOSS = 0, PL_M_VALID_ROWS = 1, PL_M_ENTROPY = 2, PL_M_CLAMPED_ENTROPY = 3,
             PL_M_CLIP_LOW = 4, PL_M_CLIP_HIGH = 5, PL_M_DUAL_CLIP = 6, PL_M_RATIO_CLAMPED = 7, PL_M_RATIO = 8,
             PL_M_APPROX_KL = 9, PL_M_KL = 10, PL_M_WEIGHT = 11, PL_METRICS_LEN = 12;

@@ -74,6 +74,9 @@ public abstract class KernelVsOracleContract {
                         .klEstimator(KlEstimator.K1_PLUS).build()).withRefLogp(),
                 RandomCase.of("f32 KL k3+", 100, 300, Dtype.F32, BASE.toBuilder().klCoef(0.1)
                         .klEstimator(KlEstimator.K3_PLUS).build()).withRefLogp(),
+                // verl's "abs", |logp - ref_logp|, its gradient the sign.
+                RandomCase.of("f32 KL abs", 100, 300, Dtype.F32, BASE.toBuilder().klCoef(0.1)
+                        .klEstimator(KlEstimator.ABS).build()).withRefLogp(),
                 // r kl, through r too: DeepSeek-V3.2's unbiased KL estimate (TRL's use_bias_correction_kl), on
                 // every ratio of RandomCase, e^-20 and e^20 (clamped: no gradient through r) among them.
                 RandomCase.of("f32 KL k1 weighted by the ratio", 100, 300, Dtype.F32, BASE.toBuilder().klCoef(0.1)
@@ -82,6 +85,8 @@ public abstract class KernelVsOracleContract {
                         .klEstimator(KlEstimator.K2).klBiasCorrection(true).build()).withRefLogp(),
                 RandomCase.of("f32 KL k1+ weighted by the ratio", 100, 300, Dtype.F32, BASE.toBuilder().klCoef(0.1)
                         .klEstimator(KlEstimator.K1_PLUS).klBiasCorrection(true).build()).withRefLogp(),
+                RandomCase.of("bf16 KL abs weighted by the ratio", 100, 300, Dtype.BF16, BASE.toBuilder().klCoef(0.1)
+                        .klEstimator(KlEstimator.ABS).klBiasCorrection(true).build()).withRefLogp(),
                 RandomCase.of("bf16 KL k3 weighted by the ratio, in place", 100, 300, Dtype.BF16,
                         EVERYTHING.toBuilder().klBiasCorrection(true).build()).withRefLogp().gradient(IN_PLACE),
                 RandomCase.of("f32 ref_logp reported without a KL term", 30, 300, Dtype.F32, BASE).withRefLogp(),

@@ -15,7 +15,7 @@ class NativeLibraryTest {
         String info = FusedLoss.buildInfo();
         assertTrue(info.startsWith("policyloss "), info);
         assertTrue(info.contains("backends: cpu ("), info);
-        assertEquals(6, PolicyLossNative.pl_abi_version());
+        assertEquals(7, PolicyLossNative.pl_abi_version());
         assertEquals(PolicyLossNative.pl_has_cuda_backend() == 1, info.contains("cuda ("), info);
         assertTrue(FusedLoss.cudaDeviceCount() >= 0);
         // Where no device can be used the library says why (the GPU suite's skip or failure quotes it); else nothing.

@@ -172,6 +172,9 @@ public final class Oracle {
         } else if (e == KlEstimator.K2) {
             kl = delta * delta / 2;
             slope = -delta;
+        } else if (e == KlEstimator.ABS) {  // verl's (logprob - ref_logprob).abs(); torch's gradient at 0 is 0
+            kl = Math.abs(logp - refLogp);
+            slope = Math.signum(logp - refLogp);
         } else {
             double raw = Math.exp(delta) - delta - 1;
             kl = Math.min(Math.max(raw, -10), 10);

@@ -27,6 +27,7 @@ class OracleGradientTest {
                 Arguments.of("KL k1", base.toBuilder().klCoef(0.3).klEstimator(KlEstimator.K1).build(), 0.0),
                 Arguments.of("KL k2", base.toBuilder().klCoef(0.3).klEstimator(KlEstimator.K2).build(), 0.0),
                 Arguments.of("KL k3", base.toBuilder().klCoef(0.3).klEstimator(KlEstimator.K3).build(), 0.0),
+                Arguments.of("KL abs", base.toBuilder().klCoef(0.3).klEstimator(KlEstimator.ABS).build(), 0.0),
                 // beta large: the cap |A| / kappa binds, so A' is locally constant and differentiable.
                 Arguments.of("Entropy-Adv at its cap", base.toBuilder().entropyAdvBeta(50).entropyAdvKappa(3).build(), 0.0),
                 Arguments.of("softcap, scale, temperature, grad scale",
