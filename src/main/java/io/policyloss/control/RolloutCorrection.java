@@ -71,7 +71,10 @@ public record RolloutCorrection(Mode mode, double clipMin, double clipMax) {
     /**
      * f of each row: its token's, or its sequence's, corrected ratio; 1 on padding rows (mask 0), which are not read.
      * Rows, mask and sequenceOf as in {@link AggregationWeights}; sequenceOf is read by the sequence modes alone (null
-     * is fine otherwise). A sequence's ratio is of the double sum of its log-ratios, as TRL's of its float sum.
+     * is fine otherwise). A sequence's ratio is of the double sum of its log-ratios, as TRL's of its float sum. A
+     * rolloutLogp of NaN on a counted row is a token the engine did not score: its log-ratio is 0 (TRL's
+     * {@code nan_to_num}), so its token's ratio is 1 and it leaves its sequence's as the others make it; infinities are
+     * refused.
      */
     public float[] ratios(float[] oldLogp, float[] rolloutLogp, float[] mask, int[] sequenceOf) {
         double[] logRatio = logRatios(oldLogp, rolloutLogp, mask, sequenceOf);
@@ -169,7 +172,7 @@ public record RolloutCorrection(Mode mode, double clipMin, double clipMax) {
      * the extremes).
      *
      * @param logpDifferenceMean {@code sampling/sampling_logp_difference/mean}: the mean over counted tokens of
-     *     |oldLogp - rolloutLogp|
+     *     |oldLogp - rolloutLogp|, those of a NaN rolloutLogp left out, as TRL leaves them
      * @param logpDifferenceMax {@code .../max}: their largest
      * @param ratioMin {@code sampling/importance_sampling_ratio/min}: the smallest f, over the counted tokens in the
      *     token modes and over every sequence (one without counted tokens has ratio 1) in the sequence modes
@@ -182,15 +185,15 @@ public record RolloutCorrection(Mode mode, double clipMin, double clipMax) {
             double ratioMax, double correctedFraction) {}
 
     /**
-     * The batch's {@link Metrics}, as TRL logs them: the logp differences 0 where no token is counted, the ratios 0
-     * where there is no token or sequence to take them over.
+     * The batch's {@link Metrics}, as TRL logs them: the logp differences 0 where no token with a rollout log-prob is
+     * counted, the ratios 0 where there is no token or sequence to take them over.
      */
     public Metrics metrics(float[] oldLogp, float[] rolloutLogp, float[] mask, int[] sequenceOf) {
         double[] logRatio = logRatios(oldLogp, rolloutLogp, mask, sequenceOf);
         double differenceSum = 0, differenceMax = 0;
         int tokens = 0;
         for (int i = 0; i < mask.length; ++i) {
-            if (mask[i] == 0) continue;
+            if (mask[i] == 0 || Float.isNaN(rolloutLogp[i])) continue;
             double difference = Math.abs((double) oldLogp[i] - rolloutLogp[i]);
             differenceSum += difference;
             differenceMax = Math.max(differenceMax, difference);
@@ -218,14 +221,21 @@ public record RolloutCorrection(Mode mode, double clipMin, double clipMax) {
         return Math.min(Math.max(ratio, clipMin), clipMax);
     }
 
-    /** oldLogp - rolloutLogp of each row (0 on padding), or its sum over each sequence's counted rows. */
+    /**
+     * oldLogp - rolloutLogp of each row (0 on padding, and where rolloutLogp is NaN), or its sum over each sequence's
+     * counted rows.
+     */
     private double[] logRatios(float[] oldLogp, float[] rolloutLogp, float[] mask, int[] sequenceOf) {
         int sequences = mode.perSequence() ? (int) AggregationWeights.Totals.of(mask, sequenceOf).sequences() : 0;
         if (!mode.perSequence()) RowArrays.mask(mask);
-        RowArrays.finiteWhereCounted(mask, new String[] {"oldLogp", "rolloutLogp"}, oldLogp, rolloutLogp);
+        RowArrays.finiteWhereCounted(mask, new String[] {"oldLogp"}, oldLogp);
+        RowArrays.sameLength(rolloutLogp, "rolloutLogp", mask.length, "mask");
         double[] logRatio = new double[mode.perSequence() ? sequences : mask.length];
         for (int i = 0; i < mask.length; ++i) {
-            if (mask[i] == 0) continue;
+            if (mask[i] == 0 || Float.isNaN(rolloutLogp[i])) continue;
+            if (Float.isInfinite(rolloutLogp[i]))
+                throw new IllegalArgumentException("rolloutLogp: row " + i + ": must be finite, or NaN where the "
+                        + "engine gave none, got " + rolloutLogp[i]);
             logRatio[unit(i, sequenceOf)] += (double) oldLogp[i] - rolloutLogp[i];
         }
         return logRatio;

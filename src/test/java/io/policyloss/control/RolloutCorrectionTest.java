@@ -19,8 +19,9 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The rollout correction against TRL's GRPOTrainer written out here on its padded [B, T] tensors: the per-token
- * log-probability difference (old - sampling) * completion_mask, summed over T in the sequence modes, exponentiated,
- * then clamped to [clip_min, clip_max] (truncate) or set to 0 outside them (mask); per_token_loss * that ratio.
+ * log-probability difference (old - sampling) * completion_mask, NaN (a token vLLM did not score) taken as 0, summed
+ * over T in the sequence modes, exponentiated, then clamped to [clip_min, clip_max] (truncate) or set to 0 outside
+ * them (mask); per_token_loss * that ratio.
  */
 class RolloutCorrectionTest {
     private static final int B = 16, T = 9;
@@ -44,6 +45,7 @@ class RolloutCorrectionTest {
                     oldLogp[i] = (float) (-3 * r.nextDouble());
                     rolloutLogp[i] = mask[i] == 0 ? Float.NaN  // never read
                             : (float) (oldLogp[i] - drift - 0.4 * r.nextGaussian());
+                    if (mask[i] != 0 && i % 17 == 5) rolloutLogp[i] = Float.NaN;  // a token the engine did not score
                 }
             }
             return new Batch(advantage, oldLogp, rolloutLogp, mask, sequenceOf);
@@ -53,8 +55,10 @@ class RolloutCorrectionTest {
         double[][] trlRatio(Mode mode, Double clipMin, double clipMax) {
             double[][] diff = new double[B][T], ratio = new double[B][T];
             for (int b = 0; b < B; ++b)
-                for (int t = 0; t < T; ++t) diff[b][t] = mask[b * T + t] == 0 ? 0 : oldLogp[b * T + t]
-                        - (double) rolloutLogp[b * T + t];
+                for (int t = 0; t < T; ++t) {
+                    double d = oldLogp[b * T + t] - (double) rolloutLogp[b * T + t];
+                    diff[b][t] = mask[b * T + t] == 0 || Double.isNaN(d) ? 0 : d;  // torch.nan_to_num(diff, nan=0.0)
+                }
             boolean sequence = mode == Mode.SEQUENCE_MASK || mode == Mode.SEQUENCE_TRUNCATE;
             for (int b = 0; b < B; ++b) {
                 double sum = Arrays.stream(diff[b]).sum();
@@ -113,8 +117,8 @@ class RolloutCorrectionTest {
             double deltaSum = 0, deltaMax = 0;
             int tokens = 0;
             for (int i = 0; i < batch.mask.length; ++i) {
-                if (batch.mask[i] == 0) continue;
                 double delta = Math.abs(batch.oldLogp[i] - (double) batch.rolloutLogp[i]);
+                if (batch.mask[i] == 0 || Double.isNaN(delta)) continue;  // TRL: delta[mask & ~isnan(delta)]
                 deltaSum += delta;
                 deltaMax = Math.max(deltaMax, delta);
                 tokens++;
@@ -355,6 +359,28 @@ class RolloutCorrectionTest {
         assertTrue(masked > 0, "no sequence masked");
     }
 
+    /**
+     * TRL's nan_to_num: a token the engine did not score (a NaN log-prob) has a log-ratio of 0, a ratio of 1 in the
+     * token modes and no share in its sequence's, and TRL's logp differences leave it out.
+     */
+    @Test
+    void aTokenTheEngineDidNotScoreHasRatioOne() {
+        float[] old = {-1f, -2f, -0.5f}, rollout = {Float.NaN, -2.5f, -0.75f}, mask = {1, 1, 1};
+        int[] sequenceOf = {0, 0, 1};
+        float half = (float) Math.exp(0.5), quarter = (float) Math.exp(0.25);
+        RolloutCorrection token = new RolloutCorrection(Mode.TOKEN_TRUNCATE, 0, 3);
+        assertArrayEquals(new float[] {1f, half, quarter}, token.ratios(old, rollout, mask, null));
+        assertArrayEquals(new float[] {half, half, quarter},
+                new RolloutCorrection(Mode.SEQUENCE_TRUNCATE, 0, 3).ratios(old, rollout, mask, sequenceOf));
+        RolloutCorrection.Metrics m = token.metrics(old, rollout, mask, null);
+        assertEquals(0.375, m.logpDifferenceMean(), 0, "(0.5 + 0.25) / 2 tokens");
+        assertEquals(0.5, m.logpDifferenceMax(), 0);
+        assertEquals(1, m.ratioMin(), 0, "the unscored token's ratio");
+        RolloutCorrection.Metrics none = token.metrics(new float[] {-1f}, new float[] {Float.NaN}, new float[] {1},
+                null);
+        assertEquals(0, none.logpDifferenceMean(), 0, "no scored token");
+    }
+
     @Test
     void badArgumentsNameTheArgumentAndRow() {
         assertMessage("clipMax: must be > 0 and at most Float.MAX_VALUE, got 0.0",
@@ -382,8 +408,8 @@ class RolloutCorrectionTest {
         assertMessage("oldLogp: length 1, mask has 2 rows", () -> token.ratios(one, two, mask, null));
         assertMessage("rolloutLogp: length 1, mask has 2 rows", () -> sequence.ratios(two, one, mask, sequenceOf));
         assertMessage("advantage: length 1, mask has 2 rows", () -> token.advantages(one, two, two, mask, null));
-        assertMessage("rolloutLogp: row 1: must be finite, got NaN",
-                () -> sequence.ratios(two, new float[] {0f, Float.NaN}, mask, sequenceOf));
+        assertMessage("rolloutLogp: row 1: must be finite, or NaN where the engine gave none, got Infinity",
+                () -> sequence.ratios(two, new float[] {0f, Float.POSITIVE_INFINITY}, mask, sequenceOf));
         assertMessage("oldLogp: row 0: must be finite, got -Infinity",
                 () -> token.metrics(new float[] {Float.NEGATIVE_INFINITY, 0f}, two, mask, null));
         assertMessage("advantage: row 1: must be finite, got NaN",

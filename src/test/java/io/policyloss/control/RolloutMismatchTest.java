@@ -104,6 +104,9 @@ class RolloutMismatchTest {
                 () -> RolloutMismatch.of(two, new float[1], mask, sequenceOf));
         assertMessage("oldLogp: row 0: must be finite, got NaN",
                 () -> RolloutMismatch.of(new float[] {Float.NaN, 0f}, two, mask, sequenceOf));
+        // verl's diagnostics have no unscored token: where RolloutCorrection reads NaN as TRL does, these refuse it.
+        assertMessage("rolloutLogp: row 0: must be finite, got NaN",
+                () -> RolloutMismatch.of(two, new float[] {Float.NaN, 0f}, mask, sequenceOf));
         assertMessage("mask: row 1: must be 0 or 1, got -1.0",
                 () -> RolloutMismatch.of(two, two, new float[] {1, -1}, sequenceOf));
     }
