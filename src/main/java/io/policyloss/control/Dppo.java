@@ -91,16 +91,16 @@ public record Dppo(Divergence divergence, double low, double high, double maxWei
             float[] mask) {
         checkRows(advantage, logp, oldLogp, mask);
         double[] ratio = ImportanceRatios.token(logp, oldLogp, mask);
+        boolean[] inside = new boolean[mask.length];  // each row's region, read by the loss and three counts
+        for (int i = 0; i < mask.length; ++i) inside[i] = mask[i] != 0 && inside(logp[i], oldLogp[i], advantage[i]);
         // The token's own loss, -c A logp, plus A' = c A, the advantage the kernel was given.
         IntToDoubleFunction lossChange = i -> {
-            double c = weight(logp[i], oldLogp[i], advantage[i]);
+            double c = inside[i] ? Math.min(ratio[i], maxWeight) : 0;
             return -c * advantage[i] * logp[i] + c * advantage[i];
         };
         return RatioOneMetrics.correction(lossChange,
-                i -> !(advantage[i] > 0) && !inside(logp[i], oldLogp[i], advantage[i]),
-                i -> advantage[i] > 0 && !inside(logp[i], oldLogp[i], advantage[i]),
-                i -> inside(logp[i], oldLogp[i], advantage[i]) && ratio[i] > maxWeight,
-                ratio, logp, oldLogp, weight, mask);
+                i -> !(advantage[i] > 0) && !inside[i], i -> advantage[i] > 0 && !inside[i],
+                i -> inside[i] && ratio[i] > maxWeight, ratio, logp, oldLogp, weight, mask);
     }
 
     /** Finite rows, and log-probabilities: the divergences are of probabilities, which exp(x &gt; 0) is not. */
