@@ -26,6 +26,11 @@ public record Cispo(double minWeight, double maxWeight) implements ReweightedPol
             throw new IllegalArgumentException("maxWeight: must be >= minWeight (" + minWeight + "), got " + maxWeight);
     }
 
+    @Override
+    public String paperName() {
+        return "CISPO";
+    }
+
     /** TRL's recommended setting (from ScaleRL): no lower bound, the weight at most 5. */
     public static Cispo defaults() {
         return new Cispo(0, 5);

@@ -21,13 +21,24 @@ import java.util.random.RandomGenerator;
  * @param lower the covariance's lower bound, exclusive (verl: 1)
  * @param upper the covariance's upper bound, exclusive (verl: 5)
  */
-public record ClipCov(double clipRatio, double lower, double upper) {
+public record ClipCov(double clipRatio, double lower, double upper) implements Surrogate {
     public ClipCov {
         if (!(clipRatio > 0 && clipRatio <= 1))
             throw new IllegalArgumentException("clipRatio: must be in (0, 1], got " + clipRatio);
         if (Double.isNaN(lower)) throw new IllegalArgumentException("lower: must not be NaN");
         if (!(upper > lower))
             throw new IllegalArgumentException("upper: must be > lower (" + lower + "), got " + upper);
+    }
+
+    @Override
+    public String paperName() {
+        return "Clip-Cov";
+    }
+
+    /** Its rows keep their own ratio: Clip-Cov zeroes the chosen tokens' advantages, PPO's clip does the rest. */
+    @Override
+    public boolean atRatioOne() {
+        return false;
     }
 
     /** verl's defaults: clip_cov_ratio 2e-4, clip_cov_lb 1, clip_cov_ub 5. */

@@ -31,7 +31,7 @@ import java.util.function.IntToDoubleFunction;
  * @param maxWeight the ratio's truncation, C (verl's clip_ratio_c, which is 3 unless set; the recipe sets 10000 to
  *     turn it off, and the paper asks for a large one); &gt; 0, +inf for none
  */
-public record Dppo(Divergence divergence, double low, double high, double maxWeight) {
+public record Dppo(Divergence divergence, double low, double high, double maxWeight) implements Surrogate {
     /** How DPPO measures the distance between a token's old and new probability. */
     public enum Divergence {
         /** Total variation of the binary distribution (the token, or any other): p - q. */
@@ -46,6 +46,11 @@ public record Dppo(Divergence divergence, double low, double high, double maxWei
         if (!(low > 0)) throw new IllegalArgumentException("low: must be > 0, got " + low);
         if (!(high > 0)) throw new IllegalArgumentException("high: must be > 0, got " + high);
         if (!(maxWeight > 0)) throw new IllegalArgumentException("maxWeight: must be > 0, got " + maxWeight);
+    }
+
+    @Override
+    public String paperName() {
+        return "DPPO";
     }
 
     /** verl's DPPO-Binary-TV recipe: the probability may move 0.15 either way, the ratio untruncated. */

@@ -33,6 +33,11 @@ public record Gmpo(double clipLow, double clipHigh) implements SequenceWeightedP
         if (!(clipHigh > 0)) throw new IllegalArgumentException("clipHigh: must be > 0, got " + clipHigh);
     }
 
+    @Override
+    public String paperName() {
+        return "GMPO";
+    }
+
     /** The paper's and verl's GMPO recipe: the log-ratio clipped to [-0.4, 0.4]. */
     public static Gmpo defaults() {
         return new Gmpo(0.4, 0.4);

@@ -24,12 +24,17 @@ import java.util.stream.IntStream;
  * @param klCovRatio the fraction of counted tokens penalised (verl: 2e-4), in (0, 1]
  * @param klCoef the penalty's coefficient (verl's ppo_kl_coef: 1), finite and &gt;= 0
  */
-public record KlCov(double klCovRatio, double klCoef) {
+public record KlCov(double klCovRatio, double klCoef) implements Surrogate {
     public KlCov {
         if (!(klCovRatio > 0 && klCovRatio <= 1))
             throw new IllegalArgumentException("klCovRatio: must be in (0, 1], got " + klCovRatio);
         if (!(klCoef >= 0) || klCoef == Double.POSITIVE_INFINITY)
             throw new IllegalArgumentException("klCoef: must be finite and >= 0, got " + klCoef);
+    }
+
+    @Override
+    public String paperName() {
+        return "KL-Cov";
     }
 
     /** verl's defaults: kl_cov_ratio 2e-4, ppo_kl_coef 1. */

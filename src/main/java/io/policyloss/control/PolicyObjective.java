@@ -2,8 +2,6 @@ package io.policyloss.control;
 
 import io.policyloss.loss.LossConfig;
 import io.policyloss.loss.LossMetrics;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Objects;
 import java.util.random.RandomGenerator;
 
@@ -11,28 +9,21 @@ import java.util.random.RandomGenerator;
  * Which policy loss the rows of a call carry, as TRL's {@code loss_type}, {@code importance_sampling_level},
  * {@code top_entropy_quantile} and {@code off_policy_mask_threshold} or verl's {@code policy_loss.loss_mode} choose
  * it: PPO's clipped loss (all fields off), GSPO's sequence ratio, entropy masking, off-policy sequence masking, and
- * one of Clip-Cov, CISPO, SAPO, KL-Cov, GMPO, VESPO and DPPO. Each but the first needs the current policy's logp or
- * entropy before any token's loss: a first kernel call without a gradient on the same logits gives them, and
- * {@link #move} turns the rows into those of the second call.
+ * a {@link Surrogate} in place of PPO's clip (Clip-Cov, CISPO, SAPO, KL-Cov, GMPO, VESPO or DPPO). Each but the first
+ * needs the current policy's logp or entropy before any token's loss: a first kernel call without a gradient on the
+ * same logits gives them, and {@link #move} turns the rows into those of the second call.
  *
  * @param sequenceRatio GSPO: each sequence's tokens take its sequence-level ratio ({@link SequenceImportanceRatio});
  *     with CISPO or SAPO, their weight is of that ratio (TRL's sequence level)
  * @param topEntropyQuantile entropy masking ({@link HighEntropyTokens}), or null
- * @param clipCov Clip-Cov, or null
- * @param cispo CISPO's clipped importance weight in place of PPO's clip, or null
- * @param sapo SAPO's soft gate in place of PPO's clip, or null
- * @param klCov KL-Cov: no clip, a penalty on the tokens of largest covariance; or null
- * @param gmpo GMPO: each sequence's geometric mean of its tokens' clipped ratios in place of their own; or null
- * @param vespo VESPO: a weight of each sequence's ratio in place of PPO's clip; or null
- * @param dppo DPPO: a trust region on each token's probability in place of PPO's clip on its ratio; or null
+ * @param surrogate what replaces PPO's clipped loss, or null for PPO's own
  * @param offPolicyMaskThreshold off-policy sequence masking ({@link OffPolicySequenceMask}): the largest mean of
  *     oldLogp - logp a sequence of negative advantage may have and keep its policy gradient; or null
  */
-public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, ClipCov clipCov, Cispo cispo,
-        Sapo sapo, KlCov klCov, Gmpo gmpo, Vespo vespo, Dppo dppo, Double offPolicyMaskThreshold) {
+public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, Surrogate surrogate,
+        Double offPolicyMaskThreshold) {
     /** PPO's clipped loss on each token's own ratio: nothing to move. */
-    public static final PolicyObjective CLIPPED =
-            new PolicyObjective(false, null, null, null, null, null, null, null, null, null);
+    public static final PolicyObjective CLIPPED = new PolicyObjective(false, null, null, null);
 
     public PolicyObjective {
         if (topEntropyQuantile != null && !(topEntropyQuantile >= 0 && topEntropyQuantile <= 1))
@@ -41,93 +32,48 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
         if (sequenceRatio && topEntropyQuantile != null)
             throw new IllegalArgumentException("topEntropyQuantile: entropy masking with sequenceRatio is not TRL's "
                     + "loss (HighEntropyTokens says why); choose one");
-        List<String> replacements = new ArrayList<>();  // of PPO's clipped loss
-        if (clipCov != null) replacements.add("clipCov");
-        if (cispo != null) replacements.add("cispo");
-        if (sapo != null) replacements.add("sapo");
-        if (klCov != null) replacements.add("klCov");
-        if (gmpo != null) replacements.add("gmpo");
-        if (vespo != null) replacements.add("vespo");
-        if (dppo != null) replacements.add("dppo");
-        if (replacements.size() > 1)
-            throw new IllegalArgumentException(replacements.get(1) + ": " + replacements.get(0) + " is set too; "
-                    + "clipCov, cispo, sapo, klCov, gmpo, vespo and dppo each replace PPO's clipped loss in their "
-                    + "own way; choose one");
-        if (klCov != null && sequenceRatio)
+        if (sequenceRatio && surrogate instanceof KlCov)
             throw new IllegalArgumentException("sequenceRatio: KL-Cov is verl's token-level loss; choose one");
-        if (dppo != null && sequenceRatio)
+        if (sequenceRatio && surrogate instanceof Dppo)
             throw new IllegalArgumentException("sequenceRatio: DPPO's trust region is on each token's probability; "
                     + "choose one");
-        if (gmpo != null && sequenceRatio)
+        if (sequenceRatio && surrogate instanceof Gmpo)
             throw new IllegalArgumentException("sequenceRatio: GMPO has its own sequence-level ratio, the geometric "
                     + "mean of its tokens' clipped ratios; choose one");
-        if (vespo != null && sequenceRatio)
+        if (sequenceRatio && surrogate instanceof Vespo)
             throw new IllegalArgumentException("sequenceRatio: VESPO has its own sequence-level ratio, the product "
                     + "of its tokens' (TRL asks for importance_sampling_level=\"token\"); choose one");
         if (offPolicyMaskThreshold != null && offPolicyMaskThreshold.isNaN())
             throw new IllegalArgumentException("offPolicyMaskThreshold: must not be NaN");
-        String verlOnly = klCov != null ? "KL-Cov" : gmpo != null ? "GMPO" : dppo != null ? "DPPO" : null;
-        if (verlOnly != null && topEntropyQuantile != null)
-            throw new IllegalArgumentException("topEntropyQuantile: entropy masking with " + verlOnly + " is neither "
-                    + "verl's nor TRL's loss; choose one");
-        if (verlOnly != null && offPolicyMaskThreshold != null)
-            throw new IllegalArgumentException("offPolicyMaskThreshold: off-policy sequence masking with " + verlOnly
+        boolean verlOnly = surrogate instanceof KlCov || surrogate instanceof Gmpo || surrogate instanceof Dppo;
+        if (verlOnly && topEntropyQuantile != null)
+            throw new IllegalArgumentException("topEntropyQuantile: entropy masking with " + surrogate.paperName()
                     + " is neither verl's nor TRL's loss; choose one");
+        if (verlOnly && offPolicyMaskThreshold != null)
+            throw new IllegalArgumentException("offPolicyMaskThreshold: off-policy sequence masking with "
+                    + surrogate.paperName() + " is neither verl's nor TRL's loss; choose one");
     }
 
-    // Copies with one field set, e.g. CLIPPED.with(Cispo.defaults()).withOffPolicyMaskThreshold(0.5): nine positional
-    // arguments, two of them Doubles, are easy to misplace. Each is checked as the constructor checks it.
+    // Copies with one field set, e.g. CLIPPED.with(Cispo.defaults()).withOffPolicyMaskThreshold(0.5): two of the
+    // constructor's arguments are Doubles, easy to swap. Each is checked as the constructor checks it.
 
     public PolicyObjective withSequenceRatio(boolean on) {
-        return new PolicyObjective(on, topEntropyQuantile, clipCov, cispo, sapo, klCov, gmpo, vespo,
-                dppo, offPolicyMaskThreshold);
+        return new PolicyObjective(on, topEntropyQuantile, surrogate, offPolicyMaskThreshold);
     }
 
     /** Entropy masking at rho (null: off). */
     public PolicyObjective withTopEntropyQuantile(Double rho) {
-        return new PolicyObjective(sequenceRatio, rho, clipCov, cispo, sapo, klCov, gmpo, vespo,
-                dppo, offPolicyMaskThreshold);
+        return new PolicyObjective(sequenceRatio, rho, surrogate, offPolicyMaskThreshold);
     }
 
     /** Off-policy sequence masking at the threshold (null: off). */
     public PolicyObjective withOffPolicyMaskThreshold(Double threshold) {
-        return new PolicyObjective(sequenceRatio, topEntropyQuantile, clipCov, cispo, sapo, klCov, gmpo, vespo,
-                dppo, threshold);
+        return new PolicyObjective(sequenceRatio, topEntropyQuantile, surrogate, threshold);
     }
 
-    public PolicyObjective with(ClipCov c) {
-        return new PolicyObjective(sequenceRatio, topEntropyQuantile, c, cispo, sapo, klCov, gmpo, vespo,
-                dppo, offPolicyMaskThreshold);
-    }
-
-    public PolicyObjective with(Cispo c) {
-        return new PolicyObjective(sequenceRatio, topEntropyQuantile, clipCov, c, sapo, klCov, gmpo, vespo,
-                dppo, offPolicyMaskThreshold);
-    }
-
-    public PolicyObjective with(Sapo s) {
-        return new PolicyObjective(sequenceRatio, topEntropyQuantile, clipCov, cispo, s, klCov, gmpo, vespo,
-                dppo, offPolicyMaskThreshold);
-    }
-
-    public PolicyObjective with(KlCov k) {
-        return new PolicyObjective(sequenceRatio, topEntropyQuantile, clipCov, cispo, sapo, k, gmpo, vespo,
-                dppo, offPolicyMaskThreshold);
-    }
-
-    public PolicyObjective with(Gmpo g) {
-        return new PolicyObjective(sequenceRatio, topEntropyQuantile, clipCov, cispo, sapo, klCov, g, vespo,
-                dppo, offPolicyMaskThreshold);
-    }
-
-    public PolicyObjective with(Vespo v) {
-        return new PolicyObjective(sequenceRatio, topEntropyQuantile, clipCov, cispo, sapo, klCov, gmpo, v,
-                dppo, offPolicyMaskThreshold);
-    }
-
-    public PolicyObjective with(Dppo d) {
-        return new PolicyObjective(sequenceRatio, topEntropyQuantile, clipCov, cispo, sapo, klCov, gmpo, vespo, d,
-                offPolicyMaskThreshold);
+    /** This surrogate in place of the one set, if any (null: PPO's clipped loss). */
+    public PolicyObjective with(Surrogate s) {
+        return new PolicyObjective(sequenceRatio, topEntropyQuantile, s, offPolicyMaskThreshold);
     }
 
     /** Whether the rows need a first call's logp or entropy ({@link #move}); not for PPO's clipped loss alone. */
@@ -142,8 +88,8 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
      * chunk of logits as it makes it (CurrentPolicyLoss behind a linear head, one matmul for both calls).
      */
     public boolean movesEachRowAlone() {
-        return (cispo != null || sapo != null || dppo != null) && !sequenceRatio && topEntropyQuantile == null
-                && clipCov == null && offPolicyMaskThreshold == null;
+        return (surrogate instanceof ReweightedPolicyGradient || surrogate instanceof Dppo) && !sequenceRatio
+                && topEntropyQuantile == null && offPolicyMaskThreshold == null;
     }
 
     /**
@@ -155,8 +101,7 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
      * kernel takes each token's own.
      */
     public void check(LossConfig config) {
-        String atRatioOne = cispo != null ? "CISPO" : sapo != null ? "SAPO" : klCov != null ? "KL-Cov"
-                : gmpo != null ? "GMPO" : vespo != null ? "VESPO" : dppo != null ? "DPPO" : null;
+        String atRatioOne = surrogate != null && surrogate.atRatioOne() ? surrogate.paperName() : null;
         if (atRatioOne != null && config.entropyAdvBeta() > 0)
             throw new IllegalArgumentException("loss.entropyAdvBeta: Entropy-Adv shapes the advantage by its size, "
                     + "and " + atRatioOne + " rides on the advantage (ReweightedPolicyGradient says why); choose one");
@@ -179,9 +124,9 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
      * the first call's.
      *
      * @param config the loss's configuration (Clip-Cov reads its clip range; checked by {@link #check})
-     * @param sequenceOf each row's sequence; read with sequenceRatio, gmpo, vespo or offPolicyMaskThreshold alone
+     * @param sequenceOf each row's sequence; read with sequenceRatio, GMPO, VESPO or offPolicyMaskThreshold alone
      *     (null otherwise is fine)
-     * @param random Clip-Cov's choice; read with clipCov alone
+     * @param random Clip-Cov's choice; read with Clip-Cov alone
      */
     public Moved move(LossConfig config, float[] logp, float[] entropy, float[] oldLogp, float[] advantage,
             float[] weight, float[] mask, int[] sequenceOf, RandomGenerator random) {
@@ -208,7 +153,7 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
             float[] weight, float[] mask, int[] sequenceOf, RandomGenerator random, float[] rolloutRatio) {
         check(config);
         if (rolloutRatio != null) {
-            if (klCov != null)
+            if (surrogate instanceof KlCov)
                 throw new IllegalArgumentException("rolloutRatio: not with KL-Cov, whose metrics correction would "
                         + "miss the weights; weigh its advantages outside");
             RowArrays.mask(mask);
@@ -218,8 +163,9 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
         }
         float[] a = advantage, old = oldLogp;
         LossMetrics correction = LossMetrics.ZERO;
-        SequenceWeightedPolicyGradient sequenceWeighted = gmpo != null ? gmpo : vespo;  // each applies f its own way
-        if (clipCov != null) {
+        // GMPO and VESPO apply f their own way.
+        var sequenceWeighted = surrogate instanceof SequenceWeightedPolicyGradient s ? s : null;
+        if (surrogate instanceof ClipCov clipCov) {
             a = clipCov.advantages(config, a, logp, old, mask, random);
             if (rolloutRatio != null) a = RolloutCorrection.weighted(a, rolloutRatio, mask);  // verl's order
         } else if (rolloutRatio != null && sequenceWeighted == null) {
@@ -231,17 +177,16 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
         if (topEntropyQuantile != null)
             a = HighEntropyTokens.advantages(a, entropy, mask, HighEntropyTokens.threshold(entropy, mask,
                     topEntropyQuantile));
-        ReweightedPolicyGradient reweighted = cispo != null ? cispo : sapo;
-        if (reweighted != null || klCov != null || sequenceWeighted != null || dppo != null) {
+        if (surrogate != null && surrogate.atRatioOne()) {
             double[] ratio = sequenceRatio ? ImportanceRatios.sequence(logp, old, mask, sequenceOf)
                     : ImportanceRatios.token(logp, old, mask);
-            if (reweighted != null) {
+            if (surrogate instanceof ReweightedPolicyGradient reweighted) {
                 correction = reweighted.metricsCorrection(a, ratio, logp, old, weight, mask);
                 a = reweighted.advantages(a, ratio, mask);
-            } else if (dppo != null) {
+            } else if (surrogate instanceof Dppo dppo) {
                 correction = dppo.metricsCorrection(a, logp, old, weight, mask);
                 a = dppo.advantages(a, logp, old, mask);
-            } else if (klCov != null) {
+            } else if (surrogate instanceof KlCov klCov) {
                 boolean[] chosen = klCov.chosen(a, logp, mask);
                 correction = klCov.metricsCorrection(a, ratio, logp, old, chosen, weight, mask);
                 a = klCov.advantages(a, ratio, logp, old, chosen, mask);

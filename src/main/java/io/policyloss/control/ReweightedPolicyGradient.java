@@ -16,7 +16,7 @@ import io.policyloss.loss.LossMetrics;
  *
  * <p>That call's metrics see r = 1 on these rows: {@link #metricsCorrection} adds what they miss.
  */
-public sealed interface ReweightedPolicyGradient permits Cispo, Sapo {
+public sealed interface ReweightedPolicyGradient extends Surrogate permits Cispo, Sapo {
     /** c: the constant weight of the token's policy gradient, -c A grad logp. */
     double weight(double ratio, double advantage);
 

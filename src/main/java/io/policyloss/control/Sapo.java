@@ -22,6 +22,11 @@ public record Sapo(double tauPos, double tauNeg) implements ReweightedPolicyGrad
             throw new IllegalArgumentException("tauNeg: must be finite and > 0, got " + tauNeg);
     }
 
+    @Override
+    public String paperName() {
+        return "SAPO";
+    }
+
     /** TRL's defaults, the paper's: tauPos 1.0, tauNeg 1.05. */
     public static Sapo defaults() {
         return new Sapo(1.0, 1.05);

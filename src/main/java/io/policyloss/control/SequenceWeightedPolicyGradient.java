@@ -9,7 +9,7 @@ import io.policyloss.loss.LossMetrics;
  * {@link ReweightedPolicyGradient}'s token-by-token weights are: old_logp = logp
  * ({@link ImportanceRatios#oldLogpAtRatioOne}) and the advantage A'.
  */
-public sealed interface SequenceWeightedPolicyGradient permits Gmpo, Vespo {
+public sealed interface SequenceWeightedPolicyGradient extends Surrogate permits Gmpo, Vespo {
     /**
      * A' for the kernel at ratio 1 on each counted row; padding rows as given. logp is the current policy's (a first
      * call's), rows, mask and sequenceOf as in {@code AggregationWeights}.

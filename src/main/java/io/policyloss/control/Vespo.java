@@ -37,6 +37,11 @@ public record Vespo(double kPos, double lambdaPos, double kNeg, double lambdaNeg
         rate(lambdaNeg, "lambdaNeg");
     }
 
+    @Override
+    public String paperName() {
+        return "VESPO";
+    }
+
     /** TRL's and Liger's defaults: k 2 and lambda 3 where A &gt;= 0, k 3 and lambda 2 where A &lt; 0. */
     public static Vespo defaults() {
         return new Vespo(2, 3, 3, 2);

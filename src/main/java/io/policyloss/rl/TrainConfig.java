@@ -8,6 +8,7 @@ import io.policyloss.control.Gmpo;
 import io.policyloss.control.KlCov;
 import io.policyloss.control.PolicyObjective;
 import io.policyloss.control.Sapo;
+import io.policyloss.control.Surrogate;
 import io.policyloss.control.Vespo;
 import io.policyloss.loss.AggregationMode;
 import io.policyloss.loss.LossConfig;
@@ -93,8 +94,8 @@ public record TrainConfig(String name, TaskConfig task, ModelConfig model, long 
         if (!(rolloutTemperature > 0))
             throw new IllegalArgumentException("rolloutTemperature: must be > 0, got " + rolloutTemperature);
         // Refuses the combinations it cannot run, naming the field.
-        new PolicyObjective(sequenceRatio, topEntropyQuantile, clipCov, cispo, sapo, klCov, gmpo, vespo,
-                dppo, offPolicyMaskThreshold).check(loss);
+        new PolicyObjective(sequenceRatio, topEntropyQuantile, surrogate(clipCov, cispo, sapo, klCov, gmpo, vespo,
+                dppo), offPolicyMaskThreshold).check(loss);
         Task t = task.create();
         if (t.promptLength() + t.maxResponseLength() - 1 > model.context())
             throw new IllegalArgumentException("model.context: " + model.context() + " is shorter than the task's "
@@ -103,8 +104,25 @@ public record TrainConfig(String name, TaskConfig task, ModelConfig model, long 
 
     /** The policy loss of the GRPO rows that sequenceRatio, topEntropyQuantile and the eight after it choose. */
     public PolicyObjective objective() {
-        return new PolicyObjective(sequenceRatio, topEntropyQuantile, clipCov, cispo, sapo, klCov, gmpo, vespo,
-                dppo, offPolicyMaskThreshold);
+        return new PolicyObjective(sequenceRatio, topEntropyQuantile, surrogate(clipCov, cispo, sapo, klCov, gmpo,
+                vespo, dppo), offPolicyMaskThreshold);
+    }
+
+    /**
+     * The one of the fields that replace PPO's clipped loss that is set, or null; a second is refused by its name.
+     * The arguments come in the record's order, the names' order.
+     */
+    private static Surrogate surrogate(Surrogate... fields) {
+        String[] names = {"clipCov", "cispo", "sapo", "klCov", "gmpo", "vespo", "dppo"};
+        int set = -1;
+        for (int i = 0; i < fields.length; ++i) {
+            if (fields[i] == null) continue;
+            if (set >= 0)
+                throw new IllegalArgumentException(names[i] + ": " + names[set] + " is set too; clipCov, cispo, sapo, "
+                        + "klCov, gmpo, vespo and dppo each replace PPO's clipped loss in their own way; choose one");
+            set = i;
+        }
+        return set < 0 ? null : fields[set];
     }
 
     private static void atLeast(int v, int min, String name) {

@@ -19,27 +19,20 @@ class PolicyObjectiveTest {
     @Test
     void eachCopySetsItsFieldAlone() {
         ClipCov clipCov = ClipCov.defaults();
-        PolicyObjective base = new PolicyObjective(false, 0.3, clipCov, null, null, null, null, null, null, 0.7);
+        PolicyObjective base = new PolicyObjective(false, 0.3, clipCov, 0.7);
         assertEquals(base, PolicyObjective.CLIPPED.withTopEntropyQuantile(0.3).with(clipCov)
                 .withOffPolicyMaskThreshold(0.7));
-        assertEquals(new PolicyObjective(true, null, clipCov, null, null, null, null, null, null, 0.7),
+        assertEquals(new PolicyObjective(true, null, clipCov, 0.7),
                 base.withTopEntropyQuantile(null).withSequenceRatio(true));
-        assertEquals(new PolicyObjective(false, 0.2, clipCov, null, null, null, null, null, null, 0.7),
-                base.withTopEntropyQuantile(0.2));
-        assertEquals(new PolicyObjective(false, 0.3, clipCov, null, null, null, null, null, null, null),
-                base.withOffPolicyMaskThreshold(null));
-        assertEquals(new PolicyObjective(false, 0.3, null, Cispo.defaults(), null, null, null, null, null, 0.7),
-                base.with((ClipCov) null).with(Cispo.defaults()));
-        assertEquals(new PolicyObjective(false, 0.3, null, null, Sapo.defaults(), null, null, null, null, 0.7),
-                base.with((ClipCov) null).with(Sapo.defaults()));
-        assertEquals(new PolicyObjective(false, null, null, null, null, KlCov.defaults(), null, null, null, null),
-                PolicyObjective.CLIPPED.with(KlCov.defaults()));
-        assertEquals(new PolicyObjective(false, null, null, null, null, null, Gmpo.defaults(), null, null, null),
-                PolicyObjective.CLIPPED.with(Gmpo.defaults()));
-        assertEquals(new PolicyObjective(false, 0.3, null, null, null, null, null, Vespo.defaults(), null, 0.7),
-                base.with((ClipCov) null).with(Vespo.defaults()));
-        assertEquals(new PolicyObjective(false, null, null, null, null, null, null, null, Dppo.binaryKl(), null),
-                PolicyObjective.CLIPPED.with(Dppo.binaryKl()));
+        assertEquals(new PolicyObjective(false, 0.2, clipCov, 0.7), base.withTopEntropyQuantile(0.2));
+        assertEquals(new PolicyObjective(false, 0.3, clipCov, null), base.withOffPolicyMaskThreshold(null));
+        assertEquals(new PolicyObjective(false, 0.3, null, 0.7), base.with(null));
+        // A surrogate takes the place of the one set: at most one replaces PPO's clip.
+        for (Surrogate s : List.of(Cispo.defaults(), Sapo.defaults(), Vespo.defaults()))
+            assertEquals(new PolicyObjective(false, 0.3, s, 0.7), base.with(s));
+        for (Surrogate s : List.of(KlCov.defaults(), Gmpo.defaults(), Dppo.binaryKl()))
+            assertEquals(new PolicyObjective(false, null, s, null), PolicyObjective.CLIPPED.with(Cispo.defaults())
+                    .with(s));
     }
 
     /**

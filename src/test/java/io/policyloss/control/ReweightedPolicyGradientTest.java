@@ -254,7 +254,7 @@ class ReweightedPolicyGradientTest {
             RatioOneChecks.Rows rows = RatioOneChecks.Rows.of(logits, target, VOCAB);
             double[] logp = rows.logp();
             chosen = rule == KL_COV ? largestCovariance(advantage, logp, mask) : new boolean[n];
-            Surrogate l = new Surrogate(rule, sequenceLevel, oldLogp, mask, sequenceOf, advantage, weight, chosen);
+            TrainerLoss l = new TrainerLoss(rule, sequenceLevel, oldLogp, mask, sequenceOf, advantage, weight, chosen);
             loss = l.total(logp, logp);
             double[] ratio = l.ratios(logp);
             dlogits = new double[n * VOCAB];
@@ -316,7 +316,7 @@ class ReweightedPolicyGradientTest {
     }
 
     /** TRL's per-token losses: ratios from logp (token or sequence level), weights from the detached logp. */
-    private record Surrogate(Object rule, boolean sequenceLevel, float[] oldLogp, float[] mask, int[] sequenceOf,
+    private record TrainerLoss(Object rule, boolean sequenceLevel, float[] oldLogp, float[] mask, int[] sequenceOf,
             float[] advantage, float[] weight, boolean[] chosen) {
         double[] ratios(double[] logp) {
             int n = logp.length;
