@@ -23,6 +23,13 @@ final class Comparisons {
             // token's probability, as DPPO's paper and verl's recipe compare them.
             "trust-region", () -> List.of(TrainConfigs.preset("grpo"), TrainConfigs.preset("dapo"),
                     TrainConfigs.preset("dppo-tv"), TrainConfigs.preset("dppo-kl")),
+            // GPG's on-policy gradient, without and with its correction for the groups of one reward, against GRPO
+            // with its four updates a step and with GPG's one.
+            "gpg", () -> List.of(TrainConfigs.preset("grpo"), TrainConfigs.withOverrides(TrainConfigs.preset("grpo"),
+                    "{\"name\": \"grpo-one-update\", \"miniBatches\": 1}"),
+                    TrainConfigs.withOverrides(TrainConfigs.preset("gpg"),
+                            "{\"name\": \"gpg-uncorrected\", \"gpgBiasCorrection\": false}"),
+                    TrainConfigs.preset("gpg")),
             // verl's and TRL's variants that need the current policy's logp or entropy before the loss.
             "variants", () -> List.of(TrainConfigs.preset("grpo"), TrainConfigs.preset("gspo"),
                     TrainConfigs.preset("entropy-mask"), TrainConfigs.preset("clip-cov")),

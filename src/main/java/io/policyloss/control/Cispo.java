@@ -12,7 +12,8 @@ package io.policyloss.control;
  * A &gt; 0; MiniMax-M1 left the lower bound off too. Clipped low here is r &lt; minWeight and A &lt; 0.
  *
  * <p>With minWeight = maxWeight = 1 the weight is 1 whatever the ratio: GPG's loss, REINFORCE's -A logp (verl's
- * {@code policy_loss.loss_mode: gpg}; {@link #gpg}), which reports no clip, so a constant weight counts none.
+ * {@code policy_loss.loss_mode: gpg}; {@link #gpg}), which reports no clip, so a constant weight counts none. GPG's
+ * advantages and its correction for the groups without a gradient: {@link Gpg}.
  *
  * @param minWeight the weight's lower bound, in [0, maxWeight] (TRL: 0, none)
  * @param maxWeight the weight's upper bound, &gt; 0; +inf for none

@@ -93,7 +93,7 @@ public final class GrpoAdvantages {
     }
 
     /** Whole groups of finite rewards, the first bad row named. */
-    private static void checkGroups(float[] rewards, String name, int groupSize) {
+    static void checkGroups(float[] rewards, String name, int groupSize) {
         Objects.requireNonNull(rewards, name);
         if (groupSize < 1) throw new IllegalArgumentException("groupSize: must be >= 1, got " + groupSize);
         if (rewards.length % groupSize != 0)
@@ -109,7 +109,7 @@ public final class GrpoAdvantages {
             throw new IllegalArgumentException("epsilon: must be finite and > 0, got " + epsilon);
     }
 
-    private static double mean(float[] x, int from, int n) {
+    static double mean(float[] x, int from, int n) {
         double sum = 0;
         for (int i = from; i < from + n; ++i) sum += x[i];
         return sum / n;

@@ -5,6 +5,7 @@ import io.policyloss.control.Cispo;
 import io.policyloss.control.ClipCov;
 import io.policyloss.control.Dppo;
 import io.policyloss.control.Gmpo;
+import io.policyloss.control.Gpg;
 import io.policyloss.control.KlCov;
 import io.policyloss.control.PolicyObjective;
 import io.policyloss.control.Sapo;
@@ -21,8 +22,8 @@ import java.util.Objects;
  * with or without std normalisation), DAPO-style clipping (loss.epsLow / epsHigh), dual clip, KL to the base
  * model (loss.klCoef), Entropy-Reg (loss.entropyCoef), Entropy-Adv (loss.entropyAdvBeta), AEnt (aent and
  * loss.clampP), AEPO (aepo), GSPO (sequenceRatio), entropy masking (topEntropyQuantile), Clip-Cov (clipCov),
- * CISPO (cispo), SAPO (sapo), KL-Cov (klCov), GMPO (gmpo), VESPO (vespo), DPPO (dppo) and off-policy sequence
- * masking (offPolicyMaskThreshold).
+ * CISPO (cispo), SAPO (sapo), KL-Cov (klCov), GMPO (gmpo), VESPO (vespo), DPPO (dppo), GPG (cispo of weight 1 and
+ * gpgBiasCorrection) and off-policy sequence masking (offPolicyMaskThreshold).
  *
  * @param name the run's name in plots and tables
  * @param task the built-in task
@@ -40,6 +41,9 @@ import java.util.Objects;
  * @param loss the fused loss; for AEnt its clampedEntropyCoef is the coefficient's start and is then adapted
  * @param aggregation how token losses are weighted (SPEC section 6)
  * @param stdNormalization GRPO divides advantages by the group's std (false: Dr. GRPO)
+ * @param gpgBiasCorrection GPG's correction (TRL's GPGTrainer): the GRPO rows' weights divided by the fraction of
+ *     the step's groups whose advantages differ ({@link Gpg#lossScale}), so that groups of one reward, which carry no
+ *     gradient, no longer shrink the update; with no KL or entropy term, which it would scale too
  * @param randomReward rewards are coin flips instead of correctness (the clipping experiment of seed 002)
  * @param aepo AEPO's settings, or null
  * @param aent AEnt's adaptive coefficient, or null
@@ -68,9 +72,10 @@ import java.util.Objects;
 public record TrainConfig(String name, TaskConfig task, ModelConfig model, long seed, WarmStartConfig warmStart,
         int steps, int promptsPerStep, int groupSize, int miniBatches, double learningRate, double weightDecay,
         double gradClip, double rolloutTemperature, LossConfig loss, AggregationMode aggregation,
-        boolean stdNormalization, boolean randomReward, AepoConfig aepo, AentCoefficient aent, boolean sequenceRatio,
-        Double topEntropyQuantile, ClipCov clipCov, Cispo cispo, Sapo sapo, KlCov klCov, Gmpo gmpo, Vespo vespo,
-        Dppo dppo, Double offPolicyMaskThreshold, EvalConfig eval, int checkpointEvery) {
+        boolean stdNormalization, boolean gpgBiasCorrection, boolean randomReward, AepoConfig aepo,
+        AentCoefficient aent, boolean sequenceRatio, Double topEntropyQuantile, ClipCov clipCov, Cispo cispo, Sapo sapo,
+        KlCov klCov, Gmpo gmpo, Vespo vespo, Dppo dppo, Double offPolicyMaskThreshold, EvalConfig eval,
+        int checkpointEvery) {
     public TrainConfig {
         if (name == null || name.isBlank() || !name.matches("[A-Za-z0-9._-]+"))
             throw new IllegalArgumentException("name: must be letters, digits, '.', '_' or '-', got \"" + name + "\"");
@@ -93,6 +98,7 @@ public record TrainConfig(String name, TaskConfig task, ModelConfig model, long 
         if (!(gradClip >= 0)) throw new IllegalArgumentException("gradClip: must be >= 0, got " + gradClip);
         if (!(rolloutTemperature > 0))
             throw new IllegalArgumentException("rolloutTemperature: must be > 0, got " + rolloutTemperature);
+        if (gpgBiasCorrection) gpgRefusals(loss, aent, topEntropyQuantile, offPolicyMaskThreshold);
         // Refuses the combinations it cannot run, naming the field.
         new PolicyObjective(sequenceRatio, topEntropyQuantile, surrogate(clipCov, cispo, sapo, klCov, gmpo, vespo,
                 dppo), offPolicyMaskThreshold).check(loss);
@@ -123,6 +129,25 @@ public record TrainConfig(String name, TaskConfig task, ModelConfig model, long 
             set = i;
         }
         return set < 0 ? null : fields[set];
+    }
+
+    /**
+     * TRL's: the correction divides each GRPO row's weight, and so its KL and entropy terms too, whose coefficients
+     * would then move with the rewards' spread; and it counts the groups by their advantages, which entropy masking and
+     * off-policy masking leave intact on the tokens they silence, so it would under-correct by what it cannot see.
+     */
+    private static void gpgRefusals(LossConfig loss, AentCoefficient aent, Double topEntropyQuantile,
+            Double offPolicyMaskThreshold) {
+        String scaled = loss.klCoef() != 0 ? "loss.klCoef" : loss.entropyCoef() != 0 ? "loss.entropyCoef"
+                : loss.clampedEntropyCoef() != 0 ? "loss.clampedEntropyCoef" : aent != null ? "aent" : null;
+        if (scaled != null)
+            throw new IllegalArgumentException(scaled + ": gpgBiasCorrection divides the whole loss of the GRPO rows, "
+                    + "this term's too, whose coefficient would then move with the rewards' spread; choose one");
+        String silencing = topEntropyQuantile != null ? "topEntropyQuantile"
+                : offPolicyMaskThreshold != null ? "offPolicyMaskThreshold" : null;
+        if (silencing != null)
+            throw new IllegalArgumentException(silencing + ": it silences tokens and leaves their advantages, which "
+                    + "gpgBiasCorrection reads, so the correction would miss them; choose one");
     }
 
     private static void atLeast(int v, int min, String name) {

@@ -58,6 +58,11 @@ public final class TrainConfigs {
                     + " \"maxWeight\": \"Infinity\"}}"),
             Map.entry("dppo-kl", "{\"dppo\": {\"divergence\": \"BINARY_KL\", \"low\": 0.05, \"high\": 0.05,"
                     + " \"maxWeight\": \"Infinity\"}}"),
+            // GPG's paper as TRL's GPGTrainer runs it: -A logp (verl's gpg loss) on advantages without the std's
+            // division, over seq-mean-token-mean (where the correction is exact), the groups of one reward made up
+            // for; one update a step, on-policy, as the paper's (TRL's num_iterations 1), where GRPO's clip is inert.
+            Map.entry("gpg", "{\"cispo\": {\"minWeight\": 1, \"maxWeight\": 1}, \"stdNormalization\": false,"
+                    + " \"gpgBiasCorrection\": true, \"aggregation\": \"SEQ_MEAN_TOKEN_MEAN\", \"miniBatches\": 1}"),
             Map.entry("constant-clamped-entropy", "{\"loss\": {\"clampP\": 0.5, \"clampedEntropyCoef\": 0.05}}"),
             Map.entry("random-reward", "{\"randomReward\": true}"),
             Map.entry("random-reward-clip-low", "{\"randomReward\": true, \"loss\": {\"epsLow\": 0.1}}"),
@@ -77,8 +82,8 @@ public final class TrainConfigs {
     static TrainConfig base() {
         return new TrainConfig("grpo", new TaskConfig("digit-sum", 4), ModelConfig.small(), 1,
                 new WarmStartConfig(200, 64, 3e-3), 100, 16, 8, 4, 1e-3, 0, 1.0, 1.0, LossConfig.defaults(),
-                AggregationMode.TOKEN_MEAN, true, false, null, null, false, null, null, null, null, null, null, null,
-                null, null, new EvalConfig(64, 16, List.of(1, 4, 16), 1.0), 20);
+                AggregationMode.TOKEN_MEAN, true, false, false, null, null, false, null, null, null, null, null, null,
+                null, null, null, new EvalConfig(64, 16, List.of(1, 4, 16), 1.0), 20);
     }
 
     public static TrainConfig preset(String name) {

@@ -1,6 +1,7 @@
 package io.policyloss.rl;
 
 import io.policyloss.control.AentCoefficient;
+import io.policyloss.control.Gpg;
 import io.policyloss.control.GrpoAdvantages;
 import io.policyloss.loss.AggregationWeights;
 import io.policyloss.loss.FusedLoss;
@@ -97,6 +98,7 @@ public final class Trainer {
         float[] rewards = config.randomReward() ? coins(correct.length, Seeds.random(config.seed(), COINS, step))
                 : correct;
         float[] advantages = GrpoAdvantages.compute(rewards, g, config.stdNormalization());
+        double grpoScale = config.gpgBiasCorrection() ? Gpg.lossScale(advantages, g) : 1;  // once per batch, as TRL
 
         TorchFusedLoss.RowOutputs old = evaluate(policy, grpo, rolloutT);
         LossMetrics entropyAtOne = rolloutT == 1f ? old.metrics() : evaluate(policy, grpo, 1f).metrics();
@@ -132,7 +134,7 @@ public final class Trainer {
             int[] which = concat(grpoSlices[k], shift(extraSlices[k], grpo.count()));
             Sequences slice = all.select(which);
             Sequences grpoPart = slice.select(range(grpoSlices[k].length));  // the rows the objective moves
-            PolicyRows rows = rows(slice, grpoPart, advantages, oldLogp, refLogp, which, rolloutT);
+            PolicyRows rows = rows(slice, grpoPart, advantages, grpoScale, oldLogp, refLogp, which, rolloutT);
             Tensor logits = slice.responseLogits(policy);
             // The gradient over the logits, which no backward reads: the head's linear layer saves its input.
             TorchLossResult result = loss.computeInPlace(logits, rows, grpoPart.mask(), grpoPart.sequenceOf(),
@@ -157,10 +159,10 @@ public final class Trainer {
 
     /**
      * The loss rows of one slice: its first sequences, {@code grpoPart}, are GRPO samples (weights by the run's
-     * aggregation mode over the slice), the rest AEPO's positives (advantage R = 1, weight alpha / (|o| S), S the
-     * slice's GRPO sequences, so alpha weighs one positive sample against one GRPO sequence).
+     * aggregation mode over the slice, times grpoScale), the rest AEPO's positives (advantage R = 1, weight
+     * alpha / (|o| S), S the slice's GRPO sequences, so alpha weighs one positive sample against one GRPO sequence).
      */
-    private PolicyRows rows(Sequences slice, Sequences grpoPart, float[] advantages, float[] oldLogp,
+    private PolicyRows rows(Sequences slice, Sequences grpoPart, float[] advantages, double grpoScale, float[] oldLogp,
             float[] refLogp, int[] which, float rolloutT) {
         int m = slice.responseLength(), n = slice.rows(), grpoCount = grpoPart.count(), grpoRows = grpoCount * m;
         float[] mask = slice.mask();
@@ -169,7 +171,7 @@ public final class Trainer {
         int[] grpoSequenceOf = grpoPart.sequenceOf();
         float[] grpoWeights = AggregationWeights.weights(config.aggregation(), grpoMask, grpoSequenceOf,
                 AggregationWeights.Totals.of(grpoMask, grpoSequenceOf), m);
-        System.arraycopy(grpoWeights, 0, weight, 0, grpoRows);
+        for (int i = 0; i < grpoRows; ++i) weight[i] = (float) (grpoScale * grpoWeights[i]);
         for (int i = 0; i < n; ++i) {
             int b = i / m, source = which[b];
             boolean isGrpo = b < grpoCount;

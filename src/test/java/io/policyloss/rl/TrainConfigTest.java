@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.policyloss.control.Cispo;
 import io.policyloss.loss.ConfigIO;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -52,6 +53,22 @@ class TrainConfigTest {
                 + "  positivesUp: 1\n  positivesDown: 1\n", "aepo.temperatureHigh: must be finite and > temperatureLow");
         expectError("stepz: 3\n", "Unrecognized field \"stepz\"");
         expectError("preset: nope\n", "preset: unknown \"nope\"");
+    }
+
+    /** TRL's GPGTrainer refuses what its correction would scale too, and what it would miss. */
+    @Test
+    void gpgsCorrectionRefusesTheTermsItWouldScaleAndTheMasksItCannotSee() throws Exception {
+        String divides = "gpgBiasCorrection divides the whole loss of the GRPO rows, this term's too";
+        expectError("preset: gpg\nloss:\n  klCoef: 0.05\n", "loss.klCoef: " + divides);
+        expectError("preset: gpg\nloss:\n  entropyCoef: 0.01\n", "loss.entropyCoef: " + divides);
+        expectError("preset: aent\ngpgBiasCorrection: true\n", "loss.clampedEntropyCoef: " + divides);
+        String misses = "it silences tokens and leaves their advantages, which gpgBiasCorrection reads";
+        expectError("preset: gpg\ntopEntropyQuantile: 0.2\n", "topEntropyQuantile: " + misses);
+        expectError("preset: grpo\ngpgBiasCorrection: true\noffPolicyMaskThreshold: 0.5\n",
+                "offPolicyMaskThreshold: " + misses);
+        TrainConfig gpg = TrainConfigs.preset("gpg");
+        assertTrue(gpg.gpgBiasCorrection() && !gpg.stdNormalization(), gpg.toString());
+        assertEquals(Cispo.gpg(), gpg.cispo());
     }
 
     private void expectError(String yaml, String fragment) throws Exception {

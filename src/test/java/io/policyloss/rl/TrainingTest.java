@@ -71,6 +71,27 @@ class TrainingTest {
         }
     }
 
+    /**
+     * GPG's correction divides the GRPO rows' loss by the share of the step's groups whose advantages differ: the same
+     * step without it, from the same policy and rollouts, has the loss times that share, v / G for v of G groups.
+     */
+    @Test
+    void gpgsCorrectionDividesTheLossByTheShareOfGroupsWithAGradient() {
+        TrainConfig gpg = TrainConfigs.withOverrides(TrainConfigs.withOverrides(TrainConfigs.preset("gpg"), TINY_SHAPE),
+                "{\"miniBatches\": 1, \"promptsPerStep\": 8, \"randomReward\": true}");  // coin flips: both kinds
+        TrainConfig plain = TrainConfigs.withOverrides(gpg, "{\"gpgBiasCorrection\": false}");
+        int groups = gpg.promptsPerStep(), corrected = 0;
+        for (int step = 0; step < 3; ++step) {
+            double share = new Trainer(plain, BaseModel.newPolicy(plain), null).step(step).loss()
+                    / new Trainer(gpg, BaseModel.newPolicy(gpg), null).step(step).loss();
+            double valid = share * groups;
+            assertEquals(Math.rint(valid), valid, 1e-4, "step " + step + ": a share of " + share);
+            assertTrue(valid >= 1 && valid <= groups, "step " + step + ": a share of " + share);
+            corrected += valid < groups - 0.5 ? 1 : 0;
+        }
+        assertTrue(corrected > 0, "no step had a group of one reward");
+    }
+
     @Test
     void stepsOnAFixedBatchLowerTheLoss() {
         TrainConfig c = tiny();
