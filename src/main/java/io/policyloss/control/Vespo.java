@@ -76,14 +76,11 @@ public record Vespo(double kPos, double lambdaPos, double kNeg, double lambdaNeg
      */
     public double[] sequenceLogRatios(float[] logp, float[] oldLogp, float[] mask, int[] sequenceOf, float[] isRatio) {
         int count = (int) AggregationWeights.Totals.of(mask, sequenceOf).sequences();
-        RowArrays.sameLength(logp, "logp", mask.length, "mask");
-        RowArrays.sameLength(oldLogp, "oldLogp", mask.length, "mask");
+        RowArrays.finiteWhereCounted(mask, new String[] {"logp", "oldLogp"}, logp, oldLogp);
         if (isRatio != null) RowArrays.sameLength(isRatio, "isRatio", mask.length, "mask");
         double[] sum = new double[count];
         for (int i = 0; i < mask.length; ++i) {
             if (mask[i] == 0) continue;
-            RowArrays.finite(logp[i], "logp", i);
-            RowArrays.finite(oldLogp[i], "oldLogp", i);
             sum[sequenceOf[i]] += ImportanceRatios.logRatio(logp[i], oldLogp[i]);
             if (isRatio == null) continue;
             RowArrays.finiteNonNegative(isRatio[i], "isRatio", i);
