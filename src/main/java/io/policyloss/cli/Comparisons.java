@@ -23,6 +23,10 @@ final class Comparisons {
             // token's probability, as DPPO's paper and verl's recipe compare them.
             "trust-region", () -> List.of(TrainConfigs.preset("grpo"), TrainConfigs.preset("dapo"),
                     TrainConfigs.preset("dppo-tv"), TrainConfigs.preset("dppo-kl")),
+            // Three ways to hold entropy up against GRPO: a constant entropy bonus, TRL's adaptive bonus switched on
+            // at a target, and AEPO's temperature switch at the same target.
+            "entropy-bonus", () -> List.of(TrainConfigs.preset("grpo"), TrainConfigs.preset("entropy-reg"),
+                    TrainConfigs.preset("adaptive-entropy"), TrainConfigs.preset("aepo")),
             // GPG's on-policy gradient, without and with its correction for the groups of one reward, against GRPO
             // with its four updates a step and with GPG's one.
             "gpg", () -> List.of(TrainConfigs.preset("grpo"), TrainConfigs.withOverrides(TrainConfigs.preset("grpo"),

@@ -1,5 +1,6 @@
 package io.policyloss.rl;
 
+import io.policyloss.control.AdaptiveEntropyBonus;
 import io.policyloss.loss.ConfigIO;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -20,8 +21,11 @@ import org.bytedeco.pytorch.OutputArchive;
  * checkpoint or the new one, never half of one.
  */
 public final class Checkpoints {
-    /** What the trainer needs besides weights and optimizer state: the next step and AEnt's coefficient. */
-    public record State(int nextStep, Double aentLambda) {}
+    /**
+     * What the trainer needs besides weights and optimizer state: the next step, AEnt's coefficient and TRL's adaptive
+     * entropy bonus (null without them; a checkpoint from before the bonus reads null).
+     */
+    public record State(int nextStep, Double aentLambda, AdaptiveEntropyBonus adaptiveEntropy) {}
 
     private final Path folder;
 

@@ -14,7 +14,8 @@ package io.policyloss.rl;
  * @param clipHighFraction rows clipped high (A &gt; 0, r &gt; 1 + eps_high)
  * @param dualClipFraction rows where the dual clip is active
  * @param temperature AEPO's REINFORCE temperature this step, else the rollout temperature
- * @param entropyCoefficient lambda_H, the token-entropy coefficient (Entropy-Reg)
+ * @param entropyCoefficient lambda_H, the token-entropy coefficient (Entropy-Reg): the mean over the step's updates of
+ *     the one each applied (TRL's adaptive coefficient moves between them)
  * @param clampedEntropyCoefficient lambda_C this step: AEnt's adaptive coefficient, or the config's constant
  * @param loss the mean over the step's updates of L
  * @param kl mean KL to the reference (0 without one)

@@ -1,5 +1,6 @@
 package io.policyloss.rl;
 
+import io.policyloss.control.AdaptiveEntropyBonus;
 import io.policyloss.control.AentCoefficient;
 import io.policyloss.control.Cispo;
 import io.policyloss.control.ClipCov;
@@ -18,12 +19,13 @@ import java.util.Objects;
 
 /**
  * Everything one training run needs; read from JSON or YAML by {@link TrainConfigs}, where fields a file leaves out
- * keep the values of its preset. Every algorithm of the papers is a setting of these fields: GRPO (the loss alone,
- * with or without std normalisation), DAPO-style clipping (loss.epsLow / epsHigh), dual clip, KL to the base
- * model (loss.klCoef), Entropy-Reg (loss.entropyCoef), Entropy-Adv (loss.entropyAdvBeta), AEnt (aent and
- * loss.clampP), AEPO (aepo), GSPO (sequenceRatio), entropy masking (topEntropyQuantile), Clip-Cov (clipCov),
- * CISPO (cispo), SAPO (sapo), KL-Cov (klCov), GMPO (gmpo), VESPO (vespo), DPPO (dppo), GPG (cispo of weight 1 and
- * gpgBiasCorrection) and off-policy sequence masking (offPolicyMaskThreshold).
+ * keep the values of its preset. Every algorithm of the papers is a setting of these fields: GRPO (the loss alone, with
+ * or without std normalisation), DAPO-style clipping (loss.epsLow / epsHigh), dual clip, KL to the base model
+ * (loss.klCoef), Entropy-Reg (loss.entropyCoef, or TRL's adaptive one: adaptiveEntropy), Entropy-Adv
+ * (loss.entropyAdvBeta),
+ * AEnt (aent and loss.clampP), AEPO (aepo), GSPO (sequenceRatio), entropy masking (topEntropyQuantile), Clip-Cov
+ * (clipCov), CISPO (cispo), SAPO (sapo), KL-Cov (klCov), GMPO (gmpo), VESPO (vespo), DPPO (dppo), GPG (cispo of weight
+ * 1 and gpgBiasCorrection) and off-policy sequence masking (offPolicyMaskThreshold).
  *
  * @param name the run's name in plots and tables
  * @param task the built-in task
@@ -47,6 +49,8 @@ import java.util.Objects;
  * @param randomReward rewards are coin flips instead of correctness (the clipping experiment of seed 002)
  * @param aepo AEPO's settings, or null
  * @param aent AEnt's adaptive coefficient, or null
+ * @param adaptiveEntropy TRL's adaptive entropy bonus: the Entropy-Reg coefficient of each update, set by the
+ *     entropy of the updates before it ({@link AdaptiveEntropyBonus}; with loss.entropyCoef 0), or null
  * @param sequenceRatio GSPO: each GRPO sequence's tokens take its sequence-level ratio (SequenceImportanceRatio)
  * @param topEntropyQuantile entropy masking: the fraction of each update's GRPO tokens, by the current policy's
  *     entropy, that keep their policy-gradient term (HighEntropyTokens; TRL's top_entropy_quantile), or null
@@ -73,9 +77,9 @@ public record TrainConfig(String name, TaskConfig task, ModelConfig model, long 
         int steps, int promptsPerStep, int groupSize, int miniBatches, double learningRate, double weightDecay,
         double gradClip, double rolloutTemperature, LossConfig loss, AggregationMode aggregation,
         boolean stdNormalization, boolean gpgBiasCorrection, boolean randomReward, AepoConfig aepo,
-        AentCoefficient aent, boolean sequenceRatio, Double topEntropyQuantile, ClipCov clipCov, Cispo cispo, Sapo sapo,
-        KlCov klCov, Gmpo gmpo, Vespo vespo, Dppo dppo, Double offPolicyMaskThreshold, EvalConfig eval,
-        int checkpointEvery) {
+        AentCoefficient aent, AdaptiveEntropyBonus adaptiveEntropy, boolean sequenceRatio, Double topEntropyQuantile,
+        ClipCov clipCov, Cispo cispo, Sapo sapo, KlCov klCov, Gmpo gmpo, Vespo vespo, Dppo dppo,
+        Double offPolicyMaskThreshold, EvalConfig eval, int checkpointEvery) {
     public TrainConfig {
         if (name == null || name.isBlank() || !name.matches("[A-Za-z0-9._-]+"))
             throw new IllegalArgumentException("name: must be letters, digits, '.', '_' or '-', got \"" + name + "\"");
@@ -98,7 +102,10 @@ public record TrainConfig(String name, TaskConfig task, ModelConfig model, long 
         if (!(gradClip >= 0)) throw new IllegalArgumentException("gradClip: must be >= 0, got " + gradClip);
         if (!(rolloutTemperature > 0))
             throw new IllegalArgumentException("rolloutTemperature: must be > 0, got " + rolloutTemperature);
-        if (gpgBiasCorrection) gpgRefusals(loss, aent, topEntropyQuantile, offPolicyMaskThreshold);
+        if (adaptiveEntropy != null && loss.entropyCoef() != 0)
+            throw new IllegalArgumentException("loss.entropyCoef: adaptiveEntropy sets the Entropy-Reg coefficient of "
+                    + "each update (its coefficient field is the start); leave loss.entropyCoef at 0");
+        if (gpgBiasCorrection) gpgRefusals(loss, aent, adaptiveEntropy, topEntropyQuantile, offPolicyMaskThreshold);
         // Refuses the combinations it cannot run, naming the field.
         new PolicyObjective(sequenceRatio, topEntropyQuantile, surrogate(clipCov, cispo, sapo, klCov, gmpo, vespo,
                 dppo), offPolicyMaskThreshold).check(loss);
@@ -136,10 +143,11 @@ public record TrainConfig(String name, TaskConfig task, ModelConfig model, long 
      * would then move with the rewards' spread; and it counts the groups by their advantages, which entropy masking and
      * off-policy masking leave intact on the tokens they silence, so it would under-correct by what it cannot see.
      */
-    private static void gpgRefusals(LossConfig loss, AentCoefficient aent, Double topEntropyQuantile,
-            Double offPolicyMaskThreshold) {
+    private static void gpgRefusals(LossConfig loss, AentCoefficient aent, AdaptiveEntropyBonus adaptiveEntropy,
+            Double topEntropyQuantile, Double offPolicyMaskThreshold) {
         String scaled = loss.klCoef() != 0 ? "loss.klCoef" : loss.entropyCoef() != 0 ? "loss.entropyCoef"
-                : loss.clampedEntropyCoef() != 0 ? "loss.clampedEntropyCoef" : aent != null ? "aent" : null;
+                : loss.clampedEntropyCoef() != 0 ? "loss.clampedEntropyCoef" : aent != null ? "aent"
+                : adaptiveEntropy != null ? "adaptiveEntropy" : null;
         if (scaled != null)
             throw new IllegalArgumentException(scaled + ": gpgBiasCorrection divides the whole loss of the GRPO rows, "
                     + "this term's too, whose coefficient would then move with the rewards' spread; choose one");

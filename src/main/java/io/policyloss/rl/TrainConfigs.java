@@ -31,6 +31,10 @@ public final class TrainConfigs {
                     + " \"klBiasCorrection\": true}}"),
             Map.entry("kl-k3-plus", "{\"loss\": {\"klCoef\": 0.05, \"klEstimator\": \"K3_PLUS\"}}"),
             Map.entry("entropy-reg", "{\"loss\": {\"entropyCoef\": 0.015}}"),
+            // TRL's adaptive entropy bonus at its steps and bounds, its target at AEPO's preset's 0.9 nats (TRL's 0.2
+            // is "near-complete collapse"; TRL advises a value near the entropy early in training).
+            Map.entry("adaptive-entropy", "{\"adaptiveEntropy\": {\"coefficient\": 0, \"target\": 0.9,"
+                    + " \"delta\": 0.005, \"min\": 0, \"max\": 1, \"engaged\": false}}"),
             Map.entry("entropy-adv", "{\"loss\": {\"entropyAdvBeta\": 0.4, \"entropyAdvKappa\": 2}}"),
             Map.entry("aepo", "{\"aepo\": {\"targetEntropy\": 0.9, \"temperatureHigh\": 1.2, \"temperatureLow\": 0.8,"
                     + " \"alpha\": 4.0, \"positivesUp\": 64, \"positivesDown\": 32}}"),
@@ -82,8 +86,8 @@ public final class TrainConfigs {
     static TrainConfig base() {
         return new TrainConfig("grpo", new TaskConfig("digit-sum", 4), ModelConfig.small(), 1,
                 new WarmStartConfig(200, 64, 3e-3), 100, 16, 8, 4, 1e-3, 0, 1.0, 1.0, LossConfig.defaults(),
-                AggregationMode.TOKEN_MEAN, true, false, false, null, null, false, null, null, null, null, null, null,
-                null, null, null, new EvalConfig(64, 16, List.of(1, 4, 16), 1.0), 20);
+                AggregationMode.TOKEN_MEAN, true, false, false, null, null, null, false, null, null, null, null, null,
+                null, null, null, null, new EvalConfig(64, 16, List.of(1, 4, 16), 1.0), 20);
     }
 
     public static TrainConfig preset(String name) {

@@ -1,5 +1,6 @@
 package io.policyloss.rl;
 
+import io.policyloss.control.AdaptiveEntropyBonus;
 import io.policyloss.control.AentCoefficient;
 import io.policyloss.control.Gpg;
 import io.policyloss.control.GrpoAdvantages;
@@ -41,6 +42,7 @@ public final class Trainer {
     private final AdamW optimizer;
     private final TorchFusedLoss oldPolicyPass;
     private AentCoefficient aent;
+    private AdaptiveEntropyBonus adaptiveEntropy;
 
     /**
      * @param policy the policy to train, holding the base model's weights (or a checkpoint's)
@@ -60,6 +62,7 @@ public final class Trainer {
         oldPolicyPass = kernel(LossConfig.builder().clampP(config.loss().clampP())
                 .clampMode(config.loss().clampMode()).build());
         aent = config.aent();
+        adaptiveEntropy = config.adaptiveEntropy();
     }
 
     public AdamW optimizer() {
@@ -75,6 +78,16 @@ public final class Trainer {
     public void aentLambda(double lambda) {
         AentCoefficient a = config.aent();
         aent = new AentCoefficient(lambda, a.beta(), a.low(), a.high(), a.lambdaLow(), a.lambdaHigh(), a.startStep());
+    }
+
+    /** TRL's adaptive entropy bonus as it stands (null without it). */
+    public AdaptiveEntropyBonus adaptiveEntropy() {
+        return adaptiveEntropy;
+    }
+
+    /** Restores the adaptive entropy bonus from a checkpoint. */
+    public void adaptiveEntropy(AdaptiveEntropyBonus state) {
+        adaptiveEntropy = state;
     }
 
     /** One RL step; every tensor it makes is freed when it returns. */
@@ -126,7 +139,7 @@ public final class Trainer {
                 : config.loss().toBuilder().clampedEntropyCoef(aent.lambda()).build();
         CurrentPolicyLoss loss = new CurrentPolicyLoss(kernel(lossConfig), config.objective());
         LossMetrics trained = LossMetrics.ZERO;
-        double lossSum = 0;
+        double lossSum = 0, adaptiveCoefSum = 0;
         int[][] grpoSlices = slices(grpo.count(), Seeds.random(config.seed(), SHUFFLE, step));
         int[][] extraSlices = slices(extra.count(), Seeds.random(config.seed(), SHUFFLE, step));
         SplittableRandom clipCovRandom = Seeds.random(config.seed(), CLIP_COV, step);
@@ -136,6 +149,12 @@ public final class Trainer {
             Sequences grpoPart = slice.select(range(grpoSlices[k].length));  // the rows the objective moves
             PolicyRows rows = rows(slice, grpoPart, advantages, grpoScale, oldLogp, refLogp, which, rolloutT);
             Tensor logits = slice.responseLogits(policy);
+            if (adaptiveEntropy != null) {  // TRL's: each update applies the state the updates before it left
+                double entropyCoef = adaptiveEntropy.applied();
+                adaptiveCoefSum += entropyCoef;
+                loss = new CurrentPolicyLoss(kernel(lossConfig.toBuilder().entropyCoef(entropyCoef).build()),
+                        config.objective());
+            }
             // The gradient over the logits, which no backward reads: the head's linear layer saves its input.
             TorchLossResult result = loss.computeInPlace(logits, rows, grpoPart.mask(), grpoPart.sequenceOf(),
                     clipCovRandom);
@@ -145,6 +164,7 @@ public final class Trainer {
             optimizer.step();
             trained = trained.plus(result.metrics());
             lossSum += result.metrics().loss();
+            if (adaptiveEntropy != null) adaptiveEntropy = adaptiveEntropy.update(result.metrics().meanEntropy());
         }
         if (aent != null) aent = aent.update(step, entropyAtOne.meanClampedEntropy());
 
@@ -152,7 +172,9 @@ public final class Trainer {
         for (int b = 0; b < grpo.count(); ++b) length += grpo.lengths()[b];
         return new StepMetrics(step, mean(rewards), mean(correct), entropyAtOne.meanEntropy(),
                 entropyAtOne.meanClampedEntropy(), trained.clipLowFraction(), trained.clipHighFraction(),
-                trained.dualClipFraction(), temperature, lossConfig.entropyCoef(), lossConfig.clampedEntropyCoef(),
+                trained.dualClipFraction(), temperature,
+                adaptiveEntropy == null ? lossConfig.entropyCoef() : adaptiveCoefSum / config.miniBatches(),
+                lossConfig.clampedEntropyCoef(),
                 lossSum / config.miniBatches(), trained.meanKl(), trained.approxKl(), length / grpo.count(),
                 extra.count(), (System.nanoTime() - start) / 1e9);
     }

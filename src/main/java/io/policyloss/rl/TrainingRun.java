@@ -55,6 +55,7 @@ public final class TrainingRun {
                 Checkpoints.State state = latest.get();
                 checkpoints.restore(policy, trainer.optimizer());
                 if (state.aentLambda() != null) trainer.aentLambda(state.aentLambda());
+                if (state.adaptiveEntropy() != null) trainer.adaptiveEntropy(state.adaptiveEntropy());
                 first = state.nextStep();
                 steps.addAll(readMetrics(metricsFile, first));
             }
@@ -69,7 +70,8 @@ public final class TrainingRun {
                 boolean last = step == config.steps() - 1;
                 if (last || (config.checkpointEvery() > 0 && (step + 1) % config.checkpointEvery() == 0))
                     checkpoints.save(new Checkpoints.State(step + 1,
-                            trainer.aent() == null ? null : trainer.aent().lambda()), policy, trainer.optimizer());
+                            trainer.aent() == null ? null : trainer.aent().lambda(), trainer.adaptiveEntropy()), policy,
+                            trainer.optimizer());
             }
             Checkpoints.saveModule(policy, folder.resolve("model.pt"));
             Evaluator.EvalResult eval = Evaluator.evaluate(policy, config.task().create(), config.eval(), config.seed());

@@ -53,6 +53,9 @@ class TrainConfigTest {
                 + "  positivesUp: 1\n  positivesDown: 1\n", "aepo.temperatureHigh: must be finite and > temperatureLow");
         expectError("stepz: 3\n", "Unrecognized field \"stepz\"");
         expectError("preset: nope\n", "preset: unknown \"nope\"");
+        expectError("preset: adaptive-entropy\nloss:\n  entropyCoef: 0.01\n",
+                "loss.entropyCoef: adaptiveEntropy sets the Entropy-Reg coefficient of each update");
+        expectError("preset: adaptive-entropy\nadaptiveEntropy:\n  delta: -1\n", "delta: must be >= 0, got -1.0");
     }
 
     /** TRL's GPGTrainer refuses what its correction would scale too, and what it would miss. */
@@ -62,6 +65,7 @@ class TrainConfigTest {
         expectError("preset: gpg\nloss:\n  klCoef: 0.05\n", "loss.klCoef: " + divides);
         expectError("preset: gpg\nloss:\n  entropyCoef: 0.01\n", "loss.entropyCoef: " + divides);
         expectError("preset: aent\ngpgBiasCorrection: true\n", "loss.clampedEntropyCoef: " + divides);
+        expectError("preset: adaptive-entropy\ngpgBiasCorrection: true\n", "adaptiveEntropy: " + divides);
         String misses = "it silences tokens and leaves their advantages, which gpgBiasCorrection reads";
         expectError("preset: gpg\ntopEntropyQuantile: 0.2\n", "topEntropyQuantile: " + misses);
         expectError("preset: grpo\ngpgBiasCorrection: true\noffPolicyMaskThreshold: 0.5\n",

@@ -41,11 +41,17 @@ class TrainingTest {
             + " {\"layers\": 1, \"width\": 16, \"heads\": 2, \"context\": 8}, \"promptsPerStep\": 4,"
             + " \"groupSize\": 4, \"miniBatches\": 2}";
 
-    /** A run of that shape, with AEnt on so that its coefficient must survive the resume too. */
+    /**
+     * A run of that shape, with AEnt and TRL's adaptive entropy bonus on, so that both coefficients must survive the
+     * resume too (the bonus's target above any entropy of the vocabulary: engaged after the first update, its
+     * coefficient growing from 0.05 by 0.01 an update).
+     */
     static TrainConfig tiny() {
         return TrainConfigs.withOverrides(TrainConfigs.withOverrides(TrainConfigs.preset("aent"), TINY_SHAPE),
                 "{\"name\": \"tiny\", \"warmStart\": {\"steps\": 10, \"batchSize\": 16}, \"steps\": 6,"
-                + " \"checkpointEvery\": 2, \"eval\": {\"problems\": 4, \"samples\": 4, \"ks\": [1, 4]}}");
+                + " \"checkpointEvery\": 2, \"eval\": {\"problems\": 4, \"samples\": 4, \"ks\": [1, 4]},"
+                + " \"adaptiveEntropy\": {\"coefficient\": 0.05, \"target\": 10, \"delta\": 0.01, \"min\": 0,"
+                + " \"max\": 1, \"engaged\": false}}");
     }
 
     @Test
@@ -130,6 +136,10 @@ class TrainingTest {
         Path base = dir.resolve("base.pt");
         BaseModel.obtain(c, base, s -> {});
         TrainingRun.Result whole = TrainingRun.run(c, dir.resolve("whole"), base, false, -1, m -> {});
+        // The adaptive bonus: off in the first update, then engaged, 0.01 more each update; two updates a step.
+        for (StepMetrics m : whole.steps())
+            assertEquals(m.step() == 0 ? 0.03 : 0.05 + 0.01 * (2 * m.step() + 0.5), m.entropyCoefficient(), 1e-12,
+                    "step " + m.step());
 
         Path split = dir.resolve("split");
         assertNull(TrainingRun.run(c, split, base, false, 3, m -> {}), "stopped after 3 steps (checkpoint at 2)");
