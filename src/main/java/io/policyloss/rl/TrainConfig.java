@@ -22,10 +22,9 @@ import java.util.Objects;
  * keep the values of its preset. Every algorithm of the papers is a setting of these fields: GRPO (the loss alone, with
  * or without std normalisation), DAPO-style clipping (loss.epsLow / epsHigh), dual clip, KL to the base model
  * (loss.klCoef), Entropy-Reg (loss.entropyCoef, or TRL's adaptive one: adaptiveEntropy), Entropy-Adv
- * (loss.entropyAdvBeta),
- * AEnt (aent and loss.clampP), AEPO (aepo), GSPO (sequenceRatio), entropy masking (topEntropyQuantile), Clip-Cov
- * (clipCov), CISPO (cispo), SAPO (sapo), KL-Cov (klCov), GMPO (gmpo), VESPO (vespo), DPPO (dppo), GPG (cispo of weight
- * 1 and gpgBiasCorrection) and off-policy sequence masking (offPolicyMaskThreshold).
+ * (loss.entropyAdvBeta), AEnt (aent and loss.clampP), AEPO (aepo), GSPO (sequenceRatio), entropy masking
+ * (topEntropyQuantile), Clip-Cov (clipCov), CISPO (cispo), SAPO (sapo), KL-Cov (klCov), GMPO (gmpo), VESPO (vespo),
+ * DPPO (dppo), GPG (cispo of weight 1 and gpgBiasCorrection) and off-policy sequence masking (offPolicyMaskThreshold).
  *
  * @param name the run's name in plots and tables
  * @param task the built-in task
