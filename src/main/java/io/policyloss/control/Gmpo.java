@@ -111,9 +111,9 @@ public record Gmpo(double clipLow, double clipHigh) implements SequenceWeightedP
 
     /**
      * Each token's loss is its sequence's, -A_i R_i; clipped high are the tokens with A &gt; 0 and d &gt; clipHigh,
-     * clipped low those with A &lt; 0 and d &lt; -clipLow (verl counts every token outside the range, by the sign of
-     * A alone). With rollout weights the loss is weighted as {@link #advantages} weighs it; the clip counts are the
-     * unweighted ones, as verl's.
+     * clipped low those with A &lt; 0 and d &lt; -clipLow, as TRL's experimental GMPOTrainer counts them (verl counts
+     * every token outside the range, by the sign of A alone). With rollout weights the loss is weighted as
+     * {@link #advantages} weighs it; the clip counts are the unweighted ones, as verl's.
      */
     @Override
     public LossMetrics metricsCorrection(float[] advantage, double[] ratio, float[] logp, float[] oldLogp,

@@ -45,6 +45,10 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
                     + "of its tokens' (TRL asks for importance_sampling_level=\"token\"); choose one");
         if (offPolicyMaskThreshold != null && offPolicyMaskThreshold.isNaN())
             throw new IllegalArgumentException("offPolicyMaskThreshold: must not be NaN");
+        if (surrogate instanceof Gmpo && topEntropyQuantile != null)
+            throw new IllegalArgumentException("topEntropyQuantile: TRL's GMPOTrainer leaves the masked tokens out of "
+                    + "each sequence's geometric mean and its length, which zeroing their advantages does not; "
+                    + "choose one");
         boolean verlOnly = surrogate instanceof KlCov || surrogate instanceof Gmpo || surrogate instanceof Dppo;
         if (verlOnly && topEntropyQuantile != null)
             throw new IllegalArgumentException("topEntropyQuantile: entropy masking with " + surrogate.paperName()

@@ -255,7 +255,8 @@ class SequenceWeightedPolicyGradientTest {
         assertMessage("sequenceRatio: VESPO has its own sequence-level ratio, the product of its tokens' (TRL asks "
                 + "for importance_sampling_level=\"token\"); choose one",
                 () -> PolicyObjective.CLIPPED.with(Vespo.defaults()).withSequenceRatio(true));
-        assertMessage("topEntropyQuantile: entropy masking with GMPO is neither verl's nor TRL's loss; choose one",
+        assertMessage("topEntropyQuantile: TRL's GMPOTrainer leaves the masked tokens out of each sequence's geometric "
+                + "mean and its length, which zeroing their advantages does not; choose one",
                 () -> objective.withTopEntropyQuantile(0.2));
         assertMessage("loss.entropyAdvBeta: Entropy-Adv shapes the advantage by its size, and VESPO rides on the "
                 + "advantage (ReweightedPolicyGradient says why); choose one",
