@@ -13,7 +13,7 @@ import java.util.Objects;
  *
  * <ul>
  *   <li>{@link Mode#TOKEN_TRUNCATE}: f = clamp(exp(oldLogp - rolloutLogp), clipMin, clipMax), each token its own
- *       (verl's token-level TIS; {@link TruncatedImportanceSampling} with clipMin 0);
+ *       (verl's token-level TIS with clipMin 0);
  *   <li>{@link Mode#TOKEN_MASK}: f = that ratio, or 0 where it is below clipMin or above clipMax;
  *   <li>{@link Mode#SEQUENCE_TRUNCATE} and {@link Mode#SEQUENCE_MASK}: the same of the sequence's ratio,
  *       exp(sum over its counted tokens of oldLogp - rolloutLogp), on each of its tokens. TRL's default is

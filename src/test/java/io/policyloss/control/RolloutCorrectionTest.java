@@ -306,17 +306,57 @@ class RolloutCorrectionTest {
                 .ratios(old, rollout, padded, null));
     }
 
-    /** Token truncation with no lower bound is {@link TruncatedImportanceSampling}'s weight. */
+    /**
+     * verl's token-level TIS (token truncation, no lower bound) on clip-low, clip-high, dual-clipped and unclipped
+     * rows, without entropy or KL: with the weighted advantages each row's loss and gradient are its f times those with
+     * the advantages as they were, and every row takes the same branch (its clip flags).
+     */
     @Test
-    void tokenTruncationIsTruncatedImportanceSampling() {
-        Batch batch = Batch.random(13);
-        float[] ones = new float[batch.mask.length], rollout = batch.rolloutLogp.clone();
-        Arrays.fill(ones, 1);
-        for (int i = 0; i < rollout.length; ++i) if (Float.isNaN(rollout[i])) rollout[i] = batch.oldLogp[i];
-        float[] expected = TruncatedImportanceSampling.advantages(batch.advantage, batch.oldLogp, rollout, 1.5);
-        float[] actual = new RolloutCorrection(Mode.TOKEN_TRUNCATE, 0, 1.5).advantages(batch.advantage,
-                batch.oldLogp, rollout, ones, null);
-        for (int i = 0; i < expected.length; ++i) close(expected[i], actual[i], "row " + i);
+    void weightingTheAdvantageKeepsEachRowsBranch() {
+        int rows = 400, vocab = 64;
+        Random r = new Random(3);
+        float[] logits = new float[rows * vocab];
+        for (int k = 0; k < logits.length; ++k) logits[k] = (float) (2 * r.nextGaussian());
+        int[] target = new int[rows];
+        float[] advantage = new float[rows], weight = new float[rows], rolloutLogp = new float[rows],
+                mask = new float[rows];
+        for (int i = 0; i < rows; ++i) {
+            target[i] = r.nextInt(vocab);
+            advantage[i] = (float) r.nextGaussian();
+            weight[i] = 1f / rows;
+            mask[i] = 1;
+        }
+        LossConfig config = LossConfig.builder().epsLow(0.2).epsHigh(0.28).dualClipC(3).build();
+        FusedLoss loss = new FusedLoss(config);
+        float[] logp = loss.compute(F32Batches.of(logits, target, new float[rows], null, advantage, weight)).logp();
+        float[] oldLogp = new float[rows];
+        double[] logRatio = {-1.5, -0.5, -0.1, 0.0, 0.1, 0.5, 1.5};  // r across clip-low, unclipped, clip-high, dual
+        for (int i = 0; i < rows; ++i) {
+            oldLogp[i] = (float) (logp[i] - logRatio[i % logRatio.length]);
+            rolloutLogp[i] = (float) (oldLogp[i] + 0.8 * r.nextGaussian());  // weights from 0.1 to the cap
+        }
+        RolloutCorrection tis = new RolloutCorrection(Mode.TOKEN_TRUNCATE, 0, 2);
+        float[] f = tis.ratios(oldLogp, rolloutLogp, mask, null);
+        LossResult plain = loss.compute(F32Batches.of(logits, target, oldLogp, null, advantage, weight));
+        LossResult weighted = loss.compute(F32Batches.of(logits, target, oldLogp, null,
+                tis.advantages(advantage, oldLogp, rolloutLogp, mask, null), weight));
+        assertArrayEquals(plain.flags(), weighted.flags(), "the same branch in every row");
+        int capped = 0, clipped = 0;
+        for (int i = 0; i < rows; ++i) {
+            capped += f[i] == 2 ? 1 : 0;
+            clipped += plain.flags()[i] != 0 ? 1 : 0;
+            assertEquals(f[i] * plain.loss()[i], weighted.loss()[i], 1e-6 * Math.abs(f[i] * plain.loss()[i]) + 1e-12,
+                    "row " + i + " loss");
+            double rowMax = 0;
+            float[] g = plain.dlogitsF32(), gWeighted = weighted.dlogitsF32();
+            for (int v = 0; v < vocab; ++v) rowMax = Math.max(rowMax, Math.abs(f[i] * g[i * vocab + v]));
+            for (int v = 0; v < vocab; ++v) {
+                double expected = f[i] * g[i * vocab + v], actual = gWeighted[i * vocab + v];
+                if (!(Math.abs(expected - actual) <= 1e-5 * rowMax + 1e-30))
+                    fail("row " + i + " dlogits[" + v + "]: " + expected + " expected, got " + actual);
+            }
+        }
+        assertTrue(capped > 20 && clipped > rows / 3, capped + " rows capped, " + clipped + " clipped");
     }
 
     /**
