@@ -49,11 +49,12 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
             throw new IllegalArgumentException("topEntropyQuantile: TRL's GMPOTrainer leaves the masked tokens out of "
                     + "each sequence's geometric mean and its length, which zeroing their advantages does not; "
                     + "choose one");
-        boolean verlOnly = surrogate instanceof KlCov || surrogate instanceof Gmpo || surrogate instanceof Dppo;
-        if (verlOnly && topEntropyQuantile != null)
+        // No trainer's loss combines KL-Cov, GMPO or DPPO with these masks (GMPO's entropy masking: above).
+        boolean unmasked = surrogate instanceof KlCov || surrogate instanceof Gmpo || surrogate instanceof Dppo;
+        if (unmasked && topEntropyQuantile != null)
             throw new IllegalArgumentException("topEntropyQuantile: entropy masking with " + surrogate.paperName()
                     + " is neither verl's nor TRL's loss; choose one");
-        if (verlOnly && offPolicyMaskThreshold != null)
+        if (unmasked && offPolicyMaskThreshold != null)
             throw new IllegalArgumentException("offPolicyMaskThreshold: off-policy sequence masking with "
                     + surrogate.paperName() + " is neither verl's nor TRL's loss; choose one");
     }
