@@ -3,6 +3,7 @@ package io.policyloss.control;
 import io.policyloss.loss.AggregationWeights;
 import io.policyloss.loss.LossMetrics;
 import java.util.Arrays;
+import java.util.Objects;
 
 /**
  * GMPO ("Geometric-Mean Policy Optimization", Zhao et al. 2025; verl's {@code policy_loss.loss_mode: geo_mean}):
@@ -44,29 +45,41 @@ public record Gmpo(double clipLow, double clipHigh) implements SequenceWeightedP
     }
 
     /**
-     * Each sequence's mean advantage A_i and geometric-mean ratio R_i (1 and 0 for a sequence without counted
-     * tokens), indexed by sequence.
+     * Each sequence's mean advantage A_i and geometric-mean ratio R_i (0 and 1 for a sequence without counted
+     * tokens), and |y_i| / |k_i|, its counted tokens over those its geometric mean keeps (1 without entropy masking),
+     * indexed by sequence.
      */
-    public record SequenceTerms(double[] advantage, double[] ratio) {}
+    public record SequenceTerms(double[] advantage, double[] ratio, double[] keptScale) {}
 
     /** A_i and R_i of each sequence; rows, mask and sequenceOf as in {@link AggregationWeights}. */
     public SequenceTerms sequences(float[] advantage, float[] logp, float[] oldLogp, float[] mask, int[] sequenceOf) {
+        return sequences(advantage, logp, oldLogp, mask, null, sequenceOf);
+    }
+
+    /** As the other, R_i over the counted tokens that {@code kept} keeps (every counted token where it is null). */
+    SequenceTerms sequences(float[] advantage, float[] logp, float[] oldLogp, float[] mask, float[] kept,
+            int[] sequenceOf) {
         int count = (int) AggregationWeights.Totals.of(mask, sequenceOf).sequences();
         RowArrays.advantageAndLogps(advantage, logp, oldLogp, mask);
-        double[] sumA = new double[count], sumC = new double[count], tokens = new double[count];
+        if (kept != null) RowArrays.sameLength(kept, "kept", mask.length, "mask");
+        double[] sumA = new double[count], sumC = new double[count], tokens = new double[count],
+                keptTokens = new double[count];
         for (int i = 0; i < mask.length; ++i) {
             if (mask[i] == 0) continue;
             int s = sequenceOf[i];
             sumA[s] += advantage[i];
-            sumC[s] += clippedLogRatio(ImportanceRatios.logRatio(logp[i], oldLogp[i]), advantage[i]);
             tokens[s]++;
+            if (kept != null && kept[i] == 0) continue;
+            sumC[s] += clippedLogRatio(ImportanceRatios.logRatio(logp[i], oldLogp[i]), advantage[i]);
+            keptTokens[s]++;
         }
-        double[] meanA = new double[count], ratio = new double[count];
+        double[] meanA = new double[count], ratio = new double[count], keptScale = new double[count];
         for (int s = 0; s < count; ++s) {
             meanA[s] = tokens[s] == 0 ? 0 : sumA[s] / tokens[s];
-            ratio[s] = tokens[s] == 0 ? 1 : Math.exp(sumC[s] / tokens[s]);
+            ratio[s] = keptTokens[s] == 0 ? 1 : Math.exp(sumC[s] / keptTokens[s]);
+            keptScale[s] = keptTokens[s] == 0 ? 0 : tokens[s] / keptTokens[s];
         }
-        return new SequenceTerms(meanA, ratio);
+        return new SequenceTerms(meanA, ratio, keptScale);
     }
 
     /**
@@ -79,12 +92,31 @@ public record Gmpo(double clipLow, double clipHigh) implements SequenceWeightedP
     @Override
     public float[] advantages(float[] advantage, float[] logp, float[] oldLogp, float[] mask, int[] sequenceOf,
             float[] rolloutRatio) {
-        SequenceTerms s = sequences(advantage, logp, oldLogp, mask, sequenceOf);
+        return advantages(advantage, logp, oldLogp, mask, null, sequenceOf, rolloutRatio);
+    }
+
+    /**
+     * TRL's GMPOTrainer with entropy masking ({@code top_entropy_quantile}): each sequence's geometric mean, and its
+     * length, over the tokens the mask keeps ({@link HighEntropyTokens#kept}), the others left out of R_i, so that
+     * A'_t = A_i R_i |y_i| / |k_i| on the kept unclipped tokens and 0 on the others gives its gradient under
+     * seq-mean-token-mean weights, 1 / (|y_i| S). A_i is still the mean over all of the sequence's counted tokens
+     * (TRL's sequence advantage), and every counted token's clip still counts, as TRL counts them.
+     *
+     * @param kept 1 on the counted tokens the entropy mask keeps, 0 elsewhere
+     */
+    public float[] entropyMaskedAdvantages(float[] advantage, float[] logp, float[] oldLogp, float[] mask,
+            float[] kept, int[] sequenceOf) {
+        return advantages(advantage, logp, oldLogp, mask, Objects.requireNonNull(kept, "kept"), sequenceOf, null);
+    }
+
+    private float[] advantages(float[] advantage, float[] logp, float[] oldLogp, float[] mask, float[] kept,
+            int[] sequenceOf, float[] rolloutRatio) {
+        SequenceTerms s = sequences(advantage, logp, oldLogp, mask, kept, sequenceOf);
         double[] g = rolloutWeights(rolloutRatio, mask, sequenceOf, s.ratio.length);
         float[] out = advantage.clone();
         for (int i = 0; i < mask.length; ++i)
             if (mask[i] != 0) out[i] = (float) (g[sequenceOf[i]] * kernelAdvantage(s, i, advantage, logp, oldLogp,
-                    sequenceOf));
+                    kept, sequenceOf));
         return out;
     }
 
@@ -118,11 +150,23 @@ public record Gmpo(double clipLow, double clipHigh) implements SequenceWeightedP
     @Override
     public LossMetrics metricsCorrection(float[] advantage, double[] ratio, float[] logp, float[] oldLogp,
             float[] weight, float[] mask, int[] sequenceOf, float[] rolloutRatio) {
-        SequenceTerms s = sequences(advantage, logp, oldLogp, mask, sequenceOf);
+        return metricsCorrection(advantage, ratio, logp, oldLogp, weight, mask, null, sequenceOf, rolloutRatio);
+    }
+
+    /** The metrics correction of {@link #entropyMaskedAdvantages}, as the other's of its advantages. */
+    public LossMetrics entropyMaskedMetricsCorrection(float[] advantage, double[] ratio, float[] logp,
+            float[] oldLogp, float[] weight, float[] mask, float[] kept, int[] sequenceOf) {
+        return metricsCorrection(advantage, ratio, logp, oldLogp, weight, mask, Objects.requireNonNull(kept, "kept"),
+                sequenceOf, null);
+    }
+
+    private LossMetrics metricsCorrection(float[] advantage, double[] ratio, float[] logp, float[] oldLogp,
+            float[] weight, float[] mask, float[] kept, int[] sequenceOf, float[] rolloutRatio) {
+        SequenceTerms s = sequences(advantage, logp, oldLogp, mask, kept, sequenceOf);
         double[] g = rolloutWeights(rolloutRatio, mask, sequenceOf, s.ratio.length);
         return RatioOneMetrics.correction(
                 i -> g[sequenceOf[i]] * (-s.advantage[sequenceOf[i]] * s.ratio[sequenceOf[i]]
-                        + kernelAdvantage(s, i, advantage, logp, oldLogp, sequenceOf)),
+                        + kernelAdvantage(s, i, advantage, logp, oldLogp, kept, sequenceOf)),
                 i -> advantage[i] < 0 && ImportanceRatios.logRatio(logp[i], oldLogp[i]) < -clipLow,
                 i -> advantage[i] > 0 && ImportanceRatios.logRatio(logp[i], oldLogp[i]) > clipHigh,
                 ratio, logp, oldLogp, weight, mask);
@@ -134,9 +178,11 @@ public record Gmpo(double clipLow, double clipHigh) implements SequenceWeightedP
     }
 
     private double kernelAdvantage(SequenceTerms s, int i, float[] advantage, float[] logp, float[] oldLogp,
-            int[] sequenceOf) {
+            float[] kept, int[] sequenceOf) {
+        if (kept != null && kept[i] == 0) return 0;
         double d = ImportanceRatios.logRatio(logp[i], oldLogp[i]);
         boolean inside = advantage[i] > 0 ? d <= clipHigh : advantage[i] < 0 && d >= -clipLow;
-        return inside ? s.advantage[sequenceOf[i]] * s.ratio[sequenceOf[i]] : 0;
+        int q = sequenceOf[i];
+        return inside ? s.advantage[q] * s.ratio[q] * s.keptScale[q] : 0;
     }
 }

@@ -42,8 +42,8 @@ public final class Gpg {
     }
 
     /**
-     * TRL's fraction of the groups that carry a gradient: those whose nonzero advantages take more than one value.
-     * Not "any advantage is nonzero": in float, a group of equal rewards lands on one rounding residual of its mean, the
+     * TRL's fraction of the groups that carry a gradient: those whose nonzero advantages take more than one value. Not
+     * "any advantage is nonzero": in float, a group of equal rewards lands on one rounding residual of its mean, the
      * same for every member, and an exact 0 is a response no reward function scored (TRL's {@code nan_to_num}), which
      * is left out. 0 for a batch without groups.
      *

@@ -10,7 +10,9 @@ import java.util.Arrays;
  * <p>As TRL multiplies the clipped term alone by this mask and adds the KL term after, the other tokens get an
  * advantage of 0 here: the clipped loss is linear in the advantage, so their pg term and its gradient are 0 while
  * their KL and entropy terms stay (Entropy-Adv's shaping, min(beta H, |A| / kappa), is 0 at A = 0 too). Their
- * aggregation weights stay as they were: the denominators count every token, as TRL's do. Not with GSPO
+ * aggregation weights stay as they were: the denominators count every token, as TRL's do. With GMPO, TRL's
+ * GMPOTrainer leaves them out of each sequence's geometric mean instead ({@link #kept},
+ * {@link Gmpo#entropyMaskedAdvantages}; {@link PolicyObjective} does so). Not with GSPO
  * ({@link SequenceImportanceRatio}): there TRL's kept tokens pass gradient to every token of their sequence through
  * its ratio, and GSPO-token with zeroed advantages gives the masked tokens none.
  *
@@ -49,15 +51,23 @@ public final class HighEntropyTokens {
 
     /** Each row's advantage where it is counted and its entropy is at least the threshold; 0 elsewhere. */
     public static float[] advantages(float[] advantage, float[] entropy, float[] mask, double threshold) {
-        RowArrays.mask(mask);
+        float[] keep = kept(entropy, mask, threshold);
         RowArrays.sameLength(advantage, "advantage", mask.length, "mask");
+        float[] out = new float[mask.length];
+        for (int i = 0; i < mask.length; ++i) if (keep[i] != 0) out[i] = advantage[i];
+        return out;
+    }
+
+    /** TRL's entropy mask: 1 on the counted rows whose entropy is at least the threshold, 0 elsewhere. */
+    public static float[] kept(float[] entropy, float[] mask, double threshold) {
+        RowArrays.mask(mask);
         RowArrays.sameLength(entropy, "entropy", mask.length, "mask");
         if (Double.isNaN(threshold)) throw new IllegalArgumentException("threshold: must not be NaN");
         float[] out = new float[mask.length];
         for (int i = 0; i < mask.length; ++i) {
             if (mask[i] == 0) continue;
             RowArrays.finite(entropy[i], "entropy", i);
-            if (entropy[i] >= threshold) out[i] = advantage[i];
+            if (entropy[i] >= threshold) out[i] = 1;
         }
         return out;
     }

@@ -15,7 +15,8 @@ import java.util.random.RandomGenerator;
  *
  * @param sequenceRatio GSPO: each sequence's tokens take its sequence-level ratio ({@link SequenceImportanceRatio});
  *     with CISPO or SAPO, their weight is of that ratio (TRL's sequence level)
- * @param topEntropyQuantile entropy masking ({@link HighEntropyTokens}), or null
+ * @param topEntropyQuantile entropy masking ({@link HighEntropyTokens}; with GMPO, TRL's GMPOTrainer's, which leaves
+ *     the masked tokens out of each sequence's geometric mean: {@link Gmpo#entropyMaskedAdvantages}), or null
  * @param surrogate what replaces PPO's clipped loss, or null for PPO's own
  * @param offPolicyMaskThreshold off-policy sequence masking ({@link OffPolicySequenceMask}): the largest mean of
  *     oldLogp - logp a sequence of negative advantage may have and keep its policy gradient; or null
@@ -45,13 +46,10 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
                     + "of its tokens' (TRL asks for importance_sampling_level=\"token\"); choose one");
         if (offPolicyMaskThreshold != null && offPolicyMaskThreshold.isNaN())
             throw new IllegalArgumentException("offPolicyMaskThreshold: must not be NaN");
-        if (surrogate instanceof Gmpo && topEntropyQuantile != null)
-            throw new IllegalArgumentException("topEntropyQuantile: TRL's GMPOTrainer leaves the masked tokens out of "
-                    + "each sequence's geometric mean and its length, which zeroing their advantages does not; "
-                    + "choose one");
-        // No trainer's loss combines KL-Cov, GMPO or DPPO with these masks (GMPO's entropy masking: above).
+        // No trainer's loss combines KL-Cov or DPPO with these masks, nor GMPO with off-policy masking (TRL's
+        // GMPOTrainer takes entropy masking, its own way: move).
         boolean unmasked = surrogate instanceof KlCov || surrogate instanceof Gmpo || surrogate instanceof Dppo;
-        if (unmasked && topEntropyQuantile != null)
+        if (unmasked && !(surrogate instanceof Gmpo) && topEntropyQuantile != null)
             throw new IllegalArgumentException("topEntropyQuantile: entropy masking with " + surrogate.paperName()
                     + " is neither verl's nor TRL's loss; choose one");
         if (unmasked && offPolicyMaskThreshold != null)
@@ -161,6 +159,9 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
             if (surrogate instanceof KlCov)
                 throw new IllegalArgumentException("rolloutRatio: not with KL-Cov, whose metrics correction would "
                         + "miss the weights; weigh its advantages outside");
+            if (surrogate instanceof Gmpo && topEntropyQuantile != null)
+                throw new IllegalArgumentException("rolloutRatio: not with GMPO under entropy masking, TRL's "
+                        + "GMPOTrainer's loss, which takes no rollout weights (verl's geo_mean takes them, unmasked)");
             RowArrays.mask(mask);
             RowArrays.sameLength(rolloutRatio, "rolloutRatio", mask.length, "mask");
             for (int i = 0; i < mask.length; ++i)
@@ -179,9 +180,13 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
         if (offPolicyMaskThreshold != null)
             a = OffPolicySequenceMask.advantages(a, logp, old, mask, Objects.requireNonNull(sequenceOf, "sequenceOf"),
                     offPolicyMaskThreshold);
-        if (topEntropyQuantile != null)
-            a = HighEntropyTokens.advantages(a, entropy, mask, HighEntropyTokens.threshold(entropy, mask,
-                    topEntropyQuantile));
+        // TRL's entropy mask as zeroed advantages; GMPO's leaves the masked tokens out of its geometric mean instead.
+        float[] kept = null;
+        if (topEntropyQuantile != null) {
+            double threshold = HighEntropyTokens.threshold(entropy, mask, topEntropyQuantile);
+            if (surrogate instanceof Gmpo) kept = HighEntropyTokens.kept(entropy, mask, threshold);
+            else a = HighEntropyTokens.advantages(a, entropy, mask, threshold);
+        }
         if (surrogate != null && surrogate.atRatioOne()) {
             double[] ratio = sequenceRatio ? ImportanceRatios.sequence(logp, old, mask, sequenceOf)
                     : ImportanceRatios.token(logp, old, mask);
@@ -195,6 +200,10 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
                 boolean[] chosen = klCov.chosen(a, logp, mask);
                 correction = klCov.metricsCorrection(a, ratio, logp, old, chosen, weight, mask);
                 a = klCov.advantages(a, ratio, logp, old, chosen, mask);
+            } else if (surrogate instanceof Gmpo gmpo && kept != null) {
+                Objects.requireNonNull(sequenceOf, "sequenceOf");
+                correction = gmpo.entropyMaskedMetricsCorrection(a, ratio, logp, old, weight, mask, kept, sequenceOf);
+                a = gmpo.entropyMaskedAdvantages(a, logp, old, mask, kept, sequenceOf);
             } else {
                 Objects.requireNonNull(sequenceOf, "sequenceOf");
                 correction = sequenceWeighted.metricsCorrection(a, ratio, logp, old, weight, mask, sequenceOf,

@@ -32,9 +32,11 @@ class SequenceWeightedPolicyGradientTest {
 
     @ParameterizedTest
     @CsvSource({"GMPO, 0.4, 0.4, 0, 0, 1", "GMPO, 0.2, 0.3, 0, 0, 2", "GMPO, Infinity, 0.1, 0, 0, 3",
-            "GMPO with rollout weights, 0.4, 0.4, 0, 0, 6", "VESPO, 2, 3, 3, 2, 4", "VESPO, 0.5, 1, 4, 0.5, 5"})
+            "GMPO with rollout weights, 0.4, 0.4, 0, 0, 6", "GMPO with TRL's entropy mask, 0.4, 0.4, 0, 0, 7",
+            "GMPO with TRL's entropy mask, 0.2, 0.3, 0, 0, 8", "VESPO, 2, 3, 3, 2, 4", "VESPO, 0.5, 1, 4, 0.5, 5"})
     void theKernelGivesTheTrainersLossAndGradient(String name, double a, double b, double c, double d, long seed) {
         SequenceWeightedPolicyGradient rule = name.startsWith("GMPO") ? new Gmpo(a, b) : new Vespo(a, b, c, d);
+        boolean entropyMasked = name.endsWith("entropy mask");
         Random r = new Random(seed);
         int sequences = 30;
         int[] length = new int[sequences];
@@ -49,8 +51,10 @@ class SequenceWeightedPolicyGradientTest {
                 sequenceOf[i] = s;
                 mask[i] = t < length[s] ? 1 : 0;
                 target[i] = r.nextInt(VOCAB);
-                // Some tokens without an advantage, as entropy masking leaves them: sgn(A) = 0 there.
-                advantage[i] = mask[i] == 0 ? 7 : r.nextInt(5) == 0 ? 0 : sequenceAdvantage;
+                // Some tokens without an advantage, as entropy masking leaves them: sgn(A) = 0 there; TRL's GMPO
+                // has one advantage a sequence, and its entropy mask leaves it.
+                float tokenAdvantage = mask[i] == 0 ? 7 : r.nextInt(5) == 0 ? 0 : sequenceAdvantage;
+                advantage[i] = entropyMasked && mask[i] != 0 ? sequenceAdvantage : tokenAdvantage;
             }
         }
         // verl's geo_mean is a mean over sequences; TRL aggregates vespo as dapo, a token mean.
@@ -78,8 +82,11 @@ class SequenceWeightedPolicyGradientTest {
                         : r.nextInt(6) == 0 ? 0 : (float) Math.exp(0.3 * r.nextGaussian());
         }
 
-        PolicyObjective objective = rule instanceof Gmpo g ? PolicyObjective.CLIPPED.with(g)
-                : PolicyObjective.CLIPPED.with((Vespo) rule);
+        PolicyObjective objective =
+                PolicyObjective.CLIPPED.with(rule).withTopEntropyQuantile(entropyMasked ? 0.4 : null);
+        // TRL's mask: the tokens at or above the 0.6 quantile of the current policy's entropies.
+        float[] kept = HighEntropyTokens.kept(first.entropy(), mask, HighEntropyTokens.threshold(first.entropy(), mask,
+                0.4));
         PolicyObjective.Moved moved = objective.move(config, logp, first.entropy(), oldLogp, advantage, weight, mask,
                 sequenceOf, null, rolloutRatio);
         LossResult got = loss.compute(F32Batches.of(logits, target, moved.oldLogp(), refLogp, moved.advantage(),
@@ -87,7 +94,8 @@ class SequenceWeightedPolicyGradientTest {
         // The KL and entropy terms alone: advantage 0 takes the pg term away.
         LossResult rest = loss.compute(F32Batches.of(logits, target, oldLogp, refLogp, new float[n], weight));
         TrainerLoss surrogate = rule instanceof Gmpo g
-                ? new GeoMean(g, oldLogp, mask, sequenceOf, advantage, sequences, rolloutRatio)
+                ? entropyMasked ? new TrlGeoMean(g, oldLogp, mask, kept, sequenceOf, advantage, sequences)
+                        : new GeoMean(g, oldLogp, mask, sequenceOf, advantage, sequences, rolloutRatio)
                 : new GammaWeighted((Vespo) rule, oldLogp, mask, sequenceOf, advantage, weight, sequences, null);
         Oracle want = new Oracle(surrogate, rule, logits, target, oldLogp, mask, advantage);
 
@@ -255,9 +263,9 @@ class SequenceWeightedPolicyGradientTest {
         assertMessage("sequenceRatio: VESPO has its own sequence-level ratio, the product of its tokens' (TRL asks "
                 + "for importance_sampling_level=\"token\"); choose one",
                 () -> PolicyObjective.CLIPPED.with(Vespo.defaults()).withSequenceRatio(true));
-        assertMessage("topEntropyQuantile: TRL's GMPOTrainer leaves the masked tokens out of each sequence's geometric "
-                + "mean and its length, which zeroing their advantages does not; choose one",
-                () -> objective.withTopEntropyQuantile(0.2));
+        assertMessage("rolloutRatio: not with GMPO under entropy masking, TRL's GMPOTrainer's loss, which takes no "
+                + "rollout weights (verl's geo_mean takes them, unmasked)", () -> objective.withTopEntropyQuantile(0.2)
+                .move(LossConfig.defaults(), two, two, two, two, two, mask, new int[2], null, two));
         assertMessage("loss.entropyAdvBeta: Entropy-Adv shapes the advantage by its size, and VESPO rides on the "
                 + "advantage (ReweightedPolicyGradient says why); choose one",
                 () -> PolicyObjective.CLIPPED.with(Vespo.defaults())
@@ -270,6 +278,28 @@ class SequenceWeightedPolicyGradientTest {
 
         /** The loss's scale: the sum of its terms' sizes. */
         double scale(double[] logp);
+    }
+
+    /** A trainer's loss that is the mean over sequences of one term each (GMPO's, verl's and TRL's). */
+    private interface MeanOverSequences extends TrainerLoss {
+        /** Each sequence's term. */
+        double[] terms(double[] logp);
+
+        @Override
+        default double total(double[] logp, double[] detached) {
+            double[] terms = terms(logp);
+            double sum = 0;
+            for (double t : terms) sum += t;
+            return sum / terms.length;
+        }
+
+        @Override
+        default double scale(double[] logp) {
+            double[] terms = terms(logp);
+            double sum = 0;
+            for (double t : terms) sum += Math.abs(t);
+            return sum / terms.length;
+        }
     }
 
     /** The loss, its gradient and metrics from the logits in double. */
@@ -311,22 +341,9 @@ class SequenceWeightedPolicyGradientTest {
      * exp((sum_t ln(f_t + 1e-10)) / |y_i|) with rollout_is weights f.
      */
     private record GeoMean(Gmpo gmpo, float[] oldLogp, float[] mask, int[] sequenceOf, float[] advantage,
-            int sequences, float[] rolloutRatio) implements TrainerLoss {
+            int sequences, float[] rolloutRatio) implements MeanOverSequences {
         @Override
-        public double total(double[] logp, double[] detached) {
-            double sum = 0;
-            for (double t : terms(logp)) sum += t;
-            return sum / sequences;
-        }
-
-        @Override
-        public double scale(double[] logp) {
-            double sum = 0;
-            for (double t : terms(logp)) sum += Math.abs(t);
-            return sum / sequences;
-        }
-
-        private double[] terms(double[] logp) {
+        public double[] terms(double[] logp) {
             double[] sumC = new double[sequences], sumA = new double[sequences], tokens = new double[sequences],
                     sumLogF = new double[sequences];
             for (int i = 0; i < logp.length; ++i) {
@@ -341,6 +358,31 @@ class SequenceWeightedPolicyGradientTest {
             double[] term = new double[sequences];
             for (int s = 0; s < sequences; ++s)
                 term[s] = -sumA[s] / tokens[s] * Math.exp(sumC[s] / tokens[s]) * Math.exp(sumLogF[s] / tokens[s]);
+            return term;
+        }
+    }
+
+    /**
+     * TRL's GMPOTrainer: loss = mean over sequences of -A_i exp((sum over the kept tokens of c_t) / max(|k_i|, 1)),
+     * c_t = min(d_t, clamp(d_t, -clipLow, clipHigh)) where A_i &gt; 0, the max elsewhere, A_i the sequence's advantage
+     * and the kept tokens those the entropy mask keeps (seq_mask = mask * entropy_mask).
+     */
+    private record TrlGeoMean(Gmpo gmpo, float[] oldLogp, float[] mask, float[] kept, int[] sequenceOf,
+            float[] advantage, int sequences) implements MeanOverSequences {
+        @Override
+        public double[] terms(double[] logp) {
+            double[] sumC = new double[sequences], keptTokens = new double[sequences], a = new double[sequences];
+            for (int i = 0; i < logp.length; ++i) {
+                if (mask[i] == 0) continue;
+                a[sequenceOf[i]] = advantage[i];
+                if (kept[i] == 0) continue;
+                double d = logp[i] - oldLogp[i];
+                double clamped = Math.min(Math.max(d, -gmpo.clipLow()), gmpo.clipHigh());
+                sumC[sequenceOf[i]] += advantage[i] > 0 ? Math.min(d, clamped) : Math.max(d, clamped);
+                keptTokens[sequenceOf[i]]++;
+            }
+            double[] term = new double[sequences];
+            for (int s = 0; s < sequences; ++s) term[s] = -a[s] * Math.exp(sumC[s] / Math.max(keptTokens[s], 1));
             return term;
         }
     }
