@@ -46,13 +46,13 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
                     + "of its tokens' (TRL asks for importance_sampling_level=\"token\"); choose one");
         if (offPolicyMaskThreshold != null && offPolicyMaskThreshold.isNaN())
             throw new IllegalArgumentException("offPolicyMaskThreshold: must not be NaN");
-        // No trainer's loss combines KL-Cov or DPPO with these masks, nor GMPO with off-policy masking (TRL's
+        // No trainer's loss combines KL-Cov or DPPO with either mask, nor GMPO with off-policy masking (TRL's
         // GMPOTrainer takes entropy masking, its own way: move).
-        boolean unmasked = surrogate instanceof KlCov || surrogate instanceof Gmpo || surrogate instanceof Dppo;
-        if (unmasked && !(surrogate instanceof Gmpo) && topEntropyQuantile != null)
+        boolean unmasked = surrogate instanceof KlCov || surrogate instanceof Dppo;
+        if (unmasked && topEntropyQuantile != null)
             throw new IllegalArgumentException("topEntropyQuantile: entropy masking with " + surrogate.paperName()
                     + " is neither verl's nor TRL's loss; choose one");
-        if (unmasked && offPolicyMaskThreshold != null)
+        if ((unmasked || surrogate instanceof Gmpo) && offPolicyMaskThreshold != null)
             throw new IllegalArgumentException("offPolicyMaskThreshold: off-policy sequence masking with "
                     + surrogate.paperName() + " is neither verl's nor TRL's loss; choose one");
     }
