@@ -73,7 +73,7 @@ public record Dppo(Divergence divergence, double low, double high, double maxWei
 
     /** The constant weight of the token's policy gradient, -c A grad logp: min(r, maxWeight) inside, else 0. */
     public double weight(double logp, double oldLogp, double advantage) {
-        return inside(logp, oldLogp, advantage) ? Math.min(ratio(logp, oldLogp), maxWeight) : 0;
+        return inside(logp, oldLogp, advantage) ? Math.min(ImportanceRatios.ratio(logp, oldLogp), maxWeight) : 0;
     }
 
     /** A' for the kernel at ratio 1 on each counted row; padding rows as given. */
@@ -122,9 +122,5 @@ public record Dppo(Divergence divergence, double low, double high, double maxWei
     private static void logProbability(float v, String name, int row) {
         if (v > 0)
             throw new IllegalArgumentException(name + ": row " + row + ": must be <= 0 (a log-probability), got " + v);
-    }
-
-    private static double ratio(double logp, double oldLogp) {
-        return Math.exp(ImportanceRatios.logRatio(logp, oldLogp));
     }
 }

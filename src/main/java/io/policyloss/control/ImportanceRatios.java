@@ -26,7 +26,7 @@ public final class ImportanceRatios {
             }
             RowArrays.finite(logp[i], "logp", i);
             RowArrays.finite(oldLogp[i], "oldLogp", i);
-            ratio[i] = Math.exp(logRatio(logp[i], oldLogp[i]));
+            ratio[i] = ratio(logp[i], oldLogp[i]);
         }
         return ratio;
     }
@@ -54,6 +54,11 @@ public final class ImportanceRatios {
             out[i] = logp[i];
         }
         return out;
+    }
+
+    /** One row's ratio, exp(clamp(logp - oldLogp, -20, 20)). */
+    static double ratio(double logp, double oldLogp) {
+        return Math.exp(logRatio(logp, oldLogp));
     }
 
     /** logp - oldLogp, clamped to [-20, 20] as the kernel clamps d. */
