@@ -1,5 +1,6 @@
 package io.policyloss.control;
 
+import io.policyloss.control.ZeroedRowClips.RowClips;
 import io.policyloss.loss.LossMetrics;
 import java.util.function.IntToDoubleFunction;
 
@@ -96,16 +97,25 @@ public record Dppo(Divergence divergence, double low, double high, double maxWei
             float[] mask) {
         checkRows(advantage, logp, oldLogp, mask);
         double[] ratio = ImportanceRatios.token(logp, oldLogp, mask);
-        boolean[] inside = new boolean[mask.length];  // each row's region, read by the loss and three counts
-        for (int i = 0; i < mask.length; ++i) inside[i] = mask[i] != 0 && inside(logp[i], oldLogp[i], advantage[i]);
+        RowClips[] clips = new RowClips[mask.length];  // each row's region, read by the loss and three counts
+        for (int i = 0; i < mask.length; ++i)
+            clips[i] = mask[i] == 0 ? RowClips.NONE : clips(logp[i], oldLogp[i], advantage[i]);
         // The token's own loss, -c A logp, plus A' = c A, the advantage the kernel was given.
         IntToDoubleFunction lossChange = i -> {
-            double c = inside[i] ? Math.min(ratio[i], maxWeight) : 0;
+            double c = clips[i].low() || clips[i].high() ? 0 : Math.min(ratio[i], maxWeight);
             return -c * advantage[i] * logp[i] + c * advantage[i];
         };
-        return RatioOneMetrics.correction(lossChange,
-                i -> !(advantage[i] > 0) && !inside[i], i -> advantage[i] > 0 && !inside[i],
-                i -> inside[i] && ratio[i] > maxWeight, ratio, logp, oldLogp, weight, mask);
+        return RatioOneMetrics.correction(lossChange, i -> clips[i].low(), i -> clips[i].high(),
+                i -> clips[i].dual(), ratio, logp, oldLogp, weight, mask);
+    }
+
+    /**
+     * How {@link #metricsCorrection} counts a row: outside the region, clipped high where A &gt; 0 and low elsewhere;
+     * inside with its ratio truncated, where PPO counts its dual clip.
+     */
+    RowClips clips(double logp, double oldLogp, double advantage) {
+        if (!inside(logp, oldLogp, advantage)) return new RowClips(!(advantage > 0), advantage > 0, false);
+        return new RowClips(false, false, ImportanceRatios.ratio(logp, oldLogp) > maxWeight);
     }
 
     /** Finite rows, and log-probabilities: the divergences are of probabilities, which exp(x &gt; 0) is not. */

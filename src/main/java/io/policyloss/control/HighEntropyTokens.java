@@ -10,7 +10,8 @@ import java.util.Arrays;
  * <p>As TRL multiplies the clipped term alone by this mask and adds the KL term after, the other tokens get an
  * advantage of 0 here: the clipped loss is linear in the advantage, so their pg term and its gradient are 0 while
  * their KL and entropy terms stay (Entropy-Adv's shaping, min(beta H, |A| / kappa), is 0 at A = 0 too). Their
- * aggregation weights stay as they were: the denominators count every token, as TRL's do. With GMPO, TRL's
+ * aggregation weights stay as they were: the denominators count every token, as TRL's do. The kernel counts their
+ * clips by the sign of 0, nowhere; TRL counts them by A, as {@link PolicyObjective} does. With GMPO, TRL's
  * GMPOTrainer leaves them out of each sequence's geometric mean instead ({@link #kept},
  * {@link Gmpo#entropyMaskedAdvantages}; {@link PolicyObjective} does so). Not with GSPO
  * ({@link SequenceImportanceRatio}): there TRL's kept tokens pass gradient to every token of their sequence through

@@ -11,7 +11,8 @@ import io.policyloss.loss.AggregationWeights;
  * <p>TRL multiplies the per-token policy loss by this mask before the KL term is added, for every loss type, so the
  * masked tokens get an advantage of 0 here, as {@link HighEntropyTokens} gives its masked tokens: their pg term and
  * its gradient are 0 for PPO's clip, CISPO, SAPO and VESPO alike, their KL and entropy terms stay, and their
- * aggregation weights are unchanged. A whole sequence is masked, so with GSPO's sequence ratio too. oldLogp is the
+ * aggregation weights are unchanged (their clips TRL counts by A, as {@link PolicyObjective} does, where the kernel
+ * counts them nowhere). A whole sequence is masked, so with GSPO's sequence ratio too. oldLogp is the
  * sampling policy's (TRL takes the rollout engine's log-probs where it has them, else the old policy's); logp is the
  * current policy's, from a first call without a gradient on the same logits.
  */

@@ -124,7 +124,11 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
      * The rows of the second call: Clip-Cov's choice first (its covariance is of the advantages as they came), then
      * off-policy sequence masking and entropy masking, then CISPO's, SAPO's, KL-Cov's, GMPO's, VESPO's or DPPO's rows
      * at ratio 1, or else GSPO's old log-probs. Every array has a row per token of the rows moved; logp and entropy are
-     * the first call's.
+     * the first call's. A row whose advantage a mask (or a rollout weight of 0) zeroed is counted as clipped by the
+     * advantage it came with, as TRL and verl count it, where the kernel would count it by the sign of 0: the metrics
+     * correction moves its count, by the loss's own rule on its ratio. That needs logp: where PPO's clipped loss with
+     * rollout weights alone is given none (CurrentPolicyLoss makes no first call for it), its rows of f = 0 stay
+     * counted nowhere.
      *
      * @param config the loss's configuration (Clip-Cov reads its clip range; checked by {@link #check})
      * @param sequenceOf each row's sequence; read with sequenceRatio, GMPO, VESPO or offPolicyMaskThreshold alone
@@ -144,13 +148,13 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
      * verl's {@code geo_mean} does ({@link Gmpo#advantages(float[], float[], float[], float[], int[], float[])}). The
      * advantages are weighted first, so the metrics correction's loss is the weighted one TRL logs (f &gt;= 0 keeps
      * their signs where it is not 0, and where it is the token's pg term is 0 whatever off-policy masking, CISPO, SAPO
-     * and DPPO read of them, though such a token's clip is counted by the sign of 0), except Clip-Cov's: verl chooses
+     * and DPPO read of them, and its clips are counted by A as the masks' rows are), except Clip-Cov's: verl chooses
      * its tokens by the covariance of the advantages as they came and weighs the loss after, so its advantages are
      * weighted after the choice. Not with KL-Cov, whose metrics correction would miss the weights.
      *
      * @param rolloutRatio f per row ({@link RolloutCorrection#ratios}), finite and &gt;= 0 on the counted rows; null
-     *     for none. With it, PPO's clipped loss ({@link #needsCurrentPolicy} false) reads neither logp nor entropy,
-     *     which may then be null.
+     *     for none. With it, PPO's clipped loss ({@link #needsCurrentPolicy} false) needs neither logp nor entropy,
+     *     which may then be null; logp, where given, counts the clips of its rows of f = 0.
      */
     public Moved move(LossConfig config, float[] logp, float[] entropy, float[] oldLogp, float[] advantage,
             float[] weight, float[] mask, int[] sequenceOf, RandomGenerator random, float[] rolloutRatio) {
@@ -171,12 +175,11 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
         LossMetrics correction = LossMetrics.ZERO;
         // GMPO and VESPO apply f their own way.
         var sequenceWeighted = surrogate instanceof SequenceWeightedPolicyGradient s ? s : null;
-        if (surrogate instanceof ClipCov clipCov) {
-            a = clipCov.advantages(config, a, logp, old, mask, random);
-            if (rolloutRatio != null) a = RolloutCorrection.weighted(a, rolloutRatio, mask);  // verl's order
-        } else if (rolloutRatio != null && sequenceWeighted == null) {
-            a = RolloutCorrection.weighted(a, rolloutRatio, mask);
-        }
+        // Clip-Cov's chosen tokens are its own; a row that f or a mask zeroes after them is counted as clipped by the
+        // advantage it had before, as TRL and verl count it (ZeroedRowClips).
+        if (surrogate instanceof ClipCov clipCov) a = clipCov.advantages(config, a, logp, old, mask, random);
+        float[] unmasked = a;
+        if (rolloutRatio != null && sequenceWeighted == null) a = RolloutCorrection.weighted(a, rolloutRatio, mask);
         if (offPolicyMaskThreshold != null)
             a = OffPolicySequenceMask.advantages(a, logp, old, mask, Objects.requireNonNull(sequenceOf, "sequenceOf"),
                     offPolicyMaskThreshold);
@@ -187,15 +190,20 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
             if (surrogate instanceof Gmpo) kept = HighEntropyTokens.kept(entropy, mask, threshold);
             else a = HighEntropyTokens.advantages(a, entropy, mask, threshold);
         }
+        float[] masked = a;
+        ZeroedRowClips.Rule clips = null;  // how the loss counts a row's clip; none for one that counts none
         if (surrogate != null && surrogate.atRatioOne()) {
             double[] ratio = sequenceRatio ? ImportanceRatios.sequence(logp, old, mask, sequenceOf)
                     : ImportanceRatios.token(logp, old, mask);
             if (surrogate instanceof ReweightedPolicyGradient reweighted) {
                 correction = reweighted.metricsCorrection(a, ratio, logp, old, weight, mask);
                 a = reweighted.advantages(a, ratio, mask);
+                clips = (i, adv) -> new ZeroedRowClips.RowClips(reweighted.clippedLow(ratio[i], adv),
+                        reweighted.clippedHigh(ratio[i], adv), false);
             } else if (surrogate instanceof Dppo dppo) {
                 correction = dppo.metricsCorrection(a, logp, old, weight, mask);
                 a = dppo.advantages(a, logp, old, mask);
+                clips = (i, adv) -> dppo.clips(logp[i], oldLogp[i], adv);
             } else if (surrogate instanceof KlCov klCov) {
                 boolean[] chosen = klCov.chosen(a, logp, mask);
                 correction = klCov.metricsCorrection(a, ratio, logp, old, chosen, weight, mask);
@@ -211,10 +219,14 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
                 a = sequenceWeighted.advantages(a, logp, old, mask, sequenceOf, rolloutRatio);
             }
             old = ImportanceRatios.oldLogpAtRatioOne(logp, old, mask);
-        } else if (sequenceRatio) {
-            old = SequenceImportanceRatio.tokenOldLogp(logp, old, mask, Objects.requireNonNull(sequenceOf,
-                    "sequenceOf"));
+        } else {
+            if (sequenceRatio) Objects.requireNonNull(sequenceOf, "sequenceOf");
+            // PPO's clip, in the kernel; without a first call (f alone) the ratios are not known here.
+            if (logp != null) clips = ZeroedRowClips.ppo(config, sequenceRatio
+                    ? ImportanceRatios.sequence(logp, old, mask, sequenceOf) : ImportanceRatios.token(logp, old, mask));
+            if (sequenceRatio) old = SequenceImportanceRatio.tokenOldLogp(logp, old, mask, sequenceOf);
         }
+        if (clips != null) correction = correction.plus(ZeroedRowClips.correction(unmasked, masked, mask, clips));
         return new Moved(old, a, correction);
     }
 }

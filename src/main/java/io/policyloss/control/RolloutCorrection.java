@@ -24,8 +24,9 @@ import java.util.Objects;
  * clipped loss is linear in the advantage with its sign kept (SPEC section 3), so the advantage f A gives f times
  * each row's pg term and its gradient, through the same branches, with KL, entropy and the aggregation weights
  * unchanged ({@link #advantages}; {@code RolloutCorrectionTest} checks the kernel does this); not with Entropy-Adv,
- * which shapes the advantage by its size. A row of f = 0 then counts as clipped nowhere, where TRL counts its clips by
- * the sign of A. With a {@link PolicyObjective}, give f itself ({@link #ratios}) to its
+ * which shapes the advantage by its size. Through the kernel alone, a row of f = 0 then counts as clipped nowhere,
+ * where TRL counts its clips by the sign of A; a {@link PolicyObjective} counts them as TRL does wherever it has the
+ * current policy's logp. With a {@link PolicyObjective}, give f itself ({@link #ratios}) to its
  * {@code move} (or to {@code CurrentPolicyLoss}), which weighs the advantages first where that is the trainers' loss
  * (f &gt;= 0 keeps their signs, all that CISPO, SAPO and the masks read of them) and otherwise as they do: VESPO
  * folds f into its sequence weight, as TRL does, verl's Clip-Cov chooses its tokens on the unweighted advantages and
