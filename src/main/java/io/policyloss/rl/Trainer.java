@@ -137,7 +137,9 @@ public final class Trainer {
 
         LossConfig lossConfig = aent == null ? config.loss()
                 : config.loss().toBuilder().clampedEntropyCoef(aent.lambda()).build();
-        CurrentPolicyLoss loss = new CurrentPolicyLoss(kernel(lossConfig), config.objective());
+        // With the adaptive bonus, each update builds its own with the coefficient it applies.
+        CurrentPolicyLoss loss = adaptiveEntropy == null ? new CurrentPolicyLoss(kernel(lossConfig), config.objective())
+                : null;
         LossMetrics trained = LossMetrics.ZERO;
         double lossSum = 0, adaptiveCoefSum = 0;
         int[][] grpoSlices = slices(grpo.count(), Seeds.random(config.seed(), SHUFFLE, step));
