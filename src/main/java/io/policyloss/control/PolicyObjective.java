@@ -4,6 +4,7 @@ import io.policyloss.loss.LossConfig;
 import io.policyloss.loss.LossMetrics;
 import java.util.Objects;
 import java.util.random.RandomGenerator;
+import java.util.stream.IntStream;
 
 /**
  * Which policy loss the rows of a call carry, as TRL's {@code loss_type}, {@code importance_sampling_level},
@@ -117,6 +118,22 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
                     + "alone; choose one");
     }
 
+    /**
+     * The rows of which {@link #move} reads logp when the objective needs no first call ({@link #needsCurrentPolicy}
+     * false) but has rollout weights: those whose advantage f turns to 0, whose clips it counts by their ratio. A
+     * caller may evaluate these rows alone and give logp as any finite value elsewhere; none without rollout weights,
+     * and every row's logp where the objective needs a first call.
+     */
+    public int[] rowsZeroedByRolloutRatio(float[] advantage, float[] mask, float[] rolloutRatio) {
+        RowArrays.mask(mask);
+        RowArrays.sameLength(advantage, "advantage", mask.length, "mask");
+        if (rolloutRatio == null || needsCurrentPolicy()) return new int[0];
+        RowArrays.sameLength(rolloutRatio, "rolloutRatio", mask.length, "mask");
+        float[] weighted = RolloutCorrection.weighted(advantage, rolloutRatio, mask);
+        return IntStream.range(0, mask.length).filter(i -> mask[i] != 0 && advantage[i] != 0 && weighted[i] == 0)
+                .toArray();
+    }
+
     /** The second call's old_logp and advantage for the moved rows, and what its metrics miss (ZERO if nothing). */
     public record Moved(float[] oldLogp, float[] advantage, LossMetrics metricsCorrection) {}
 
@@ -127,8 +144,7 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
      * the first call's. A row whose advantage a mask (or a rollout weight of 0) zeroed is counted as clipped by the
      * advantage it came with, as TRL and verl count it, where the kernel would count it by the sign of 0: the metrics
      * correction moves its count, by the loss's own rule on its ratio. That needs logp: where PPO's clipped loss with
-     * rollout weights alone is given none (CurrentPolicyLoss makes no first call for it), its rows of f = 0 stay
-     * counted nowhere.
+     * rollout weights alone is given none, its rows of f = 0 stay counted nowhere.
      *
      * @param config the loss's configuration (Clip-Cov reads its clip range; checked by {@link #check})
      * @param sequenceOf each row's sequence; read with sequenceRatio, GMPO, VESPO or offPolicyMaskThreshold alone
@@ -154,7 +170,8 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
      *
      * @param rolloutRatio f per row ({@link RolloutCorrection#ratios}), finite and &gt;= 0 on the counted rows; null
      *     for none. With it, PPO's clipped loss ({@link #needsCurrentPolicy} false) needs neither logp nor entropy,
-     *     which may then be null; logp, where given, counts the clips of its rows of f = 0.
+     *     which may then be null; logp, where given, counts the clips of its rows of f = 0, and is read on those
+     *     alone ({@link #rowsZeroedByRolloutRatio}).
      */
     public Moved move(LossConfig config, float[] logp, float[] entropy, float[] oldLogp, float[] advantage,
             float[] weight, float[] mask, int[] sequenceOf, RandomGenerator random, float[] rolloutRatio) {

@@ -5,6 +5,7 @@ import io.policyloss.loss.LossMetrics;
 import java.util.Arrays;
 import java.util.Objects;
 import java.util.function.Supplier;
+import java.util.function.UnaryOperator;
 import java.util.random.RandomGenerator;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
@@ -14,9 +15,10 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * For GSPO, entropy masking, off-policy sequence masking, Clip-Cov, CISPO, SAPO, KL-Cov, GMPO, VESPO and DPPO: a
  * first kernel call without a gradient on the logits ({@link TorchFusedLoss#evaluate}), the objective's helpers on its
  * logp and entropy (N floats brought to the host and back), then the call with a gradient on the moved rows, one more
- * read of the logits than PPO's clipped loss, which takes the one call. The gradient is the objective's; {@code
- * metrics()} are of its own ratios and loss, and {@link TorchLossResult#loss()} is the kernel's value (for CISPO, SAPO,
- * KL-Cov, GMPO, VESPO and DPPO, one with the same gradient: use {@code metrics().loss()} to log). Behind a linear head
+ * read of the logits than PPO's clipped loss, which takes the one call (with rollout weights f, and the rows of f = 0
+ * read once more, alone, for their clip counts). The gradient is the objective's; {@code metrics()} are of its own
+ * ratios and loss, and {@link TorchLossResult#loss()} is the kernel's value (for CISPO, SAPO, KL-Cov, GMPO, VESPO and
+ * DPPO, one with the same gradient: use {@code metrics().loss()} to log). Behind a linear head
  * ({@link #compute(Tensor, Tensor, Tensor, PolicyRows, float[], int[], RandomGenerator)}), both calls go through
  * {@link FusedLinearPolicyLoss}'s chunks of logits.
  */
@@ -68,7 +70,8 @@ public final class CurrentPolicyLoss {
      */
     public TorchLossResult compute(Tensor logits, PolicyRows rows, float[] mask, int[] sequenceOf,
             RandomGenerator random, float[] rolloutRatio) {
-        MovedRows m = move(() -> loss.evaluate(logits, rows), rows, mask, sequenceOf, random, rolloutRatio);
+        MovedRows m = move(() -> loss.evaluate(logits, rows), index -> loss.evaluate(rowsOf(logits, index),
+                rows.select(index)).logp(), rows, mask, sequenceOf, random, rolloutRatio);
         return loss.compute(logits, m.rows()).plus(m.metricsCorrection());
     }
 
@@ -81,7 +84,8 @@ public final class CurrentPolicyLoss {
     /** As {@link TorchFusedLoss#computeInPlace}, on the objective's rows, rolloutRatio as {@link #compute}'s. */
     public TorchLossResult computeInPlace(Tensor logits, PolicyRows rows, float[] mask, int[] sequenceOf,
             RandomGenerator random, float[] rolloutRatio) {
-        MovedRows m = move(() -> loss.evaluate(logits, rows), rows, mask, sequenceOf, random, rolloutRatio);
+        MovedRows m = move(() -> loss.evaluate(logits, rows), index -> loss.evaluate(rowsOf(logits, index),
+                rows.select(index)).logp(), rows, mask, sequenceOf, random, rolloutRatio);
         return loss.computeInPlace(logits, m.rows()).plus(m.metricsCorrection());
     }
 
@@ -110,21 +114,24 @@ public final class CurrentPolicyLoss {
                 long moved = Math.min(mask.length - first, chunk.oldLogp().numel());
                 if (moved <= 0) return MovedRows.unmoved(chunk);  // the rows after the mask pass as they are
                 int from = (int) first, to = (int) (first + moved);
-                return move(() -> firstCall, chunk, Arrays.copyOfRange(mask, from, to), null, random,
+                return move(() -> firstCall, null, chunk, Arrays.copyOfRange(mask, from, to), null, random,
                         rolloutRatio == null ? null : Arrays.copyOfRange(rolloutRatio, from, to));
             });
         }
-        MovedRows m = move(() -> linear.evaluate(hidden, weight, bias, rows), rows, mask, sequenceOf, random,
-                rolloutRatio);
+        MovedRows m = move(() -> linear.evaluate(hidden, weight, bias, rows), index -> linear.evaluate(
+                rowsOf(hidden.detach(), index), weight, bias, rows.select(index)).logp(), rows, mask, sequenceOf,
+                random, rolloutRatio);
         return linear.compute(hidden, weight, bias, m.rows()).plus(m.metricsCorrection());
     }
 
     /**
      * The objective's rows, from the first call's logp and entropy, which {@code firstCall} computes when the
-     * objective needs them (PPO's clipped loss with rollout ratios only weighs the advantages).
+     * objective needs them. PPO's clipped loss with rollout ratios only weighs the advantages: {@code logpOfRows}
+     * evaluates the rows f zeroes alone, whose clips are counted by their ratio (PolicyObjective.move; none, or null
+     * where the caller moves each chunk with its own first call).
      */
-    private MovedRows move(Supplier<TorchFusedLoss.RowOutputs> firstCall, PolicyRows rows, float[] mask,
-            int[] sequenceOf, RandomGenerator random, float[] rolloutRatio) {
+    private MovedRows move(Supplier<TorchFusedLoss.RowOutputs> firstCall, UnaryOperator<Tensor> logpOfRows,
+            PolicyRows rows, float[] mask, int[] sequenceOf, RandomGenerator random, float[] rolloutRatio) {
         boolean firstNeeded = objective.needsCurrentPolicy();
         if (!firstNeeded && rolloutRatio == null) return MovedRows.unmoved(rows);
         Objects.requireNonNull(mask, "mask");
@@ -133,7 +140,9 @@ public final class CurrentPolicyLoss {
         int n = mask.length;
         checkMask(n, oldLogp.length);
         TorchFusedLoss.RowOutputs first = firstNeeded ? firstCall.get() : null;
-        PolicyObjective.Moved m = objective.move(loss.config(), first == null ? null : prefix(first.logp(), n),
+        float[] logp = first != null ? prefix(first.logp(), n)
+                : zeroedRowsLogp(logpOfRows, rows.oldLogp(), Arrays.copyOf(advantage, n), mask, rolloutRatio);
+        PolicyObjective.Moved m = objective.move(loss.config(), logp,
                 first == null ? null : prefix(first.entropy(), n), Arrays.copyOf(oldLogp, n),
                 Arrays.copyOf(advantage, n), prefix(rows.weight(), n), mask, sequenceOf, random, rolloutRatio);
         System.arraycopy(m.oldLogp(), 0, oldLogp, 0, n);
@@ -141,6 +150,25 @@ public final class CurrentPolicyLoss {
         return new MovedRows(new PolicyRows(rows.target(), onDeviceOf(rows.oldLogp(), oldLogp),
                 onDeviceOf(rows.advantage(), advantage), rows.weight(), rows.temperature(), rows.refLogp()),
                 m.metricsCorrection());
+    }
+
+    /** logp on the rows f zeroes (0 elsewhere, not read), or null where there are none. */
+    private float[] zeroedRowsLogp(UnaryOperator<Tensor> logpOfRows, Tensor like, float[] advantage, float[] mask,
+            float[] rolloutRatio) {
+        int[] zeroed = objective.rowsZeroedByRolloutRatio(advantage, mask, rolloutRatio);
+        if (zeroed.length == 0) return null;
+        long[] index = Arrays.stream(zeroed).asLongStream().toArray();
+        Tensor rows = Tensors.longs(index, index.length);
+        float[] values = Tensors.toFloats(logpOfRows.apply(like.is_cuda() ? rows.to(like.device(), ScalarType.Long)
+                : rows));
+        float[] logp = new float[mask.length];
+        for (int k = 0; k < zeroed.length; ++k) logp[zeroed[k]] = values[k];
+        return logp;
+    }
+
+    /** Rows {@code index} of {@code t} flattened to rows x its last dimension. */
+    private static Tensor rowsOf(Tensor t, Tensor index) {
+        return t.reshape(-1, t.size(-1)).index_select(0, index);
     }
 
     private static void checkMask(long length, long rows) {

@@ -2,6 +2,7 @@ package io.policyloss.torch;
 
 import java.util.Objects;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
 
 /**
  * The per-row inputs of the fused loss as libtorch tensors, one element per row of the flattened logits, on the
@@ -52,6 +53,14 @@ public record PolicyRows(Tensor target, Tensor oldLogp, Tensor advantage, Tensor
                 advantage.narrow(0, first, length), weight.narrow(0, first, length),
                 temperature == null ? null : temperature.narrow(0, first, length),
                 refLogp == null ? null : refLogp.narrow(0, first, length));
+    }
+
+    /** Rows {@code index} (int64, on the rows' device), each of weight 1: an evaluation of those rows alone. */
+    PolicyRows select(Tensor index) {
+        return new PolicyRows(target.index_select(0, index), oldLogp.index_select(0, index),
+                advantage.index_select(0, index), torch.ones_like(oldLogp.index_select(0, index)),
+                temperature == null ? null : temperature.index_select(0, index),
+                refLogp == null ? null : refLogp.index_select(0, index));
     }
 
     static void checkOnePerRow(Tensor t, String name, long rows) {

@@ -78,6 +78,51 @@ class CurrentPolicyLossTest {
                 "rows after the moved ones: a plain call's gradient");
     }
 
+    /**
+     * PPO's clipped loss with rollout weights takes no first call, but counts the clips of the rows f turns to 0 by
+     * their advantage (PolicyObjective.move): it evaluates those rows alone, and gives what the host steps give with
+     * the whole first call's logp, in place too.
+     */
+    @Test
+    void ppoWithRolloutWeightsEvaluatesTheRowsTheyZeroForTheirClips() {
+        int rows = 120, moved = 100;
+        Random r = new Random(8);
+        float[] logits = new float[rows * VOCAB], advantage = new float[rows], weight = new float[rows],
+                mask = new float[moved], f = new float[moved];
+        long[] target = new long[rows];
+        int[] target32 = new int[rows];
+        for (int k = 0; k < logits.length; ++k) logits[k] = (float) (2 * r.nextGaussian());
+        for (int i = 0; i < rows; ++i) {
+            target32[i] = (int) (target[i] = r.nextInt(VOCAB));
+            advantage[i] = (float) r.nextGaussian();
+            weight[i] = i % 7 == 6 ? 0 : 1f / rows;
+            if (i >= moved) continue;
+            mask[i] = weight[i] == 0 ? 0 : 1;
+            f[i] = i % 3 == 1 ? 0 : (float) (0.5 + r.nextDouble());
+        }
+        FusedLoss loss = new FusedLoss(CONFIG);
+        float[] logp = loss.compute(batch(logits, target32, new float[rows], advantage, weight).noGradient()).logp();
+        float[] oldLogp = new float[rows];
+        for (int i = 0; i < rows; ++i) oldLogp[i] = (float) (logp[i] + 0.3 * r.nextGaussian());  // ratios either side
+        PolicyRows policyRows = PolicyRows.of(Tensors.longs(target, rows), Tensors.floats(oldLogp, rows),
+                Tensors.floats(advantage, rows), Tensors.floats(weight, rows));
+        CurrentPolicyLoss ppo = new CurrentPolicyLoss(new TorchFusedLoss(CONFIG), PolicyObjective.CLIPPED);
+        TorchLossResult got = ppo.compute(Tensors.floats(logits, 2, rows / 2, VOCAB), policyRows, mask, null, null, f);
+
+        PolicyObjective.Moved m = PolicyObjective.CLIPPED.move(CONFIG, Arrays.copyOf(logp, moved), null,
+                Arrays.copyOf(oldLogp, moved), Arrays.copyOf(advantage, moved), Arrays.copyOf(weight, moved), mask,
+                null, null, f);
+        float[] a = advantage.clone();
+        System.arraycopy(m.advantage(), 0, a, 0, moved);
+        LossResult want = loss.compute(batch(logits, target32, oldLogp, a, weight));
+        assertArrayEquals(want.dlogitsF32(), Tensors.toFloats(got.dlogits()));
+        assertEquals(want.metrics().plus(m.metricsCorrection()), got.metrics());
+        assertTrue(m.metricsCorrection().clipLow() >= 2 && m.metricsCorrection().clipHigh() >= 2,
+                "rows f zeroes, clipped: " + m.metricsCorrection());
+        assertEquals(got.metrics(), ppo.computeInPlace(Tensors.floats(logits, rows, VOCAB), policyRows, mask, null,
+                null, f).metrics(), "in place");
+    }
+
     @Test
     void ppoClippedLossIsOnePlainCall() {
         Tensor logits = Tensors.floats(new float[] {0, 1, 2, 3, 1, 1}, 2, 3);
@@ -110,7 +155,7 @@ class CurrentPolicyLossTest {
     }
 
     private static LossBatch batch(float[] logits, int[] target, float[] oldLogp, float[] advantage, float[] weight) {
-        return LossBatch.f32(logits.clone(), ROWS, VOCAB).target(target).oldLogp(oldLogp).advantage(advantage)
+        return LossBatch.f32(logits.clone(), target.length, VOCAB).target(target).oldLogp(oldLogp).advantage(advantage)
                 .weight(weight);
     }
 }
