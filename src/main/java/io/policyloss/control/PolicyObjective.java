@@ -121,8 +121,8 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
     /**
      * The rows of which {@link #move} reads logp when the objective needs no first call ({@link #needsCurrentPolicy}
      * false) but has rollout weights: those whose advantage f turns to 0, whose clips it counts by their ratio. A
-     * caller may evaluate these rows alone and give logp as any finite value elsewhere; none without rollout weights,
-     * and every row's logp where the objective needs a first call.
+     * caller may evaluate these rows alone and give logp as any finite value elsewhere. Empty without rollout weights,
+     * and where the objective needs a first call (move then reads every counted row's logp).
      */
     public int[] rowsZeroedByRolloutRatio(float[] advantage, float[] mask, float[] rolloutRatio) {
         RowArrays.mask(mask);
