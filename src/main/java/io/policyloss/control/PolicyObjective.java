@@ -4,7 +4,6 @@ import io.policyloss.loss.LossConfig;
 import io.policyloss.loss.LossMetrics;
 import java.util.Objects;
 import java.util.random.RandomGenerator;
-import java.util.stream.IntStream;
 
 /**
  * Which policy loss the rows of a call carry, as TRL's {@code loss_type}, {@code importance_sampling_level},
@@ -129,9 +128,7 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
         RowArrays.sameLength(advantage, "advantage", mask.length, "mask");
         if (rolloutRatio == null || needsCurrentPolicy()) return new int[0];
         RowArrays.sameLength(rolloutRatio, "rolloutRatio", mask.length, "mask");
-        float[] weighted = RolloutCorrection.weighted(advantage, rolloutRatio, mask);
-        return IntStream.range(0, mask.length).filter(i -> mask[i] != 0 && advantage[i] != 0 && weighted[i] == 0)
-                .toArray();
+        return ZeroedRowClips.rows(advantage, RolloutCorrection.weighted(advantage, rolloutRatio, mask), mask);
     }
 
     /** The second call's old_logp and advantage for the moved rows, and what its metrics miss (ZERO if nothing). */

@@ -2,6 +2,7 @@ package io.policyloss.control;
 
 import io.policyloss.loss.LossConfig;
 import io.policyloss.loss.LossMetrics;
+import java.util.stream.IntStream;
 
 /**
  * The clip counts of the rows whose advantage a mask set to 0 (entropy masking, off-policy sequence masking, a
@@ -27,16 +28,23 @@ final class ZeroedRowClips {
     }
 
     /**
-     * What to add to the metrics so that each counted row whose advantage came nonzero and left the masks as 0 counts
-     * as {@code rule} counts it at the advantage it came with, and no longer as at 0.
+     * The counted rows whose advantage came nonzero and left the masks as 0.
      *
      * @param unmasked each row's advantage before the masks (after Clip-Cov's choice, whose tokens stay its own)
      * @param masked each row's advantage after them
      */
+    static int[] rows(float[] unmasked, float[] masked, float[] mask) {
+        return IntStream.range(0, mask.length).filter(i -> mask[i] != 0 && unmasked[i] != 0 && masked[i] == 0)
+                .toArray();
+    }
+
+    /**
+     * What to add to the metrics so that each of the {@link #rows} counts as {@code rule} counts it at the advantage
+     * it came with, and no longer as at 0.
+     */
     static LossMetrics correction(float[] unmasked, float[] masked, float[] mask, Rule rule) {
         double low = 0, high = 0, dual = 0;
-        for (int i = 0; i < mask.length; ++i) {
-            if (mask[i] == 0 || unmasked[i] == 0 || masked[i] != 0) continue;
+        for (int i : rows(unmasked, masked, mask)) {
             RowClips now = rule.at(i, unmasked[i]), was = rule.at(i, 0);
             low += count(now.low) - count(was.low);
             high += count(now.high) - count(was.high);

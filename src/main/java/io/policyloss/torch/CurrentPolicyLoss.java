@@ -70,8 +70,8 @@ public final class CurrentPolicyLoss {
      */
     public TorchLossResult compute(Tensor logits, PolicyRows rows, float[] mask, int[] sequenceOf,
             RandomGenerator random, float[] rolloutRatio) {
-        MovedRows m = move(() -> loss.evaluate(logits, rows), index -> loss.evaluate(rowsOf(logits, index),
-                rows.select(index)).logp(), rows, mask, sequenceOf, random, rolloutRatio);
+        MovedRows m = move(() -> loss.evaluate(logits, rows), logpOfRows(logits, rows), rows, mask, sequenceOf, random,
+                rolloutRatio);
         return loss.compute(logits, m.rows()).plus(m.metricsCorrection());
     }
 
@@ -84,8 +84,8 @@ public final class CurrentPolicyLoss {
     /** As {@link TorchFusedLoss#computeInPlace}, on the objective's rows, rolloutRatio as {@link #compute}'s. */
     public TorchLossResult computeInPlace(Tensor logits, PolicyRows rows, float[] mask, int[] sequenceOf,
             RandomGenerator random, float[] rolloutRatio) {
-        MovedRows m = move(() -> loss.evaluate(logits, rows), index -> loss.evaluate(rowsOf(logits, index),
-                rows.select(index)).logp(), rows, mask, sequenceOf, random, rolloutRatio);
+        MovedRows m = move(() -> loss.evaluate(logits, rows), logpOfRows(logits, rows), rows, mask, sequenceOf, random,
+                rolloutRatio);
         return loss.computeInPlace(logits, m.rows()).plus(m.metricsCorrection());
     }
 
@@ -164,6 +164,11 @@ public final class CurrentPolicyLoss {
         float[] logp = new float[mask.length];
         for (int k = 0; k < zeroed.length; ++k) logp[zeroed[k]] = values[k];
         return logp;
+    }
+
+    /** The logp of the logits' rows {@code index}, evaluated alone. */
+    private UnaryOperator<Tensor> logpOfRows(Tensor logits, PolicyRows rows) {
+        return index -> loss.evaluate(rowsOf(logits, index), rows.select(index)).logp();
     }
 
     /** Rows {@code index} of {@code t} flattened to rows x its last dimension. */

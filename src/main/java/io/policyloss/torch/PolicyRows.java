@@ -57,9 +57,9 @@ public record PolicyRows(Tensor target, Tensor oldLogp, Tensor advantage, Tensor
 
     /** Rows {@code index} (int64, on the rows' device), each of weight 1: an evaluation of those rows alone. */
     PolicyRows select(Tensor index) {
-        return new PolicyRows(target.index_select(0, index), oldLogp.index_select(0, index),
-                advantage.index_select(0, index), torch.ones_like(oldLogp.index_select(0, index)),
-                temperature == null ? null : temperature.index_select(0, index),
+        Tensor old = oldLogp.index_select(0, index);
+        return new PolicyRows(target.index_select(0, index), old, advantage.index_select(0, index),
+                torch.ones_like(old), temperature == null ? null : temperature.index_select(0, index),
                 refLogp == null ? null : refLogp.index_select(0, index));
     }
 
