@@ -1,0 +1,94 @@
+package io.policyloss.control;
+
+import io.policyloss.loss.AggregationWeights;
+import io.policyloss.loss.LossConfig;
+import java.util.Arrays;
+import java.util.Objects;
+
+/**
+ * GSPO's clip counts as TRL logs them at {@code importance_sampling_level="sequence"}: its {@code
+ * clip_ratio/low_mean}, {@code high_mean} and {@code region_mean} count sequences, one value of the sequence ratio s
+ * each, where the kernel's metrics count the tokens that carry s (verl's {@code pg_clipfrac} under {@code gspo}, and
+ * TRL's at {@code "sequence_token"}). A long sequence weighs as much as a short one here.
+ *
+ * <p>A sequence is clipped low where its advantage is below 0 and s &lt; 1 - eps_low, high where its advantage is above
+ * 0 and s &gt; 1 + eps_high (TRL's rule for PPO's clip, its loss types {@code grpo} to {@code luspo}, with no count for
+ * the dual clip), compared in float as TRL's float32 tensors and the kernel's flags are. s = exp of {@link
+ * SequenceImportanceRatio#sequenceLogRatios}. Every sequence of the batch is in the denominator, one with no counted
+ * token too (its s is 1, as TRL's clamp of its length to 1 gives). The counts are sums, so that micro-batches and ranks
+ * combine by {@link #plus}, as TRL reduces the sum and the count across ranks, as long as no sequence is split between
+ * parts.
+ *
+ * @param low the sequences clipped low
+ * @param high the sequences clipped high
+ * @param sequences the sequences counted
+ */
+public record SequenceClips(double low, double high, double sequences) {
+    public static final SequenceClips ZERO = new SequenceClips(0, 0, 0);
+
+    /**
+     * This batch's counts. Rows, mask and sequenceOf as in {@link AggregationWeights}; the advantage is the one the
+     * sequence came with (TRL counts the clips of masked sequences and of those a rollout weight of 0 took, by their
+     * advantage), one value over each sequence's counted rows; logp from a first kernel call on the same logits.
+     *
+     * @param config the loss's clip range: epsLow and epsHigh
+     */
+    public static SequenceClips of(float[] logp, float[] oldLogp, float[] advantage, float[] mask, int[] sequenceOf,
+            LossConfig config) {
+        Objects.requireNonNull(config, "config");
+        double[] logRatio = SequenceImportanceRatio.sequenceLogRatios(logp, oldLogp, mask, sequenceOf);
+        float[] sequenceAdvantage = sequenceAdvantages(advantage, mask, sequenceOf, logRatio.length);
+        float lowerBound = 1f - (float) config.epsLow(), upperBound = 1f + (float) config.epsHigh();
+        double low = 0, high = 0;
+        for (int s = 0; s < logRatio.length; ++s) {
+            float ratio = (float) Math.exp(logRatio[s]);
+            if (sequenceAdvantage[s] < 0 && ratio < lowerBound) low += 1;
+            if (sequenceAdvantage[s] > 0 && ratio > upperBound) high += 1;
+        }
+        return new SequenceClips(low, high, logRatio.length);
+    }
+
+    /** TRL's {@code clip_ratio/low_mean}: the share of sequences clipped low; 0 for none. */
+    public double lowFraction() {
+        return share(low);
+    }
+
+    /** TRL's {@code clip_ratio/high_mean}. */
+    public double highFraction() {
+        return share(high);
+    }
+
+    /** TRL's {@code clip_ratio/region_mean}: clipped on either side (never both: the sides take opposite signs). */
+    public double regionFraction() {
+        return share(low + high);
+    }
+
+    public SequenceClips plus(SequenceClips o) {
+        return new SequenceClips(low + o.low, high + o.high, sequences + o.sequences);
+    }
+
+    private double share(double count) {
+        return sequences == 0 ? 0 : count / sequences;
+    }
+
+    /** Each sequence's advantage, read from its counted rows, which must agree; 0 for a sequence with none. */
+    private static float[] sequenceAdvantages(float[] advantage, float[] mask, int[] sequenceOf, int sequences) {
+        RowArrays.finiteWhereCounted(mask, new String[] {"advantage"}, advantage);
+        float[] out = new float[sequences];
+        int[] firstRow = new int[sequences];
+        Arrays.fill(firstRow, -1);
+        for (int i = 0; i < mask.length; ++i) {
+            if (mask[i] == 0) continue;
+            int s = sequenceOf[i];
+            if (firstRow[s] < 0) {
+                firstRow[s] = i;
+                out[s] = advantage[i];
+            } else if (advantage[i] != out[s]) {
+                throw new IllegalArgumentException("advantage: row " + i + ": " + advantage[i] + " where row "
+                        + firstRow[s] + " of the same sequence " + s + " has " + out[s]
+                        + "; the sequence-level clip counts read one advantage a sequence");
+            }
+        }
+        return out;
+    }
+}
