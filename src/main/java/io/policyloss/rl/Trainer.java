@@ -138,8 +138,7 @@ public final class Trainer {
         LossConfig lossConfig = aent == null ? config.loss()
                 : config.loss().toBuilder().clampedEntropyCoef(aent.lambda()).build();
         // With the adaptive bonus, each update builds its own with the coefficient it applies.
-        CurrentPolicyLoss loss = adaptiveEntropy == null ? new CurrentPolicyLoss(kernel(lossConfig), config.objective())
-                : null;
+        CurrentPolicyLoss loss = adaptiveEntropy == null ? policyLoss(lossConfig) : null;
         LossMetrics trained = LossMetrics.ZERO;
         double lossSum = 0, adaptiveCoefSum = 0;
         int[][] grpoSlices = slices(grpo.count(), Seeds.random(config.seed(), SHUFFLE, step));
@@ -154,8 +153,7 @@ public final class Trainer {
             if (adaptiveEntropy != null) {  // TRL's: each update applies the state the updates before it left
                 double entropyCoef = adaptiveEntropy.applied();
                 adaptiveCoefSum += entropyCoef;
-                loss = new CurrentPolicyLoss(kernel(lossConfig.toBuilder().entropyCoef(entropyCoef).build()),
-                        config.objective());
+                loss = policyLoss(lossConfig.toBuilder().entropyCoef(entropyCoef).build());
             }
             // The gradient over the logits, which no backward reads: the head's linear layer saves its input.
             TorchLossResult result = loss.computeInPlace(logits, rows, grpoPart.mask(), grpoPart.sequenceOf(),
@@ -216,6 +214,11 @@ public final class Trainer {
      */
     private static TorchFusedLoss kernel(LossConfig c) {
         return new TorchFusedLoss(new FusedLoss(c, 1));
+    }
+
+    /** The run's objective over the kernel with loss configuration {@code c}. */
+    private CurrentPolicyLoss policyLoss(LossConfig c) {
+        return new CurrentPolicyLoss(kernel(c), config.objective());
     }
 
     /** Per-row log-probs and entropies of {@code of} on the sequences, every row at one temperature. */
