@@ -7,9 +7,10 @@ import java.util.Objects;
 
 /**
  * GSPO's clip counts as TRL logs them at {@code importance_sampling_level="sequence"}: its {@code
- * clip_ratio/low_mean}, {@code high_mean} and {@code region_mean} count sequences, one value of the sequence ratio s
- * each, where the kernel's metrics count the tokens that carry s (verl's {@code pg_clipfrac} under {@code gspo}, and
- * TRL's at {@code "sequence_token"}). A long sequence weighs as much as a short one here.
+ * clip_ratio/low_mean}, {@code high_mean} and {@code region_mean} (and {@code cispo_clip_ratio}) count sequences, one
+ * value of the sequence ratio s each, where the kernel's metrics and the metrics corrections count the tokens that
+ * carry s (verl's {@code pg_clipfrac} under {@code gspo}, and TRL's at {@code "sequence_token"}). A long sequence
+ * weighs as much as a short one here.
  *
  * <p>A sequence is clipped low where its advantage is below 0 and s &lt; 1 - eps_low, high where its advantage is above
  * 0 and s &gt; 1 + eps_high (TRL's rule for PPO's clip, its loss types {@code grpo} to {@code luspo}, with no count for
@@ -27,23 +28,48 @@ public record SequenceClips(double low, double high, double sequences) {
     public static final SequenceClips ZERO = new SequenceClips(0, 0, 0);
 
     /**
-     * This batch's counts. Rows, mask and sequenceOf as in {@link AggregationWeights}; the advantage is the one the
-     * sequence came with (TRL counts the clips of masked sequences and of those a rollout weight of 0 took, by their
-     * advantage), one value over each sequence's counted rows; logp from a first kernel call on the same logits.
+     * This batch's counts under PPO's clip. Rows, mask and sequenceOf as in {@link AggregationWeights}; the advantage
+     * is the one the sequence came with (TRL counts the clips of masked sequences and of those a rollout weight of 0
+     * took, by their advantage), one value over each sequence's counted rows; logp from a first kernel call on the
+     * same logits.
      *
      * @param config the loss's clip range: epsLow and epsHigh
      */
     public static SequenceClips of(float[] logp, float[] oldLogp, float[] advantage, float[] mask, int[] sequenceOf,
             LossConfig config) {
         Objects.requireNonNull(config, "config");
+        float lowerBound = 1f - (float) config.epsLow(), upperBound = 1f + (float) config.epsHigh();
+        return count(logp, oldLogp, advantage, mask, sequenceOf, (s, a) -> a < 0 && (float) s < lowerBound,
+                (s, a) -> a > 0 && (float) s > upperBound);
+    }
+
+    /**
+     * This batch's counts under CISPO's or SAPO's weight of the sequence ratio, by its own {@code clippedLow} and
+     * {@code clippedHigh}: TRL's {@code cispo_clip_ratio} at the sequence level is {@link #highFraction} of {@code
+     * new Cispo(0, epsilon_high)}; SAPO clips nothing. Arguments as {@link #of(float[], float[], float[], float[],
+     * int[], LossConfig)}'s.
+     */
+    public static SequenceClips of(float[] logp, float[] oldLogp, float[] advantage, float[] mask, int[] sequenceOf,
+            ReweightedPolicyGradient surrogate) {
+        Objects.requireNonNull(surrogate, "surrogate");
+        return count(logp, oldLogp, advantage, mask, sequenceOf, surrogate::clippedLow, surrogate::clippedHigh);
+    }
+
+    /** Whether a sequence of ratio s and advantage a is clipped on one side. */
+    @FunctionalInterface
+    private interface Side {
+        boolean clipped(double s, double a);
+    }
+
+    private static SequenceClips count(float[] logp, float[] oldLogp, float[] advantage, float[] mask,
+            int[] sequenceOf, Side lowSide, Side highSide) {
         double[] logRatio = SequenceImportanceRatio.sequenceLogRatios(logp, oldLogp, mask, sequenceOf);
         float[] sequenceAdvantage = sequenceAdvantages(advantage, mask, sequenceOf, logRatio.length);
-        float lowerBound = 1f - (float) config.epsLow(), upperBound = 1f + (float) config.epsHigh();
         double low = 0, high = 0;
         for (int s = 0; s < logRatio.length; ++s) {
-            float ratio = (float) Math.exp(logRatio[s]);
-            if (sequenceAdvantage[s] < 0 && ratio < lowerBound) low += 1;
-            if (sequenceAdvantage[s] > 0 && ratio > upperBound) high += 1;
+            double ratio = Math.exp(logRatio[s]);
+            if (lowSide.clipped(ratio, sequenceAdvantage[s])) low += 1;
+            if (highSide.clipped(ratio, sequenceAdvantage[s])) high += 1;
         }
         return new SequenceClips(low, high, logRatio.length);
     }

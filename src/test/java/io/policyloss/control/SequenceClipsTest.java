@@ -61,18 +61,27 @@ class SequenceClipsTest {
                 sequenceOf);
     }
 
-    /** TRL's is_low_clipped and is_high_clipped of each sequence: {low, high}. */
-    private static boolean[][] trlClipped(Batch b) {
-        boolean[][] clipped = new boolean[SEQUENCES][2];
+    /** TRL's coef_1 of each sequence at the sequence level: exp(log_importance_weights). */
+    private static double[] trlCoef1(Batch b) {
+        double[] coef1 = new double[SEQUENCES];
         for (int s = 0; s < SEQUENCES; ++s) {
             double sum = 0, length = 0;
             for (int t = 0; t < MAX_LENGTH; ++t) {
                 sum += (b.logp[s][t] - b.oldLogp[s][t]) * b.completionMask[s][t];
                 length += b.completionMask[s][t];
             }
-            double coef1 = Math.exp(sum / Math.max(length, 1));  // log_importance_weights, then coef_1
-            clipped[s][0] = coef1 < 1 - EPS_LOW && b.advantage[s] < 0;
-            clipped[s][1] = coef1 > 1 + EPS_HIGH && b.advantage[s] > 0;
+            coef1[s] = Math.exp(sum / Math.max(length, 1));
+        }
+        return coef1;
+    }
+
+    /** TRL's is_low_clipped and is_high_clipped of each sequence: {low, high}. */
+    private static boolean[][] trlClipped(Batch b) {
+        double[] coef1 = trlCoef1(b);
+        boolean[][] clipped = new boolean[SEQUENCES][2];
+        for (int s = 0; s < SEQUENCES; ++s) {
+            clipped[s][0] = coef1[s] < 1 - EPS_LOW && b.advantage[s] < 0;
+            clipped[s][1] = coef1[s] > 1 + EPS_HIGH && b.advantage[s] > 0;
         }
         return clipped;
     }
@@ -101,6 +110,28 @@ class SequenceClipsTest {
                 lowTokens += trl[s][0] ? b.completionMask[s][t] : 0;
             }
         assertNotEquals(lowTokens / tokens, clips.lowFraction(), 1e-3);
+    }
+
+    /**
+     * CISPO at the sequence level: TRL's cispo_clip_ratio, (coef_1 &gt; epsilon_high) &amp; (A &gt; 0) over sequences,
+     * and with a least weight the low side as Cispo counts it; SAPO clips nothing.
+     */
+    @Test
+    void countsCisposWeightCapOverSequences() {
+        Batch b = batch(new Random(7));
+        double[] coef1 = trlCoef1(b);
+        int capped = 0, floored = 0;
+        for (int s = 0; s < SEQUENCES; ++s) {
+            capped += coef1[s] > 1.25 && b.advantage[s] > 0 ? 1 : 0;
+            floored += coef1[s] < 0.75 && b.advantage[s] < 0 ? 1 : 0;
+        }
+        assertTrue(capped > 5 && floored > 5, "capped " + capped + ", floored " + floored);
+        assertEquals(new SequenceClips(0, capped, SEQUENCES), SequenceClips.of(b.rowLogp, b.rowOldLogp,
+                b.rowAdvantage, b.mask, b.sequenceOf, new Cispo(0, 1.25)));
+        assertEquals(new SequenceClips(floored, capped, SEQUENCES), SequenceClips.of(b.rowLogp, b.rowOldLogp,
+                b.rowAdvantage, b.mask, b.sequenceOf, new Cispo(0.75, 1.25)));
+        assertEquals(new SequenceClips(0, 0, SEQUENCES), SequenceClips.of(b.rowLogp, b.rowOldLogp, b.rowAdvantage,
+                b.mask, b.sequenceOf, new Sapo(1, 1.05)));
     }
 
     /** Under GSPO through the kernel, each counted token carries its sequence's ratio and so its sequence's flag. */
