@@ -98,19 +98,17 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
     /**
      * Refuses a loss configuration this objective cannot ride on: CISPO, SAPO, KL-Cov, GMPO, VESPO and DPPO put their
      * gradient into the advantage at ratio 1, where Entropy-Adv would shape it by its size
-     * ({@link ReweightedPolicyGradient}), and where the KL term weighted by the ratio ({@link
-     * LossConfig#klBiasCorrection}) would be weighted by 1 instead of the token's ratio; GSPO's rows carry their
-     * sequence's ratio, through which TRL's weighted KL takes a gradient for every token of the sequence, where the
-     * kernel takes each token's own.
+     * ({@link ReweightedPolicyGradient}); GSPO's rows carry their sequence's ratio, through which TRL's KL weighted by
+     * the ratio ({@link LossConfig#klBiasCorrection}) takes a gradient for every token of the sequence, where the
+     * kernel takes each token's own. The objectives at ratio 1 take the weighted KL through their advantages, from
+     * the reference log-probs given to {@link #move(LossConfig, float[], float[], float[], float[], float[], float[],
+     * float[], int[], RandomGenerator, float[])}.
      */
     public void check(LossConfig config) {
         String atRatioOne = surrogate != null && surrogate.atRatioOne() ? surrogate.paperName() : null;
         if (atRatioOne != null && config.entropyAdvBeta() > 0)
             throw new IllegalArgumentException("loss.entropyAdvBeta: Entropy-Adv shapes the advantage by its size, "
                     + "and " + atRatioOne + " rides on the advantage (ReweightedPolicyGradient says why); choose one");
-        if (atRatioOne != null && config.klBiasCorrection())
-            throw new IllegalArgumentException("loss.klBiasCorrection: it weights the KL term by the kernel's ratio, "
-                    + "and " + atRatioOne + " runs the kernel at a ratio of 1; choose one");
         if (sequenceRatio && config.klBiasCorrection())
             throw new IllegalArgumentException("loss.klBiasCorrection: with sequenceRatio, TRL's weighted KL takes its "
                     + "gradient through the sequence's ratio into every token, the kernel through each token's "
@@ -172,7 +170,30 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
      */
     public Moved move(LossConfig config, float[] logp, float[] entropy, float[] oldLogp, float[] advantage,
             float[] weight, float[] mask, int[] sequenceOf, RandomGenerator random, float[] rolloutRatio) {
+        return move(config, logp, entropy, oldLogp, null, advantage, weight, mask, sequenceOf, random, rolloutRatio);
+    }
+
+    /**
+     * As {@link #move(LossConfig, float[], float[], float[], float[], float[], float[], int[], RandomGenerator,
+     * float[])}, with the reference log-probs of the kernel's KL term. With {@link LossConfig#klBiasCorrection}, TRL's
+     * KL term weighted by the token's ratio, the objectives the kernel runs at ratio 1 need them: the kernel weights
+     * the term by its own ratio there, 1, and the advantages carry the rest of its gradient, the metrics correction the
+     * rest of its value (RatioOneKlBiasCorrection), after the masks and rollout weights, as TRL adds the term after
+     * them.
+     *
+     * @param refLogp each row's reference log-prob, as the kernel's call takes it; read with klBiasCorrection and a
+     *     klCoef at ratio 1 alone (null: no KL term, which the kernel refuses with a klCoef)
+     */
+    public Moved move(LossConfig config, float[] logp, float[] entropy, float[] oldLogp, float[] refLogp,
+            float[] advantage, float[] weight, float[] mask, int[] sequenceOf, RandomGenerator random,
+            float[] rolloutRatio) {
         check(config);
+        boolean weightedKlAtRatioOne = config.klBiasCorrection() && config.klCoef() != 0 && surrogate != null
+                && surrogate.atRatioOne();
+        if (weightedKlAtRatioOne && refLogp == null)
+            throw new IllegalArgumentException("refLogp: null, but loss.klBiasCorrection weights the KL term by the "
+                    + "token's ratio, which " + surrogate.paperName() + " runs the kernel without (at ratio 1): pass "
+                    + "the reference log-probs the kernel's call takes");
         if (rolloutRatio != null) {
             if (surrogate instanceof KlCov)
                 throw new IllegalArgumentException("rolloutRatio: not with KL-Cov, whose metrics correction would "
@@ -231,6 +252,11 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
                 correction = sequenceWeighted.metricsCorrection(a, ratio, logp, old, weight, mask, sequenceOf,
                         rolloutRatio);
                 a = sequenceWeighted.advantages(a, logp, old, mask, sequenceOf, rolloutRatio);
+            }
+            if (weightedKlAtRatioOne) {  // token ratios: check refuses the weighted KL with sequenceRatio
+                correction = correction.plus(RatioOneKlBiasCorrection.metricsCorrection(config, ratio, logp, old,
+                        refLogp, weight, mask));
+                a = RatioOneKlBiasCorrection.advantages(config, a, ratio, logp, old, refLogp, mask);
             }
             old = ImportanceRatios.oldLogpAtRatioOne(logp, old, mask);
         } else {

@@ -144,6 +144,7 @@ public final class CurrentPolicyLoss {
                 : zeroedRowsLogp(logpOfRows, rows.oldLogp(), Arrays.copyOf(advantage, n), mask, rolloutRatio);
         PolicyObjective.Moved m = objective.move(loss.config(), logp,
                 first == null ? null : prefix(first.entropy(), n), Arrays.copyOf(oldLogp, n),
+                loss.config().klBiasCorrection() && rows.refLogp() != null ? prefix(rows.refLogp(), n) : null,
                 Arrays.copyOf(advantage, n), prefix(rows.weight(), n), mask, sequenceOf, random, rolloutRatio);
         System.arraycopy(m.oldLogp(), 0, oldLogp, 0, n);
         System.arraycopy(m.advantage(), 0, advantage, 0, n);

@@ -214,6 +214,26 @@ class CurrentPolicyRowsTest {
         assertTrue(c.clipLowFraction() > 0.05 && c.clipHighFraction() > 0.05, c.toString());
     }
 
+    /**
+     * TRL's KL weighted by the ratio (klBiasCorrection) under CISPO: the trainer's rows carry the reference log-probs
+     * from which its advantages take the term's gradient. On-policy CISPO's weight and every ratio are 1 to within
+     * rounding, so it trains as GRPO with the kernel's own weighted KL does, and logs the same KL.
+     */
+    @Test
+    void cispoOnPolicyWithTheWeightedKlTrainsAsGrpo() {
+        TrainConfig grpo = TrainConfigs.withOverrides(TrainConfigs.withOverrides(TrainConfigs.preset("grpo"),
+                SHAPE.replace("\"miniBatches\": 2", "\"miniBatches\": 1")),
+                "{\"loss\": {\"klCoef\": 0.5, \"klBiasCorrection\": true}}");
+        TrainConfig cispo = TrainConfigs.withOverrides(grpo, "{\"cispo\": {\"minWeight\": 0, \"maxWeight\": 5}}");
+        TransformerPolicy reference = BaseModel.newPolicy(TrainConfigs.withOverrides(grpo, "{\"seed\": 7}"));
+        TransformerPolicy a = BaseModel.newPolicy(grpo), b = BaseModel.newPolicy(cispo);
+        List<float[]> initial = parameters(a);
+        StepMetrics ma = new Trainer(grpo, a, reference).step(0), mb = new Trainer(cispo, b, reference).step(0);
+        assertTrue(ma.kl() > 1e-2, "a KL to compare: " + ma);
+        assertEquals(ma.kl(), mb.kl(), 1e-5 * ma.kl());
+        assertSameStepsOfLrsOrder(initial, a, b, grpo.learningRate());
+    }
+
     @Test
     void entropyMaskingWithGspoIsRefused() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> TrainConfigs.withOverrides(
@@ -241,8 +261,6 @@ class CurrentPolicyRowsTest {
                 {"vespo", "{\"sequenceRatio\": true}", "sequenceRatio: VESPO has its own sequence-level ratio"},
                 {"vespo", "{\"cispo\": {\"minWeight\": 0, \"maxWeight\": 5}}", "vespo: cispo is set too"},
                 {"vespo", "{\"loss\": {\"entropyAdvBeta\": 0.4}}", "and VESPO rides on the advantage"},
-                {"gmpo", "{\"loss\": {\"klCoef\": 0.04, \"klBiasCorrection\": true}}",
-                        "loss.klBiasCorrection: it weights the KL term by the kernel's ratio, and GMPO runs"},
                 {"gspo", "{\"loss\": {\"klCoef\": 0.04, \"klBiasCorrection\": true}}",
                         "loss.klBiasCorrection: with sequenceRatio"},
                 {"kl-cov", "{\"offPolicyMaskThreshold\": 0.1}",

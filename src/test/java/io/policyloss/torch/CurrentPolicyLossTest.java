@@ -37,22 +37,12 @@ class CurrentPolicyLossTest {
 
     @Test
     void sapoMovesTheFirstRowsAsTheHostStepsDoAndLeavesTheRest() {
-        Random r = new Random(5);
-        float[] logits = new float[ROWS * VOCAB], oldLogp = new float[ROWS], advantage = new float[ROWS],
-                weight = new float[ROWS], mask = new float[MOVED];
-        long[] target = new long[ROWS];
-        int[] target32 = new int[ROWS];
-        for (int k = 0; k < logits.length; ++k) logits[k] = (float) (2 * r.nextGaussian());
-        for (int i = 0; i < ROWS; ++i) {
-            target32[i] = (int) (target[i] = r.nextInt(VOCAB));
-            oldLogp[i] = (float) (-Math.log(VOCAB) + r.nextGaussian());
-            advantage[i] = (float) r.nextGaussian();
-            weight[i] = i % 7 == 6 ? 0 : 1f / ROWS;
-            if (i < MOVED) mask[i] = weight[i] == 0 ? 0 : 1;
-        }
+        Fixture f = Fixture.random(new Random(5));
+        float[] logits = f.logits(), oldLogp = f.oldLogp(), advantage = f.advantage(), weight = f.weight(),
+                mask = f.mask();
+        int[] target32 = f.target32();
         PolicyObjective sapo = PolicyObjective.CLIPPED.with(Sapo.defaults());
-        PolicyRows rows = PolicyRows.of(Tensors.longs(target, ROWS), Tensors.floats(oldLogp, ROWS),
-                Tensors.floats(advantage, ROWS), Tensors.floats(weight, ROWS));
+        PolicyRows rows = f.rows();
         TorchLossResult got = new CurrentPolicyLoss(new TorchFusedLoss(CONFIG), sapo)
                 .compute(Tensors.floats(logits, ROWS, VOCAB), rows, mask, null, null);
 
@@ -123,6 +113,42 @@ class CurrentPolicyLossTest {
                 null, f).metrics(), "in place");
     }
 
+    /**
+     * CISPO with TRL's KL weighted by the token's ratio reads the rows' reference log-probs for the advantages that
+     * carry the term's gradient (PolicyObjective.move with refLogp): what the host steps give, bit for bit, in place
+     * too.
+     */
+    @Test
+    void cispoTakesTheWeightedKlFromTheRowsReference() {
+        Random r = new Random(9);
+        Fixture f = Fixture.random(r);
+        float[] logits = f.logits(), oldLogp = f.oldLogp(), advantage = f.advantage(), weight = f.weight(),
+                mask = f.mask(), refLogp = new float[ROWS];
+        int[] target32 = f.target32();
+        for (int i = 0; i < ROWS; ++i) refLogp[i] = (float) (-Math.log(VOCAB) + r.nextGaussian());
+        LossConfig config = CONFIG.toBuilder().klCoef(0.04).klBiasCorrection(true).build();
+        PolicyObjective cispo = PolicyObjective.CLIPPED.with(Cispo.defaults());
+        PolicyRows rows = f.rows().withRefLogp(Tensors.floats(refLogp, ROWS));
+        CurrentPolicyLoss op = new CurrentPolicyLoss(new TorchFusedLoss(config), cispo);
+        TorchLossResult got = op.compute(Tensors.floats(logits, ROWS, VOCAB), rows, mask, null, null);
+
+        FusedLoss loss = new FusedLoss(config);
+        LossResult first = loss.compute(batch(logits, target32, oldLogp, advantage, weight).refLogp(refLogp)
+                .noGradient());
+        PolicyObjective.Moved m = cispo.move(config, Arrays.copyOf(first.logp(), MOVED),
+                Arrays.copyOf(first.entropy(), MOVED), Arrays.copyOf(oldLogp, MOVED), Arrays.copyOf(refLogp, MOVED),
+                Arrays.copyOf(advantage, MOVED), Arrays.copyOf(weight, MOVED), mask, null, null, null);
+        float[] old = oldLogp.clone(), a = advantage.clone();
+        System.arraycopy(m.oldLogp(), 0, old, 0, MOVED);
+        System.arraycopy(m.advantage(), 0, a, 0, MOVED);
+        LossResult want = loss.compute(batch(logits, target32, old, a, weight).refLogp(refLogp));
+        assertArrayEquals(want.dlogitsF32(), Tensors.toFloats(got.dlogits()));
+        assertEquals(want.metrics().plus(m.metricsCorrection()), got.metrics());
+        assertTrue(m.metricsCorrection().sumKl() != 0, "the term's value at the token's ratio");
+        assertEquals(got.metrics(), op.computeInPlace(Tensors.floats(logits, ROWS, VOCAB), rows, mask, null, null)
+                .metrics(), "in place");
+    }
+
     @Test
     void ppoClippedLossIsOnePlainCall() {
         Tensor logits = Tensors.floats(new float[] {0, 1, 2, 3, 1, 1}, 2, 3);
@@ -152,6 +178,31 @@ class CurrentPolicyLossTest {
         NullPointerException npe = assertThrows(NullPointerException.class,
                 () -> loss.compute(logits, rows, null, null, null));
         assertEquals("mask", npe.getMessage());
+    }
+
+    /** ROWS random rows, the first MOVED of them counted (mask 1) where their weight is not 0. */
+    private record Fixture(float[] logits, long[] target, int[] target32, float[] oldLogp, float[] advantage,
+            float[] weight, float[] mask) {
+        static Fixture random(Random r) {
+            float[] logits = new float[ROWS * VOCAB], oldLogp = new float[ROWS], advantage = new float[ROWS],
+                    weight = new float[ROWS], mask = new float[MOVED];
+            long[] target = new long[ROWS];
+            int[] target32 = new int[ROWS];
+            for (int k = 0; k < logits.length; ++k) logits[k] = (float) (2 * r.nextGaussian());
+            for (int i = 0; i < ROWS; ++i) {
+                target32[i] = (int) (target[i] = r.nextInt(VOCAB));
+                oldLogp[i] = (float) (-Math.log(VOCAB) + r.nextGaussian());
+                advantage[i] = (float) r.nextGaussian();
+                weight[i] = i % 7 == 6 ? 0 : 1f / ROWS;
+                if (i < MOVED) mask[i] = weight[i] == 0 ? 0 : 1;
+            }
+            return new Fixture(logits, target, target32, oldLogp, advantage, weight, mask);
+        }
+
+        PolicyRows rows() {
+            return PolicyRows.of(Tensors.longs(target, ROWS), Tensors.floats(oldLogp, ROWS),
+                    Tensors.floats(advantage, ROWS), Tensors.floats(weight, ROWS));
+        }
     }
 
     private static LossBatch batch(float[] logits, int[] target, float[] oldLogp, float[] advantage, float[] weight) {
