@@ -18,6 +18,7 @@ import io.policyloss.loss.LossConfig;
 import io.policyloss.loss.LossMetrics;
 import io.policyloss.loss.PolicyLossException;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Random;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
@@ -308,31 +309,37 @@ class FusedLinearPolicyLossTest {
             mask[i] = weight[i] == 0 ? 0 : 1;
             sequenceOf[i] = i / TIME;
         }
-        TorchFusedLoss kernel = new TorchFusedLoss(CONFIG);
-        for (PolicyObjective one : new PolicyObjective[] {PolicyObjective.CLIPPED.with(Cispo.defaults()),
-                PolicyObjective.CLIPPED.with(Sapo.defaults())}) {
-            PolicyObjective two = one.withOffPolicyMaskThreshold(Double.POSITIVE_INFINITY);
-            assertTrue(one.movesEachRowAlone() && !two.movesEachRowAlone());
-            LinearLossResult[] results = new LinearLossResult[2];
-            Tensor[][] leaves = new Tensor[2][];
-            for (int k = 0; k < 2; ++k) {
-                leaves[k] = in.leaves(ScalarType.Float);
-                results[k] = new CurrentPolicyLoss(new FusedLinearPolicyLoss(kernel, 4), k == 0 ? one : two).compute(
-                        leaves[k][0].tanh(), leaves[k][1], leaves[k][2], in.rows, mask, sequenceOf, null);
-                results[k].backward();
-            }
-            assertEquals(results[1].loss().item_float(), results[0].loss().item_float(), 0f, "the kernel's loss");
-            for (int k = 0; k < 3; ++k)
-                assertArrayEquals(Tensors.toFloats(leaves[1][k].grad()), Tensors.toFloats(leaves[0][k].grad()),
-                        "gradient " + k);
-            assertMetricsClose(results[1].metrics(), results[0].metrics(), 1e-9);
-            Tensor[] p = in.leaves(ScalarType.Float);
-            TorchLossResult whole = new CurrentPolicyLoss(kernel, one).compute(torch.linear(p[0].tanh(), p[1],
-                    new TensorOptional(p[2])), in.rows, mask, sequenceOf, null);
-            whole.backward();
-            assertClose(Outcome.of(whole.loss().item_double(), whole.metrics(), p),
-                    Outcome.of(results[0].loss().item_double(), results[0].metrics(), leaves[0]), 2e-6, 1e-5);
+        // With the KL weighted by the ratio too, whose advantages read each chunk's reference log-probs.
+        for (LossConfig config : List.of(CONFIG, CONFIG.toBuilder().klBiasCorrection(true).build()))
+            for (PolicyObjective one : new PolicyObjective[] {PolicyObjective.CLIPPED.with(Cispo.defaults()),
+                    PolicyObjective.CLIPPED.with(Sapo.defaults())})
+                assertOnePassGivesTheBitsOfTwo(new TorchFusedLoss(config), one, in, mask, sequenceOf);
+    }
+
+    /** {@code one}'s pass and two passes give the same bits, and what the whole logits give. */
+    private static void assertOnePassGivesTheBitsOfTwo(TorchFusedLoss kernel, PolicyObjective one, Inputs in,
+            float[] mask, int[] sequenceOf) {
+        PolicyObjective two = one.withOffPolicyMaskThreshold(Double.POSITIVE_INFINITY);
+        assertTrue(one.movesEachRowAlone() && !two.movesEachRowAlone());
+        LinearLossResult[] results = new LinearLossResult[2];
+        Tensor[][] leaves = new Tensor[2][];
+        for (int k = 0; k < 2; ++k) {
+            leaves[k] = in.leaves(ScalarType.Float);
+            results[k] = new CurrentPolicyLoss(new FusedLinearPolicyLoss(kernel, 4), k == 0 ? one : two).compute(
+                    leaves[k][0].tanh(), leaves[k][1], leaves[k][2], in.rows, mask, sequenceOf, null);
+            results[k].backward();
         }
+        assertEquals(results[1].loss().item_float(), results[0].loss().item_float(), 0f, "the kernel's loss");
+        for (int k = 0; k < 3; ++k)
+            assertArrayEquals(Tensors.toFloats(leaves[1][k].grad()), Tensors.toFloats(leaves[0][k].grad()),
+                    "gradient " + k);
+        assertMetricsClose(results[1].metrics(), results[0].metrics(), 1e-9);
+        Tensor[] p = in.leaves(ScalarType.Float);
+        TorchLossResult whole = new CurrentPolicyLoss(kernel, one).compute(torch.linear(p[0].tanh(), p[1],
+                new TensorOptional(p[2])), in.rows, mask, sequenceOf, null);
+        whole.backward();
+        assertClose(Outcome.of(whole.loss().item_double(), whole.metrics(), p),
+                Outcome.of(results[0].loss().item_double(), results[0].metrics(), leaves[0]), 2e-6, 1e-5);
     }
 
     /**
