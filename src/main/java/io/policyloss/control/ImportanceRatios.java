@@ -61,6 +61,11 @@ public final class ImportanceRatios {
         return Math.exp(logRatio(logp, oldLogp));
     }
 
+    /** Whether the kernel clamps the row's log-ratio (its PL_FLAG_RATIO_CLAMPED): the ratio then takes no gradient. */
+    static boolean clamped(double logp, double oldLogp) {
+        return Math.abs(logp - oldLogp) > MAX_LOG_RATIO;
+    }
+
     /** logp - oldLogp, clamped to [-20, 20] as the kernel clamps d. */
     static double logRatio(double logp, double oldLogp) {
         return clamp(logp - oldLogp);

@@ -16,8 +16,6 @@ import io.policyloss.loss.LossMetrics;
  * these advantages come after them.
  */
 final class RatioOneKlBiasCorrection {
-    private static final double MAX_LOG_RATIO = 20;
-
     private RatioOneKlBiasCorrection() {}
 
     /**
@@ -51,9 +49,12 @@ final class RatioOneKlBiasCorrection {
             return new Term(kl, gradient, kl + gradient);
         }
 
-        /** d(r kl)/dlogp over beta: r (kl + dkl/dlogp), or r dkl/dlogp where r is clamped (it takes no gradient). */
-        double weightedGradient(double ratio, boolean ratioClamped) {
-            return ratio * (ratioClamped ? gradient : klPlusGradient);
+        /**
+         * d(r kl)/dlogp, r (kl + dkl/dlogp) (r dkl/dlogp where r is clamped: it takes no gradient), less the kernel's
+         * at ratio 1, kl + dkl/dlogp.
+         */
+        double missingGradient(double ratio, double logp, double oldLogp) {
+            return ratio * (ImportanceRatios.clamped(logp, oldLogp) ? gradient : klPlusGradient) - klPlusGradient;
         }
     }
 
@@ -70,8 +71,7 @@ final class RatioOneKlBiasCorrection {
         for (int i = 0; i < mask.length; ++i) {
             if (mask[i] == 0) continue;
             Term t = Term.of(config.klEstimator(), logp[i], refLogp[i]);
-            double missing = t.weightedGradient(ratio[i], ratioClamped(logp[i], oldLogp[i])) - t.klPlusGradient();
-            out[i] = (float) (advantage[i] - config.klCoef() * missing);
+            out[i] = (float) (advantage[i] - config.klCoef() * t.missingGradient(ratio[i], logp[i], oldLogp[i]));
         }
         return out;
     }
@@ -89,15 +89,11 @@ final class RatioOneKlBiasCorrection {
         for (int i = 0; i < mask.length; ++i) {
             if (mask[i] == 0) continue;
             Term t = Term.of(config.klEstimator(), logp[i], refLogp[i]);
-            double missing = t.weightedGradient(ratio[i], ratioClamped(logp[i], oldLogp[i])) - t.klPlusGradient();
-            loss += weight[i] * config.klCoef() * ((ratio[i] - 1) * t.kl() - missing);
+            loss += weight[i] * config.klCoef()
+                    * ((ratio[i] - 1) * t.kl() - t.missingGradient(ratio[i], logp[i], oldLogp[i]));
             kl += (ratio[i] - 1) * t.kl();
         }
         return new LossMetrics(loss, 0, 0, 0, 0, 0, 0, 0, 0, 0, kl, 0);
-    }
-
-    private static boolean ratioClamped(double logp, double oldLogp) {
-        return Math.abs(logp - oldLogp) > MAX_LOG_RATIO;
     }
 
     private static void checkRows(double[] ratio, float[] logp, float[] oldLogp, float[] refLogp, float[] mask) {
