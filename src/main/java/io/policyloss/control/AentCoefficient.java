@@ -27,7 +27,8 @@ public record AentCoefficient(double lambda, double beta, double low, double hig
         if (beta < 0) throw new IllegalArgumentException("beta: must be >= 0, got " + beta);
         if (high < low) throw new IllegalArgumentException("high: must be >= low (" + low + "), got " + high);
         if (lambdaHigh < lambdaLow)
-            throw new IllegalArgumentException("lambdaHigh: must be >= lambdaLow (" + lambdaLow + "), got " + lambdaHigh);
+            throw new IllegalArgumentException("lambdaHigh: must be >= lambdaLow (" + lambdaLow + "), got "
+                    + lambdaHigh);
         if (lambda < lambdaLow || lambda > lambdaHigh)
             throw new IllegalArgumentException("lambda: must be in [lambdaLow, lambdaHigh] = [" + lambdaLow + ", "
                     + lambdaHigh + "], got " + lambda);
