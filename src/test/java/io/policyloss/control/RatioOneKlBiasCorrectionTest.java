@@ -65,8 +65,8 @@ class RatioOneKlBiasCorrectionTest {
             oldLogp[i] = (float) Math.min(logp[i] - d, 0);
             double offset = i % 11 == 4 ? 2.8 + 0.2 * random.nextDouble() : -2 + 4 * random.nextDouble();
             refLogp[i] = (float) (logp[i] + offset);
-            // A few rows whose ratio is clamped, at e^20: a kl of about 5e-7, where r kl's gradient without r's part
-            // differs from it by 5e-4, and a weight that leaves the loss to the other rows.
+            // A few rows whose ratio is clamped, at e^20: ref_logp - logp = 1e-3, where r kl's gradient without r's
+            // part differs from it by 5e-4 of it (1e-3 for k1), and a weight that leaves the loss to the other rows.
             if (clampedRatio) {
                 refLogp[i] = logp[i] + 1e-3f;
                 weight[i] *= 1e-9f;
