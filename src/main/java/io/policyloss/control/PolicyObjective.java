@@ -233,8 +233,7 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
             if (surrogate instanceof ReweightedPolicyGradient reweighted) {
                 correction = reweighted.metricsCorrection(a, ratio, logp, old, weight, mask);
                 a = reweighted.advantages(a, ratio, mask);
-                clips = (i, adv) -> new ZeroedRowClips.RowClips(reweighted.clippedLow(ratio[i], adv),
-                        reweighted.clippedHigh(ratio[i], adv), false);
+                clips = ZeroedRowClips.reweighted(reweighted, ratio);
             } else if (surrogate instanceof Dppo dppo) {
                 correction = dppo.metricsCorrection(a, logp, old, weight, mask);
                 a = dppo.advantages(a, logp, old, mask);

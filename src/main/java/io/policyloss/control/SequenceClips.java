@@ -38,9 +38,8 @@ public record SequenceClips(double low, double high, double sequences) {
     public static SequenceClips of(float[] logp, float[] oldLogp, float[] advantage, float[] mask, int[] sequenceOf,
             LossConfig config) {
         Objects.requireNonNull(config, "config");
-        float lowerBound = 1f - (float) config.epsLow(), upperBound = 1f + (float) config.epsHigh();
-        return count(logp, oldLogp, advantage, mask, sequenceOf, (s, a) -> a < 0 && (float) s < lowerBound,
-                (s, a) -> a > 0 && (float) s > upperBound);
+        double[] ratio = sequenceRatios(logp, oldLogp, mask, sequenceOf);
+        return count(ZeroedRowClips.ppo(config, ratio), advantage, mask, sequenceOf, ratio.length);
     }
 
     /**
@@ -52,26 +51,28 @@ public record SequenceClips(double low, double high, double sequences) {
     public static SequenceClips of(float[] logp, float[] oldLogp, float[] advantage, float[] mask, int[] sequenceOf,
             ReweightedPolicyGradient surrogate) {
         Objects.requireNonNull(surrogate, "surrogate");
-        return count(logp, oldLogp, advantage, mask, sequenceOf, surrogate::clippedLow, surrogate::clippedHigh);
+        double[] ratio = sequenceRatios(logp, oldLogp, mask, sequenceOf);
+        return count(ZeroedRowClips.reweighted(surrogate, ratio), advantage, mask, sequenceOf, ratio.length);
     }
 
-    /** Whether a sequence of ratio s and advantage a is clipped on one side. */
-    @FunctionalInterface
-    private interface Side {
-        boolean clipped(double s, double a);
+    /** Each sequence's ratio s, exp of its mean log-ratio (unclamped, as TRL's coef_1). */
+    private static double[] sequenceRatios(float[] logp, float[] oldLogp, float[] mask, int[] sequenceOf) {
+        double[] ratio = SequenceImportanceRatio.sequenceLogRatios(logp, oldLogp, mask, sequenceOf);
+        for (int s = 0; s < ratio.length; ++s) ratio[s] = Math.exp(ratio[s]);  // in place: the log-ratios' array
+        return ratio;
     }
 
-    private static SequenceClips count(float[] logp, float[] oldLogp, float[] advantage, float[] mask,
-            int[] sequenceOf, Side lowSide, Side highSide) {
-        double[] logRatio = SequenceImportanceRatio.sequenceLogRatios(logp, oldLogp, mask, sequenceOf);
-        float[] sequenceAdvantage = sequenceAdvantages(advantage, mask, sequenceOf, logRatio.length);
+    /** The sequences {@code rule} counts clipped low and high (its dual clip, TRL counts none), indexed by sequence. */
+    private static SequenceClips count(ZeroedRowClips.Rule rule, float[] advantage, float[] mask, int[] sequenceOf,
+            int sequences) {
+        float[] sequenceAdvantage = sequenceAdvantages(advantage, mask, sequenceOf, sequences);
         double low = 0, high = 0;
-        for (int s = 0; s < logRatio.length; ++s) {
-            double ratio = Math.exp(logRatio[s]);
-            if (lowSide.clipped(ratio, sequenceAdvantage[s])) low += 1;
-            if (highSide.clipped(ratio, sequenceAdvantage[s])) high += 1;
+        for (int s = 0; s < sequences; ++s) {
+            ZeroedRowClips.RowClips clips = rule.at(s, sequenceAdvantage[s]);
+            if (clips.low()) low += 1;
+            if (clips.high()) high += 1;
         }
-        return new SequenceClips(low, high, logRatio.length);
+        return new SequenceClips(low, high, sequences);
     }
 
     /** TRL's {@code clip_ratio/low_mean}: the share of sequences clipped low; 0 for none. */

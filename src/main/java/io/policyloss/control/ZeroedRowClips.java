@@ -21,7 +21,7 @@ final class ZeroedRowClips {
         static final RowClips NONE = new RowClips(false, false, false);
     }
 
-    /** How a loss counts row i's clip were its advantage the one given. */
+    /** How a loss counts row i's clip were its advantage the one given (SequenceClips: sequence i's). */
     @FunctionalInterface
     interface Rule {
         RowClips at(int row, double advantage);
@@ -67,6 +67,12 @@ final class ZeroedRowClips {
             boolean dual = c > 0 && advantage < 0 && c < Math.max(r, clipped);
             return new RowClips(advantage < 0 && r < low, advantage > 0 && r > high, dual);
         };
+    }
+
+    /** CISPO's or SAPO's own counts of a row of ratio r ({@code clippedLow}, {@code clippedHigh}); no dual clip. */
+    static Rule reweighted(ReweightedPolicyGradient surrogate, double[] ratio) {
+        return (i, advantage) -> new RowClips(surrogate.clippedLow(ratio[i], advantage),
+                surrogate.clippedHigh(ratio[i], advantage), false);
     }
 
     private static int count(boolean b) {
