@@ -1,6 +1,7 @@
 package io.policyloss.control;
 
 import io.policyloss.loss.LossConfig;
+import java.util.Arrays;
 import java.util.Objects;
 import java.util.random.RandomGenerator;
 
@@ -47,10 +48,19 @@ public record ClipCov(double clipRatio, double lower, double upper) implements S
     }
 
     /**
-     * The advantages with the chosen tokens' set to 0, the others as given (padding rows included). {@code config}
-     * gives the clip range (epsLow, epsHigh) that tells which tokens PPO clips; {@code random} picks the tokens.
+     * The advantages with the chosen tokens' set to 0, the others as given (padding rows included): {@link #choose}'s
+     * advantages.
      */
     public float[] advantages(LossConfig config, float[] advantage, float[] logp, float[] oldLogp, float[] mask,
+            RandomGenerator random) {
+        return choose(config, advantage, logp, oldLogp, mask, random).advantages();
+    }
+
+    /**
+     * The tokens Clip-Cov takes out and the advantages without them. {@code config} gives the clip range (epsLow,
+     * epsHigh) that tells which tokens PPO clips; {@code random} picks the tokens.
+     */
+    public Choice choose(LossConfig config, float[] advantage, float[] logp, float[] oldLogp, float[] mask,
             RandomGenerator random) {
         Objects.requireNonNull(config, "config");
         Objects.requireNonNull(random, "random");
@@ -78,6 +88,23 @@ public record ClipCov(double clipRatio, double lower, double upper) implements S
             candidates[j] = chosen;
             out[chosen] = 0;
         }
-        return out;
+        return new Choice(out, Arrays.copyOf(candidates, take), counted);
+    }
+
+    /**
+     * One call's choice.
+     *
+     * @param advantages the advantages with the chosen tokens' set to 0
+     * @param tokens the chosen rows, in the order drawn
+     * @param counted the counted tokens (mask 1) the choice was made among
+     */
+    public record Choice(float[] advantages, int[] tokens, int counted) {
+        /**
+         * verl's {@code pg_clipfrac} under Clip-Cov: the chosen tokens' share of the counted ones (0 with none
+         * counted), which it reports in place of PPO's clip fraction (and {@code pg_clipfrac_lower} 0).
+         */
+        public double clipFraction() {
+            return counted == 0 ? 0 : (double) tokens.length / counted;
+        }
     }
 }

@@ -6,8 +6,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.policyloss.loss.LossConfig;
+import java.util.Arrays;
 import java.util.Random;
 import java.util.SplittableRandom;
+import java.util.stream.IntStream;
 import org.junit.jupiter.api.Test;
 
 /** Clip-Cov's choice of tokens, against covariances worked out by hand and the rule's stated properties. */
@@ -25,10 +27,17 @@ class ClipCovTest {
         ClipCov all = new ClipCov(1.0, 1, 5), few = ClipCov.defaults();
         assertArrayEquals(new float[] {0, 2, -2, 0, 0, 1000},
                 all.advantages(CLIP, advantage, logp, onPolicy, mask, new SplittableRandom(1)), "both candidates");
+        ClipCov.Choice both = all.choose(CLIP, advantage, logp, onPolicy, mask, new SplittableRandom(1));
+        assertArrayEquals(new int[] {0, 3}, IntStream.of(both.tokens()).sorted().toArray());
+        assertEquals(2.0 / 5, both.clipFraction(), "verl's pg_clipfrac: 2 of the 5 counted tokens, padding aside");
         int[] picked = new int[6];
         for (int seed = 0; seed < 200; ++seed) {
-            float[] a = few.advantages(CLIP, advantage, logp, onPolicy, mask, new SplittableRandom(seed));
+            ClipCov.Choice one = few.choose(CLIP, advantage, logp, onPolicy, mask, new SplittableRandom(seed));
+            float[] a = one.advantages();
             for (int i = 0; i < 6; ++i) picked[i] += a[i] != advantage[i] ? 1 : 0;
+            assertEquals(1, one.tokens().length);
+            assertEquals(0f, a[one.tokens()[0]], "the token named is the one zeroed");
+            assertEquals(1.0 / 5, one.clipFraction());
         }
         assertEquals(200, picked[0] + picked[3], "one token a call (2e-4 of 5 rounds down, to the minimum of 1)");
         assertTrue(picked[0] > 60 && picked[3] > 60, "either candidate: " + picked[0] + " / " + picked[3]);
@@ -54,7 +63,8 @@ class ClipCovTest {
             oldLogp[i] = (float) (logp[i] + 0.25 * r.nextGaussian());
         }
         ClipCov clipCov = new ClipCov(0.01, 0.5, 3);
-        float[] got = clipCov.advantages(CLIP, advantage, logp, oldLogp, mask, new SplittableRandom(7));
+        ClipCov.Choice choice = clipCov.choose(CLIP, advantage, logp, oldLogp, mask, new SplittableRandom(7));
+        float[] got = choice.advantages();
         double meanA = 0, meanLogp = 0, counted = 0;
         for (int i = 0; i < rows; ++i) {
             meanA += mask[i] * advantage[i];
@@ -77,6 +87,17 @@ class ClipCovTest {
         }
         assertTrue(candidates > 2 * (int) (0.01 * counted), candidates + " candidates");
         assertEquals((int) (0.01 * counted), zeroed, "1% of " + counted + " counted tokens");
+        // verl: masked_mean((corr == 0).float(), response_mask), corr 0 on the chosen tokens.
+        float[] corr = new float[rows];
+        Arrays.fill(corr, 1);
+        for (int i : choice.tokens()) corr[i] = 0;
+        double chosenCounted = 0;
+        for (int i = 0; i < rows; ++i) chosenCounted += corr[i] == 0 ? mask[i] : 0;
+        assertArrayEquals(IntStream.range(0, rows).filter(i -> got[i] != advantage[i]).toArray(),
+                IntStream.of(choice.tokens()).sorted().toArray(), "each zeroed token named once, and no other");
+        assertEquals(chosenCounted / counted, choice.clipFraction(), 1e-15);
+        assertEquals(0.0, clipCov.choose(CLIP, advantage, logp, oldLogp, new float[rows], new SplittableRandom(7))
+                .clipFraction(), "no counted token: verl's masked mean of nothing");
     }
 
     @Test
