@@ -1,8 +1,10 @@
 package io.policyloss;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.policyloss.loss.AggregationWeights.Totals;
 import io.policyloss.loss.LossResult;
 import io.policyloss.torch.LinearLossResult;
 import io.policyloss.torch.TorchLossResult;
@@ -11,6 +13,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** The README's Java examples compile, run, give sane results, and are the text the README shows. */
 class ReadmeExampleTest {
@@ -51,6 +54,18 @@ class ReadmeExampleTest {
         assertEquals(Math.exp(0.1), r.metrics().ratioMax(), 1e-6, "sequence 0's: -0.1 + 0.1 + 0.1");
         assertTrue(Double.isFinite(r.corrected().totalLoss()));
         assertShownVerbatim("ReadmeRolloutExample.java");
+    }
+
+    /** As the only rank of its group: the sums and the gather give back what the rank holds. */
+    @Test
+    void ranksExampleRunsAndMatchesTheReadme(@TempDir Path dir) throws IOException {
+        float[] entropies = {0.5f, 1.25f, 2f};
+        ReadmeRanksExample.Outcome r = ReadmeRanksExample.run(dir.resolve("store").toString(), entropies);
+        assertEquals(new Totals(7, 2), r.global());
+        assertEquals(r.local(), r.metrics());
+        assertEquals(7, r.metrics().validRows());
+        assertArrayEquals(entropies, r.entropies());
+        assertShownVerbatim("ReadmeRanksExample.java");
     }
 
     private static void assertShownVerbatim(String file) throws IOException {

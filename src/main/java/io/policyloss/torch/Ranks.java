@@ -1,0 +1,123 @@
+package io.policyloss.torch;
+
+import io.policyloss.control.SequenceClips;
+import io.policyloss.loss.AggregationWeights.Totals;
+import io.policyloss.loss.LossMetrics;
+import java.time.Duration;
+import java.util.Objects;
+import org.bytedeco.javacpp.DoublePointer;
+import org.bytedeco.javacpp.chrono.Milliseconds;
+import org.bytedeco.pytorch.Backend;
+import org.bytedeco.pytorch.ProcessGroupGloo;
+import org.bytedeco.pytorch.Store;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
+import org.bytedeco.pytorch.TensorVector;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/**
+ * What the loss needs summed or gathered across data-parallel ranks, over a libtorch process group (c10d, as
+ * torch.distributed's all-reduce in verl and TRL): the aggregation weights' global {@link Totals}, so that each
+ * rank's weights are those of the whole batch; {@link LossMetrics} and {@link SequenceClips} sums; every rank's rows
+ * (TRL gathers the entropies whose quantile entropy masking takes); and the gradients of a model whose loss took those
+ * global weights, which then add up, as each rank's loss is its share of the whole batch's, not a mean of its own.
+ *
+ * <p>Every rank calls the same methods in the same order, as with any collective. The sums and the gather reduce
+ * float64 CPU tensors, which a Gloo group takes (NCCL takes only GPU tensors); {@link #sumGradients} reduces the
+ * gradients where they are.
+ */
+public final class Ranks {
+    private final Backend group;
+
+    /** Over a group the caller made (its rank and size are the group's). */
+    public Ranks(Backend group) {
+        this.group = Objects.requireNonNull(group, "group");
+    }
+
+    /**
+     * A Gloo group of {@code size} ranks meeting through {@code store} (a FileStore on one machine, a TCPStore across
+     * machines), this one reachable at {@code hostname}; a collective that waits longer than {@code timeout} throws.
+     */
+    public static Ranks gloo(Store store, int rank, int size, String hostname, Duration timeout) {
+        Objects.requireNonNull(store, "store");
+        Objects.requireNonNull(hostname, "hostname");
+        Objects.requireNonNull(timeout, "timeout");
+        if (size < 1) throw new IllegalArgumentException("size: must be >= 1, got " + size);
+        if (rank < 0 || rank >= size)
+            throw new IllegalArgumentException("rank: must be in [0, " + size + "), got " + rank);
+        if (timeout.toMillis() < 1)
+            throw new IllegalArgumentException("timeout: must be at least 1 ms, got " + timeout);
+        ProcessGroupGloo.Options options = ProcessGroupGloo.Options.create(new Milliseconds(timeout.toMillis()));
+        options.devices().push_back(ProcessGroupGloo.createDeviceForHostname(hostname));
+        return new Ranks(new ProcessGroupGloo(store, rank, size, options));
+    }
+
+    public int rank() {
+        return group.getRank();
+    }
+
+    public int size() {
+        return group.getSize();
+    }
+
+    public Totals sum(Totals local) {
+        double[] s = sum(Objects.requireNonNull(local, "local").tokens(), local.sequences());
+        return new Totals(s[0], s[1]);
+    }
+
+    public LossMetrics sum(LossMetrics local) {
+        return LossMetrics.fromSums(sum(Objects.requireNonNull(local, "local").toSums()));
+    }
+
+    public SequenceClips sum(SequenceClips local) {
+        double[] s = sum(Objects.requireNonNull(local, "local").low(), local.high(), local.sequences());
+        return new SequenceClips(s[0], s[1], s[2]);
+    }
+
+    /**
+     * Every rank's {@code rows}, rank 0's first; ranks may hold different numbers of rows, none included. Values keep
+     * their bits, but -0 comes back as +0: each rank adds its rows into zeros at its offset, and the ranks' arrays are
+     * summed.
+     */
+    public float[] gather(float[] rows) {
+        Objects.requireNonNull(rows, "rows");
+        double[] lengths = new double[size()];
+        lengths[rank()] = rows.length;
+        lengths = sum(lengths);
+        int offset = 0, total = 0;
+        for (int r = 0; r < lengths.length; ++r) {
+            if (r == rank()) offset = total;
+            total += (int) lengths[r];
+        }
+        double[] all = new double[total];
+        for (int i = 0; i < rows.length; ++i) all[offset + i] = rows[i];
+        all = sum(all);
+        float[] out = new float[total];
+        for (int i = 0; i < total; ++i) out[i] = (float) all[i];
+        return out;
+    }
+
+    /**
+     * Adds every rank's gradients into each rank's, in place, after {@code backward()}: the parameters in the same
+     * order on every rank; one without a gradient is passed over (on every rank alike).
+     */
+    public void sumGradients(TensorVector parameters) {
+        Objects.requireNonNull(parameters, "parameters");
+        for (long i = 0; i < parameters.size(); ++i) {
+            Tensor grad = parameters.get(i).grad();
+            if (grad.defined()) group.allreduce(new TensorVector(grad))._wait();
+        }
+    }
+
+    private double[] sum(double... local) {
+        if (local.length == 0) return local;
+        Tensor t = torch.empty(new long[] {local.length}, new TensorOptions(ScalarType.Double), null);
+        DoublePointer data = new DoublePointer(t.data_ptr());
+        data.put(local);
+        group.allreduce(new TensorVector(t))._wait();
+        double[] out = new double[local.length];
+        data.get(out);
+        return out;
+    }
+}

@@ -1,0 +1,210 @@
+package io.policyloss.torch;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.policyloss.control.SequenceClips;
+import io.policyloss.loss.AggregationMode;
+import io.policyloss.loss.AggregationWeights;
+import io.policyloss.loss.AggregationWeights.Totals;
+import io.policyloss.loss.LossConfig;
+import io.policyloss.loss.LossMetrics;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.bytedeco.pytorch.FileStore;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorVector;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.function.Executable;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Sums and gathers across ranks, each rank a thread of this JVM on a Gloo group over loopback: a batch split over
+ * ranks gives the whole batch's weights, metrics and weight gradients; the gather is every rank's rows in order.
+ */
+class RanksTest {
+    private static final int HIDDEN = 8, VOCAB = 24;
+    private static final LossConfig CONFIG = LossConfig.builder().epsHigh(0.28).entropyCoef(0.01).build();
+
+    @TempDir
+    Path dir;
+
+    /** A batch of sequences under a linear head, split by sequence over two ranks, against the one-rank batch. */
+    @Test
+    void aBatchSplitOverRanksGivesTheWholeBatchsWeightsMetricsAndGradients() throws Exception {
+        Random r = new Random(3);
+        int sequences = 6;
+        int[] lengths = new int[sequences];
+        List<Integer> seq = new ArrayList<>();
+        for (int s = 0; s < sequences; ++s) {
+            lengths[s] = 1 + r.nextInt(6);
+            for (int t = 0; t < lengths[s]; ++t) seq.add(s);
+        }
+        int rows = seq.size(), split = lengths[0] + lengths[1] + lengths[2];  // rank 0: sequences 0-2
+        int[] sequenceOf = seq.stream().mapToInt(Integer::intValue).toArray();
+        float[] hidden = gaussian(r, rows * HIDDEN, 1), w = gaussian(r, VOCAB * HIDDEN, 0.5), mask = new float[rows];
+        float[] oldLogp = new float[rows], advantage = new float[rows];
+        long[] target = new long[rows];
+        for (int i = 0; i < rows; ++i) {
+            mask[i] = i % 5 == 4 ? 0 : 1;  // padding rows inside sequences too
+            target[i] = r.nextInt(VOCAB);
+            oldLogp[i] = (float) (-Math.log(VOCAB) + 0.5 * r.nextGaussian());
+            advantage[i] = (float) r.nextGaussian();
+        }
+        Part whole = new Part(hidden, w, mask, sequenceOf, oldLogp, advantage, target, 0, rows);
+        float[] wholeWeights = whole.weights(Totals.of(mask, sequenceOf));
+        Step one = whole.step(wholeWeights);
+
+        List<Ranked> parts = onRanks(2, ranks -> {
+            Part p = ranks.rank() == 0 ? whole.rows(0, split) : whole.rows(split, rows);
+            Totals global = ranks.sum(Totals.of(p.mask, p.sequenceOf));
+            assertEquals(Totals.of(mask, sequenceOf), global, "rank " + ranks.rank());
+            float[] weights = p.weights(global);
+            assertArrayEquals(Arrays.copyOfRange(wholeWeights, p.first, p.end), weights, "the whole batch's weights");
+            Step s = p.step(weights);
+            ranks.sumGradients(new TensorVector(s.w));
+            return new Ranked(s.w, s.metrics, ranks.sum(s.metrics));
+        });
+        LossMetrics local0 = parts.get(0).local, local1 = parts.get(1).local;
+        for (Ranked s : parts) {
+            assertEquals(local0.plus(local1), s.summed, "every rank has the sum");
+            // Within float rounding: a rank's matmul over fewer rows may round a logit otherwise than the whole's.
+            double[] want = one.metrics.toSums(), got = s.summed.toSums();
+            for (int k = 0; k < want.length; ++k)
+                assertEquals(want[k], got[k], 1e-5 * Math.abs(want[k]) + 1e-12, "metric sum " + k);
+        }
+        assertTrue(local0.validRows() > 0 && local1.validRows() > 0, "rows on both ranks");
+        float[] grad0 = Tensors.toFloats(parts.get(0).w.grad()), grad1 = Tensors.toFloats(parts.get(1).w.grad());
+        assertArrayEquals(grad0, grad1, "both ranks hold the same gradient");
+        float[] want = Tensors.toFloats(one.w.grad());
+        double scale = 0;
+        for (float v : want) scale = Math.max(scale, Math.abs(v));
+        for (int i = 0; i < want.length; ++i) assertEquals(want[i], grad0[i], 1e-5 * scale, "dL/dW element " + i);
+    }
+
+    @Test
+    void theGatherIsEveryRanksRowsInRankOrder() throws Exception {
+        float[][] rows = {
+            {1.5f, Float.NaN, Float.POSITIVE_INFINITY, -0.0f, Float.MIN_VALUE},
+            {},
+            {-3f, Float.NEGATIVE_INFINITY, 0f, 7e-30f, 2f, 3f, Float.MAX_VALUE},
+        };
+        float[] want = {1.5f, Float.NaN, Float.POSITIVE_INFINITY, 0.0f, Float.MIN_VALUE,  // -0 as +0
+            -3f, Float.NEGATIVE_INFINITY, 0f, 7e-30f, 2f, 3f, Float.MAX_VALUE};
+        for (float[] got : onRanks(3, ranks -> ranks.gather(rows[ranks.rank()]))) assertArrayEquals(want, got);
+        for (float[] got : onRanks(2, ranks -> ranks.gather(new float[0]))) assertEquals(0, got.length);
+    }
+
+    @Test
+    void sequenceClipsAddUp() throws Exception {
+        SequenceClips[] local = {new SequenceClips(1, 2, 10), new SequenceClips(0, 3, 7)};
+        for (SequenceClips got : onRanks(2, ranks -> ranks.sum(local[ranks.rank()])))
+            assertEquals(local[0].plus(local[1]), got);
+    }
+
+    @Test
+    void aCollectiveAnotherRankMissesThrowsAtTheTimeout() throws Exception {
+        List<String> outcome = onRanks(2, Duration.ofSeconds(5), ranks -> {
+            if (ranks.rank() == 1) return "left";
+            RuntimeException e = assertThrows(RuntimeException.class, () -> ranks.sum(LossMetrics.ZERO));
+            return e.getMessage();
+        });
+        assertTrue(outcome.get(0).contains("Timed out waiting 5000ms"), "Gloo's message: " + outcome.get(0));
+    }
+
+    @Test
+    void badArgumentsNameTheArgument() {
+        FileStore store = new FileStore(dir.resolve("unused").toString(), 2);
+        Duration second = Duration.ofSeconds(1);
+        assertMessage("rank: must be in [0, 2), got 2", () -> Ranks.gloo(store, 2, 2, "127.0.0.1", second));
+        assertMessage("rank: must be in [0, 2), got -1", () -> Ranks.gloo(store, -1, 2, "127.0.0.1", second));
+        assertMessage("size: must be >= 1, got 0", () -> Ranks.gloo(store, 0, 0, "127.0.0.1", second));
+        assertMessage("timeout: must be at least 1 ms, got PT0S",
+                () -> Ranks.gloo(store, 0, 2, "127.0.0.1", Duration.ZERO));
+        assertMessage("hostname", () -> Ranks.gloo(store, 0, 2, null, second));
+        assertMessage("group", () -> new Ranks(null));
+    }
+
+    /** Rows [first, end) of a batch: hidden states, the shared head W, and the loss's row inputs. */
+    private record Part(float[] hidden, float[] w, float[] mask, int[] sequenceOf, float[] oldLogp,
+            float[] advantage, long[] target, int first, int end) {
+        Part rows(int from, int to) {
+            int[] seq = Arrays.copyOfRange(sequenceOf, from, to);
+            int base = seq[0];
+            for (int i = 0; i < seq.length; ++i) seq[i] -= base;  // a rank numbers its own sequences from 0
+            return new Part(Arrays.copyOfRange(hidden, from * HIDDEN, to * HIDDEN), w,
+                    Arrays.copyOfRange(mask, from, to), seq, Arrays.copyOfRange(oldLogp, from, to),
+                    Arrays.copyOfRange(advantage, from, to), Arrays.copyOfRange(target, from, to), from, to);
+        }
+
+        float[] weights(Totals global) {
+            return AggregationWeights.weights(AggregationMode.SEQ_MEAN_TOKEN_MEAN, mask, sequenceOf, global, 1);
+        }
+
+        /** logits = hidden W^T through the fused loss, and backward into a fresh leaf W. */
+        Step step(float[] weights) {
+            int n = mask.length;
+            Tensor head = Tensors.floats(w, VOCAB, HIDDEN).set_requires_grad(true);
+            Tensor logits = Tensors.floats(hidden, n, HIDDEN).matmul(head.t());
+            TorchLossResult result = new TorchFusedLoss(CONFIG).compute(logits, PolicyRows.of(Tensors.longs(target, n),
+                    Tensors.floats(oldLogp, n), Tensors.floats(advantage, n), Tensors.floats(weights, n)));
+            result.backward();
+            return new Step(head, result.metrics());
+        }
+    }
+
+    private record Step(Tensor w, LossMetrics metrics) {}
+
+    /** A rank's step: its W (the gradient summed over ranks), its own metrics and their sum over ranks. */
+    private record Ranked(Tensor w, LossMetrics local, LossMetrics summed) {}
+
+    private interface OnRank<T> {
+        T run(Ranks ranks) throws Exception;
+    }
+
+    private <T> List<T> onRanks(int size, OnRank<T> body) throws Exception {
+        return onRanks(size, Duration.ofSeconds(60), body);
+    }
+
+    /** Runs body on each rank of a fresh Gloo group, a thread each, and gives their results in rank order. */
+    private <T> List<T> onRanks(int size, Duration timeout, OnRank<T> body) throws Exception {
+        String store = Files.createTempFile(dir, "store", "").toString();
+        Files.delete(Path.of(store));
+        ExecutorService pool = Executors.newFixedThreadPool(size);
+        try {
+            List<Future<T>> futures = new ArrayList<>();
+            for (int r = 0; r < size; ++r) {
+                int rank = r;
+                futures.add(pool.submit(() -> body.run(Ranks.gloo(new FileStore(store, size), rank, size,
+                        "127.0.0.1", timeout))));
+            }
+            List<T> out = new ArrayList<>();
+            for (Future<T> f : futures) out.add(f.get(120, TimeUnit.SECONDS));
+            return out;
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    private static void assertMessage(String expected, Executable call) {
+        RuntimeException e = assertThrows(RuntimeException.class, call);
+        assertEquals(expected, e.getMessage());
+    }
+
+    private static float[] gaussian(Random r, int n, double scale) {
+        float[] out = new float[n];
+        for (int i = 0; i < n; ++i) out[i] = (float) (scale * r.nextGaussian());
+        return out;
+    }
+}
