@@ -76,9 +76,9 @@ public final class Ranks {
     }
 
     /**
-     * Every rank's {@code rows}, rank 0's first; ranks may hold different numbers of rows, none included. Values keep
-     * their bits, but -0 comes back as +0: each rank adds its rows into zeros at its offset, and the ranks' arrays are
-     * summed.
+     * Every rank's {@code rows}, rank 0's first; ranks may hold different numbers of rows, none included. Values come
+     * back as they went (NaN and the infinities too), but -0 as +0: each rank adds its rows into zeros at its offset,
+     * and the ranks' arrays are summed.
      */
     public float[] gather(float[] rows) {
         Objects.requireNonNull(rows, "rows");
