@@ -30,7 +30,11 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
 public final class Ranks {
     private final Backend group;
 
-    /** Over a group the caller made (its rank and size are the group's). */
+    /**
+     * Over a group the caller made (its rank and size are the group's). Make it with {@code store.clone()}, not with a
+     * store made by {@code new FileStore(...)} or {@code new TCPStore(...)}, which the group would delete on top of
+     * JavaCPP (as {@link #gloo} does).
+     */
     public Ranks(Backend group) {
         this.group = Objects.requireNonNull(group, "group");
     }
@@ -50,7 +54,9 @@ public final class Ranks {
             throw new IllegalArgumentException("timeout: must be at least 1 ms, got " + timeout);
         ProcessGroupGloo.Options options = ProcessGroupGloo.Options.create(new Milliseconds(timeout.toMillis()));
         options.devices().push_back(ProcessGroupGloo.createDeviceForHostname(hostname));
-        return new Ranks(new ProcessGroupGloo(store, rank, size, options));
+        // The group takes a reference-counted store: a clone, since a store made with JavaCPP's `new` has no count of
+        // its own, and the group would delete it on top of JavaCPP's deallocator (a double free, seen in tests).
+        return new Ranks(new ProcessGroupGloo(store.clone(), rank, size, options));
     }
 
     public int rank() {
