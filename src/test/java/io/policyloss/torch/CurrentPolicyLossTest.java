@@ -77,25 +77,16 @@ class CurrentPolicyLossTest {
     void ppoWithRolloutWeightsEvaluatesTheRowsTheyZeroForTheirClips() {
         int rows = 120, moved = 100;
         Random r = new Random(8);
-        float[] logits = new float[rows * VOCAB], advantage = new float[rows], weight = new float[rows],
-                mask = new float[moved], f = new float[moved];
-        long[] target = new long[rows];
-        int[] target32 = new int[rows];
-        for (int k = 0; k < logits.length; ++k) logits[k] = (float) (2 * r.nextGaussian());
-        for (int i = 0; i < rows; ++i) {
-            target32[i] = (int) (target[i] = r.nextInt(VOCAB));
-            advantage[i] = (float) r.nextGaussian();
-            weight[i] = i % 7 == 6 ? 0 : 1f / rows;
-            if (i >= moved) continue;
-            mask[i] = weight[i] == 0 ? 0 : 1;
-            f[i] = i % 3 == 1 ? 0 : (float) (0.5 + r.nextDouble());
-        }
+        Fixture fixture = Fixture.random(r, rows, moved);
+        float[] logits = fixture.logits(), advantage = fixture.advantage(), weight = fixture.weight(),
+                mask = fixture.mask(), f = new float[moved];
+        int[] target32 = fixture.target32();
+        for (int i = 0; i < moved; ++i) f[i] = i % 3 == 1 ? 0 : (float) (0.5 + r.nextDouble());
         FusedLoss loss = new FusedLoss(CONFIG);
         float[] logp = loss.compute(batch(logits, target32, new float[rows], advantage, weight).noGradient()).logp();
-        float[] oldLogp = new float[rows];
-        for (int i = 0; i < rows; ++i) oldLogp[i] = (float) (logp[i] + 0.3 * r.nextGaussian());  // ratios either side
-        PolicyRows policyRows = PolicyRows.of(Tensors.longs(target, rows), Tensors.floats(oldLogp, rows),
-                Tensors.floats(advantage, rows), Tensors.floats(weight, rows));
+        float[] oldLogp = fixture.oldLogp();  // the fixture's, replaced: ratios either side of 1
+        for (int i = 0; i < rows; ++i) oldLogp[i] = (float) (logp[i] + 0.3 * r.nextGaussian());
+        PolicyRows policyRows = fixture.rows();
         CurrentPolicyLoss ppo = new CurrentPolicyLoss(new TorchFusedLoss(CONFIG), PolicyObjective.CLIPPED);
         TorchLossResult got = ppo.compute(Tensors.floats(logits, 2, rows / 2, VOCAB), policyRows, mask, null, null, f);
 
@@ -180,28 +171,33 @@ class CurrentPolicyLossTest {
         assertEquals("mask", npe.getMessage());
     }
 
-    /** ROWS random rows, the first MOVED of them counted (mask 1) where their weight is not 0. */
+    /** Random rows, the first {@code moved} of them counted (mask 1) where their weight is not 0. */
     private record Fixture(float[] logits, long[] target, int[] target32, float[] oldLogp, float[] advantage,
             float[] weight, float[] mask) {
         static Fixture random(Random r) {
-            float[] logits = new float[ROWS * VOCAB], oldLogp = new float[ROWS], advantage = new float[ROWS],
-                    weight = new float[ROWS], mask = new float[MOVED];
-            long[] target = new long[ROWS];
-            int[] target32 = new int[ROWS];
+            return random(r, ROWS, MOVED);
+        }
+
+        static Fixture random(Random r, int rows, int moved) {
+            float[] logits = new float[rows * VOCAB], oldLogp = new float[rows], advantage = new float[rows],
+                    weight = new float[rows], mask = new float[moved];
+            long[] target = new long[rows];
+            int[] target32 = new int[rows];
             for (int k = 0; k < logits.length; ++k) logits[k] = (float) (2 * r.nextGaussian());
-            for (int i = 0; i < ROWS; ++i) {
+            for (int i = 0; i < rows; ++i) {
                 target32[i] = (int) (target[i] = r.nextInt(VOCAB));
                 oldLogp[i] = (float) (-Math.log(VOCAB) + r.nextGaussian());
                 advantage[i] = (float) r.nextGaussian();
-                weight[i] = i % 7 == 6 ? 0 : 1f / ROWS;
-                if (i < MOVED) mask[i] = weight[i] == 0 ? 0 : 1;
+                weight[i] = i % 7 == 6 ? 0 : 1f / rows;
+                if (i < moved) mask[i] = weight[i] == 0 ? 0 : 1;
             }
             return new Fixture(logits, target, target32, oldLogp, advantage, weight, mask);
         }
 
         PolicyRows rows() {
-            return PolicyRows.of(Tensors.longs(target, ROWS), Tensors.floats(oldLogp, ROWS),
-                    Tensors.floats(advantage, ROWS), Tensors.floats(weight, ROWS));
+            int rows = target.length;
+            return PolicyRows.of(Tensors.longs(target, rows), Tensors.floats(oldLogp, rows),
+                    Tensors.floats(advantage, rows), Tensors.floats(weight, rows));
         }
     }
 
