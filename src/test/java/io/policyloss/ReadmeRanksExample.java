@@ -1,10 +1,12 @@
 package io.policyloss;
 
+import io.policyloss.control.PolicyObjective;
 import io.policyloss.loss.AggregationMode;
 import io.policyloss.loss.AggregationWeights;
 import io.policyloss.loss.AggregationWeights.Totals;
 import io.policyloss.loss.LossConfig;
 import io.policyloss.loss.LossMetrics;
+import io.policyloss.torch.CurrentPolicyLoss;
 import io.policyloss.torch.ModelConfig;
 import io.policyloss.torch.PolicyRows;
 import io.policyloss.torch.Ranks;
@@ -23,9 +25,9 @@ import org.bytedeco.pytorch.Tensor;
  * here as the only rank of its group.
  */
 final class ReadmeRanksExample {
-    record Outcome(Totals global, LossMetrics local, LossMetrics metrics, float[] entropies) {}
+    record Outcome(Totals global, LossMetrics local, LossMetrics metrics) {}
 
-    static Outcome run(String storeFile, float[] countedEntropies) {
+    static Outcome run(String storeFile) {
         int size = 1, rank = 0, rows = 8;
         TorchFusedLoss loss = new TorchFusedLoss(LossConfig.builder().entropyCoef(0.001).build());
         TransformerPolicy model = new TransformerPolicy(new ModelConfig(2, 64, 4, 16), 16, 1);
@@ -40,15 +42,16 @@ final class ReadmeRanksExample {
         Ranks ranks = Ranks.gloo(new FileStore(storeFile, size), rank, size, "127.0.0.1", Duration.ofMinutes(5));
         Totals global = ranks.sum(Totals.of(mask, sequenceOf));          // every rank's tokens and sequences
         float[] weight = AggregationWeights.weights(AggregationMode.SEQ_MEAN_TOKEN_MEAN, mask, sequenceOf, global, 1);
-        TorchLossResult result = loss.compute(logits, PolicyRows.of(target, oldLogp, advantage,
-                Tensors.floats(weight, rows)));
+        CurrentPolicyLoss masked = new CurrentPolicyLoss(loss, PolicyObjective.CLIPPED.withTopEntropyQuantile(0.2))
+                .acrossRanks(ranks);                                     // the quantile of every rank's tokens
+        TorchLossResult result = masked.compute(logits, PolicyRows.of(target, oldLogp, advantage,
+                Tensors.floats(weight, rows)), mask, sequenceOf, null);
         optimizer.zero_grad();
         result.backward();
         ranks.sumGradients(model.parameters());                          // added, not averaged: the weights are global
         optimizer.step();
         LossMetrics metrics = ranks.sum(result.metrics());               // the whole batch's sums, on every rank
-        float[] entropies = ranks.gather(countedEntropies);              // all ranks', for HighEntropyTokens.threshold
         // README-END
-        return new Outcome(global, result.metrics(), metrics, entropies);
+        return new Outcome(global, result.metrics(), metrics);
     }
 }

@@ -1,6 +1,7 @@
 package io.policyloss.control;
 
 import java.util.Arrays;
+import java.util.Objects;
 
 /**
  * Entropy masking: the policy gradient through the high-entropy minority of tokens alone, the forking tokens of
@@ -20,11 +21,23 @@ import java.util.Arrays;
  * <p>The entropy is the current policy's at each row's temperature, which is the kernel's H: a first call without a
  * gradient ({@code LossBatch.noGradient()}) gives it, as it gives GSPO's logp
  * ({@link SequenceImportanceRatio}). Over data-parallel ranks the quantile is over every rank's counted tokens, as
- * TRL gathers them: gather those entropies, take {@link #threshold} of them all, and pass it to each rank's
- * {@link #advantages}.
+ * TRL gathers them: {@code Ranks.entropyThreshold} gathers each rank's {@link #counted} tokens and takes
+ * {@link #thresholdOf} them all, and {@code CurrentPolicyLoss.acrossRanks} masks each rank's rows with it.
  */
 public final class HighEntropyTokens {
     private HighEntropyTokens() {}
+
+    /**
+     * Where entropy masking's threshold comes from, given the rows' entropies, their mask and rho: {@link #OWN_ROWS},
+     * or every data-parallel rank's counted tokens ({@code Ranks.entropyThreshold}), as TRL gathers them.
+     */
+    @FunctionalInterface
+    public interface Threshold {
+        double of(float[] entropy, float[] mask, double topQuantile);
+    }
+
+    /** The quantile over the rows given alone: {@link #threshold}. */
+    public static final Threshold OWN_ROWS = HighEntropyTokens::threshold;
 
     /**
      * The (1 - topQuantile) quantile of the counted tokens' (mask 1) entropies, interpolated linearly between
@@ -32,10 +45,13 @@ public final class HighEntropyTokens {
      * +inf where no token is counted: none is kept.
      */
     public static double threshold(float[] entropy, float[] mask, double topQuantile) {
+        return thresholdOf(counted(entropy, mask), topQuantile);
+    }
+
+    /** The counted tokens' (mask 1) entropies, in row order: what a rank gives to the gather of every rank's. */
+    public static float[] counted(float[] entropy, float[] mask) {
         RowArrays.mask(mask);
         RowArrays.sameLength(entropy, "entropy", mask.length, "mask");
-        if (!(topQuantile >= 0 && topQuantile <= 1))
-            throw new IllegalArgumentException("topQuantile: must be in [0, 1], got " + topQuantile);
         float[] counted = new float[mask.length];
         int n = 0;
         for (int i = 0; i < mask.length; ++i) {
@@ -43,11 +59,25 @@ public final class HighEntropyTokens {
             RowArrays.finite(entropy[i], "entropy", i);
             counted[n++] = entropy[i];
         }
+        return Arrays.copyOf(counted, n);
+    }
+
+    /** {@link #threshold} of tokens that are all counted: {@code counted}, every rank's for instance. */
+    public static double thresholdOf(float[] counted, double topQuantile) {
+        checkTopQuantile(topQuantile);
+        int n = Objects.requireNonNull(counted, "counted").length;
+        for (int i = 0; i < n; ++i) RowArrays.finite(counted[i], "counted", i);
         if (n == 0) return Double.POSITIVE_INFINITY;
-        Arrays.sort(counted, 0, n);
+        float[] sorted = counted.clone();
+        Arrays.sort(sorted);
         double position = (1 - topQuantile) * (n - 1);
         int below = (int) Math.floor(position), above = Math.min(below + 1, n - 1);
-        return counted[below] + (position - below) * ((double) counted[above] - counted[below]);
+        return sorted[below] + (position - below) * ((double) sorted[above] - sorted[below]);
+    }
+
+    private static void checkTopQuantile(double topQuantile) {
+        if (!(topQuantile >= 0 && topQuantile <= 1))
+            throw new IllegalArgumentException("topQuantile: must be in [0, 1], got " + topQuantile);
     }
 
     /** Each row's advantage where it is counted and its entropy is at least the threshold; 0 elsewhere. */

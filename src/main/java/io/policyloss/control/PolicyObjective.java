@@ -187,6 +187,23 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
     public Moved move(LossConfig config, float[] logp, float[] entropy, float[] oldLogp, float[] refLogp,
             float[] advantage, float[] weight, float[] mask, int[] sequenceOf, RandomGenerator random,
             float[] rolloutRatio) {
+        return move(config, logp, entropy, oldLogp, refLogp, advantage, weight, mask, sequenceOf, random, rolloutRatio,
+                HighEntropyTokens.OWN_ROWS);
+    }
+
+    /**
+     * As {@link #move(LossConfig, float[], float[], float[], float[], float[], float[], float[], int[],
+     * RandomGenerator, float[])}, with entropy masking's threshold taken by {@code entropyThreshold}: over every
+     * data-parallel rank's counted tokens ({@code Ranks::entropyThreshold}), as TRL's is, where the other overloads
+     * take it over these rows alone ({@link HighEntropyTokens#OWN_ROWS}). It is called once a move, with
+     * topEntropyQuantile alone (a gather is a collective: every rank moves with the same objective). The objective's
+     * other steps stay on these rows: they are each sequence's, or (Clip-Cov's and KL-Cov's choices) each rank's own
+     * in verl too.
+     */
+    public Moved move(LossConfig config, float[] logp, float[] entropy, float[] oldLogp, float[] refLogp,
+            float[] advantage, float[] weight, float[] mask, int[] sequenceOf, RandomGenerator random,
+            float[] rolloutRatio, HighEntropyTokens.Threshold entropyThreshold) {
+        Objects.requireNonNull(entropyThreshold, "entropyThreshold");
         check(config);
         boolean weightedKlAtRatioOne = config.klBiasCorrection() && config.klCoef() != 0 && surrogate != null
                 && surrogate.atRatioOne();
@@ -221,7 +238,7 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
         // TRL's entropy mask as zeroed advantages; GMPO's leaves the masked tokens out of its geometric mean instead.
         float[] kept = null;
         if (topEntropyQuantile != null) {
-            double threshold = HighEntropyTokens.threshold(entropy, mask, topEntropyQuantile);
+            double threshold = entropyThreshold.of(entropy, mask, topEntropyQuantile);
             if (surrogate instanceof Gmpo) kept = HighEntropyTokens.kept(entropy, mask, threshold);
             else a = HighEntropyTokens.advantages(a, entropy, mask, threshold);
         }

@@ -1,5 +1,6 @@
 package io.policyloss.torch;
 
+import io.policyloss.control.HighEntropyTokens;
 import io.policyloss.control.PolicyObjective;
 import io.policyloss.loss.LossMetrics;
 import java.util.Arrays;
@@ -26,6 +27,7 @@ public final class CurrentPolicyLoss {
     private final TorchFusedLoss loss;
     private final FusedLinearPolicyLoss linear;
     private final PolicyObjective objective;
+    private final HighEntropyTokens.Threshold entropyThreshold;
 
     /** The objective over logits, and behind a linear head in FusedLinearPolicyLoss's default chunks. */
     public CurrentPolicyLoss(TorchFusedLoss loss, PolicyObjective objective) {
@@ -34,10 +36,28 @@ public final class CurrentPolicyLoss {
 
     /** The objective over logits, and behind a linear head in {@code linear}'s chunks. */
     public CurrentPolicyLoss(FusedLinearPolicyLoss linear, PolicyObjective objective) {
+        this(linear, objective, HighEntropyTokens.OWN_ROWS);
+    }
+
+    private CurrentPolicyLoss(FusedLinearPolicyLoss linear, PolicyObjective objective,
+            HighEntropyTokens.Threshold entropyThreshold) {
         this.linear = Objects.requireNonNull(linear, "linear");
         this.loss = linear.kernel();
         this.objective = Objects.requireNonNull(objective, "objective");
+        this.entropyThreshold = entropyThreshold;
         objective.check(loss.config());
+    }
+
+    /**
+     * This loss on one data-parallel rank's share of the batch: entropy masking's quantile is over every rank's
+     * counted tokens ({@link Ranks#entropyThreshold}), as TRL's is, where this one takes it over the rows of its call.
+     * Every rank then calls it in the same order, as a collective (with entropy masking, each call gathers). What else
+     * the objective takes over several rows stays the rank's own: a sequence's rows are on one rank, and Clip-Cov's and
+     * KL-Cov's choices are each rank's in verl too. The aggregation weights' global denominators are the caller's
+     * ({@link Ranks#sum(io.policyloss.loss.AggregationWeights.Totals)}).
+     */
+    public CurrentPolicyLoss acrossRanks(Ranks ranks) {
+        return new CurrentPolicyLoss(linear, objective, Objects.requireNonNull(ranks, "ranks")::entropyThreshold);
     }
 
     public PolicyObjective objective() {
@@ -145,7 +165,8 @@ public final class CurrentPolicyLoss {
         PolicyObjective.Moved m = objective.move(loss.config(), logp,
                 first == null ? null : prefix(first.entropy(), n), Arrays.copyOf(oldLogp, n),
                 loss.config().klBiasCorrection() && rows.refLogp() != null ? prefix(rows.refLogp(), n) : null,
-                Arrays.copyOf(advantage, n), prefix(rows.weight(), n), mask, sequenceOf, random, rolloutRatio);
+                Arrays.copyOf(advantage, n), prefix(rows.weight(), n), mask, sequenceOf, random, rolloutRatio,
+                entropyThreshold);
         System.arraycopy(m.oldLogp(), 0, oldLogp, 0, n);
         System.arraycopy(m.advantage(), 0, advantage, 0, n);
         return new MovedRows(new PolicyRows(rows.target(), onDeviceOf(rows.oldLogp(), oldLogp),

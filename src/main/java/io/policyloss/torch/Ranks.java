@@ -1,5 +1,6 @@
 package io.policyloss.torch;
 
+import io.policyloss.control.HighEntropyTokens;
 import io.policyloss.control.SequenceClips;
 import io.policyloss.loss.AggregationWeights.Totals;
 import io.policyloss.loss.LossMetrics;
@@ -19,9 +20,10 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
 /**
  * What the loss needs summed or gathered across data-parallel ranks, over a libtorch process group (c10d, as
  * torch.distributed's all-reduce in verl and TRL): the aggregation weights' global {@link Totals}, so that each
- * rank's weights are those of the whole batch; {@link LossMetrics} and {@link SequenceClips} sums; every rank's rows
- * (TRL gathers the entropies whose quantile entropy masking takes); and the gradients of a model whose loss took those
- * global weights, which then add up, as each rank's loss is its share of the whole batch's, not a mean of its own.
+ * rank's weights are those of the whole batch; {@link LossMetrics} and {@link SequenceClips} sums; every rank's rows,
+ * and entropy masking's threshold over them all (TRL gathers the entropies whose quantile it takes); and the gradients
+ * of a model whose loss took those global weights, which then add up, as each rank's loss is its share of the whole
+ * batch's, not a mean of its own.
  *
  * <p>Every rank calls the same methods in the same order, as with any collective. The sums and the gather reduce
  * float64 CPU tensors, which a Gloo group takes (NCCL takes only GPU tensors); {@link #sumGradients} reduces the
@@ -102,6 +104,16 @@ public final class Ranks {
         float[] out = new float[total];
         for (int i = 0; i < total; ++i) out[i] = (float) all[i];
         return out;
+    }
+
+    /**
+     * Entropy masking's threshold over every rank's counted tokens, as TRL gathers them: the (1 - topQuantile)
+     * quantile of all ranks' rows of mask 1 ({@link HighEntropyTokens#threshold} of them together), the same on every
+     * rank. A {@link HighEntropyTokens.Threshold}, with which {@link CurrentPolicyLoss#acrossRanks} masks. Each rank's
+     * rows are checked before the gather (a rank that throws there leaves the others to the group's timeout).
+     */
+    public double entropyThreshold(float[] entropy, float[] mask, double topQuantile) {
+        return HighEntropyTokens.thresholdOf(gather(HighEntropyTokens.counted(entropy, mask)), topQuantile);
     }
 
     /**

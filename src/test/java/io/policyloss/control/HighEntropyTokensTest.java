@@ -3,6 +3,7 @@ package io.policyloss.control;
 import static io.policyloss.control.Refusals.assertMessage;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -11,6 +12,7 @@ import io.policyloss.loss.KlEstimator;
 import io.policyloss.loss.LossBatch;
 import io.policyloss.loss.LossConfig;
 import io.policyloss.loss.LossResult;
+import java.util.Arrays;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
@@ -30,6 +32,22 @@ class HighEntropyTokensTest {
         float[] advantage = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
         assertArrayEquals(new float[] {0, 0, 0, 4, 0, 0, 0, 0, 9, 0, 0, 0},
                 HighEntropyTokens.advantages(advantage, entropy, mask, 7.2), "entropies 8 and 9, counted");
+    }
+
+    /** What a rank gives to the gather, and the threshold of the gathered tokens: the one-call threshold in parts. */
+    @Test
+    void theCountedTokensInPartsGiveTheWholeThreshold() {
+        float[] entropy = {7, 50, 2, 9, 0, 4, -50, 1, 8, 3, 6, 5};
+        float[] mask = {1, 0, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1};
+        assertArrayEquals(new float[] {7, 2, 9, 0}, HighEntropyTokens.counted(Arrays.copyOf(entropy, 5),
+                Arrays.copyOf(mask, 5)), "the counted rows in row order");
+        float[] counted = HighEntropyTokens.counted(entropy, mask);
+        assertArrayEquals(new float[] {7, 2, 9, 0, 4, 1, 8, 3, 6, 5}, counted);
+        for (double rho : new double[] {0, 0.2, 0.5, 1})
+            assertEquals(HighEntropyTokens.threshold(entropy, mask, rho), HighEntropyTokens.thresholdOf(counted, rho));
+        assertArrayEquals(new float[] {7, 2, 9, 0, 4, 1, 8, 3, 6, 5}, counted, "thresholdOf leaves them in order");
+        assertEquals(Double.POSITIVE_INFINITY, HighEntropyTokens.thresholdOf(new float[0], 0.2));
+        assertEquals(7.2, HighEntropyTokens.OWN_ROWS.of(entropy, mask, 0.2), 1e-12);
     }
 
     /**
@@ -101,5 +119,12 @@ class HighEntropyTokensTest {
         assertMessage("threshold: must not be NaN", () -> HighEntropyTokens.advantages(two, two, mask, Double.NaN));
         assertEquals(0.0, HighEntropyTokens.threshold(new float[] {0f, Float.NaN}, mask, 0.2),
                 "a padding row is not read");
+        assertMessage("counted: row 1: must be finite, got Infinity",
+                () -> HighEntropyTokens.thresholdOf(new float[] {0f, Float.POSITIVE_INFINITY}, 0.2));
+        assertMessage("topQuantile: must be in [0, 1], got -0.1", () -> HighEntropyTokens.thresholdOf(two, -0.1));
+        assertEquals("counted", assertThrows(NullPointerException.class,
+                () -> HighEntropyTokens.thresholdOf(null, 0.2)).getMessage());
+        assertMessage("entropy: row 0: must be finite, got -Infinity",
+                () -> HighEntropyTokens.counted(new float[] {Float.NEGATIVE_INFINITY, 0f}, mask));
     }
 }

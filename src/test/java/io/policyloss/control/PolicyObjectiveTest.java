@@ -3,6 +3,7 @@ package io.policyloss.control;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.policyloss.loss.LossConfig;
@@ -104,6 +105,56 @@ class PolicyObjectiveTest {
                 PolicyObjective.CLIPPED.with(ClipCov.defaults()), PolicyObjective.CLIPPED.with(KlCov.defaults()),
                 PolicyObjective.CLIPPED.with(Gmpo.defaults()), PolicyObjective.CLIPPED.with(Vespo.defaults())))
             assertFalse(objective.movesEachRowAlone(), objective.toString());
+    }
+
+    /**
+     * Entropy masking takes its threshold where it is told (every rank's, over data-parallel ranks): the given one
+     * masks as HighEntropyTokens does with it, GMPO's geometric mean leaves out the tokens it masks, and an objective
+     * without entropy masking never asks for it (a gather is a collective).
+     */
+    @Test
+    void entropyMaskingTakesTheThresholdItIsGiven() {
+        int n = 30;
+        Random r = new Random(4);
+        float[] logp = new float[n], entropy = new float[n], oldLogp = new float[n], advantage = new float[n],
+                weight = new float[n], mask = new float[n];
+        int[] sequenceOf = new int[n];
+        for (int i = 0; i < n; ++i) {
+            sequenceOf[i] = i / 5;
+            logp[i] = (float) (-1 + 0.5 * r.nextGaussian());
+            entropy[i] = (float) (2 * r.nextDouble());
+            oldLogp[i] = logp[i] + (float) (0.2 * r.nextGaussian());
+            advantage[i] = (float) r.nextGaussian();
+            mask[i] = i % 5 == 4 ? 0 : 1;
+            weight[i] = mask[i] / n;
+        }
+        LossConfig config = LossConfig.defaults();
+        double given = 1.5;  // above this batch's own 0.3 quantile
+        assertTrue(given > HighEntropyTokens.threshold(entropy, mask, 0.3));
+        int[] calls = {0};
+        HighEntropyTokens.Threshold threshold = (e, m, rho) -> {
+            calls[0]++;
+            assertEquals(0.3, rho);
+            assertArrayEquals(entropy, e);
+            return given;
+        };
+        PolicyObjective masking = PolicyObjective.CLIPPED.withTopEntropyQuantile(0.3);
+        float[] got = masking.move(config, logp, entropy, oldLogp, null, advantage, weight, mask, sequenceOf, null,
+                null, threshold).advantage();
+        assertArrayEquals(HighEntropyTokens.advantages(advantage, entropy, mask, given), got);
+        assertFalse(Arrays.equals(masking.move(config, logp, entropy, oldLogp, advantage, weight, mask, sequenceOf,
+                null).advantage(), got), "the rows' own threshold masks other tokens");
+        Gmpo gmpo = Gmpo.defaults();
+        float[] kept = HighEntropyTokens.kept(entropy, mask, given);
+        assertArrayEquals(gmpo.entropyMaskedAdvantages(advantage, logp, oldLogp, mask, kept, sequenceOf),
+                PolicyObjective.CLIPPED.with(gmpo).withTopEntropyQuantile(0.3).move(config, logp, entropy, oldLogp,
+                        null, advantage, weight, mask, sequenceOf, null, null, threshold).advantage());
+        assertEquals(2, calls[0], "once a move");
+        PolicyObjective.CLIPPED.with(Cispo.defaults()).move(config, logp, entropy, oldLogp, null, advantage, weight,
+                mask, sequenceOf, null, null, threshold);
+        assertEquals(2, calls[0], "not asked without entropy masking");
+        assertEquals("entropyThreshold", assertThrows(NullPointerException.class, () -> masking.move(config, logp,
+                entropy, oldLogp, null, advantage, weight, mask, sequenceOf, null, null, null)).getMessage());
     }
 
     /**

@@ -2,26 +2,23 @@ package io.policyloss.torch;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.policyloss.control.HighEntropyTokens;
 import io.policyloss.control.SequenceClips;
 import io.policyloss.loss.AggregationMode;
 import io.policyloss.loss.AggregationWeights;
 import io.policyloss.loss.AggregationWeights.Totals;
 import io.policyloss.loss.LossConfig;
 import io.policyloss.loss.LossMetrics;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
-import java.util.concurrent.TimeUnit;
 import org.bytedeco.pytorch.FileStore;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorVector;
@@ -31,7 +28,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Sums and gathers across ranks, each rank a thread of this JVM on a Gloo group over loopback: a batch split over
- * ranks gives the whole batch's weights, metrics and weight gradients; the gather is every rank's rows in order.
+ * ranks gives the whole batch's weights, metrics and weight gradients; the gather is every rank's rows in order, and
+ * entropy masking's threshold the whole batch's.
  */
 class RanksTest {
     private static final int HIDDEN = 8, VOCAB = 24;
@@ -66,7 +64,7 @@ class RanksTest {
         float[] wholeWeights = whole.weights(Totals.of(mask, sequenceOf));
         Step one = whole.step(wholeWeights);
 
-        List<Ranked> parts = onRanks(2, ranks -> {
+        List<Ranked> parts = LoopbackRanks.run(dir, 2, ranks -> {
             Part p = ranks.rank() == 0 ? whole.rows(0, split) : whole.rows(split, rows);
             Totals global = ranks.sum(Totals.of(p.mask, p.sequenceOf));
             assertEquals(Totals.of(mask, sequenceOf), global, "rank " + ranks.rank());
@@ -102,20 +100,52 @@ class RanksTest {
         };
         float[] want = {1.5f, Float.NaN, Float.POSITIVE_INFINITY, 0.0f, Float.MIN_VALUE,  // -0 as +0
             -3f, Float.NEGATIVE_INFINITY, 0f, 7e-30f, 2f, 3f, Float.MAX_VALUE};
-        for (float[] got : onRanks(3, ranks -> ranks.gather(rows[ranks.rank()]))) assertArrayEquals(want, got);
-        for (float[] got : onRanks(2, ranks -> ranks.gather(new float[0]))) assertEquals(0, got.length);
+        for (float[] got : LoopbackRanks.run(dir, 3, ranks -> ranks.gather(rows[ranks.rank()])))
+            assertArrayEquals(want, got);
+        for (float[] got : LoopbackRanks.run(dir, 2, ranks -> ranks.gather(new float[0])))
+            assertEquals(0, got.length);
+    }
+
+    /**
+     * Entropy masking's threshold over three ranks (one with only padding) is the quantile of the whole batch's counted
+     * tokens on every rank, where each rank's own rows give another.
+     */
+    @Test
+    void theEntropyThresholdIsTheWholeBatchsOnEveryRank() throws Exception {
+        Random r = new Random(12);
+        int[] lengths = {9, 4, 13};
+        float[][] entropy = new float[3][], mask = new float[3][];
+        for (int k = 0; k < 3; ++k) {
+            entropy[k] = new float[lengths[k]];
+            mask[k] = new float[lengths[k]];
+            for (int i = 0; i < lengths[k]; ++i) {
+                entropy[k][i] = k == 1 ? Float.NaN : (float) ((k + 1) * r.nextDouble());  // padding is not read
+                mask[k][i] = k == 1 || i % 4 == 3 ? 0 : 1;
+            }
+        }
+        float[] wholeEntropy = concat(entropy), wholeMask = concat(mask);
+        for (double rho : new double[] {0, 0.2, 0.5, 1}) {
+            double want = HighEntropyTokens.threshold(wholeEntropy, wholeMask, rho);
+            List<Double> got = LoopbackRanks.run(dir, 3, ranks -> ranks.entropyThreshold(entropy[ranks.rank()],
+                    mask[ranks.rank()], rho));
+            for (double t : got) assertEquals(want, t, "rho " + rho);
+            if (rho == 0.2) assertNotEquals(want, HighEntropyTokens.threshold(entropy[2], mask[2], rho),
+                    "rank 2's own rows would give another");
+        }
+        assertEquals(Double.POSITIVE_INFINITY, LoopbackRanks.run(dir, 2, ranks -> ranks.entropyThreshold(
+                new float[] {1}, new float[] {0}, 0.3)).get(1), "no counted token: none is kept");
     }
 
     @Test
     void sequenceClipsAddUp() throws Exception {
         SequenceClips[] local = {new SequenceClips(1, 2, 10), new SequenceClips(0, 3, 7)};
-        for (SequenceClips got : onRanks(2, ranks -> ranks.sum(local[ranks.rank()])))
+        for (SequenceClips got : LoopbackRanks.run(dir, 2, ranks -> ranks.sum(local[ranks.rank()])))
             assertEquals(local[0].plus(local[1]), got);
     }
 
     @Test
     void aCollectiveAnotherRankMissesThrowsAtTheTimeout() throws Exception {
-        List<String> outcome = onRanks(2, Duration.ofSeconds(5), ranks -> {
+        List<String> outcome = LoopbackRanks.run(dir, 2, Duration.ofSeconds(5), ranks -> {
             if (ranks.rank() == 1) return "left";
             RuntimeException e = assertThrows(RuntimeException.class, () -> ranks.sum(LossMetrics.ZERO));
             return e.getMessage();
@@ -169,37 +199,21 @@ class RanksTest {
     /** A rank's step: its W (the gradient summed over ranks), its own metrics and their sum over ranks. */
     private record Ranked(Tensor w, LossMetrics local, LossMetrics summed) {}
 
-    private interface OnRank<T> {
-        T run(Ranks ranks) throws Exception;
-    }
-
-    private <T> List<T> onRanks(int size, OnRank<T> body) throws Exception {
-        return onRanks(size, Duration.ofSeconds(60), body);
-    }
-
-    /** Runs body on each rank of a fresh Gloo group, a thread each, and gives their results in rank order. */
-    private <T> List<T> onRanks(int size, Duration timeout, OnRank<T> body) throws Exception {
-        String store = Files.createTempFile(dir, "store", "").toString();
-        Files.delete(Path.of(store));
-        ExecutorService pool = Executors.newFixedThreadPool(size);
-        try {
-            List<Future<T>> futures = new ArrayList<>();
-            for (int r = 0; r < size; ++r) {
-                int rank = r;
-                futures.add(pool.submit(() -> body.run(Ranks.gloo(new FileStore(store, size), rank, size,
-                        "127.0.0.1", timeout))));
-            }
-            List<T> out = new ArrayList<>();
-            for (Future<T> f : futures) out.add(f.get(120, TimeUnit.SECONDS));
-            return out;
-        } finally {
-            pool.shutdownNow();
-        }
-    }
-
     private static void assertMessage(String expected, Executable call) {
         RuntimeException e = assertThrows(RuntimeException.class, call);
         assertEquals(expected, e.getMessage());
+    }
+
+    private static float[] concat(float[][] parts) {
+        int n = 0;
+        for (float[] p : parts) n += p.length;
+        float[] out = new float[n];
+        int at = 0;
+        for (float[] p : parts) {
+            System.arraycopy(p, 0, out, at, p.length);
+            at += p.length;
+        }
+        return out;
     }
 
     private static float[] gaussian(Random r, int n, double scale) {

@@ -1,0 +1,49 @@
+package io.policyloss.torch;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.bytedeco.pytorch.FileStore;
+
+/**
+ * Data-parallel ranks for tests: each rank a thread of the test JVM on a fresh Gloo group over loopback, meeting
+ * through a FileStore in a folder of the test's.
+ */
+final class LoopbackRanks {
+    interface OnRank<T> {
+        T run(Ranks ranks) throws Exception;
+    }
+
+    private LoopbackRanks() {}
+
+    /** Runs body on each of {@code size} ranks, collectives timing out after a minute; results in rank order. */
+    static <T> List<T> run(Path dir, int size, OnRank<T> body) throws Exception {
+        return run(dir, size, Duration.ofSeconds(60), body);
+    }
+
+    /** As {@link #run(Path, int, OnRank)}, collectives timing out after {@code timeout}. */
+    static <T> List<T> run(Path dir, int size, Duration timeout, OnRank<T> body) throws Exception {
+        String store = Files.createTempFile(dir, "store", "").toString();
+        Files.delete(Path.of(store));
+        ExecutorService pool = Executors.newFixedThreadPool(size);
+        try {
+            List<Future<T>> futures = new ArrayList<>();
+            for (int r = 0; r < size; ++r) {
+                int rank = r;
+                futures.add(pool.submit(() -> body.run(Ranks.gloo(new FileStore(store, size), rank, size,
+                        "127.0.0.1", timeout))));
+            }
+            List<T> out = new ArrayList<>();
+            for (Future<T> f : futures) out.add(f.get(120, TimeUnit.SECONDS));
+            return out;
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+}
