@@ -5,6 +5,8 @@ import io.policyloss.control.SequenceClips;
 import io.policyloss.loss.AggregationWeights.Totals;
 import io.policyloss.loss.LossMetrics;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Objects;
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.chrono.Milliseconds;
@@ -30,6 +32,9 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * gradients where they are.
  */
 public final class Ranks {
+    /** DDP's default {@code bucket_cap_mb}, 25 MiB: {@link #sumGradients(TensorVector)}'s buckets. */
+    public static final long BUCKET_BYTES = 25L << 20;
+
     private final Backend group;
 
     /**
@@ -118,13 +123,65 @@ public final class Ranks {
 
     /**
      * Adds every rank's gradients into each rank's, in place, after {@code backward()}: the parameters in the same
-     * order on every rank; one without a gradient is passed over (on every rank alike).
+     * order on every rank; one without a gradient is passed over (on every rank alike). In buckets of up to
+     * {@link #BUCKET_BYTES}, DDP's default (as {@link #sumGradients(TensorVector, long)}).
      */
     public void sumGradients(TensorVector parameters) {
+        sumGradients(parameters, BUCKET_BYTES);
+    }
+
+    /**
+     * As {@link #sumGradients(TensorVector)}, one all-reduce a bucket of gradients, as DDP buckets them: consecutive
+     * dense gradients of one dtype and device, flattened into one tensor of at most {@code bucketBytes} (a larger
+     * gradient alone; 1 reduces each gradient alone). A collective has a fixed cost, paid once a bucket instead of
+     * once a parameter; the bucket's copy in and out is that of its bytes. A sparse gradient is reduced alone.
+     */
+    public void sumGradients(TensorVector parameters, long bucketBytes) {
         Objects.requireNonNull(parameters, "parameters");
+        if (bucketBytes < 1) throw new IllegalArgumentException("bucketBytes: must be >= 1, got " + bucketBytes);
+        List<Tensor> bucket = new ArrayList<>();
+        long bytes = 0;
         for (long i = 0; i < parameters.size(); ++i) {
             Tensor grad = parameters.get(i).grad();
-            if (grad.defined()) group.allreduce(new TensorVector(grad))._wait();
+            if (!grad.defined()) continue;
+            long size = grad.is_sparse() ? 0 : grad.nbytes();  // alone in its bucket, whatever its size
+            if (!bucket.isEmpty() && (bytes + size > bucketBytes || !fitsWith(bucket.get(0), grad))) {
+                reduce(bucket);
+                bucket.clear();
+                bytes = 0;
+            }
+            bucket.add(grad);
+            bytes += size;
+        }
+        if (!bucket.isEmpty()) reduce(bucket);
+    }
+
+    /**
+     * Whether {@code grad} may share a flat tensor with {@code first}: both dense, on one device, and of one dtype, so
+     * that each is summed in its own, as alone (a flat tensor of two would take the wider).
+     */
+    private static boolean fitsWith(Tensor first, Tensor grad) {
+        return !first.is_sparse() && !grad.is_sparse() && Tensors.is(grad, first.scalar_type())
+                && first.device().equals(grad.device());
+    }
+
+    /** All-reduces the bucket's gradients in one flat tensor, and copies each one's sum back into it. */
+    private void reduce(List<Tensor> bucket) {
+        Tensor first = bucket.get(0);
+        // One gradient is reduced where it is, unless it is not contiguous: NCCL refuses such a tensor ("Tensors must
+        // be contiguous"), though Gloo takes it.
+        if (bucket.size() == 1 && (first.is_sparse() || first.is_contiguous())) {
+            group.allreduce(new TensorVector(first))._wait();
+            return;
+        }
+        TensorVector flat = new TensorVector();
+        for (Tensor g : bucket) flat.push_back(g.reshape(-1));
+        Tensor all = torch.cat(flat);
+        group.allreduce(new TensorVector(all))._wait();
+        long offset = 0;
+        for (Tensor g : bucket) {
+            g.copy_(all.narrow(0, offset, g.numel()).view_as(g));
+            offset += g.numel();
         }
     }
 

@@ -22,6 +22,8 @@ import java.util.Random;
 import org.bytedeco.pytorch.FileStore;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorVector;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
 import org.junit.jupiter.api.io.TempDir;
@@ -91,6 +93,76 @@ class RanksTest {
         for (int i = 0; i < want.length; ++i) assertEquals(want[i], grad0[i], 1e-5 * scale, "dL/dW element " + i);
     }
 
+    /**
+     * Gradients of float and double parameters (one transposed, so its gradient is not contiguous; one a sparse
+     * embedding's; one without a gradient) summed over three ranks: each rank holds every rank's sum, whether each
+     * gradient is reduced alone, in buckets of a few, or all in one. The values are integers, whose sums are exact in
+     * any order (the bucket's collective may add a value's parts in another order than the gradient's own).
+     */
+    @Test
+    void gradientsAddUpAloneAndInBuckets() throws Exception {
+        long[][] shapes = {{5, 4}, {3}, {40, 30}, {2, 2}, {4, 3}, {7}, {6}};
+        ScalarType[] types = {ScalarType.Float, ScalarType.Float, ScalarType.Float, ScalarType.Double,
+            ScalarType.Float, ScalarType.Float, ScalarType.Float};
+        int size = 3;
+        float[][][] grads = new float[size][shapes.length][];  // rank, parameter
+        float[][] want = new float[shapes.length][];
+        Random r = new Random(14);
+        for (int k = 0; k < shapes.length; ++k) {
+            int n = (int) Arrays.stream(shapes[k]).reduce(1, (a, b) -> a * b);
+            want[k] = new float[n];
+            for (int rank = 0; rank < size; ++rank) {
+                grads[rank][k] = new float[n];
+                for (int i = 0; i < n; ++i) want[k][i] += grads[rank][k][i] = r.nextInt(201) - 100;
+            }
+        }
+        // A sparse embedding's gradient: rank r looks up rows r and 3 of a 4 x 3 table.
+        float[][] lookups = new float[size][6];
+        float[] embeddingWant = new float[12];
+        for (int rank = 0; rank < size; ++rank)
+            for (int j = 0; j < 6; ++j) {
+                lookups[rank][j] = r.nextInt(201) - 100;
+                embeddingWant[(j < 3 ? rank : 3) * 3 + j % 3] += lookups[rank][j];
+            }
+        for (long bucketBytes : new long[] {1, 64, Ranks.BUCKET_BYTES}) {
+            List<float[][]> got = LoopbackRanks.run(dir, size, ranks -> {
+                TensorVector parameters = new TensorVector();
+                Tensor loss = Tensors.floats(new float[] {0}, 1).sum();
+                for (int k = 0; k < shapes.length; ++k) {
+                    float[] g = grads[ranks.rank()][k];
+                    Tensor p = k == 4  // a transposed leaf: its gradient takes its strides
+                            ? Tensors.floats(new float[g.length], 3, 4).t().set_requires_grad(true)
+                            : Tensors.floats(new float[g.length], shapes[k]).to(types[k]).set_requires_grad(true);
+                    Tensor w = k == 4 ? Tensors.floats(g, 3, 4).t() : Tensors.floats(g, shapes[k]).to(types[k]);
+                    parameters.push_back(p);
+                    if (k != 5) loss = loss.add(p.mul(w).sum().to(ScalarType.Float));  // parameter 5: no gradient
+                }
+                Tensor table = Tensors.floats(new float[12], 4, 3).set_requires_grad(true);
+                parameters.push_back(table);
+                Tensor looked = torch.embedding(table, Tensors.longs(new long[] {ranks.rank(), 3}, 2), -1, false, true);
+                loss = loss.add(looked.mul(Tensors.floats(lookups[ranks.rank()], 2, 3)).sum());
+                loss.backward();
+                assertTrue(table.grad().is_sparse() && !parameters.get(4).grad().is_contiguous());
+                ranks.sumGradients(parameters, bucketBytes);
+                float[][] out = new float[shapes.length + 1][];
+                for (int k = 0; k < shapes.length; ++k) {
+                    Tensor g = parameters.get(k).grad();
+                    out[k] = g.defined() ? Tensors.toFloats(k == 4 ? g.t() : g) : null;
+                }
+                out[shapes.length] = Tensors.toFloats(table.grad().to_dense());
+                return out;
+            });
+            for (int rank = 0; rank < size; ++rank)
+                for (int k = 0; k < shapes.length; ++k) {
+                    if (k == 5) assertEquals(null, got.get(rank)[k], "no gradient stays none");
+                    else assertArrayEquals(want[k], got.get(rank)[k], "bucketBytes " + bucketBytes + ", rank "
+                            + rank + ", parameter " + k);
+                }
+            for (int rank = 0; rank < size; ++rank)
+                assertArrayEquals(embeddingWant, got.get(rank)[shapes.length], "the sparse gradient, rank " + rank);
+        }
+    }
+
     @Test
     void theGatherIsEveryRanksRowsInRankOrder() throws Exception {
         float[][] rows = {
@@ -154,7 +226,7 @@ class RanksTest {
     }
 
     @Test
-    void badArgumentsNameTheArgument() {
+    void badArgumentsNameTheArgument() throws Exception {
         FileStore store = new FileStore(dir.resolve("unused").toString(), 2);
         Duration second = Duration.ofSeconds(1);
         assertMessage("rank: must be in [0, 2), got 2", () -> Ranks.gloo(store, 2, 2, "127.0.0.1", second));
@@ -164,6 +236,11 @@ class RanksTest {
                 () -> Ranks.gloo(store, 0, 2, "127.0.0.1", Duration.ZERO));
         assertMessage("hostname", () -> Ranks.gloo(store, 0, 2, null, second));
         assertMessage("group", () -> new Ranks(null));
+        LoopbackRanks.run(dir, 1, ranks -> {
+            assertMessage("bucketBytes: must be >= 1, got 0", () -> ranks.sumGradients(new TensorVector(), 0));
+            assertMessage("parameters", () -> ranks.sumGradients(null));
+            return null;
+        });
     }
 
     /** Rows [first, end) of a batch: hidden states, the shared head W, and the loss's row inputs. */
