@@ -6,6 +6,7 @@ import io.policyloss.rl.Evaluator;
 import io.policyloss.rl.StepMetrics;
 import io.policyloss.rl.TrainConfig;
 import io.policyloss.rl.TrainingRun;
+import io.policyloss.torch.Ranks;
 import io.policyloss.torch.TransformerPolicy;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -13,15 +14,18 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Consumer;
 
 /**
  * Runs a list of configs from one base model into one results folder: base/ (model.pt, eval.json), a folder per
- * run, the plots (entropy.png, clamped-entropy.png, accuracy.png) and summary.md.
+ * run, the plots (entropy.png, clamped-entropy.png, accuracy.png) and summary.md. Over data-parallel ranks, every
+ * rank runs the same list: rank 0 makes the base model while the others wait, and writes every file.
  */
 final class Experiment {
     private Experiment() {}
 
-    static List<TrainingRun.Result> run(List<TrainConfig> configs, Path out, boolean resume) {
+    /** @param ranks this process's rank of a data-parallel group, or null for one process */
+    static List<TrainingRun.Result> run(List<TrainConfig> configs, Path out, boolean resume, Ranks ranks) {
         TrainConfig first = configs.get(0);
         for (TrainConfig c : configs) {
             if (!BaseModel.identity(c).equals(BaseModel.identity(first)))
@@ -34,18 +38,25 @@ final class Experiment {
         if (!resume && Files.exists(out.resolve("base")))
             throw new IllegalArgumentException("out: " + out + " already holds results; pass --resume to continue"
                     + " them, or choose another folder");
-        ProgressBar warm = new ProgressBar("warm start (base model)", first.warmStart().steps());
-        TransformerPolicy base = BaseModel.obtain(first, baseFile, s -> warm.update(s + 1, ""));
-        Evaluator.EvalResult baseEval = Evaluator.evaluate(base, first.task().create(), first.eval(), first.seed());
-        ConfigIO.write(out.resolve("base").resolve("eval.json"), baseEval);
-        System.err.printf("base model: pass@1 %.3f%n", baseEval.passAt1());
+        boolean writes = ranks == null || ranks.rank() == 0;
+        if (ranks != null) ranks.sum(0.0);  // a barrier: every rank has looked at the folder before rank 0 writes it
+        Evaluator.EvalResult baseEval = null;
+        if (writes) {
+            ProgressBar warm = new ProgressBar("warm start (base model)", first.warmStart().steps());
+            TransformerPolicy base = BaseModel.obtain(first, baseFile, s -> warm.update(s + 1, ""));
+            baseEval = Evaluator.evaluate(base, first.task().create(), first.eval(), first.seed());
+            ConfigIO.write(out.resolve("base").resolve("eval.json"), baseEval);
+            System.err.printf("base model: pass@1 %.3f%n", baseEval.passAt1());
+        }
+        if (ranks != null) ranks.sum(0.0);  // the others wait for rank 0's base model, which each run loads
 
         List<TrainingRun.Result> results = new ArrayList<>();
         for (TrainConfig c : configs) {
             ProgressBar bar = new ProgressBar(c.name(), c.steps());
-            results.add(TrainingRun.run(c, out.resolve(c.name()), baseFile, resume, -1,
-                    m -> bar.update(m.step() + 1, detail(m))));
+            Consumer<StepMetrics> progress = writes ? m -> bar.update(m.step() + 1, detail(m)) : m -> {};
+            results.add(TrainingRun.run(c, out.resolve(c.name()), baseFile, resume, -1, progress, ranks));
         }
+        if (!writes) return results;
         List<Plots.Reference> aepoTargets = new ArrayList<>(), bands = new ArrayList<>();
         for (TrainConfig c : configs) {
             if (c.aepo() != null) aepoTargets.add(new Plots.Reference(c.name() + " target", c.aepo().targetEntropy()));

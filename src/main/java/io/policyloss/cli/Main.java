@@ -6,12 +6,15 @@ import io.policyloss.rl.EvalConfig;
 import io.policyloss.rl.Evaluator;
 import io.policyloss.rl.TrainConfig;
 import io.policyloss.rl.TrainConfigs;
+import io.policyloss.torch.Ranks;
 import io.policyloss.torch.TorchThreads;
 import io.policyloss.torch.TransformerPolicy;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
+import org.bytedeco.pytorch.FileStore;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -21,6 +24,9 @@ import picocli.CommandLine.Option;
         description = "Trains a small transformer with RL through the fused policy loss.",
         subcommands = {Main.Train.class, Main.Compare.class, Main.Eval.class})
 public final class Main {
+    /** How long a rank waits at a collective: the others wait there while rank 0 makes the base model. */
+    private static final Duration RANK_TIMEOUT = Duration.ofMinutes(30);
+
     public static void main(String[] args) {
         System.exit(commandLine().execute(args));
     }
@@ -58,6 +64,29 @@ public final class Main {
 
         @Option(names = "--resume", description = "continue the folder's runs after their latest checkpoints")
         boolean resume;
+
+        @Option(names = "--ranks", description = "data-parallel processes, each started with its --rank (default: "
+                + "${DEFAULT-VALUE})")
+        int ranks = 1;
+
+        @Option(names = "--rank", description = "this process's rank, 0 to ranks - 1; rank 0 writes the results")
+        int rank;
+
+        @Option(names = "--store", description = "with --ranks > 1: a file the ranks meet through (libtorch's "
+                + "FileStore), on a file system they all see, new for each start")
+        Path store;
+
+        @Option(names = "--hostname", description = "the address this rank's Gloo transport binds (default: "
+                + "${DEFAULT-VALUE})")
+        String hostname = "127.0.0.1";
+
+        /** This process's rank of the group, or null for one process. */
+        Ranks ranks() {
+            if (ranks < 1) throw new IllegalArgumentException("ranks: must be >= 1, got " + ranks);
+            if (ranks == 1) return null;
+            if (store == null) throw new IllegalArgumentException("store: needed with --ranks " + ranks);
+            return Ranks.gloo(new FileStore(store.toString(), ranks), rank, ranks, hostname, RANK_TIMEOUT);
+        }
     }
 
     @Command(name = "train", mixinStandardHelpOptions = true, description = "One run, from a config file or a preset.")
@@ -74,7 +103,7 @@ public final class Main {
             if ((config == null) == (preset == null))
                 throw new IllegalArgumentException("train: give exactly one of --config and --preset");
             TrainConfig c = adjust(config != null ? TrainConfigs.read(config) : TrainConfigs.preset(preset));
-            Experiment.run(List.of(c), out != null ? out : Path.of("results", c.name()), resume);
+            Experiment.run(List.of(c), out != null ? out : Path.of("results", c.name()), resume, ranks());
             return 0;
         }
     }
@@ -95,7 +124,7 @@ public final class Main {
             for (TrainConfig c : runs != null ? runs.stream().map(TrainConfigs::preset).toList()
                     : Comparisons.named(comparison)) configs.add(adjust(c));
             Experiment.run(configs, out != null ? out : Path.of("results", runs != null ? "custom" : comparison),
-                    resume);
+                    resume, ranks());
             return 0;
         }
     }

@@ -10,6 +10,7 @@ import io.policyloss.loss.LossConfig;
 import io.policyloss.loss.LossMetrics;
 import io.policyloss.torch.CurrentPolicyLoss;
 import io.policyloss.torch.PolicyRows;
+import io.policyloss.torch.Ranks;
 import io.policyloss.torch.Tensors;
 import io.policyloss.torch.TorchFusedLoss;
 import io.policyloss.torch.TorchLossResult;
@@ -32,6 +33,12 @@ import org.bytedeco.pytorch.global.torch;
  * coefficient after each step. The run's policy objective (GSPO, entropy masking, off-policy sequence masking,
  * Clip-Cov, CISPO, SAPO, KL-Cov, GMPO, VESPO, DPPO) moves each update's GRPO rows after a first pass of the loss over
  * its logits (CurrentPolicyLoss).
+ *
+ * <p>Over data-parallel ranks ({@link Ranks}), each rank samples the responses of its share of the step's prompts, as
+ * verl's and TRL's processes do, and every rank holds the same policy: the aggregation weights take the whole batch's
+ * totals, the gradients are summed before the optimiser's step, entropy masking's quantile is over every rank's tokens,
+ * and what the controllers read (the entropy, AEPO's switch and GPG's share of groups) and the step's metrics are the
+ * whole batch's. Rank 0 draws what one process draws; the others draw their own streams.
  */
 public final class Trainer {
     private static final long ROLLOUT = 1, REINFORCE = 2, SHUFFLE = 3, COINS = 4, CLIP_COV = 5;
@@ -41,6 +48,7 @@ public final class Trainer {
     private final TransformerPolicy policy, reference;
     private final AdamW optimizer;
     private final TorchFusedLoss oldPolicyPass;
+    private final Ranks ranks;  // null: one process
     private AentCoefficient aent;
     private AdaptiveEntropyBonus adaptiveEntropy;
 
@@ -49,6 +57,21 @@ public final class Trainer {
      * @param reference the frozen base model for the KL term, or null when loss.klCoef is 0
      */
     public Trainer(TrainConfig config, TransformerPolicy policy, TransformerPolicy reference) {
+        this(config, policy, reference, null);
+    }
+
+    /**
+     * A trainer on one of data-parallel {@code ranks} (null: one process), each holding the same weights and calling
+     * {@link #step} with the same steps: every step's collectives meet there.
+     *
+     * @param policy the policy to train, holding the base model's weights (or a checkpoint's)
+     * @param reference the frozen base model for the KL term, or null when loss.klCoef is 0
+     */
+    public Trainer(TrainConfig config, TransformerPolicy policy, TransformerPolicy reference, Ranks ranks) {
+        if (ranks != null && config.promptsPerStep() % ranks.size() != 0)
+            throw new IllegalArgumentException("promptsPerStep: " + config.promptsPerStep() + " prompts do not split "
+                    + "evenly over " + ranks.size() + " ranks");
+        this.ranks = ranks;
         this.config = config;
         this.task = config.task().create();
         this.policy = policy;
@@ -99,22 +122,25 @@ public final class Trainer {
 
     private StepMetrics run(int step) {
         long start = System.nanoTime();
-        int g = config.groupSize();
+        int g = config.groupSize(), size = ranks == null ? 1 : ranks.size(), rank = ranks == null ? 0 : ranks.rank();
         SplittableRandom random = Seeds.random(config.seed(), ROLLOUT, step);
-        List<Problem> problems = new ArrayList<>();
-        for (int i = 0; i < config.promptsPerStep(); ++i) problems.add(task.sample(random));
+        List<Problem> batch = new ArrayList<>();
+        for (int i = 0; i < config.promptsPerStep(); ++i) batch.add(task.sample(random));
+        int share = config.promptsPerStep() / size;
+        List<Problem> problems = batch.subList(rank * share, (rank + 1) * share);  // this rank's, whole groups
         List<int[]> prompts = Rollouts.prompts(problems, g);
         float rolloutT = (float) config.rolloutTemperature();
         Sequences grpo = Rollouts.sample(policy, prompts, filled(prompts.size(), rolloutT), task.maxResponseLength(),
-                random);
+                rank == 0 ? random : Seeds.random(config.seed(), ROLLOUT, step, rank));
         float[] correct = correctness(grpo, problems, g);
-        float[] rewards = config.randomReward() ? coins(correct.length, Seeds.random(config.seed(), COINS, step))
+        float[] rewards = config.randomReward() ? coins(correct.length, Seeds.random(config.seed(), COINS, step, rank))
                 : correct;
         float[] advantages = GrpoAdvantages.compute(rewards, g, config.stdNormalization());
-        double grpoScale = config.gpgBiasCorrection() ? Gpg.lossScale(advantages, g) : 1;  // once per batch, as TRL
+        // Once per batch, as TRL: the share of every rank's groups.
+        double grpoScale = config.gpgBiasCorrection() ? Gpg.lossScale(gathered(advantages), g) : 1;
 
         TorchFusedLoss.RowOutputs old = evaluate(policy, grpo, rolloutT);
-        LossMetrics entropyAtOne = rolloutT == 1f ? old.metrics() : evaluate(policy, grpo, 1f).metrics();
+        LossMetrics entropyAtOne = summed(rolloutT == 1f ? old.metrics() : evaluate(policy, grpo, 1f).metrics());
 
         // AEPO: REINFORCE rows on positive samples at the switched temperature. The loss reads them at
         // temperature 1: the gradient of log pi_theta on hotter (colder) samples is what moves entropy up (down).
@@ -124,8 +150,8 @@ public final class Trainer {
             AepoConfig aepo = config.aepo();
             temperature = aepo.switchRule().choose(entropyAtOne.meanEntropy());
             int wanted = temperature == aepo.temperatureHigh() ? aepo.positivesUp() : aepo.positivesDown();
-            extra = positives(prompts, problems, (float) temperature, wanted, Seeds.random(config.seed(), REINFORCE,
-                    step));
+            extra = positives(prompts, problems, (float) temperature, wanted * (rank + 1) / size - wanted * rank / size,
+                    Seeds.random(config.seed(), REINFORCE, step, rank));
         }
         float[] extraOldLogp = extra.count() == 0 ? new float[0] : Tensors.toFloats(evaluate(policy, extra, 1f).logp());
         float[] oldLogp = concat(Tensors.toFloats(old.logp()), extraOldLogp);
@@ -140,10 +166,10 @@ public final class Trainer {
         // With the adaptive bonus, each update builds its own with the coefficient it applies.
         CurrentPolicyLoss loss = adaptiveEntropy == null ? policyLoss(lossConfig) : null;
         LossMetrics trained = LossMetrics.ZERO;
-        double lossSum = 0, adaptiveCoefSum = 0;
-        int[][] grpoSlices = slices(grpo.count(), Seeds.random(config.seed(), SHUFFLE, step));
-        int[][] extraSlices = slices(extra.count(), Seeds.random(config.seed(), SHUFFLE, step));
-        SplittableRandom clipCovRandom = Seeds.random(config.seed(), CLIP_COV, step);
+        double adaptiveCoefSum = 0;
+        int[][] grpoSlices = slices(grpo.count(), Seeds.random(config.seed(), SHUFFLE, step, rank));
+        int[][] extraSlices = slices(extra.count(), Seeds.random(config.seed(), SHUFFLE, step, rank));
+        SplittableRandom clipCovRandom = Seeds.random(config.seed(), CLIP_COV, step, rank);
         for (int k = 0; k < config.miniBatches(); ++k) {
             int[] which = concat(grpoSlices[k], shift(extraSlices[k], grpo.count()));
             Sequences slice = all.select(which);
@@ -160,29 +186,47 @@ public final class Trainer {
                     clipCovRandom);
             optimizer.zero_grad();
             result.backward();
+            if (ranks != null) ranks.sumGradients(policy.parameters());  // each rank's loss is its share of the batch's
             if (config.gradClip() > 0) torch.clip_grad_norm_(policy.parameters(), config.gradClip());
             optimizer.step();
             trained = trained.plus(result.metrics());
-            lossSum += result.metrics().loss();
-            if (adaptiveEntropy != null) adaptiveEntropy = adaptiveEntropy.update(result.metrics().meanEntropy());
+            if (adaptiveEntropy != null)
+                adaptiveEntropy = adaptiveEntropy.update(summed(result.metrics()).meanEntropy());
         }
         if (aent != null) aent = aent.update(step, entropyAtOne.meanClampedEntropy());
+        trained = summed(trained);
 
         double length = 0;
         for (int b = 0; b < grpo.count(); ++b) length += grpo.lengths()[b];
-        return new StepMetrics(step, mean(rewards), mean(correct), entropyAtOne.meanEntropy(),
+        double[] counts = summed(length, grpo.count(), extra.count());
+        return new StepMetrics(step, mean(gathered(rewards)), mean(gathered(correct)), entropyAtOne.meanEntropy(),
                 entropyAtOne.meanClampedEntropy(), trained.clipLowFraction(), trained.clipHighFraction(),
                 trained.dualClipFraction(), temperature,
                 adaptiveEntropy == null ? lossConfig.entropyCoef() : adaptiveCoefSum / config.miniBatches(),
                 lossConfig.clampedEntropyCoef(),
-                lossSum / config.miniBatches(), trained.meanKl(), trained.approxKl(), length / grpo.count(),
-                extra.count(), (System.nanoTime() - start) / 1e9);
+                trained.loss() / config.miniBatches(), trained.meanKl(), trained.approxKl(), counts[0] / counts[1],
+                (int) counts[2], (System.nanoTime() - start) / 1e9);
+    }
+
+    /** Every rank's rows, in rank order (this one's alone in one process). */
+    private float[] gathered(float[] local) {
+        return ranks == null ? local : ranks.gather(local);
+    }
+
+    /** The whole batch's metric sums. */
+    private LossMetrics summed(LossMetrics local) {
+        return ranks == null ? local : ranks.sum(local);
+    }
+
+    private double[] summed(double... local) {
+        return ranks == null ? local : ranks.sum(local);
     }
 
     /**
      * The loss rows of one slice: its first sequences, {@code grpoPart}, are GRPO samples (weights by the run's
-     * aggregation mode over the slice, times grpoScale), the rest AEPO's positives (advantage R = 1, weight
-     * alpha / (|o| S), S the slice's GRPO sequences, so alpha weighs one positive sample against one GRPO sequence).
+     * aggregation mode over the slice, every rank's, times grpoScale), the rest AEPO's positives (advantage R = 1,
+     * weight alpha / (|o| S), S the slice's GRPO sequences on every rank, so alpha weighs one positive sample against
+     * one GRPO sequence).
      */
     private PolicyRows rows(Sequences slice, Sequences grpoPart, float[] advantages, double grpoScale, float[] oldLogp,
             float[] refLogp, int[] which, float rolloutT) {
@@ -191,8 +235,9 @@ public final class Trainer {
         float[] advantage = new float[n], weight = new float[n], temperature = new float[n];
         float[] grpoMask = grpoPart.mask();
         int[] grpoSequenceOf = grpoPart.sequenceOf();
-        float[] grpoWeights = AggregationWeights.weights(config.aggregation(), grpoMask, grpoSequenceOf,
-                AggregationWeights.Totals.of(grpoMask, grpoSequenceOf), m);
+        AggregationWeights.Totals totals = AggregationWeights.Totals.of(grpoMask, grpoSequenceOf);
+        if (ranks != null) totals = ranks.sum(totals);
+        float[] grpoWeights = AggregationWeights.weights(config.aggregation(), grpoMask, grpoSequenceOf, totals, m);
         for (int i = 0; i < grpoRows; ++i) weight[i] = (float) (grpoScale * grpoWeights[i]);
         for (int i = 0; i < n; ++i) {
             int b = i / m, source = which[b];
@@ -200,7 +245,7 @@ public final class Trainer {
             advantage[i] = isGrpo ? advantages[source] : 1f;
             temperature[i] = isGrpo ? rolloutT : 1f;
             if (!isGrpo && mask[i] != 0)
-                weight[i] = (float) (config.aepo().alpha() / (slice.lengths()[b] * Math.max(grpoCount, 1)));
+                weight[i] = (float) (config.aepo().alpha() / (slice.lengths()[b] * Math.max(totals.sequences(), 1)));
         }
         PolicyRows rows = new PolicyRows(Tensors.longs(slice.targets(), n),
                 Tensors.floats(gather(oldLogp, which, m), n),
@@ -216,9 +261,10 @@ public final class Trainer {
         return new TorchFusedLoss(new FusedLoss(c, 1));
     }
 
-    /** The run's objective over the kernel with loss configuration {@code c}. */
+    /** The run's objective over the kernel with loss configuration {@code c}, across the ranks if any. */
     private CurrentPolicyLoss policyLoss(LossConfig c) {
-        return new CurrentPolicyLoss(kernel(c), config.objective());
+        CurrentPolicyLoss loss = new CurrentPolicyLoss(kernel(c), config.objective());
+        return ranks == null ? loss : loss.acrossRanks(ranks);
     }
 
     /** Per-row log-probs and entropies of {@code of} on the sequences, every row at one temperature. */

@@ -2,6 +2,7 @@ package io.policyloss.rl;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.policyloss.loss.ConfigIO;
+import io.policyloss.torch.Ranks;
 import io.policyloss.torch.TransformerPolicy;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -33,11 +34,26 @@ public final class TrainingRun {
      */
     public static Result run(TrainConfig config, Path folder, Path baseModel, boolean resume, int stopAfter,
             Consumer<StepMetrics> listener) {
+        return run(config, folder, baseModel, resume, stopAfter, listener, null);
+    }
+
+    /**
+     * As {@link #run(TrainConfig, Path, Path, boolean, int, Consumer)}, on one of data-parallel {@code ranks} (null:
+     * one process), every rank with the same arguments: each trains the same weights ({@link Trainer}) and returns
+     * the same result, and rank 0 alone checks and writes the folder (the others read its checkpoint when they
+     * resume).
+     */
+    public static Result run(TrainConfig config, Path folder, Path baseModel, boolean resume, int stopAfter,
+            Consumer<StepMetrics> listener, Ranks ranks) {
+        boolean writes = ranks == null || ranks.rank() == 0;
         try {
-            Files.createDirectories(folder);
             Path configFile = folder.resolve("config.json");
-            if (resume && Files.exists(configFile)) checkSameRun(ConfigIO.read(configFile, TrainConfig.class), config);
-            ConfigIO.write(configFile, config);
+            if (writes) {  // the other ranks meet a refusal here as the group's timeout at the first step
+                if (resume && Files.exists(configFile))
+                    checkSameRun(ConfigIO.read(configFile, TrainConfig.class), config);
+                Files.createDirectories(folder);
+                ConfigIO.write(configFile, config);
+            }
             TransformerPolicy policy = BaseModel.newPolicy(config);
             Checkpoints.loadModule(policy, baseModel);
             TransformerPolicy reference = null;
@@ -45,7 +61,7 @@ public final class TrainingRun {
                 reference = BaseModel.newPolicy(config);
                 Checkpoints.loadModule(reference, baseModel);
             }
-            Trainer trainer = new Trainer(config, policy, reference);
+            Trainer trainer = new Trainer(config, policy, reference, ranks);
             Checkpoints checkpoints = new Checkpoints(folder);
             Path metricsFile = folder.resolve("metrics.jsonl");
             List<StepMetrics> steps = new ArrayList<>();
@@ -59,23 +75,24 @@ public final class TrainingRun {
                 first = state.nextStep();
                 steps.addAll(readMetrics(metricsFile, first));
             }
-            rewriteMetrics(metricsFile, steps);
+            if (writes) rewriteMetrics(metricsFile, steps);
             int ran = 0;
             for (int step = first; step < config.steps(); ++step) {
                 if (ran++ == stopAfter) return null;
                 StepMetrics m = trainer.step(step);
                 steps.add(m);
-                Files.writeString(metricsFile, JSON.writeValueAsString(m) + "\n", StandardOpenOption.APPEND);
+                if (writes)
+                    Files.writeString(metricsFile, JSON.writeValueAsString(m) + "\n", StandardOpenOption.APPEND);
                 listener.accept(m);
                 boolean last = step == config.steps() - 1;
-                if (last || (config.checkpointEvery() > 0 && (step + 1) % config.checkpointEvery() == 0))
+                if (writes && (last || (config.checkpointEvery() > 0 && (step + 1) % config.checkpointEvery() == 0)))
                     checkpoints.save(new Checkpoints.State(step + 1,
                             trainer.aent() == null ? null : trainer.aent().lambda(), trainer.adaptiveEntropy()), policy,
                             trainer.optimizer());
             }
-            Checkpoints.saveModule(policy, folder.resolve("model.pt"));
+            if (writes) Checkpoints.saveModule(policy, folder.resolve("model.pt"));
             Evaluator.EvalResult eval = Evaluator.evaluate(policy, config.task().create(), config.eval(), config.seed());
-            ConfigIO.write(folder.resolve("eval.json"), eval);
+            if (writes) ConfigIO.write(folder.resolve("eval.json"), eval);
             return new Result(config, steps, eval);
         } catch (IOException e) {
             throw new UncheckedIOException("run " + folder + ": " + e.getMessage(), e);

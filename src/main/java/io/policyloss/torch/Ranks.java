@@ -185,7 +185,9 @@ public final class Ranks {
         }
     }
 
-    private double[] sum(double... local) {
+    /** Each of {@code local}'s values summed over the ranks, in float64 (a reward's sum and count, say). */
+    public double[] sum(double... local) {
+        Objects.requireNonNull(local, "local");
         if (local.length == 0) return local;
         Tensor t = torch.empty(new long[] {local.length}, new TensorOptions(ScalarType.Double), null);
         DoublePointer data = new DoublePointer(t.data_ptr());

@@ -17,7 +17,7 @@ import org.bytedeco.pytorch.global.torch;
 /**
  * A small decoder-only transformer defined in Java over libtorch modules: token and learned position embeddings,
  * pre-norm decoder blocks with causal self-attention, a final norm and a linear head to the vocabulary.
- * Initialisation is seeded, so two policies built with the same arguments have identical weights.
+ * Initialisation is seeded, so two policies built with the same arguments have identical weights (on any threads).
  */
 public final class TransformerPolicy extends Module {
     private final ModelConfig config;
@@ -32,13 +32,17 @@ public final class TransformerPolicy extends Module {
         this.config = Objects.requireNonNull(config, "config");
         if (vocab < 2) throw new IllegalArgumentException("vocab: must be >= 2, got " + vocab);
         this.vocab = vocab;
-        torch.manual_seed(seed); // module initialisers draw from libtorch's global generator
-        tokens = register_module("tokens", new EmbeddingImpl(vocab, config.width()));
-        positions = register_module("positions", new EmbeddingImpl(config.context(), config.width()));
-        for (int i = 0; i < config.layers(); ++i)
-            blocks.add(register_module("block" + i, new DecoderBlock(config.width(), config.heads())));
-        norm = register_module("norm", new LayerNormImpl(DecoderBlock.normalizedShape(config.width())));
-        head = register_module("head", new LinearImpl(config.width(), vocab));
+        // Module initialisers draw from libtorch's global generator, one per process: policies built at once on two
+        // threads (data-parallel ranks in one JVM) would interleave its draws.
+        synchronized (TransformerPolicy.class) {
+            torch.manual_seed(seed);
+            tokens = register_module("tokens", new EmbeddingImpl(vocab, config.width()));
+            positions = register_module("positions", new EmbeddingImpl(config.context(), config.width()));
+            for (int i = 0; i < config.layers(); ++i)
+                blocks.add(register_module("block" + i, new DecoderBlock(config.width(), config.heads())));
+            norm = register_module("norm", new LayerNormImpl(DecoderBlock.normalizedShape(config.width())));
+            head = register_module("head", new LinearImpl(config.width(), vocab));
+        }
     }
 
     public ModelConfig config() {

@@ -74,13 +74,9 @@ class KillAndResumeTest {
     }
 
     private static Process trainProcess(Path config, Path out, boolean resume) throws Exception {
-        String classpath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
-                .toString(), "--enable-native-access=ALL-UNNAMED", "-cp", classpath, Main.class.getName(), "train",
-                "--config", config.toString(), "--out", out.toString()));
-        if (resume) command.add("--resume");
-        return new ProcessBuilder(command).redirectErrorStream(true)
-                .redirectOutput(out.resolveSibling(resume ? "resumed.log" : "killed.log").toFile()).start();
+        List<String> args = new ArrayList<>(List.of("train", "--config", config.toString(), "--out", out.toString()));
+        if (resume) args.add("--resume");
+        return CliProcess.start(out.resolveSibling(resume ? "resumed.log" : "killed.log"), args.toArray(String[]::new));
     }
 
     private static int lines(Path file) throws Exception {

@@ -88,6 +88,9 @@ class MainTest {
         Outcome both = run("train");
         assertEquals(2, both.code());
         assertTrue(both.err().contains("give exactly one of --config and --preset"), both.err());
+        Outcome noStore = run("train", "--preset", "grpo", "--ranks", "2");
+        assertEquals(2, noStore.code());
+        assertTrue(noStore.err().contains("store: needed with --ranks 2"), noStore.err());
         Outcome comparison = run("compare", "--comparison", "nope");
         assertTrue(comparison.err().contains("comparison: unknown \"nope\""), comparison.err());
     }

@@ -37,7 +37,7 @@ class TrainingTest {
     }
 
     /** A shape small enough for a unit test: the task, the model and one step's batch. */
-    private static final String TINY_SHAPE = "{\"task\": {\"name\": \"digit-sum\", \"size\": 2}, \"model\":"
+    static final String TINY_SHAPE = "{\"task\": {\"name\": \"digit-sum\", \"size\": 2}, \"model\":"
             + " {\"layers\": 1, \"width\": 16, \"heads\": 2, \"context\": 8}, \"promptsPerStep\": 4,"
             + " \"groupSize\": 4, \"miniBatches\": 2}";
 

@@ -15,20 +15,20 @@ import org.bytedeco.pytorch.FileStore;
  * Data-parallel ranks for tests: each rank a thread of the test JVM on a fresh Gloo group over loopback, meeting
  * through a FileStore in a folder of the test's.
  */
-final class LoopbackRanks {
-    interface OnRank<T> {
+public final class LoopbackRanks {
+    public interface OnRank<T> {
         T run(Ranks ranks) throws Exception;
     }
 
     private LoopbackRanks() {}
 
     /** Runs body on each of {@code size} ranks, collectives timing out after a minute; results in rank order. */
-    static <T> List<T> run(Path dir, int size, OnRank<T> body) throws Exception {
+    public static <T> List<T> run(Path dir, int size, OnRank<T> body) throws Exception {
         return run(dir, size, Duration.ofSeconds(60), body);
     }
 
     /** As {@link #run(Path, int, OnRank)}, collectives timing out after {@code timeout}. */
-    static <T> List<T> run(Path dir, int size, Duration timeout, OnRank<T> body) throws Exception {
+    public static <T> List<T> run(Path dir, int size, Duration timeout, OnRank<T> body) throws Exception {
         String store = Files.createTempFile(dir, "store", "").toString();
         Files.delete(Path.of(store));
         ExecutorService pool = Executors.newFixedThreadPool(size);

@@ -1,0 +1,131 @@
+package io.policyloss.rl;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import io.policyloss.torch.LoopbackRanks;
+import io.policyloss.torch.Tensors;
+import io.policyloss.torch.TorchThreads;
+import io.policyloss.torch.TransformerPolicy;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.bytedeco.pytorch.TensorVector;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The trainer over data-parallel ranks (threads of this JVM on a Gloo group over loopback): a group of one rank trains
+ * as one process does, bit for bit; two ranks train one model, which both hold bit for bit, and report one batch's
+ * metrics; a run killed and resumed on two ranks ends as the uninterrupted one.
+ */
+class DataParallelTrainingTest {
+    @TempDir
+    Path dir;
+
+    @BeforeAll
+    static void oneThread() {
+        TorchThreads.use(1);
+    }
+
+    /** AEnt with TRL's adaptive bonus; AEPO's extra rows; entropy masking's gathered quantile; GPG's share. */
+    private static List<TrainConfig> configs() {
+        List<TrainConfig> out = new ArrayList<>();
+        out.add(TrainingTest.tiny());
+        for (String preset : new String[] {"aepo", "entropy-mask", "gpg"})
+            out.add(TrainConfigs.withOverrides(TrainConfigs.preset(preset), TrainingTest.TINY_SHAPE));
+        return out;
+    }
+
+    @Test
+    void aGroupOfOneRankTrainsAsOneProcess() throws Exception {
+        for (TrainConfig c : configs()) {
+            Trained alone = train(c, null);
+            Trained grouped = LoopbackRanks.run(dir, 1, ranks -> train(c, ranks)).get(0);
+            assertEquals(alone.metrics, grouped.metrics, c.name());
+            assertParametersEqual(alone.parameters, grouped.parameters, c.name());
+        }
+    }
+
+    @Test
+    void twoRanksTrainOneModel() throws Exception {
+        for (TrainConfig c : configs()) {
+            List<Trained> ranks = LoopbackRanks.run(dir, 2, r -> train(c, r));
+            assertEquals(ranks.get(0).metrics, ranks.get(1).metrics, c.name() + ": one batch's metrics on both");
+            assertParametersEqual(ranks.get(0).parameters, ranks.get(1).parameters, c.name());
+            assertFalse(ranks.get(0).metrics.equals(train(c, null).metrics), c.name() + ": rank 1 drew its own");
+        }
+    }
+
+    /**
+     * The aggregation weights are the whole batch's: while no response is right yet, every advantage is 0 and the loss
+     * is the entropy bonuses' alone, -(lambda_H H + lambda_C Hc) as a token mean over both ranks' rows; each rank's
+     * own token mean would add up to twice that.
+     */
+    @Test
+    void theLossIsTheWholeBatchsTokenMean() throws Exception {
+        TrainConfig c = TrainingTest.tiny();
+        for (StepMetrics m : LoopbackRanks.run(dir, 2, r -> train(c, r)).get(0).metrics) {
+            assertEquals(0, m.reward(), "no reward yet: advantages 0");
+            double bonus = m.entropyCoefficient() * m.entropy() + m.clampedEntropyCoefficient() * m.clampedEntropy();
+            assertEquals(-bonus, m.loss(), 0.05 * bonus, "step " + m.step() + ": " + m);
+        }
+    }
+
+    @Test
+    void aRunKilledAndResumedOnTwoRanksEndsAsTheWholeRun() throws Exception {
+        TrainConfig c = TrainingTest.tiny();
+        Path base = dir.resolve("base.pt");
+        BaseModel.obtain(c, base, s -> {});
+        Path whole = dir.resolve("whole"), split = dir.resolve("split");
+        List<TrainingRun.Result> wholeRuns = LoopbackRanks.run(dir, 2, r -> TrainingRun.run(c, whole, base, false, -1,
+                m -> {}, r));
+        assertEquals(withoutSeconds(wholeRuns.get(0)), withoutSeconds(wholeRuns.get(1)), "both ranks' results");
+        assertEquals(c.steps(), Files.readAllLines(whole.resolve("metrics.jsonl")).size(), "rank 0 alone writes");
+        for (TrainingRun.Result stopped : LoopbackRanks.run(dir, 2, r -> TrainingRun.run(c, split, base, false, 3,
+                m -> {}, r)))
+            assertNull(stopped, "stopped after 3 steps (checkpoint at 2)");
+        List<TrainingRun.Result> resumed = LoopbackRanks.run(dir, 2, r -> TrainingRun.run(c, split, base, true, -1,
+                m -> {}, r));
+        for (TrainingRun.Result r : resumed) assertEquals(withoutSeconds(wholeRuns.get(0)), withoutSeconds(r));
+        assertEquals(c.steps(), Files.readAllLines(split.resolve("metrics.jsonl")).size());
+    }
+
+    @Test
+    void promptsMustSplitEvenly() throws Exception {
+        TrainConfig c = TrainConfigs.withOverrides(TrainingTest.tiny(), "{\"promptsPerStep\": 3}");
+        String message = LoopbackRanks.run(dir, 2, r -> assertThrows(IllegalArgumentException.class,
+                () -> new Trainer(c, BaseModel.newPolicy(c), null, r)).getMessage()).get(0);
+        assertEquals("promptsPerStep: 3 prompts do not split evenly over 2 ranks", message);
+    }
+
+    private static TrainingRun.Result withoutSeconds(TrainingRun.Result r) {
+        return new TrainingRun.Result(r.config(), r.steps().stream().map(StepMetrics::withoutSeconds).toList(),
+                r.eval());
+    }
+
+    private record Trained(List<StepMetrics> metrics, List<float[]> parameters) {}
+
+    /** Three steps from the base model's initial weights (no warm start: the ranks need no files). */
+    private static Trained train(TrainConfig c, io.policyloss.torch.Ranks ranks) {
+        TransformerPolicy policy = BaseModel.newPolicy(c);
+        TransformerPolicy reference = c.loss().klCoef() != 0 ? BaseModel.newPolicy(c) : null;
+        Trainer trainer = new Trainer(c, policy, reference, ranks);
+        List<StepMetrics> metrics = new ArrayList<>();
+        for (int step = 0; step < 3; ++step) metrics.add(trainer.step(step).withoutSeconds());
+        List<float[]> parameters = new ArrayList<>();
+        TensorVector p = policy.parameters();
+        for (long i = 0; i < p.size(); ++i) parameters.add(Tensors.toFloats(p.get(i)));
+        return new Trained(metrics, parameters);
+    }
+
+    private static void assertParametersEqual(List<float[]> want, List<float[]> got, String name) {
+        assertEquals(want.size(), got.size());
+        for (int i = 0; i < want.size(); ++i) assertArrayEquals(want.get(i), got.get(i), name + ": parameter " + i);
+    }
+}
