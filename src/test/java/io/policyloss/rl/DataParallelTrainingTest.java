@@ -5,8 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.policyloss.torch.LoopbackRanks;
+import io.policyloss.torch.Ranks;
 import io.policyloss.torch.Tensors;
 import io.policyloss.torch.TorchThreads;
 import io.policyloss.torch.TransformerPolicy;
@@ -77,6 +79,35 @@ class DataParallelTrainingTest {
         }
     }
 
+    /**
+     * AEPO's REINFORCE rows, from a warm-started base model that answers some prompts right: a group of one rank trains
+     * as one process, and two ranks hold one model and share the step's positives between them.
+     */
+    @Test
+    void aeposPositivesTrainAsOneProcessAndOneModelOnTwoRanks() throws Exception {
+        TrainConfig c = TrainConfigs.withOverrides(TrainConfigs.withOverrides(TrainConfigs.preset("aepo"),
+                TrainingTest.TINY_SHAPE), "{\"warmStart\": {\"steps\": 400, \"batchSize\": 32},"
+                + " \"aepo\": {\"positivesUp\": 3, \"positivesDown\": 3}}");  // fewer than the ranks find
+        Path base = dir.resolve("aepo-base.pt");
+        BaseModel.obtain(c, base, s -> {});
+        Trained alone = train(c, loaded(c, base), null);
+        assertTrue(alone.metrics.stream().mapToInt(StepMetrics::positives).sum() > 0, "positives: " + alone.metrics);
+        Trained grouped = LoopbackRanks.run(dir, 1, r -> train(c, loaded(c, base), r)).get(0);
+        assertEquals(alone.metrics, grouped.metrics);
+        assertParametersEqual(alone.parameters, grouped.parameters, "one rank");
+        List<Trained> ranks = LoopbackRanks.run(dir, 2, r -> train(c, loaded(c, base), r));
+        assertTrue(ranks.get(0).metrics.stream().mapToInt(StepMetrics::positives).sum() > 0, "positives on two ranks");
+        for (StepMetrics m : ranks.get(0).metrics) assertTrue(m.positives() <= 3, "the ranks share AEPO's 3: " + m);
+        assertEquals(ranks.get(0).metrics, ranks.get(1).metrics);
+        assertParametersEqual(ranks.get(0).parameters, ranks.get(1).parameters, "two ranks");
+    }
+
+    private static TransformerPolicy loaded(TrainConfig c, Path weights) {
+        TransformerPolicy policy = BaseModel.newPolicy(c);
+        Checkpoints.loadModule(policy, weights);
+        return policy;
+    }
+
     @Test
     void aRunKilledAndResumedOnTwoRanksEndsAsTheWholeRun() throws Exception {
         TrainConfig c = TrainingTest.tiny();
@@ -112,8 +143,11 @@ class DataParallelTrainingTest {
     private record Trained(List<StepMetrics> metrics, List<float[]> parameters) {}
 
     /** Three steps from the base model's initial weights (no warm start: the ranks need no files). */
-    private static Trained train(TrainConfig c, io.policyloss.torch.Ranks ranks) {
-        TransformerPolicy policy = BaseModel.newPolicy(c);
+    private static Trained train(TrainConfig c, Ranks ranks) {
+        return train(c, BaseModel.newPolicy(c), ranks);
+    }
+
+    private static Trained train(TrainConfig c, TransformerPolicy policy, Ranks ranks) {
         TransformerPolicy reference = c.loss().klCoef() != 0 ? BaseModel.newPolicy(c) : null;
         Trainer trainer = new Trainer(c, policy, reference, ranks);
         List<StepMetrics> metrics = new ArrayList<>();
