@@ -26,29 +26,21 @@ final class Experiment {
 
     /** @param ranks this process's rank of a data-parallel group, or null for one process */
     static List<TrainingRun.Result> run(List<TrainConfig> configs, Path out, boolean resume, Ranks ranks) {
-        TrainConfig first = configs.get(0);
-        for (TrainConfig c : configs) {
-            if (!BaseModel.identity(c).equals(BaseModel.identity(first)))
-                throw new IllegalArgumentException("configs: \"" + c.name() + "\" needs another base model than \""
-                        + first.name() + "\" (task, model, seed and warm start must agree)");
-            if (configs.stream().filter(o -> o.name().equals(c.name())).count() > 1)
-                throw new IllegalArgumentException("configs: two runs are named \"" + c.name() + "\"");
-        }
         Path baseFile = out.resolve("base").resolve("model.pt");
-        if (!resume && Files.exists(out.resolve("base")))
-            throw new IllegalArgumentException("out: " + out + " already holds results; pass --resume to continue"
-                    + " them, or choose another folder");
         boolean writes = ranks == null || ranks.rank() == 0;
-        if (ranks != null) ranks.sum(0.0);  // a barrier: every rank has looked at the folder before rank 0 writes it
-        Evaluator.EvalResult baseEval = null;
-        if (writes) {
+        // Every rank checks before rank 0 writes, and the others wait for rank 0's base model, which each run loads;
+        // a rank that refuses makes every rank stop.
+        onEveryRank(ranks, () -> check(configs, out, resume));
+        Evaluator.EvalResult[] baseEval = new Evaluator.EvalResult[1];
+        onEveryRank(ranks, () -> {
+            if (!writes) return;
+            TrainConfig first = configs.get(0);
             ProgressBar warm = new ProgressBar("warm start (base model)", first.warmStart().steps());
             TransformerPolicy base = BaseModel.obtain(first, baseFile, s -> warm.update(s + 1, ""));
-            baseEval = Evaluator.evaluate(base, first.task().create(), first.eval(), first.seed());
-            ConfigIO.write(out.resolve("base").resolve("eval.json"), baseEval);
-            System.err.printf("base model: pass@1 %.3f%n", baseEval.passAt1());
-        }
-        if (ranks != null) ranks.sum(0.0);  // the others wait for rank 0's base model, which each run loads
+            baseEval[0] = Evaluator.evaluate(base, first.task().create(), first.eval(), first.seed());
+            ConfigIO.write(out.resolve("base").resolve("eval.json"), baseEval[0]);
+            System.err.printf("base model: pass@1 %.3f%n", baseEval[0].passAt1());
+        });
 
         List<TrainingRun.Result> results = new ArrayList<>();
         for (TrainConfig c : configs) {
@@ -71,7 +63,7 @@ final class Experiment {
                 results, StepMetrics::clampedEntropy, bands);
         Plots.lines(out.resolve("accuracy.png"), "Accuracy of the rollouts", "fraction correct", results,
                 StepMetrics::accuracy, List.of());
-        String table = Summary.table(baseEval, results);
+        String table = Summary.table(baseEval[0], results);
         try {
             Files.writeString(out.resolve("summary.md"), table);
         } catch (IOException e) {
@@ -81,6 +73,26 @@ final class Experiment {
         System.out.println("results: " + out.toAbsolutePath()
                 + " (summary.md, entropy.png, clamped-entropy.png, accuracy.png, <run>/metrics.jsonl)");
         return results;
+    }
+
+    private static void check(List<TrainConfig> configs, Path out, boolean resume) {
+        TrainConfig first = configs.get(0);
+        for (TrainConfig c : configs) {
+            if (!BaseModel.identity(c).equals(BaseModel.identity(first)))
+                throw new IllegalArgumentException("configs: \"" + c.name() + "\" needs another base model than \""
+                        + first.name() + "\" (task, model, seed and warm start must agree)");
+            if (configs.stream().filter(o -> o.name().equals(c.name())).count() > 1)
+                throw new IllegalArgumentException("configs: two runs are named \"" + c.name() + "\"");
+        }
+        if (!resume && Files.exists(out.resolve("base")))
+            throw new IllegalArgumentException("out: " + out + " already holds results; pass --resume to continue"
+                    + " them, or choose another folder");
+    }
+
+    /** {@code work} alone, or on every rank together ({@link Ranks#together}). */
+    private static void onEveryRank(Ranks ranks, Runnable work) {
+        if (ranks == null) work.run();
+        else ranks.together(work);
     }
 
     private static String detail(StepMetrics m) {

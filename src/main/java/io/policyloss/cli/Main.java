@@ -33,8 +33,9 @@ public final class Main {
 
     static CommandLine commandLine() {
         return new CommandLine(new Main()).setExecutionExceptionHandler((e, cmd, parsed) -> {
-            if (!(e instanceof IllegalArgumentException)) throw e;
-            cmd.getErr().println("error: " + e.getMessage()); // bad input: the message, not a stack trace
+            // Bad input, here or on another rank: the message, not a stack trace.
+            if (!(e instanceof IllegalArgumentException || e instanceof Ranks.RankFailedException)) throw e;
+            cmd.getErr().println("error: " + e.getMessage());
             return 2;
         });
     }

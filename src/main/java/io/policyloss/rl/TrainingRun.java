@@ -41,19 +41,21 @@ public final class TrainingRun {
      * As {@link #run(TrainConfig, Path, Path, boolean, int, Consumer)}, on one of data-parallel {@code ranks} (null:
      * one process), every rank with the same arguments: each trains the same weights ({@link Trainer}) and returns
      * the same result, and rank 0 alone checks and writes the folder (the others read its checkpoint when they
-     * resume).
+     * resume); where rank 0 refuses the folder, every rank throws ({@link Ranks#together}).
      */
     public static Result run(TrainConfig config, Path folder, Path baseModel, boolean resume, int stopAfter,
             Consumer<StepMetrics> listener, Ranks ranks) {
         boolean writes = ranks == null || ranks.rank() == 0;
         try {
             Path configFile = folder.resolve("config.json");
-            if (writes) {  // the other ranks meet a refusal here as the group's timeout at the first step
+            Runnable recordConfig = () -> {
+                if (!writes) return;
                 if (resume && Files.exists(configFile))
                     checkSameRun(ConfigIO.read(configFile, TrainConfig.class), config);
-                Files.createDirectories(folder);
-                ConfigIO.write(configFile, config);
-            }
+                ConfigIO.write(createDirectories(folder).resolve("config.json"), config);
+            };
+            if (ranks == null) recordConfig.run();
+            else ranks.together(recordConfig);  // a refusal on rank 0 stops every rank
             TransformerPolicy policy = BaseModel.newPolicy(config);
             Checkpoints.loadModule(policy, baseModel);
             TransformerPolicy reference = null;
@@ -94,6 +96,14 @@ public final class TrainingRun {
             Evaluator.EvalResult eval = Evaluator.evaluate(policy, config.task().create(), config.eval(), config.seed());
             if (writes) ConfigIO.write(folder.resolve("eval.json"), eval);
             return new Result(config, steps, eval);
+        } catch (IOException e) {
+            throw new UncheckedIOException("run " + folder + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static Path createDirectories(Path folder) {
+        try {
+            return Files.createDirectories(folder);
         } catch (IOException e) {
             throw new UncheckedIOException("run " + folder + ": " + e.getMessage(), e);
         }

@@ -185,6 +185,33 @@ public final class Ranks {
         }
     }
 
+    /**
+     * Runs {@code work} on this rank, then meets the others: where any rank's work threw, every rank throws, that rank
+     * its own exception and the others a {@link RankFailedException} naming it, instead of waiting out the timeout at
+     * their next collective (checks that one rank alone makes, say).
+     */
+    public void together(Runnable work) {
+        Objects.requireNonNull(work, "work");
+        RuntimeException failure = null;
+        try {
+            work.run();
+        } catch (RuntimeException e) {
+            failure = e;
+        }
+        double[] failed = new double[size()];
+        failed[rank()] = failure == null ? 0 : 1;
+        failed = sum(failed);
+        if (failure != null) throw failure;
+        for (int r = 0; r < failed.length; ++r) if (failed[r] != 0) throw new RankFailedException(r);
+    }
+
+    /** Another rank's work in {@link #together} threw; its own output says why. */
+    public static final class RankFailedException extends IllegalStateException {
+        RankFailedException(int rank) {
+            super("rank " + rank + " failed (its output says why)");
+        }
+    }
+
     /** Each of {@code local}'s values summed over the ranks, in float64 (a reward's sum and count, say). */
     public double[] sum(double... local) {
         Objects.requireNonNull(local, "local");

@@ -17,7 +17,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Two training processes of one data-parallel group (`train --ranks 2 --rank R --store FILE`): rank 0 writes the
- * results folder, and its metrics are those of the same group run as threads of one JVM on the base model it made.
+ * results folder, and its metrics are those of the same group run as threads of one JVM on the base model it made;
+ * where rank 0 refuses the folder, both stop with exit code 2.
  */
 class DataParallelCliTest {
     @TempDir
@@ -60,5 +61,21 @@ class DataParallelCliTest {
         assertEquals(threads.steps().stream().map(StepMetrics::withoutSeconds).toList(),
                 TrainingRun.readMetrics(out.resolve("ranks").resolve("metrics.jsonl"), c.steps()).stream()
                         .map(StepMetrics::withoutSeconds).toList());
+
+        // Resumed with another config: rank 0 alone reads the folder's, refuses it, and both processes stop at once.
+        Path changed = dir.resolve("changed.yaml");
+        Files.writeString(changed, Files.readString(config).replace("groupSize: 4", "groupSize: 2"));
+        Path again = dir.resolve("store-again");
+        for (int r = 0; r < 2; ++r)
+            ranks[r] = CliProcess.start(dir.resolve("again" + r + ".log"), "train", "--config", changed.toString(),
+                    "--out", out.toString(), "--resume", "--ranks", "2", "--rank", String.valueOf(r), "--store",
+                    again.toString());
+        for (int r = 0; r < 2; ++r) {
+            assertTrue(ranks[r].waitFor(120, TimeUnit.SECONDS), "rank " + r + " stops");
+            assertEquals(2, ranks[r].exitValue(), "rank " + r);
+        }
+        assertTrue(Files.readString(dir.resolve("again0.log")).contains("started with another config"));
+        assertTrue(Files.readString(dir.resolve("again1.log")).contains("error: rank 0 failed (its output says why)"),
+                Files.readString(dir.resolve("again1.log")));
     }
 }

@@ -215,6 +215,26 @@ class RanksTest {
             assertEquals(local[0].plus(local[1]), got);
     }
 
+    /**
+     * Work that one rank's refusal stops on every rank: that rank throws its own exception, the others one naming it,
+     * at once rather than at the timeout (a minute here; the futures give up after two).
+     */
+    @Test
+    void aRankThatFailsTogetherStopsEveryRank() throws Exception {
+        List<String> outcome = LoopbackRanks.run(dir, 3, ranks -> {
+            int[] ran = {0};
+            ranks.together(() -> ran[0]++);
+            assertEquals(1, ran[0], "the work ran on rank " + ranks.rank());
+            RuntimeException e = assertThrows(RuntimeException.class, () -> ranks.together(() -> {
+                if (ranks.rank() == 1) throw new IllegalArgumentException("config: not this one");
+            }));
+            return e.getClass().getSimpleName() + ": " + e.getMessage();
+        });
+        assertEquals(List.of("RankFailedException: rank 1 failed (its output says why)",
+                "IllegalArgumentException: config: not this one",
+                "RankFailedException: rank 1 failed (its output says why)"), outcome);
+    }
+
     @Test
     void aCollectiveAnotherRankMissesThrowsAtTheTimeout() throws Exception {
         List<String> outcome = LoopbackRanks.run(dir, 2, Duration.ofSeconds(5), ranks -> {
