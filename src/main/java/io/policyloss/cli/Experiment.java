@@ -30,9 +30,9 @@ final class Experiment {
         boolean writes = ranks == null || ranks.rank() == 0;
         // Every rank checks before rank 0 writes, and the others wait for rank 0's base model, which each run loads;
         // a rank that refuses makes every rank stop.
-        onEveryRank(ranks, () -> check(configs, out, resume));
+        Ranks.together(ranks, () -> check(configs, out, resume));
         Evaluator.EvalResult[] baseEval = new Evaluator.EvalResult[1];
-        onEveryRank(ranks, () -> {
+        Ranks.together(ranks, () -> {
             if (!writes) return;
             TrainConfig first = configs.get(0);
             ProgressBar warm = new ProgressBar("warm start (base model)", first.warmStart().steps());
@@ -87,12 +87,6 @@ final class Experiment {
         if (!resume && Files.exists(out.resolve("base")))
             throw new IllegalArgumentException("out: " + out + " already holds results; pass --resume to continue"
                     + " them, or choose another folder");
-    }
-
-    /** {@code work} alone, or on every rank together ({@link Ranks#together}). */
-    private static void onEveryRank(Ranks ranks, Runnable work) {
-        if (ranks == null) work.run();
-        else ranks.together(work);
     }
 
     private static String detail(StepMetrics m) {

@@ -222,6 +222,11 @@ public final class Trainer {
         return ranks == null ? local : ranks.sum(local);
     }
 
+    /** The whole batch's aggregation totals. */
+    private AggregationWeights.Totals summed(AggregationWeights.Totals local) {
+        return ranks == null ? local : ranks.sum(local);
+    }
+
     /**
      * The loss rows of one slice: its first sequences, {@code grpoPart}, are GRPO samples (weights by the run's
      * aggregation mode over the slice, every rank's, times grpoScale), the rest AEPO's positives (advantage R = 1,
@@ -235,8 +240,7 @@ public final class Trainer {
         float[] advantage = new float[n], weight = new float[n], temperature = new float[n];
         float[] grpoMask = grpoPart.mask();
         int[] grpoSequenceOf = grpoPart.sequenceOf();
-        AggregationWeights.Totals totals = AggregationWeights.Totals.of(grpoMask, grpoSequenceOf);
-        if (ranks != null) totals = ranks.sum(totals);
+        AggregationWeights.Totals totals = summed(AggregationWeights.Totals.of(grpoMask, grpoSequenceOf));
         float[] grpoWeights = AggregationWeights.weights(config.aggregation(), grpoMask, grpoSequenceOf, totals, m);
         for (int i = 0; i < grpoRows; ++i) weight[i] = (float) (grpoScale * grpoWeights[i]);
         for (int i = 0; i < n; ++i) {

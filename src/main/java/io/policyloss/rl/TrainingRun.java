@@ -48,14 +48,13 @@ public final class TrainingRun {
         boolean writes = ranks == null || ranks.rank() == 0;
         try {
             Path configFile = folder.resolve("config.json");
-            Runnable recordConfig = () -> {
+            Ranks.together(ranks, () -> {  // a refusal on rank 0 stops every rank
                 if (!writes) return;
                 if (resume && Files.exists(configFile))
                     checkSameRun(ConfigIO.read(configFile, TrainConfig.class), config);
-                ConfigIO.write(createDirectories(folder).resolve("config.json"), config);
-            };
-            if (ranks == null) recordConfig.run();
-            else ranks.together(recordConfig);  // a refusal on rank 0 stops every rank
+                createDirectories(folder);
+                ConfigIO.write(configFile, config);
+            });
             TransformerPolicy policy = BaseModel.newPolicy(config);
             Checkpoints.loadModule(policy, baseModel);
             TransformerPolicy reference = null;
@@ -101,9 +100,9 @@ public final class TrainingRun {
         }
     }
 
-    private static Path createDirectories(Path folder) {
+    private static void createDirectories(Path folder) {
         try {
-            return Files.createDirectories(folder);
+            Files.createDirectories(folder);
         } catch (IOException e) {
             throw new UncheckedIOException("run " + folder + ": " + e.getMessage(), e);
         }

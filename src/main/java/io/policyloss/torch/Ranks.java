@@ -205,6 +205,12 @@ public final class Ranks {
         for (int r = 0; r < failed.length; ++r) if (failed[r] != 0) throw new RankFailedException(r);
     }
 
+    /** {@code work} alone where {@code ranks} is null (one process), else {@code ranks.together(work)}. */
+    public static void together(Ranks ranks, Runnable work) {
+        if (ranks == null) work.run();
+        else ranks.together(work);
+    }
+
     /** Another rank's work in {@link #together} threw; its own output says why. */
     public static final class RankFailedException extends IllegalStateException {
         RankFailedException(int rank) {

@@ -96,13 +96,10 @@ class CurrentPolicyLossAcrossRanksTest {
             Outcome across = p.compute(own.acrossRanks(ranks), global);
             return new Outcome[] {across, p.compute(own, global)};
         });
-        float[] across = concat(parts.get(0)[0].dlogits, parts.get(1)[0].dlogits);
+        float[] across = SplitBatches.concat(parts.get(0)[0].dlogits, parts.get(1)[0].dlogits);
         assertArrayEquals(one.dlogits, across, "each rank's rows of the whole batch's gradient");
-        LossMetrics summed = parts.get(0)[0].metrics.plus(parts.get(1)[0].metrics);
-        double[] want = one.metrics.toSums(), got = summed.toSums();
-        for (int k = 0; k < want.length; ++k)
-            assertEquals(want[k], got[k], 1e-5 * Math.abs(want[k]) + 1e-12, "metric sum " + k);
-        float[] own = concat(parts.get(0)[1].dlogits, parts.get(1)[1].dlogits);
+        SplitBatches.assertSumsClose(one.metrics, parts.get(0)[0].metrics.plus(parts.get(1)[0].metrics));
+        float[] own = SplitBatches.concat(parts.get(0)[1].dlogits, parts.get(1)[1].dlogits);
         assertFalse(Arrays.equals(one.dlogits, own), "each rank's own quantile masks other tokens");
     }
 
@@ -110,12 +107,9 @@ class CurrentPolicyLossAcrossRanksTest {
     private record Rows(float[] logits, long[] target, float[] oldLogp, float[] advantage, float[] mask,
             int[] sequenceOf, int first, int end) {
         Rows rows(int from, int to) {
-            int[] seq = Arrays.copyOfRange(sequenceOf, from, to);
-            int base = seq[0];
-            for (int i = 0; i < seq.length; ++i) seq[i] -= base;  // a rank numbers its own sequences from 0
             return new Rows(Arrays.copyOfRange(logits, from * VOCAB, to * VOCAB), Arrays.copyOfRange(target, from, to),
                     Arrays.copyOfRange(oldLogp, from, to), Arrays.copyOfRange(advantage, from, to),
-                    Arrays.copyOfRange(mask, from, to), seq, from, to);
+                    Arrays.copyOfRange(mask, from, to), SplitBatches.sequencesFromZero(sequenceOf, from, to), from, to);
         }
 
         /** The loss on these rows, weighted with the batch's global totals (TRL's sequence-mean-token-mean). */
@@ -131,10 +125,4 @@ class CurrentPolicyLossAcrossRanksTest {
     }
 
     private record Outcome(float[] dlogits, LossMetrics metrics) {}
-
-    private static float[] concat(float[] a, float[] b) {
-        float[] out = Arrays.copyOf(a, a.length + b.length);
-        System.arraycopy(b, 0, out, a.length, b.length);
-        return out;
-    }
 }

@@ -80,9 +80,7 @@ class RanksTest {
         for (Ranked s : parts) {
             assertEquals(local0.plus(local1), s.summed, "every rank has the sum");
             // Within float rounding: a rank's matmul over fewer rows may round a logit otherwise than the whole's.
-            double[] want = one.metrics.toSums(), got = s.summed.toSums();
-            for (int k = 0; k < want.length; ++k)
-                assertEquals(want[k], got[k], 1e-5 * Math.abs(want[k]) + 1e-12, "metric sum " + k);
+            SplitBatches.assertSumsClose(one.metrics, s.summed);
         }
         assertTrue(local0.validRows() > 0 && local1.validRows() > 0, "rows on both ranks");
         float[] grad0 = Tensors.toFloats(parts.get(0).w.grad()), grad1 = Tensors.toFloats(parts.get(1).w.grad());
@@ -195,7 +193,7 @@ class RanksTest {
                 mask[k][i] = k == 1 || i % 4 == 3 ? 0 : 1;
             }
         }
-        float[] wholeEntropy = concat(entropy), wholeMask = concat(mask);
+        float[] wholeEntropy = SplitBatches.concat(entropy), wholeMask = SplitBatches.concat(mask);
         for (double rho : new double[] {0, 0.2, 0.5, 1}) {
             double want = HighEntropyTokens.threshold(wholeEntropy, wholeMask, rho);
             List<Double> got = LoopbackRanks.run(dir, 3, ranks -> ranks.entropyThreshold(entropy[ranks.rank()],
@@ -267,11 +265,9 @@ class RanksTest {
     private record Part(float[] hidden, float[] w, float[] mask, int[] sequenceOf, float[] oldLogp,
             float[] advantage, long[] target, int first, int end) {
         Part rows(int from, int to) {
-            int[] seq = Arrays.copyOfRange(sequenceOf, from, to);
-            int base = seq[0];
-            for (int i = 0; i < seq.length; ++i) seq[i] -= base;  // a rank numbers its own sequences from 0
             return new Part(Arrays.copyOfRange(hidden, from * HIDDEN, to * HIDDEN), w,
-                    Arrays.copyOfRange(mask, from, to), seq, Arrays.copyOfRange(oldLogp, from, to),
+                    Arrays.copyOfRange(mask, from, to), SplitBatches.sequencesFromZero(sequenceOf, from, to),
+                    Arrays.copyOfRange(oldLogp, from, to),
                     Arrays.copyOfRange(advantage, from, to), Arrays.copyOfRange(target, from, to), from, to);
         }
 
@@ -299,18 +295,6 @@ class RanksTest {
     private static void assertMessage(String expected, Executable call) {
         RuntimeException e = assertThrows(RuntimeException.class, call);
         assertEquals(expected, e.getMessage());
-    }
-
-    private static float[] concat(float[][] parts) {
-        int n = 0;
-        for (float[] p : parts) n += p.length;
-        float[] out = new float[n];
-        int at = 0;
-        for (float[] p : parts) {
-            System.arraycopy(p, 0, out, at, p.length);
-            at += p.length;
-        }
-        return out;
     }
 
     private static float[] gaussian(Random r, int n, double scale) {
