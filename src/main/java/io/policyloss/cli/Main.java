@@ -33,10 +33,11 @@ public final class Main {
 
     static CommandLine commandLine() {
         return new CommandLine(new Main()).setExecutionExceptionHandler((e, cmd, parsed) -> {
-            // Bad input, here or on another rank: the message, not a stack trace.
-            if (!(e instanceof IllegalArgumentException || e instanceof Ranks.RankFailedException)) throw e;
+            // Bad input, here or on another rank, or another rank gone: the message, not a stack trace.
+            boolean badInput = e instanceof IllegalArgumentException || e instanceof Ranks.RankFailedException;
+            if (!badInput && !(e instanceof Ranks.CollectiveFailedException)) throw e;
             cmd.getErr().println("error: " + e.getMessage());
-            return 2;
+            return badInput ? 2 : 1;
         });
     }
 

@@ -171,13 +171,13 @@ public final class Ranks {
         // One gradient is reduced where it is, unless it is not contiguous: NCCL refuses such a tensor ("Tensors must
         // be contiguous"), though Gloo takes it.
         if (bucket.size() == 1 && (first.is_sparse() || first.is_contiguous())) {
-            group.allreduce(new TensorVector(first))._wait();
+            allreduce(first);
             return;
         }
         TensorVector flat = new TensorVector();
         for (Tensor g : bucket) flat.push_back(g.reshape(-1));
         Tensor all = torch.cat(flat);
-        group.allreduce(new TensorVector(all))._wait();
+        allreduce(all);
         long offset = 0;
         for (Tensor g : bucket) {
             g.copy_(all.narrow(0, offset, g.numel()).view_as(g));
@@ -218,6 +218,31 @@ public final class Ranks {
         }
     }
 
+    /**
+     * Sums {@code t} over the ranks in place, every collective of this class: a failure comes back as a {@link
+     * CollectiveFailedException}, not libtorch's bare RuntimeException.
+     */
+    private void allreduce(Tensor t) {
+        try {
+            group.allreduce(new TensorVector(t))._wait();
+        } catch (RuntimeException e) {
+            throw new CollectiveFailedException(rank(), e);
+        }
+    }
+
+    /**
+     * A collective failed on this rank: another rank's process ended (Gloo: "Connection reset by peer" or "closed by
+     * peer", at once), or a rank missed it past the group's timeout ("Timed out"), as when one threw between
+     * collectives and lives on. The group's message, without its source file, is in this one's; the cause is
+     * libtorch's exception.
+     */
+    public static final class CollectiveFailedException extends IllegalStateException {
+        CollectiveFailedException(int rank, RuntimeException cause) {
+            super("rank " + rank + ": a collective failed, another rank stopped or is out of step (its output may say "
+                    + "why): " + String.valueOf(cause.getMessage()).replaceFirst("^\\[[^\\]]*\\] ", ""), cause);
+        }
+    }
+
     /** Each of {@code local}'s values summed over the ranks, in float64 (a reward's sum and count, say). */
     public double[] sum(double... local) {
         Objects.requireNonNull(local, "local");
@@ -225,7 +250,7 @@ public final class Ranks {
         Tensor t = torch.empty(new long[] {local.length}, new TensorOptions(ScalarType.Double), null);
         DoublePointer data = new DoublePointer(t.data_ptr());
         data.put(local);
-        group.allreduce(new TensorVector(t))._wait();
+        allreduce(t);
         double[] out = new double[local.length];
         data.get(out);
         return out;

@@ -1,6 +1,7 @@
 package io.policyloss.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.policyloss.rl.StepMetrics;
@@ -11,6 +12,8 @@ import io.policyloss.torch.LoopbackRanks;
 import io.policyloss.torch.TorchThreads;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -18,32 +21,31 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Two training processes of one data-parallel group (`train --ranks 2 --rank R --store FILE`): rank 0 writes the
  * results folder, and its metrics are those of the same group run as threads of one JVM on the base model it made;
- * where rank 0 refuses the folder, both stop with exit code 2.
+ * where rank 0 refuses the folder, both stop with exit code 2; where one is killed, the other stops at once.
  */
 class DataParallelCliTest {
+    private static final String CONFIG = """
+            preset: entropy-mask
+            name: ranks
+            task: {name: digit-sum, size: 2}
+            model: {layers: 1, width: 16, heads: 2, context: 8}
+            warmStart: {steps: 10, batchSize: 16}
+            steps: 4
+            promptsPerStep: 4
+            groupSize: 4
+            miniBatches: 2
+            eval: {problems: 4, samples: 4, ks: [1, 4]}
+            """;
+
     @TempDir
     Path dir;
 
     @Test
     void twoProcessesTrainAsTwoThreadRanksDo() throws Exception {
         Path config = dir.resolve("run.yaml");
-        Files.writeString(config, """
-                preset: entropy-mask
-                name: ranks
-                task: {name: digit-sum, size: 2}
-                model: {layers: 1, width: 16, heads: 2, context: 8}
-                warmStart: {steps: 10, batchSize: 16}
-                steps: 4
-                promptsPerStep: 4
-                groupSize: 4
-                miniBatches: 2
-                eval: {problems: 4, samples: 4, ks: [1, 4]}
-                """);
-        Path out = dir.resolve("out"), store = dir.resolve("store");
-        Process[] ranks = new Process[2];
-        for (int r = 0; r < 2; ++r)
-            ranks[r] = CliProcess.start(dir.resolve("rank" + r + ".log"), "train", "--config", config.toString(),
-                    "--out", out.toString(), "--ranks", "2", "--rank", String.valueOf(r), "--store", store.toString());
+        Files.writeString(config, CONFIG);
+        Path out = dir.resolve("out");
+        Process[] ranks = start("rank", config, out);
         for (int r = 0; r < 2; ++r) {
             assertTrue(ranks[r].waitFor(240, TimeUnit.SECONDS), "rank " + r + " finishes");
             assertEquals(0, ranks[r].exitValue(), "rank " + r + ": " + Files.readString(dir.resolve("rank" + r
@@ -65,11 +67,7 @@ class DataParallelCliTest {
         // Resumed with another config: rank 0 alone reads the folder's, refuses it, and both processes stop at once.
         Path changed = dir.resolve("changed.yaml");
         Files.writeString(changed, Files.readString(config).replace("groupSize: 4", "groupSize: 2"));
-        Path again = dir.resolve("store-again");
-        for (int r = 0; r < 2; ++r)
-            ranks[r] = CliProcess.start(dir.resolve("again" + r + ".log"), "train", "--config", changed.toString(),
-                    "--out", out.toString(), "--resume", "--ranks", "2", "--rank", String.valueOf(r), "--store",
-                    again.toString());
+        ranks = start("again", changed, out, "--resume");
         for (int r = 0; r < 2; ++r) {
             assertTrue(ranks[r].waitFor(120, TimeUnit.SECONDS), "rank " + r + " stops");
             assertEquals(2, ranks[r].exitValue(), "rank " + r);
@@ -77,5 +75,46 @@ class DataParallelCliTest {
         assertTrue(Files.readString(dir.resolve("again0.log")).contains("started with another config"));
         assertTrue(Files.readString(dir.resolve("again1.log")).contains("error: rank 0 failed (its output says why)"),
                 Files.readString(dir.resolve("again1.log")));
+    }
+
+    /**
+     * A rank whose process ends during training (killed here) stops the other at its next collective: Gloo sees the
+     * connection reset at once, and the command line says so in a line, exit code 1, instead of a stack trace.
+     */
+    @Test
+    void aRankKilledDuringTrainingStopsTheOther() throws Exception {
+        Path config = dir.resolve("long.yaml");
+        Files.writeString(config, CONFIG.replace("steps: 4", "steps: 100000"));
+        Path out = dir.resolve("out"), metrics = out.resolve("ranks").resolve("metrics.jsonl");
+        Process[] ranks = start("long", config, out);
+        try {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(240);
+            while (!Files.exists(metrics) || Files.size(metrics) == 0) {  // rank 0 has written a step: both train
+                assertTrue(ranks[0].isAlive() && System.nanoTime() < deadline, Files.readString(dir.resolve(
+                        "long0.log")));
+                Thread.sleep(50);
+            }
+            ranks[1].destroyForcibly().waitFor();
+            assertTrue(ranks[0].waitFor(60, TimeUnit.SECONDS), "rank 0 stops, long before the 30-minute timeout");
+            String log = Files.readString(dir.resolve("long0.log"));
+            assertEquals(1, ranks[0].exitValue(), log);
+            assertTrue(log.contains("error: rank 0: a collective failed, another rank stopped or is out of step"), log);
+            assertFalse(log.contains("\tat "), "no stack trace: " + log);
+        } finally {
+            for (Process p : ranks) p.destroyForcibly();
+        }
+    }
+
+    /** Both ranks' processes of `train --config config --out out` with a new store, logs in {name}{rank}.log. */
+    private Process[] start(String name, Path config, Path out, String... more) throws Exception {
+        Path store = dir.resolve("store-" + name);
+        Process[] ranks = new Process[2];
+        for (int r = 0; r < 2; ++r) {
+            List<String> args = new ArrayList<>(List.of("train", "--config", config.toString(), "--out",
+                    out.toString(), "--ranks", "2", "--rank", String.valueOf(r), "--store", store.toString()));
+            args.addAll(List.of(more));
+            ranks[r] = CliProcess.start(dir.resolve(name + r + ".log"), args.toArray(String[]::new));
+        }
+        return ranks;
     }
 }

@@ -2,6 +2,7 @@ package io.policyloss.torch;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -237,10 +238,12 @@ class RanksTest {
     void aCollectiveAnotherRankMissesThrowsAtTheTimeout() throws Exception {
         List<String> outcome = LoopbackRanks.run(dir, 2, Duration.ofSeconds(5), ranks -> {
             if (ranks.rank() == 1) return "left";
-            RuntimeException e = assertThrows(RuntimeException.class, () -> ranks.sum(LossMetrics.ZERO));
-            return e.getMessage();
+            return assertThrows(Ranks.CollectiveFailedException.class, () -> ranks.sum(LossMetrics.ZERO)).getMessage();
         });
+        assertTrue(outcome.get(0).startsWith("rank 0: a collective failed, another rank stopped or is out of step"),
+                outcome.get(0));
         assertTrue(outcome.get(0).contains("Timed out waiting 5000ms"), "Gloo's message: " + outcome.get(0));
+        assertFalse(outcome.get(0).contains(".cc:"), "without Gloo's source file: " + outcome.get(0));
     }
 
     @Test
