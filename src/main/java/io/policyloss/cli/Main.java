@@ -6,6 +6,7 @@ import io.policyloss.rl.EvalConfig;
 import io.policyloss.rl.Evaluator;
 import io.policyloss.rl.TrainConfig;
 import io.policyloss.rl.TrainConfigs;
+import io.policyloss.torch.LibtorchErrors;
 import io.policyloss.torch.Ranks;
 import io.policyloss.torch.TorchThreads;
 import io.policyloss.torch.TransformerPolicy;
@@ -14,7 +15,11 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
+import org.bytedeco.javacpp.chrono.Milliseconds;
 import org.bytedeco.pytorch.FileStore;
+import org.bytedeco.pytorch.Store;
+import org.bytedeco.pytorch.TCPStore;
+import org.bytedeco.pytorch.TCPStoreOptions;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -78,6 +83,11 @@ public final class Main {
                 + "FileStore), on a file system they all see, new for each start")
         Path store;
 
+        @Option(names = "--master", description = "with --ranks > 1, in place of --store: HOST:PORT of a TCP store "
+                + "(libtorch's TCPStore, torchrun's MASTER_ADDR:MASTER_PORT) that rank 0 serves on PORT and the "
+                + "others reach at HOST, across machines")
+        String master;
+
         @Option(names = "--hostname", description = "the address this rank's Gloo transport binds (default: "
                 + "${DEFAULT-VALUE})")
         String hostname = "127.0.0.1";
@@ -86,8 +96,31 @@ public final class Main {
         Ranks ranks() {
             if (ranks < 1) throw new IllegalArgumentException("ranks: must be >= 1, got " + ranks);
             if (ranks == 1) return null;
-            if (store == null) throw new IllegalArgumentException("store: needed with --ranks " + ranks);
-            return Ranks.gloo(new FileStore(store.toString(), ranks), rank, ranks, hostname, RANK_TIMEOUT);
+            if ((store == null) == (master == null))
+                throw new IllegalArgumentException("store: give one of --store FILE and --master HOST:PORT with "
+                        + "--ranks " + ranks);
+            Store meeting = store != null ? new FileStore(store.toString(), ranks) : tcpStore(master, rank == 0);
+            return Ranks.gloo(meeting, rank, ranks, hostname, RANK_TIMEOUT);
+        }
+
+        /**
+         * The store at HOST:PORT: rank 0 serves it (on every address of its machine), the others connect, retrying
+         * for as long as a rank waits at a collective, so that the processes may start in any order.
+         */
+        private static Store tcpStore(String master, boolean serve) {
+            int colon = master.lastIndexOf(':');
+            int port = colon > 0 && master.substring(colon + 1).matches("[0-9]{1,5}")
+                    ? Integer.parseInt(master.substring(colon + 1)) : 0;
+            if (port < 1 || port > 65535)
+                throw new IllegalArgumentException("master: HOST:PORT with a port in [1, 65535], got \"" + master
+                        + "\"");
+            TCPStoreOptions options = new TCPStoreOptions().port((short) port).isServer(serve).waitWorkers(false)
+                    .timeout(new Milliseconds(RANK_TIMEOUT.toMillis()));
+            try {
+                return new TCPStore(master.substring(0, colon), options);
+            } catch (RuntimeException e) {  // the port taken, the host unknown or out of reach: the option's fault
+                throw new IllegalArgumentException("master: " + master + ": " + LibtorchErrors.message(e), e);
+            }
         }
     }
 

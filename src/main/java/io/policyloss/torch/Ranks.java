@@ -36,14 +36,22 @@ public final class Ranks {
     public static final long BUCKET_BYTES = 25L << 20;
 
     private final Backend group;
+    // The store gloo's group met through, held as long as the group: a TCPStore's server (rank 0's) lives in it, and
+    // JavaCPP would free it once unreachable while the group's clone still connects to it.
+    private final Store store;
 
     /**
      * Over a group the caller made (its rank and size are the group's). Make it with {@code store.clone()}, not with a
      * store made by {@code new FileStore(...)} or {@code new TCPStore(...)}, which the group would delete on top of
-     * JavaCPP (as {@link #gloo} does).
+     * JavaCPP (as {@link #gloo} does), and hold that store as long as the group.
      */
     public Ranks(Backend group) {
+        this(group, null);
+    }
+
+    private Ranks(Backend group, Store store) {
         this.group = Objects.requireNonNull(group, "group");
+        this.store = store;
     }
 
     /**
@@ -63,7 +71,7 @@ public final class Ranks {
         options.devices().push_back(ProcessGroupGloo.createDeviceForHostname(hostname));
         // The group takes a reference-counted store: a clone, since a store made with JavaCPP's `new` has no count of
         // its own, and the group would delete it on top of JavaCPP's deallocator (a double free, seen in tests).
-        return new Ranks(new ProcessGroupGloo(store.clone(), rank, size, options));
+        return new Ranks(new ProcessGroupGloo(store.clone(), rank, size, options), store);
     }
 
     public int rank() {
@@ -233,13 +241,13 @@ public final class Ranks {
     /**
      * A collective failed on this rank: another rank's process ended (Gloo: "Connection reset by peer" or "closed by
      * peer", at once), or a rank missed it past the group's timeout ("Timed out"), as when one threw between
-     * collectives and lives on. The group's message, without its source file, is in this one's; the cause is
+     * collectives and lives on. The group's message ({@link LibtorchErrors#message}) is in this one's; the cause is
      * libtorch's exception.
      */
     public static final class CollectiveFailedException extends IllegalStateException {
         CollectiveFailedException(int rank, RuntimeException cause) {
             super("rank " + rank + ": a collective failed, another rank stopped or is out of step (its output may say "
-                    + "why): " + String.valueOf(cause.getMessage()).replaceFirst("^\\[[^\\]]*\\] ", ""), cause);
+                    + "why): " + LibtorchErrors.message(cause), cause);
         }
     }
 

@@ -10,6 +10,7 @@ import io.policyloss.rl.TrainConfigs;
 import io.policyloss.rl.TrainingRun;
 import io.policyloss.torch.LoopbackRanks;
 import io.policyloss.torch.TorchThreads;
+import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -45,7 +46,7 @@ class DataParallelCliTest {
         Path config = dir.resolve("run.yaml");
         Files.writeString(config, CONFIG);
         Path out = dir.resolve("out");
-        Process[] ranks = start("rank", config, out);
+        Process[] ranks = start("rank", config, out, "--store", dir.resolve("store").toString());
         for (int r = 0; r < 2; ++r) {
             assertTrue(ranks[r].waitFor(240, TimeUnit.SECONDS), "rank " + r + " finishes");
             assertEquals(0, ranks[r].exitValue(), "rank " + r + ": " + Files.readString(dir.resolve("rank" + r
@@ -67,7 +68,7 @@ class DataParallelCliTest {
         // Resumed with another config: rank 0 alone reads the folder's, refuses it, and both processes stop at once.
         Path changed = dir.resolve("changed.yaml");
         Files.writeString(changed, Files.readString(config).replace("groupSize: 4", "groupSize: 2"));
-        ranks = start("again", changed, out, "--resume");
+        ranks = start("again", changed, out, "--store", dir.resolve("store-again").toString(), "--resume");
         for (int r = 0; r < 2; ++r) {
             assertTrue(ranks[r].waitFor(120, TimeUnit.SECONDS), "rank " + r + " stops");
             assertEquals(2, ranks[r].exitValue(), "rank " + r);
@@ -78,15 +79,20 @@ class DataParallelCliTest {
     }
 
     /**
-     * A rank whose process ends during training (killed here) stops the other at its next collective: Gloo sees the
-     * connection reset at once, and the command line says so in a line, exit code 1, instead of a stack trace.
+     * Ranks meeting through a TCP store (`--master`), which rank 0 serves: a rank whose process ends during training
+     * (killed here) stops the other at its next collective, as Gloo sees the connection reset at once, and the command
+     * line says so in a line, exit code 1, instead of a stack trace.
      */
     @Test
     void aRankKilledDuringTrainingStopsTheOther() throws Exception {
         Path config = dir.resolve("long.yaml");
         Files.writeString(config, CONFIG.replace("steps: 4", "steps: 100000"));
         Path out = dir.resolve("out"), metrics = out.resolve("ranks").resolve("metrics.jsonl");
-        Process[] ranks = start("long", config, out);
+        int port;
+        try (ServerSocket free = new ServerSocket(0)) {
+            port = free.getLocalPort();
+        }
+        Process[] ranks = start("long", config, out, "--master", "127.0.0.1:" + port);
         try {
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(240);
             while (!Files.exists(metrics) || Files.size(metrics) == 0) {  // rank 0 has written a step: both train
@@ -105,13 +111,12 @@ class DataParallelCliTest {
         }
     }
 
-    /** Both ranks' processes of `train --config config --out out` with a new store, logs in {name}{rank}.log. */
+    /** Both ranks' processes of `train --config config --out out --ranks 2 --rank R` and more, logs in {name}R.log. */
     private Process[] start(String name, Path config, Path out, String... more) throws Exception {
-        Path store = dir.resolve("store-" + name);
         Process[] ranks = new Process[2];
         for (int r = 0; r < 2; ++r) {
             List<String> args = new ArrayList<>(List.of("train", "--config", config.toString(), "--out",
-                    out.toString(), "--ranks", "2", "--rank", String.valueOf(r), "--store", store.toString()));
+                    out.toString(), "--ranks", "2", "--rank", String.valueOf(r)));
             args.addAll(List.of(more));
             ranks[r] = CliProcess.start(dir.resolve(name + r + ".log"), args.toArray(String[]::new));
         }

@@ -7,6 +7,7 @@ import io.policyloss.loss.ConfigIO;
 import io.policyloss.rl.TrainConfigs;
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -81,7 +82,7 @@ class MainTest {
     }
 
     @Test
-    void badInputIsAMessageAndExitCode2() {
+    void badInputIsAMessageAndExitCode2() throws Exception {
         Outcome unknown = run("train", "--preset", "nope");
         assertEquals(2, unknown.code());
         assertTrue(unknown.err().startsWith("error: preset: unknown \"nope\""), unknown.err());
@@ -90,7 +91,23 @@ class MainTest {
         assertTrue(both.err().contains("give exactly one of --config and --preset"), both.err());
         Outcome noStore = run("train", "--preset", "grpo", "--ranks", "2");
         assertEquals(2, noStore.code());
-        assertTrue(noStore.err().contains("store: needed with --ranks 2"), noStore.err());
+        assertTrue(noStore.err().contains("store: give one of --store FILE and --master HOST:PORT with --ranks 2"),
+                noStore.err());
+        Outcome both2 = run("train", "--preset", "grpo", "--ranks", "2", "--store", "s", "--master", "h:1");
+        assertTrue(both2.err().contains("store: give one of --store FILE and --master HOST:PORT"), both2.err());
+        for (String master : new String[] {"127.0.0.1", "127.0.0.1:x", ":29500", "h:0", "h:65536"}) {
+            Outcome badMaster = run("train", "--preset", "grpo", "--ranks", "2", "--master", master);
+            assertEquals(2, badMaster.code(), master);
+            assertTrue(badMaster.err().contains("master: HOST:PORT with a port in [1, 65535], got \"" + master
+                    + "\""), badMaster.err());
+        }
+        try (ServerSocket taken = new ServerSocket(0)) {  // rank 0 cannot serve the store on a port in use
+            String master = "127.0.0.1:" + taken.getLocalPort();
+            Outcome busy = run("train", "--preset", "grpo", "--ranks", "2", "--rank", "0", "--master", master);
+            assertEquals(2, busy.code());
+            assertTrue(busy.err().startsWith("error: master: " + master + ": ") && busy.err().contains("in use")
+                    && !busy.err().contains("frame #"), busy.err());
+        }
         Outcome comparison = run("compare", "--comparison", "nope");
         assertTrue(comparison.err().contains("comparison: unknown \"nope\""), comparison.err());
     }
