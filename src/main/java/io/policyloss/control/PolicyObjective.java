@@ -129,8 +129,12 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
         return ZeroedRowClips.rows(advantage, RolloutCorrection.weighted(advantage, rolloutRatio, mask), mask);
     }
 
-    /** The second call's old_logp and advantage for the moved rows, and what its metrics miss (ZERO if nothing). */
-    public record Moved(float[] oldLogp, float[] advantage, LossMetrics metricsCorrection) {}
+    /**
+     * The second call's old_logp and advantage for the moved rows, what its metrics miss (ZERO if nothing), and what
+     * the objective counts beyond them (ZERO if nothing).
+     */
+    public record Moved(float[] oldLogp, float[] advantage, LossMetrics metricsCorrection,
+            ObjectiveMetrics objectiveMetrics) {}
 
     /**
      * The rows of the second call: Clip-Cov's choice first (its covariance is of the advantages as they came), then
@@ -229,7 +233,12 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
         var sequenceWeighted = surrogate instanceof SequenceWeightedPolicyGradient s ? s : null;
         // Clip-Cov's chosen tokens are its own; a row that f or a mask zeroes after them is counted as clipped by the
         // advantage it had before, as TRL and verl count it (ZeroedRowClips).
-        if (surrogate instanceof ClipCov clipCov) a = clipCov.advantages(config, a, logp, old, mask, random);
+        ObjectiveMetrics counts = ObjectiveMetrics.ZERO;
+        if (surrogate instanceof ClipCov clipCov) {
+            ClipCov.Choice choice = clipCov.choose(config, a, logp, old, mask, random);
+            a = choice.advantages();
+            counts = ObjectiveMetrics.of(choice);
+        }
         float[] unmasked = a;
         if (rolloutRatio != null && sequenceWeighted == null) a = RolloutCorrection.weighted(a, rolloutRatio, mask);
         if (offPolicyMaskThreshold != null)
@@ -283,6 +292,12 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
             if (sequenceRatio) old = SequenceImportanceRatio.tokenOldLogp(logp, old, mask, sequenceOf);
         }
         if (clips != null) correction = correction.plus(ZeroedRowClips.correction(unmasked, masked, mask, clips));
-        return new Moved(old, a, correction);
+        // TRL counts each sequence by the one advantage it came with, masked or weighted or not; token-level
+        // advantages have none, and the kernel's token counts stand alone.
+        if (sequenceRatio && SequenceClips.oneAdvantageEach(advantage, mask, sequenceOf))
+            counts = counts.plus(new ObjectiveMetrics(surrogate instanceof ReweightedPolicyGradient reweighted
+                    ? SequenceClips.of(logp, oldLogp, advantage, mask, sequenceOf, reweighted)
+                    : SequenceClips.of(logp, oldLogp, advantage, mask, sequenceOf, config), 0, 0));
+        return new Moved(old, a, correction, counts);
     }
 }

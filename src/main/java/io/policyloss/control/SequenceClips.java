@@ -98,6 +98,24 @@ public record SequenceClips(double low, double high, double sequences) {
         return sequences == 0 ? 0 : count / sequences;
     }
 
+    /**
+     * Whether each sequence's counted rows carry one advantage, as TRL's sequence-level loss has them, so that these
+     * counts apply: token-level advantages (a process reward's, say) may clip one sequence's tokens on both sides.
+     */
+    static boolean oneAdvantageEach(float[] advantage, float[] mask, int[] sequenceOf) {
+        int sequences = (int) AggregationWeights.Totals.of(mask, sequenceOf).sequences();
+        float[] seen = new float[sequences];
+        boolean[] any = new boolean[sequences];
+        for (int i = 0; i < mask.length; ++i) {
+            if (mask[i] == 0) continue;
+            int s = sequenceOf[i];
+            if (any[s] && Float.compare(advantage[i], seen[s]) != 0) return false;
+            any[s] = true;
+            seen[s] = advantage[i];
+        }
+        return true;
+    }
+
     /** Each sequence's advantage, read from its counted rows, which must agree; 0 for a sequence with none. */
     private static float[] sequenceAdvantages(float[] advantage, float[] mask, int[] sequenceOf, int sequences) {
         RowArrays.finiteWhereCounted(mask, new String[] {"advantage"}, advantage);

@@ -13,6 +13,12 @@ package io.policyloss.rl;
  * @param clipLowFraction rows clipped low (A &lt; 0, r &lt; 1 - eps_low)
  * @param clipHighFraction rows clipped high (A &gt; 0, r &gt; 1 + eps_high)
  * @param dualClipFraction rows where the dual clip is active
+ * @param sequenceClipLowFraction with a sequence ratio (GSPO), the GRPO sequences clipped low: TRL's {@code
+ *     clip_ratio/low_mean} at {@code importance_sampling_level="sequence"}, where the row fractions count the tokens
+ *     that carry the ratio (verl's {@code pg_clipfrac}); 0 otherwise ({@link io.policyloss.control.SequenceClips})
+ * @param sequenceClipHighFraction likewise TRL's {@code clip_ratio/high_mean}
+ * @param clipCovFraction Clip-Cov's chosen tokens' share of the counted ones, verl's {@code pg_clipfrac} under {@code
+ *     clip_cov} (the row fractions keep PPO's clips); 0 otherwise
  * @param temperature AEPO's REINFORCE temperature this step, else the rollout temperature
  * @param entropyCoefficient lambda_H, the token-entropy coefficient (Entropy-Reg): the mean over the step's updates of
  *     the one each applied (TRL's adaptive coefficient moves between them)
@@ -25,14 +31,14 @@ package io.policyloss.rl;
  * @param seconds wall time of the step
  */
 public record StepMetrics(int step, double reward, double accuracy, double entropy, double clampedEntropy,
-        double clipLowFraction, double clipHighFraction, double dualClipFraction, double temperature,
-        double entropyCoefficient, double clampedEntropyCoefficient, double loss, double kl, double approxKl,
-        double responseLength, int positives,
+        double clipLowFraction, double clipHighFraction, double dualClipFraction, double sequenceClipLowFraction,
+        double sequenceClipHighFraction, double clipCovFraction, double temperature, double entropyCoefficient,
+        double clampedEntropyCoefficient, double loss, double kl, double approxKl, double responseLength, int positives,
         double seconds) {
     /** The same metrics with the wall time zeroed: what two runs of one config must agree on. */
     public StepMetrics withoutSeconds() {
         return new StepMetrics(step, reward, accuracy, entropy, clampedEntropy, clipLowFraction, clipHighFraction,
-                dualClipFraction, temperature, entropyCoefficient, clampedEntropyCoefficient, loss, kl, approxKl,
-                responseLength, positives, 0);
+                dualClipFraction, sequenceClipLowFraction, sequenceClipHighFraction, clipCovFraction, temperature,
+                entropyCoefficient, clampedEntropyCoefficient, loss, kl, approxKl, responseLength, positives, 0);
     }
 }

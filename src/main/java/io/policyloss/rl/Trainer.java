@@ -4,6 +4,7 @@ import io.policyloss.control.AdaptiveEntropyBonus;
 import io.policyloss.control.AentCoefficient;
 import io.policyloss.control.Gpg;
 import io.policyloss.control.GrpoAdvantages;
+import io.policyloss.control.ObjectiveMetrics;
 import io.policyloss.loss.AggregationWeights;
 import io.policyloss.loss.FusedLoss;
 import io.policyloss.loss.LossConfig;
@@ -166,6 +167,7 @@ public final class Trainer {
         // With the adaptive bonus, each update builds its own with the coefficient it applies.
         CurrentPolicyLoss loss = adaptiveEntropy == null ? policyLoss(lossConfig) : null;
         LossMetrics trained = LossMetrics.ZERO;
+        ObjectiveMetrics counted = ObjectiveMetrics.ZERO;
         double adaptiveCoefSum = 0;
         int[][] grpoSlices = slices(grpo.count(), Seeds.random(config.seed(), SHUFFLE, step, rank));
         int[][] extraSlices = slices(extra.count(), Seeds.random(config.seed(), SHUFFLE, step, rank));
@@ -190,18 +192,21 @@ public final class Trainer {
             if (config.gradClip() > 0) torch.clip_grad_norm_(policy.parameters(), config.gradClip());
             optimizer.step();
             trained = trained.plus(result.metrics());
+            counted = counted.plus(result.objectiveMetrics());
             if (adaptiveEntropy != null)
                 adaptiveEntropy = adaptiveEntropy.update(summed(result.metrics()).meanEntropy());
         }
         if (aent != null) aent = aent.update(step, entropyAtOne.meanClampedEntropy());
         trained = summed(trained);
+        counted = summed(counted);
 
         double length = 0;
         for (int b = 0; b < grpo.count(); ++b) length += grpo.lengths()[b];
         double[] counts = summed(length, grpo.count(), extra.count());
         return new StepMetrics(step, mean(gathered(rewards)), mean(gathered(correct)), entropyAtOne.meanEntropy(),
                 entropyAtOne.meanClampedEntropy(), trained.clipLowFraction(), trained.clipHighFraction(),
-                trained.dualClipFraction(), temperature,
+                trained.dualClipFraction(), counted.sequenceClips().lowFraction(),
+                counted.sequenceClips().highFraction(), counted.clipCovFraction(), temperature,
                 adaptiveEntropy == null ? lossConfig.entropyCoef() : adaptiveCoefSum / config.miniBatches(),
                 lossConfig.clampedEntropyCoef(),
                 trained.loss() / config.miniBatches(), trained.meanKl(), trained.approxKl(), counts[0] / counts[1],
@@ -219,6 +224,11 @@ public final class Trainer {
     }
 
     private double[] summed(double... local) {
+        return ranks == null ? local : ranks.sum(local);
+    }
+
+    /** The whole batch's counts of the objective's. */
+    private ObjectiveMetrics summed(ObjectiveMetrics local) {
         return ranks == null ? local : ranks.sum(local);
     }
 

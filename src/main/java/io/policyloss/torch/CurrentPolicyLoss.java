@@ -92,7 +92,7 @@ public final class CurrentPolicyLoss {
             RandomGenerator random, float[] rolloutRatio) {
         MovedRows m = move(() -> loss.evaluate(logits, rows), logpOfRows(logits, rows), rows, mask, sequenceOf, random,
                 rolloutRatio);
-        return loss.compute(logits, m.rows()).plus(m.metricsCorrection());
+        return loss.compute(logits, m.rows()).with(m);
     }
 
     /** As {@link TorchFusedLoss#computeInPlace}, on the objective's rows (arguments as {@link #compute}'s). */
@@ -106,7 +106,7 @@ public final class CurrentPolicyLoss {
             RandomGenerator random, float[] rolloutRatio) {
         MovedRows m = move(() -> loss.evaluate(logits, rows), logpOfRows(logits, rows), rows, mask, sequenceOf, random,
                 rolloutRatio);
-        return loss.computeInPlace(logits, m.rows()).plus(m.metricsCorrection());
+        return loss.computeInPlace(logits, m.rows()).with(m);
     }
 
     /**
@@ -130,6 +130,8 @@ public final class CurrentPolicyLoss {
             if (rolloutRatio != null && rolloutRatio.length != mask.length)  // before it is cut with the mask
                 throw new IllegalArgumentException("rolloutRatio: length " + rolloutRatio.length + ", mask has "
                         + mask.length + " rows");
+            // Moving each row alone, the objective counts nothing beyond the kernel's metrics (no sequence ratio, no
+            // Clip-Cov): the result's objectiveMetrics are ZERO.
             return linear.compute(hidden, weight, bias, rows, (first, chunk, firstCall) -> {
                 long moved = Math.min(mask.length - first, chunk.oldLogp().numel());
                 if (moved <= 0) return MovedRows.unmoved(chunk);  // the rows after the mask pass as they are
@@ -141,7 +143,7 @@ public final class CurrentPolicyLoss {
         MovedRows m = move(() -> linear.evaluate(hidden, weight, bias, rows), index -> linear.evaluate(
                 rowsOf(hidden.detach(), index), weight, bias, rows.select(index)).logp(), rows, mask, sequenceOf,
                 random, rolloutRatio);
-        return linear.compute(hidden, weight, bias, m.rows()).plus(m.metricsCorrection());
+        return linear.compute(hidden, weight, bias, m.rows()).with(m);
     }
 
     /**
@@ -171,7 +173,7 @@ public final class CurrentPolicyLoss {
         System.arraycopy(m.advantage(), 0, advantage, 0, n);
         return new MovedRows(new PolicyRows(rows.target(), onDeviceOf(rows.oldLogp(), oldLogp),
                 onDeviceOf(rows.advantage(), advantage), rows.weight(), rows.temperature(), rows.refLogp()),
-                m.metricsCorrection());
+                m.metricsCorrection(), m.objectiveMetrics());
     }
 
     /** logp on the rows f zeroes (0 elsewhere, not read), or null where there are none. */

@@ -1,5 +1,6 @@
 package io.policyloss.torch;
 
+import io.policyloss.control.ObjectiveMetrics;
 import io.policyloss.loss.LossConfig;
 import io.policyloss.loss.LossMetrics;
 import io.policyloss.loss.PolicyLossException;
@@ -95,7 +96,7 @@ public final class FusedLinearPolicyLoss {
         });
         return new LinearLossResult(hidden, weight, bias,
                 gradHidden == null ? null : gradHidden.view(hidden.sizes()), gradWeight, gradBias,
-                TorchFusedLoss.lossValue(kernelLoss[0], head.flat), metrics);
+                TorchFusedLoss.lossValue(kernelLoss[0], head.flat), metrics, ObjectiveMetrics.ZERO);
     }
 
     /** As {@link TorchFusedLoss#evaluate} on the head's logits, with no gradient: per-row log-probs and entropies. */

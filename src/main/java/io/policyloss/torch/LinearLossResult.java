@@ -1,5 +1,6 @@
 package io.policyloss.torch;
 
+import io.policyloss.control.ObjectiveMetrics;
 import io.policyloss.loss.LossMetrics;
 import org.bytedeco.pytorch.BoolOptional;
 import org.bytedeco.pytorch.Tensor;
@@ -13,9 +14,10 @@ import org.bytedeco.pytorch.global.torch;
 public final class LinearLossResult {
     private final Tensor hidden, weight, bias, gradHidden, gradWeight, gradBias, loss;
     private final LossMetrics metrics;
+    private final ObjectiveMetrics objectiveMetrics;
 
     LinearLossResult(Tensor hidden, Tensor weight, Tensor bias, Tensor gradHidden, Tensor gradWeight, Tensor gradBias,
-            Tensor loss, LossMetrics metrics) {
+            Tensor loss, LossMetrics metrics, ObjectiveMetrics objectiveMetrics) {
         this.hidden = hidden;
         this.weight = weight;
         this.bias = bias;
@@ -24,6 +26,7 @@ public final class LinearLossResult {
         this.gradBias = gradBias;
         this.loss = loss;
         this.metrics = metrics;
+        this.objectiveMetrics = objectiveMetrics;
     }
 
     /** L = sum_i w_i l_i as a 0-dim fp32 tensor (a value: gradients go through {@link #backward()}). */
@@ -35,10 +38,15 @@ public final class LinearLossResult {
         return metrics;
     }
 
-    /** The same call with metrics that add {@code correction} (CurrentPolicyLoss: what the kernel's miss). */
-    LinearLossResult plus(LossMetrics correction) {
-        return correction.equals(LossMetrics.ZERO) ? this : new LinearLossResult(hidden, weight, bias, gradHidden,
-                gradWeight, gradBias, loss, metrics.plus(correction));
+    /** As {@link TorchLossResult#objectiveMetrics()}, over every chunk. */
+    public ObjectiveMetrics objectiveMetrics() {
+        return objectiveMetrics;
+    }
+
+    /** The same call on the objective's moved rows: metrics with what the kernel's miss, and the objective's counts. */
+    LinearLossResult with(MovedRows m) {
+        return new LinearLossResult(hidden, weight, bias, gradHidden, gradWeight, gradBias, loss,
+                metrics.plus(m.metricsCorrection()), m.objectiveMetrics());
     }
 
     /** dL/dhidden, of hidden's shape and dtype, or null. */

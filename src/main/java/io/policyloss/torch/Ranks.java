@@ -1,6 +1,7 @@
 package io.policyloss.torch;
 
 import io.policyloss.control.HighEntropyTokens;
+import io.policyloss.control.ObjectiveMetrics;
 import io.policyloss.control.SequenceClips;
 import io.policyloss.loss.AggregationWeights.Totals;
 import io.policyloss.loss.LossMetrics;
@@ -22,10 +23,10 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
 /**
  * What the loss needs summed or gathered across data-parallel ranks, over a libtorch process group (c10d, as
  * torch.distributed's all-reduce in verl and TRL): the aggregation weights' global {@link Totals}, so that each
- * rank's weights are those of the whole batch; {@link LossMetrics} and {@link SequenceClips} sums; every rank's rows,
- * and entropy masking's threshold over them all (TRL gathers the entropies whose quantile it takes); and the gradients
- * of a model whose loss took those global weights, which then add up, as each rank's loss is its share of the whole
- * batch's, not a mean of its own.
+ * rank's weights are those of the whole batch; {@link LossMetrics}, {@link SequenceClips} and {@link ObjectiveMetrics}
+ * sums; every rank's rows, and entropy masking's threshold over them all (TRL gathers the entropies whose quantile it
+ * takes); and the gradients of a model whose loss took those global weights, which then add up, as each rank's loss is
+ * its share of the whole batch's, not a mean of its own.
  *
  * <p>Every rank calls the same methods in the same order, as with any collective. The sums and the gather reduce
  * float64 CPU tensors, which a Gloo group takes (NCCL takes only GPU tensors); {@link #sumGradients} reduces the
@@ -94,6 +95,12 @@ public final class Ranks {
     public SequenceClips sum(SequenceClips local) {
         double[] s = sum(Objects.requireNonNull(local, "local").low(), local.high(), local.sequences());
         return new SequenceClips(s[0], s[1], s[2]);
+    }
+
+    public ObjectiveMetrics sum(ObjectiveMetrics local) {
+        SequenceClips c = Objects.requireNonNull(local, "local").sequenceClips();
+        double[] s = sum(c.low(), c.high(), c.sequences(), local.clipCovChosen(), local.clipCovCounted());
+        return new ObjectiveMetrics(new SequenceClips(s[0], s[1], s[2]), s[3], s[4]);
     }
 
     /**

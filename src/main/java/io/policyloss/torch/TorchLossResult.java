@@ -1,5 +1,6 @@
 package io.policyloss.torch;
 
+import io.policyloss.control.ObjectiveMetrics;
 import io.policyloss.loss.LossMetrics;
 import org.bytedeco.pytorch.BoolOptional;
 import org.bytedeco.pytorch.Tensor;
@@ -12,12 +13,19 @@ import org.bytedeco.pytorch.TensorArrayRefOptional;
 public final class TorchLossResult {
     private final Tensor logits, dlogits, loss;
     private final LossMetrics metrics;
+    private final ObjectiveMetrics objectiveMetrics;
 
     TorchLossResult(Tensor logits, Tensor dlogits, Tensor loss, LossMetrics metrics) {
+        this(logits, dlogits, loss, metrics, ObjectiveMetrics.ZERO);
+    }
+
+    private TorchLossResult(Tensor logits, Tensor dlogits, Tensor loss, LossMetrics metrics,
+            ObjectiveMetrics objectiveMetrics) {
         this.logits = logits;
         this.dlogits = dlogits;
         this.loss = loss;
         this.metrics = metrics;
+        this.objectiveMetrics = objectiveMetrics;
     }
 
     /** L = sum_i w_i l_i as a 0-dim fp32 tensor (a value: gradients go through {@link #backward()}). */
@@ -29,10 +37,18 @@ public final class TorchLossResult {
         return metrics;
     }
 
-    /** The same call with metrics that add {@code correction} (CurrentPolicyLoss: what the kernel's miss). */
-    TorchLossResult plus(LossMetrics correction) {
-        return correction.equals(LossMetrics.ZERO) ? this
-                : new TorchLossResult(logits, dlogits, loss, metrics.plus(correction));
+    /**
+     * What the call's {@link io.policyloss.control.PolicyObjective} counted beyond {@link #metrics()}
+     * (CurrentPolicyLoss: a sequence ratio's clips over sequences, Clip-Cov's chosen tokens); ZERO for the kernel
+     * alone.
+     */
+    public ObjectiveMetrics objectiveMetrics() {
+        return objectiveMetrics;
+    }
+
+    /** The same call on the objective's moved rows: metrics with what the kernel's miss, and the objective's counts. */
+    TorchLossResult with(MovedRows m) {
+        return new TorchLossResult(logits, dlogits, loss, metrics.plus(m.metricsCorrection()), m.objectiveMetrics());
     }
 
     /** dL/dlogits for the logits flattened to rows x vocab. */

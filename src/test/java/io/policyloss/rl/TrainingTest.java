@@ -98,6 +98,48 @@ class TrainingTest {
         assertTrue(corrected > 0, "no step had a group of one reward");
     }
 
+    /**
+     * What the objective counts beside the kernel's row fractions: under GSPO, the sequences clipped (TRL's {@code
+     * clip_ratio} at the sequence level) are whole numbers of the step's GRPO sequences, some of them; under Clip-Cov,
+     * each update takes out max(int(2e-4 n), 1) = 1 of its n counted tokens (with coin-flip rewards and a band of every
+     * positive covariance, it always has a candidate), so verl's {@code pg_clipfrac} is miniBatches over the step's
+     * response tokens; PPO's clip counts neither.
+     */
+    @Test
+    void theStepCountsWhatTheObjectiveAdds() {
+        String coins = "{\"randomReward\": true}";
+        TrainConfig gspo = TrainConfigs.withOverrides(TrainConfigs.withOverrides(TrainConfigs.preset("gspo"),
+                TINY_SHAPE), coins);
+        TrainConfig clipCov = TrainConfigs.withOverrides(TrainConfigs.withOverrides(TrainConfigs.preset("clip-cov"),
+                TINY_SHAPE), "{\"randomReward\": true, \"clipCov\": {\"clipRatio\": 2e-4, \"lower\": 0, "
+                + "\"upper\": 1e9}}");
+        TrainConfig grpo = TrainConfigs.withOverrides(TrainConfigs.withOverrides(TrainConfigs.preset("grpo"),
+                TINY_SHAPE), coins);
+        int sequences = gspo.promptsPerStep() * gspo.groupSize();
+        double clipped = 0;
+        Trainer trainer = new Trainer(gspo, BaseModel.newPolicy(gspo), null);
+        for (int step = 0; step < 3; ++step) {
+            StepMetrics m = trainer.step(step);
+            for (double fraction : new double[] {m.sequenceClipLowFraction(), m.sequenceClipHighFraction()}) {
+                double count = fraction * sequences;
+                assertEquals(Math.rint(count), count, 1e-9, "step " + step + ": " + m);
+                clipped += count;
+            }
+            assertEquals(0, m.clipCovFraction(), "GSPO: " + m);
+        }
+        assertTrue(clipped > 0, "GSPO clipped no sequence");
+        trainer = new Trainer(clipCov, BaseModel.newPolicy(clipCov), null);
+        for (int step = 0; step < 3; ++step) {
+            StepMetrics m = trainer.step(step);
+            assertEquals(clipCov.miniBatches() / (m.responseLength() * sequences), m.clipCovFraction(), 1e-12,
+                    "step " + step + ": " + m);
+            assertEquals(0, m.sequenceClipLowFraction() + m.sequenceClipHighFraction(), "Clip-Cov: " + m);
+        }
+        trainer = new Trainer(grpo, BaseModel.newPolicy(grpo), null);
+        StepMetrics m = trainer.step(0);
+        assertEquals(0, m.sequenceClipLowFraction() + m.sequenceClipHighFraction() + m.clipCovFraction(), "GRPO: " + m);
+    }
+
     @Test
     void stepsOnAFixedBatchLowerTheLoss() {
         TrainConfig c = tiny();

@@ -7,7 +7,9 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.policyloss.control.Cispo;
+import io.policyloss.control.ClipCov;
 import io.policyloss.control.ImportanceRatios;
+import io.policyloss.control.ObjectiveMetrics;
 import io.policyloss.control.PolicyObjective;
 import io.policyloss.control.Sapo;
 import io.policyloss.loss.FusedLoss;
@@ -18,6 +20,7 @@ import io.policyloss.loss.LossResult;
 import java.util.Arrays;
 import java.util.Random;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -138,6 +141,44 @@ class CurrentPolicyLossTest {
         assertTrue(m.metricsCorrection().sumKl() != 0, "the term's value at the token's ratio");
         assertEquals(got.metrics(), op.computeInPlace(Tensors.floats(logits, ROWS, VOCAB), rows, mask, null, null)
                 .metrics(), "in place");
+    }
+
+    /**
+     * What the objective counts beyond the kernel's metrics (GSPO's clips over sequences, Clip-Cov's chosen tokens)
+     * comes back with the result: what PolicyObjective.move counts on the host from the first call's logp, on logits,
+     * in place, and behind a linear head; none from PPO's clipped loss or the kernel alone.
+     */
+    @Test
+    void theResultCarriesWhatTheObjectiveCounts() {
+        Random r = new Random(11);
+        int width = 8, length = 5;
+        Fixture f = Fixture.random(r);
+        float[] advantage = f.advantage(), hidden = new float[ROWS * width], head = new float[VOCAB * width];
+        for (int i = 0; i < ROWS; ++i) advantage[i] = advantage[i / length * length];  // one a sequence, as GSPO's
+        for (int k = 0; k < hidden.length; ++k) hidden[k] = (float) r.nextGaussian();
+        for (int k = 0; k < head.length; ++k) head[k] = (float) (0.7 * r.nextGaussian());
+        int[] sequenceOf = new int[MOVED];
+        for (int i = 0; i < MOVED; ++i) sequenceOf[i] = i / length;
+        Tensor x = Tensors.floats(hidden, ROWS, width), w = Tensors.floats(head, VOCAB, width);
+        Tensor logits = torch.matmul(x, w.t());
+        PolicyObjective objective = PolicyObjective.CLIPPED.with(new ClipCov(0.3, -100, 100)).withSequenceRatio(true);
+        PolicyRows rows = f.rows();
+        CurrentPolicyLoss op = new CurrentPolicyLoss(new TorchFusedLoss(CONFIG), objective);
+
+        float[] logp = Tensors.toFloats(new TorchFusedLoss(CONFIG).evaluate(logits, rows).logp());
+        ObjectiveMetrics want = objective.move(CONFIG, Arrays.copyOf(logp, MOVED), null,
+                Arrays.copyOf(f.oldLogp(), MOVED), Arrays.copyOf(advantage, MOVED), Arrays.copyOf(f.weight(), MOVED),
+                f.mask(), sequenceOf, new Random(5)).objectiveMetrics();
+        assertTrue(want.sequenceClips().sequences() == MOVED / length && want.sequenceClips().regionFraction() > 0
+                && want.clipCovChosen() > 1, "counts: " + want);
+        assertEquals(want, op.compute(logits, rows, f.mask(), sequenceOf, new Random(5)).objectiveMetrics());
+        assertEquals(want, op.computeInPlace(logits.clone(), rows, f.mask(), sequenceOf, new Random(5))
+                .objectiveMetrics(), "in place");
+        assertEquals(want, op.compute(x, w, null, rows, f.mask(), sequenceOf, new Random(5)).objectiveMetrics(),
+                "behind a linear head");
+        assertEquals(ObjectiveMetrics.ZERO, new CurrentPolicyLoss(new TorchFusedLoss(CONFIG), PolicyObjective.CLIPPED)
+                .compute(logits, rows, f.mask(), sequenceOf, null).objectiveMetrics());
+        assertEquals(ObjectiveMetrics.ZERO, new TorchFusedLoss(CONFIG).compute(logits, rows).objectiveMetrics());
     }
 
     @Test

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.policyloss.control.HighEntropyTokens;
+import io.policyloss.control.ObjectiveMetrics;
 import io.policyloss.control.SequenceClips;
 import io.policyloss.loss.AggregationMode;
 import io.policyloss.loss.AggregationWeights;
@@ -211,6 +212,14 @@ class RanksTest {
     void sequenceClipsAddUp() throws Exception {
         SequenceClips[] local = {new SequenceClips(1, 2, 10), new SequenceClips(0, 3, 7)};
         for (SequenceClips got : LoopbackRanks.run(dir, 2, ranks -> ranks.sum(local[ranks.rank()])))
+            assertEquals(local[0].plus(local[1]), got);
+    }
+
+    @Test
+    void objectiveMetricsAddUp() throws Exception {
+        ObjectiveMetrics[] local = {new ObjectiveMetrics(new SequenceClips(1, 2, 10), 3, 40),
+            new ObjectiveMetrics(new SequenceClips(0, 3, 7), 1, 25)};
+        for (ObjectiveMetrics got : LoopbackRanks.run(dir, 2, ranks -> ranks.sum(local[ranks.rank()])))
             assertEquals(local[0].plus(local[1]), got);
     }
 
