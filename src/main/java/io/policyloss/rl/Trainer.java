@@ -227,7 +227,7 @@ public final class Trainer {
         return ranks == null ? local : ranks.sum(local);
     }
 
-    /** The whole batch's counts of the objective's. */
+    /** The whole batch's counts of the objective (GSPO's clipped sequences, Clip-Cov's chosen tokens). */
     private ObjectiveMetrics summed(ObjectiveMetrics local) {
         return ranks == null ? local : ranks.sum(local);
     }
