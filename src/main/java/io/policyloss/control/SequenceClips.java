@@ -104,36 +104,37 @@ public record SequenceClips(double low, double high, double sequences) {
      */
     static boolean oneAdvantageEach(float[] advantage, float[] mask, int[] sequenceOf) {
         int sequences = (int) AggregationWeights.Totals.of(mask, sequenceOf).sequences();
-        float[] seen = new float[sequences];
-        boolean[] any = new boolean[sequences];
-        for (int i = 0; i < mask.length; ++i) {
-            if (mask[i] == 0) continue;
-            int s = sequenceOf[i];
-            if (any[s] && Float.compare(advantage[i], seen[s]) != 0) return false;
-            any[s] = true;
-            seen[s] = advantage[i];
-        }
-        return true;
+        return firstDisagreeing(advantage, mask, sequenceOf, new int[sequences]) < 0;
     }
 
     /** Each sequence's advantage, read from its counted rows, which must agree; 0 for a sequence with none. */
     private static float[] sequenceAdvantages(float[] advantage, float[] mask, int[] sequenceOf, int sequences) {
         RowArrays.finiteWhereCounted(mask, new String[] {"advantage"}, advantage);
-        float[] out = new float[sequences];
         int[] firstRow = new int[sequences];
+        int i = firstDisagreeing(advantage, mask, sequenceOf, firstRow);
+        if (i >= 0) {
+            int s = sequenceOf[i];
+            throw new IllegalArgumentException("advantage: row " + i + ": " + advantage[i] + " where row "
+                    + firstRow[s] + " of the same sequence " + s + " has " + advantage[firstRow[s]]
+                    + "; the sequence-level clip counts read one advantage a sequence");
+        }
+        float[] out = new float[sequences];
+        for (int s = 0; s < sequences; ++s) out[s] = firstRow[s] < 0 ? 0 : advantage[firstRow[s]];
+        return out;
+    }
+
+    /**
+     * The first counted row whose advantage differs from its sequence's first counted row's, or -1; {@code firstRow}
+     * (a value per sequence) gets each sequence's first counted row as far as it read, -1 for none.
+     */
+    private static int firstDisagreeing(float[] advantage, float[] mask, int[] sequenceOf, int[] firstRow) {
         Arrays.fill(firstRow, -1);
         for (int i = 0; i < mask.length; ++i) {
             if (mask[i] == 0) continue;
             int s = sequenceOf[i];
-            if (firstRow[s] < 0) {
-                firstRow[s] = i;
-                out[s] = advantage[i];
-            } else if (advantage[i] != out[s]) {
-                throw new IllegalArgumentException("advantage: row " + i + ": " + advantage[i] + " where row "
-                        + firstRow[s] + " of the same sequence " + s + " has " + out[s]
-                        + "; the sequence-level clip counts read one advantage a sequence");
-            }
+            if (firstRow[s] < 0) firstRow[s] = i;
+            else if (advantage[i] != advantage[firstRow[s]]) return i;
         }
-        return out;
+        return -1;
     }
 }

@@ -80,14 +80,13 @@ class DataParallelTrainingTest {
     }
 
     /**
-     * Clip-Cov's chosen tokens are every rank's: each rank's updates take out one token each (as in TrainingTest), so
-     * verl's pg_clipfrac over the whole batch is ranks x miniBatches over every rank's response tokens, on both ranks.
+     * Clip-Cov's chosen tokens are every rank's: each rank's updates take out one token each
+     * ({@link TrainingTest#clipCovEveryUpdate}), so verl's pg_clipfrac over the whole batch is ranks x miniBatches over
+     * every rank's response tokens, on both ranks.
      */
     @Test
     void clipCovsShareIsTheWholeBatchs() throws Exception {
-        TrainConfig c = TrainConfigs.withOverrides(TrainConfigs.withOverrides(TrainConfigs.preset("clip-cov"),
-                TrainingTest.TINY_SHAPE), "{\"randomReward\": true, \"clipCov\": {\"clipRatio\": 2e-4, "
-                + "\"lower\": 0, \"upper\": 1e9}}");
+        TrainConfig c = TrainingTest.clipCovEveryUpdate();
         List<Trained> ranks = LoopbackRanks.run(dir, 2, r -> train(c, r));
         assertEquals(ranks.get(0).metrics, ranks.get(1).metrics);
         for (StepMetrics m : ranks.get(0).metrics)

@@ -101,18 +101,15 @@ class TrainingTest {
     /**
      * What the objective counts beside the kernel's row fractions: under GSPO, the sequences clipped (TRL's {@code
      * clip_ratio} at the sequence level) are whole numbers of the step's GRPO sequences, some of them; under Clip-Cov,
-     * each update takes out max(int(2e-4 n), 1) = 1 of its n counted tokens (with coin-flip rewards and a band of every
-     * positive covariance, it always has a candidate), so verl's {@code pg_clipfrac} is miniBatches over the step's
-     * response tokens; PPO's clip counts neither.
+     * each update takes out one token ({@link #clipCovEveryUpdate}), so verl's {@code pg_clipfrac} is miniBatches over
+     * the step's response tokens; PPO's clip counts neither.
      */
     @Test
     void theStepCountsWhatTheObjectiveAdds() {
         String coins = "{\"randomReward\": true}";
         TrainConfig gspo = TrainConfigs.withOverrides(TrainConfigs.withOverrides(TrainConfigs.preset("gspo"),
                 TINY_SHAPE), coins);
-        TrainConfig clipCov = TrainConfigs.withOverrides(TrainConfigs.withOverrides(TrainConfigs.preset("clip-cov"),
-                TINY_SHAPE), "{\"randomReward\": true, \"clipCov\": {\"clipRatio\": 2e-4, \"lower\": 0, "
-                + "\"upper\": 1e9}}");
+        TrainConfig clipCov = clipCovEveryUpdate();
         TrainConfig grpo = TrainConfigs.withOverrides(TrainConfigs.withOverrides(TrainConfigs.preset("grpo"),
                 TINY_SHAPE), coins);
         int sequences = gspo.promptsPerStep() * gspo.groupSize();
@@ -138,6 +135,15 @@ class TrainingTest {
         trainer = new Trainer(grpo, BaseModel.newPolicy(grpo), null);
         StepMetrics m = trainer.step(0);
         assertEquals(0, m.sequenceClipLowFraction() + m.sequenceClipHighFraction() + m.clipCovFraction(), "GRPO: " + m);
+    }
+
+    /**
+     * Clip-Cov at verl's 2e-4 on the tiny shape, with coin-flip rewards and a band of every positive covariance: each
+     * update has a candidate and takes out max(int(2e-4 n), 1) = 1 of its n counted tokens.
+     */
+    static TrainConfig clipCovEveryUpdate() {
+        return TrainConfigs.withOverrides(TrainConfigs.withOverrides(TrainConfigs.preset("clip-cov"), TINY_SHAPE),
+                "{\"randomReward\": true, \"clipCov\": {\"clipRatio\": 2e-4, \"lower\": 0, \"upper\": 1e9}}");
     }
 
     @Test
