@@ -138,6 +138,32 @@ class TrainingTest {
     }
 
     /**
+     * Each side's clips are counted on its side: with no clip-low range (epsLow 1: a ratio below 0) GSPO clips
+     * sequences and their tokens high only, with no clip-high range (epsHigh infinite) low only.
+     */
+    @Test
+    void gspoCountsEachSidesClipsOnItsSide() {
+        for (boolean lowOpen : new boolean[] {true, false}) {
+            TrainConfig c = TrainConfigs.withOverrides(TrainConfigs.withOverrides(TrainConfigs.preset("gspo"),
+                    TINY_SHAPE), "{\"randomReward\": true, \"loss\": " + (lowOpen ? "{\"epsLow\": 1}}"
+                            : "{\"epsHigh\": \"Infinity\"}}"));
+            Trainer trainer = new Trainer(c, BaseModel.newPolicy(c), null);
+            double clipped = 0;
+            for (int step = 0; step < 3; ++step) {
+                StepMetrics m = trainer.step(step);
+                double closed = lowOpen ? m.sequenceClipLowFraction() + m.clipLowFraction()
+                        : m.sequenceClipHighFraction() + m.clipHighFraction();
+                assertEquals(0, closed, (lowOpen ? "no clip-low" : "no clip-high") + ", step " + step + ": " + m);
+                clipped += lowOpen ? m.sequenceClipHighFraction() : m.sequenceClipLowFraction();
+                // A clipped sequence's tokens carry its clipped ratio, so the rows count it too.
+                assertEquals(lowOpen ? m.sequenceClipHighFraction() > 0 : m.sequenceClipLowFraction() > 0,
+                        lowOpen ? m.clipHighFraction() > 0 : m.clipLowFraction() > 0, "step " + step + ": " + m);
+            }
+            assertTrue(clipped > 0, (lowOpen ? "no clip-low" : "no clip-high") + ": nothing clipped");
+        }
+    }
+
+    /**
      * Clip-Cov at verl's 2e-4 on the tiny shape, with coin-flip rewards and a band of every positive covariance: each
      * update has a candidate and takes out max(int(2e-4 n), 1) = 1 of its n counted tokens.
      */
