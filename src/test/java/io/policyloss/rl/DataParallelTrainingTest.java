@@ -95,14 +95,38 @@ class DataParallelTrainingTest {
     }
 
     /**
+     * TRL's adaptive bonus reads the whole batch's entropy: with one update a step, that update is on-policy and its
+     * tokens' mean entropy is the step's logged one (up to the order of the sums), so a target just above it engages
+     * the bonus on both ranks and one just below on neither, where each rank's own tokens fall on one side or the
+     * other.
+     */
+    @Test
+    void theAdaptiveBonusReadsTheWholeBatchsEntropy() throws Exception {
+        TrainConfig c = TrainConfigs.withOverrides(TrainingTest.tiny(), "{\"miniBatches\": 1}");
+        double entropy = LoopbackRanks.run(dir, 2, r -> firstStep(c, r).metrics).get(0).entropy();
+        for (double side : new double[] {1, -1}) {
+            TrainConfig at = TrainConfigs.withOverrides(c, "{\"adaptiveEntropy\": {\"target\": "
+                    + (entropy + side * 1e-4) + "}}");
+            List<Boolean> engaged = LoopbackRanks.run(dir, 2, r -> firstStep(at, r).trainer.adaptiveEntropy()
+                    .engaged());
+            assertEquals(List.of(side > 0, side > 0), engaged, "target " + (side > 0 ? "above " : "below ") + entropy);
+        }
+    }
+
+    private record FirstStep(Trainer trainer, StepMetrics metrics) {}
+
+    private static FirstStep firstStep(TrainConfig c, Ranks ranks) {
+        Trainer trainer = new Trainer(c, BaseModel.newPolicy(c), null, ranks);
+        return new FirstStep(trainer, trainer.step(0));
+    }
+
+    /**
      * AEPO's REINFORCE rows, from a warm-started base model that answers some prompts right: a group of one rank trains
      * as one process, and two ranks hold one model and share the step's positives between them.
      */
     @Test
     void aeposPositivesTrainAsOneProcessAndOneModelOnTwoRanks() throws Exception {
-        TrainConfig c = TrainConfigs.withOverrides(TrainConfigs.withOverrides(TrainConfigs.preset("aepo"),
-                TrainingTest.TINY_SHAPE), "{\"warmStart\": {\"steps\": 400, \"batchSize\": 32},"
-                + " \"aepo\": {\"positivesUp\": 3, \"positivesDown\": 3}}");  // fewer than the ranks find
+        TrainConfig c = aepoFromAWarmStart();
         Path base = dir.resolve("aepo-base.pt");
         BaseModel.obtain(c, base, s -> {});
         Trained alone = train(c, loaded(c, base), null);
@@ -115,6 +139,38 @@ class DataParallelTrainingTest {
         for (StepMetrics m : ranks.get(0).metrics) assertTrue(m.positives() <= 3, "the ranks share AEPO's 3: " + m);
         assertEquals(ranks.get(0).metrics, ranks.get(1).metrics);
         assertParametersEqual(ranks.get(0).parameters, ranks.get(1).parameters, "two ranks");
+    }
+
+    /**
+     * AEPO's REINFORCE rows weigh alpha / (|o| S), S the whole batch's GRPO sequences: in the one update of a step,
+     * on-policy (every ratio 1), each positive's tokens add -alpha / S to the loss, and under seq-mean-token-mean the
+     * GRPO rows' -sum_b A_b / S is 0 up to rounding, each group's advantages summing to 0. So the loss is -alpha x
+     * positives / S, in one process and on two ranks (where each rank's own S would double it).
+     */
+    @Test
+    void aeposRowsWeighAgainstTheWholeBatchsSequences() throws Exception {
+        TrainConfig c = TrainConfigs.withOverrides(aepoFromAWarmStart(), "{\"miniBatches\": 1,"
+                + " \"aggregation\": \"SEQ_MEAN_TOKEN_MEAN\"}");
+        Path base = dir.resolve("aepo-base.pt");
+        BaseModel.obtain(c, base, s -> {});
+        int sequences = c.promptsPerStep() * c.groupSize();
+        List<StepMetrics> alone = train(c, loaded(c, base), null).metrics;
+        List<StepMetrics> ranks = LoopbackRanks.run(dir, 2, r -> train(c, loaded(c, base), r)).get(0).metrics;
+        for (List<StepMetrics> run : List.of(alone, ranks)) {
+            int positives = 0;
+            for (StepMetrics m : run) {
+                assertEquals(-c.aepo().alpha() * m.positives() / sequences, m.loss(), 1e-5, m.toString());
+                positives += m.positives();
+            }
+            assertTrue(positives > 0, "no positives: " + run);
+        }
+    }
+
+    /** AEPO from a warm-started base model that answers some prompts right, its positives fewer than the ranks find. */
+    private static TrainConfig aepoFromAWarmStart() {
+        return TrainConfigs.withOverrides(TrainConfigs.withOverrides(TrainConfigs.preset("aepo"),
+                TrainingTest.TINY_SHAPE), "{\"warmStart\": {\"steps\": 400, \"batchSize\": 32},"
+                + " \"aepo\": {\"positivesUp\": 3, \"positivesDown\": 3}}");
     }
 
     private static TransformerPolicy loaded(TrainConfig c, Path weights) {
