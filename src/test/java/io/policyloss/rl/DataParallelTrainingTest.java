@@ -103,21 +103,34 @@ class DataParallelTrainingTest {
     @Test
     void theAdaptiveBonusReadsTheWholeBatchsEntropy() throws Exception {
         TrainConfig c = TrainConfigs.withOverrides(TrainingTest.tiny(), "{\"miniBatches\": 1}");
-        double entropy = LoopbackRanks.run(dir, 2, r -> firstStep(c, r).metrics).get(0).entropy();
+        double entropy = LoopbackRanks.run(dir, 2, r -> firstStep(c, r, 0).metrics).get(0).entropy();
         for (double side : new double[] {1, -1}) {
             TrainConfig at = TrainConfigs.withOverrides(c, "{\"adaptiveEntropy\": {\"target\": "
                     + (entropy + side * 1e-4) + "}}");
-            List<Boolean> engaged = LoopbackRanks.run(dir, 2, r -> firstStep(at, r).trainer.adaptiveEntropy()
+            List<Boolean> engaged = LoopbackRanks.run(dir, 2, r -> firstStep(at, r, 0).trainer.adaptiveEntropy()
                     .engaged());
             assertEquals(List.of(side > 0, side > 0), engaged, "target " + (side > 0 ? "above " : "below ") + entropy);
         }
     }
 
+    /**
+     * GPG's share of groups is the whole batch's (TRL gathers the advantages over its ranks): on two ranks too, the step
+     * without the correction has the loss times v / G, v of the batch's G groups carrying a gradient
+     * ({@link TrainingTest#assertGpgsLossesDifferByAShareOfGroups}); each rank's own share would weigh the ranks'
+     * losses apart.
+     */
+    @Test
+    void gpgsShareIsTheWholeBatchs() throws Exception {
+        TrainingTest.assertGpgsLossesDifferByAShareOfGroups((c, step) -> LoopbackRanks.run(dir, 2,
+                r -> firstStep(c, r, step).metrics).get(0).loss());
+    }
+
     private record FirstStep(Trainer trainer, StepMetrics metrics) {}
 
-    private static FirstStep firstStep(TrainConfig c, Ranks ranks) {
+    /** A trainer's first step, the run's step {@code step}, from the base model's initial weights. */
+    private static FirstStep firstStep(TrainConfig c, Ranks ranks, int step) {
         Trainer trainer = new Trainer(c, BaseModel.newPolicy(c), null, ranks);
-        return new FirstStep(trainer, trainer.step(0));
+        return new FirstStep(trainer, trainer.step(step));
     }
 
     /**

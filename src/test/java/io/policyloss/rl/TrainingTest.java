@@ -82,14 +82,28 @@ class TrainingTest {
      * step without it, from the same policy and rollouts, has the loss times that share, v / G for v of G groups.
      */
     @Test
-    void gpgsCorrectionDividesTheLossByTheShareOfGroupsWithAGradient() {
+    void gpgsCorrectionDividesTheLossByTheShareOfGroupsWithAGradient() throws Exception {
+        assertGpgsLossesDifferByAShareOfGroups((c, step) -> new Trainer(c, BaseModel.newPolicy(c), null).step(step)
+                .loss());
+    }
+
+    /** The loss of a run's step {@code step} as the first of a trainer from the base model's initial weights. */
+    interface StepLoss {
+        double of(TrainConfig c, int step) throws Exception;
+    }
+
+    /**
+     * GPG's corrected loss and the plain one of three steps over 8 groups of coin-flip rewards (groups of one reward
+     * and of both), one update a step: their ratio is v / 8 for a whole number v &gt;= 1 of groups carrying a gradient,
+     * below 8 at some step.
+     */
+    static void assertGpgsLossesDifferByAShareOfGroups(StepLoss loss) throws Exception {
         TrainConfig gpg = TrainConfigs.withOverrides(TrainConfigs.withOverrides(TrainConfigs.preset("gpg"), TINY_SHAPE),
-                "{\"miniBatches\": 1, \"promptsPerStep\": 8, \"randomReward\": true}");  // coin flips: both kinds
+                "{\"miniBatches\": 1, \"promptsPerStep\": 8, \"randomReward\": true}");
         TrainConfig plain = TrainConfigs.withOverrides(gpg, "{\"gpgBiasCorrection\": false}");
         int groups = gpg.promptsPerStep(), corrected = 0;
         for (int step = 0; step < 3; ++step) {
-            double share = new Trainer(plain, BaseModel.newPolicy(plain), null).step(step).loss()
-                    / new Trainer(gpg, BaseModel.newPolicy(gpg), null).step(step).loss();
+            double share = loss.of(plain, step) / loss.of(gpg, step);
             double valid = share * groups;
             assertEquals(Math.rint(valid), valid, 1e-4, "step " + step + ": a share of " + share);
             assertTrue(valid >= 1 && valid <= groups, "step " + step + ": a share of " + share);
