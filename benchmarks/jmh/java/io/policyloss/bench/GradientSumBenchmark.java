@@ -1,19 +1,10 @@
 package io.policyloss.bench;
 
 import io.policyloss.torch.ModelConfig;
-import io.policyloss.torch.Ranks;
 import io.policyloss.torch.Tensors;
 import io.policyloss.torch.TorchThreads;
 import io.policyloss.torch.TransformerPolicy;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.time.Duration;
-import java.util.Comparator;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
-import org.bytedeco.pytorch.FileStore;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorVector;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -51,21 +42,13 @@ public class GradientSumBenchmark {
     @Param({"64", "256"})
     public int width;
 
-    private final Ranks[] ranks = new Ranks[2];
     private final TensorVector[] parameters = new TensorVector[2];
-    private ExecutorService second;
-    private Path folder;
+    private LoopbackPair pair;
 
     @Setup(Level.Trial)
     public void setUp() throws Exception {
         TorchThreads.use(1);
-        folder = Files.createTempDirectory("gradient-sum");
-        String store = folder.resolve("store").toString();
-        second = Executors.newSingleThreadExecutor();
-        Future<Ranks> other = second.submit(() -> Ranks.gloo(new FileStore(store, 2), 1, 2, "127.0.0.1",
-                Duration.ofMinutes(1)));
-        ranks[0] = Ranks.gloo(new FileStore(store, 2), 0, 2, "127.0.0.1", Duration.ofMinutes(1));
-        ranks[1] = other.get();
+        pair = new LoopbackPair();
         for (int r = 0; r < 2; ++r) {
             TransformerPolicy model = new TransformerPolicy(new ModelConfig(12, width, 4, 64), 1000, 1);
             Tensor logits = model.forward(Tensors.longs(new long[] {3, 1, 4, 1, 5, 9, 2, 6}, 1, 8));
@@ -76,16 +59,14 @@ public class GradientSumBenchmark {
 
     @Benchmark
     public void sumGradients() throws Exception {
-        Future<?> other = second.submit(() -> ranks[1].sumGradients(parameters[1], bucketBytes));
-        ranks[0].sumGradients(parameters[0], bucketBytes);
-        other.get();
+        pair.both(r -> {
+            pair.rank(r).sumGradients(parameters[r], bucketBytes);
+            return null;
+        });
     }
 
     @TearDown(Level.Trial)
     public void tearDown() throws Exception {
-        second.shutdown();
-        try (var files = Files.walk(folder)) {
-            files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        }
+        pair.close();
     }
 }

@@ -38,9 +38,12 @@ public final class Main {
 
     static CommandLine commandLine() {
         return new CommandLine(new Main()).setExecutionExceptionHandler((e, cmd, parsed) -> {
-            // Bad input, here or on another rank, or another rank gone: the message, not a stack trace.
-            boolean badInput = e instanceof IllegalArgumentException || e instanceof Ranks.RankFailedException;
-            if (!badInput && !(e instanceof Ranks.CollectiveFailedException)) throw e;
+            // Bad input, here or on the ranks that failed (exit code 2), or another rank failed or gone (1): the
+            // message, not a stack trace.
+            boolean badInput = e instanceof IllegalArgumentException
+                    || e instanceof Ranks.RankFailedException failed && failed.refused();
+            boolean otherRank = e instanceof Ranks.RankFailedException || e instanceof Ranks.CollectiveFailedException;
+            if (!badInput && !otherRank) throw e;
             cmd.getErr().println("error: " + e.getMessage());
             return badInput ? 2 : 1;
         });

@@ -114,11 +114,16 @@ public final class Trainer {
         adaptiveEntropy = state;
     }
 
-    /** One RL step; every tensor it makes is freed when it returns. */
+    /**
+     * One RL step; every tensor it makes is freed when it returns. Over ranks, a step that throws on this rank alone
+     * tells the others ({@link Ranks#guard}), which throw at their next collective instead of waiting out the timeout.
+     */
     public StepMetrics step(int step) {
-        try (PointerScope scope = new PointerScope()) {
-            return run(step);
-        }
+        return Ranks.guard(ranks, () -> {
+            try (PointerScope scope = new PointerScope()) {
+                return run(step);
+            }
+        });
     }
 
     private StepMetrics run(int step) {

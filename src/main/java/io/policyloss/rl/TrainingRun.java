@@ -41,9 +41,15 @@ public final class TrainingRun {
      * As {@link #run(TrainConfig, Path, Path, boolean, int, Consumer)}, on one of data-parallel {@code ranks} (null:
      * one process), every rank with the same arguments: each trains the same weights ({@link Trainer}) and returns
      * the same result, and rank 0 alone checks and writes the folder (the others read its checkpoint when they
-     * resume); where rank 0 refuses the folder, every rank throws ({@link Ranks#together}).
+     * resume); where rank 0 refuses the folder, every rank throws ({@link Ranks#together}), and where one rank fails
+     * later (a step, a write, the listener), the others throw at their next collective ({@link Ranks#guard}).
      */
     public static Result run(TrainConfig config, Path folder, Path baseModel, boolean resume, int stopAfter,
+            Consumer<StepMetrics> listener, Ranks ranks) {
+        return Ranks.guard(ranks, () -> runOnRank(config, folder, baseModel, resume, stopAfter, listener, ranks));
+    }
+
+    private static Result runOnRank(TrainConfig config, Path folder, Path baseModel, boolean resume, int stopAfter,
             Consumer<StepMetrics> listener, Ranks ranks) {
         boolean writes = ranks == null || ranks.rank() == 0;
         try {

@@ -7,8 +7,11 @@ import io.policyloss.loss.AggregationWeights.Totals;
 import io.policyloss.loss.LossMetrics;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Objects;
+import java.util.function.Supplier;
+import java.util.stream.Collectors;
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.chrono.Milliseconds;
 import org.bytedeco.pytorch.Backend;
@@ -28,18 +31,32 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * takes); and the gradients of a model whose loss took those global weights, which then add up, as each rank's loss is
  * its share of the whole batch's, not a mean of its own.
  *
- * <p>Every rank calls the same methods in the same order, as with any collective. The sums and the gather reduce
- * float64 CPU tensors, which a Gloo group takes (NCCL takes only GPU tensors); {@link #sumGradients} reduces the
- * gradients where they are.
+ * <p>Every rank calls the same methods in the same order, as with any collective. Each collective starts with a
+ * meeting, where a rank whose own work failed since the last one says so ({@link #guard}, {@link #abandon}) and the
+ * others throw, rather than wait for it until the group's timeout. The sums and the gather reduce float64 CPU tensors,
+ * which a Gloo group takes (NCCL takes only GPU tensors); {@link #sumGradients} reduces the gradients where they
+ * are.
  */
 public final class Ranks {
     /** DDP's default {@code bucket_cap_mb}, 25 MiB: {@link #sumGradients(TensorVector)}'s buckets. */
     public static final long BUCKET_BYTES = 25L << 20;
+    // What a rank says at a meeting (meet): nothing to report, failed, or refused its input.
+    private static final double WELL = 0, FAILED = 1, REFUSED = 2;
+    // The values a meeting sums besides (a metric's sums, the gather's lengths): their collective costs no more.
+    private static final int MEETING_VALUES = 64;
 
     private final Backend group;
     // The store gloo's group met through, held as long as the group: a TCPStore's server (rank 0's) lives in it, and
     // JavaCPP would free it once unreachable while the group's clone still connects to it.
     private final Store store;
+    // Whether the group takes the meeting's CPU tensor (Gloo), so that sumGradients meets and abandon tells; the sums
+    // and the gather take CPU tensors anyway. NCCL's group, which takes only GPU tensors, sums gradients alone.
+    private final boolean meets;
+    // The last failure told to the others (abandon), so that one failure, rethrown through nested guards, meets once.
+    private Throwable told;
+    // Between a collective's meeting and its end (afterMeeting), where the others are inside it: a meeting told there
+    // would meet their sum of another size, which Gloo refuses by ending the process.
+    private boolean midCollective;
 
     /**
      * Over a group the caller made (its rank and size are the group's). Make it with {@code store.clone()}, not with a
@@ -53,6 +70,7 @@ public final class Ranks {
     private Ranks(Backend group, Store store) {
         this.group = Objects.requireNonNull(group, "group");
         this.store = store;
+        this.meets = group.getBackendName().getString().equals("gloo");
     }
 
     /**
@@ -118,9 +136,9 @@ public final class Ranks {
             if (r == rank()) offset = total;
             total += (int) lengths[r];
         }
-        double[] all = new double[total];
-        for (int i = 0; i < rows.length; ++i) all[offset + i] = rows[i];
-        all = sum(all);
+        double[] local = new double[total];
+        for (int i = 0; i < rows.length; ++i) local[offset + i] = rows[i];
+        double[] all = afterMeeting(() -> summed(local));
         float[] out = new float[total];
         for (int i = 0; i < total; ++i) out[i] = (float) all[i];
         return out;
@@ -130,7 +148,7 @@ public final class Ranks {
      * Entropy masking's threshold over every rank's counted tokens, as TRL gathers them: the (1 - topQuantile)
      * quantile of all ranks' rows of mask 1 ({@link HighEntropyTokens#threshold} of them together), the same on every
      * rank. A {@link HighEntropyTokens.Threshold}, with which {@link CurrentPolicyLoss#acrossRanks} masks. Each rank's
-     * rows are checked before the gather (a rank that throws there leaves the others to the group's timeout).
+     * rows are checked before the gather (a rank that throws there, guarded, stops the others at the gather).
      */
     public double entropyThreshold(float[] entropy, float[] mask, double topQuantile) {
         return HighEntropyTokens.thresholdOf(gather(HighEntropyTokens.counted(entropy, mask)), topQuantile);
@@ -154,21 +172,25 @@ public final class Ranks {
     public void sumGradients(TensorVector parameters, long bucketBytes) {
         Objects.requireNonNull(parameters, "parameters");
         if (bucketBytes < 1) throw new IllegalArgumentException("bucketBytes: must be >= 1, got " + bucketBytes);
-        List<Tensor> bucket = new ArrayList<>();
-        long bytes = 0;
-        for (long i = 0; i < parameters.size(); ++i) {
-            Tensor grad = parameters.get(i).grad();
-            if (!grad.defined()) continue;
-            long size = grad.is_sparse() ? 0 : grad.nbytes();  // alone in its bucket, whatever its size
-            if (!bucket.isEmpty() && (bytes + size > bucketBytes || !fitsWith(bucket.get(0), grad))) {
-                reduce(bucket);
-                bucket.clear();
-                bytes = 0;
+        if (meets) meet(new double[0]);
+        afterMeeting(() -> {
+            List<Tensor> bucket = new ArrayList<>();
+            long bytes = 0;
+            for (long i = 0; i < parameters.size(); ++i) {
+                Tensor grad = parameters.get(i).grad();
+                if (!grad.defined()) continue;
+                long size = grad.is_sparse() ? 0 : grad.nbytes();  // alone in its bucket, whatever its size
+                if (!bucket.isEmpty() && (bytes + size > bucketBytes || !fitsWith(bucket.get(0), grad))) {
+                    reduce(bucket);
+                    bucket.clear();
+                    bytes = 0;
+                }
+                bucket.add(grad);
+                bytes += size;
             }
-            bucket.add(grad);
-            bytes += size;
-        }
-        if (!bucket.isEmpty()) reduce(bucket);
+            if (!bucket.isEmpty()) reduce(bucket);
+            return null;
+        });
     }
 
     /**
@@ -202,22 +224,16 @@ public final class Ranks {
 
     /**
      * Runs {@code work} on this rank, then meets the others: where any rank's work threw, every rank throws, that rank
-     * its own exception and the others a {@link RankFailedException} naming it, instead of waiting out the timeout at
-     * their next collective (checks that one rank alone makes, say).
+     * its own exception and the others a {@link RankFailedException} naming it, all at the end of the work (checks
+     * that one rank alone makes, say, before any rank goes on).
      */
     public void together(Runnable work) {
         Objects.requireNonNull(work, "work");
-        RuntimeException failure = null;
-        try {
+        guard(() -> {
             work.run();
-        } catch (RuntimeException e) {
-            failure = e;
-        }
-        double[] failed = new double[size()];
-        failed[rank()] = failure == null ? 0 : 1;
-        failed = sum(failed);
-        if (failure != null) throw failure;
-        for (int r = 0; r < failed.length; ++r) if (failed[r] != 0) throw new RankFailedException(r);
+            return null;
+        });
+        meet(new double[0]);
     }
 
     /** {@code work} alone where {@code ranks} is null (one process), else {@code ranks.together(work)}. */
@@ -226,10 +242,90 @@ public final class Ranks {
         else ranks.together(work);
     }
 
-    /** Another rank's work in {@link #together} threw; its own output says why. */
+    /**
+     * Runs {@code work}, collectives included; where it throws, tells the others ({@link #abandon}) and throws on, so
+     * that they stop at their next collective instead of waiting out the group's timeout there.
+     */
+    public <T> T guard(Supplier<T> work) {
+        Objects.requireNonNull(work, "work");
+        try {
+            return work.get();
+        } catch (RuntimeException | Error e) {
+            abandon(e);
+            throw e;
+        }
+    }
+
+    /** {@code work} alone where {@code ranks} is null (one process), else {@code ranks.guard(work)}. */
+    public static <T> T guard(Ranks ranks, Supplier<T> work) {
+        return ranks == null ? work.get() : ranks.guard(work);
+    }
+
+    /**
+     * This rank failed between collectives (a check, a write, a step's own work): tells the others, whose current or
+     * next collective then throws a {@link RankFailedException} naming this rank. Call it before this rank's next
+     * collective, and throw on; it does not wait for the others. Every collective of this class starts with a meeting
+     * of the ranks, this one's meeting among them, so the group stays in step. Nothing for a failure already told (as
+     * it passes through nested guards) or one that a collective raised (every rank saw it: {@link RankFailedException},
+     * {@link CollectiveFailedException}, here or as a cause), nothing for a failure inside a collective of this class
+     * after its meeting (the others are inside it too, and wait there until the timeout, as for a lost rank), and
+     * nothing on a group other than Gloo (NCCL takes no CPU tensor: its collectives do not meet).
+     */
+    public void abandon(Throwable failure) {
+        Objects.requireNonNull(failure, "failure");
+        for (Throwable t = failure; t != null; t = t.getCause())
+            if (t == told || t instanceof RankFailedException || t instanceof CollectiveFailedException) return;
+        if (!meets || midCollective) return;
+        told = failure;
+        // Not waited for: the work holds the tensor and completes as the others meet (if any rank is left to).
+        group.allreduce(new TensorVector(meeting(failure instanceof IllegalArgumentException ? REFUSED : FAILED,
+                new double[0])));
+    }
+
+    /**
+     * The meeting every collective starts with: each rank says whether it failed since the last one (only {@link
+     * #abandon} says so), and where one did, the others throw; else {@code values} (at most MEETING_VALUES) summed
+     * over the ranks. One all-reduce of a fixed size, whatever the collective, so that an abandoning rank's meeting
+     * meets the others' next one; a sum of a few values is the meeting itself and costs no more than without it.
+     */
+    private double[] meet(double[] values) {
+        Tensor t = meeting(WELL, values);
+        allreduce(t);
+        double[] all = new double[size() + MEETING_VALUES];
+        new DoublePointer(t.data_ptr()).get(all);
+        List<Integer> failed = new ArrayList<>();
+        boolean refused = true;
+        for (int r = 0; r < size(); ++r) {
+            if (all[r] == WELL) continue;
+            failed.add(r);
+            refused &= all[r] == REFUSED;
+        }
+        if (!failed.isEmpty()) throw new RankFailedException(failed, refused);
+        return Arrays.copyOfRange(all, size(), size() + values.length);
+    }
+
+    /** A meeting's tensor: what each rank says ({@code said} at this one, WELL at the others), then the values. */
+    private Tensor meeting(double said, double[] values) {
+        double[] m = new double[size() + MEETING_VALUES];
+        m[rank()] = said;
+        System.arraycopy(values, 0, m, size(), values.length);
+        return doubles(m);
+    }
+
+    /** Another rank's work threw ({@link #together}, {@link #guard}, {@link #abandon}); its own output says why. */
     public static final class RankFailedException extends IllegalStateException {
-        RankFailedException(int rank) {
-            super("rank " + rank + " failed (its output says why)");
+        private final boolean refused;
+
+        RankFailedException(List<Integer> ranks, boolean refused) {
+            super(ranks.size() == 1 ? "rank " + ranks.get(0) + " failed (its output says why)"
+                    : "ranks " + ranks.stream().map(String::valueOf).collect(Collectors.joining(", "))
+                            + " failed (their output says why)");
+            this.refused = refused;
+        }
+
+        /** Whether each rank that failed refused its input (threw an IllegalArgumentException): a bad input. */
+        public boolean refused() {
+            return refused;
         }
     }
 
@@ -262,12 +358,32 @@ public final class Ranks {
     public double[] sum(double... local) {
         Objects.requireNonNull(local, "local");
         if (local.length == 0) return local;
-        Tensor t = torch.empty(new long[] {local.length}, new TensorOptions(ScalarType.Double), null);
-        DoublePointer data = new DoublePointer(t.data_ptr());
-        data.put(local);
+        if (local.length <= MEETING_VALUES) return meet(local);
+        meet(new double[0]);
+        return afterMeeting(() -> summed(local));
+    }
+
+    /** A collective's work after its meeting, where a failure is not told ({@link #abandon}). */
+    private <T> T afterMeeting(Supplier<T> work) {
+        midCollective = true;
+        T out = work.get();
+        midCollective = false;
+        return out;
+    }
+
+    /** {@code local} summed over the ranks, without a meeting (none where it is empty, as on every rank). */
+    private double[] summed(double[] local) {
+        if (local.length == 0) return local;
+        Tensor t = doubles(local);
         allreduce(t);
         double[] out = new double[local.length];
-        data.get(out);
+        new DoublePointer(t.data_ptr()).get(out);
         return out;
+    }
+
+    private static Tensor doubles(double[] values) {
+        Tensor t = torch.empty(new long[] {values.length}, new TensorOptions(ScalarType.Double), null);
+        new DoublePointer(t.data_ptr()).put(values);
+        return t;
     }
 }

@@ -8,12 +8,14 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.policyloss.torch.LoopbackRanks;
+import io.policyloss.torch.ModelConfig;
 import io.policyloss.torch.Ranks;
 import io.policyloss.torch.Tensors;
 import io.policyloss.torch.TorchThreads;
 import io.policyloss.torch.TransformerPolicy;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import org.bytedeco.pytorch.TensorVector;
@@ -209,6 +211,37 @@ class DataParallelTrainingTest {
                 m -> {}, r));
         for (TrainingRun.Result r : resumed) assertEquals(withoutSeconds(wholeRuns.get(0)), withoutSeconds(r));
         assertEquals(c.steps(), Files.readAllLines(split.resolve("metrics.jsonl")).size());
+    }
+
+    /**
+     * A rank that fails on its own stops the other at its next collective, with an exception naming it, instead of at
+     * the group's timeout (20 s here): in a step (rank 1's policy has too short a context for the task's responses,
+     * which its sampling refuses before the step's first collective), and in a run after a step (rank 1's listener).
+     */
+    @Test
+    void aRankThatFailsAloneStopsTheOther() throws Exception {
+        TrainConfig c = TrainingTest.tiny();
+        ModelConfig model = c.model(), shortContext = new ModelConfig(model.layers(), model.width(), model.heads(), 4);
+        List<String> inStep = LoopbackRanks.run(dir, 2, Duration.ofSeconds(20), r -> {
+            Trainer trainer = new Trainer(c, r.rank() == 0 ? BaseModel.newPolicy(c)
+                    : new TransformerPolicy(shortContext, Vocabulary.SIZE, c.seed()), null, r);
+            return outcome(assertThrows(RuntimeException.class, () -> trainer.step(0)));
+        });
+        assertEquals("RankFailedException: rank 1 failed (its output says why)", inStep.get(0));
+        assertTrue(inStep.get(1).startsWith("IllegalArgumentException: maxResponse: "), inStep.get(1));
+
+        Path base = dir.resolve("base.pt");
+        BaseModel.obtain(c, base, s -> {});
+        List<String> inRun = LoopbackRanks.run(dir, 2, Duration.ofSeconds(20), r -> outcome(assertThrows(
+                RuntimeException.class, () -> TrainingRun.run(c, dir.resolve("run"), base, false, -1, m -> {
+                    if (r.rank() == 1 && m.step() == 1) throw new IllegalStateException("listener: full");
+                }, r))));
+        assertEquals(List.of("RankFailedException: rank 1 failed (its output says why)",
+                "IllegalStateException: listener: full"), inRun);
+    }
+
+    private static String outcome(RuntimeException e) {
+        return e.getClass().getSimpleName() + ": " + e.getMessage();
     }
 
     @Test

@@ -208,6 +208,33 @@ class RanksTest {
                 new float[] {1}, new float[] {0}, 0.3)).get(1), "no counted token: none is kept");
     }
 
+    /**
+     * Sums of any length add up over three ranks, value by value: those that ride in the meeting every collective
+     * starts with (up to 64) and those after it.
+     */
+    @Test
+    void sumsOfFewAndManyValuesAddUp() throws Exception {
+        int[] lengths = {1, 64, 65, 200};
+        List<List<double[]>> got = LoopbackRanks.run(dir, 3, ranks -> {
+            List<double[]> sums = new ArrayList<>();
+            for (int n : lengths) sums.add(ranks.sum(values(ranks.rank(), n)));
+            return sums;
+        });
+        for (int k = 0; k < lengths.length; ++k) {
+            double[] want = new double[lengths[k]];
+            for (int r = 0; r < 3; ++r)
+                for (int i = 0; i < want.length; ++i) want[i] += values(r, lengths[k])[i];
+            for (int r = 0; r < 3; ++r) assertArrayEquals(want, got.get(r).get(k), "rank " + r + ", " + lengths[k]);
+        }
+    }
+
+    /** Rank r's n values: distinct over ranks and positions. */
+    private static double[] values(int rank, int n) {
+        double[] v = new double[n];
+        for (int i = 0; i < n; ++i) v[i] = Math.pow(2, rank) * (i + 1) + 0.25 * rank;
+        return v;
+    }
+
     @Test
     void sequenceClipsAddUp() throws Exception {
         SequenceClips[] local = {new SequenceClips(1, 2, 10), new SequenceClips(0, 3, 7)};
@@ -236,11 +263,103 @@ class RanksTest {
             RuntimeException e = assertThrows(RuntimeException.class, () -> ranks.together(() -> {
                 if (ranks.rank() == 1) throw new IllegalArgumentException("config: not this one");
             }));
-            return e.getClass().getSimpleName() + ": " + e.getMessage();
+            return outcome(e);
         });
-        assertEquals(List.of("RankFailedException: rank 1 failed (its output says why)",
+        assertEquals(List.of("RankFailedException: rank 1 failed (its output says why), refused",
                 "IllegalArgumentException: config: not this one",
-                "RankFailedException: rank 1 failed (its output says why)"), outcome);
+                "RankFailedException: rank 1 failed (its output says why), refused"), outcome);
+    }
+
+    /**
+     * A rank that fails between collectives, guarded, stops the others at their next collective, each with an exception
+     * naming it rather than Gloo's at the timeout (10 s here). Told once, though it passes two guards, and the others'
+     * exceptions, which a collective raised, not told again: the group stays in step, and the next sum is every rank's.
+     */
+    @Test
+    void aGuardedRankThatFailsStopsTheOthersAtTheirNextCollective() throws Exception {
+        List<String> outcome = LoopbackRanks.run(dir, 3, Duration.ofSeconds(10), ranks -> {
+            RuntimeException e = assertThrows(RuntimeException.class, () -> ranks.guard(() -> ranks.guard(() -> {
+                if (ranks.rank() == 1) throw new IllegalStateException("diverged");
+                return ranks.sum(new double[100]);  // more values than the meeting carries: a sum after it
+            })));
+            assertArrayEquals(new double[] {0 + 1 + 2}, ranks.sum(ranks.rank()), "in step on rank " + ranks.rank());
+            return outcome(e);
+        });
+        assertEquals(List.of("RankFailedException: rank 1 failed (its output says why), failed",
+                "IllegalStateException: diverged",
+                "RankFailedException: rank 1 failed (its output says why), failed"), outcome);
+    }
+
+    /**
+     * A rank that fails before the gradients' sum (in its backward pass, say) stops the others there too, and the next
+     * sum of gradients is both ranks'.
+     */
+    @Test
+    void aGuardedRankThatFailsStopsTheOthersSummingGradients() throws Exception {
+        List<String> outcome = LoopbackRanks.run(dir, 2, Duration.ofSeconds(10), ranks -> {
+            Tensor p = Tensors.floats(new float[2], 2).set_requires_grad(true);
+            p.mul(Tensors.floats(new float[] {1 + ranks.rank(), 10}, 2)).sum().backward();
+            TensorVector parameters = new TensorVector(p);
+            RuntimeException e = assertThrows(RuntimeException.class, () -> ranks.guard(() -> {
+                if (ranks.rank() == 1) throw new IllegalStateException("backward: out of memory");
+                ranks.sumGradients(parameters);
+                return null;
+            }));
+            ranks.sumGradients(parameters);
+            assertArrayEquals(new float[] {1 + 2, 20}, Tensors.toFloats(p.grad()), "rank " + ranks.rank());
+            return outcome(e);
+        });
+        assertEquals(List.of("RankFailedException: rank 1 failed (its output says why), failed",
+                "IllegalStateException: backward: out of memory"), outcome);
+    }
+
+    /**
+     * A rank that fails inside a collective, after its meeting (here rank 1's parameter is an undefined tensor, whose
+     * gradient libtorch refuses as the buckets are filled), tells nothing: the others are inside the collective too,
+     * where a meeting would be a sum of another size, which Gloo answers by ending the process. They wait there until
+     * the timeout (3 s here), as for a lost rank.
+     */
+    @Test
+    void aRankThatFailsInsideACollectiveLeavesTheOthersToTheTimeout() throws Exception {
+        List<String> outcome = LoopbackRanks.run(dir, 2, Duration.ofSeconds(3), ranks -> {
+            Tensor p = Tensors.floats(new float[2], 2).set_requires_grad(true);
+            p.sum().backward();
+            TensorVector parameters = new TensorVector(ranks.rank() == 0 ? p : new Tensor());
+            RuntimeException e = assertThrows(RuntimeException.class, () -> ranks.guard(() -> {
+                ranks.sumGradients(parameters);
+                return null;
+            }));
+            return e.getClass().getSimpleName() + ": " + e.getMessage().lines().findFirst().orElse("");
+        });
+        assertTrue(outcome.get(0).startsWith("CollectiveFailedException: rank 0: a collective failed")
+                && outcome.get(0).contains("Timed out"), outcome.get(0));
+        assertFalse(outcome.get(1).contains("CollectiveFailed") || outcome.get(1).contains("RankFailed"),
+                outcome.get(1));
+    }
+
+    /**
+     * Where two ranks fail between the same collectives, the others' exception names both, a bad input only where both
+     * refused theirs.
+     */
+    @Test
+    void twoRanksThatFailAreToldTogether() throws Exception {
+        List<String> outcome = LoopbackRanks.run(dir, 3, Duration.ofSeconds(10), ranks -> {
+            RuntimeException e = assertThrows(RuntimeException.class, () -> ranks.guard(() -> {
+                if (ranks.rank() == 1) throw new IllegalArgumentException("refused on 1");
+                if (ranks.rank() == 2) throw new IllegalStateException("diverged on 2");
+                return ranks.gather(new float[] {1});
+            }));
+            assertArrayEquals(new float[] {0, 1, 2}, ranks.gather(new float[] {ranks.rank()}));
+            return outcome(e);
+        });
+        assertEquals(List.of("RankFailedException: ranks 1, 2 failed (their output says why), failed",
+                "IllegalArgumentException: refused on 1", "IllegalStateException: diverged on 2"), outcome);
+    }
+
+    /** The exception's class and message, and for another rank's failure whether it was a refusal. */
+    private static String outcome(RuntimeException e) {
+        String s = e.getClass().getSimpleName() + ": " + e.getMessage();
+        return e instanceof Ranks.RankFailedException f ? s + (f.refused() ? ", refused" : ", failed") : s;
     }
 
     @Test
