@@ -130,18 +130,20 @@ public final class Ranks {
         Objects.requireNonNull(rows, "rows");
         double[] lengths = new double[size()];
         lengths[rank()] = rows.length;
-        lengths = sum(lengths);
-        int offset = 0, total = 0;
-        for (int r = 0; r < lengths.length; ++r) {
-            if (r == rank()) offset = total;
-            total += (int) lengths[r];
-        }
-        double[] local = new double[total];
-        for (int i = 0; i < rows.length; ++i) local[offset + i] = rows[i];
-        double[] all = afterMeeting(() -> summed(local));
-        float[] out = new float[total];
-        for (int i = 0; i < total; ++i) out[i] = (float) all[i];
-        return out;
+        double[] counts = sum(lengths);  // the meeting carries them (up to 64 ranks)
+        return afterMeeting(() -> {
+            int offset = 0, total = 0;
+            for (int r = 0; r < counts.length; ++r) {
+                if (r == rank()) offset = total;
+                total += (int) counts[r];
+            }
+            double[] all = new double[total];
+            for (int i = 0; i < rows.length; ++i) all[offset + i] = rows[i];
+            all = summed(all);
+            float[] out = new float[total];
+            for (int i = 0; i < total; ++i) out[i] = (float) all[i];
+            return out;
+        });
     }
 
     /**
