@@ -12,6 +12,7 @@ import java.util.List;
 import java.util.Objects;
 import java.util.function.Supplier;
 import java.util.stream.Collectors;
+import java.util.stream.IntStream;
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.chrono.Milliseconds;
 import org.bytedeco.pytorch.Backend;
@@ -33,9 +34,10 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  *
  * <p>Every rank calls the same methods in the same order, as with any collective. Each collective starts with a
  * meeting, where a rank whose own work failed since the last one says so ({@link #guard}, {@link #abandon}) and the
- * others throw, rather than wait for it until the group's timeout. The sums and the gather reduce float64 CPU tensors,
- * which a Gloo group takes (NCCL takes only GPU tensors); {@link #sumGradients} reduces the gradients where they
- * are.
+ * others throw, rather than wait for it until the group's timeout; and where ranks called different collectives,
+ * every rank throws an {@link OutOfStepException}, rather than send what another would read at another size, which
+ * Gloo answers by ending the process. The sums and the gather reduce float64 CPU tensors, which a Gloo group takes
+ * (NCCL takes only GPU tensors); {@link #sumGradients} reduces the gradients where they are.
  */
 public final class Ranks {
     /** DDP's default {@code bucket_cap_mb}, 25 MiB: {@link #sumGradients(TensorVector)}'s buckets. */
@@ -44,6 +46,8 @@ public final class Ranks {
     private static final double WELL = 0, FAILED = 1, REFUSED = 2;
     // The values a meeting sums besides (a metric's sums, the gather's lengths): their collective costs no more.
     private static final int MEETING_VALUES = 64;
+    // A meeting's slots a rank: what it says, then its collective (Signature's kind, a, b).
+    private static final int SLOTS = 4;
 
     private final Backend group;
     // The store gloo's group met through, held as long as the group: a TCPStore's server (rank 0's) lives in it, and
@@ -130,7 +134,7 @@ public final class Ranks {
         Objects.requireNonNull(rows, "rows");
         double[] lengths = new double[size()];
         lengths[rank()] = rows.length;
-        double[] counts = sum(lengths);  // the meeting carries them (up to 64 ranks)
+        double[] counts = meetAndSum(Signature.GATHER, lengths);
         return afterMeeting(() -> {
             int offset = 0, total = 0;
             for (int r = 0; r < counts.length; ++r) {
@@ -174,7 +178,7 @@ public final class Ranks {
     public void sumGradients(TensorVector parameters, long bucketBytes) {
         Objects.requireNonNull(parameters, "parameters");
         if (bucketBytes < 1) throw new IllegalArgumentException("bucketBytes: must be >= 1, got " + bucketBytes);
-        if (meets) meet(new double[0]);
+        if (meets) meet(Signature.gradients(parameters), new double[0]);
         afterMeeting(() -> {
             List<Tensor> bucket = new ArrayList<>();
             long bytes = 0;
@@ -235,7 +239,7 @@ public final class Ranks {
             work.run();
             return null;
         });
-        meet(new double[0]);
+        meet(Signature.TOGETHER, new double[0]);
     }
 
     /** {@code work} alone where {@code ranks} is null (one process), else {@code ranks.together(work)}. */
@@ -276,42 +280,109 @@ public final class Ranks {
     public void abandon(Throwable failure) {
         Objects.requireNonNull(failure, "failure");
         for (Throwable t = failure; t != null; t = t.getCause())
-            if (t == told || t instanceof RankFailedException || t instanceof CollectiveFailedException) return;
+            if (t == told || t instanceof RankFailedException || t instanceof CollectiveFailedException
+                    || t instanceof OutOfStepException)
+                return;
         if (!meets || midCollective) return;
         told = failure;
         // Not waited for: the work holds the tensor and completes as the others meet (if any rank is left to).
         group.allreduce(new TensorVector(meeting(failure instanceof IllegalArgumentException ? REFUSED : FAILED,
-                new double[0])));
+                Signature.TOLD, new double[0])));
     }
 
     /**
      * The meeting every collective starts with: each rank says whether it failed since the last one (only {@link
-     * #abandon} says so), and where one did, the others throw; else {@code values} (at most MEETING_VALUES) summed
-     * over the ranks. One all-reduce of a fixed size, whatever the collective, so that an abandoning rank's meeting
-     * meets the others' next one; a sum of a few values is the meeting itself and costs no more than without it.
+     * #abandon} says so), and where one did, the others throw; then which collective it is in ({@code signature}), and
+     * where the ranks are in different ones, every rank throws an {@link OutOfStepException}, before any sends what
+     * another would read at another size; else {@code values} (at most MEETING_VALUES) summed over the ranks. One
+     * all-reduce of a fixed size, whatever the collective, so that an abandoning rank's meeting meets the others' next
+     * one; a sum of a few values is the meeting itself and costs no more than without it.
      */
-    private double[] meet(double[] values) {
-        Tensor t = meeting(WELL, values);
+    private double[] meet(Signature signature, double[] values) {
+        Tensor t = meeting(WELL, signature, values);
         allreduce(t);
-        double[] all = new double[size() + MEETING_VALUES];
+        int n = size();
+        double[] all = new double[SLOTS * n + MEETING_VALUES];
         new DoublePointer(t.data_ptr()).get(all);
         List<Integer> failed = new ArrayList<>();
         boolean refused = true;
-        for (int r = 0; r < size(); ++r) {
+        for (int r = 0; r < n; ++r) {
             if (all[r] == WELL) continue;
             failed.add(r);
             refused &= all[r] == REFUSED;
         }
         if (!failed.isEmpty()) throw new RankFailedException(failed, refused);
-        return Arrays.copyOfRange(all, size(), size() + values.length);
+        Signature[] each = new Signature[n];
+        for (int r = 0; r < n; ++r) each[r] = new Signature(all[n + r], all[2 * n + r], all[3 * n + r]);
+        if (Arrays.stream(each).distinct().count() > 1) throw new OutOfStepException(each);
+        return Arrays.copyOfRange(all, SLOTS * n, SLOTS * n + values.length);
     }
 
-    /** A meeting's tensor: what each rank says ({@code said} at this one, WELL at the others), then the values. */
-    private Tensor meeting(double said, double[] values) {
-        double[] m = new double[size() + MEETING_VALUES];
+    /**
+     * A meeting's tensor: at this rank's slots what it says and its collective's signature (zeros at the others'),
+     * then the values.
+     */
+    private Tensor meeting(double said, Signature signature, double[] values) {
+        int n = size();
+        double[] m = new double[SLOTS * n + MEETING_VALUES];
         m[rank()] = said;
-        System.arraycopy(values, 0, m, size(), values.length);
+        m[n + rank()] = signature.kind();
+        m[2 * n + rank()] = signature.a();
+        m[3 * n + rank()] = signature.b();
+        System.arraycopy(values, 0, m, SLOTS * n, values.length);
         return doubles(m);
+    }
+
+    /**
+     * Which collective a rank is in, as it says at the meeting: its kind and two sizes that every rank's call of it
+     * must share (a sum's length; the gradients' count and their dense bytes).
+     */
+    private record Signature(double kind, double a, double b) {
+        static final Signature TOLD = new Signature(0, 0, 0), TOGETHER = new Signature(1, 0, 0),
+                GATHER = new Signature(3, 0, 0);
+
+        static Signature sum(int length) {
+            return new Signature(2, length, 0);
+        }
+
+        /** Each defined gradient, and the bytes of the dense ones (a sparse one's differ from rank to rank). */
+        static Signature gradients(TensorVector parameters) {
+            long count = 0, bytes = 0;
+            for (long i = 0; i < parameters.size(); ++i) {
+                Tensor grad = parameters.get(i).grad();
+                if (!grad.defined()) continue;
+                ++count;
+                if (!grad.is_sparse()) bytes += grad.nbytes();
+            }
+            return new Signature(4, count, bytes);
+        }
+
+        @Override
+        public String toString() {
+            return switch ((int) kind) {
+                case 1 -> "meets after its work (together)";
+                case 2 -> "sums " + count(a, "value");
+                case 3 -> "gathers rows";
+                case 4 -> "sums " + count(a, "gradient") + " of " + count(b, "dense byte");
+                default -> "says nothing";
+            };
+        }
+
+        private static String count(double n, String noun) {
+            return (long) n + " " + noun + (n == 1 ? "" : "s");
+        }
+    }
+
+    /**
+     * The ranks met in different collectives (a sum of another length, a gather where another sums, gradients of other
+     * shapes): every rank throws this at the meeting, rather than send what another would read at another size. A bug
+     * in the callers' order of collectives; the group stays in step.
+     */
+    public static final class OutOfStepException extends IllegalStateException {
+        OutOfStepException(Object[] each) {
+            super("ranks out of step: " + IntStream.range(0, each.length)
+                    .mapToObj(r -> "rank " + r + " " + each[r]).collect(Collectors.joining(", ")));
+        }
     }
 
     /** Another rank's work threw ({@link #together}, {@link #guard}, {@link #abandon}); its own output says why. */
@@ -360,9 +431,14 @@ public final class Ranks {
     public double[] sum(double... local) {
         Objects.requireNonNull(local, "local");
         if (local.length == 0) return local;
-        if (local.length <= MEETING_VALUES) return meet(local);
-        meet(new double[0]);
-        return afterMeeting(() -> summed(local));
+        return meetAndSum(Signature.sum(local.length), local);
+    }
+
+    /** A meeting, and {@code values} summed in it where they fit, else after it. */
+    private double[] meetAndSum(Signature signature, double[] values) {
+        if (values.length <= MEETING_VALUES) return meet(signature, values);
+        meet(signature, new double[0]);
+        return afterMeeting(() -> summed(values));
     }
 
     /** A collective's work after its meeting, where a failure is not told ({@link #abandon}). */
