@@ -313,7 +313,9 @@ public final class Ranks {
         }
         if (!failed.isEmpty()) throw new RankFailedException(failed, refused);
         Signature[] each = new Signature[n];
-        for (int r = 0; r < n; ++r) each[r] = new Signature(all[n + r], all[2 * n + r], all[3 * n + r]);
+        for (int r = 0; r < n; ++r)
+            each[r] = new Signature(Signature.Kind.values()[(int) all[n + r]], (long) all[2 * n + r],
+                    (long) all[3 * n + r]);
         if (Arrays.stream(each).distinct().count() > 1) throw new OutOfStepException(each);
         return Arrays.copyOfRange(all, SLOTS * n, SLOTS * n + values.length);
     }
@@ -326,7 +328,7 @@ public final class Ranks {
         int n = size();
         double[] m = new double[SLOTS * n + MEETING_VALUES];
         m[rank()] = said;
-        m[n + rank()] = signature.kind();
+        m[n + rank()] = signature.kind().ordinal();
         m[2 * n + rank()] = signature.a();
         m[3 * n + rank()] = signature.b();
         System.arraycopy(values, 0, m, SLOTS * n, values.length);
@@ -337,12 +339,15 @@ public final class Ranks {
      * Which collective a rank is in, as it says at the meeting: its kind and two sizes that every rank's call of it
      * must share (a sum's length; the gradients' count and their dense bytes).
      */
-    private record Signature(double kind, double a, double b) {
-        static final Signature TOLD = new Signature(0, 0, 0), TOGETHER = new Signature(1, 0, 0),
-                GATHER = new Signature(3, 0, 0);
+    private record Signature(Kind kind, long a, long b) {
+        /** TOLD: an abandoning rank's, which the others never compare (they throw first). */
+        enum Kind { TOLD, TOGETHER, SUM, GATHER, GRADIENTS }
+
+        static final Signature TOLD = new Signature(Kind.TOLD, 0, 0), TOGETHER = new Signature(Kind.TOGETHER, 0, 0),
+                GATHER = new Signature(Kind.GATHER, 0, 0);
 
         static Signature sum(int length) {
-            return new Signature(2, length, 0);
+            return new Signature(Kind.SUM, length, 0);
         }
 
         /** Each defined gradient, and the bytes of the dense ones (a sparse one's differ from rank to rank). */
@@ -354,22 +359,22 @@ public final class Ranks {
                 ++count;
                 if (!grad.is_sparse()) bytes += grad.nbytes();
             }
-            return new Signature(4, count, bytes);
+            return new Signature(Kind.GRADIENTS, count, bytes);
         }
 
         @Override
         public String toString() {
-            return switch ((int) kind) {
-                case 1 -> "meets after its work (together)";
-                case 2 -> "sums " + count(a, "value");
-                case 3 -> "gathers rows";
-                case 4 -> "sums " + count(a, "gradient") + " of " + count(b, "dense byte");
-                default -> "says nothing";
+            return switch (kind) {
+                case TOLD -> "says it failed";
+                case TOGETHER -> "meets after its work (together)";
+                case SUM -> "sums " + count(a, "value");
+                case GATHER -> "gathers rows";
+                case GRADIENTS -> "sums " + count(a, "gradient") + " of " + count(b, "dense byte");
             };
         }
 
-        private static String count(double n, String noun) {
-            return (long) n + " " + noun + (n == 1 ? "" : "s");
+        private static String count(long n, String noun) {
+            return n + " " + noun + (n == 1 ? "" : "s");
         }
     }
 
@@ -417,8 +422,8 @@ public final class Ranks {
     /**
      * A collective failed on this rank: another rank's process ended (Gloo: "Connection reset by peer" or "closed by
      * peer", at once), or a rank missed it past the group's timeout ("Timed out"), as when one threw between
-     * collectives and lives on. The group's message ({@link LibtorchErrors#message}) is in this one's; the cause is
-     * libtorch's exception.
+     * collectives, unguarded ({@link #guard}), and lives on. The group's message ({@link LibtorchErrors#message}) is in
+     * this one's; the cause is libtorch's exception.
      */
     public static final class CollectiveFailedException extends IllegalStateException {
         CollectiveFailedException(int rank, RuntimeException cause) {
