@@ -59,7 +59,8 @@ public final class Ranks {
     // The last failure told to the others (abandon), so that one failure, rethrown through nested guards, meets once.
     private Throwable told;
     // Between a collective's meeting and its end (afterMeeting), where the others are inside it: a meeting told there
-    // would meet their sum of another size, which Gloo refuses by ending the process.
+    // would meet their sum of another size, which Gloo refuses by ending the process. Left set where the collective
+    // threw, so that the guard its exception passes next tells nothing.
     private boolean midCollective;
 
     /**
@@ -178,13 +179,16 @@ public final class Ranks {
     public void sumGradients(TensorVector parameters, long bucketBytes) {
         Objects.requireNonNull(parameters, "parameters");
         if (bucketBytes < 1) throw new IllegalArgumentException("bucketBytes: must be >= 1, got " + bucketBytes);
-        if (meets) meet(Signature.gradients(parameters), new double[0]);
+        List<Tensor> grads = new ArrayList<>();  // one without a gradient is passed over
+        for (long i = 0; i < parameters.size(); ++i) {
+            Tensor grad = parameters.get(i).grad();
+            if (grad.defined()) grads.add(grad);
+        }
+        if (meets) meet(Signature.gradients(grads), new double[0]);
         afterMeeting(() -> {
             List<Tensor> bucket = new ArrayList<>();
             long bytes = 0;
-            for (long i = 0; i < parameters.size(); ++i) {
-                Tensor grad = parameters.get(i).grad();
-                if (!grad.defined()) continue;
+            for (Tensor grad : grads) {
                 long size = grad.is_sparse() ? 0 : grad.nbytes();  // alone in its bucket, whatever its size
                 if (!bucket.isEmpty() && (bytes + size > bucketBytes || !fitsWith(bucket.get(0), grad))) {
                     reduce(bucket);
@@ -350,16 +354,11 @@ public final class Ranks {
             return new Signature(Kind.SUM, length, 0);
         }
 
-        /** Each defined gradient, and the bytes of the dense ones (a sparse one's differ from rank to rank). */
-        static Signature gradients(TensorVector parameters) {
-            long count = 0, bytes = 0;
-            for (long i = 0; i < parameters.size(); ++i) {
-                Tensor grad = parameters.get(i).grad();
-                if (!grad.defined()) continue;
-                ++count;
-                if (!grad.is_sparse()) bytes += grad.nbytes();
-            }
-            return new Signature(Kind.GRADIENTS, count, bytes);
+        /** The gradients, and the bytes of the dense ones (a sparse one's differ from rank to rank). */
+        static Signature gradients(List<Tensor> grads) {
+            long bytes = 0;
+            for (Tensor grad : grads) if (!grad.is_sparse()) bytes += grad.nbytes();
+            return new Signature(Kind.GRADIENTS, grads.size(), bytes);
         }
 
         @Override
