@@ -31,6 +31,8 @@ import picocli.CommandLine.Option;
 public final class Main {
     /** How long a rank waits at a collective: the others wait there while rank 0 makes the base model. */
     private static final Duration RANK_TIMEOUT = Duration.ofMinutes(30);
+    /** How long a rank that failed waits, before its process ends, for the others to meet its failure. */
+    private static final Duration HEARD_WITHIN = Duration.ofMinutes(1);
 
     public static void main(String[] args) {
         System.exit(commandLine().execute(args));
@@ -38,6 +40,8 @@ public final class Main {
 
     static CommandLine commandLine() {
         return new CommandLine(new Main()).setExecutionExceptionHandler((e, cmd, parsed) -> {
+            // A rank that told the others of its failure lets them meet it before its connections close (Ranks.heard).
+            if (cmd.getCommand() instanceof RunOptions run && run.group != null) run.group.heard(HEARD_WITHIN);
             // Bad input, here or on the ranks that failed (exit code 2), or another rank failed or gone (1): the
             // message, not a stack trace.
             boolean badInput = e instanceof IllegalArgumentException
@@ -95,6 +99,9 @@ public final class Main {
                 + "${DEFAULT-VALUE})")
         String hostname = "127.0.0.1";
 
+        /** The group {@link #ranks()} made, for the exit after a failure. */
+        Ranks group;
+
         /** This process's rank of the group, or null for one process. */
         Ranks ranks() {
             if (ranks < 1) throw new IllegalArgumentException("ranks: must be >= 1, got " + ranks);
@@ -103,7 +110,8 @@ public final class Main {
                 throw new IllegalArgumentException("store: give one of --store FILE and --master HOST:PORT with "
                         + "--ranks " + ranks);
             Store meeting = store != null ? new FileStore(store.toString(), ranks) : tcpStore(master, rank == 0);
-            return Ranks.gloo(meeting, rank, ranks, hostname, RANK_TIMEOUT);
+            group = Ranks.gloo(meeting, rank, ranks, hostname, RANK_TIMEOUT);
+            return group;
         }
 
         /**

@@ -21,6 +21,7 @@ import org.bytedeco.pytorch.Store;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.TensorVector;
+import org.bytedeco.pytorch.Work;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
@@ -58,6 +59,8 @@ public final class Ranks {
     private final boolean meets;
     // The last failure told to the others (abandon), so that one failure, rethrown through nested guards, meets once.
     private Throwable told;
+    // Its meeting, which abandon posts without waiting (heard waits for it).
+    private Work toldMeeting;
     // Between a collective's meeting and its end (afterMeeting), where the others are inside it: a meeting told there
     // would meet their sum of another size, which Gloo refuses by ending the process. Left set where the collective
     // threw, so that the guard its exception passes next tells nothing.
@@ -290,8 +293,26 @@ public final class Ranks {
         if (!meets || midCollective) return;
         told = failure;
         // Not waited for: the work holds the tensor and completes as the others meet (if any rank is left to).
-        group.allreduce(new TensorVector(meeting(failure instanceof IllegalArgumentException ? REFUSED : FAILED,
-                Signature.TOLD, new double[0])));
+        toldMeeting = group.allreduce(new TensorVector(meeting(failure instanceof IllegalArgumentException ? REFUSED
+                : FAILED, Signature.TOLD, new double[0])));
+    }
+
+    /**
+     * Waits at most {@code within} for the others to meet the failure this rank last told ({@link #abandon}), and says
+     * whether they did; true where none was told. A process that ends after its failure calls it first, so that its
+     * meeting reaches the others while its connections are open, though they come to their next collective after it
+     * has thrown; without it, the others may find the connections closed instead ({@link CollectiveFailedException})
+     * and never learn which rank failed or whether it refused its input. False where the others did not come within
+     * the bound, or the group failed first (a rank gone).
+     */
+    public boolean heard(Duration within) {
+        Objects.requireNonNull(within, "within");
+        if (toldMeeting == null) return true;
+        try {
+            return toldMeeting._wait(new Milliseconds(Math.max(within.toMillis(), 1)));
+        } catch (RuntimeException e) {  // c10d's "Operation timed out!", or the group's own failure
+            return false;
+        }
     }
 
     /**

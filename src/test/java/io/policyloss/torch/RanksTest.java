@@ -24,6 +24,7 @@ import java.util.List;
 import java.util.Random;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Function;
 import org.bytedeco.pytorch.FileStore;
 import org.bytedeco.pytorch.Tensor;
@@ -411,6 +412,35 @@ class RanksTest {
                 "IllegalArgumentException: refused on 1", "IllegalStateException: diverged on 2"), outcome);
     }
 
+    /**
+     * A failing rank about to end waits until the others met its failure ({@link Ranks#heard}): while rank 0 is held
+     * back, rank 1's wait ends at its bound, unheard; once rank 0 comes to its next collective, it ends heard, and
+     * only then. Nothing told: heard at once.
+     */
+    @Test
+    void aFailingRankWaitsUntilTheOthersHeardIt() throws Exception {
+        CountDownLatch rank1Waited = new CountDownLatch(1);
+        AtomicBoolean rank0Came = new AtomicBoolean();
+        List<String> outcome = LoopbackRanks.run(dir, 2, Duration.ofSeconds(20), ranks -> {
+            if (ranks.rank() == 0) {
+                assertTrue(ranks.heard(Duration.ZERO), "nothing told");
+                assertTrue(rank1Waited.await(60, TimeUnit.SECONDS));
+                Thread.sleep(200);  // so that rank 1's second wait starts before rank 0 comes
+                rank0Came.set(true);
+                return outcome(assertThrows(RuntimeException.class, () -> ranks.sum(LossMetrics.ZERO)));
+            }
+            assertThrows(IllegalStateException.class, () -> ranks.guard(() -> {
+                throw new IllegalStateException("diverged on 1");
+            }));
+            boolean early = ranks.heard(Duration.ofMillis(300));
+            rank1Waited.countDown();
+            boolean later = ranks.heard(Duration.ofSeconds(20));
+            return "heard " + early + ", then " + later + (rank0Came.get() ? " after rank 0 came" : " before");
+        });
+        assertEquals(List.of("RankFailedException: rank 1 failed (its output says why), failed",
+                "heard false, then true after rank 0 came"), outcome);
+    }
+
     /** The exception's class and message, and for another rank's failure whether it was a refusal. */
     private static String outcome(RuntimeException e) {
         String s = e.getClass().getSimpleName() + ": " + e.getMessage();
@@ -458,6 +488,7 @@ class RanksTest {
         LoopbackRanks.run(dir, 1, ranks -> {
             assertMessage("bucketBytes: must be >= 1, got 0", () -> ranks.sumGradients(new TensorVector(), 0));
             assertMessage("parameters", () -> ranks.sumGradients(null));
+            assertMessage("within", () -> ranks.heard(null));
             return null;
         });
     }
