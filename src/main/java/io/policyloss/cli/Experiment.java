@@ -89,8 +89,9 @@ final class Experiment {
                     + " them, or choose another folder");
     }
 
-    private static String detail(StepMetrics m) {
-        return String.format("acc %.2f  H %.3f  Hc %.3f  T %.2f", m.accuracy(), m.entropy(), m.clampedEntropy(),
-                m.temperature());
+    /** The progress bar's step: accuracy, entropy, clamped entropy, temperature, and the tokens clipped low / high. */
+    static String detail(StepMetrics m) {
+        return String.format("acc %.2f  H %.3f  Hc %.3f  T %.2f  clip %.3f / %.3f", m.accuracy(), m.entropy(),
+                m.clampedEntropy(), m.temperature(), m.clipLowFraction(), m.clipHighFraction());
     }
 }
