@@ -1,9 +1,11 @@
 package io.policyloss.torch;
 
+import java.lang.ref.Reference;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -34,13 +36,21 @@ public final class LoopbackRanks {
         ExecutorService pool = Executors.newFixedThreadPool(size);
         try {
             List<Future<T>> futures = new ArrayList<>();
+            // Every rank's group lives until all ranks are done: a group the garbage collector frees closes its
+            // connections, and a rank still in a collective would read "Connection closed by peer" from a rank that
+            // had merely returned (seen on CI).
+            List<Ranks> groups = Collections.synchronizedList(new ArrayList<>());
             for (int r = 0; r < size; ++r) {
                 int rank = r;
-                futures.add(pool.submit(() -> body.run(Ranks.gloo(new FileStore(store, size), rank, size,
-                        "127.0.0.1", timeout))));
+                futures.add(pool.submit(() -> {
+                    Ranks ranks = Ranks.gloo(new FileStore(store, size), rank, size, "127.0.0.1", timeout);
+                    groups.add(ranks);
+                    return body.run(ranks);
+                }));
             }
             List<T> out = new ArrayList<>();
             for (Future<T> f : futures) out.add(f.get(120, TimeUnit.SECONDS));
+            Reference.reachabilityFence(groups);
             return out;
         } finally {
             pool.shutdownNow();

@@ -15,7 +15,6 @@ import io.policyloss.loss.AggregationWeights;
 import io.policyloss.loss.AggregationWeights.Totals;
 import io.policyloss.loss.LossConfig;
 import io.policyloss.loss.LossMetrics;
-import java.lang.ref.Reference;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -447,27 +446,12 @@ class RanksTest {
         return e instanceof Ranks.RankFailedException f ? s + (f.refused() ? ", refused" : ", failed") : s;
     }
 
-    /**
-     * Rank 1 skips the sum but keeps its group open until rank 0 is done: a group the garbage collector frees closes
-     * its connections, and rank 0 would read "Connection closed by peer" before the timeout (seen once on CI).
-     */
     @Test
     void aCollectiveAnotherRankMissesThrowsAtTheTimeout() throws Exception {
-        CountDownLatch rank0Done = new CountDownLatch(1);
         List<String> outcome = LoopbackRanks.run(dir, 2, Duration.ofSeconds(5), ranks -> {
-            if (ranks.rank() == 1) {
-                boolean done = rank0Done.await(60, TimeUnit.SECONDS);
-                Reference.reachabilityFence(ranks);
-                return done ? "left" : "rank 0 never finished";
-            }
-            try {
-                return assertThrows(Ranks.CollectiveFailedException.class, () -> ranks.sum(LossMetrics.ZERO))
-                        .getMessage();
-            } finally {
-                rank0Done.countDown();
-            }
+            if (ranks.rank() == 1) return "left";
+            return assertThrows(Ranks.CollectiveFailedException.class, () -> ranks.sum(LossMetrics.ZERO)).getMessage();
         });
-        assertEquals("left", outcome.get(1));
         assertTrue(outcome.get(0).startsWith("rank 0: a collective failed, another rank stopped or is out of step"),
                 outcome.get(0));
         assertTrue(outcome.get(0).contains("Timed out waiting 5000ms"), "Gloo's message: " + outcome.get(0));
