@@ -9,6 +9,7 @@ import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 
 /**
@@ -62,6 +63,8 @@ public final class ConfigIO {
             return (isYaml(file) ? YAML : JSON).readTree(Files.readString(file));
         } catch (JsonProcessingException e) {
             throw new IllegalArgumentException("config " + file + ": " + e.getOriginalMessage(), e);
+        } catch (NoSuchFileException e) {  // a path mistyped: the caller's input, not the disk's failure
+            throw new IllegalArgumentException("config: no file " + file, e);
         } catch (IOException e) {
             throw new UncheckedIOException("config " + file + ": cannot read", e);
         }

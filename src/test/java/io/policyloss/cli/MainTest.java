@@ -108,6 +108,10 @@ class MainTest {
             assertTrue(busy.err().startsWith("error: master: " + master + ": ") && busy.err().contains("in use")
                     && !busy.err().contains("frame #"), busy.err());
         }
+        Path missing = dir.resolve("missing.yaml");
+        Outcome noFile = run("train", "--config", missing.toString());
+        assertEquals(2, noFile.code());
+        assertEquals("error: config: no file " + missing, noFile.err().strip());
         Outcome comparison = run("compare", "--comparison", "nope");
         assertTrue(comparison.err().contains("comparison: unknown \"nope\""), comparison.err());
     }
