@@ -2,6 +2,7 @@ package io.policyloss.rl;
 
 import io.policyloss.control.AdaptiveEntropyBonus;
 import io.policyloss.loss.ConfigIO;
+import io.policyloss.torch.LibtorchErrors;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -80,10 +81,24 @@ public final class Checkpoints {
         archive.save_to(file.toString());
     }
 
+    /**
+     * {@code file}'s weights into {@code model}. A file that is not a saved module, or one saved from a module of
+     * other tensors or shapes ({@link SavedShapes}), is the caller's input: an IllegalArgumentException, and the
+     * model left as it was.
+     */
     public static void loadModule(Module model, Path file) {
         if (!Files.isRegularFile(file)) throw new IllegalArgumentException("model: no file " + file);
         InputArchive archive = new InputArchive();
-        archive.load_from(file.toString());
+        try {
+            archive.load_from(file.toString());
+        } catch (RuntimeException e) {
+            throw new IllegalArgumentException("model: " + file + " is not a saved model ("
+                    + LibtorchErrors.message(e) + ")", e);
+        }
+        String difference = SavedShapes.difference(archive, model);
+        if (difference != null)
+            throw new IllegalArgumentException("model: " + file + " holds another model than the config's ("
+                    + difference + "); give the config it was trained with");
         model.load(archive);
     }
 
