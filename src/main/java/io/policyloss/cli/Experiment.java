@@ -30,7 +30,7 @@ final class Experiment {
         boolean writes = ranks == null || ranks.rank() == 0;
         // Every rank checks before rank 0 writes, and the others wait for rank 0's base model, which each run loads;
         // a rank that refuses makes every rank stop.
-        Ranks.together(ranks, () -> check(configs, out, resume));
+        Ranks.together(ranks, () -> check(configs, out, resume, writes));
         Evaluator.EvalResult[] baseEval = new Evaluator.EvalResult[1];
         Ranks.together(ranks, () -> {
             if (!writes) return;
@@ -75,7 +75,8 @@ final class Experiment {
         return results;
     }
 
-    private static void check(List<TrainConfig> configs, Path out, boolean resume) {
+    /** The configs agree on one base model, and the folder takes the results: before any warm start or training. */
+    private static void check(List<TrainConfig> configs, Path out, boolean resume, boolean writes) {
         TrainConfig first = configs.get(0);
         for (TrainConfig c : configs) {
             if (!BaseModel.identity(c).equals(BaseModel.identity(first)))
@@ -87,6 +88,13 @@ final class Experiment {
         if (!resume && Files.exists(out.resolve("base")))
             throw new IllegalArgumentException("out: " + out + " already holds results; pass --resume to continue"
                     + " them, or choose another folder");
+        if (!writes) return;
+        try {
+            Files.createDirectories(out);
+        } catch (IOException e) {  // under a file, or where this user may not write
+            throw new IllegalArgumentException("out: cannot make the folder " + out + " ("
+                    + e.getClass().getSimpleName() + ": " + e.getMessage() + ")", e);
+        }
     }
 
     /** The progress bar's step: accuracy, entropy, clamped entropy, temperature, and the tokens clipped low / high. */

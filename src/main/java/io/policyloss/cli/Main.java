@@ -10,6 +10,7 @@ import io.policyloss.torch.LibtorchErrors;
 import io.policyloss.torch.Ranks;
 import io.policyloss.torch.TorchThreads;
 import io.policyloss.torch.TransformerPolicy;
+import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -47,6 +48,13 @@ public final class Main {
             boolean badInput = e instanceof IllegalArgumentException
                     || e instanceof Ranks.RankFailedException failed && failed.refused();
             boolean otherRank = e instanceof Ranks.RankFailedException || e instanceof Ranks.CollectiveFailedException;
+            // A file that could not be read or written (a full disk, a results folder changed under the run): the
+            // message and the file system's reason, exit code 1, as for another rank.
+            if (e instanceof UncheckedIOException io) {
+                cmd.getErr().println("error: " + io.getMessage() + " (" + io.getCause().getClass().getSimpleName()
+                        + ": " + io.getCause().getMessage() + ")");
+                return 1;
+            }
             if (!badInput && !otherRank) throw e;
             cmd.getErr().println("error: " + e.getMessage());
             return badInput ? 2 : 1;

@@ -79,6 +79,15 @@ class MainTest {
         Outcome badK = run("eval", "--model", model, "--config", config.toString(), "--samples", "4", "--k", "8");
         assertEquals(2, badK.code());
         assertTrue(badK.err().contains("eval.ks: each k must be in [1, samples = 4], got 8"), badK.err());
+
+        // The run's folder changed under it: a line with the file system's reason, not a stack trace.
+        Path latest = out.resolve("tiny").resolve("checkpoints").resolve("latest");
+        Files.delete(latest);
+        Files.createDirectory(latest);
+        Outcome unreadable = run("train", "--config", config.toString(), "--out", out.toString(), "--resume");
+        assertEquals(1, unreadable.code());
+        assertEquals("error: checkpoint " + latest.getParent() + ": cannot read latest (IOException: Is a directory)",
+                unreadable.err().strip());
     }
 
     @Test
@@ -112,6 +121,11 @@ class MainTest {
         Outcome noFile = run("train", "--config", missing.toString());
         assertEquals(2, noFile.code());
         assertEquals("error: config: no file " + missing, noFile.err().strip());
+        Path file = Files.writeString(dir.resolve("a-file"), "");
+        Outcome underAFile = run("train", "--preset", "grpo", "--out", file.resolve("out").toString());
+        assertEquals(2, underAFile.code(), "refused before the base model's warm start");
+        assertEquals("error: out: cannot make the folder " + file.resolve("out") + " (FileSystemException: "
+                + file.resolve("out") + ": Not a directory)", underAFile.err().strip());
         Outcome comparison = run("compare", "--comparison", "nope");
         assertTrue(comparison.err().contains("comparison: unknown \"nope\""), comparison.err());
     }
