@@ -46,13 +46,18 @@ final class Summary {
         s.append(" |\n");
         for (TrainingRun.Result r : runs) {
             List<StepMetrics> steps = r.steps();
-            s.append(String.format("| %s | %d | %.3f | %.3f -> %.3f | %.3f | %.4f | %.4f |", r.config().name(),
-                    steps.size(), late(steps, StepMetrics::accuracy), steps.isEmpty() ? Double.NaN
-                            : steps.get(0).entropy(), late(steps, StepMetrics::entropy),
-                    late(steps, StepMetrics::clampedEntropy), late(steps, StepMetrics::clipLowFraction),
-                    late(steps, StepMetrics::clipHighFraction)));
-            for (Column col : objective)
-                s.append(col.counts().test(r.config()) ? String.format(" %.4f |", late(steps, col.metric())) : " |");
+            if (steps.isEmpty()) {  // --steps 0: the run's pass@k alone, as the base model's row
+                s.append("| ").append(r.config().name()).append(" | 0 | | | | | |").append(" |".repeat(
+                        objective.size()));
+            } else {
+                s.append(String.format("| %s | %d | %.3f | %.3f -> %.3f | %.3f | %.4f | %.4f |", r.config().name(),
+                        steps.size(), late(steps, StepMetrics::accuracy), steps.get(0).entropy(),
+                        late(steps, StepMetrics::entropy), late(steps, StepMetrics::clampedEntropy),
+                        late(steps, StepMetrics::clipLowFraction), late(steps, StepMetrics::clipHighFraction)));
+                for (Column col : objective)
+                    s.append(col.counts().test(r.config()) ? String.format(" %.4f |", late(steps, col.metric()))
+                            : " |");
+            }
             for (double p : r.eval().passAtK().values()) s.append(String.format(" %.3f |", p));
             double seconds = 0;
             for (StepMetrics m : steps) seconds += m.seconds();
@@ -61,11 +66,11 @@ final class Summary {
         return s.toString();
     }
 
-    /** The mean of a metric over the last {@link #LATE} steps. */
+    /** The mean of a metric over the last {@link #LATE} steps (of at least one). */
     static double late(List<StepMetrics> steps, ToDoubleFunction<StepMetrics> metric) {
         int from = Math.max(0, steps.size() - LATE);
         double sum = 0;
         for (int i = from; i < steps.size(); ++i) sum += metric.applyAsDouble(steps.get(i));
-        return steps.size() == from ? Double.NaN : sum / (steps.size() - from);
+        return sum / (steps.size() - from);
     }
 }

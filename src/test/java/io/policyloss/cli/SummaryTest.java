@@ -50,6 +50,15 @@ class SummaryTest {
         for (List<String> row : table) assertEquals(10, row.size(), "cells of " + row);
     }
 
+    /** A run of no steps (--steps 0) has its pass@k alone, its metrics' cells empty, as the base model's row. */
+    @Test
+    void aRunOfNoStepsHasEmptyMetricCells() {
+        TrainingRun.Result none = new TrainingRun.Result(TrainConfigs.preset("gspo"), List.of(), EVAL);
+        List<List<String>> table = cells(Summary.table(EVAL, List.of(none, run("grpo", 0))));
+        assertEquals(List.of("gspo", "0", "", "", "", "", "", "", "", "0.250", "0.500", "0.0"), table.get(3));
+        assertEquals(table.get(2).subList(1, 9), table.get(3).subList(1, 9), "as the base model's");
+    }
+
     /** The value a run's step takes for one of the three counts: distinct per run, count and step. */
     private static double value(int run, int count, int step) {
         return 0.001 * (100 * run + 10 * count + step);
