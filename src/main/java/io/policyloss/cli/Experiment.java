@@ -28,6 +28,9 @@ final class Experiment {
     static List<TrainingRun.Result> run(List<TrainConfig> configs, Path out, boolean resume, Ranks ranks) {
         Path baseFile = out.resolve("base").resolve("model.pt");
         boolean writes = ranks == null || ranks.rank() == 0;
+        // Ranks started with other configs or options (a file edited between starts, --steps on one) would train
+        // apart or call collectives out of step: every rank stops first.
+        if (ranks != null) ranks.requireSame("configs and options", ConfigIO.toJson(configs) + ", resume " + resume);
         // Every rank checks before rank 0 writes, and the others wait for rank 0's base model, which each run loads;
         // a rank that refuses makes every rank stop.
         Ranks.together(ranks, () -> check(configs, out, resume, writes));

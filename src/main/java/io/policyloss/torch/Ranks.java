@@ -5,6 +5,10 @@ import io.policyloss.control.ObjectiveMetrics;
 import io.policyloss.control.SequenceClips;
 import io.policyloss.loss.AggregationWeights.Totals;
 import io.policyloss.loss.LossMetrics;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -49,6 +53,8 @@ public final class Ranks {
     private static final int MEETING_VALUES = 64;
     // A meeting's slots a rank: what it says, then its collective (Signature's kind, a, b).
     private static final int SLOTS = 4;
+    // requireSame's hash in 16-bit parts, each exact in a float.
+    private static final int HASH_PARTS = 4;
 
     private final Backend group;
     // The store gloo's group met through, held as long as the group: a TCPStore's server (rank 0's) lives in it, and
@@ -152,6 +158,36 @@ public final class Ranks {
             for (int i = 0; i < total; ++i) out[i] = (float) all[i];
             return out;
         });
+    }
+
+    /**
+     * Checks that every rank holds the same {@code value} (its configuration, say), which ranks started apart may not:
+     * each rank's 64-bit hash of it gathered in 16-bit parts, which floats hold exactly. Where one differs, every rank
+     * throws an IllegalArgumentException naming the ranks that differ from rank 0, so that no rank trains apart from
+     * the others or calls collectives out of step with them.
+     */
+    public void requireSame(String name, String value) {
+        Objects.requireNonNull(name, "name");
+        Objects.requireNonNull(value, "value");
+        long hash = ByteBuffer.wrap(sha256(value)).getLong();
+        float[] parts = new float[HASH_PARTS];
+        for (int k = 0; k < HASH_PARTS; ++k) parts[k] = (hash >>> (16 * k)) & 0xFFFF;
+        float[] all = gather(parts);
+        List<Integer> differ = new ArrayList<>();
+        for (int r = 1; r < size(); ++r)
+            if (!Arrays.equals(all, r * HASH_PARTS, (r + 1) * HASH_PARTS, all, 0, HASH_PARTS)) differ.add(r);
+        if (!differ.isEmpty())
+            throw new IllegalArgumentException(name + ": " + (differ.size() == 1 ? "rank " + differ.get(0) + " differs"
+                    : "ranks " + differ.stream().map(String::valueOf).collect(Collectors.joining(", ")) + " differ")
+                    + " from rank 0 (start every rank with the same " + name + ")");
+    }
+
+    private static byte[] sha256(String value) {
+        try {
+            return MessageDigest.getInstance("SHA-256").digest(value.getBytes(StandardCharsets.UTF_8));
+        } catch (NoSuchAlgorithmException e) {  // every JVM has SHA-256
+            throw new IllegalStateException(e);
+        }
     }
 
     /**

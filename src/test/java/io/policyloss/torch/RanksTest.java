@@ -19,6 +19,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.CountDownLatch;
@@ -438,6 +439,31 @@ class RanksTest {
         });
         assertEquals(List.of("RankFailedException: rank 1 failed (its output says why), failed",
                 "heard false, then true after rank 0 came"), outcome);
+    }
+
+    /**
+     * requireSame: every rank passes where all hold one value; where ranks 1 and 3 of four hold others (one value
+     * apart by a character), every rank throws the same message naming them, and the group stays in step.
+     */
+    @Test
+    void ranksHoldingOtherValuesAreNamedOnEveryRank() throws Exception {
+        List<String> outcome = LoopbackRanks.run(dir, 4, Duration.ofSeconds(20), ranks -> {
+            ranks.requireSame("config", "{\"steps\": 10}");
+            String mine = switch (ranks.rank()) {
+                case 1 -> "{\"steps\": 11}";
+                case 3 -> "{\"steps\": 10, \"seed\": 2}";
+                default -> "{\"steps\": 10}";
+            };
+            String message = assertThrows(IllegalArgumentException.class, () -> ranks.requireSame("config", mine))
+                    .getMessage();
+            assertArrayEquals(new float[] {0, 1, 2, 3}, ranks.gather(new float[] {ranks.rank()}));
+            return message;
+        });
+        assertEquals(Collections.nCopies(4, "config: ranks 1, 3 differ from rank 0 (start every rank with the same "
+                + "config)"), outcome);
+        assertEquals(Collections.nCopies(2, "config: rank 1 differs from rank 0 (start every rank with the same "
+                + "config)"), LoopbackRanks.run(dir, 2, ranks -> assertThrows(IllegalArgumentException.class,
+                        () -> ranks.requireSame("config", ranks.rank() == 0 ? "a" : "b")).getMessage()));
     }
 
     /** The exception's class and message, and for another rank's failure whether it was a refusal. */
