@@ -61,6 +61,11 @@ public final class TrainingRun {
                 createDirectories(folder);
                 ConfigIO.write(configFile, config);
             });
+            // Every rank reads the base model: on a rank that does not see rank 0's folder, say so.
+            if (ranks != null && !Files.isRegularFile(baseModel))
+                throw new IllegalArgumentException("baseModel: no file " + baseModel + " on rank " + ranks.rank()
+                        + ": every rank reads it, so it must be on a file system every rank sees (the command line's"
+                        + " --out)");
             TransformerPolicy policy = BaseModel.newPolicy(config);
             Checkpoints.loadModule(policy, baseModel);
             TransformerPolicy reference = null;

@@ -22,7 +22,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Two training processes of one data-parallel group (`train --ranks 2 --rank R --store FILE`): rank 0 writes the
  * results folder, and its metrics are those of the same group run as threads of one JVM on the base model it made;
- * where rank 0 refuses the folder, both stop with exit code 2; where one is killed, the other stops at once.
+ * where rank 0 refuses the folder, both stop with exit code 2, as where rank 1 does not see it; where one is killed,
+ * the other stops at once.
  */
 class DataParallelCliTest {
     private static final String CONFIG = """
@@ -106,6 +107,40 @@ class DataParallelCliTest {
             assertEquals(1, ranks[0].exitValue(), log);
             assertTrue(log.contains("error: rank 0: a collective failed, another rank stopped or is out of step"), log);
             assertFalse(log.contains("\tat "), "no stack trace: " + log);
+        } finally {
+            for (Process p : ranks) p.destroyForcibly();
+        }
+    }
+
+    /**
+     * Ranks that do not share one results folder (each given its own --out, as on machines without a shared file
+     * system): rank 1 refuses as its run starts, while rank 0 is still sampling its first step, and both stop with
+     * exit code 2, rank 0 with "rank 1 failed". That takes rank 1's process waiting for rank 0 to meet its failure
+     * before it ends ({@code Ranks.heard}): without the wait, rank 0 found the connection closed here (exit code 1).
+     */
+    @Test
+    void ranksApartStopWithTheReason() throws Exception {
+        // Wide, and warmed for 2 steps only, so that rank 0 samples to the full context for a while before it meets.
+        Path config = dir.resolve("wider.yaml");
+        Files.writeString(config, CONFIG.replace("layers: 1, width: 16, heads: 2, context: 8",
+                "layers: 4, width: 128, heads: 2, context: 32").replace("promptsPerStep: 4", "promptsPerStep: 16")
+                .replace("groupSize: 4", "groupSize: 16").replace("steps: 10", "steps: 2"));
+        Process[] ranks = new Process[2];
+        for (int r = 0; r < 2; ++r)
+            ranks[r] = CliProcess.start(dir.resolve("apart" + r + ".log"), "train", "--config", config.toString(),
+                    "--out", dir.resolve("out" + r).toString(), "--ranks", "2", "--rank", String.valueOf(r),
+                    "--store", dir.resolve("store").toString());
+        try {
+            String[] logs = new String[2];
+            for (int r = 0; r < 2; ++r) {
+                assertTrue(ranks[r].waitFor(120, TimeUnit.SECONDS), "rank " + r + " stops");
+                logs[r] = Files.readString(dir.resolve("apart" + r + ".log"));
+                assertEquals(2, ranks[r].exitValue(), logs[r]);
+            }
+            assertTrue(logs[1].contains("error: baseModel: no file " + dir.resolve("out1").resolve("base")
+                    .resolve("model.pt") + " on rank 1: every rank reads it, so it must be on a file system every rank"
+                    + " sees (the command line's --out)"), logs[1]);
+            assertTrue(logs[0].contains("error: rank 1 failed (its output says why)"), logs[0]);
         } finally {
             for (Process p : ranks) p.destroyForcibly();
         }
