@@ -52,6 +52,10 @@ public final class TrainingRun {
     private static Result runOnRank(TrainConfig config, Path folder, Path baseModel, boolean resume, int stopAfter,
             Consumer<StepMetrics> listener, Ranks ranks) {
         boolean writes = ranks == null || ranks.rank() == 0;
+        // Ranks given other arguments would train apart or call collectives out of step: every rank stops first.
+        if (ranks != null)
+            ranks.requireSame("config and arguments", ConfigIO.toJson(config) + ", resume " + resume + ", stopAfter "
+                    + stopAfter);
         try {
             Path configFile = folder.resolve("config.json");
             Ranks.together(ranks, () -> {  // a refusal on rank 0 stops every rank

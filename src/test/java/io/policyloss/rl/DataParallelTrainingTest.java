@@ -17,6 +17,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import org.bytedeco.pytorch.TensorVector;
 import org.junit.jupiter.api.BeforeAll;
@@ -238,6 +239,22 @@ class DataParallelTrainingTest {
                 }, r))));
         assertEquals(List.of("RankFailedException: rank 1 failed (its output says why)",
                 "IllegalStateException: listener: full"), inRun);
+    }
+
+    /** Ranks given other configs (rank 1's 5 steps where rank 0 has 6) or other arguments both refuse at once. */
+    @Test
+    void ranksGivenOtherArgumentsRefuseTogether() throws Exception {
+        TrainConfig c = TrainingTest.tiny(), fewer = TrainConfigs.withOverrides(c, "{\"steps\": 5}");
+        Path base = dir.resolve("base.pt"), run = dir.resolve("run");
+        String refusal = "IllegalArgumentException: config and arguments: rank 1 differs from rank 0 (start every rank"
+                + " with the same config and arguments)";
+        assertEquals(Collections.nCopies(2, refusal), LoopbackRanks.run(dir, 2, Duration.ofSeconds(20), r -> outcome(
+                assertThrows(RuntimeException.class, () -> TrainingRun.run(r.rank() == 0 ? c : fewer, run, base,
+                        false, -1, m -> {}, r)))));
+        assertEquals(Collections.nCopies(2, refusal), LoopbackRanks.run(dir, 2, Duration.ofSeconds(20), r -> outcome(
+                assertThrows(RuntimeException.class, () -> TrainingRun.run(c, run, base, r.rank() == 1, -1, m -> {},
+                        r)))));
+        assertFalse(Files.exists(run), "nothing written");
     }
 
     private static String outcome(RuntimeException e) {
