@@ -39,8 +39,9 @@ public final class TrainingRun {
 
     /**
      * As {@link #run(TrainConfig, Path, Path, boolean, int, Consumer)}, on one of data-parallel {@code ranks} (null:
-     * one process), every rank with the same arguments: each trains the same weights ({@link Trainer}) and returns
-     * the same result, and rank 0 alone checks and writes the folder (the others read its checkpoint when they
+     * one process), every rank with the same arguments (checked first, {@link Ranks#requireSame}: where one rank's
+     * differ, every rank throws an IllegalArgumentException): each trains the same weights ({@link Trainer}) and
+     * returns the same result, and rank 0 alone checks and writes the folder (the others read its checkpoint when they
      * resume); where rank 0 refuses the folder, every rank throws ({@link Ranks#together}), and where one rank fails
      * later (a step, a write, the listener), the others throw at their next collective ({@link Ranks#guard}).
      */
