@@ -117,6 +117,9 @@ public final class Main {
             if ((store == null) == (master == null))
                 throw new IllegalArgumentException("store: give one of --store FILE and --master HOST:PORT with "
                         + "--ranks " + ranks);
+            // Said before the wait, which lasts until every rank has started (up to the timeout), silent otherwise.
+            System.err.printf("rank %d of %d: waiting for the others at %s (up to %d minutes)%n", rank, ranks,
+                    store != null ? store : master, RANK_TIMEOUT.toMinutes());
             Store meeting = store != null ? new FileStore(store.toString(), ranks) : tcpStore(master, rank == 0);
             group = Ranks.gloo(meeting, rank, ranks, hostname, RANK_TIMEOUT);
             return group;

@@ -50,8 +50,10 @@ class DataParallelCliTest {
         Process[] ranks = start("rank", config, out, "--store", dir.resolve("store").toString());
         for (int r = 0; r < 2; ++r) {
             assertTrue(ranks[r].waitFor(240, TimeUnit.SECONDS), "rank " + r + " finishes");
-            assertEquals(0, ranks[r].exitValue(), "rank " + r + ": " + Files.readString(dir.resolve("rank" + r
-                    + ".log")));
+            String log = Files.readString(dir.resolve("rank" + r + ".log"));
+            assertEquals(0, ranks[r].exitValue(), "rank " + r + ": " + log);
+            assertTrue(log.contains("rank " + r + " of 2: waiting for the others at " + dir.resolve("store")
+                    + " (up to 30 minutes)"), log);
         }
         for (String f : new String[] {"summary.md", "entropy.png", "base/model.pt", "ranks/model.pt",
                 "ranks/eval.json"})
