@@ -43,6 +43,7 @@ final class LoopbackPair implements AutoCloseable {
 
     @Override
     public void close() throws Exception {
+        for (Ranks r : ranks) r.close();
         second.shutdown();
         try (var files = Files.walk(folder)) {
             files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());

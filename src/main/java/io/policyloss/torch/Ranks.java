@@ -44,7 +44,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * Gloo answers by ending the process. The sums and the gather reduce float64 CPU tensors, which a Gloo group takes
  * (NCCL takes only GPU tensors); {@link #sumGradients} reduces the gradients where they are.
  */
-public final class Ranks {
+public final class Ranks implements AutoCloseable {
     /** DDP's default {@code bucket_cap_mb}, 25 MiB: {@link #sumGradients(TensorVector)}'s buckets. */
     public static final long BUCKET_BYTES = 25L << 20;
     // What a rank says at a meeting (meet): nothing to report, failed, or refused its input.
@@ -71,11 +71,16 @@ public final class Ranks {
     // would meet their sum of another size, which Gloo refuses by ending the process. Left set where the collective
     // threw, so that the guard its exception passes next tells nothing.
     private boolean midCollective;
+    // The group's, read once: they stay readable after close.
+    private final int rank, size;
+    // Set by close, after which every collective throws instead of reaching a freed group.
+    private boolean closed;
 
     /**
-     * Over a group the caller made (its rank and size are the group's). Make it with {@code store.clone()}, not with a
-     * store made by {@code new FileStore(...)} or {@code new TCPStore(...)}, which the group would delete on top of
-     * JavaCPP (as {@link #gloo} does), and hold that store as long as the group.
+     * Over a group the caller made (its rank and size are the group's), which stays the caller's: {@link #close} ends
+     * this object's use of it, and the caller frees it. Make it with {@code store.clone()}, not with a store made by
+     * {@code new FileStore(...)} or {@code new TCPStore(...)}, which the group would delete on top of JavaCPP (as
+     * {@link #gloo} does), and hold that store as long as the group.
      */
     public Ranks(Backend group) {
         this(group, null);
@@ -85,6 +90,8 @@ public final class Ranks {
         this.group = Objects.requireNonNull(group, "group");
         this.store = store;
         this.meets = group.getBackendName().getString().equals("gloo");
+        this.rank = group.getRank();
+        this.size = group.getSize();
     }
 
     /**
@@ -108,11 +115,31 @@ public final class Ranks {
     }
 
     public int rank() {
-        return group.getRank();
+        return rank;
     }
 
     public int size() {
-        return group.getSize();
+        return size;
+    }
+
+    /**
+     * Ends this rank's part in the group: frees the group {@link #gloo} made, after its pending collectives (a told
+     * failure's meeting among them, which lasts until the others meet it or the timeout: {@link #heard}), closing its
+     * connections and threads; the others' next collective then throws a {@link CollectiveFailedException} at once.
+     * A group given to the constructor stays the caller's to free. Every collective after it throws an
+     * IllegalStateException; a second close does nothing. Without it, the group lives until the garbage collector
+     * frees it.
+     */
+    @Override
+    public void close() {
+        if (closed) return;
+        closed = true;
+        if (store != null) group.deallocate();  // ~ProcessGroupGloo waits for its queued work, then joins its threads
+        if (toldMeeting != null) toldMeeting.close();
+    }
+
+    private void checkOpen() {
+        if (closed) throw new IllegalStateException("ranks: closed");
     }
 
     public Totals sum(Totals local) {
@@ -326,8 +353,9 @@ public final class Ranks {
             if (t == told || t instanceof RankFailedException || t instanceof CollectiveFailedException
                     || t instanceof OutOfStepException)
                 return;
-        if (!meets || midCollective) return;
+        if (!meets || midCollective || closed) return;
         told = failure;
+        if (toldMeeting != null) toldMeeting.close();  // this rank has met the others since (Gloo holds it if not)
         // Not waited for: the work holds the tensor and completes as the others meet (if any rank is left to).
         toldMeeting = group.allreduce(new TensorVector(meeting(failure instanceof IllegalArgumentException ? REFUSED
                 : FAILED, Signature.TOLD, new double[0])));
@@ -343,6 +371,7 @@ public final class Ranks {
      */
     public boolean heard(Duration within) {
         Objects.requireNonNull(within, "within");
+        checkOpen();
         if (toldMeeting == null) return true;
         try {
             return toldMeeting._wait(new Milliseconds(Math.max(within.toMillis(), 1)));
@@ -468,8 +497,9 @@ public final class Ranks {
      * CollectiveFailedException}, not libtorch's bare RuntimeException.
      */
     private void allreduce(Tensor t) {
-        try {
-            group.allreduce(new TensorVector(t))._wait();
+        checkOpen();
+        try (TensorVector tensors = new TensorVector(t); Work work = group.allreduce(tensors)) {
+            work._wait();
         } catch (RuntimeException e) {
             throw new CollectiveFailedException(rank(), e);
         }

@@ -1,6 +1,5 @@
 package io.policyloss.torch;
 
-import java.lang.ref.Reference;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -36,9 +35,9 @@ public final class LoopbackRanks {
         ExecutorService pool = Executors.newFixedThreadPool(size);
         try {
             List<Future<T>> futures = new ArrayList<>();
-            // Every rank's group lives until all ranks are done: a group the garbage collector frees closes its
-            // connections, and a rank still in a collective would read "Connection closed by peer" from a rank that
-            // had merely returned (seen on CI).
+            // Every rank's group lives until all ranks are done, then closes: a group the garbage collector frees
+            // closes its connections, and a rank still in a collective would read "Connection closed by peer" from a
+            // rank that had merely returned (seen on CI).
             List<Ranks> groups = Collections.synchronizedList(new ArrayList<>());
             for (int r = 0; r < size; ++r) {
                 int rank = r;
@@ -50,7 +49,7 @@ public final class LoopbackRanks {
             }
             List<T> out = new ArrayList<>();
             for (Future<T> f : futures) out.add(f.get(120, TimeUnit.SECONDS));
-            Reference.reachabilityFence(groups);
+            for (Ranks ranks : groups) ranks.close();  // every rank is done: its connections and threads go now
             return out;
         } finally {
             pool.shutdownNow();

@@ -466,6 +466,33 @@ class RanksTest {
                         () -> ranks.requireSame("config", ranks.rank() == 0 ? "a" : "b")).getMessage()));
     }
 
+    /**
+     * close: the closed rank's collectives throw, its rank and size stay, a second close does nothing; the other
+     * rank's next collective fails at once (its group's connections closed), well inside the 20 s timeout.
+     */
+    @Test
+    void aClosedRankRefusesCollectivesAndTheOthersFailAtOnce() throws Exception {
+        CountDownLatch closed = new CountDownLatch(1);
+        List<String> outcome = LoopbackRanks.run(dir, 2, Duration.ofSeconds(20), ranks -> {
+            assertArrayEquals(new float[] {0, 1}, ranks.gather(new float[] {ranks.rank()}));
+            if (ranks.rank() == 1) {
+                ranks.close();
+                ranks.close();
+                closed.countDown();
+                return ranks.rank() + " of " + ranks.size() + ": " + outcome(assertThrows(
+                        IllegalStateException.class, () -> ranks.sum(LossMetrics.ZERO)));
+            }
+            assertTrue(closed.await(60, TimeUnit.SECONDS));
+            long start = System.nanoTime();
+            String failed = outcome(assertThrows(Ranks.CollectiveFailedException.class, () -> ranks.sum(1.0)));
+            ranks.close();
+            return (System.nanoTime() - start < 10e9 ? "at once: " : "late: ") + failed.substring(0, failed.indexOf(
+                    " (its output"));
+        });
+        assertEquals(List.of("at once: CollectiveFailedException: rank 0: a collective failed, another rank stopped or"
+                + " is out of step", "1 of 2: IllegalStateException: ranks: closed"), outcome);
+    }
+
     /** The exception's class and message, and for another rank's failure whether it was a refusal. */
     private static String outcome(RuntimeException e) {
         String s = e.getClass().getSimpleName() + ": " + e.getMessage();
