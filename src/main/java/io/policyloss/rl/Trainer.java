@@ -281,7 +281,7 @@ public final class Trainer {
     }
 
     /** The run's objective over the kernel with loss configuration {@code c}, across the ranks if any. */
-    private CurrentPolicyLoss policyLoss(LossConfig c) {
+    CurrentPolicyLoss policyLoss(LossConfig c) {
         CurrentPolicyLoss loss = new CurrentPolicyLoss(kernel(c), config.objective());
         return ranks == null ? loss : loss.acrossRanks(ranks);
     }

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.policyloss.torch.CurrentPolicyLossAcrossRanksTest;
 import io.policyloss.torch.LoopbackRanks;
 import io.policyloss.torch.ModelConfig;
 import io.policyloss.torch.Ranks;
@@ -239,6 +240,20 @@ class DataParallelTrainingTest {
                 }, r))));
         assertEquals(List.of("RankFailedException: rank 1 failed (its output says why)",
                 "IllegalStateException: listener: full"), inRun);
+    }
+
+    /**
+     * The trainer's loss takes entropy masking's quantile over every rank's tokens (TRL's): on a batch split over two
+     * ranks, its gradient rows are the whole batch's, where each rank's own quantile masks other tokens
+     * ({@link CurrentPolicyLossAcrossRanksTest#sameAsTheWholeBatch}). Nothing the trainer logs tells the two apart.
+     */
+    @Test
+    void theTrainersEntropyMaskIsTheWholeBatchs() throws Exception {
+        // The top 30%, as the library's test: on its batch the top 20% happen to mask alike either way.
+        TrainConfig c = TrainConfigs.withOverrides(TrainConfigs.withOverrides(TrainConfigs.preset("entropy-mask"),
+                TrainingTest.TINY_SHAPE), "{\"topEntropyQuantile\": 0.3}");
+        CurrentPolicyLossAcrossRanksTest.sameAsTheWholeBatch(dir, c.objective(), ranks -> new Trainer(c,
+                BaseModel.newPolicy(c), null, ranks).policyLoss(CurrentPolicyLossAcrossRanksTest.CONFIG));
     }
 
     /** Ranks given other configs (rank 1's 5 steps where rank 0 has 6) or other arguments both refuse at once. */

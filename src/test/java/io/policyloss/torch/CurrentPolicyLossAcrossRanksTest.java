@@ -16,6 +16,7 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
+import java.util.function.Function;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -25,8 +26,9 @@ import org.junit.jupiter.api.io.TempDir;
  * (threads on a Gloo group over loopback) gets the one-rank batch's gradient, row for row, and its metrics, because
  * the quantile is over both ranks' tokens, as TRL gathers them.
  */
-class CurrentPolicyLossAcrossRanksTest {
-    private static final LossConfig CONFIG = LossConfig.builder().epsHigh(0.28).entropyCoef(0.01).build();
+public class CurrentPolicyLossAcrossRanksTest {
+    /** The loss configuration of every case. */
+    public static final LossConfig CONFIG = LossConfig.builder().epsHigh(0.28).entropyCoef(0.01).build();
     private static final int VOCAB = 24, SEQUENCES = 8;
 
     @TempDir
@@ -39,13 +41,19 @@ class CurrentPolicyLossAcrossRanksTest {
 
     @Test
     void entropyMaskingOverTwoRanksIsTheWholeBatchs() throws Exception {
-        sameAsTheWholeBatch(PolicyObjective.CLIPPED.withTopEntropyQuantile(0.3));
+        PolicyObjective objective = PolicyObjective.CLIPPED.withTopEntropyQuantile(0.3);
+        sameAsTheWholeBatch(dir, objective, ranks -> own(objective).acrossRanks(ranks));
     }
 
     /** TRL's GMPOTrainer leaves the masked tokens out of each sequence's geometric mean: the same mask, other rows. */
     @Test
     void gmpoUnderEntropyMaskingOverTwoRanksIsTheWholeBatchs() throws Exception {
-        sameAsTheWholeBatch(PolicyObjective.CLIPPED.with(Gmpo.defaults()).withTopEntropyQuantile(0.3));
+        PolicyObjective objective = PolicyObjective.CLIPPED.with(Gmpo.defaults()).withTopEntropyQuantile(0.3);
+        sameAsTheWholeBatch(dir, objective, ranks -> own(objective).acrossRanks(ranks));
+    }
+
+    private static CurrentPolicyLoss own(PolicyObjective objective) {
+        return new CurrentPolicyLoss(new TorchFusedLoss(CONFIG), objective);
     }
 
     @Test
@@ -58,10 +66,12 @@ class CurrentPolicyLossAcrossRanksTest {
     /**
      * Rank 0 holds the first half of the sequences, with flat logits (high entropy), rank 1 the rest, with peaked
      * ones: the whole batch's top tokens lie mostly on rank 0, where each rank's own quantile would keep its own top
-     * share. The gradient rows are the whole batch's bit for bit; the metrics' sums to float rounding (they are
-     * added in another order).
+     * share. With each rank's loss made by {@code acrossRanks} (under {@link #CONFIG}, the loss configuration), the
+     * gradient rows are the whole batch's under {@code objective} bit for bit; the metrics' sums to float rounding
+     * (they are added in another order). Also used for the trainer's loss.
      */
-    private void sameAsTheWholeBatch(PolicyObjective objective) throws Exception {
+    public static void sameAsTheWholeBatch(Path dir, PolicyObjective objective,
+            Function<Ranks, CurrentPolicyLoss> acrossRanks) throws Exception {
         Random r = new Random(21);
         int[] lengths = new int[SEQUENCES], firstRow = new int[SEQUENCES + 1];
         for (int s = 0; s < SEQUENCES; ++s) {
@@ -86,15 +96,12 @@ class CurrentPolicyLossAcrossRanksTest {
             }
         }
         Rows whole = new Rows(logits, target, oldLogp, advantage, mask, sequenceOf, 0, rows);
-        Outcome one = whole.compute(new CurrentPolicyLoss(new TorchFusedLoss(CONFIG), objective),
-                Totals.of(mask, sequenceOf));
+        Outcome one = whole.compute(own(objective), Totals.of(mask, sequenceOf));
 
         List<Outcome[]> parts = LoopbackRanks.run(dir, 2, ranks -> {
             Rows p = ranks.rank() == 0 ? whole.rows(0, split) : whole.rows(split, rows);
             Totals global = ranks.sum(Totals.of(p.mask, p.sequenceOf));
-            CurrentPolicyLoss own = new CurrentPolicyLoss(new TorchFusedLoss(CONFIG), objective);
-            Outcome across = p.compute(own.acrossRanks(ranks), global);
-            return new Outcome[] {across, p.compute(own, global)};
+            return new Outcome[] {p.compute(acrossRanks.apply(ranks), global), p.compute(own(objective), global)};
         });
         float[] across = SplitBatches.concat(parts.get(0)[0].dlogits, parts.get(1)[0].dlogits);
         assertArrayEquals(one.dlogits, across, "each rank's rows of the whole batch's gradient");
