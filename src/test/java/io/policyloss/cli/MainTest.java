@@ -123,7 +123,7 @@ class MainTest {
         assertEquals("error: config: no file " + missing, noFile.err().strip());
         Path file = Files.writeString(dir.resolve("a-file"), "");
         Outcome underAFile = run("train", "--preset", "grpo", "--out", file.resolve("out").toString());
-        assertEquals(2, underAFile.code(), "refused before the base model's warm start");
+        assertEquals(2, underAFile.code(), underAFile.err());
         assertEquals("error: out: cannot make the folder " + file.resolve("out") + " (FileSystemException: "
                 + file.resolve("out") + ": Not a directory)", underAFile.err().strip());
         Outcome comparison = run("compare", "--comparison", "nope");
