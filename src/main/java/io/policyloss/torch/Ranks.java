@@ -43,6 +43,9 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * every rank throws an {@link OutOfStepException}, rather than send what another would read at another size, which
  * Gloo answers by ending the process. The sums and the gather reduce float64 CPU tensors, which a Gloo group takes
  * (NCCL takes only GPU tensors); {@link #sumGradients} reduces the gradients where they are.
+ *
+ * <p>Ranks that must run one configuration say so first ({@link #requireSame}); a rank that fails and then ends its
+ * process lets the others hear it first ({@link #heard}); {@link #close} ends a rank's part in the group.
  */
 public final class Ranks implements AutoCloseable {
     /** DDP's default {@code bucket_cap_mb}, 25 MiB: {@link #sumGradients(TensorVector)}'s buckets. */
