@@ -111,7 +111,11 @@ public final class Ranks implements AutoCloseable {
         if (timeout.toMillis() < 1)
             throw new IllegalArgumentException("timeout: must be at least 1 ms, got " + timeout);
         ProcessGroupGloo.Options options = ProcessGroupGloo.Options.create(new Milliseconds(timeout.toMillis()));
-        options.devices().push_back(ProcessGroupGloo.createDeviceForHostname(hostname));
+        try {
+            options.devices().push_back(ProcessGroupGloo.createDeviceForHostname(hostname));
+        } catch (RuntimeException e) {  // not an address of this machine: the argument's fault, in Gloo's line
+            throw new IllegalArgumentException("hostname: " + LibtorchErrors.message(e), e);
+        }
         // The group takes a reference-counted store: a clone, since a store made with JavaCPP's `new` has no count of
         // its own, and the group would delete it on top of JavaCPP's deallocator (a double free, seen in tests).
         return new Ranks(new ProcessGroupGloo(store.clone(), rank, size, options), store);

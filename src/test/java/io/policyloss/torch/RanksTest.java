@@ -521,6 +521,9 @@ class RanksTest {
         assertMessage("timeout: must be at least 1 ms, got PT0S",
                 () -> Ranks.gloo(store, 0, 2, "127.0.0.1", Duration.ZERO));
         assertMessage("hostname", () -> Ranks.gloo(store, 0, 2, null, second));
+        // 192.0.2.1 is documentation's address (RFC 5737), no machine's own
+        assertMessage("hostname: Cannot resolve 192.0.2.1 to a (local) address",
+                () -> Ranks.gloo(store, 0, 2, "192.0.2.1", second));
         assertMessage("group", () -> new Ranks(null));
         LoopbackRanks.run(dir, 1, ranks -> {
             assertMessage("bucketBytes: must be >= 1, got 0", () -> ranks.sumGradients(new TensorVector(), 0));
