@@ -11,6 +11,7 @@ import io.policyloss.torch.Ranks;
 import io.policyloss.torch.TorchThreads;
 import io.policyloss.torch.TransformerPolicy;
 import java.io.UncheckedIOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -117,6 +118,10 @@ public final class Main {
             if ((store == null) == (master == null))
                 throw new IllegalArgumentException("store: give one of --store FILE and --master HOST:PORT with "
                         + "--ranks " + ranks);
+            // libtorch's FileStore retries a file it cannot create until the timeout, without a word.
+            if (store != null && !Files.isDirectory(store.toAbsolutePath().getParent()))
+                throw new IllegalArgumentException("store: no folder " + store.toAbsolutePath().getParent()
+                        + " for the file the ranks meet through");
             // Said before the wait, which lasts until every rank has started (up to the timeout), silent otherwise.
             System.err.printf("rank %d of %d: waiting for the others at %s (up to %d minutes)%n", rank, ranks,
                     store != null ? store : master, RANK_TIMEOUT.toMinutes());

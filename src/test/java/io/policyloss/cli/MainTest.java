@@ -102,6 +102,11 @@ class MainTest {
         assertEquals(2, noStore.code());
         assertTrue(noStore.err().contains("store: give one of --store FILE and --master HOST:PORT with --ranks 2"),
                 noStore.err());
+        Path nowhere = dir.resolve("none").resolve("store");
+        Outcome noFolder = run("train", "--preset", "grpo", "--ranks", "2", "--store", nowhere.toString());
+        assertEquals(2, noFolder.code(), noFolder.err());
+        assertEquals("error: store: no folder " + nowhere.getParent() + " for the file the ranks meet through",
+                noFolder.err().strip());
         Outcome both2 = run("train", "--preset", "grpo", "--ranks", "2", "--store", "s", "--master", "h:1");
         assertTrue(both2.err().contains("store: give one of --store FILE and --master HOST:PORT"), both2.err());
         for (String master : new String[] {"127.0.0.1", "127.0.0.1:x", ":29500", "h:0", "h:65536"}) {
