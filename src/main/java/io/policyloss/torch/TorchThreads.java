@@ -10,8 +10,15 @@ import org.bytedeco.pytorch.global.torch;
 public final class TorchThreads {
     private TorchThreads() {}
 
+    /**
+     * At most the processors this JVM may use: more only contend for them, and libtorch starts every thread asked
+     * for (100,000 kept a run from making progress here).
+     */
     public static void use(int threads) {
-        if (threads < 1) throw new IllegalArgumentException("threads: must be >= 1, got " + threads);
+        int processors = Runtime.getRuntime().availableProcessors();
+        if (threads < 1 || threads > processors)
+            throw new IllegalArgumentException("threads: must be in [1, " + processors + "] (this machine's "
+                    + "processors), got " + threads);
         torch.set_num_threads(threads);
     }
 }

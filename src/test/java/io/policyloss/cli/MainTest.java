@@ -102,6 +102,13 @@ class MainTest {
         assertEquals(2, noStore.code());
         assertTrue(noStore.err().contains("store: give one of --store FILE and --master HOST:PORT with --ranks 2"),
                 noStore.err());
+        int processors = Runtime.getRuntime().availableProcessors();
+        for (int threads : new int[] {0, processors + 1}) {
+            Outcome badThreads = run("train", "--preset", "grpo", "--threads", String.valueOf(threads));
+            assertEquals(2, badThreads.code(), badThreads.err());
+            assertEquals("error: threads: must be in [1, " + processors + "] (this machine's processors), got "
+                    + threads, badThreads.err().strip());
+        }
         Path nowhere = dir.resolve("none").resolve("store");
         Outcome noFolder = run("train", "--preset", "grpo", "--ranks", "2", "--store", nowhere.toString());
         assertEquals(2, noFolder.code(), noFolder.err());
