@@ -115,6 +115,9 @@ public final class Main {
         Ranks ranks() {
             if (ranks < 1) throw new IllegalArgumentException("ranks: must be >= 1, got " + ranks);
             if (ranks == 1) return null;
+            // Before any wait: a client rank's TCP store retries its connection until the timeout.
+            if (rank < 0 || rank >= ranks)
+                throw new IllegalArgumentException("rank: must be in [0, " + ranks + "), got " + rank);
             if ((store == null) == (master == null))
                 throw new IllegalArgumentException("store: give one of --store FILE and --master HOST:PORT with "
                         + "--ranks " + ranks);

@@ -109,6 +109,8 @@ class MainTest {
             assertEquals("error: threads: must be in [1, " + processors + "] (this machine's processors), got "
                     + threads, badThreads.err().strip());
         }
+        Outcome badRank = run("train", "--preset", "grpo", "--ranks", "2", "--rank", "2", "--master", "127.0.0.1:1");
+        assertEquals("error: rank: must be in [0, 2), got 2", badRank.err().strip(), "before any wait");
         Path nowhere = dir.resolve("none").resolve("store");
         Outcome noFolder = run("train", "--preset", "grpo", "--ranks", "2", "--store", nowhere.toString());
         assertEquals(2, noFolder.code(), noFolder.err());
