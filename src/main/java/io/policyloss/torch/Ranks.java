@@ -211,9 +211,14 @@ public final class Ranks implements AutoCloseable {
         for (int r = 1; r < size(); ++r)
             if (!Arrays.equals(all, r * HASH_PARTS, (r + 1) * HASH_PARTS, all, 0, HASH_PARTS)) differ.add(r);
         if (!differ.isEmpty())
-            throw new IllegalArgumentException(name + ": " + (differ.size() == 1 ? "rank " + differ.get(0) + " differs"
-                    : "ranks " + differ.stream().map(String::valueOf).collect(Collectors.joining(", ")) + " differ")
-                    + " from rank 0 (start every rank with the same " + name + ")");
+            throw new IllegalArgumentException(name + ": " + named(differ) + (differ.size() == 1 ? " differs"
+                    : " differ") + " from rank 0 (start every rank with the same " + name + ")");
+    }
+
+    /** "rank 1", or "ranks 1, 3": the ranks a message names. */
+    private static String named(List<Integer> ranks) {
+        return ranks.size() == 1 ? "rank " + ranks.get(0)
+                : "ranks " + ranks.stream().map(String::valueOf).collect(Collectors.joining(", "));
     }
 
     private static byte[] sha256(String value) {
@@ -487,9 +492,8 @@ public final class Ranks implements AutoCloseable {
         private final boolean refused;
 
         RankFailedException(List<Integer> ranks, boolean refused) {
-            super(ranks.size() == 1 ? "rank " + ranks.get(0) + " failed (its output says why)"
-                    : "ranks " + ranks.stream().map(String::valueOf).collect(Collectors.joining(", "))
-                            + " failed (their output says why)");
+            super(named(ranks) + (ranks.size() == 1 ? " failed (its output says why)"
+                    : " failed (their output says why)"));
             this.refused = refused;
         }
 
