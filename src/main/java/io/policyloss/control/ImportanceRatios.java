@@ -56,6 +56,27 @@ public final class ImportanceRatios {
         return out;
     }
 
+    /**
+     * Whether each counted row's log-ratio is clamped, so that its ratio takes no gradient: the token's own
+     * ({@link #clamped(double, double)}), or with sequenceOf, its sequence's mean, as the kernel clamps GSPO-token's d
+     * ({@link SequenceImportanceRatio#tokenOldLogp}). Padding rows are not read and get false.
+     *
+     * @param sequenceOf each row's sequence for the sequence ratio; null for each token's own
+     */
+    static boolean[] clamped(float[] logp, float[] oldLogp, float[] mask, int[] sequenceOf) {
+        RowArrays.mask(mask);
+        RowArrays.finiteWhereCounted(mask, new String[] {"logp", "oldLogp"}, logp, oldLogp);
+        double[] sequenceLogRatio = sequenceOf == null ? null
+                : SequenceImportanceRatio.sequenceLogRatios(logp, oldLogp, mask, sequenceOf);
+        boolean[] out = new boolean[mask.length];
+        for (int i = 0; i < mask.length; ++i) {
+            if (mask[i] == 0) continue;
+            out[i] = sequenceOf == null ? clamped(logp[i], oldLogp[i])
+                    : Math.abs(sequenceLogRatio[sequenceOf[i]]) > MAX_LOG_RATIO;
+        }
+        return out;
+    }
+
     /** One row's ratio, exp(clamp(logp - oldLogp, -20, 20)). */
     static double ratio(double logp, double oldLogp) {
         return Math.exp(logRatio(logp, oldLogp));

@@ -98,21 +98,26 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
     /**
      * Refuses a loss configuration this objective cannot ride on: CISPO, SAPO, KL-Cov, GMPO, VESPO and DPPO put their
      * gradient into the advantage at ratio 1, where Entropy-Adv would shape it by its size
-     * ({@link ReweightedPolicyGradient}); GSPO's rows carry their sequence's ratio, through which TRL's KL weighted by
-     * the ratio ({@link LossConfig#klBiasCorrection}) takes a gradient for every token of the sequence, where the
-     * kernel takes each token's own. The objectives at ratio 1 take the weighted KL through their advantages, from
-     * the reference log-probs given to {@link #move(LossConfig, float[], float[], float[], float[], float[], float[],
-     * float[], int[], RandomGenerator, float[])}.
+     * ({@link ReweightedPolicyGradient}), and so does GSPO under TRL's KL weighted by the ratio
+     * ({@link LossConfig#klBiasCorrection}), whose gradient through the sequence's ratio reaches every token of the
+     * sequence ({@link PpoClipAtRatioOne}). The objectives at ratio 1 take the weighted KL through their advantages,
+     * from the reference log-probs given to {@link #move(LossConfig, float[], float[], float[], float[], float[],
+     * float[], float[], int[], RandomGenerator, float[])}.
      */
     public void check(LossConfig config) {
-        String atRatioOne = surrogate != null && surrogate.atRatioOne() ? surrogate.paperName() : null;
+        String atRatioOne = surrogate != null && surrogate.atRatioOne() ? surrogate.paperName()
+                : gspoAtRatioOne(config) ? "GSPO under loss.klBiasCorrection" : null;
         if (atRatioOne != null && config.entropyAdvBeta() > 0)
             throw new IllegalArgumentException("loss.entropyAdvBeta: Entropy-Adv shapes the advantage by its size, "
                     + "and " + atRatioOne + " rides on the advantage (ReweightedPolicyGradient says why); choose one");
-        if (sequenceRatio && config.klBiasCorrection())
-            throw new IllegalArgumentException("loss.klBiasCorrection: with sequenceRatio, TRL's weighted KL takes its "
-                    + "gradient through the sequence's ratio into every token, the kernel through each token's "
-                    + "alone; choose one");
+    }
+
+    /**
+     * GSPO (PPO's clip on the sequence ratio) with the KL weighted by that ratio: the kernel's GSPO-token rows would
+     * clip the term's gradient away with the pg term's, so these rows go to ratio 1 too.
+     */
+    private boolean gspoAtRatioOne(LossConfig config) {
+        return sequenceRatio && surrogate == null && config.klBiasCorrection() && config.klCoef() != 0;
     }
 
     /**
@@ -139,11 +144,12 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
     /**
      * The rows of the second call: Clip-Cov's choice first (its covariance is of the advantages as they came), then
      * off-policy sequence masking and entropy masking, then CISPO's, SAPO's, KL-Cov's, GMPO's, VESPO's or DPPO's rows
-     * at ratio 1, or else GSPO's old log-probs. Every array has a row per token of the rows moved; logp and entropy are
-     * the first call's. A row whose advantage a mask (or a rollout weight of 0) zeroed is counted as clipped by the
-     * advantage it came with, as TRL and verl count it, where the kernel would count it by the sign of 0: the metrics
-     * correction moves its count, by the loss's own rule on its ratio. That needs logp: where PPO's clipped loss with
-     * rollout weights alone is given none, its rows of f = 0 stay counted nowhere.
+     * at ratio 1 (GSPO's too under the KL weighted by the ratio), or else GSPO's old log-probs. Every array has a row
+     * per token of the rows moved; logp and entropy are the first call's. A row whose advantage a mask (or a rollout
+     * weight of 0) zeroed is counted as clipped by the advantage it came with, as TRL and verl count it, where the
+     * kernel would count it by the sign of 0: the metrics correction moves its count, by the loss's own rule on its
+     * ratio. That needs logp: where PPO's clipped loss with rollout weights alone is given none, its rows of f = 0 stay
+     * counted nowhere.
      *
      * @param config the loss's configuration (Clip-Cov reads its clip range; checked by {@link #check})
      * @param sequenceOf each row's sequence; read with sequenceRatio, GMPO, VESPO or offPolicyMaskThreshold alone
@@ -180,10 +186,11 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
     /**
      * As {@link #move(LossConfig, float[], float[], float[], float[], float[], float[], int[], RandomGenerator,
      * float[])}, with the reference log-probs of the kernel's KL term. With {@link LossConfig#klBiasCorrection}, TRL's
-     * KL term weighted by the token's ratio, the objectives the kernel runs at ratio 1 need them: the kernel weights
-     * the term by its own ratio there, 1, and the advantages carry the rest of its gradient, the metrics correction the
-     * rest of its value (RatioOneKlBiasCorrection), after the masks and rollout weights, as TRL adds the term after
-     * them.
+     * KL term weighted by the ratio (the token's own, or with sequenceRatio its sequence's, through which its gradient
+     * reaches every token of the sequence), the objectives the kernel runs at ratio 1, GSPO then among them, need
+     * them: the kernel weights the term by its own ratio there, 1, and the advantages carry the rest of its gradient,
+     * the metrics correction the rest of its value (RatioOneKlBiasCorrection), after the masks and rollout weights, as
+     * TRL adds the term after them. With sequenceRatio, every counted row needs a weight above 0.
      *
      * @param refLogp each row's reference log-prob, as the kernel's call takes it; read with klBiasCorrection and a
      *     klCoef at ratio 1 alone (null: no KL term, which the kernel refuses with a klCoef)
@@ -209,12 +216,12 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
             float[] rolloutRatio, HighEntropyTokens.Threshold entropyThreshold) {
         Objects.requireNonNull(entropyThreshold, "entropyThreshold");
         check(config);
-        boolean weightedKlAtRatioOne = config.klBiasCorrection() && config.klCoef() != 0 && surrogate != null
-                && surrogate.atRatioOne();
+        boolean atRatioOne = surrogate != null && surrogate.atRatioOne() || gspoAtRatioOne(config);
+        boolean weightedKlAtRatioOne = atRatioOne && config.klBiasCorrection() && config.klCoef() != 0;
         if (weightedKlAtRatioOne && refLogp == null)
             throw new IllegalArgumentException("refLogp: null, but loss.klBiasCorrection weights the KL term by the "
-                    + "token's ratio, which " + surrogate.paperName() + " runs the kernel without (at ratio 1): pass "
-                    + "the reference log-probs the kernel's call takes");
+                    + "ratio, which " + (surrogate == null ? "GSPO" : surrogate.paperName()) + " runs the kernel "
+                    + "without (at ratio 1): pass the reference log-probs the kernel's call takes");
         if (rolloutRatio != null) {
             if (surrogate instanceof KlCov)
                 throw new IllegalArgumentException("rolloutRatio: not with KL-Cov, whose metrics correction would "
@@ -253,10 +260,16 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
         }
         float[] masked = a;
         ZeroedRowClips.Rule clips = null;  // how the loss counts a row's clip; none for one that counts none
-        if (surrogate != null && surrogate.atRatioOne()) {
+        if (atRatioOne) {
             double[] ratio = sequenceRatio ? ImportanceRatios.sequence(logp, old, mask, sequenceOf)
                     : ImportanceRatios.token(logp, old, mask);
-            if (surrogate instanceof ReweightedPolicyGradient reweighted) {
+            if (surrogate == null) {  // GSPO under the weighted KL
+                RatioOneMetrics.Rows rows = PpoClipAtRatioOne.of(config, a, ratio,
+                        ImportanceRatios.clamped(logp, old, mask, sequenceOf), logp, old, weight, mask);
+                correction = rows.correction();
+                a = rows.advantage();
+                clips = ZeroedRowClips.ppo(config, ratio);
+            } else if (surrogate instanceof ReweightedPolicyGradient reweighted) {
                 correction = reweighted.metricsCorrection(a, ratio, logp, old, weight, mask);
                 a = reweighted.advantages(a, ratio, mask);
                 clips = ZeroedRowClips.reweighted(reweighted, ratio);
@@ -278,10 +291,11 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
                         rolloutRatio);
                 a = sequenceWeighted.advantages(a, logp, old, mask, sequenceOf, rolloutRatio);
             }
-            if (weightedKlAtRatioOne) {  // token ratios: check refuses the weighted KL with sequenceRatio
-                correction = correction.plus(RatioOneKlBiasCorrection.metricsCorrection(config, ratio, logp, old,
-                        refLogp, weight, mask));
-                a = RatioOneKlBiasCorrection.advantages(config, a, ratio, logp, old, refLogp, mask);
+            if (weightedKlAtRatioOne) {
+                RatioOneMetrics.Rows rows = RatioOneKlBiasCorrection.of(config, a, ratio, logp, old, refLogp, weight,
+                        mask, sequenceRatio ? sequenceOf : null);
+                correction = correction.plus(rows.correction());
+                a = rows.advantage();
             }
             old = ImportanceRatios.oldLogpAtRatioOne(logp, old, mask);
         } else {

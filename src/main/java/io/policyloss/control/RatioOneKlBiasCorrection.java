@@ -1,19 +1,20 @@
 package io.policyloss.control;
 
+import io.policyloss.loss.AggregationWeights;
 import io.policyloss.loss.KlEstimator;
 import io.policyloss.loss.LossConfig;
 import io.policyloss.loss.LossMetrics;
 
 /**
- * The KL term weighted by the token's ratio ({@link LossConfig#klBiasCorrection}: TRL's {@code
- * use_bias_correction_kl}, {@code per_token_kl * coef_1}, DeepSeek-V3.2's unbiased estimate) for the objectives the
- * kernel runs at ratio 1 (CISPO, SAPO, KL-Cov, GMPO, VESPO, DPPO). There the kernel weights the term by its own ratio,
- * exactly 1: its value is kl and its gradient beta (kl + dkl/dlogp) grad logp, where the token's ratio r gives
- * beta r kl and beta r (kl + dkl/dlogp) (beta r dkl/dlogp where r is clamped, as the kernel takes it). The pg term at
- * ratio 1 is never clipped and its gradient is -A' grad logp, so the advantage A' - beta (r (kl + dkl/dlogp) - (kl +
- * dkl/dlogp)) carries the difference ({@link #advantages}); the metrics correction puts the loss and the KL back as TRL
- * logs them ({@link #metricsCorrection}). TRL adds the term after any mask and rollout weight of the pg term, as here:
- * these advantages come after them.
+ * The KL term weighted by the ratio ({@link LossConfig#klBiasCorrection}: TRL's {@code use_bias_correction_kl},
+ * {@code per_token_kl * coef_1}, DeepSeek-V3.2's unbiased estimate) for the objectives the kernel runs at ratio 1
+ * (CISPO, SAPO, KL-Cov, GMPO, VESPO, DPPO, and GSPO under this term: {@link PpoClipAtRatioOne}). There the kernel
+ * weights the term by its own ratio, exactly 1: its value is kl and its gradient beta (kl + dkl/dlogp) grad logp.
+ * TRL's term is beta r kl, r not held constant: the token's own ratio, or at the sequence level (sequenceRatio) its
+ * sequence's s_i, whose derivative s_i / |y_i| in each counted token's logp spreads the gradient of the sequence's sum
+ * of w_u kl_u over all its tokens. The pg term at ratio 1 is never clipped and its gradient is -A' grad logp, so the
+ * advantage carries the difference ({@link #of}) and the metrics correction puts the loss and the KL back as TRL logs
+ * them. TRL adds the term after any mask and rollout weight of the pg term, as here: these advantages come after them.
  */
 final class RatioOneKlBiasCorrection {
     private RatioOneKlBiasCorrection() {}
@@ -48,56 +49,60 @@ final class RatioOneKlBiasCorrection {
             if (estimator == KlEstimator.K1_PLUS || estimator == KlEstimator.K3_PLUS) gradient = -delta;
             return new Term(kl, gradient, kl + gradient);
         }
-
-        /**
-         * d(r kl)/dlogp, r (kl + dkl/dlogp) (r dkl/dlogp where r is clamped: it takes no gradient), less the kernel's
-         * at ratio 1, kl + dkl/dlogp.
-         */
-        double missingGradient(double ratio, double logp, double oldLogp) {
-            return ratio * (ImportanceRatios.clamped(logp, oldLogp) ? gradient : klPlusGradient) - klPlusGradient;
-        }
     }
 
     /**
-     * A' with the weighted KL term's missing gradient, on each counted row; padding rows as given.
+     * The rows with the weighted term: each counted row's advantage less beta times the gradient the kernel misses
+     * there, and what the kernel's metrics miss, the KL sum as r kl and the loss as beta r kl without what the
+     * advantage carried into the kernel's pg loss (-A'). Padding rows keep their advantage.
      *
-     * @param ratio each row's ratio, exp(clamp(logp - oldLogp, -20, 20)) ({@link ImportanceRatios#token})
+     * <p>The gradient missed, per unit of the row's aggregation weight w_t (the kernel multiplies its pg term by it):
+     * r_t dkl_t/dlogp_t, plus r's own derivative times the KL it weights, r_t kl_t for a token's own ratio and
+     * s_i / |y_i| (sum over the sequence's counted rows u of w_u kl_u) / w_t for its sequence's (0 where the ratio is
+     * clamped: it takes no gradient, as in the kernel), less the kernel's kl_t + dkl_t/dlogp_t.
+     *
+     * @param ratio each row's ratio ({@link ImportanceRatios#token} or {@link ImportanceRatios#sequence})
      * @param oldLogp the old log-probs as they came, before the rows were moved to ratio 1
+     * @param weight the kernel's aggregation weights; above 0 on every counted row with sequenceOf
+     * @param sequenceOf each row's sequence where the ratio is its sequence's; null where it is each token's own
      */
-    static float[] advantages(LossConfig config, float[] advantage, double[] ratio, float[] logp, float[] oldLogp,
-            float[] refLogp, float[] mask) {
-        checkRows(ratio, logp, oldLogp, refLogp, mask);
-        float[] out = advantage.clone();
-        for (int i = 0; i < mask.length; ++i) {
-            if (mask[i] == 0) continue;
-            Term t = Term.of(config.klEstimator(), logp[i], refLogp[i]);
-            out[i] = (float) (advantage[i] - config.klCoef() * t.missingGradient(ratio[i], logp[i], oldLogp[i]));
-        }
-        return out;
-    }
-
-    /**
-     * What the kernel's metrics miss with {@link #advantages}' rows: the KL sum as r kl, and the loss less the
-     * missing gradient the advantage carried into the kernel's pg loss (-A'), plus beta (r - 1) kl. Arguments as
-     * {@link #advantages}', weight the kernel's aggregation weights.
-     */
-    static LossMetrics metricsCorrection(LossConfig config, double[] ratio, float[] logp, float[] oldLogp,
-            float[] refLogp, float[] weight, float[] mask) {
-        checkRows(ratio, logp, oldLogp, refLogp, mask);
+    static RatioOneMetrics.Rows of(LossConfig config, float[] advantage, double[] ratio, float[] logp, float[] oldLogp,
+            float[] refLogp, float[] weight, float[] mask, int[] sequenceOf) {
+        RowArrays.sameLength(ratio, "ratio", mask.length, "mask");
         RowArrays.sameLength(weight, "weight", mask.length, "mask");
-        double loss = 0, kl = 0;
+        RowArrays.finiteWhereCounted(mask, new String[] {"advantage", "refLogp"}, advantage, refLogp);
+        boolean[] clamped = ImportanceRatios.clamped(logp, oldLogp, mask, sequenceOf);
+        Term[] term = new Term[mask.length];
+        // Each sequence's sum of w_u kl_u and its counted rows; with token ratios, each row is its own sequence.
+        double[] weightedKl = null, tokens = null;
+        if (sequenceOf != null) {
+            int sequences = (int) AggregationWeights.Totals.of(mask, sequenceOf).sequences();
+            weightedKl = new double[sequences];
+            tokens = new double[sequences];
+        }
         for (int i = 0; i < mask.length; ++i) {
             if (mask[i] == 0) continue;
-            Term t = Term.of(config.klEstimator(), logp[i], refLogp[i]);
-            loss += weight[i] * config.klCoef()
-                    * ((ratio[i] - 1) * t.kl() - t.missingGradient(ratio[i], logp[i], oldLogp[i]));
+            term[i] = Term.of(config.klEstimator(), logp[i], refLogp[i]);
+            if (sequenceOf == null) continue;
+            if (!(weight[i] > 0))
+                throw new IllegalArgumentException("weight: row " + i + ": must be > 0 on a counted row (mask 1), "
+                        + "got " + weight[i] + ": the KL weighted by the sequence's ratio takes its gradient into "
+                        + "every counted token through its weight");
+            weightedKl[sequenceOf[i]] += weight[i] * term[i].kl();
+            tokens[sequenceOf[i]] += 1;
+        }
+        float[] out = advantage.clone();
+        double beta = config.klCoef(), loss = 0, kl = 0;
+        for (int i = 0; i < mask.length; ++i) {
+            if (mask[i] == 0) continue;
+            Term t = term[i];
+            double ratioOwn = clamped[i] ? 0 : sequenceOf == null ? ratio[i] * t.kl()
+                    : ratio[i] * weightedKl[sequenceOf[i]] / (tokens[sequenceOf[i]] * weight[i]);
+            double missing = ratio[i] * t.gradient() + ratioOwn - t.klPlusGradient();
+            out[i] = (float) (advantage[i] - beta * missing);
+            loss += weight[i] * beta * ((ratio[i] - 1) * t.kl() - missing);
             kl += (ratio[i] - 1) * t.kl();
         }
-        return new LossMetrics(loss, 0, 0, 0, 0, 0, 0, 0, 0, 0, kl, 0);
-    }
-
-    private static void checkRows(double[] ratio, float[] logp, float[] oldLogp, float[] refLogp, float[] mask) {
-        RowArrays.sameLength(ratio, "ratio", mask.length, "mask");
-        RowArrays.finiteWhereCounted(mask, new String[] {"logp", "oldLogp", "refLogp"}, logp, oldLogp, refLogp);
+        return new RatioOneMetrics.Rows(out, new LossMetrics(loss, 0, 0, 0, 0, 0, 0, 0, 0, 0, kl, 0));
     }
 }

@@ -13,6 +13,9 @@ import java.util.function.IntToDoubleFunction;
 final class RatioOneMetrics {
     private RatioOneMetrics() {}
 
+    /** Rows moved to ratio 1 in one pass: the advantages the kernel is given, and what its metrics miss with them. */
+    record Rows(float[] advantage, LossMetrics correction) {}
+
     /**
      * The correction; ratio, logp and oldLogp as before the kernel's rows were moved to ratio 1, weight the kernel's
      * aggregation weights.

@@ -38,24 +38,29 @@ class PolicyObjectiveTest {
     }
 
     /**
-     * The KL term weighted by the kernel's ratio (TRL's use_bias_correction_kl) rides on each token's own ratio: PPO's
-     * clipped loss, Clip-Cov and the masks move no old log-prob, and the losses at ratio 1 carry the rest of its
-     * gradient in their advantages (RatioOneKlBiasCorrectionTest). GSPO's sequence ratio, CISPO's too, refuses it.
+     * The KL term weighted by the ratio (TRL's use_bias_correction_kl) rides on every objective: on each token's own
+     * ratio in the kernel (PPO's clipped loss, Clip-Cov and the masks move no old log-prob), and through the advantages
+     * of the losses at ratio 1 (RatioOneKlBiasCorrectionTest), where GSPO goes with it, since the sequence ratio takes
+     * its gradient into every token of the sequence. There Entropy-Adv, which shapes the advantage by its size, is
+     * refused, as with the other losses at ratio 1, and GSPO without the term keeps it.
      */
     @Test
-    void theKlWeightedByTheRatioRidesOnlyOnEachTokensOwnRatio() {
+    void theKlWeightedByTheRatioRidesOnEveryObjective() {
         LossConfig weightedKl = LossConfig.builder().klCoef(0.04).klBiasCorrection(true).build();
+        PolicyObjective gspo = PolicyObjective.CLIPPED.withSequenceRatio(true);
         for (PolicyObjective o : List.of(PolicyObjective.CLIPPED, PolicyObjective.CLIPPED.with(ClipCov.defaults()),
                 PolicyObjective.CLIPPED.withTopEntropyQuantile(0.2).withOffPolicyMaskThreshold(0.5),
                 PolicyObjective.CLIPPED.with(Cispo.defaults()), PolicyObjective.CLIPPED.with(Sapo.defaults()),
                 PolicyObjective.CLIPPED.with(KlCov.defaults()), PolicyObjective.CLIPPED.with(Gmpo.defaults()),
-                PolicyObjective.CLIPPED.with(Vespo.defaults()), PolicyObjective.CLIPPED.with(Dppo.binaryTv())))
+                PolicyObjective.CLIPPED.with(Vespo.defaults()), PolicyObjective.CLIPPED.with(Dppo.binaryTv()), gspo,
+                gspo.with(Cispo.defaults())))
             o.check(weightedKl);
-        for (PolicyObjective sequenceLevel : List.of(PolicyObjective.CLIPPED.withSequenceRatio(true),
-                PolicyObjective.CLIPPED.withSequenceRatio(true).with(Cispo.defaults())))
-            Refusals.assertMessage("loss.klBiasCorrection: with sequenceRatio, TRL's weighted KL takes its gradient "
-                    + "through the sequence's ratio into every token, the kernel through each token's alone; choose "
-                    + "one", () -> sequenceLevel.check(weightedKl));
+        LossConfig shaped = weightedKl.toBuilder().entropyAdvBeta(0.4).build();
+        Refusals.assertMessage("loss.entropyAdvBeta: Entropy-Adv shapes the advantage by its size, and GSPO under "
+                + "loss.klBiasCorrection rides on the advantage (ReweightedPolicyGradient says why); choose one",
+                () -> gspo.check(shaped));
+        gspo.check(shaped.toBuilder().klBiasCorrection(false).build());
+        gspo.check(shaped.toBuilder().klCoef(0).build());
     }
 
     /**

@@ -234,6 +234,30 @@ class CurrentPolicyRowsTest {
         assertSameStepsOfLrsOrder(initial, a, b, grpo.learningRate());
     }
 
+    /**
+     * GSPO with TRL's KL weighted by the sequence's ratio: the trainer's rows carry the reference log-probs, and go to
+     * ratio 1 (PpoClipAtRatioOne). On-policy every ratio is 1 to within rounding, so it logs the KL of GSPO with the
+     * kernel's unweighted term; its step differs, as the weighted term's gradient through s_i adds each sequence's
+     * mean of w kl to every token's.
+     */
+    @Test
+    void gspoTakesTheKlWeightedByTheSequencesRatio() {
+        TrainConfig plain = TrainConfigs.withOverrides(TrainConfigs.withOverrides(TrainConfigs.preset("gspo"),
+                SHAPE.replace("\"miniBatches\": 2", "\"miniBatches\": 1")), "{\"loss\": {\"klCoef\": 0.5}}");
+        TrainConfig weighted = TrainConfigs.withOverrides(plain, "{\"loss\": {\"klBiasCorrection\": true}}");
+        TransformerPolicy reference = BaseModel.newPolicy(TrainConfigs.withOverrides(plain, "{\"seed\": 7}"));
+        TransformerPolicy a = BaseModel.newPolicy(plain), b = BaseModel.newPolicy(weighted);
+        StepMetrics ma = new Trainer(plain, a, reference).step(0), mb = new Trainer(weighted, b, reference).step(0);
+        assertTrue(ma.kl() > 1e-2, "a KL to compare: " + ma);
+        assertEquals(ma.kl(), mb.kl(), 1e-5 * ma.kl());
+        List<float[]> pa = parameters(a), pb = parameters(b);
+        double largest = 0;
+        for (int i = 0; i < pa.size(); ++i)
+            for (int j = 0; j < pa.get(i).length; ++j)
+                largest = Math.max(largest, Math.abs(pa.get(i)[j] - pb.get(i)[j]));
+        assertTrue(largest > plain.learningRate() / 10, "the steps differ by " + largest);
+    }
+
     @Test
     void entropyMaskingWithGspoIsRefused() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> TrainConfigs.withOverrides(
@@ -261,8 +285,8 @@ class CurrentPolicyRowsTest {
                 {"vespo", "{\"sequenceRatio\": true}", "sequenceRatio: VESPO has its own sequence-level ratio"},
                 {"vespo", "{\"cispo\": {\"minWeight\": 0, \"maxWeight\": 5}}", "vespo: cispo is set too"},
                 {"vespo", "{\"loss\": {\"entropyAdvBeta\": 0.4}}", "and VESPO rides on the advantage"},
-                {"gspo", "{\"loss\": {\"klCoef\": 0.04, \"klBiasCorrection\": true}}",
-                        "loss.klBiasCorrection: with sequenceRatio"},
+                {"gspo", "{\"loss\": {\"klCoef\": 0.04, \"klBiasCorrection\": true, \"entropyAdvBeta\": 0.4}}",
+                        "and GSPO under loss.klBiasCorrection rides on the advantage"},
                 {"kl-cov", "{\"offPolicyMaskThreshold\": 0.1}",
                         "offPolicyMaskThreshold: off-policy sequence masking with KL-Cov"},
                 {"cispo", "{\"cispo\": {\"maxWeight\": 0}}", "maxWeight: must be > 0, got 0.0"},
