@@ -263,9 +263,9 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
         if (atRatioOne) {
             double[] ratio = sequenceRatio ? ImportanceRatios.sequence(logp, old, mask, sequenceOf)
                     : ImportanceRatios.token(logp, old, mask);
+            boolean[] clamped = ImportanceRatios.clamped(logp, old, mask, sequenceRatio ? sequenceOf : null);
             if (surrogate == null) {  // GSPO under the weighted KL
-                RatioOneMetrics.Rows rows = PpoClipAtRatioOne.of(config, a, ratio,
-                        ImportanceRatios.clamped(logp, old, mask, sequenceOf), logp, old, weight, mask);
+                RatioOneMetrics.Rows rows = PpoClipAtRatioOne.of(config, a, ratio, clamped, logp, old, weight, mask);
                 correction = rows.correction();
                 a = rows.advantage();
                 clips = ZeroedRowClips.ppo(config, ratio);
@@ -291,9 +291,10 @@ public record PolicyObjective(boolean sequenceRatio, Double topEntropyQuantile, 
                         rolloutRatio);
                 a = sequenceWeighted.advantages(a, logp, old, mask, sequenceOf, rolloutRatio);
             }
+            correction = correction.plus(RatioOneMetrics.ratiosClamped(clamped));
             if (weightedKlAtRatioOne) {
-                RatioOneMetrics.Rows rows = RatioOneKlBiasCorrection.of(config, a, ratio, logp, old, refLogp, weight,
-                        mask, sequenceRatio ? sequenceOf : null);
+                RatioOneMetrics.Rows rows = RatioOneKlBiasCorrection.of(config, a, ratio, clamped, logp, refLogp,
+                        weight, mask, sequenceRatio ? sequenceOf : null);
                 correction = correction.plus(rows.correction());
                 a = rows.advantage();
             }

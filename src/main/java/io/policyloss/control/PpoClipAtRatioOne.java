@@ -1,7 +1,6 @@
 package io.policyloss.control;
 
 import io.policyloss.loss.LossConfig;
-import io.policyloss.loss.LossMetrics;
 
 /**
  * PPO's clipped loss (SPEC section 3) decided here and run by the kernel at ratio 1, as the surrogates are
@@ -40,8 +39,8 @@ final class PpoClipAtRatioOne {
 
     /**
      * Each counted row's advantage times the ratio its gradient takes (r, or 0 where clipped), and what the kernel's
-     * metrics miss at ratio 1: each row's loss, clips and clamp, and its ratio - 1 and oldLogp - logp. Padding rows
-     * keep their advantage.
+     * metrics miss at ratio 1 ({@link RatioOneMetrics}): each row's loss and clips, and its ratio - 1 and oldLogp -
+     * logp. Padding rows keep their advantage.
      *
      * @param ratio each row's ratio, the sequence's under GSPO ({@link ImportanceRatios#sequence})
      * @param clamped whether each row's log-ratio is clamped ({@link ImportanceRatios#clamped(float[], float[],
@@ -55,17 +54,14 @@ final class PpoClipAtRatioOne {
         RowArrays.sameLength(ratio, "ratio", mask.length, "mask");
         Branch[] branch = new Branch[mask.length];
         float[] out = advantage.clone();
-        double ratioClamped = 0;
         for (int i = 0; i < mask.length; ++i) {
             if (mask[i] == 0) continue;
             RowArrays.finite(advantage[i], "advantage", i);
             branch[i] = Branch.of(config, ratio[i], advantage[i], clamped[i]);
             out[i] = (float) (branch[i].weight() * advantage[i]);
-            if (clamped[i]) ratioClamped++;
         }
-        LossMetrics correction = RatioOneMetrics.correction(i -> branch[i].loss() + out[i], i -> branch[i].clips().low(),
-                i -> branch[i].clips().high(), i -> branch[i].clips().dual(), ratio, logp, oldLogp, weight, mask);
-        return new RatioOneMetrics.Rows(out, correction.plus(
-                new LossMetrics(0, 0, 0, 0, 0, 0, 0, ratioClamped, 0, 0, 0, 0)));
+        return new RatioOneMetrics.Rows(out, RatioOneMetrics.correction(i -> branch[i].loss() + out[i],
+                i -> branch[i].clips().low(), i -> branch[i].clips().high(), i -> branch[i].clips().dual(), ratio, logp,
+                oldLogp, weight, mask));
     }
 }

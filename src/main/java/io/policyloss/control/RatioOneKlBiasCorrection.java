@@ -62,16 +62,16 @@ final class RatioOneKlBiasCorrection {
      * clamped: it takes no gradient, as in the kernel), less the kernel's kl_t + dkl_t/dlogp_t.
      *
      * @param ratio each row's ratio ({@link ImportanceRatios#token} or {@link ImportanceRatios#sequence})
-     * @param oldLogp the old log-probs as they came, before the rows were moved to ratio 1
+     * @param clamped whether each row's ratio is clamped ({@link ImportanceRatios#clamped(float[], float[], float[],
+     *     int[])}, with the same sequenceOf)
      * @param weight the kernel's aggregation weights; above 0 on every counted row with sequenceOf
      * @param sequenceOf each row's sequence where the ratio is its sequence's; null where it is each token's own
      */
-    static RatioOneMetrics.Rows of(LossConfig config, float[] advantage, double[] ratio, float[] logp, float[] oldLogp,
-            float[] refLogp, float[] weight, float[] mask, int[] sequenceOf) {
+    static RatioOneMetrics.Rows of(LossConfig config, float[] advantage, double[] ratio, boolean[] clamped,
+            float[] logp, float[] refLogp, float[] weight, float[] mask, int[] sequenceOf) {
         RowArrays.sameLength(ratio, "ratio", mask.length, "mask");
         RowArrays.sameLength(weight, "weight", mask.length, "mask");
-        RowArrays.finiteWhereCounted(mask, new String[] {"advantage", "refLogp"}, advantage, refLogp);
-        boolean[] clamped = ImportanceRatios.clamped(logp, oldLogp, mask, sequenceOf);
+        RowArrays.finiteWhereCounted(mask, new String[] {"advantage", "logp", "refLogp"}, advantage, logp, refLogp);
         Term[] term = new Term[mask.length];
         // Each sequence's sum of w_u kl_u and its counted rows; with token ratios, each row is its own sequence.
         double[] weightedKl = null, tokens = null;

@@ -8,13 +8,25 @@ import java.util.function.IntToDoubleFunction;
  * What the kernel's metrics miss on the counted rows it ran at ratio 1 ({@link ReweightedPolicyGradient},
  * {@link KlCov}): it saw r = 1, no clip, old_logp - logp = 0 and the pg loss -A' for the advantage A' it was given.
  * The correction, added to that call's metrics ({@link LossMetrics#plus}), puts back each row's ratio - 1, its
- * oldLogp - logp, the surrogate's clipped counts, and weight times (its own token loss + A').
+ * oldLogp - logp, the surrogate's clipped counts, and weight times (its own token loss + A'); the ratios clamped come
+ * from {@link #ratiosClamped}.
  */
 final class RatioOneMetrics {
     private RatioOneMetrics() {}
 
     /** Rows moved to ratio 1 in one pass: the advantages the kernel is given, and what its metrics miss with them. */
     record Rows(float[] advantage, LossMetrics correction) {}
+
+    /**
+     * The counted rows whose log-ratio the objective's own ratio clamps to [-20, 20] ({@link
+     * ImportanceRatios#clamped(float[], float[], float[], int[])}), which the kernel counts (its ratio-clamped sum)
+     * where it computes the ratio, and at ratio 1 does not.
+     */
+    static LossMetrics ratiosClamped(boolean[] clamped) {
+        double count = 0;
+        for (boolean c : clamped) count += c ? 1 : 0;
+        return new LossMetrics(0, 0, 0, 0, 0, 0, 0, count, 0, 0, 0, 0);
+    }
 
     /**
      * The correction; ratio, logp and oldLogp as before the kernel's rows were moved to ratio 1, weight the kernel's
