@@ -116,7 +116,7 @@ public final class GrpoAdvantages {
     }
 
     /** The unbiased sample std of x[from, from + n); 0 for one value (torch gives NaN; TRL's groups of 1 give 0). */
-    private static double std(float[] x, int from, int n) {
+    static double std(float[] x, int from, int n) {
         if (n < 2) return 0;
         double mean = mean(x, from, n), var = 0;
         for (int i = from; i < from + n; ++i) var += (x[i] - mean) * (x[i] - mean);

@@ -1,6 +1,7 @@
 package io.policyloss.rl;
 
 import io.policyloss.control.AdaptiveEntropyBonus;
+import io.policyloss.control.AdvantageEstimator;
 import io.policyloss.control.AentCoefficient;
 import io.policyloss.control.Cispo;
 import io.policyloss.control.ClipCov;
@@ -41,7 +42,10 @@ import java.util.Objects;
  * @param rolloutTemperature the GRPO rollouts' sampling temperature (the loss uses the same)
  * @param loss the fused loss; for AEnt its clampedEntropyCoef is the coefficient's start and is then adapted
  * @param aggregation how token losses are weighted (SPEC section 6)
- * @param stdNormalization GRPO divides advantages by the group's std (false: Dr. GRPO)
+ * @param stdNormalization GRPO divides advantages by the group's std (false: Dr. GRPO); so does GRPO_PASS_K
+ * @param advantageEstimator how each response's advantage comes from the rewards (verl's adv_estimator: GRPO, RLOO,
+ *     OPO, GRPO_PASS_K, REINFORCE_PLUS_PLUS_BASELINE); null is GRPO, as in the configs of runs written before the
+ *     field was
  * @param gpgBiasCorrection GPG's correction (TRL's GPGTrainer): the GRPO rows' weights divided by the fraction of
  *     the step's groups whose advantages differ ({@link Gpg#lossScale}), so that groups of one reward, which carry no
  *     gradient, no longer shrink the update; with no KL or entropy term, which it would scale too
@@ -75,10 +79,10 @@ import java.util.Objects;
 public record TrainConfig(String name, TaskConfig task, ModelConfig model, long seed, WarmStartConfig warmStart,
         int steps, int promptsPerStep, int groupSize, int miniBatches, double learningRate, double weightDecay,
         double gradClip, double rolloutTemperature, LossConfig loss, AggregationMode aggregation,
-        boolean stdNormalization, boolean gpgBiasCorrection, boolean randomReward, AepoConfig aepo,
-        AentCoefficient aent, AdaptiveEntropyBonus adaptiveEntropy, boolean sequenceRatio, Double topEntropyQuantile,
-        ClipCov clipCov, Cispo cispo, Sapo sapo, KlCov klCov, Gmpo gmpo, Vespo vespo, Dppo dppo,
-        Double offPolicyMaskThreshold, EvalConfig eval, int checkpointEvery) {
+        boolean stdNormalization, AdvantageEstimator advantageEstimator, boolean gpgBiasCorrection,
+        boolean randomReward, AepoConfig aepo, AentCoefficient aent, AdaptiveEntropyBonus adaptiveEntropy,
+        boolean sequenceRatio, Double topEntropyQuantile, ClipCov clipCov, Cispo cispo, Sapo sapo, KlCov klCov,
+        Gmpo gmpo, Vespo vespo, Dppo dppo, Double offPolicyMaskThreshold, EvalConfig eval, int checkpointEvery) {
     public TrainConfig {
         if (name == null || name.isBlank() || !name.matches("[A-Za-z0-9._-]+"))
             throw new IllegalArgumentException("name: must be letters, digits, '.', '_' or '-', got \"" + name + "\"");
@@ -87,6 +91,7 @@ public record TrainConfig(String name, TaskConfig task, ModelConfig model, long 
         Objects.requireNonNull(warmStart, "warmStart");
         Objects.requireNonNull(loss, "loss");
         Objects.requireNonNull(aggregation, "aggregation");
+        if (advantageEstimator == null) advantageEstimator = AdvantageEstimator.GRPO;
         Objects.requireNonNull(eval, "eval");
         atLeast(steps, 0, "steps");
         atLeast(promptsPerStep, 1, "promptsPerStep");

@@ -3,6 +3,7 @@ package io.policyloss.rl;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.policyloss.control.AdvantageEstimator;
 import io.policyloss.loss.AggregationMode;
 import io.policyloss.loss.ConfigIO;
 import io.policyloss.loss.LossConfig;
@@ -67,6 +68,11 @@ public final class TrainConfigs {
             // for; one update a step, on-policy, as the paper's (TRL's num_iterations 1), where GRPO's clip is inert.
             Map.entry("gpg", "{\"cispo\": {\"minWeight\": 1, \"maxWeight\": 1}, \"stdNormalization\": false,"
                     + " \"gpgBiasCorrection\": true, \"aggregation\": \"SEQ_MEAN_TOKEN_MEAN\", \"miniBatches\": 1}"),
+            // verl's other outcome advantage estimators (algorithm.adv_estimator), on GRPO's loss.
+            Map.entry("rloo", "{\"advantageEstimator\": \"RLOO\"}"),
+            Map.entry("opo", "{\"advantageEstimator\": \"OPO\"}"),
+            Map.entry("grpo-pass-k", "{\"advantageEstimator\": \"GRPO_PASS_K\"}"),
+            Map.entry("reinforce-plus-plus-baseline", "{\"advantageEstimator\": \"REINFORCE_PLUS_PLUS_BASELINE\"}"),
             Map.entry("constant-clamped-entropy", "{\"loss\": {\"clampP\": 0.5, \"clampedEntropyCoef\": 0.05}}"),
             Map.entry("random-reward", "{\"randomReward\": true}"),
             Map.entry("random-reward-clip-low", "{\"randomReward\": true, \"loss\": {\"epsLow\": 0.1}}"),
@@ -86,8 +92,8 @@ public final class TrainConfigs {
     static TrainConfig base() {
         return new TrainConfig("grpo", new TaskConfig("digit-sum", 4), ModelConfig.small(), 1,
                 new WarmStartConfig(200, 64, 3e-3), 100, 16, 8, 4, 1e-3, 0, 1.0, 1.0, LossConfig.defaults(),
-                AggregationMode.TOKEN_MEAN, true, false, false, null, null, null, false, null, null, null, null, null,
-                null, null, null, null, new EvalConfig(64, 16, List.of(1, 4, 16), 1.0), 20);
+                AggregationMode.TOKEN_MEAN, true, AdvantageEstimator.GRPO, false, false, null, null, null, false, null,
+                null, null, null, null, null, null, null, null, new EvalConfig(64, 16, List.of(1, 4, 16), 1.0), 20);
     }
 
     public static TrainConfig preset(String name) {

@@ -1,9 +1,9 @@
 package io.policyloss.rl;
 
 import io.policyloss.control.AdaptiveEntropyBonus;
+import io.policyloss.control.AdvantageEstimator;
 import io.policyloss.control.AentCoefficient;
 import io.policyloss.control.Gpg;
-import io.policyloss.control.GrpoAdvantages;
 import io.policyloss.control.ObjectiveMetrics;
 import io.policyloss.loss.AggregationWeights;
 import io.policyloss.loss.FusedLoss;
@@ -141,7 +141,8 @@ public final class Trainer {
         float[] correct = correctness(grpo, problems, g);
         float[] rewards = config.randomReward() ? coins(correct.length, Seeds.random(config.seed(), COINS, step, rank))
                 : correct;
-        float[] advantages = GrpoAdvantages.compute(rewards, g, config.stdNormalization());
+        float[] advantages = advantages(config.advantageEstimator(), rewards, grpo.lengths(), g,
+                config.stdNormalization(), ranks);
         // Once per batch, as TRL: the share of every rank's groups.
         double grpoScale = config.gpgBiasCorrection() ? Gpg.lossScale(gathered(advantages), g) : 1;
 
@@ -216,6 +217,30 @@ public final class Trainer {
                 lossConfig.clampedEntropyCoef(),
                 trained.loss() / config.miniBatches(), trained.meanKl(), trained.approxKl(), counts[0] / counts[1],
                 (int) counts[2], (System.nanoTime() - start) / 1e9);
+    }
+
+    /**
+     * Each of this rank's responses' advantage by the estimator; REINFORCE++-baseline's whitening is over every rank's
+     * tokens, as verl's batch holds them, so it takes this rank's part of the whole batch's (ranks null: one process).
+     */
+    static float[] advantages(AdvantageEstimator estimator, float[] rewards, int[] lengths, int groupSize,
+            boolean divideByStd, Ranks ranks) {
+        if (ranks == null || estimator != AdvantageEstimator.REINFORCE_PLUS_PLUS_BASELINE)
+            return estimator.advantages(rewards, groupSize, lengths, divideByStd);
+        // Whole groups on each rank, so that the gathered batch's groups are the ranks' own; the lengths as floats
+        // (exact: a response has far fewer than 2^24 tokens), and where this rank's responses start among every rank's.
+        if (groupSize < 1 || rewards.length % groupSize != 0 || lengths.length != rewards.length)
+            throw new IllegalArgumentException("rewards: rank " + ranks.rank() + " has " + rewards.length
+                    + " rewards and " + lengths.length + " lengths, where whole groups of " + groupSize + " are due");
+        float[] local = new float[lengths.length];
+        for (int i = 0; i < local.length; ++i) local[i] = lengths[i];
+        float[] allLengths = ranks.gather(local), counts = ranks.gather(new float[] {rewards.length});
+        int[] all = new int[allLengths.length];
+        for (int i = 0; i < all.length; ++i) all[i] = (int) allLengths[i];
+        int from = 0;
+        for (int r = 0; r < ranks.rank(); ++r) from += (int) counts[r];
+        float[] whole = estimator.advantages(ranks.gather(rewards), groupSize, all, divideByStd);
+        return Arrays.copyOfRange(whole, from, from + rewards.length);
     }
 
     /** Every rank's rows, in rank order (this one's alone in one process). */

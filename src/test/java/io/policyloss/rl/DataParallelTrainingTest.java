@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.policyloss.control.AdvantageEstimator;
 import io.policyloss.torch.CurrentPolicyLossAcrossRanksTest;
 import io.policyloss.torch.LoopbackRanks;
 import io.policyloss.torch.ModelConfig;
@@ -18,8 +19,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
+import java.util.Random;
 import org.bytedeco.pytorch.TensorVector;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -65,6 +68,34 @@ class DataParallelTrainingTest {
             assertEquals(ranks.get(0).metrics, ranks.get(1).metrics, c.name() + ": one batch's metrics on both");
             assertParametersEqual(ranks.get(0).parameters, ranks.get(1).parameters, c.name());
             assertFalse(ranks.get(0).metrics.equals(train(c, null).metrics), c.name() + ": rank 1 drew its own");
+        }
+    }
+
+    /**
+     * REINFORCE++-baseline whitens over every rank's tokens: over three ranks holding 2, 1 and 3 groups of a batch,
+     * each rank's advantages are the whole batch's at its rows, where each rank's own whitening would differ. The
+     * group estimators (GRPO's here) read each rank's groups alone, the same either way.
+     */
+    @Test
+    void reinforcePlusPlusBaselineWhitensOverEveryRanksTokens() throws Exception {
+        int g = 4;
+        int[] from = {0, 2 * g, 3 * g, 6 * g};  // each rank's first row
+        float[] rewards = new float[6 * g];
+        int[] lengths = new int[rewards.length];
+        Random random = new Random(5);
+        for (int i = 0; i < rewards.length; ++i) {
+            rewards[i] = random.nextInt(2);
+            lengths[i] = 1 + random.nextInt(9);
+        }
+        for (AdvantageEstimator e : new AdvantageEstimator[] {AdvantageEstimator.REINFORCE_PLUS_PLUS_BASELINE,
+                AdvantageEstimator.GRPO}) {
+            float[] whole = e.advantages(rewards, g, lengths, true);
+            List<float[]> parts = LoopbackRanks.run(dir, from.length - 1, r -> Trainer.advantages(e,
+                    Arrays.copyOfRange(rewards, from[r.rank()], from[r.rank() + 1]),
+                    Arrays.copyOfRange(lengths, from[r.rank()], from[r.rank() + 1]), g, true, r));
+            for (int rank = 0; rank < from.length - 1; ++rank)
+                assertArrayEquals(Arrays.copyOfRange(whole, from[rank], from[rank + 1]), parts.get(rank),
+                        e + " on rank " + rank);
         }
     }
 

@@ -4,6 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.policyloss.control.AdvantageEstimator;
 import io.policyloss.control.Cispo;
 import io.policyloss.loss.ConfigIO;
 import java.nio.file.Files;
@@ -26,6 +29,16 @@ class TrainConfigTest {
             ConfigIO.write(file, c);
             assertEquals(c, TrainConfigs.read(file), name + " through a file");
         }
+    }
+
+    /** A run's config.json written before advantageEstimator was a field resumes as the GRPO it trained. */
+    @Test
+    void aConfigWithoutTheEstimatorIsGrpos() throws Exception {
+        TrainConfig dapo = TrainConfigs.preset("dapo");
+        ObjectNode tree = (ObjectNode) new ObjectMapper().readTree(ConfigIO.toJson(dapo));
+        tree.remove("advantageEstimator");
+        assertEquals(dapo, ConfigIO.fromJson(tree.toString(), TrainConfig.class));
+        assertEquals(AdvantageEstimator.GRPO, dapo.advantageEstimator());
     }
 
     @Test

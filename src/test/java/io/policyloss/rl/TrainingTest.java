@@ -78,6 +78,29 @@ class TrainingTest {
     }
 
     /**
+     * The trainer takes each response's advantage from the run's estimator, over the tokens its loss counts. On-policy,
+     * one update a step and a token mean, the loss is -(sum over responses of |o| A) / (sum of |o|): 0 for OPO, whose
+     * baseline is each group's length-weighted mean reward, and for REINFORCE++-baseline, whitened over the tokens;
+     * RLOO's is G / (G - 1) times Dr. GRPO's (GRPO without the std's division), from the same rollouts.
+     */
+    @Test
+    void theEstimatorsAdvantagesReachTheLoss() {
+        String onPolicy = TINY_SHAPE.replace("\"miniBatches\": 2", "\"miniBatches\": 1");
+        double[] loss = new double[4];
+        String[] presets = {"dr-grpo", "rloo", "opo", "reinforce-plus-plus-baseline"};
+        for (int k = 0; k < presets.length; ++k) {
+            // Dr. GRPO's rows weighed as the others', by a token mean; coin-flip rewards for an untrained model.
+            TrainConfig c = TrainConfigs.withOverrides(TrainConfigs.withOverrides(TrainConfigs.preset(presets[k]),
+                    onPolicy), "{\"aggregation\": \"TOKEN_MEAN\", \"randomReward\": true}");
+            loss[k] = new Trainer(c, BaseModel.newPolicy(c), null).step(0).loss();
+        }
+        assertTrue(Math.abs(loss[0]) > 1e-3, "a loss to compare: " + loss[0]);
+        assertEquals(4.0 / 3 * loss[0], loss[1], 1e-5 * Math.abs(loss[0]), "RLOO");
+        assertEquals(0, loss[2], 1e-6, "OPO");
+        assertEquals(0, loss[3], 1e-6, "REINFORCE++-baseline");
+    }
+
+    /**
      * GPG's correction divides the GRPO rows' loss by the share of the step's groups whose advantages differ: the same
      * step without it, from the same policy and rollouts, has the loss times that share, v / G for v of G groups.
      */
