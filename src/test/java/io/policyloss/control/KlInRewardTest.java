@@ -1,0 +1,94 @@
+package io.policyloss.control;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.policyloss.loss.KlEstimator;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * The KL penalty in the reward against verl's {@code kl_penalty} written out per token ({@code kl}: old - ref,
+ * {@code abs}, {@code mse}: (old - ref)^2 / 2, {@code low_var_kl}: e^(ref - old) - (ref - old) - 1 within [-10, 10])
+ * and its adaptive controller's rule.
+ */
+class KlInRewardTest {
+    @ParameterizedTest
+    @EnumSource(KlEstimator.class)
+    void eachRewardLosesItsTokensKl(KlEstimator estimator) {
+        Random random = new Random(8);
+        int responses = 6, length = 5, rows = responses * length;
+        float[] rewards = new float[responses], oldLogp = new float[rows], refLogp = new float[rows],
+                mask = new float[rows];
+        int[] sequenceOf = new int[rows];
+        for (int s = 0; s < responses; ++s) rewards[s] = random.nextInt(2);
+        for (int i = 0; i < rows; ++i) {
+            sequenceOf[i] = i / length;
+            // Response 4 has no token; the others' last rows are padding, their log-probs never read.
+            mask[i] = sequenceOf[i] == 4 || i % length == length - 1 ? 0 : 1;
+            oldLogp[i] = mask[i] == 0 ? Float.NaN : (float) (-2 * random.nextDouble());
+            refLogp[i] = mask[i] == 0 ? Float.NaN : oldLogp[i] + (float) (i % 9 == 0 ? -12 : random.nextGaussian());
+        }
+        double beta = 0.05;
+        KlInReward.Penalized got = KlInReward.fixed(beta, estimator).penalize(rewards, oldLogp, refLogp, mask,
+                sequenceOf);
+        double meanOfMeans = 0;
+        int clamped = 0;
+        for (int s = 0; s < responses; ++s) {
+            double sum = 0;
+            int tokens = 0;
+            for (int i = s * length; i < (s + 1) * length; ++i) {
+                if (mask[i] == 0) continue;
+                double d = (double) oldLogp[i] - refLogp[i], kl = switch (estimator) {
+                    case K1, K1_PLUS -> d;
+                    case ABS -> Math.abs(d);
+                    case K2 -> d * d / 2;
+                    case K3, K3_PLUS -> Math.min(Math.max(Math.exp(-d) + d - 1, -10), 10);
+                };
+                clamped += kl == 10 ? 1 : 0;
+                sum += kl;
+                tokens++;
+            }
+            assertEquals(rewards[s] - beta * sum, got.rewards()[s], 1e-6, estimator + ": response " + s);
+            meanOfMeans += tokens == 0 ? 0 : sum / tokens;
+        }
+        assertEquals(meanOfMeans / responses, got.meanKl(), 1e-9, estimator + ": the mean KL");
+        if (estimator.name().startsWith("K3")) assertTrue(clamped > 0, "a clamped k3");
+    }
+
+    /** Ziegler et al.'s rule, verl's AdaptiveKLController: beta (1 + clip(kl / target - 1, -0.2, 0.2) n / horizon). */
+    @Test
+    void theAdaptiveCoefficientMovesTowardItsTarget() {
+        KlInReward c = new KlInReward(0.1, KlEstimator.K1, 0.05, 1000);
+        double[][] cases = {{0.06, 0.1 * (1 + 0.2 * 64 / 1000.0)}, {1.0, 0.1 * (1 + 0.2 * 64 / 1000.0)},
+            {0.045, 0.1 * (1 - 0.1 * 64 / 1000.0)}, {0.0, 0.1 * (1 - 0.2 * 64 / 1000.0)}, {0.05, 0.1}};
+        for (double[] kl : cases)
+            assertEquals(kl[1], c.update(kl[0], 64).coefficient(), 1e-15, "KL " + kl[0]);
+        KlInReward fixed = KlInReward.fixed(0.1, KlEstimator.K3);
+        assertSame(fixed, fixed.update(3, 64));
+    }
+
+    @Test
+    void refusesWhatItCannotControl() {
+        Refusals.assertMessage("coefficient: must be finite and >= 0, got -0.1",
+                () -> KlInReward.fixed(-0.1, KlEstimator.K1));
+        Refusals.assertMessage("targetKl: must be finite and > 0, or null for a fixed coefficient, got 0.0",
+                () -> new KlInReward(0.1, KlEstimator.K1, 0.0, 10));
+        Refusals.assertMessage("horizon: must be >= 1, got 0", () -> new KlInReward(0.1, KlEstimator.K1, 0.1, 0));
+        Refusals.assertMessage("responses: must be in [0, 5 horizons] (50), got 51",
+                () -> new KlInReward(0.1, KlEstimator.K1, 0.1, 10).update(0, 51));
+        Refusals.assertMessage("kl: must not be NaN",
+                () -> new KlInReward(0.1, KlEstimator.K1, 0.1, 10).update(Double.NaN, 1));
+        KlInReward k = KlInReward.fixed(0.1, KlEstimator.K1);
+        float[] one = {0}, mask = {1, 1};
+        Refusals.assertMessage("refLogp: row 1: must be finite, got NaN", () -> k.penalize(one, new float[2],
+                new float[] {0, Float.NaN}, mask, new int[] {0, 0}));
+        Refusals.assertMessage("sequenceOf: names response 1, rewards has 1", () -> k.penalize(one, new float[2],
+                new float[2], mask, new int[] {0, 1}));
+        Refusals.assertMessage("rewards: row 0: must be finite, got Infinity", () -> k.penalize(
+                new float[] {Float.POSITIVE_INFINITY}, new float[2], new float[2], mask, new int[] {0, 0}));
+    }
+}
