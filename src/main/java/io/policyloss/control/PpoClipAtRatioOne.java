@@ -18,7 +18,10 @@ import io.policyloss.loss.LossConfig;
 final class PpoClipAtRatioOne {
     private PpoClipAtRatioOne() {}
 
-    /** One row's loss -A' r or -A' clip(r), the dual clip's -A' c, or its value where the ratio is clamped. */
+    /**
+     * One row under PPO's clip: its loss (-A r, -A clip(r), or the dual clip's -A c), the ratio its gradient takes (r
+     * on the unclipped branch where the log-ratio is not clamped, else 0) and its clip counts.
+     */
     private record Branch(double loss, double weight, ZeroedRowClips.RowClips clips) {
         static Branch of(LossConfig config, double ratio, double advantage, boolean clamped) {
             float a = (float) advantage, r = (float) ratio;
