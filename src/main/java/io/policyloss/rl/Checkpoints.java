@@ -1,6 +1,7 @@
 package io.policyloss.rl;
 
 import io.policyloss.control.AdaptiveEntropyBonus;
+import io.policyloss.control.KlInReward;
 import io.policyloss.loss.ConfigIO;
 import io.policyloss.torch.LibtorchErrors;
 import java.io.IOException;
@@ -23,10 +24,12 @@ import org.bytedeco.pytorch.OutputArchive;
  */
 public final class Checkpoints {
     /**
-     * What the trainer needs besides weights and optimizer state: the next step, AEnt's coefficient and TRL's adaptive
-     * entropy bonus (null without them; a checkpoint from before the bonus reads null).
+     * What the trainer needs besides weights and optimizer state: the next step, AEnt's coefficient, TRL's adaptive
+     * entropy bonus and the KL penalty in the reward, whose coefficient may adapt (null without them; a checkpoint from
+     * before a field reads null).
      */
-    public record State(int nextStep, Double aentLambda, AdaptiveEntropyBonus adaptiveEntropy) {}
+    public record State(int nextStep, Double aentLambda, AdaptiveEntropyBonus adaptiveEntropy,
+            KlInReward klInReward) {}
 
     private final Path folder;
 

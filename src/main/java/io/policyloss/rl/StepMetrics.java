@@ -25,6 +25,10 @@ package io.policyloss.rl;
  * @param clampedEntropyCoefficient lambda_C this step: AEnt's adaptive coefficient, or the config's constant
  * @param loss the mean over the step's updates of L
  * @param kl mean KL to the reference (0 without one)
+ * @param rewardKl with the KL penalty in the reward, the GRPO responses' mean of their tokens' mean estimate,
+ *     verl's {@code actor/reward_kl_penalty}; 0 without it
+ * @param rewardKlCoefficient the penalty's coefficient this step, verl's {@code actor/reward_kl_penalty_coeff}; 0
+ *     without it
  * @param approxKl mean old_logp - logp over the updates' rows
  * @param responseLength mean response length in tokens, end-of-sequence included
  * @param positives AEPO's REINFORCE samples this step
@@ -33,12 +37,13 @@ package io.policyloss.rl;
 public record StepMetrics(int step, double reward, double accuracy, double entropy, double clampedEntropy,
         double clipLowFraction, double clipHighFraction, double dualClipFraction, double sequenceClipLowFraction,
         double sequenceClipHighFraction, double clipCovFraction, double temperature, double entropyCoefficient,
-        double clampedEntropyCoefficient, double loss, double kl, double approxKl, double responseLength, int positives,
-        double seconds) {
+        double clampedEntropyCoefficient, double loss, double kl, double rewardKl, double rewardKlCoefficient,
+        double approxKl, double responseLength, int positives, double seconds) {
     /** The same metrics with the wall time zeroed: what two runs of one config must agree on. */
     public StepMetrics withoutSeconds() {
         return new StepMetrics(step, reward, accuracy, entropy, clampedEntropy, clipLowFraction, clipHighFraction,
                 dualClipFraction, sequenceClipLowFraction, sequenceClipHighFraction, clipCovFraction, temperature,
-                entropyCoefficient, clampedEntropyCoefficient, loss, kl, approxKl, responseLength, positives, 0);
+                entropyCoefficient, clampedEntropyCoefficient, loss, kl, rewardKl, rewardKlCoefficient, approxKl,
+                responseLength, positives, 0);
     }
 }

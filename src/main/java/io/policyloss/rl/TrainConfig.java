@@ -9,6 +9,7 @@ import io.policyloss.control.Dppo;
 import io.policyloss.control.Gmpo;
 import io.policyloss.control.Gpg;
 import io.policyloss.control.KlCov;
+import io.policyloss.control.KlInReward;
 import io.policyloss.control.PolicyObjective;
 import io.policyloss.control.Sapo;
 import io.policyloss.control.Surrogate;
@@ -46,6 +47,9 @@ import java.util.Objects;
  * @param advantageEstimator how each response's advantage comes from the rewards (verl's adv_estimator: GRPO, RLOO,
  *     OPO, GRPO_PASS_K, REINFORCE_PLUS_PLUS_BASELINE); null is GRPO, as in the configs of runs written before the
  *     field was
+ * @param klInReward verl's KL penalty in the reward (use_kl_in_reward, kl_ctrl; TRL's RLOO's beta): each GRPO
+ *     response's reward less its coefficient times its tokens' summed KL(old || ref) estimate, before the advantages,
+ *     the coefficient fixed or adaptive ({@link KlInReward}); the reference is the base model; or null
  * @param gpgBiasCorrection GPG's correction (TRL's GPGTrainer): the GRPO rows' weights divided by the fraction of
  *     the step's groups whose advantages differ ({@link Gpg#lossScale}), so that groups of one reward, which carry no
  *     gradient, no longer shrink the update; with no KL or entropy term, which it would scale too
@@ -79,10 +83,11 @@ import java.util.Objects;
 public record TrainConfig(String name, TaskConfig task, ModelConfig model, long seed, WarmStartConfig warmStart,
         int steps, int promptsPerStep, int groupSize, int miniBatches, double learningRate, double weightDecay,
         double gradClip, double rolloutTemperature, LossConfig loss, AggregationMode aggregation,
-        boolean stdNormalization, AdvantageEstimator advantageEstimator, boolean gpgBiasCorrection,
-        boolean randomReward, AepoConfig aepo, AentCoefficient aent, AdaptiveEntropyBonus adaptiveEntropy,
-        boolean sequenceRatio, Double topEntropyQuantile, ClipCov clipCov, Cispo cispo, Sapo sapo, KlCov klCov,
-        Gmpo gmpo, Vespo vespo, Dppo dppo, Double offPolicyMaskThreshold, EvalConfig eval, int checkpointEvery) {
+        boolean stdNormalization, AdvantageEstimator advantageEstimator, KlInReward klInReward,
+        boolean gpgBiasCorrection, boolean randomReward, AepoConfig aepo, AentCoefficient aent,
+        AdaptiveEntropyBonus adaptiveEntropy, boolean sequenceRatio, Double topEntropyQuantile, ClipCov clipCov,
+        Cispo cispo, Sapo sapo, KlCov klCov, Gmpo gmpo, Vespo vespo, Dppo dppo, Double offPolicyMaskThreshold,
+        EvalConfig eval, int checkpointEvery) {
     public TrainConfig {
         if (name == null || name.isBlank() || !name.matches("[A-Za-z0-9._-]+"))
             throw new IllegalArgumentException("name: must be letters, digits, '.', '_' or '-', got \"" + name + "\"");
@@ -117,6 +122,11 @@ public record TrainConfig(String name, TaskConfig task, ModelConfig model, long 
         if (t.promptLength() + t.maxResponseLength() - 1 > model.context())
             throw new IllegalArgumentException("model.context: " + model.context() + " is shorter than the task's "
                     + "prompt + response - 1 = " + (t.promptLength() + t.maxResponseLength() - 1));
+    }
+
+    /** Whether a step reads the reference's log-probs: the loss's KL term, or the KL penalty in the reward. */
+    public boolean needsReference() {
+        return loss.klCoef() != 0 || klInReward != null;
     }
 
     /** The policy loss of the GRPO rows that sequenceRatio, topEntropyQuantile and the eight after it choose. */

@@ -4,6 +4,7 @@ import io.policyloss.control.AdaptiveEntropyBonus;
 import io.policyloss.control.AdvantageEstimator;
 import io.policyloss.control.AentCoefficient;
 import io.policyloss.control.Gpg;
+import io.policyloss.control.KlInReward;
 import io.policyloss.control.ObjectiveMetrics;
 import io.policyloss.loss.AggregationWeights;
 import io.policyloss.loss.FusedLoss;
@@ -52,10 +53,12 @@ public final class Trainer {
     private final Ranks ranks;  // null: one process
     private AentCoefficient aent;
     private AdaptiveEntropyBonus adaptiveEntropy;
+    private KlInReward klInReward;
 
     /**
      * @param policy the policy to train, holding the base model's weights (or a checkpoint's)
-     * @param reference the frozen base model for the KL term, or null when loss.klCoef is 0
+     * @param reference the frozen base model for the KL term and the KL in the reward, or null without either
+     *     ({@link TrainConfig#needsReference})
      */
     public Trainer(TrainConfig config, TransformerPolicy policy, TransformerPolicy reference) {
         this(config, policy, reference, null);
@@ -66,7 +69,7 @@ public final class Trainer {
      * {@link #step} with the same steps: every step's collectives meet there.
      *
      * @param policy the policy to train, holding the base model's weights (or a checkpoint's)
-     * @param reference the frozen base model for the KL term, or null when loss.klCoef is 0
+     * @param reference the frozen base model for the KL term and the KL in the reward, or null without either
      */
     public Trainer(TrainConfig config, TransformerPolicy policy, TransformerPolicy reference, Ranks ranks) {
         if (ranks != null && config.promptsPerStep() % ranks.size() != 0)
@@ -77,8 +80,8 @@ public final class Trainer {
         this.task = config.task().create();
         this.policy = policy;
         this.reference = reference;
-        if (config.loss().klCoef() != 0 && reference == null)
-            throw new IllegalArgumentException("reference: needed when loss.klCoef != 0");
+        if (config.needsReference() && reference == null)
+            throw new IllegalArgumentException("reference: needed when loss.klCoef != 0 or with klInReward");
         AdamWOptions options = new AdamWOptions(config.learningRate());
         options.weight_decay().put(config.weightDecay());
         optimizer = new AdamW(policy.parameters(), options);
@@ -87,6 +90,17 @@ public final class Trainer {
                 .clampMode(config.loss().clampMode()).build());
         aent = config.aent();
         adaptiveEntropy = config.adaptiveEntropy();
+        klInReward = config.klInReward();
+    }
+
+    /** The KL penalty in the reward as it stands, its coefficient the next step's (null without one). */
+    public KlInReward klInReward() {
+        return klInReward;
+    }
+
+    /** Restores the KL penalty's controller (a resumed run's). */
+    public void klInReward(KlInReward state) {
+        klInReward = state;
     }
 
     public AdamW optimizer() {
@@ -141,12 +155,29 @@ public final class Trainer {
         float[] correct = correctness(grpo, problems, g);
         float[] rewards = config.randomReward() ? coins(correct.length, Seeds.random(config.seed(), COINS, step, rank))
                 : correct;
-        float[] advantages = advantages(config.advantageEstimator(), rewards, grpo.lengths(), g,
+        TorchFusedLoss.RowOutputs old = evaluate(policy, grpo, rolloutT);
+        float[] grpoRefLogp = config.needsReference() ? Tensors.toFloats(evaluate(reference, grpo, rolloutT).logp())
+                : null;
+        // verl's KL in the reward: the responses' scores less the penalty, its coefficient then updated by the whole
+        // batch's mean KL over its responses.
+        float[] scores = rewards;
+        double rewardKl = 0, rewardKlCoefficient = 0;
+        if (klInReward != null) {
+            int[] sequenceOf = new int[grpo.rows()];
+            for (int i = 0; i < sequenceOf.length; ++i) sequenceOf[i] = i / grpo.responseLength();
+            KlInReward.Penalized penalized = klInReward.penalize(rewards, Tensors.toFloats(old.logp()), grpoRefLogp,
+                    grpo.mask(), sequenceOf);
+            scores = penalized.rewards();
+            double[] kl = summed(penalized.meanKl() * rewards.length, rewards.length);
+            rewardKl = kl[0] / kl[1];
+            rewardKlCoefficient = klInReward.coefficient();
+            klInReward = klInReward.update(rewardKl, (long) kl[1]);
+        }
+        float[] advantages = advantages(config.advantageEstimator(), scores, grpo.lengths(), g,
                 config.stdNormalization(), ranks);
         // Once per batch, as TRL: the share of every rank's groups.
         double grpoScale = config.gpgBiasCorrection() ? Gpg.lossScale(gathered(advantages), g) : 1;
 
-        TorchFusedLoss.RowOutputs old = evaluate(policy, grpo, rolloutT);
         LossMetrics entropyAtOne = summed(rolloutT == 1f ? old.metrics() : evaluate(policy, grpo, 1f).metrics());
 
         // AEPO: REINFORCE rows on positive samples at the switched temperature. The loss reads them at
@@ -164,8 +195,8 @@ public final class Trainer {
         float[] oldLogp = concat(Tensors.toFloats(old.logp()), extraOldLogp);
         Sequences all = grpo.concat(extra);
         float[] refLogp = null;
-        if (reference != null && config.loss().klCoef() != 0)
-            refLogp = concat(Tensors.toFloats(evaluate(reference, grpo, rolloutT).logp()),
+        if (config.loss().klCoef() != 0)
+            refLogp = concat(grpoRefLogp,
                     extra.count() == 0 ? new float[0] : Tensors.toFloats(evaluate(reference, extra, 1f).logp()));
 
         LossConfig lossConfig = aent == null ? config.loss()
@@ -215,7 +246,8 @@ public final class Trainer {
                 counted.sequenceClips().highFraction(), counted.clipCovFraction(), temperature,
                 adaptiveEntropy == null ? lossConfig.entropyCoef() : adaptiveCoefSum / config.miniBatches(),
                 lossConfig.clampedEntropyCoef(),
-                trained.loss() / config.miniBatches(), trained.meanKl(), trained.approxKl(), counts[0] / counts[1],
+                trained.loss() / config.miniBatches(), trained.meanKl(), rewardKl, rewardKlCoefficient,
+                trained.approxKl(), counts[0] / counts[1],
                 (int) counts[2], (System.nanoTime() - start) / 1e9);
     }
 

@@ -74,7 +74,7 @@ public final class TrainingRun {
             TransformerPolicy policy = BaseModel.newPolicy(config);
             Checkpoints.loadModule(policy, baseModel);
             TransformerPolicy reference = null;
-            if (config.loss().klCoef() != 0) {
+            if (config.needsReference()) {
                 reference = BaseModel.newPolicy(config);
                 Checkpoints.loadModule(reference, baseModel);
             }
@@ -89,6 +89,7 @@ public final class TrainingRun {
                 checkpoints.restore(policy, trainer.optimizer());
                 if (state.aentLambda() != null) trainer.aentLambda(state.aentLambda());
                 if (state.adaptiveEntropy() != null) trainer.adaptiveEntropy(state.adaptiveEntropy());
+                if (state.klInReward() != null) trainer.klInReward(state.klInReward());
                 first = state.nextStep();
                 steps.addAll(readMetrics(metricsFile, first));
             }
@@ -104,8 +105,8 @@ public final class TrainingRun {
                 boolean last = step == config.steps() - 1;
                 if (writes && (last || (config.checkpointEvery() > 0 && (step + 1) % config.checkpointEvery() == 0)))
                     checkpoints.save(new Checkpoints.State(step + 1,
-                            trainer.aent() == null ? null : trainer.aent().lambda(), trainer.adaptiveEntropy()), policy,
-                            trainer.optimizer());
+                            trainer.aent() == null ? null : trainer.aent().lambda(), trainer.adaptiveEntropy(),
+                            trainer.klInReward()), policy, trainer.optimizer());
             }
             if (writes) Checkpoints.saveModule(policy, folder.resolve("model.pt"));
             Evaluator.EvalResult eval = Evaluator.evaluate(policy, config.task().create(), config.eval(), config.seed());

@@ -42,12 +42,19 @@ class DataParallelTrainingTest {
         TorchThreads.use(1);
     }
 
-    /** AEnt with TRL's adaptive bonus; AEPO's extra rows; entropy masking's gathered quantile; GPG's share. */
+    /**
+     * AEnt with TRL's adaptive bonus; AEPO's extra rows; entropy masking's gathered quantile; GPG's share; RLOO with
+     * the KL penalty in the reward, whose coefficient adapts to the whole batch's KL (coin-flip rewards move the
+     * policy from the reference, which a model right nowhere would not).
+     */
     private static List<TrainConfig> configs() {
         List<TrainConfig> out = new ArrayList<>();
         out.add(TrainingTest.tiny());
         for (String preset : new String[] {"aepo", "entropy-mask", "gpg"})
             out.add(TrainConfigs.withOverrides(TrainConfigs.preset(preset), TrainingTest.TINY_SHAPE));
+        out.add(TrainConfigs.withOverrides(TrainConfigs.withOverrides(TrainConfigs.preset("rloo"),
+                TrainingTest.TINY_SHAPE), "{\"randomReward\": true, \"klInReward\": {\"coefficient\": 0.1,"
+                + " \"estimator\": \"K3\", \"targetKl\": 1e-3, \"horizon\": 20}}"));
         return out;
     }
 
@@ -328,7 +335,7 @@ class DataParallelTrainingTest {
     }
 
     private static Trained train(TrainConfig c, TransformerPolicy policy, Ranks ranks) {
-        TransformerPolicy reference = c.loss().klCoef() != 0 ? BaseModel.newPolicy(c) : null;
+        TransformerPolicy reference = c.needsReference() ? BaseModel.newPolicy(c) : null;
         Trainer trainer = new Trainer(c, policy, reference, ranks);
         List<StepMetrics> metrics = new ArrayList<>();
         for (int step = 0; step < 3; ++step) metrics.add(trainer.step(step).withoutSeconds());

@@ -65,7 +65,7 @@ class TrainingTest {
             String name = preset.name() + " / " + preset.aggregation();
             TrainConfig c = TrainConfigs.withOverrides(preset, TINY_SHAPE);
             TransformerPolicy policy = BaseModel.newPolicy(c);
-            Trainer trainer = new Trainer(c, policy, c.loss().klCoef() != 0 ? base : null);
+            Trainer trainer = new Trainer(c, policy, c.needsReference() ? base : null);
             for (int step = 0; step < 2; ++step) {
                 StepMetrics m = trainer.step(step);
                 for (double v : new double[] {m.loss(), m.entropy(), m.clampedEntropy(), m.kl(), m.approxKl()})
@@ -98,6 +98,38 @@ class TrainingTest {
         assertEquals(4.0 / 3 * loss[0], loss[1], 1e-5 * Math.abs(loss[0]), "RLOO");
         assertEquals(0, loss[2], 1e-6, "OPO");
         assertEquals(0, loss[3], 1e-6, "REINFORCE++-baseline");
+    }
+
+    /**
+     * verl's KL penalty in the reward: each step logs its responses' mean KL to the reference and the coefficient it
+     * applied, which the next step's follows by the adaptive rule over the whole batch's 16 responses; the penalty
+     * reaches the advantages, the loss affine in a fixed coefficient (Dr. GRPO's advantages are linear in the scores)
+     * and not constant.
+     */
+    @Test
+    void theKlInRewardPenalizesTheScores() {
+        String onPolicy = TINY_SHAPE.replace("\"miniBatches\": 2", "\"miniBatches\": 1");
+        TrainConfig drGrpo = TrainConfigs.withOverrides(TrainConfigs.withOverrides(TrainConfigs.preset("dr-grpo"),
+                onPolicy), "{\"aggregation\": \"TOKEN_MEAN\", \"randomReward\": true}");
+        TransformerPolicy reference = BaseModel.newPolicy(TrainConfigs.withOverrides(drGrpo, "{\"seed\": 7}"));
+        TrainConfig adaptive = TrainConfigs.withOverrides(drGrpo, "{\"klInReward\": {\"coefficient\": 0.1,"
+                + " \"estimator\": \"K3\", \"targetKl\": 0.01, \"horizon\": 100}}");
+        Trainer trainer = new Trainer(adaptive, BaseModel.newPolicy(adaptive), reference);
+        double coefficient = 0.1;
+        for (int step = 0; step < 3; ++step) {
+            StepMetrics m = trainer.step(step);
+            assertEquals(coefficient, m.rewardKlCoefficient(), 1e-12, "step " + step);
+            assertTrue(m.rewardKl() > 0, "step " + step + ": " + m);
+            coefficient *= 1 + Math.min(Math.max(m.rewardKl() / 0.01 - 1, -0.2), 0.2) * 16 / 100;
+        }
+        double[] loss = new double[3];
+        for (int k = 0; k < loss.length; ++k) {
+            TrainConfig c = TrainConfigs.withOverrides(drGrpo, "{\"klInReward\": {\"coefficient\": " + 0.05 * k
+                    + ", \"estimator\": \"K3\"}}");
+            loss[k] = new Trainer(c, BaseModel.newPolicy(c), reference).step(0).loss();
+        }
+        assertTrue(Math.abs(loss[1] - loss[0]) > 1e-4, "the penalty moves the loss: " + Arrays.toString(loss));
+        assertEquals(loss[1] - loss[0], loss[2] - loss[1], 1e-6, "affine in the coefficient: " + Arrays.toString(loss));
     }
 
     /**
@@ -241,11 +273,23 @@ class TrainingTest {
         assertTrue(last < first - 0.05, "loss " + first + " -> " + last);
     }
 
+    /**
+     * The tiny run, and the same with the KL penalty in the reward under an adaptive coefficient, whose state a resume
+     * must restore too (the reference is the base model: its KL, 0 at step 0, grows as the policy trains).
+     */
     @Test
     void aKilledAndResumedRunEndsWithTheSameWeights() throws Exception {
-        TrainConfig c = tiny();
         Path base = dir.resolve("base.pt");
-        BaseModel.obtain(c, base, s -> {});
+        BaseModel.obtain(tiny(), base, s -> {});
+        assertResumedRunEndsAsTheWhole(tiny(), base, dir.resolve("tiny"));
+        TrainConfig klInReward = TrainConfigs.withOverrides(tiny(), "{\"klInReward\": {\"coefficient\": 0.1,"
+                + " \"estimator\": \"K3\", \"targetKl\": 1e-3, \"horizon\": 20}}");
+        List<StepMetrics> steps = assertResumedRunEndsAsTheWhole(klInReward, base, dir.resolve("kl-in-reward"));
+        assertTrue(steps.get(5).rewardKlCoefficient() != 0.1, "the coefficient moved: " + steps.get(5));
+    }
+
+    private static List<StepMetrics> assertResumedRunEndsAsTheWhole(TrainConfig c, Path base, Path dir)
+            throws Exception {
         TrainingRun.Result whole = TrainingRun.run(c, dir.resolve("whole"), base, false, -1, m -> {});
         // The adaptive bonus: off in the first update, then engaged, 0.01 more each update; two updates a step.
         for (StepMetrics m : whole.steps())
@@ -267,6 +311,7 @@ class TrainingTest {
         TensorVector pa = a.parameters(), pb = b.parameters();
         for (long i = 0; i < pa.size(); ++i)
             assertArrayEquals(Tensors.toFloats(pa.get(i)), Tensors.toFloats(pb.get(i)), "parameter " + i);
+        return whole.steps();
     }
 
     @Test
