@@ -26,7 +26,9 @@ import java.util.Objects;
  * (loss.klCoef), Entropy-Reg (loss.entropyCoef, or TRL's adaptive one: adaptiveEntropy), Entropy-Adv
  * (loss.entropyAdvBeta), AEnt (aent and loss.clampP), AEPO (aepo), GSPO (sequenceRatio), entropy masking
  * (topEntropyQuantile), Clip-Cov (clipCov), CISPO (cispo), SAPO (sapo), KL-Cov (klCov), GMPO (gmpo), VESPO (vespo),
- * DPPO (dppo), GPG (cispo of weight 1 and gpgBiasCorrection) and off-policy sequence masking (offPolicyMaskThreshold).
+ * DPPO (dppo), GPG (cispo of weight 1 and gpgBiasCorrection), off-policy sequence masking (offPolicyMaskThreshold),
+ * RLOO, OPO, pass@k and REINFORCE++-baseline advantages (advantageEstimator) and the KL penalty in the reward
+ * (klInReward).
  *
  * @param name the run's name in plots and tables
  * @param task the built-in task
