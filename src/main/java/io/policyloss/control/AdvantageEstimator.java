@@ -68,13 +68,12 @@ public enum AdvantageEstimator {
         };
     }
 
+    /** G / (G - 1) (R - the group's mean): R less the mean of the others. */
     private static float[] leaveOneOut(float[] rewards, int groupSize) {
-        float[] a = new float[rewards.length];
-        for (int g = 0; g < rewards.length; g += groupSize) {
-            double mean = groupSize == 1 ? 0 : GrpoAdvantages.mean(rewards, g, groupSize);
-            double scale = groupSize == 1 ? 1 : groupSize / (groupSize - 1.0);
-            for (int j = g; j < g + groupSize; ++j) a[j] = (float) (scale * (rewards[j] - mean));
-        }
+        double[] c = centred(rewards, groupSize);
+        double scale = groupSize == 1 ? 1 : groupSize / (groupSize - 1.0);
+        float[] a = new float[c.length];
+        for (int i = 0; i < c.length; ++i) a[i] = (float) (scale * c[i]);
         return a;
     }
 

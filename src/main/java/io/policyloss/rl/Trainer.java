@@ -156,6 +156,7 @@ public final class Trainer {
         float[] rewards = config.randomReward() ? coins(correct.length, Seeds.random(config.seed(), COINS, step, rank))
                 : correct;
         TorchFusedLoss.RowOutputs old = evaluate(policy, grpo, rolloutT);
+        float[] grpoOldLogp = Tensors.toFloats(old.logp());
         float[] grpoRefLogp = config.needsReference() ? Tensors.toFloats(evaluate(reference, grpo, rolloutT).logp())
                 : null;
         // verl's KL in the reward: the responses' scores less the penalty, its coefficient then updated by the whole
@@ -163,10 +164,8 @@ public final class Trainer {
         float[] scores = rewards;
         double rewardKl = 0, rewardKlCoefficient = 0;
         if (klInReward != null) {
-            int[] sequenceOf = new int[grpo.rows()];
-            for (int i = 0; i < sequenceOf.length; ++i) sequenceOf[i] = i / grpo.responseLength();
-            KlInReward.Penalized penalized = klInReward.penalize(rewards, Tensors.toFloats(old.logp()), grpoRefLogp,
-                    grpo.mask(), sequenceOf);
+            KlInReward.Penalized penalized = klInReward.penalize(rewards, grpoOldLogp, grpoRefLogp, grpo.mask(),
+                    grpo.sequenceOf());
             scores = penalized.rewards();
             double[] kl = summed(penalized.meanKl() * rewards.length, rewards.length);
             rewardKl = kl[0] / kl[1];
@@ -192,7 +191,7 @@ public final class Trainer {
                     Seeds.random(config.seed(), REINFORCE, step, rank));
         }
         float[] extraOldLogp = extra.count() == 0 ? new float[0] : Tensors.toFloats(evaluate(policy, extra, 1f).logp());
-        float[] oldLogp = concat(Tensors.toFloats(old.logp()), extraOldLogp);
+        float[] oldLogp = concat(grpoOldLogp, extraOldLogp);
         Sequences all = grpo.concat(extra);
         float[] refLogp = null;
         if (config.loss().klCoef() != 0)
