@@ -71,8 +71,8 @@ public record KlInReward(double coefficient, KlEstimator estimator, Double targe
         double[] sum = new double[rewards.length], tokens = new double[rewards.length];
         for (int i = 0; i < mask.length; ++i) {
             if (mask[i] == 0) continue;
-            // Term's value is the estimator's at logp = the rollout's: KL(old || ref) estimated on the old sample.
-            sum[sequenceOf[i]] += RatioOneKlBiasCorrection.Term.of(estimator, oldLogp[i], refLogp[i]).kl();
+            // The term's value is the estimator's at logp = the rollout's: KL(old || ref) estimated on the old sample.
+            sum[sequenceOf[i]] += KlTerm.of(estimator, oldLogp[i], refLogp[i]).kl();
             tokens[sequenceOf[i]] += 1;
         }
         float[] out = new float[rewards.length];

@@ -1,7 +1,6 @@
 package io.policyloss.control;
 
 import io.policyloss.loss.AggregationWeights;
-import io.policyloss.loss.KlEstimator;
 import io.policyloss.loss.LossConfig;
 import io.policyloss.loss.LossMetrics;
 
@@ -18,38 +17,6 @@ import io.policyloss.loss.LossMetrics;
  */
 final class RatioOneKlBiasCorrection {
     private RatioOneKlBiasCorrection() {}
-
-    /**
-     * One row's estimator as the kernel's {@code row_loss.hpp} computes it, in double: its value, the gradient the
-     * kernel takes through it (k2's for the straight-through K1_PLUS and K3_PLUS) and the two summed, the gradient of
-     * r kl over r.
-     */
-    record Term(double kl, double gradient, double klPlusGradient) {
-        static Term of(KlEstimator estimator, double logp, double refLogp) {
-            double delta = refLogp - logp, kl, gradient;
-            switch (estimator) {
-                case K1, K1_PLUS -> {
-                    kl = logp - refLogp;
-                    gradient = 1;
-                }
-                case K2 -> {
-                    kl = delta * delta / 2;
-                    gradient = -delta;
-                }
-                case ABS -> {
-                    kl = Math.abs(delta);
-                    gradient = Math.signum(logp - refLogp);
-                }
-                default -> {  // K3 and K3_PLUS: clamped to [-10, 10], no gradient where the clamp is active
-                    double raw = Math.expm1(delta) - delta;
-                    kl = Math.min(Math.max(raw, -10), 10);
-                    gradient = raw >= -10 && raw <= 10 ? -Math.expm1(delta) : 0;
-                }
-            }
-            if (estimator == KlEstimator.K1_PLUS || estimator == KlEstimator.K3_PLUS) gradient = -delta;
-            return new Term(kl, gradient, kl + gradient);
-        }
-    }
 
     /**
      * The rows with the weighted term: each counted row's advantage less beta times the gradient the kernel misses
@@ -72,7 +39,7 @@ final class RatioOneKlBiasCorrection {
         RowArrays.sameLength(ratio, "ratio", mask.length, "mask");
         RowArrays.sameLength(weight, "weight", mask.length, "mask");
         RowArrays.finiteWhereCounted(mask, new String[] {"advantage", "logp", "refLogp"}, advantage, logp, refLogp);
-        Term[] term = new Term[mask.length];
+        KlTerm[] term = new KlTerm[mask.length];
         // Each sequence's sum of w_u kl_u and its counted rows; with token ratios, each row is its own sequence.
         double[] weightedKl = null, tokens = null;
         if (sequenceOf != null) {
@@ -82,7 +49,7 @@ final class RatioOneKlBiasCorrection {
         }
         for (int i = 0; i < mask.length; ++i) {
             if (mask[i] == 0) continue;
-            term[i] = Term.of(config.klEstimator(), logp[i], refLogp[i]);
+            term[i] = KlTerm.of(config.klEstimator(), logp[i], refLogp[i]);
             if (sequenceOf == null) continue;
             if (!(weight[i] > 0))
                 throw new IllegalArgumentException("weight: row " + i + ": must be > 0 on a counted row (mask 1), "
@@ -95,7 +62,7 @@ final class RatioOneKlBiasCorrection {
         double beta = config.klCoef(), loss = 0, kl = 0;
         for (int i = 0; i < mask.length; ++i) {
             if (mask[i] == 0) continue;
-            Term t = term[i];
+            KlTerm t = term[i];
             double ratioOwn = clamped[i] ? 0 : sequenceOf == null ? ratio[i] * t.kl()
                     : ratio[i] * weightedKl[sequenceOf[i]] / (tokens[sequenceOf[i]] * weight[i]);
             double missing = ratio[i] * t.gradient() + ratioOwn - t.klPlusGradient();
