@@ -4,7 +4,7 @@ import java.util.Objects;
 
 /**
  * The outcome advantage estimators of verl's {@code algorithm.adv_estimator}, one advantage per response from one
- * reward per response, for every token of the response: GRPO's ({@link GrpoAdvantages}) and the four that differ from
+ * reward per response, for every token of the response: GRPO's ({@link GrpoAdvantages}) and the five that differ from
  * it only in the baseline and the scale. Groups are consecutive runs of {@code groupSize} responses (the samples of one
  * prompt); lengths are the responses' counted tokens (verl's {@code response_mask} sums). RLOO, OPO and
  * REINFORCE++-baseline give a group of one response a baseline of 0, as verl gives a prompt it sampled once.
@@ -38,24 +38,30 @@ public enum AdvantageEstimator {
      * weighs as its length. Over data-parallel ranks, pass every rank's responses, as verl's batch holds them.
      * divideByStd is not read.
      */
-    REINFORCE_PLUS_PLUS_BASELINE;
+    REINFORCE_PLUS_PLUS_BASELINE,
+    /**
+     * REINFORCE++ ({@code reinforce_plus_plus}; same paper), here at verl's default gamma of 1 with outcome rewards
+     * alone: no baseline, R whitened over the batch's tokens as REINFORCE++-baseline's. Its general form, per token,
+     * with a discount and the KL penalty in the reward, is {@link ReinforcePlusPlus}'s, which the trainer runs.
+     * The groups do not change its advantages, nor does divideByStd.
+     */
+    REINFORCE_PLUS_PLUS;
 
     /** verl's epsilon under the group's std. */
     private static final double STD_EPSILON = 1e-6;
-    /** verl's {@code masked_whiten}: the variance's floor. */
-    private static final double WHITEN_EPSILON = 1e-8;
 
     /**
      * Each response's advantage.
      *
      * @param rewards one per response, finite, in whole groups
-     * @param lengths each response's counted tokens, &gt;= 0; read by OPO and REINFORCE++-baseline alone (null is fine
-     *     otherwise)
+     * @param lengths each response's counted tokens, &gt;= 0; read by OPO and the two REINFORCE++ alone (null is
+     *     fine otherwise)
      * @param divideByStd GRPO's and pass@k's division by the group's std (verl's {@code norm_adv_by_std_in_grpo})
      */
     public float[] advantages(float[] rewards, int groupSize, int[] lengths, boolean divideByStd) {
         GrpoAdvantages.checkGroups(rewards, "rewards", groupSize);
-        if (this == OPO || this == REINFORCE_PLUS_PLUS_BASELINE) checkLengths(lengths, rewards.length);
+        if (this == OPO || this == REINFORCE_PLUS_PLUS_BASELINE || this == REINFORCE_PLUS_PLUS)
+            checkLengths(lengths, rewards.length);
         if (this == GRPO_PASS_K && groupSize < 2)
             throw new IllegalArgumentException("groupSize: pass@k compares a group's best response with its second, "
                     + "so must be >= 2, got " + groupSize);
@@ -64,7 +70,10 @@ public enum AdvantageEstimator {
             case RLOO -> leaveOneOut(rewards, groupSize);
             case OPO -> lengthWeighted(rewards, groupSize, lengths);
             case GRPO_PASS_K -> bestOfGroup(rewards, groupSize, divideByStd);
-            case REINFORCE_PLUS_PLUS_BASELINE -> whitened(centred(rewards, groupSize), lengths);
+            case REINFORCE_PLUS_PLUS_BASELINE -> ReinforcePlusPlus.whitened(centred(rewards, groupSize), lengths,
+                    "lengths", "REINFORCE++-baseline");
+            case REINFORCE_PLUS_PLUS -> ReinforcePlusPlus.whitened(asDoubles(rewards), lengths, "lengths",
+                    "REINFORCE++");
         };
     }
 
@@ -108,6 +117,12 @@ public enum AdvantageEstimator {
         return a;
     }
 
+    private static double[] asDoubles(float[] rewards) {
+        double[] d = new double[rewards.length];
+        for (int i = 0; i < d.length; ++i) d[i] = rewards[i];
+        return d;
+    }
+
     /** R - the group's mean (a group of one: R). */
     private static double[] centred(float[] rewards, int groupSize) {
         double[] c = new double[rewards.length];
@@ -116,24 +131,6 @@ public enum AdvantageEstimator {
             for (int j = g; j < g + groupSize; ++j) c[j] = rewards[j] - mean;
         }
         return c;
-    }
-
-    /** verl's masked_whiten of each response's value repeated over its tokens: mean and unbiased var over tokens. */
-    private static float[] whitened(double[] value, int[] lengths) {
-        double tokens = 0, sum = 0;
-        for (int i = 0; i < value.length; ++i) {
-            tokens += lengths[i];
-            sum += lengths[i] * value[i];
-        }
-        if (tokens < 2)
-            throw new IllegalArgumentException("lengths: REINFORCE++-baseline whitens over the batch's tokens, which "
-                    + "needs at least 2, got " + (long) tokens);
-        double mean = sum / tokens, squares = 0;
-        for (int i = 0; i < value.length; ++i) squares += lengths[i] * (value[i] - mean) * (value[i] - mean);
-        double scale = 1 / Math.sqrt(squares / (tokens - 1) + WHITEN_EPSILON);
-        float[] a = new float[value.length];
-        for (int i = 0; i < value.length; ++i) a[i] = (float) ((value[i] - mean) * scale);
-        return a;
     }
 
     private static void checkLengths(int[] lengths, int rows) {

@@ -8,7 +8,8 @@ import java.util.Objects;
  * The KL penalty in the reward (verl's {@code algorithm.use_kl_in_reward} with {@code kl_penalty} and
  * {@code kl_ctrl}; TRL's RLOOTrainer's {@code beta}): each response's reward less the coefficient times the sum over
  * its tokens of a KL estimate between the rollout policy and the reference, taken before the advantages (verl's
- * outcome estimators sum the token-level rewards, which {@link #penalize} does for them). The loss's KL term
+ * outcome estimators sum the token-level rewards, which {@link #penalize} does for them; REINFORCE++ keeps them per
+ * token, {@link #penalizeTokens}). The loss's KL term
  * ({@code LossConfig.klCoef}) pulls each token's gradient toward the reference; this one makes straying from it a cost
  * that the advantage sees, with the estimate from the old log-probs (no gradient). The coefficient is fixed, or
  * adaptive (Ziegler et al.'s controller, verl's {@code kl_ctrl.type: adaptive}): after each batch, {@link #update}
@@ -61,27 +62,59 @@ public record KlInReward(double coefficient, KlEstimator estimator, Double targe
      */
     public Penalized penalize(float[] rewards, float[] oldLogp, float[] refLogp, float[] mask, int[] sequenceOf) {
         Objects.requireNonNull(rewards, "rewards");
+        double[] kl = tokenKl(oldLogp, refLogp, mask, sequenceOf, rewards.length, "rewards");
+        for (int s = 0; s < rewards.length; ++s) RowArrays.finite(rewards[s], "rewards", s);
+        double[] sum = new double[rewards.length];
+        for (int i = 0; i < mask.length; ++i) sum[sequenceOf[i]] += kl[i];
+        float[] out = new float[rewards.length];
+        for (int s = 0; s < rewards.length; ++s) out[s] = (float) (rewards[s] - coefficient * sum[s]);
+        return new Penalized(out, meanKl(kl, mask, sequenceOf, rewards.length));
+    }
+
+    /**
+     * Token-level rewards (REINFORCE++'s, {@link ReinforcePlusPlus#outcomeRewards}) less coefficient times each
+     * counted token's estimate kl(oldLogp, refLogp), as verl penalizes them: the rows' rewards, and the mean KL over
+     * the responses that sequenceOf names.
+     *
+     * @param tokenRewards each row's reward, finite on counted rows
+     */
+    public Penalized penalizeTokens(float[] tokenRewards, float[] oldLogp, float[] refLogp, float[] mask,
+            int[] sequenceOf) {
+        int responses = (int) AggregationWeights.Totals.of(mask, sequenceOf).sequences();
+        double[] kl = tokenKl(oldLogp, refLogp, mask, sequenceOf, responses, "sequenceOf");
+        RowArrays.finiteWhereCounted(mask, new String[] {"tokenRewards"}, tokenRewards);
+        float[] out = new float[mask.length];
+        for (int i = 0; i < mask.length; ++i)
+            if (mask[i] != 0) out[i] = (float) (tokenRewards[i] - coefficient * kl[i]);
+        return new Penalized(out, meanKl(kl, mask, sequenceOf, responses));
+    }
+
+    /** Each counted row's estimate, 0 on padding; sequenceOf names at most {@code responses} (from {@code of}). */
+    private double[] tokenKl(float[] oldLogp, float[] refLogp, float[] mask, int[] sequenceOf, int responses,
+            String of) {
         RowArrays.mask(mask);
         RowArrays.finiteWhereCounted(mask, new String[] {"oldLogp", "refLogp"}, oldLogp, refLogp);
         int sequences = (int) AggregationWeights.Totals.of(mask, sequenceOf).sequences();
-        if (sequences > rewards.length)
-            throw new IllegalArgumentException("sequenceOf: names response " + (sequences - 1) + ", rewards has "
-                    + rewards.length);
-        for (int s = 0; s < rewards.length; ++s) RowArrays.finite(rewards[s], "rewards", s);
-        double[] sum = new double[rewards.length], tokens = new double[rewards.length];
+        if (sequences > responses)
+            throw new IllegalArgumentException("sequenceOf: names response " + (sequences - 1) + ", " + of + " has "
+                    + responses);
+        double[] kl = new double[mask.length];
+        // The term's value is the estimator's at logp = the rollout's: KL(old || ref) estimated on the old sample.
+        for (int i = 0; i < mask.length; ++i)
+            if (mask[i] != 0) kl[i] = KlTerm.of(estimator, oldLogp[i], refLogp[i]).kl();
+        return kl;
+    }
+
+    /** Each response's token mean of the estimate (0 without a token), averaged over the responses. */
+    private static double meanKl(double[] kl, float[] mask, int[] sequenceOf, int responses) {
+        double[] sum = new double[responses], tokens = new double[responses];
         for (int i = 0; i < mask.length; ++i) {
-            if (mask[i] == 0) continue;
-            // The term's value is the estimator's at logp = the rollout's: KL(old || ref) estimated on the old sample.
-            sum[sequenceOf[i]] += KlTerm.of(estimator, oldLogp[i], refLogp[i]).kl();
-            tokens[sequenceOf[i]] += 1;
+            sum[sequenceOf[i]] += kl[i];
+            tokens[sequenceOf[i]] += mask[i];
         }
-        float[] out = new float[rewards.length];
         double meanSum = 0;
-        for (int s = 0; s < rewards.length; ++s) {
-            out[s] = (float) (rewards[s] - coefficient * sum[s]);
-            if (tokens[s] > 0) meanSum += sum[s] / tokens[s];
-        }
-        return new Penalized(out, rewards.length == 0 ? 0 : meanSum / rewards.length);
+        for (int s = 0; s < responses; ++s) if (tokens[s] > 0) meanSum += sum[s] / tokens[s];
+        return responses == 0 ? 0 : meanSum / responses;
     }
 
     /**

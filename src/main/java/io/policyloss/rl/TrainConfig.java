@@ -11,6 +11,7 @@ import io.policyloss.control.Gpg;
 import io.policyloss.control.KlCov;
 import io.policyloss.control.KlInReward;
 import io.policyloss.control.PolicyObjective;
+import io.policyloss.control.ReinforcePlusPlus;
 import io.policyloss.control.Sapo;
 import io.policyloss.control.Surrogate;
 import io.policyloss.control.Vespo;
@@ -27,8 +28,8 @@ import java.util.Objects;
  * (loss.entropyAdvBeta), AEnt (aent and loss.clampP), AEPO (aepo), GSPO (sequenceRatio), entropy masking
  * (topEntropyQuantile), Clip-Cov (clipCov), CISPO (cispo), SAPO (sapo), KL-Cov (klCov), GMPO (gmpo), VESPO (vespo),
  * DPPO (dppo), GPG (cispo of weight 1 and gpgBiasCorrection), off-policy sequence masking (offPolicyMaskThreshold),
- * RLOO, OPO, pass@k and REINFORCE++-baseline advantages (advantageEstimator) and the KL penalty in the reward
- * (klInReward).
+ * RLOO, OPO, pass@k, REINFORCE++-baseline and REINFORCE++ advantages (advantageEstimator, gamma) and the KL
+ * penalty in the reward (klInReward).
  *
  * @param name the run's name in plots and tables
  * @param task the built-in task
@@ -46,11 +47,14 @@ import java.util.Objects;
  * @param loss the fused loss; for AEnt its clampedEntropyCoef is the coefficient's start and is then adapted
  * @param aggregation how token losses are weighted (SPEC section 6)
  * @param stdNormalization GRPO divides advantages by the group's std (false: Dr. GRPO); so does GRPO_PASS_K
- * @param advantageEstimator how each response's advantage comes from the rewards (verl's adv_estimator: GRPO, RLOO,
- *     OPO, GRPO_PASS_K, REINFORCE_PLUS_PLUS_BASELINE); null is GRPO, as in the configs of runs written before the
- *     field was
+ * @param advantageEstimator how the advantages come from the rewards (verl's adv_estimator: GRPO, RLOO, OPO,
+ *     GRPO_PASS_K, REINFORCE_PLUS_PLUS_BASELINE, one per response; REINFORCE_PLUS_PLUS, one per token, {@link
+ *     ReinforcePlusPlus}); null is GRPO, as in the configs of runs written before the field was
+ * @param gamma REINFORCE_PLUS_PLUS's discount of the rewards of later tokens (verl's algorithm.gamma), in [0, 1]; null
+ *     is 1, verl's default, which the other estimators need
  * @param klInReward verl's KL penalty in the reward (use_kl_in_reward, kl_ctrl; TRL's RLOO's beta): each GRPO
- *     response's reward less its coefficient times its tokens' summed KL(old || ref) estimate, before the advantages,
+ *     response's reward less its coefficient times its tokens' summed KL(old || ref) estimate (under
+ *     REINFORCE_PLUS_PLUS, each token's reward less its own estimate's share), before the advantages,
  *     the coefficient fixed or adaptive ({@link KlInReward}); the reference is the base model; or null
  * @param gpgBiasCorrection GPG's correction (TRL's GPGTrainer): the GRPO rows' weights divided by the fraction of
  *     the step's groups whose advantages differ ({@link Gpg#lossScale}), so that groups of one reward, which carry no
@@ -85,7 +89,7 @@ import java.util.Objects;
 public record TrainConfig(String name, TaskConfig task, ModelConfig model, long seed, WarmStartConfig warmStart,
         int steps, int promptsPerStep, int groupSize, int miniBatches, double learningRate, double weightDecay,
         double gradClip, double rolloutTemperature, LossConfig loss, AggregationMode aggregation,
-        boolean stdNormalization, AdvantageEstimator advantageEstimator, KlInReward klInReward,
+        boolean stdNormalization, AdvantageEstimator advantageEstimator, Double gamma, KlInReward klInReward,
         boolean gpgBiasCorrection, boolean randomReward, AepoConfig aepo, AentCoefficient aent,
         AdaptiveEntropyBonus adaptiveEntropy, boolean sequenceRatio, Double topEntropyQuantile, ClipCov clipCov,
         Cispo cispo, Sapo sapo, KlCov klCov, Gmpo gmpo, Vespo vespo, Dppo dppo, Double offPolicyMaskThreshold,
@@ -99,6 +103,11 @@ public record TrainConfig(String name, TaskConfig task, ModelConfig model, long 
         Objects.requireNonNull(loss, "loss");
         Objects.requireNonNull(aggregation, "aggregation");
         if (advantageEstimator == null) advantageEstimator = AdvantageEstimator.GRPO;
+        if (gamma == null) gamma = 1.0;
+        if (!(gamma >= 0 && gamma <= 1)) throw new IllegalArgumentException("gamma: must be in [0, 1], got " + gamma);
+        if (gamma != 1 && advantageEstimator != AdvantageEstimator.REINFORCE_PLUS_PLUS)
+            throw new IllegalArgumentException("gamma: discounts REINFORCE_PLUS_PLUS's token rewards alone; "
+                    + advantageEstimator + " gives each response one advantage, so leave gamma at 1");
         Objects.requireNonNull(eval, "eval");
         atLeast(steps, 0, "steps");
         atLeast(promptsPerStep, 1, "promptsPerStep");
@@ -117,6 +126,9 @@ public record TrainConfig(String name, TaskConfig task, ModelConfig model, long 
             throw new IllegalArgumentException("loss.entropyCoef: adaptiveEntropy sets the Entropy-Reg coefficient of "
                     + "each update (its coefficient field is the start); leave loss.entropyCoef at 0");
         if (gpgBiasCorrection) gpgRefusals(loss, aent, adaptiveEntropy, topEntropyQuantile, offPolicyMaskThreshold);
+        if (gpgBiasCorrection && advantageEstimator == AdvantageEstimator.REINFORCE_PLUS_PLUS)
+            throw new IllegalArgumentException("advantageEstimator: REINFORCE_PLUS_PLUS gives each token its own "
+                    + "advantage, and gpgBiasCorrection counts the groups by their responses' advantages; choose one");
         // Refuses the combinations it cannot run, naming the field.
         new PolicyObjective(sequenceRatio, topEntropyQuantile, surrogate(clipCov, cispo, sapo, klCov, gmpo, vespo,
                 dppo), offPolicyMaskThreshold).check(loss);

@@ -73,6 +73,7 @@ public final class TrainConfigs {
             Map.entry("opo", "{\"advantageEstimator\": \"OPO\"}"),
             Map.entry("grpo-pass-k", "{\"advantageEstimator\": \"GRPO_PASS_K\"}"),
             Map.entry("reinforce-plus-plus-baseline", "{\"advantageEstimator\": \"REINFORCE_PLUS_PLUS_BASELINE\"}"),
+            Map.entry("reinforce-plus-plus", "{\"advantageEstimator\": \"REINFORCE_PLUS_PLUS\"}"),
             Map.entry("constant-clamped-entropy", "{\"loss\": {\"clampP\": 0.5, \"clampedEntropyCoef\": 0.05}}"),
             Map.entry("random-reward", "{\"randomReward\": true}"),
             Map.entry("random-reward-clip-low", "{\"randomReward\": true, \"loss\": {\"epsLow\": 0.1}}"),
@@ -92,9 +93,9 @@ public final class TrainConfigs {
     static TrainConfig base() {
         return new TrainConfig("grpo", new TaskConfig("digit-sum", 4), ModelConfig.small(), 1,
                 new WarmStartConfig(200, 64, 3e-3), 100, 16, 8, 4, 1e-3, 0, 1.0, 1.0, LossConfig.defaults(),
-                AggregationMode.TOKEN_MEAN, true, AdvantageEstimator.GRPO, null, false, false, null, null, null, false,
-                null, null, null, null, null, null, null, null, null, new EvalConfig(64, 16, List.of(1, 4, 16), 1.0),
-                20);
+                AggregationMode.TOKEN_MEAN, true, AdvantageEstimator.GRPO, 1.0, null, false, false, null, null, null,
+                false, null, null, null, null, null, null, null, null, null,
+                new EvalConfig(64, 16, List.of(1, 4, 16), 1.0), 20);
     }
 
     public static TrainConfig preset(String name) {

@@ -6,6 +6,7 @@ import io.policyloss.control.AentCoefficient;
 import io.policyloss.control.Gpg;
 import io.policyloss.control.KlInReward;
 import io.policyloss.control.ObjectiveMetrics;
+import io.policyloss.control.ReinforcePlusPlus;
 import io.policyloss.loss.AggregationWeights;
 import io.policyloss.loss.FusedLoss;
 import io.policyloss.loss.LossConfig;
@@ -159,23 +160,15 @@ public final class Trainer {
         float[] grpoOldLogp = Tensors.toFloats(old.logp());
         float[] grpoRefLogp = config.needsReference() ? Tensors.toFloats(evaluate(reference, grpo, rolloutT).logp())
                 : null;
-        // verl's KL in the reward: the responses' scores less the penalty, its coefficient then updated by the whole
-        // batch's mean KL over its responses.
-        float[] scores = rewards;
+        Advantages advantages = advantages(grpo, rewards, grpoOldLogp, grpoRefLogp);
+        // verl's KL in the reward: its coefficient updated by the whole batch's mean KL over its responses.
         double rewardKl = 0, rewardKlCoefficient = 0;
-        if (klInReward != null) {
-            KlInReward.Penalized penalized = klInReward.penalize(rewards, grpoOldLogp, grpoRefLogp, grpo.mask(),
-                    grpo.sequenceOf());
-            scores = penalized.rewards();
-            double[] kl = summed(penalized.meanKl() * rewards.length, rewards.length);
+        if (advantages.penalized() != null) {
+            double[] kl = summed(advantages.penalized().meanKl() * rewards.length, rewards.length);
             rewardKl = kl[0] / kl[1];
             rewardKlCoefficient = klInReward.coefficient();
             klInReward = klInReward.update(rewardKl, (long) kl[1]);
         }
-        float[] advantages = advantages(config.advantageEstimator(), scores, grpo.lengths(), g,
-                config.stdNormalization(), ranks);
-        // Once per batch, as TRL: the share of every rank's groups.
-        double grpoScale = config.gpgBiasCorrection() ? Gpg.lossScale(gathered(advantages), g) : 1;
 
         LossMetrics entropyAtOne = summed(rolloutT == 1f ? old.metrics() : evaluate(policy, grpo, 1f).metrics());
 
@@ -212,7 +205,7 @@ public final class Trainer {
             int[] which = concat(grpoSlices[k], shift(extraSlices[k], grpo.count()));
             Sequences slice = all.select(which);
             Sequences grpoPart = slice.select(range(grpoSlices[k].length));  // the rows the objective moves
-            PolicyRows rows = rows(slice, grpoPart, advantages, grpoScale, oldLogp, refLogp, which, rolloutT);
+            PolicyRows rows = rows(slice, grpoPart, advantages, oldLogp, refLogp, which, rolloutT);
             Tensor logits = slice.responseLogits(policy);
             if (adaptiveEntropy != null) {  // TRL's: each update applies the state the updates before it left
                 double entropyCoef = adaptiveEntropy.applied();
@@ -251,8 +244,45 @@ public final class Trainer {
     }
 
     /**
+     * The GRPO rows' advantages, one per row, with grpoScale, GPG's factor of their weights (1 without it), and the KL
+     * penalty in the reward where the run has one (else null).
+     */
+    private record Advantages(float[] rows, double grpoScale, KlInReward.Penalized penalized) {}
+
+    /**
+     * The advantages of the GRPO rows from the responses' rewards, less the KL penalty where the run has one: verl's
+     * outcome estimators see each response's summed penalty, REINFORCE++ each token's, in its token-level rewards.
+     */
+    private Advantages advantages(Sequences grpo, float[] rewards, float[] oldLogp, float[] refLogp) {
+        float[] mask = grpo.mask();
+        int[] sequenceOf = grpo.sequenceOf();
+        KlInReward.Penalized penalized = null;
+        if (config.advantageEstimator() == AdvantageEstimator.REINFORCE_PLUS_PLUS) {
+            float[] tokenRewards = ReinforcePlusPlus.outcomeRewards(rewards, mask, sequenceOf);
+            if (klInReward != null) {
+                penalized = klInReward.penalizeTokens(tokenRewards, oldLogp, refLogp, mask, sequenceOf);
+                tokenRewards = penalized.rewards();
+            }
+            float[] returns = ReinforcePlusPlus.returns(tokenRewards, mask, sequenceOf, config.gamma());
+            return new Advantages(whitened(returns, mask, ranks), 1, penalized);
+        }
+        float[] scores = rewards;
+        if (klInReward != null) {
+            penalized = klInReward.penalize(rewards, oldLogp, refLogp, mask, sequenceOf);
+            scores = penalized.rewards();
+        }
+        int g = config.groupSize();
+        float[] perResponse = advantages(config.advantageEstimator(), scores, grpo.lengths(), g,
+                config.stdNormalization(), ranks);
+        // Once per batch, as TRL: the share of every rank's groups.
+        double grpoScale = config.gpgBiasCorrection() ? Gpg.lossScale(gathered(perResponse), g) : 1;
+        return new Advantages(grpo.perRow(perResponse), grpoScale, penalized);
+    }
+
+    /**
      * Each of this rank's responses' advantage by the estimator; REINFORCE++-baseline's whitening is over every rank's
      * tokens, as verl's batch holds them, so it takes this rank's part of the whole batch's (ranks null: one process).
+     * REINFORCE++, whose advantages are per token, is {@link #whitened}'s.
      */
     static float[] advantages(AdvantageEstimator estimator, float[] rewards, int[] lengths, int groupSize,
             boolean divideByStd, Ranks ranks) {
@@ -265,13 +295,31 @@ public final class Trainer {
                     + " rewards and " + lengths.length + " lengths, where whole groups of " + groupSize + " are due");
         float[] local = new float[lengths.length];
         for (int i = 0; i < local.length; ++i) local[i] = lengths[i];
-        float[] allLengths = ranks.gather(local), counts = ranks.gather(new float[] {rewards.length});
+        float[] allLengths = ranks.gather(local);
         int[] all = new int[allLengths.length];
         for (int i = 0; i < all.length; ++i) all[i] = (int) allLengths[i];
+        float[] whole = estimator.advantages(ranks.gather(rewards), groupSize, all, divideByStd);
+        return thisRanks(whole, rewards.length, ranks);
+    }
+
+    /**
+     * REINFORCE++'s advantages of this rank's rows: their returns whitened over every rank's counted rows, as verl's
+     * batch holds them (ranks null: one process).
+     */
+    static float[] whitened(float[] returns, float[] mask, Ranks ranks) {
+        if (ranks == null) return ReinforcePlusPlus.whitened(returns, mask);
+        if (returns.length != mask.length)  // before the gathers, where it would shift the other ranks' rows
+            throw new IllegalArgumentException("returns: rank " + ranks.rank() + " has " + returns.length
+                    + " returns and " + mask.length + " mask rows");
+        return thisRanks(ReinforcePlusPlus.whitened(ranks.gather(returns), ranks.gather(mask)), mask.length, ranks);
+    }
+
+    /** This rank's {@code count} values of {@code whole}, every rank's in rank order. */
+    private static float[] thisRanks(float[] whole, int count, Ranks ranks) {
+        float[] counts = ranks.gather(new float[] {count});
         int from = 0;
         for (int r = 0; r < ranks.rank(); ++r) from += (int) counts[r];
-        float[] whole = estimator.advantages(ranks.gather(rewards), groupSize, all, divideByStd);
-        return Arrays.copyOfRange(whole, from, from + rewards.length);
+        return Arrays.copyOfRange(whole, from, from + count);
     }
 
     /** Every rank's rows, in rank order (this one's alone in one process). */
@@ -304,7 +352,7 @@ public final class Trainer {
      * weight alpha / (|o| S), S the slice's GRPO sequences on every rank, so alpha weighs one positive sample against
      * one GRPO sequence).
      */
-    private PolicyRows rows(Sequences slice, Sequences grpoPart, float[] advantages, double grpoScale, float[] oldLogp,
+    private PolicyRows rows(Sequences slice, Sequences grpoPart, Advantages advantages, float[] oldLogp,
             float[] refLogp, int[] which, float rolloutT) {
         int m = slice.responseLength(), n = slice.rows(), grpoCount = grpoPart.count(), grpoRows = grpoCount * m;
         float[] mask = slice.mask();
@@ -313,11 +361,11 @@ public final class Trainer {
         int[] grpoSequenceOf = grpoPart.sequenceOf();
         AggregationWeights.Totals totals = summed(AggregationWeights.Totals.of(grpoMask, grpoSequenceOf));
         float[] grpoWeights = AggregationWeights.weights(config.aggregation(), grpoMask, grpoSequenceOf, totals, m);
-        for (int i = 0; i < grpoRows; ++i) weight[i] = (float) (grpoScale * grpoWeights[i]);
+        for (int i = 0; i < grpoRows; ++i) weight[i] = (float) (advantages.grpoScale() * grpoWeights[i]);
         for (int i = 0; i < n; ++i) {
             int b = i / m, source = which[b];
             boolean isGrpo = b < grpoCount;
-            advantage[i] = isGrpo ? advantages[source] : 1f;
+            advantage[i] = isGrpo ? advantages.rows()[source * m + i % m] : 1f;
             temperature[i] = isGrpo ? rolloutT : 1f;
             if (!isGrpo && mask[i] != 0)
                 weight[i] = (float) (config.aepo().alpha() / (slice.lengths()[b] * Math.max(totals.sequences(), 1)));

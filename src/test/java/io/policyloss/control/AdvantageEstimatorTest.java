@@ -144,6 +144,8 @@ class AdvantageEstimatorTest {
         Refusals.assertMessage("lengths: REINFORCE++-baseline whitens over the batch's tokens, which needs at least 2, "
                 + "got 1", () -> AdvantageEstimator.REINFORCE_PLUS_PLUS_BASELINE.advantages(rewards, 2,
                         new int[] {0, 1, 0, 0}, true));
+        Refusals.assertMessage("lengths: REINFORCE++ whitens over the batch's tokens, which needs at least 2, got 0",
+                () -> AdvantageEstimator.REINFORCE_PLUS_PLUS.advantages(rewards, 2, new int[4], true));
         Refusals.assertMessage("groupSize: pass@k compares a group's best response with its second, so must be >= 2, "
                 + "got 1", () -> AdvantageEstimator.GRPO_PASS_K.advantages(rewards, 1, null, true));
         Refusals.assertMessage("rewards: row 1: must be finite, got NaN",

@@ -59,6 +59,42 @@ class KlInRewardTest {
         if (estimator.name().startsWith("K3")) assertTrue(clamped > 0, "a clamped k3");
     }
 
+    /**
+     * REINFORCE++'s token-level rewards each lose their own token's estimate; summed over a response, they are the
+     * response's penalized reward, and the mean KL is the same, as verl's outcome estimators sum them.
+     */
+    @ParameterizedTest
+    @EnumSource(KlEstimator.class)
+    void eachTokenRewardLosesItsOwnKl(KlEstimator estimator) {
+        Random random = new Random(9);
+        int responses = 5, length = 6, rows = responses * length;
+        float[] rewards = new float[responses], oldLogp = new float[rows], refLogp = new float[rows],
+                mask = new float[rows];
+        int[] sequenceOf = new int[rows];
+        for (int s = 0; s < responses; ++s) rewards[s] = random.nextInt(2);
+        for (int i = 0; i < rows; ++i) {
+            sequenceOf[i] = i / length;
+            mask[i] = i % length < 1 + sequenceOf[i] ? 1 : 0;
+            oldLogp[i] = mask[i] == 0 ? Float.NaN : (float) (-2 * random.nextDouble());
+            refLogp[i] = mask[i] == 0 ? Float.NaN : oldLogp[i] + (float) random.nextGaussian();
+        }
+        KlInReward k = KlInReward.fixed(0.05, estimator);
+        float[] tokenRewards = ReinforcePlusPlus.outcomeRewards(rewards, mask, sequenceOf);
+        KlInReward.Penalized tokens = k.penalizeTokens(tokenRewards, oldLogp, refLogp, mask, sequenceOf);
+        KlInReward.Penalized summed = k.penalize(rewards, oldLogp, refLogp, mask, sequenceOf);
+        double[] perResponse = new double[responses];
+        for (int i = 0; i < rows; ++i) {
+            double kl = mask[i] == 0 ? 0 : KlTerm.of(estimator, oldLogp[i], refLogp[i]).kl();
+            assertEquals(tokenRewards[i] - 0.05 * kl, tokens.rewards()[i], 1e-6, estimator + ": row " + i);
+            perResponse[sequenceOf[i]] += tokens.rewards()[i];
+        }
+        for (int s = 0; s < responses; ++s)
+            assertEquals(summed.rewards()[s], perResponse[s], 1e-5, estimator + ": response " + s);
+        assertEquals(summed.meanKl(), tokens.meanKl(), 1e-12, estimator + ": the mean KL");
+        Refusals.assertMessage("tokenRewards: row 0: must be finite, got NaN", () -> k.penalizeTokens(
+                new float[] {Float.NaN, 0}, new float[2], new float[2], new float[] {1, 1}, new int[] {0, 0}));
+    }
+
     /** Ziegler et al.'s rule, verl's AdaptiveKLController: beta (1 + clip(kl / target - 1, -0.2, 0.2) n / horizon). */
     @Test
     void theAdaptiveCoefficientMovesTowardItsTarget() {

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.policyloss.control.AdvantageEstimator;
+import io.policyloss.control.ReinforcePlusPlus;
 import io.policyloss.torch.CurrentPolicyLossAcrossRanksTest;
 import io.policyloss.torch.LoopbackRanks;
 import io.policyloss.torch.ModelConfig;
@@ -104,6 +105,24 @@ class DataParallelTrainingTest {
                 assertArrayEquals(Arrays.copyOfRange(whole, from[rank], from[rank + 1]), parts.get(rank),
                         e + " on rank " + rank);
         }
+    }
+
+    /** REINFORCE++ whitens over every rank's counted rows: three ranks holding 5, 2 and 9 rows, padding among them. */
+    @Test
+    void reinforcePlusPlusWhitensEveryRanksRows() throws Exception {
+        int[] from = {0, 5, 7, 16};
+        float[] returns = new float[16], mask = new float[16];
+        Random random = new Random(6);
+        for (int i = 0; i < returns.length; ++i) {
+            mask[i] = random.nextInt(4) == 0 ? 0 : 1;
+            returns[i] = mask[i] * (float) random.nextGaussian();
+        }
+        float[] whole = ReinforcePlusPlus.whitened(returns, mask);
+        List<float[]> parts = LoopbackRanks.run(dir, from.length - 1, r -> Trainer.whitened(
+                Arrays.copyOfRange(returns, from[r.rank()], from[r.rank() + 1]),
+                Arrays.copyOfRange(mask, from[r.rank()], from[r.rank() + 1]), r));
+        for (int rank = 0; rank < from.length - 1; ++rank)
+            assertArrayEquals(Arrays.copyOfRange(whole, from[rank], from[rank + 1]), parts.get(rank), "rank " + rank);
     }
 
     /**

@@ -31,14 +31,19 @@ class TrainConfigTest {
         }
     }
 
-    /** A run's config.json written before advantageEstimator was a field resumes as the GRPO it trained. */
+    /**
+     * A run's config.json written before advantageEstimator and gamma were fields resumes as the GRPO it trained,
+     * undiscounted.
+     */
     @Test
     void aConfigWithoutTheEstimatorIsGrpos() throws Exception {
         TrainConfig dapo = TrainConfigs.preset("dapo");
         ObjectNode tree = (ObjectNode) new ObjectMapper().readTree(ConfigIO.toJson(dapo));
         tree.remove("advantageEstimator");
+        tree.remove("gamma");
         assertEquals(dapo, ConfigIO.fromJson(tree.toString(), TrainConfig.class));
         assertEquals(AdvantageEstimator.GRPO, dapo.advantageEstimator());
+        assertEquals(1.0, dapo.gamma());
     }
 
     @Test
@@ -69,6 +74,11 @@ class TrainConfigTest {
         expectError("preset: adaptive-entropy\nloss:\n  entropyCoef: 0.01\n",
                 "loss.entropyCoef: adaptiveEntropy sets the Entropy-Reg coefficient of each update");
         expectError("preset: adaptive-entropy\nadaptiveEntropy:\n  delta: -1\n", "delta: must be >= 0, got -1.0");
+        expectError("preset: reinforce-plus-plus\ngamma: 1.01\n", "gamma: must be in [0, 1], got 1.01");
+        expectError("preset: rloo\ngamma: 0.99\n", "gamma: discounts REINFORCE_PLUS_PLUS's token rewards alone; "
+                + "RLOO gives each response one advantage, so leave gamma at 1");
+        expectError("preset: gpg\nadvantageEstimator: REINFORCE_PLUS_PLUS\n", "advantageEstimator: "
+                + "REINFORCE_PLUS_PLUS gives each token its own advantage, and gpgBiasCorrection counts the groups");
     }
 
     /** TRL's GPGTrainer refuses what its correction would scale too, and what it would miss. */

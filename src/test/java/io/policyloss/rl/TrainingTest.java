@@ -101,6 +101,40 @@ class TrainingTest {
     }
 
     /**
+     * REINFORCE++ whitens its tokens' returns over the batch: on-policy with a token mean its loss is 0, with a
+     * discount and the KL in the reward too; the KL it logs is GRPO's over the same rollouts; and the discount and the
+     * penalty reach the advantages: over a sequence mean of token means, where a response's tokens no longer weigh as
+     * the whitening weighs them, each moves the loss.
+     */
+    @Test
+    void reinforcePlusPlusWhitensItsTokensReturns() {
+        String onPolicy = TINY_SHAPE.replace("\"miniBatches\": 2", "\"miniBatches\": 1");
+        TrainConfig plain = TrainConfigs.withOverrides(TrainConfigs.withOverrides(TrainConfigs.preset(
+                "reinforce-plus-plus"), onPolicy), "{\"randomReward\": true}");
+        TransformerPolicy reference = BaseModel.newPolicy(TrainConfigs.withOverrides(plain, "{\"seed\": 7}"));
+        String kl = "{\"klInReward\": {\"coefficient\": 0.1, \"estimator\": \"K1\"}}";
+        TrainConfig both = TrainConfigs.withOverrides(TrainConfigs.withOverrides(plain, kl), "{\"gamma\": 0.5}");
+        StepMetrics m = step(both, reference);
+        assertEquals(0, m.loss(), 1e-6, "a token mean of whitened advantages");
+        assertTrue(m.rewardKl() != 0, m.toString());
+        TrainConfig grpo = TrainConfigs.withOverrides(TrainConfigs.withOverrides(TrainConfigs.preset("grpo"),
+                onPolicy), "{\"randomReward\": true}");
+        assertEquals(step(TrainConfigs.withOverrides(grpo, kl), reference).rewardKl(), m.rewardKl(), 1e-12);
+        String sequenceMean = "{\"aggregation\": \"SEQ_MEAN_TOKEN_MEAN\"}";
+        double[] loss = new double[3];
+        TrainConfig[] configs = {plain, TrainConfigs.withOverrides(plain, "{\"gamma\": 0.5}"),
+            TrainConfigs.withOverrides(plain, kl)};
+        for (int k = 0; k < loss.length; ++k)
+            loss[k] = step(TrainConfigs.withOverrides(configs[k], sequenceMean), reference).loss();
+        assertTrue(Math.abs(loss[1] - loss[0]) > 1e-4 && Math.abs(loss[2] - loss[0]) > 1e-4, Arrays.toString(loss));
+    }
+
+    /** Step 0 of a run from the base model of its seed. */
+    private static StepMetrics step(TrainConfig c, TransformerPolicy reference) {
+        return new Trainer(c, BaseModel.newPolicy(c), c.needsReference() ? reference : null).step(0);
+    }
+
+    /**
      * verl's KL penalty in the reward: each step logs its responses' mean KL to the reference and the coefficient it
      * applied, which the next step's follows by the adaptive rule over the whole batch's 16 responses; the penalty
      * reaches the advantages, the loss affine in a fixed coefficient (Dr. GRPO's advantages are linear in the scores)
