@@ -49,11 +49,12 @@ final class Comparisons {
                     TrainConfigs.preset("vespo"), TrainConfigs.preset("gmpo"))),
             // verl's outcome advantage estimators on GRPO's loss: the group's mean over its std (GRPO), the mean of
             // the other rewards (RLOO), the length-weighted mean (OPO), the best response alone (pass@k), the group's
-            // mean whitened over the batch's tokens (REINFORCE++-baseline), and no baseline, the reward whitened over
-            // them (REINFORCE++).
+            // mean whitened over the batch's tokens (REINFORCE++-baseline), no baseline, the reward whitened over them
+            // (REINFORCE++), and the reward of the prompt's greedy response (ReMax).
             Map.entry("advantages", () -> List.of(TrainConfigs.preset("grpo"), TrainConfigs.preset("rloo"),
                     TrainConfigs.preset("opo"), TrainConfigs.preset("grpo-pass-k"),
-                    TrainConfigs.preset("reinforce-plus-plus-baseline"), TrainConfigs.preset("reinforce-plus-plus")))));
+                    TrainConfigs.preset("reinforce-plus-plus-baseline"), TrainConfigs.preset("reinforce-plus-plus"),
+                    TrainConfigs.preset("remax")))));
 
     private Comparisons() {}
 

@@ -45,7 +45,12 @@ public enum AdvantageEstimator {
      * with a discount and the KL penalty in the reward, is {@link ReinforcePlusPlus}'s, which the trainer runs.
      * The groups do not change its advantages, nor does divideByStd.
      */
-    REINFORCE_PLUS_PLUS;
+    REINFORCE_PLUS_PLUS,
+    /**
+     * ReMax ({@code remax}; {@link ReMax}): each token's return less the reward of its prompt's greedy response. That
+     * baseline is not among {@link #advantages}' arguments, which refuses it: the trainer runs {@link ReMax}.
+     */
+    REMAX;
 
     /** verl's epsilon under the group's std. */
     private static final double STD_EPSILON = 1e-6;
@@ -74,6 +79,8 @@ public enum AdvantageEstimator {
                     "lengths", "REINFORCE++-baseline");
             case REINFORCE_PLUS_PLUS -> ReinforcePlusPlus.whitened(asDoubles(rewards), lengths, "lengths",
                     "REINFORCE++");
+            case REMAX -> throw new UnsupportedOperationException("REMAX's baseline is the reward of each prompt's "
+                    + "greedy response, which ReMax.advantages takes");
         };
     }
 

@@ -17,7 +17,11 @@ import org.bytedeco.pytorch.NoGradGuard;
 public final class Rollouts {
     private Rollouts() {}
 
-    /** One response per prompt; temperatures[b] is prompt b's temperature. */
+    /**
+     * One response per prompt; temperatures[b] is prompt b's temperature, &gt;= 0, where 0 is greedy decoding (the
+     * most probable token, the first of a tie; verl's {@code do_sample=False}, ReMax's baseline), which draws nothing:
+     * {@code random} may be null where every temperature is 0.
+     */
     public static Sequences sample(TransformerPolicy policy, List<int[]> prompts, float[] temperatures,
             int maxResponse, SplittableRandom random) {
         int count = prompts.size(), promptLength = prompts.get(0).length;
@@ -32,8 +36,9 @@ public final class Rollouts {
             if (prompts.get(b).length != promptLength)
                 throw new IllegalArgumentException("prompts: prompt " + b + " has length " + prompts.get(b).length
                         + ", expected " + promptLength);
-            if (!(temperatures[b] > 0))
-                throw new IllegalArgumentException("temperatures: row " + b + ": must be > 0, got " + temperatures[b]);
+            if (!(temperatures[b] >= 0 && temperatures[b] < Float.POSITIVE_INFINITY))
+                throw new IllegalArgumentException("temperatures: row " + b + ": must be finite and >= 0, got "
+                        + temperatures[b]);
             for (int t = 0; t < promptLength; ++t) tokens[b][t] = prompts.get(b)[t];
         }
         int vocab = policy.vocab();
@@ -72,10 +77,15 @@ public final class Rollouts {
         return out;
     }
 
-    /** A token drawn from softmax(logits / temperature), computed in double. */
+    /** A token drawn from softmax(logits / temperature), computed in double; at temperature 0 the first argmax. */
     static int draw(float[] logits, int from, int vocab, double temperature, SplittableRandom random) {
         double max = Double.NEGATIVE_INFINITY;
-        for (int v = 0; v < vocab; ++v) max = Math.max(max, logits[from + v]);
+        int argmax = 0;
+        for (int v = 0; v < vocab; ++v) {
+            if (logits[from + v] > max) argmax = v;
+            max = Math.max(max, logits[from + v]);
+        }
+        if (temperature == 0) return argmax;
         double[] cumulative = new double[vocab];
         double sum = 0;
         for (int v = 0; v < vocab; ++v) {

@@ -11,6 +11,7 @@ import io.policyloss.control.Gpg;
 import io.policyloss.control.KlCov;
 import io.policyloss.control.KlInReward;
 import io.policyloss.control.PolicyObjective;
+import io.policyloss.control.ReMax;
 import io.policyloss.control.ReinforcePlusPlus;
 import io.policyloss.control.Sapo;
 import io.policyloss.control.Surrogate;
@@ -28,7 +29,7 @@ import java.util.Objects;
  * (loss.entropyAdvBeta), AEnt (aent and loss.clampP), AEPO (aepo), GSPO (sequenceRatio), entropy masking
  * (topEntropyQuantile), Clip-Cov (clipCov), CISPO (cispo), SAPO (sapo), KL-Cov (klCov), GMPO (gmpo), VESPO (vespo),
  * DPPO (dppo), GPG (cispo of weight 1 and gpgBiasCorrection), off-policy sequence masking (offPolicyMaskThreshold),
- * RLOO, OPO, pass@k, REINFORCE++-baseline and REINFORCE++ advantages (advantageEstimator, gamma) and the KL
+ * RLOO, OPO, pass@k, REINFORCE++-baseline, REINFORCE++ and ReMax advantages (advantageEstimator, gamma) and the KL
  * penalty in the reward (klInReward).
  *
  * @param name the run's name in plots and tables
@@ -49,12 +50,13 @@ import java.util.Objects;
  * @param stdNormalization GRPO divides advantages by the group's std (false: Dr. GRPO); so does GRPO_PASS_K
  * @param advantageEstimator how the advantages come from the rewards (verl's adv_estimator: GRPO, RLOO, OPO,
  *     GRPO_PASS_K, REINFORCE_PLUS_PLUS_BASELINE, one per response; REINFORCE_PLUS_PLUS, one per token, {@link
- *     ReinforcePlusPlus}); null is GRPO, as in the configs of runs written before the field was
+ *     ReinforcePlusPlus}; REMAX, one per token less the reward of the prompt's greedy response, sampled each step,
+ *     {@link ReMax}); null is GRPO, as in the configs of runs written before the field was
  * @param gamma REINFORCE_PLUS_PLUS's discount of the rewards of later tokens (verl's algorithm.gamma), in [0, 1]; null
  *     is 1, verl's default, which the other estimators need
  * @param klInReward verl's KL penalty in the reward (use_kl_in_reward, kl_ctrl; TRL's RLOO's beta): each GRPO
  *     response's reward less its coefficient times its tokens' summed KL(old || ref) estimate (under
- *     REINFORCE_PLUS_PLUS, each token's reward less its own estimate's share), before the advantages,
+ *     REINFORCE_PLUS_PLUS and REMAX, each token's reward less its own estimate), before the advantages,
  *     the coefficient fixed or adaptive ({@link KlInReward}); the reference is the base model; or null
  * @param gpgBiasCorrection GPG's correction (TRL's GPGTrainer): the GRPO rows' weights divided by the fraction of
  *     the step's groups whose advantages differ ({@link Gpg#lossScale}), so that groups of one reward, which carry no
@@ -126,9 +128,10 @@ public record TrainConfig(String name, TaskConfig task, ModelConfig model, long 
             throw new IllegalArgumentException("loss.entropyCoef: adaptiveEntropy sets the Entropy-Reg coefficient of "
                     + "each update (its coefficient field is the start); leave loss.entropyCoef at 0");
         if (gpgBiasCorrection) gpgRefusals(loss, aent, adaptiveEntropy, topEntropyQuantile, offPolicyMaskThreshold);
-        if (gpgBiasCorrection && advantageEstimator == AdvantageEstimator.REINFORCE_PLUS_PLUS)
-            throw new IllegalArgumentException("advantageEstimator: REINFORCE_PLUS_PLUS gives each token its own "
-                    + "advantage, and gpgBiasCorrection counts the groups by their responses' advantages; choose one");
+        if (gpgBiasCorrection && perToken(advantageEstimator))
+            throw new IllegalArgumentException("advantageEstimator: " + advantageEstimator + " gives each token its "
+                    + "own advantage, and gpgBiasCorrection counts the groups by their responses' advantages; "
+                    + "choose one");
         // Refuses the combinations it cannot run, naming the field.
         new PolicyObjective(sequenceRatio, topEntropyQuantile, surrogate(clipCov, cispo, sapo, klCov, gmpo, vespo,
                 dppo), offPolicyMaskThreshold).check(loss);
@@ -136,6 +139,11 @@ public record TrainConfig(String name, TaskConfig task, ModelConfig model, long 
         if (t.promptLength() + t.maxResponseLength() - 1 > model.context())
             throw new IllegalArgumentException("model.context: " + model.context() + " is shorter than the task's "
                     + "prompt + response - 1 = " + (t.promptLength() + t.maxResponseLength() - 1));
+    }
+
+    /** Whether the estimator's advantages are per token (REINFORCE++ and ReMax), which a response's need not share. */
+    static boolean perToken(AdvantageEstimator estimator) {
+        return estimator == AdvantageEstimator.REINFORCE_PLUS_PLUS || estimator == AdvantageEstimator.REMAX;
     }
 
     /** Whether a step reads the reference's log-probs: the loss's KL term, or the KL penalty in the reward. */

@@ -74,6 +74,7 @@ public final class TrainConfigs {
             Map.entry("grpo-pass-k", "{\"advantageEstimator\": \"GRPO_PASS_K\"}"),
             Map.entry("reinforce-plus-plus-baseline", "{\"advantageEstimator\": \"REINFORCE_PLUS_PLUS_BASELINE\"}"),
             Map.entry("reinforce-plus-plus", "{\"advantageEstimator\": \"REINFORCE_PLUS_PLUS\"}"),
+            Map.entry("remax", "{\"advantageEstimator\": \"REMAX\"}"),
             Map.entry("constant-clamped-entropy", "{\"loss\": {\"clampP\": 0.5, \"clampedEntropyCoef\": 0.05}}"),
             Map.entry("random-reward", "{\"randomReward\": true}"),
             Map.entry("random-reward-clip-low", "{\"randomReward\": true, \"loss\": {\"epsLow\": 0.1}}"),

@@ -6,6 +6,7 @@ import io.policyloss.control.AentCoefficient;
 import io.policyloss.control.Gpg;
 import io.policyloss.control.KlInReward;
 import io.policyloss.control.ObjectiveMetrics;
+import io.policyloss.control.ReMax;
 import io.policyloss.control.ReinforcePlusPlus;
 import io.policyloss.loss.AggregationWeights;
 import io.policyloss.loss.FusedLoss;
@@ -30,12 +31,13 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 
 /**
- * The RL loop: each step samples G responses per prompt, rewards them, computes group-relative advantages and the old
- * policy's log-probs, then makes {@code miniBatches} optimiser steps on slices of the batch through the fused loss.
- * AEPO adds REINFORCE rows on positive samples drawn at its switched temperature; AEnt adapts the clamped-entropy
- * coefficient after each step. The run's policy objective (GSPO, entropy masking, off-policy sequence masking,
- * Clip-Cov, CISPO, SAPO, KL-Cov, GMPO, VESPO, DPPO) moves each update's GRPO rows after a first pass of the loss over
- * its logits (CurrentPolicyLoss).
+ * The RL loop: each step samples G responses per prompt, rewards them, computes group-relative advantages and the
+ * old policy's log-probs, then makes {@code miniBatches} optimiser steps on slices of the batch through the fused
+ * loss. ReMax's baseline is the reward of each prompt's greedy response, generated after the samples. AEPO adds
+ * REINFORCE rows on positive samples drawn at its switched temperature; AEnt adapts the clamped-entropy coefficient
+ * after each step. The run's policy objective (GSPO, entropy masking, off-policy sequence masking, Clip-Cov, CISPO,
+ * SAPO, KL-Cov, GMPO, VESPO, DPPO) moves each update's GRPO rows after a first pass of the loss over its logits
+ * (CurrentPolicyLoss).
  *
  * <p>Over data-parallel ranks ({@link Ranks}), each rank samples the responses of its share of the step's prompts, as
  * verl's and TRL's processes do, and every rank holds the same policy: the aggregation weights take the whole batch's
@@ -44,7 +46,7 @@ import org.bytedeco.pytorch.global.torch;
  * whole batch's. Rank 0 draws what one process draws; the others draw their own streams.
  */
 public final class Trainer {
-    private static final long ROLLOUT = 1, REINFORCE = 2, SHUFFLE = 3, COINS = 4, CLIP_COV = 5;
+    private static final long ROLLOUT = 1, REINFORCE = 2, SHUFFLE = 3, COINS = 4, CLIP_COV = 5, BASELINE_COINS = 6;
 
     private final TrainConfig config;
     private final Task task;
@@ -160,7 +162,9 @@ public final class Trainer {
         float[] grpoOldLogp = Tensors.toFloats(old.logp());
         float[] grpoRefLogp = config.needsReference() ? Tensors.toFloats(evaluate(reference, grpo, rolloutT).logp())
                 : null;
-        Advantages advantages = advantages(grpo, rewards, grpoOldLogp, grpoRefLogp);
+        float[] baselines = config.advantageEstimator() == AdvantageEstimator.REMAX ? greedyRewards(problems, step)
+                : null;
+        Advantages advantages = advantages(grpo, rewards, baselines, grpoOldLogp, grpoRefLogp);
         // verl's KL in the reward: its coefficient updated by the whole batch's mean KL over its responses.
         double rewardKl = 0, rewardKlCoefficient = 0;
         if (advantages.penalized() != null) {
@@ -250,21 +254,41 @@ public final class Trainer {
     private record Advantages(float[] rows, double grpoScale, KlInReward.Penalized penalized) {}
 
     /**
-     * The advantages of the GRPO rows from the responses' rewards, less the KL penalty where the run has one: verl's
-     * outcome estimators see each response's summed penalty, REINFORCE++ each token's, in its token-level rewards.
+     * ReMax's baselines: the reward of each of this rank's problems' greedy response from the policy that sampled the
+     * step (a coin flip under randomReward, as the sampled responses'), one per response of its group.
      */
-    private Advantages advantages(Sequences grpo, float[] rewards, float[] oldLogp, float[] refLogp) {
+    private float[] greedyRewards(List<Problem> problems, int step) {
+        int g = config.groupSize(), rank = ranks == null ? 0 : ranks.rank();
+        float[] greedyRewards = config.randomReward()
+                ? coins(problems.size(), Seeds.random(config.seed(), BASELINE_COINS, step, rank))
+                : correctness(Rollouts.sample(policy, Rollouts.prompts(problems, 1), new float[problems.size()],
+                        task.maxResponseLength(), null), problems, 1);
+        float[] baselines = new float[problems.size() * g];
+        for (int b = 0; b < baselines.length; ++b) baselines[b] = greedyRewards[b / g];
+        return baselines;
+    }
+
+    /**
+     * The advantages of the GRPO rows from the responses' rewards, less the KL penalty where the run has one: verl's
+     * outcome estimators see each response's summed penalty, REINFORCE++ and ReMax each token's, in their token-level
+     * rewards.
+     *
+     * @param baselines ReMax's, one per response (else null)
+     */
+    private Advantages advantages(Sequences grpo, float[] rewards, float[] baselines, float[] oldLogp,
+            float[] refLogp) {
         float[] mask = grpo.mask();
         int[] sequenceOf = grpo.sequenceOf();
         KlInReward.Penalized penalized = null;
-        if (config.advantageEstimator() == AdvantageEstimator.REINFORCE_PLUS_PLUS) {
+        if (TrainConfig.perToken(config.advantageEstimator())) {
             float[] tokenRewards = ReinforcePlusPlus.outcomeRewards(rewards, mask, sequenceOf);
             if (klInReward != null) {
                 penalized = klInReward.penalizeTokens(tokenRewards, oldLogp, refLogp, mask, sequenceOf);
                 tokenRewards = penalized.rewards();
             }
-            float[] returns = ReinforcePlusPlus.returns(tokenRewards, mask, sequenceOf, config.gamma());
-            return new Advantages(whitened(returns, mask, ranks), 1, penalized);
+            float[] rows = baselines != null ? ReMax.advantages(tokenRewards, baselines, mask, sequenceOf)
+                    : whitened(ReinforcePlusPlus.returns(tokenRewards, mask, sequenceOf, config.gamma()), mask, ranks);
+            return new Advantages(rows, 1, penalized);
         }
         float[] scores = rewards;
         if (klInReward != null) {

@@ -152,6 +152,9 @@ class AdvantageEstimatorTest {
                 () -> AdvantageEstimator.RLOO.advantages(new float[] {1, Float.NaN}, 2, null, true));
         Refusals.assertMessage("rewards: length 4 is not a multiple of groupSize 3",
                 () -> AdvantageEstimator.RLOO.advantages(rewards, 3, null, true));
+        assertEquals("REMAX's baseline is the reward of each prompt's greedy response, which ReMax.advantages takes",
+                assertThrows(UnsupportedOperationException.class, () -> AdvantageEstimator.REMAX.advantages(rewards, 2,
+                        new int[4], true)).getMessage());
         assertEquals("lengths", assertThrows(NullPointerException.class,
                 () -> AdvantageEstimator.OPO.advantages(rewards, 2, null, true)).getMessage());
     }

@@ -16,22 +16,38 @@ import org.junit.jupiter.params.provider.EnumSource;
  * and its adaptive controller's rule.
  */
 class KlInRewardTest {
+    /**
+     * Six responses of five rows: response 4 has no token, the others' last rows are padding, their log-probs NaN and
+     * never read; every ninth row's reference is 12 nats below the rollout's, where k3 is clamped.
+     */
+    private record Batch(float[] rewards, float[] oldLogp, float[] refLogp, float[] mask, int[] sequenceOf) {
+        static final int RESPONSES = 6, LENGTH = 5;
+
+        static Batch make() {
+            Random random = new Random(8);
+            int rows = RESPONSES * LENGTH;
+            float[] rewards = new float[RESPONSES], oldLogp = new float[rows], refLogp = new float[rows],
+                    mask = new float[rows];
+            int[] sequenceOf = new int[rows];
+            for (int s = 0; s < RESPONSES; ++s) rewards[s] = random.nextInt(2);
+            for (int i = 0; i < rows; ++i) {
+                sequenceOf[i] = i / LENGTH;
+                mask[i] = sequenceOf[i] == 4 || i % LENGTH == LENGTH - 1 ? 0 : 1;
+                oldLogp[i] = mask[i] == 0 ? Float.NaN : (float) (-2 * random.nextDouble());
+                refLogp[i] = mask[i] == 0 ? Float.NaN
+                        : oldLogp[i] + (float) (i % 9 == 0 ? -12 : random.nextGaussian());
+            }
+            return new Batch(rewards, oldLogp, refLogp, mask, sequenceOf);
+        }
+    }
+
     @ParameterizedTest
     @EnumSource(KlEstimator.class)
     void eachRewardLosesItsTokensKl(KlEstimator estimator) {
-        Random random = new Random(8);
-        int responses = 6, length = 5, rows = responses * length;
-        float[] rewards = new float[responses], oldLogp = new float[rows], refLogp = new float[rows],
-                mask = new float[rows];
-        int[] sequenceOf = new int[rows];
-        for (int s = 0; s < responses; ++s) rewards[s] = random.nextInt(2);
-        for (int i = 0; i < rows; ++i) {
-            sequenceOf[i] = i / length;
-            // Response 4 has no token; the others' last rows are padding, their log-probs never read.
-            mask[i] = sequenceOf[i] == 4 || i % length == length - 1 ? 0 : 1;
-            oldLogp[i] = mask[i] == 0 ? Float.NaN : (float) (-2 * random.nextDouble());
-            refLogp[i] = mask[i] == 0 ? Float.NaN : oldLogp[i] + (float) (i % 9 == 0 ? -12 : random.nextGaussian());
-        }
+        Batch b = Batch.make();
+        int responses = Batch.RESPONSES, length = Batch.LENGTH;
+        float[] rewards = b.rewards, oldLogp = b.oldLogp, refLogp = b.refLogp, mask = b.mask;
+        int[] sequenceOf = b.sequenceOf;
         double beta = 0.05;
         KlInReward.Penalized got = KlInReward.fixed(beta, estimator).penalize(rewards, oldLogp, refLogp, mask,
                 sequenceOf);
@@ -66,30 +82,24 @@ class KlInRewardTest {
     @ParameterizedTest
     @EnumSource(KlEstimator.class)
     void eachTokenRewardLosesItsOwnKl(KlEstimator estimator) {
-        Random random = new Random(9);
-        int responses = 5, length = 6, rows = responses * length;
-        float[] rewards = new float[responses], oldLogp = new float[rows], refLogp = new float[rows],
-                mask = new float[rows];
-        int[] sequenceOf = new int[rows];
-        for (int s = 0; s < responses; ++s) rewards[s] = random.nextInt(2);
-        for (int i = 0; i < rows; ++i) {
-            sequenceOf[i] = i / length;
-            mask[i] = i % length < 1 + sequenceOf[i] ? 1 : 0;
-            oldLogp[i] = mask[i] == 0 ? Float.NaN : (float) (-2 * random.nextDouble());
-            refLogp[i] = mask[i] == 0 ? Float.NaN : oldLogp[i] + (float) random.nextGaussian();
-        }
+        Batch b = Batch.make();
+        float[] mask = b.mask;
+        int[] sequenceOf = b.sequenceOf;
+        float[] tokenRewards = new float[mask.length];  // each outcome on its response's last counted row
+        for (int i = 0; i < mask.length; ++i)
+            tokenRewards[i] = mask[i] != 0 && i % Batch.LENGTH == Batch.LENGTH - 2 ? b.rewards[sequenceOf[i]] : 0;
         KlInReward k = KlInReward.fixed(0.05, estimator);
-        float[] tokenRewards = ReinforcePlusPlus.outcomeRewards(rewards, mask, sequenceOf);
-        KlInReward.Penalized tokens = k.penalizeTokens(tokenRewards, oldLogp, refLogp, mask, sequenceOf);
-        KlInReward.Penalized summed = k.penalize(rewards, oldLogp, refLogp, mask, sequenceOf);
-        double[] perResponse = new double[responses];
-        for (int i = 0; i < rows; ++i) {
-            double kl = mask[i] == 0 ? 0 : KlTerm.of(estimator, oldLogp[i], refLogp[i]).kl();
+        KlInReward.Penalized tokens = k.penalizeTokens(tokenRewards, b.oldLogp, b.refLogp, mask, sequenceOf);
+        KlInReward.Penalized summed = k.penalize(b.rewards, b.oldLogp, b.refLogp, mask, sequenceOf);
+        double[] perResponse = new double[Batch.RESPONSES];
+        for (int i = 0; i < mask.length; ++i) {
+            double kl = mask[i] == 0 ? 0 : KlTerm.of(estimator, b.oldLogp[i], b.refLogp[i]).kl();
             assertEquals(tokenRewards[i] - 0.05 * kl, tokens.rewards()[i], 1e-6, estimator + ": row " + i);
             perResponse[sequenceOf[i]] += tokens.rewards()[i];
         }
-        for (int s = 0; s < responses; ++s)
-            assertEquals(summed.rewards()[s], perResponse[s], 1e-5, estimator + ": response " + s);
+        for (int s = 0; s < Batch.RESPONSES; ++s)  // response 4, without a token, keeps its reward
+            assertEquals(summed.rewards()[s], s == 4 ? b.rewards[s] : perResponse[s], 1e-5, estimator + ": response "
+                    + s);
         assertEquals(summed.meanKl(), tokens.meanKl(), 1e-12, estimator + ": the mean KL");
         Refusals.assertMessage("tokenRewards: row 0: must be finite, got NaN", () -> k.penalizeTokens(
                 new float[] {Float.NaN, 0}, new float[2], new float[2], new float[] {1, 1}, new int[] {0, 0}));

@@ -19,8 +19,8 @@ import org.junit.jupiter.api.Test;
 class ReinforcePlusPlusTest {
     private static final double TOLERANCE = 1e-5;
 
-    /** Rows of several responses, interleaved at random; each row's response and its index within it. */
-    private record Batch(float[] tokenRewards, float[] mask, int[] sequenceOf, List<List<Integer>> rowsOf) {
+    /** Rows of several responses, interleaved at random; each response's counted rows in order. */
+    record Batch(float[] tokenRewards, float[] mask, int[] sequenceOf, List<List<Integer>> rowsOf) {
         static Batch random(long seed, int responses) {
             Random r = new Random(seed);
             List<List<Integer>> rowsOf = new ArrayList<>();

@@ -327,7 +327,7 @@ class CurrentPolicyRowsTest {
         return out;
     }
 
-    private static List<float[]> parameters(TransformerPolicy policy) {
+    static List<float[]> parameters(TransformerPolicy policy) {
         TensorVector p = policy.parameters();
         List<float[]> out = new ArrayList<>();
         for (long i = 0; i < p.size(); ++i) out.add(Tensors.toFloats(p.get(i)));

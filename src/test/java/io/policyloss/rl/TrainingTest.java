@@ -3,6 +3,7 @@ package io.policyloss.rl;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.policyloss.loss.AggregationMode;
@@ -127,6 +128,70 @@ class TrainingTest {
         for (int k = 0; k < loss.length; ++k)
             loss[k] = step(TrainConfigs.withOverrides(configs[k], sequenceMean), reference).loss();
         assertTrue(Math.abs(loss[1] - loss[0]) > 1e-4 && Math.abs(loss[2] - loss[0]) > 1e-4, Arrays.toString(loss));
+    }
+
+    /**
+     * ReMax's baseline is the reward of the prompt's greedy response: from a base model that answers some prompts
+     * right, responses sampled at a temperature near 0 are the greedy ones, so each response's reward is its baseline:
+     * every advantage is 0, and so are the loss and the step, though the rewards are not; at temperature 1 they differ.
+     */
+    @Test
+    void remaxsBaselineIsTheGreedyResponsesReward() {
+        TrainConfig c = TrainConfigs.withOverrides(TrainConfigs.withOverrides(TrainConfigs.preset("remax"),
+                TINY_SHAPE), "{\"warmStart\": {\"steps\": 400, \"batchSize\": 32}, \"miniBatches\": 1,"
+                + " \"rolloutTemperature\": 0.05}");
+        TransformerPolicy base = BaseModel.newPolicy(c);
+        SupervisedWarmStart.train(base, c.task().create(), c.warmStart(), c.seed(), s -> {});
+        TransformerPolicy policy = copy(c, base);
+        StepMetrics cold = new Trainer(c, policy, null).step(0);
+        assertTrue(cold.reward() > 0 && cold.reward() < 1, "some prompts answered right: " + cold);
+        assertEquals(0, cold.loss(), 0, cold.toString());
+        List<float[]> before = CurrentPolicyRowsTest.parameters(base), after = CurrentPolicyRowsTest.parameters(policy);
+        for (int i = 0; i < before.size(); ++i)
+            assertArrayEquals(before.get(i), after.get(i), "no advantage, no step: parameter " + i);
+        StepMetrics hot = new Trainer(TrainConfigs.withOverrides(c, "{\"rolloutTemperature\": 1}"), copy(c, base), null)
+                .step(0);
+        assertTrue(Math.abs(hot.loss()) > 1e-4, hot.toString());
+    }
+
+    /** A policy holding {@code base}'s weights. */
+    private static TransformerPolicy copy(TrainConfig c, TransformerPolicy base) {
+        TransformerPolicy p = BaseModel.newPolicy(c);
+        try (NoGradGuard guard = new NoGradGuard()) {
+            TensorVector from = base.parameters(), to = p.parameters();
+            for (long i = 0; i < from.size(); ++i) to.get(i).copy_(from.get(i));
+        }
+        return p;
+    }
+
+    /** Greedy rollouts (temperature 0) take at each position the token of largest logit, as the model reads it. */
+    @Test
+    void greedyRolloutsTakeTheMostProbableToken() {
+        TrainConfig c = tiny();
+        TransformerPolicy policy = BaseModel.newPolicy(c);
+        Task task = c.task().create();
+        SplittableRandom random = new SplittableRandom(3);
+        List<Problem> problems = new ArrayList<>();
+        for (int i = 0; i < 8; ++i) problems.add(task.sample(random));
+        Sequences s = Rollouts.sample(policy, Rollouts.prompts(problems, 1), new float[8], task.maxResponseLength(),
+                null);
+        float[] logits;
+        try (NoGradGuard guard = new NoGradGuard()) {
+            logits = Tensors.toFloats(s.responseLogits(policy).contiguous());
+        }
+        int vocab = policy.vocab(), m = s.responseLength();
+        for (int b = 0; b < s.count(); ++b)
+            for (int j = 0; j < s.lengths()[b]; ++j) {
+                int from = (b * m + j) * vocab;
+                float max = Float.NEGATIVE_INFINITY;
+                for (int v = 0; v < vocab; ++v) max = Math.max(max, logits[from + v]);
+                assertEquals(max, logits[from + s.response(b)[j]], 1e-5, "sequence " + b + ", token " + j);
+            }
+        float[] negative = new float[8];
+        negative[5] = -0.5f;
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> Rollouts.sample(policy, Rollouts.prompts(problems, 1), negative, task.maxResponseLength(), null));
+        assertEquals("temperatures: row 5: must be finite and >= 0, got -0.5", e.getMessage());
     }
 
     /** Step 0 of a run from the base model of its seed. */
