@@ -2,6 +2,7 @@ package io.policyloss.rl;
 
 import io.policyloss.torch.Tensors;
 import io.policyloss.torch.TransformerPolicy;
+import java.util.Arrays;
 import org.bytedeco.pytorch.Tensor;
 
 /**
@@ -47,6 +48,25 @@ public record Sequences(int promptLength, int responseLength, long[][] tokens, i
         float[] m = new float[rows()];
         for (int b = 0; b < count(); ++b)
             for (int j = 0; j < lengths[b]; ++j) m[b * responseLength + j] = 1f;
+        return m;
+    }
+
+    /**
+     * Whether response b was cut at the response length before its end-of-sequence token: verl's and TRL's clipped
+     * (truncated) completions.
+     */
+    public boolean truncated(int b) {
+        return lengths[b] == responseLength && tokens[b][promptLength + responseLength - 1] != Vocabulary.EOS;
+    }
+
+    /**
+     * {@link #mask}, less every row of a truncated response (TRL's {@code mask_truncated_completions}, DAPO's overlong
+     * filtering): a response cut before its end leaves no loss, and no token in a denominator.
+     */
+    public float[] maskWithoutTruncated() {
+        float[] m = mask();
+        for (int b = 0; b < count(); ++b)
+            if (truncated(b)) Arrays.fill(m, b * responseLength, (b + 1) * responseLength, 0f);
         return m;
     }
 

@@ -10,6 +10,7 @@ import io.policyloss.control.Gmpo;
 import io.policyloss.control.Gpg;
 import io.policyloss.control.KlCov;
 import io.policyloss.control.KlInReward;
+import io.policyloss.control.OverlongPunishment;
 import io.policyloss.control.PolicyObjective;
 import io.policyloss.control.ReMax;
 import io.policyloss.control.ReinforcePlusPlus;
@@ -29,8 +30,9 @@ import java.util.Objects;
  * (loss.entropyAdvBeta), AEnt (aent and loss.clampP), AEPO (aepo), GSPO (sequenceRatio), entropy masking
  * (topEntropyQuantile), Clip-Cov (clipCov), CISPO (cispo), SAPO (sapo), KL-Cov (klCov), GMPO (gmpo), VESPO (vespo),
  * DPPO (dppo), GPG (cispo of weight 1 and gpgBiasCorrection), off-policy sequence masking (offPolicyMaskThreshold),
- * RLOO, OPO, pass@k, REINFORCE++-baseline, REINFORCE++ and ReMax advantages (advantageEstimator, gamma) and the KL
- * penalty in the reward (klInReward).
+ * RLOO, OPO, pass@k, REINFORCE++-baseline, REINFORCE++ and ReMax advantages (advantageEstimator, gamma), the KL
+ * penalty in the reward (klInReward), and DAPO's overlong punishment and filtering (overlongPunishment,
+ * maskTruncated).
  *
  * @param name the run's name in plots and tables
  * @param task the built-in task
@@ -58,6 +60,12 @@ import java.util.Objects;
  *     response's reward less its coefficient times its tokens' summed KL(old || ref) estimate (under
  *     REINFORCE_PLUS_PLUS and REMAX, each token's reward less its own estimate), before the advantages,
  *     the coefficient fixed or adaptive ({@link KlInReward}); the reference is the base model; or null
+ * @param overlongPunishment DAPO's soft overlong punishment (verl's reward_model.overlong_buffer; TRL's
+ *     get_soft_overlong_punishment): each response's reward plus a punishment that grows over the last buffer tokens
+ *     before the task's longest response ({@link OverlongPunishment}), ReMax's greedy responses' too; or null
+ * @param maskTruncated TRL's mask_truncated_completions (DAPO's overlong filtering): a GRPO response cut at the
+ *     task's longest response before its end leaves no loss and no token in the aggregation's denominators; its
+ *     reward still counts in its group's advantages
  * @param gpgBiasCorrection GPG's correction (TRL's GPGTrainer): the GRPO rows' weights divided by the fraction of
  *     the step's groups whose advantages differ ({@link Gpg#lossScale}), so that groups of one reward, which carry no
  *     gradient, no longer shrink the update; with no KL or entropy term, which it would scale too
@@ -92,10 +100,10 @@ public record TrainConfig(String name, TaskConfig task, ModelConfig model, long 
         int steps, int promptsPerStep, int groupSize, int miniBatches, double learningRate, double weightDecay,
         double gradClip, double rolloutTemperature, LossConfig loss, AggregationMode aggregation,
         boolean stdNormalization, AdvantageEstimator advantageEstimator, Double gamma, KlInReward klInReward,
-        boolean gpgBiasCorrection, boolean randomReward, AepoConfig aepo, AentCoefficient aent,
-        AdaptiveEntropyBonus adaptiveEntropy, boolean sequenceRatio, Double topEntropyQuantile, ClipCov clipCov,
-        Cispo cispo, Sapo sapo, KlCov klCov, Gmpo gmpo, Vespo vespo, Dppo dppo, Double offPolicyMaskThreshold,
-        EvalConfig eval, int checkpointEvery) {
+        OverlongPunishment overlongPunishment, boolean maskTruncated, boolean gpgBiasCorrection, boolean randomReward,
+        AepoConfig aepo, AentCoefficient aent, AdaptiveEntropyBonus adaptiveEntropy, boolean sequenceRatio,
+        Double topEntropyQuantile, ClipCov clipCov, Cispo cispo, Sapo sapo, KlCov klCov, Gmpo gmpo, Vespo vespo,
+        Dppo dppo, Double offPolicyMaskThreshold, EvalConfig eval, int checkpointEvery) {
     public TrainConfig {
         if (name == null || name.isBlank() || !name.matches("[A-Za-z0-9._-]+"))
             throw new IllegalArgumentException("name: must be letters, digits, '.', '_' or '-', got \"" + name + "\"");
@@ -136,6 +144,9 @@ public record TrainConfig(String name, TaskConfig task, ModelConfig model, long 
         new PolicyObjective(sequenceRatio, topEntropyQuantile, surrogate(clipCov, cispo, sapo, klCov, gmpo, vespo,
                 dppo), offPolicyMaskThreshold).check(loss);
         Task t = task.create();
+        if (overlongPunishment != null && overlongPunishment.buffer() > t.maxResponseLength())
+            throw new IllegalArgumentException("overlongPunishment.buffer: must be <= the task's longest response ("
+                    + t.maxResponseLength() + "), got " + overlongPunishment.buffer());
         if (t.promptLength() + t.maxResponseLength() - 1 > model.context())
             throw new IllegalArgumentException("model.context: " + model.context() + " is shorter than the task's "
                     + "prompt + response - 1 = " + (t.promptLength() + t.maxResponseLength() - 1));

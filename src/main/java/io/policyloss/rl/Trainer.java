@@ -6,6 +6,7 @@ import io.policyloss.control.AentCoefficient;
 import io.policyloss.control.Gpg;
 import io.policyloss.control.KlInReward;
 import io.policyloss.control.ObjectiveMetrics;
+import io.policyloss.control.OverlongPunishment;
 import io.policyloss.control.ReMax;
 import io.policyloss.control.ReinforcePlusPlus;
 import io.policyloss.loss.AggregationWeights;
@@ -156,8 +157,8 @@ public final class Trainer {
         Sequences grpo = Rollouts.sample(policy, prompts, filled(prompts.size(), rolloutT), task.maxResponseLength(),
                 rank == 0 ? random : Seeds.random(config.seed(), ROLLOUT, step, rank));
         float[] correct = correctness(grpo, problems, g);
-        float[] rewards = config.randomReward() ? coins(correct.length, Seeds.random(config.seed(), COINS, step, rank))
-                : correct;
+        float[] rewards = punished(config.randomReward()
+                ? coins(correct.length, Seeds.random(config.seed(), COINS, step, rank)) : correct, grpo);
         TorchFusedLoss.RowOutputs old = evaluate(policy, grpo, rolloutT);
         float[] grpoOldLogp = Tensors.toFloats(old.logp());
         float[] grpoRefLogp = config.needsReference() ? Tensors.toFloats(evaluate(reference, grpo, rolloutT).logp())
@@ -217,7 +218,7 @@ public final class Trainer {
                 loss = policyLoss(lossConfig.toBuilder().entropyCoef(entropyCoef).build());
             }
             // The gradient over the logits, which no backward reads: the head's linear layer saves its input.
-            TorchLossResult result = loss.computeInPlace(logits, rows, grpoPart.mask(), grpoPart.sequenceOf(),
+            TorchLossResult result = loss.computeInPlace(logits, rows, lossMask(grpoPart), grpoPart.sequenceOf(),
                     clipCovRandom);
             optimizer.zero_grad();
             result.backward();
@@ -253,16 +254,27 @@ public final class Trainer {
      */
     private record Advantages(float[] rows, double grpoScale, KlInReward.Penalized penalized) {}
 
+    /** The rewards of {@code s}'s responses plus DAPO's overlong punishment where the run has one. */
+    private float[] punished(float[] rewards, Sequences s) {
+        OverlongPunishment p = config.overlongPunishment();
+        return p == null ? rewards : p.penalize(rewards, s.lengths(), task.maxResponseLength());
+    }
+
     /**
      * ReMax's baselines: the reward of each of this rank's problems' greedy response from the policy that sampled the
-     * step (a coin flip under randomReward, as the sampled responses'), one per response of its group.
+     * step (a coin flip under randomReward, as the sampled responses', without the overlong punishment, since it
+     * generates none), one per response of its group.
      */
     private float[] greedyRewards(List<Problem> problems, int step) {
         int g = config.groupSize(), rank = ranks == null ? 0 : ranks.rank();
-        float[] greedyRewards = config.randomReward()
-                ? coins(problems.size(), Seeds.random(config.seed(), BASELINE_COINS, step, rank))
-                : correctness(Rollouts.sample(policy, Rollouts.prompts(problems, 1), new float[problems.size()],
-                        task.maxResponseLength(), null), problems, 1);
+        float[] greedyRewards;
+        if (config.randomReward()) {
+            greedyRewards = coins(problems.size(), Seeds.random(config.seed(), BASELINE_COINS, step, rank));
+        } else {
+            Sequences greedy = Rollouts.sample(policy, Rollouts.prompts(problems, 1), new float[problems.size()],
+                    task.maxResponseLength(), null);
+            greedyRewards = punished(correctness(greedy, problems, 1), greedy);
+        }
         float[] baselines = new float[problems.size() * g];
         for (int b = 0; b < baselines.length; ++b) baselines[b] = greedyRewards[b / g];
         return baselines;
@@ -381,7 +393,7 @@ public final class Trainer {
         int m = slice.responseLength(), n = slice.rows(), grpoCount = grpoPart.count(), grpoRows = grpoCount * m;
         float[] mask = slice.mask();
         float[] advantage = new float[n], weight = new float[n], temperature = new float[n];
-        float[] grpoMask = grpoPart.mask();
+        float[] grpoMask = lossMask(grpoPart);
         int[] grpoSequenceOf = grpoPart.sequenceOf();
         AggregationWeights.Totals totals = summed(AggregationWeights.Totals.of(grpoMask, grpoSequenceOf));
         float[] grpoWeights = AggregationWeights.weights(config.aggregation(), grpoMask, grpoSequenceOf, totals, m);
@@ -398,6 +410,11 @@ public final class Trainer {
                 Tensors.floats(gather(oldLogp, which, m), n),
                 Tensors.floats(advantage, n), Tensors.floats(weight, n), Tensors.floats(temperature, n), null);
         return refLogp == null ? rows : rows.withRefLogp(Tensors.floats(gather(refLogp, which, m), n));
+    }
+
+    /** The rows of GRPO responses that the loss counts: all but padding, and with maskTruncated but truncated ones. */
+    private float[] lossMask(Sequences grpoPart) {
+        return config.maskTruncated() ? grpoPart.maskWithoutTruncated() : grpoPart.mask();
     }
 
     /**

@@ -75,6 +75,9 @@ class TrainConfigTest {
                 "loss.entropyCoef: adaptiveEntropy sets the Entropy-Reg coefficient of each update");
         expectError("preset: adaptive-entropy\nadaptiveEntropy:\n  delta: -1\n", "delta: must be >= 0, got -1.0");
         expectError("preset: reinforce-plus-plus\ngamma: 1.01\n", "gamma: must be in [0, 1], got 1.01");
+        expectError("overlongPunishment:\n  buffer: 99\n  penaltyFactor: 1\n",
+                "overlongPunishment.buffer: must be <= the task's longest response (");
+        expectError("overlongPunishment:\n  buffer: 0\n  penaltyFactor: 1\n", "buffer: must be >= 1, got 0");
         expectError("preset: rloo\ngamma: 0.99\n", "gamma: discounts REINFORCE_PLUS_PLUS's token rewards alone; "
                 + "RLOO gives each response one advantage, so leave gamma at 1");
         expectError("preset: gpg\nadvantageEstimator: REINFORCE_PLUS_PLUS\n", "advantageEstimator: "

@@ -194,6 +194,51 @@ class TrainingTest {
         assertEquals("temperatures: row 5: must be finite and >= 0, got -0.5", e.getMessage());
     }
 
+    /**
+     * A response is truncated where it fills the response length without ending: one that ends on the last position is
+     * not. Without them, the mask keeps the others' rows as they were.
+     */
+    @Test
+    void truncatedResponsesAreThoseCutBeforeTheirEnd() {
+        long e = Vocabulary.EOS, x = e == 3 ? 4 : 3;  // x: a token that is not the end
+        Sequences s = new Sequences(1, 3, new long[][] {{x, x, e, e}, {x, x, x, e}, {x, x, x, x}, {x, e, e, e}},
+                new int[] {2, 3, 3, 1});
+        boolean[] truncated = {false, false, true, false};
+        float[] mask = s.mask(), without = s.maskWithoutTruncated();
+        for (int b = 0; b < 4; ++b) {
+            assertEquals(truncated[b], s.truncated(b), "sequence " + b);
+            for (int j = 0; j < 3; ++j)
+                assertEquals(truncated[b] ? 0 : mask[b * 3 + j], without[b * 3 + j], "sequence " + b + ", row " + j);
+        }
+        assertEquals(1, mask[2 * 3 + 2], "the truncated response's rows counted in the mask");
+    }
+
+    /**
+     * DAPO's overlong punishment with a buffer as long as the longest response is -factor |y| / L_max on every
+     * response, so the step's reward is its accuracy less factor times the mean length over L_max; with
+     * maskTruncated, the truncated responses of an untrained model leave the entropy bonus's token mean, which the
+     * whole batch's entropy then no longer gives.
+     */
+    @Test
+    void daposOverlongPunishmentAndFilteringReachTheStep() {
+        String onPolicy = TINY_SHAPE.replace("\"miniBatches\": 2", "\"miniBatches\": 1");
+        TrainConfig grpo = TrainConfigs.withOverrides(TrainConfigs.preset("grpo"), onPolicy);
+        int maxLength = grpo.task().create().maxResponseLength();
+        TrainConfig punished = TrainConfigs.withOverrides(grpo, "{\"overlongPunishment\": {\"buffer\": " + maxLength
+                + ", \"penaltyFactor\": 0.5}}");
+        StepMetrics m = new Trainer(punished, BaseModel.newPolicy(punished), null).step(0);
+        assertEquals(m.accuracy() - 0.5 * m.responseLength() / maxLength, m.reward(), 1e-6, m.toString());
+        // No response right yet: every advantage 0, the loss the entropy bonus's alone.
+        TrainConfig bonus = TrainConfigs.withOverrides(grpo, "{\"loss\": {\"entropyCoef\": 0.1}}");
+        StepMetrics all = new Trainer(bonus, BaseModel.newPolicy(bonus), null).step(0);
+        assertEquals(0, all.accuracy(), m.toString());
+        assertEquals(-0.1 * all.entropy(), all.loss(), 1e-6, "every token: " + all);
+        TrainConfig filtered = TrainConfigs.withOverrides(bonus, "{\"maskTruncated\": true}");
+        StepMetrics kept = new Trainer(filtered, BaseModel.newPolicy(filtered), null).step(0);
+        assertEquals(all.entropy(), kept.entropy(), "the same rollouts");
+        assertTrue(Math.abs(-0.1 * kept.entropy() - kept.loss()) > 1e-4, "the finished responses' tokens: " + kept);
+    }
+
     /** Step 0 of a run from the base model of its seed. */
     private static StepMetrics step(TrainConfig c, TransformerPolicy reference) {
         return new Trainer(c, BaseModel.newPolicy(c), c.needsReference() ? reference : null).step(0);
