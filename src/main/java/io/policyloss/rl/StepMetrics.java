@@ -31,6 +31,8 @@ package io.policyloss.rl;
  *     without it
  * @param approxKl mean old_logp - logp over the updates' rows
  * @param responseLength mean response length in tokens, end-of-sequence included
+ * @param clippedRatio the fraction of GRPO responses cut at the task's longest response before their end (verl's
+ *     {@code response_length/clip_ratio} counts those of the longest length; TRL's {@code completions/clipped_ratio})
  * @param positives AEPO's REINFORCE samples this step
  * @param seconds wall time of the step
  */
@@ -38,12 +40,12 @@ public record StepMetrics(int step, double reward, double accuracy, double entro
         double clipLowFraction, double clipHighFraction, double dualClipFraction, double sequenceClipLowFraction,
         double sequenceClipHighFraction, double clipCovFraction, double temperature, double entropyCoefficient,
         double clampedEntropyCoefficient, double loss, double kl, double rewardKl, double rewardKlCoefficient,
-        double approxKl, double responseLength, int positives, double seconds) {
+        double approxKl, double responseLength, double clippedRatio, int positives, double seconds) {
     /** The same metrics with the wall time zeroed: what two runs of one config must agree on. */
     public StepMetrics withoutSeconds() {
         return new StepMetrics(step, reward, accuracy, entropy, clampedEntropy, clipLowFraction, clipHighFraction,
                 dualClipFraction, sequenceClipLowFraction, sequenceClipHighFraction, clipCovFraction, temperature,
                 entropyCoefficient, clampedEntropyCoefficient, loss, kl, rewardKl, rewardKlCoefficient, approxKl,
-                responseLength, positives, 0);
+                responseLength, clippedRatio, positives, 0);
     }
 }

@@ -234,9 +234,12 @@ public final class Trainer {
         trained = summed(trained);
         counted = summed(counted);
 
-        double length = 0;
-        for (int b = 0; b < grpo.count(); ++b) length += grpo.lengths()[b];
-        double[] counts = summed(length, grpo.count(), extra.count());
+        double length = 0, truncated = 0;
+        for (int b = 0; b < grpo.count(); ++b) {
+            length += grpo.lengths()[b];
+            truncated += grpo.truncated(b) ? 1 : 0;
+        }
+        double[] counts = summed(length, grpo.count(), extra.count(), truncated);
         return new StepMetrics(step, mean(gathered(rewards)), mean(gathered(correct)), entropyAtOne.meanEntropy(),
                 entropyAtOne.meanClampedEntropy(), trained.clipLowFraction(), trained.clipHighFraction(),
                 trained.dualClipFraction(), counted.sequenceClips().lowFraction(),
@@ -244,7 +247,7 @@ public final class Trainer {
                 adaptiveEntropy == null ? lossConfig.entropyCoef() : adaptiveCoefSum / config.miniBatches(),
                 lossConfig.clampedEntropyCoef(),
                 trained.loss() / config.miniBatches(), trained.meanKl(), rewardKl, rewardKlCoefficient,
-                trained.approxKl(), counts[0] / counts[1],
+                trained.approxKl(), counts[0] / counts[1], counts[3] / counts[1],
                 (int) counts[2], (System.nanoTime() - start) / 1e9);
     }
 

@@ -236,6 +236,7 @@ class TrainingTest {
         TrainConfig filtered = TrainConfigs.withOverrides(bonus, "{\"maskTruncated\": true}");
         StepMetrics kept = new Trainer(filtered, BaseModel.newPolicy(filtered), null).step(0);
         assertEquals(all.entropy(), kept.entropy(), "the same rollouts");
+        assertTrue(kept.clippedRatio() > 0 && kept.clippedRatio() < 1, "some responses truncated: " + kept);
         assertTrue(Math.abs(-0.1 * kept.entropy() - kept.loss()) > 1e-4, "the finished responses' tokens: " + kept);
     }
 
