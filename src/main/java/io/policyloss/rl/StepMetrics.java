@@ -33,6 +33,8 @@ package io.policyloss.rl;
  * @param responseLength mean response length in tokens, end-of-sequence included
  * @param clippedRatio the fraction of GRPO responses cut at the task's longest response before their end (verl's
  *     {@code response_length/clip_ratio} counts those of the longest length; TRL's {@code completions/clipped_ratio})
+ * @param generationBatches the batches of prompts sampled this step, a mean over the ranks: 1, or more under dynamic
+ *     sampling (verl's {@code train/num_gen_batches})
  * @param positives AEPO's REINFORCE samples this step
  * @param seconds wall time of the step
  */
@@ -40,12 +42,13 @@ public record StepMetrics(int step, double reward, double accuracy, double entro
         double clipLowFraction, double clipHighFraction, double dualClipFraction, double sequenceClipLowFraction,
         double sequenceClipHighFraction, double clipCovFraction, double temperature, double entropyCoefficient,
         double clampedEntropyCoefficient, double loss, double kl, double rewardKl, double rewardKlCoefficient,
-        double approxKl, double responseLength, double clippedRatio, int positives, double seconds) {
+        double approxKl, double responseLength, double clippedRatio, double generationBatches, int positives,
+        double seconds) {
     /** The same metrics with the wall time zeroed: what two runs of one config must agree on. */
     public StepMetrics withoutSeconds() {
         return new StepMetrics(step, reward, accuracy, entropy, clampedEntropy, clipLowFraction, clipHighFraction,
                 dualClipFraction, sequenceClipLowFraction, sequenceClipHighFraction, clipCovFraction, temperature,
                 entropyCoefficient, clampedEntropyCoefficient, loss, kl, rewardKl, rewardKlCoefficient, approxKl,
-                responseLength, clippedRatio, positives, 0);
+                responseLength, clippedRatio, generationBatches, positives, 0);
     }
 }

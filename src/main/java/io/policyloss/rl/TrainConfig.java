@@ -6,6 +6,7 @@ import io.policyloss.control.AentCoefficient;
 import io.policyloss.control.Cispo;
 import io.policyloss.control.ClipCov;
 import io.policyloss.control.Dppo;
+import io.policyloss.control.DynamicSampling;
 import io.policyloss.control.Gmpo;
 import io.policyloss.control.Gpg;
 import io.policyloss.control.KlCov;
@@ -32,7 +33,7 @@ import java.util.Objects;
  * DPPO (dppo), GPG (cispo of weight 1 and gpgBiasCorrection), off-policy sequence masking (offPolicyMaskThreshold),
  * RLOO, OPO, pass@k, REINFORCE++-baseline, REINFORCE++ and ReMax advantages (advantageEstimator, gamma), the KL
  * penalty in the reward (klInReward), and DAPO's overlong punishment and filtering (overlongPunishment,
- * maskTruncated).
+ * maskTruncated) and dynamic sampling (dynamicSamplingBatches).
  *
  * @param name the run's name in plots and tables
  * @param task the built-in task
@@ -66,6 +67,9 @@ import java.util.Objects;
  * @param maskTruncated TRL's mask_truncated_completions (DAPO's overlong filtering): a GRPO response cut at the
  *     task's longest response before its end leaves no loss and no token in the aggregation's denominators; its
  *     reward still counts in its group's advantages
+ * @param dynamicSamplingBatches DAPO's dynamic sampling (verl's algorithm.filter_groups with max_num_gen_batches):
+ *     each step keeps the groups whose rewards differ ({@link DynamicSampling}) from up to this many batches of
+ *     promptsPerStep prompts, &gt;= 1, the batch topped up with the others where too few differ; or null
  * @param gpgBiasCorrection GPG's correction (TRL's GPGTrainer): the GRPO rows' weights divided by the fraction of
  *     the step's groups whose advantages differ ({@link Gpg#lossScale}), so that groups of one reward, which carry no
  *     gradient, no longer shrink the update; with no KL or entropy term, which it would scale too
@@ -100,7 +104,8 @@ public record TrainConfig(String name, TaskConfig task, ModelConfig model, long 
         int steps, int promptsPerStep, int groupSize, int miniBatches, double learningRate, double weightDecay,
         double gradClip, double rolloutTemperature, LossConfig loss, AggregationMode aggregation,
         boolean stdNormalization, AdvantageEstimator advantageEstimator, Double gamma, KlInReward klInReward,
-        OverlongPunishment overlongPunishment, boolean maskTruncated, boolean gpgBiasCorrection, boolean randomReward,
+        OverlongPunishment overlongPunishment, boolean maskTruncated, Integer dynamicSamplingBatches,
+        boolean gpgBiasCorrection, boolean randomReward,
         AepoConfig aepo, AentCoefficient aent, AdaptiveEntropyBonus adaptiveEntropy, boolean sequenceRatio,
         Double topEntropyQuantile, ClipCov clipCov, Cispo cispo, Sapo sapo, KlCov klCov, Gmpo gmpo, Vespo vespo,
         Dppo dppo, Double offPolicyMaskThreshold, EvalConfig eval, int checkpointEvery) {
@@ -127,6 +132,7 @@ public record TrainConfig(String name, TaskConfig task, ModelConfig model, long 
             throw new IllegalArgumentException("miniBatches: must be <= promptsPerStep * groupSize ("
                     + promptsPerStep * groupSize + "), got " + miniBatches);
         atLeast(checkpointEvery, 0, "checkpointEvery");
+        if (dynamicSamplingBatches != null) atLeast(dynamicSamplingBatches, 1, "dynamicSamplingBatches");
         if (!(learningRate > 0)) throw new IllegalArgumentException("learningRate: must be > 0, got " + learningRate);
         if (!(weightDecay >= 0)) throw new IllegalArgumentException("weightDecay: must be >= 0, got " + weightDecay);
         if (!(gradClip >= 0)) throw new IllegalArgumentException("gradClip: must be >= 0, got " + gradClip);

@@ -94,8 +94,8 @@ public final class TrainConfigs {
     static TrainConfig base() {
         return new TrainConfig("grpo", new TaskConfig("digit-sum", 4), ModelConfig.small(), 1,
                 new WarmStartConfig(200, 64, 3e-3), 100, 16, 8, 4, 1e-3, 0, 1.0, 1.0, LossConfig.defaults(),
-                AggregationMode.TOKEN_MEAN, true, AdvantageEstimator.GRPO, 1.0, null, null, false, false, false, null,
-                null, null, false, null, null, null, null, null, null, null, null, null,
+                AggregationMode.TOKEN_MEAN, true, AdvantageEstimator.GRPO, 1.0, null, null, false, null, false, false,
+                null, null, null, false, null, null, null, null, null, null, null, null, null,
                 new EvalConfig(64, 16, List.of(1, 4, 16), 1.0), 20);
     }
 

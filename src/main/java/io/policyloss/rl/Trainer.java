@@ -3,6 +3,7 @@ package io.policyloss.rl;
 import io.policyloss.control.AdaptiveEntropyBonus;
 import io.policyloss.control.AdvantageEstimator;
 import io.policyloss.control.AentCoefficient;
+import io.policyloss.control.DynamicSampling;
 import io.policyloss.control.Gpg;
 import io.policyloss.control.KlInReward;
 import io.policyloss.control.ObjectiveMetrics;
@@ -47,7 +48,8 @@ import org.bytedeco.pytorch.global.torch;
  * whole batch's. Rank 0 draws what one process draws; the others draw their own streams.
  */
 public final class Trainer {
-    private static final long ROLLOUT = 1, REINFORCE = 2, SHUFFLE = 3, COINS = 4, CLIP_COV = 5, BASELINE_COINS = 6;
+    private static final long ROLLOUT = 1, REINFORCE = 2, SHUFFLE = 3, COINS = 4, CLIP_COV = 5, BASELINE_COINS = 6,
+            DYNAMIC_SAMPLING = 7;
 
     private final TrainConfig config;
     private final Task task;
@@ -147,18 +149,12 @@ public final class Trainer {
     private StepMetrics run(int step) {
         long start = System.nanoTime();
         int g = config.groupSize(), size = ranks == null ? 1 : ranks.size(), rank = ranks == null ? 0 : ranks.rank();
-        SplittableRandom random = Seeds.random(config.seed(), ROLLOUT, step);
-        List<Problem> batch = new ArrayList<>();
-        for (int i = 0; i < config.promptsPerStep(); ++i) batch.add(task.sample(random));
-        int share = config.promptsPerStep() / size;
-        List<Problem> problems = batch.subList(rank * share, (rank + 1) * share);  // this rank's, whole groups
+        GroupSamples samples = samples(step);
+        List<Problem> problems = samples.problems();
         List<int[]> prompts = Rollouts.prompts(problems, g);
         float rolloutT = (float) config.rolloutTemperature();
-        Sequences grpo = Rollouts.sample(policy, prompts, filled(prompts.size(), rolloutT), task.maxResponseLength(),
-                rank == 0 ? random : Seeds.random(config.seed(), ROLLOUT, step, rank));
-        float[] correct = correctness(grpo, problems, g);
-        float[] rewards = punished(config.randomReward()
-                ? coins(correct.length, Seeds.random(config.seed(), COINS, step, rank)) : correct, grpo);
+        Sequences grpo = samples.grpo();
+        float[] correct = samples.correct(), rewards = samples.rewards();
         TorchFusedLoss.RowOutputs old = evaluate(policy, grpo, rolloutT);
         float[] grpoOldLogp = Tensors.toFloats(old.logp());
         float[] grpoRefLogp = config.needsReference() ? Tensors.toFloats(evaluate(reference, grpo, rolloutT).logp())
@@ -239,7 +235,7 @@ public final class Trainer {
             length += grpo.lengths()[b];
             truncated += grpo.truncated(b) ? 1 : 0;
         }
-        double[] counts = summed(length, grpo.count(), extra.count(), truncated);
+        double[] counts = summed(length, grpo.count(), extra.count(), truncated, samples.batches());
         return new StepMetrics(step, mean(gathered(rewards)), mean(gathered(correct)), entropyAtOne.meanEntropy(),
                 entropyAtOne.meanClampedEntropy(), trained.clipLowFraction(), trained.clipHighFraction(),
                 trained.dualClipFraction(), counted.sequenceClips().lowFraction(),
@@ -247,7 +243,7 @@ public final class Trainer {
                 adaptiveEntropy == null ? lossConfig.entropyCoef() : adaptiveCoefSum / config.miniBatches(),
                 lossConfig.clampedEntropyCoef(),
                 trained.loss() / config.miniBatches(), trained.meanKl(), rewardKl, rewardKlCoefficient,
-                trained.approxKl(), counts[0] / counts[1], counts[3] / counts[1],
+                trained.approxKl(), counts[0] / counts[1], counts[3] / counts[1], counts[4] / size,
                 (int) counts[2], (System.nanoTime() - start) / 1e9);
     }
 
@@ -256,6 +252,44 @@ public final class Trainer {
      * penalty in the reward where the run has one (else null).
      */
     private record Advantages(float[] rows, double grpoScale, KlInReward.Penalized penalized) {}
+
+    /**
+     * This rank's share of the step's prompts, G responses to each, rewarded. With DAPO's dynamic sampling, batches of
+     * the share's size (the first the one drawn without it) until enough groups' rewards differ or
+     * dynamicSamplingBatches are drawn, and of those the groups {@link DynamicSampling#batch} keeps.
+     */
+    private GroupSamples samples(int step) {
+        int size = ranks == null ? 1 : ranks.size(), rank = ranks == null ? 0 : ranks.rank();
+        SplittableRandom random = Seeds.random(config.seed(), ROLLOUT, step);
+        List<Problem> batch = new ArrayList<>();
+        for (int i = 0; i < config.promptsPerStep(); ++i) batch.add(task.sample(random));
+        int share = config.promptsPerStep() / size;
+        GroupSamples first = sampled(batch.subList(rank * share, (rank + 1) * share),  // this rank's, whole groups
+                rank == 0 ? random : Seeds.random(config.seed(), ROLLOUT, step, rank),
+                Seeds.random(config.seed(), COINS, step, rank));
+        Integer batches = config.dynamicSamplingBatches();
+        if (batches == null) return first;
+        SplittableRandom more = Seeds.random(config.seed(), DYNAMIC_SAMPLING, step, rank);
+        GroupSamples all = first;
+        for (int round = 1; round < batches
+                && DynamicSampling.informativeGroups(all.rewards(), config.groupSize()).length < share; ++round) {
+            List<Problem> problems = new ArrayList<>();
+            for (int i = 0; i < share; ++i) problems.add(task.sample(more));
+            all = all.concat(sampled(problems, more, more));
+        }
+        return all.groups(DynamicSampling.batch(all.rewards(), config.groupSize(), share));
+    }
+
+    /** G responses to each of {@code problems}, sampled from {@code rollout}, rewarded (coins from {@code coins}). */
+    private GroupSamples sampled(List<Problem> problems, SplittableRandom rollout, SplittableRandom coins) {
+        int g = config.groupSize();
+        List<int[]> prompts = Rollouts.prompts(problems, g);
+        Sequences grpo = Rollouts.sample(policy, prompts, filled(prompts.size(), (float) config.rolloutTemperature()),
+                task.maxResponseLength(), rollout);
+        float[] correct = correctness(grpo, problems, g);
+        float[] rewards = punished(config.randomReward() ? coins(correct.length, coins) : correct, grpo);
+        return new GroupSamples(g, 1, problems, grpo, correct, rewards);
+    }
 
     /** The rewards of {@code s}'s responses plus DAPO's overlong punishment where the run has one. */
     private float[] punished(float[] rewards, Sequences s) {

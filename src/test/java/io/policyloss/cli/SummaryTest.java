@@ -76,7 +76,7 @@ class SummaryTest {
         List<StepMetrics> steps = new ArrayList<>();
         for (int s = 0; s < STEPS; ++s)
             steps.add(new StepMetrics(s, 0, 0.5, 1, 0.5, 0.01, 0.02, 0, value(run, 0, s), value(run, 1, s),
-                    value(run, 2, s), 1, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0.1));
+                    value(run, 2, s), 1, 0, 0, 0, 0, 0, 0, 0, 4, 0, 1, 0, 0.1));
         return new TrainingRun.Result(c, steps, EVAL);
     }
 

@@ -78,6 +78,7 @@ class TrainConfigTest {
         expectError("overlongPunishment:\n  buffer: 99\n  penaltyFactor: 1\n",
                 "overlongPunishment.buffer: must be <= the task's longest response (");
         expectError("overlongPunishment:\n  buffer: 0\n  penaltyFactor: 1\n", "buffer: must be >= 1, got 0");
+        expectError("dynamicSamplingBatches: 0\n", "dynamicSamplingBatches: must be >= 1, got 0");
         expectError("preset: rloo\ngamma: 0.99\n", "gamma: discounts REINFORCE_PLUS_PLUS's token rewards alone; "
                 + "RLOO gives each response one advantage, so leave gamma at 1");
         expectError("preset: gpg\nadvantageEstimator: REINFORCE_PLUS_PLUS\n", "advantageEstimator: "

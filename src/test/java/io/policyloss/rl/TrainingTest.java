@@ -154,6 +154,38 @@ class TrainingTest {
         assertTrue(Math.abs(hot.loss()) > 1e-4, hot.toString());
     }
 
+    /**
+     * DAPO's dynamic sampling: from a base model that answers some prompts right, a batch has groups of one reward, so
+     * GPG's correction (1 / the share of groups whose advantages differ) changes the second update's loss; with
+     * dynamic sampling every group differs and the correction is 1, the loss the same bit for bit. With one batch it
+     * keeps the same groups, those that differ first, so the rollouts' metrics are the same but for rounding.
+     */
+    @Test
+    void dynamicSamplingKeepsTheGroupsWhoseRewardsDiffer() {
+        TrainConfig c = TrainConfigs.withOverrides(TrainConfigs.withOverrides(TrainConfigs.preset("grpo"), TINY_SHAPE),
+                "{\"warmStart\": {\"steps\": 400, \"batchSize\": 32}}");
+        TransformerPolicy base = BaseModel.newPolicy(c);
+        SupervisedWarmStart.train(base, c.task().create(), c.warmStart(), c.seed(), s -> {});
+        String gpg = "{\"gpgBiasCorrection\": true}", dynamic = "{\"dynamicSamplingBatches\": 8}";
+        StepMetrics plain = stepFrom(c, base), corrected = stepFrom(TrainConfigs.withOverrides(c, gpg), base);
+        assertTrue(Math.abs(plain.loss() - corrected.loss()) > 1e-6, "groups of one reward: " + plain);
+        TrainConfig filtered = TrainConfigs.withOverrides(c, dynamic);
+        StepMetrics kept = stepFrom(filtered, base);
+        assertEquals(1, plain.generationBatches());
+        assertTrue(kept.generationBatches() > 1 && kept.generationBatches() <= 8, kept.toString());
+        assertEquals(kept.loss(), stepFrom(TrainConfigs.withOverrides(filtered, gpg), base).loss(), 0, kept.toString());
+        StepMetrics one = stepFrom(TrainConfigs.withOverrides(c, "{\"dynamicSamplingBatches\": 1}"), base);
+        assertEquals(1, one.generationBatches());
+        assertEquals(plain.reward(), one.reward(), 1e-6);
+        assertEquals(plain.entropy(), one.entropy(), 1e-6);
+        assertEquals(plain.clampedEntropy(), one.clampedEntropy(), 1e-6);
+    }
+
+    /** Step 0 of {@code c} from {@code base}'s weights. */
+    private static StepMetrics stepFrom(TrainConfig c, TransformerPolicy base) {
+        return new Trainer(c, copy(c, base), null).step(0);
+    }
+
     /** A policy holding {@code base}'s weights. */
     private static TransformerPolicy copy(TrainConfig c, TransformerPolicy base) {
         TransformerPolicy p = BaseModel.newPolicy(c);
