@@ -5,15 +5,15 @@ import io.policyloss.loss.KlEstimator;
 import java.util.Objects;
 
 /**
- * The KL penalty in the reward (verl's {@code algorithm.use_kl_in_reward} with {@code kl_penalty} and
- * {@code kl_ctrl}; TRL's RLOOTrainer's {@code beta}): each response's reward less the coefficient times the sum over
- * its tokens of a KL estimate between the rollout policy and the reference, taken before the advantages (verl's
- * outcome estimators sum the token-level rewards, which {@link #penalize} does for them; REINFORCE++ keeps them per
- * token, {@link #penalizeTokens}). The loss's KL term
- * ({@code LossConfig.klCoef}) pulls each token's gradient toward the reference; this one makes straying from it a cost
- * that the advantage sees, with the estimate from the old log-probs (no gradient). The coefficient is fixed, or
- * adaptive (Ziegler et al.'s controller, verl's {@code kl_ctrl.type: adaptive}): after each batch, {@link #update}
- * multiplies it by 1 + clip(KL / target - 1, -0.2, 0.2) n / horizon, n the batch's responses. Immutable.
+ * The KL penalty in the reward (verl's {@code algorithm.use_kl_in_reward} with {@code kl_penalty} and {@code
+ * kl_ctrl}; TRL's RLOOTrainer's {@code beta}): each response's reward less the coefficient times the sum over its
+ * tokens of a KL estimate between the rollout policy and the reference, taken before the advantages (verl's outcome
+ * estimators sum the token-level rewards, which {@link #penalize} does for them; REINFORCE++ and ReMax keep them per
+ * token, {@link #penalizeTokens}). The loss's KL term ({@code LossConfig.klCoef}) pulls each token's gradient toward
+ * the reference; this one makes straying from it a cost that the advantage sees, with the estimate from the old
+ * log-probs (no gradient). The coefficient is fixed, or adaptive (Ziegler et al.'s controller, verl's {@code
+ * kl_ctrl.type: adaptive}): after each batch, {@link #update} multiplies it by 1 + clip(KL / target - 1, -0.2, 0.2)
+ * n / horizon, n the batch's responses. Immutable.
  *
  * @param coefficient beta, finite and &gt;= 0 (verl's {@code kl_ctrl.kl_coef}: 0.001; TRL's RLOO {@code beta}: 0.05)
  * @param estimator the token's estimate of KL(old || ref) by its value (verl's {@code kl_penalty}: {@code kl} K1,
@@ -72,9 +72,9 @@ public record KlInReward(double coefficient, KlEstimator estimator, Double targe
     }
 
     /**
-     * Token-level rewards (REINFORCE++'s, {@link ReinforcePlusPlus#outcomeRewards}) less coefficient times each
-     * counted token's estimate kl(oldLogp, refLogp), as verl penalizes them: the rows' rewards, and the mean KL over
-     * the responses that sequenceOf names.
+     * Token-level rewards (REINFORCE++'s and ReMax's, {@link ReinforcePlusPlus#outcomeRewards}) less coefficient
+     * times each counted token's estimate kl(oldLogp, refLogp), as verl penalizes them: the rows' rewards, and the mean
+     * KL over the responses that sequenceOf names.
      *
      * @param tokenRewards each row's reward, finite on counted rows
      */

@@ -101,8 +101,8 @@ public final class ReinforcePlusPlus {
 
     /**
      * verl's {@code masked_whiten} of a list that holds value i counts[i] times: mean and unbiased var over the list,
-     * (value - mean) / sqrt(var + 1e-8) for each i. Needs a list of at least 2; countsName
-     * and who name the counts and the estimator where it is shorter.
+     * (value - mean) / sqrt(var + 1e-8) for each i. Needs a list of at least 2; countsName and who name the counts and
+     * the estimator where it is shorter.
      */
     static float[] whitened(double[] value, int[] counts, String countsName, String who) {
         double tokens = 0, sum = 0;

@@ -105,10 +105,10 @@ public record TrainConfig(String name, TaskConfig task, ModelConfig model, long 
         double gradClip, double rolloutTemperature, LossConfig loss, AggregationMode aggregation,
         boolean stdNormalization, AdvantageEstimator advantageEstimator, Double gamma, KlInReward klInReward,
         OverlongPunishment overlongPunishment, boolean maskTruncated, Integer dynamicSamplingBatches,
-        boolean gpgBiasCorrection, boolean randomReward,
-        AepoConfig aepo, AentCoefficient aent, AdaptiveEntropyBonus adaptiveEntropy, boolean sequenceRatio,
-        Double topEntropyQuantile, ClipCov clipCov, Cispo cispo, Sapo sapo, KlCov klCov, Gmpo gmpo, Vespo vespo,
-        Dppo dppo, Double offPolicyMaskThreshold, EvalConfig eval, int checkpointEvery) {
+        boolean gpgBiasCorrection, boolean randomReward, AepoConfig aepo, AentCoefficient aent,
+        AdaptiveEntropyBonus adaptiveEntropy, boolean sequenceRatio, Double topEntropyQuantile, ClipCov clipCov,
+        Cispo cispo, Sapo sapo, KlCov klCov, Gmpo gmpo, Vespo vespo, Dppo dppo, Double offPolicyMaskThreshold,
+        EvalConfig eval, int checkpointEvery) {
     public TrainConfig {
         if (name == null || name.isBlank() || !name.matches("[A-Za-z0-9._-]+"))
             throw new IllegalArgumentException("name: must be letters, digits, '.', '_' or '-', got \"" + name + "\"");
@@ -121,8 +121,8 @@ public record TrainConfig(String name, TaskConfig task, ModelConfig model, long 
         if (gamma == null) gamma = 1.0;
         if (!(gamma >= 0 && gamma <= 1)) throw new IllegalArgumentException("gamma: must be in [0, 1], got " + gamma);
         if (gamma != 1 && advantageEstimator != AdvantageEstimator.REINFORCE_PLUS_PLUS)
-            throw new IllegalArgumentException("gamma: discounts REINFORCE_PLUS_PLUS's token rewards alone; "
-                    + advantageEstimator + " gives each response one advantage, so leave gamma at 1");
+            throw new IllegalArgumentException("gamma: discounts REINFORCE_PLUS_PLUS's token rewards alone, and "
+                    + advantageEstimator + " does not read it; leave gamma at 1");
         Objects.requireNonNull(eval, "eval");
         atLeast(steps, 0, "steps");
         atLeast(promptsPerStep, 1, "promptsPerStep");

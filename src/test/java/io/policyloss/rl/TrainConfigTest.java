@@ -79,8 +79,8 @@ class TrainConfigTest {
                 "overlongPunishment.buffer: must be <= the task's longest response (");
         expectError("overlongPunishment:\n  buffer: 0\n  penaltyFactor: 1\n", "buffer: must be >= 1, got 0");
         expectError("dynamicSamplingBatches: 0\n", "dynamicSamplingBatches: must be >= 1, got 0");
-        expectError("preset: rloo\ngamma: 0.99\n", "gamma: discounts REINFORCE_PLUS_PLUS's token rewards alone; "
-                + "RLOO gives each response one advantage, so leave gamma at 1");
+        expectError("preset: remax\ngamma: 0.99\n", "gamma: discounts REINFORCE_PLUS_PLUS's token rewards alone, "
+                + "and REMAX does not read it; leave gamma at 1");
         expectError("preset: gpg\nadvantageEstimator: REINFORCE_PLUS_PLUS\n", "advantageEstimator: "
                 + "REINFORCE_PLUS_PLUS gives each token its own advantage, and gpgBiasCorrection counts the groups");
     }

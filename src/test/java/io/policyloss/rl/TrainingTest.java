@@ -149,8 +149,7 @@ class TrainingTest {
         List<float[]> before = CurrentPolicyRowsTest.parameters(base), after = CurrentPolicyRowsTest.parameters(policy);
         for (int i = 0; i < before.size(); ++i)
             assertArrayEquals(before.get(i), after.get(i), "no advantage, no step: parameter " + i);
-        StepMetrics hot = new Trainer(TrainConfigs.withOverrides(c, "{\"rolloutTemperature\": 1}"), copy(c, base), null)
-                .step(0);
+        StepMetrics hot = stepFrom(TrainConfigs.withOverrides(c, "{\"rolloutTemperature\": 1}"), base);
         assertTrue(Math.abs(hot.loss()) > 1e-4, hot.toString());
     }
 
