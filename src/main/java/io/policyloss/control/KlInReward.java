@@ -62,7 +62,8 @@ public record KlInReward(double coefficient, KlEstimator estimator, Double targe
      */
     public Penalized penalize(float[] rewards, float[] oldLogp, float[] refLogp, float[] mask, int[] sequenceOf) {
         Objects.requireNonNull(rewards, "rewards");
-        double[] kl = tokenKl(oldLogp, refLogp, mask, sequenceOf, rewards.length, "rewards");
+        double[] kl = tokenKl(oldLogp, refLogp, mask);
+        RowArrays.responses(mask, sequenceOf, rewards.length, "rewards");
         for (int s = 0; s < rewards.length; ++s) RowArrays.finite(rewards[s], "rewards", s);
         double[] sum = new double[rewards.length];
         for (int i = 0; i < mask.length; ++i) sum[sequenceOf[i]] += kl[i];
@@ -80,8 +81,8 @@ public record KlInReward(double coefficient, KlEstimator estimator, Double targe
      */
     public Penalized penalizeTokens(float[] tokenRewards, float[] oldLogp, float[] refLogp, float[] mask,
             int[] sequenceOf) {
+        double[] kl = tokenKl(oldLogp, refLogp, mask);
         int responses = (int) AggregationWeights.Totals.of(mask, sequenceOf).sequences();
-        double[] kl = tokenKl(oldLogp, refLogp, mask, sequenceOf, responses, "sequenceOf");
         RowArrays.finiteWhereCounted(mask, new String[] {"tokenRewards"}, tokenRewards);
         float[] out = new float[mask.length];
         for (int i = 0; i < mask.length; ++i)
@@ -89,15 +90,10 @@ public record KlInReward(double coefficient, KlEstimator estimator, Double targe
         return new Penalized(out, meanKl(kl, mask, sequenceOf, responses));
     }
 
-    /** Each counted row's estimate, 0 on padding; sequenceOf names at most {@code responses} (from {@code of}). */
-    private double[] tokenKl(float[] oldLogp, float[] refLogp, float[] mask, int[] sequenceOf, int responses,
-            String of) {
+    /** Each counted row's estimate, 0 on padding. */
+    private double[] tokenKl(float[] oldLogp, float[] refLogp, float[] mask) {
         RowArrays.mask(mask);
         RowArrays.finiteWhereCounted(mask, new String[] {"oldLogp", "refLogp"}, oldLogp, refLogp);
-        int sequences = (int) AggregationWeights.Totals.of(mask, sequenceOf).sequences();
-        if (sequences > responses)
-            throw new IllegalArgumentException("sequenceOf: names response " + (sequences - 1) + ", " + of + " has "
-                    + responses);
         double[] kl = new double[mask.length];
         // The term's value is the estimator's at logp = the rollout's: KL(old || ref) estimated on the old sample.
         for (int i = 0; i < mask.length; ++i)

@@ -1,6 +1,5 @@
 package io.policyloss.control;
 
-import io.policyloss.loss.AggregationWeights;
 import java.util.Objects;
 
 /**
@@ -27,10 +26,7 @@ public final class ReMax {
     public static float[] advantages(float[] tokenRewards, float[] baselines, float[] mask, int[] sequenceOf) {
         Objects.requireNonNull(baselines, "baselines");
         float[] returns = ReinforcePlusPlus.returns(tokenRewards, mask, sequenceOf, 1);
-        int sequences = (int) AggregationWeights.Totals.of(mask, sequenceOf).sequences();
-        if (sequences > baselines.length)
-            throw new IllegalArgumentException("sequenceOf: names response " + (sequences - 1) + ", baselines has "
-                    + baselines.length);
+        RowArrays.responses(mask, sequenceOf, baselines.length, "baselines");
         for (int s = 0; s < baselines.length; ++s) RowArrays.finite(baselines[s], "baselines", s);
         float[] a = new float[returns.length];
         for (int i = 0; i < a.length; ++i)

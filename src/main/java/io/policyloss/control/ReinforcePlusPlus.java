@@ -41,10 +41,7 @@ public final class ReinforcePlusPlus {
      */
     public static float[] outcomeRewards(float[] rewards, float[] mask, int[] sequenceOf) {
         Objects.requireNonNull(rewards, "rewards");
-        int sequences = (int) AggregationWeights.Totals.of(mask, sequenceOf).sequences();
-        if (sequences > rewards.length)
-            throw new IllegalArgumentException("sequenceOf: names response " + (sequences - 1) + ", rewards has "
-                    + rewards.length);
+        RowArrays.responses(mask, sequenceOf, rewards.length, "rewards");
         int[] last = new int[rewards.length];
         Arrays.fill(last, -1);
         for (int i = 0; i < mask.length; ++i) if (mask[i] != 0) last[sequenceOf[i]] = i;

@@ -1,5 +1,6 @@
 package io.policyloss.control;
 
+import io.policyloss.loss.AggregationWeights;
 import java.util.Objects;
 
 /** The per-row checks of the controllers that take one value per token: errors name the array and the row. */
@@ -19,6 +20,18 @@ final class RowArrays {
     static void length(int length, String name, int rows, String of) {
         if (length != rows)
             throw new IllegalArgumentException(name + ": length " + length + ", " + of + " has " + rows + " rows");
+    }
+
+    /**
+     * The responses sequenceOf names (its largest + 1), after {@link AggregationWeights.Totals#of}'s checks of mask
+     * and sequenceOf; more than {@code responses}, the length of the per-response array {@code of}, is refused.
+     */
+    static int responses(float[] mask, int[] sequenceOf, int responses, String of) {
+        int sequences = (int) AggregationWeights.Totals.of(mask, sequenceOf).sequences();
+        if (sequences > responses)
+            throw new IllegalArgumentException("sequenceOf: names response " + (sequences - 1) + ", " + of + " has "
+                    + responses);
+        return sequences;
     }
 
     /** Every row of the mask is 0 (padding) or 1 (a counted token). */

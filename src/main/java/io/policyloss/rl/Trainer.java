@@ -206,7 +206,8 @@ public final class Trainer {
             int[] which = concat(grpoSlices[k], shift(extraSlices[k], grpo.count()));
             Sequences slice = all.select(which);
             Sequences grpoPart = slice.select(range(grpoSlices[k].length));  // the rows the objective moves
-            PolicyRows rows = rows(slice, grpoPart, advantages, oldLogp, refLogp, which, rolloutT);
+            float[] grpoMask = lossMask(grpoPart);
+            PolicyRows rows = rows(slice, grpoPart, grpoMask, advantages, oldLogp, refLogp, which, rolloutT);
             Tensor logits = slice.responseLogits(policy);
             if (adaptiveEntropy != null) {  // TRL's: each update applies the state the updates before it left
                 double entropyCoef = adaptiveEntropy.applied();
@@ -214,7 +215,7 @@ public final class Trainer {
                 loss = policyLoss(lossConfig.toBuilder().entropyCoef(entropyCoef).build());
             }
             // The gradient over the logits, which no backward reads: the head's linear layer saves its input.
-            TorchLossResult result = loss.computeInPlace(logits, rows, lossMask(grpoPart), grpoPart.sequenceOf(),
+            TorchLossResult result = loss.computeInPlace(logits, rows, grpoMask, grpoPart.sequenceOf(),
                     clipCovRandom);
             optimizer.zero_grad();
             result.backward();
@@ -424,13 +425,14 @@ public final class Trainer {
      * aggregation mode over the slice, every rank's, times grpoScale), the rest AEPO's positives (advantage R = 1,
      * weight alpha / (|o| S), S the slice's GRPO sequences on every rank, so alpha weighs one positive sample against
      * one GRPO sequence).
+     *
+     * @param grpoMask the rows of grpoPart the loss counts ({@link #lossMask})
      */
-    private PolicyRows rows(Sequences slice, Sequences grpoPart, Advantages advantages, float[] oldLogp,
-            float[] refLogp, int[] which, float rolloutT) {
+    private PolicyRows rows(Sequences slice, Sequences grpoPart, float[] grpoMask, Advantages advantages,
+            float[] oldLogp, float[] refLogp, int[] which, float rolloutT) {
         int m = slice.responseLength(), n = slice.rows(), grpoCount = grpoPart.count(), grpoRows = grpoCount * m;
         float[] mask = slice.mask();
         float[] advantage = new float[n], weight = new float[n], temperature = new float[n];
-        float[] grpoMask = lossMask(grpoPart);
         int[] grpoSequenceOf = grpoPart.sequenceOf();
         AggregationWeights.Totals totals = summed(AggregationWeights.Totals.of(grpoMask, grpoSequenceOf));
         float[] grpoWeights = AggregationWeights.weights(config.aggregation(), grpoMask, grpoSequenceOf, totals, m);
