@@ -17,7 +17,8 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hbm_traffic import arguments, cases, number, profile, read_ncu_raw, write_report  # noqa: E402
+from hbm_traffic import (arguments, cases, launched_with_the_last, number, profile, read_ncu_raw,  # noqa: E402
+                         write_report)
 
 SECTIONS = ["SpeedOfLight", "MemoryWorkloadAnalysis", "MemoryWorkloadAnalysis_Tables", "WarpStateStats",
             "Occupancy", "SchedulerStats"]
@@ -40,9 +41,11 @@ TOP_STALLS = 4
 
 
 def per_case(kernels, labels):
-    """One profiled kernel per case: the loss kernel's own figures, not summed with a reduce_rows launched after it
-    (where the launch could not be cooperative), since percentages and ratios do not add."""
-    calls = [values for name, values in kernels if "reduce_rows" not in name]
+    """One profiled kernel per case, the first of its call (hbm_traffic.launched_with_the_last): the loss kernel's own
+    figures, not a reduce_rows launched after it, and the floor's first half, since percentages and ratios do not
+    add."""
+    names = [None] + [name for name, _ in kernels]
+    calls = [values for (name, values), last in zip(kernels, names) if not launched_with_the_last(name, last)]
     if len(calls) != len(labels):
         raise ValueError("%d profiled calls for %d cases: %s" % (len(calls), len(labels),
                                                                  ", ".join(n for n, _ in kernels)))

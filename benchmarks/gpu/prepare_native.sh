@@ -13,7 +13,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 sources_hash() {
-    (cd native && find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum
+    # LC_ALL=C: the same order under every locale (the GPU machine's differs from this one's).
+    (cd native && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum) | sha256sum
 }
 if [ "${1:-}" = --sources-hash ]; then
     sources_hash

@@ -136,8 +136,12 @@ for s in $steps; do
     bench-headline)
         step bench-headline 300 python3 "$root/benchmarks/gpu/bench_loss.py" --lib "$lib" --out "$logs" --part headline ;;
     junit-gpu)
+        # The test classes alone are scanned: the jars would need the jdk.zipfs module, which prepare.sh's runtime
+        # lacks.  jqwik's database goes where it can be written (target/, its usual place, is not carried).
         java_tool junit-gpu 150 \
-            '$JAVA -jar .device/junit-console.jar execute -cp "$CLASSPATH" --include-tag gpu --scan-classpath --details=summary' ;;
+            '$JAVA -jar .device/junit-console.jar execute -cp "$CLASSPATH" --include-tag gpu \
+             --scan-classpath .device/test-classes --details=summary \
+             --config jqwik.database='"$logs"'/jqwik-database' ;;
     launch-costs) step launch-costs 20 env LD_LIBRARY_PATH="$bin" "$bin/launch_costs" ;;
     memcheck)
         step memcheck 100 env LD_LIBRARY_PATH="$bin" compute-sanitizer --tool memcheck --error-exitcode 1 "$bin/test_cuda" --quick ;;

@@ -33,6 +33,7 @@ struct Emulated {
     Outputs out;
     pl_data_error record;
     bool packed;  // the row kernel read 16-byte packs
+    bool plain;   // the row kernel was an instance without the clamp's and the softcap's code (row_kernel.cuh)
 };
 
 // The device call of `c` on host memory, as fused_loss.cu queues it: the loss kernel on a grid of `grid` blocks
@@ -42,7 +43,7 @@ Emulated run_emulated(const Case &c, const Inputs &in, unsigned grid, bool packs
                       const Relayout &relayout = nullptr) {
     pl_loss_args a;
     fill_args(c, a);
-    Emulated e{poisoned_outputs(c), pl_data_error{-2, -2, 0, 0}, false};
+    Emulated e{poisoned_outputs(c), pl_data_error{-2, -2, 0, 0}, false, false};
     Outputs &o = e.out;
     std::vector<uint8_t> logits = in.logits;
     point_at(c, host_buffers(in, logits, o), a);
@@ -55,11 +56,12 @@ Emulated run_emulated(const Case &c, const Inputs &in, unsigned grid, bool packs
     if (c.n == 0) {
         emu::launch(1, kThreads, reduce_rows, ma);
     } else {
-        with_row_instance(a, [&](auto dt, auto ddt, auto vec) {
+        with_row_instance(c.p, a, [&](auto dt, auto ddt, auto vec, auto plain) {
             constexpr int DT = decltype(dt)::value, DDT = decltype(ddt)::value;
-            constexpr bool VEC = decltype(vec)::value;
+            constexpr bool VEC = decltype(vec)::value, PLAIN = decltype(plain)::value;
             e.packed = packs && VEC;
-            const auto kernel = packs ? fused_loss<DT, DDT, VEC> : fused_loss<DT, DDT, false>;
+            e.plain = PLAIN;
+            const auto kernel = packs ? fused_loss<DT, DDT, VEC, PLAIN> : fused_loss<DT, DDT, false, PLAIN>;
             if (cooperative) {
                 emu::launch_cooperative(grid, kThreads, kernel, c.p, ka, ma, true);
             } else {
@@ -73,9 +75,10 @@ Emulated run_emulated(const Case &c, const Inputs &in, unsigned grid, bool packs
     return e;
 }
 
-// The cases take turns at the three schedules.
+// The cases take turns at the three schedules.  Each runs the PLAIN instance exactly when it has neither the clamp
+// nor the softcap, and the cases hold calls of both kinds, so both instances are compared.
 void test_against_cpu() {
-    unsigned turn = 0;
+    unsigned turn = 0, plain = 0, full = 0;
     for (const Case &c : cases()) {
         emu::set_schedule(emu::Schedule(turn++ % 3), case_seed(c));
         Inputs in = make_inputs(c, case_seed(c));
@@ -84,11 +87,16 @@ void test_against_cpu() {
         g_case = c.name;
         const Emulated first = run_emulated(c, in, grid);
         compare(c, in, cpu, first.out);
+        CHECK(first.plain == (c.p.clamp_p == 0.0f && c.p.softcap == 0.0f), "the PLAIN instance where the call has "
+                                                                             "neither the clamp nor the softcap");
+        ++(first.plain ? plain : full);
         if (first.packed) {
             g_case = c.name + " (scalar loads)";
             compare(c, in, cpu, run_emulated(c, in, grid, false).out);
         }
     }
+    g_case = "every case";
+    CHECK(plain > 0 && full > 0, "calls of both instances");
 }
 
 // The case of that name, with the test's label and the name as the case in failures; null (a failure) where none is.

@@ -6,7 +6,15 @@
 
 namespace pl::cuda {
 
-constexpr int kThreads = 512;  // threads per row block
+// Threads per row block.  This and the other shape constants of the row kernel (PL_ROW_SM_THREADS in
+// loss_kernel.cuh, PL_ROW_UNROLL in row_access.cuh, PL_ROWS_L2_PERCENT in fused_loss.cu) can be set when building,
+// so that benchmarks/gpu/build_variants.sh can build other shapes of the same code and compare_variants.py time them
+// side by side on one GPU; the defaults are the shipped shape.
+#ifndef PL_ROW_THREADS
+#define PL_ROW_THREADS 512
+#endif
+constexpr int kThreads = PL_ROW_THREADS;
+static_assert(kThreads % 32 == 0 && kThreads <= 1024, "whole warps, at most a block's 1024 threads");
 constexpr int kWarps = kThreads / 32;
 constexpr unsigned kFullMask = 0xffffffffu;
 

@@ -23,22 +23,33 @@ pl_status cuda_fail(cudaError_t e, const char *what) {
     return fail(PL_ERR_CUDA, "device", -1, "%s: %s (%s)", what, cudaGetErrorString(e), cudaGetErrorName(e));
 }
 
-// Rows in flight: enough blocks to fill every SM, few enough that their rows stay in L2 between the passes.
+// The share of L2, in percent, that the rows in flight may fill (block_reduce.cuh says how to set it): twice L2.
+// Holding them to 3/4 of it kept the passes after the first in L2 (1.27 reads of the logits from HBM), but left an
+// SM one block; two blocks read the rows again from HBM (1.88 reads) and still finish sooner, the kernel being bound
+// by latency rather than by bytes (benchmarks/RESULTS.md: GPU, measured on an H200).  The limit still holds the grid
+// under two blocks an SM where rows are longer than about 475 KB on an H200 (a bf16 vocabulary of 262,144, or
+// 151,936 in fp32, each measured there at 1.7-1.8x the floor, as the shorter rows).
+#ifndef PL_ROWS_L2_PERCENT
+#define PL_ROWS_L2_PERCENT 200
+#endif
+
+// Rows in flight: enough blocks to fill every SM, no more than PL_ROWS_L2_PERCENT of L2 holds.
 int grid_size(const DeviceFacts &f, int64_t n_rows, int64_t row_bytes, int blocks_per_sm) {
     const int64_t most = (int64_t)f.sms * std::max(blocks_per_sm, 1);
-    const int64_t in_l2 = f.l2_bytes * 3 / 4 / std::max<int64_t>(row_bytes, 1);
+    const int64_t in_l2 = f.l2_bytes * PL_ROWS_L2_PERCENT / 100 / std::max<int64_t>(row_bytes, 1);
     return (int)std::min(n_rows, std::max<int64_t>(f.sms, std::min(most, in_l2)));
 }
 
 // Blocks per SM of this instance on the current device, `device`: registers and shared memory per SM differ by
 // architecture, so it is asked once per device (it costs microseconds) and kept; 0 = not known (grid_size then
 // takes 1).  Two threads that ask at once store the same answer.
-template <int DT, int DDT, bool VEC>
+template <int DT, int DDT, bool VEC, bool PLAIN>
 int occupancy(int device) {
     static std::atomic<int> known[kMaxDevices];
     int blocks = known[device].load(std::memory_order_relaxed);
     if (blocks > 0) return blocks;
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, fused_loss<DT, DDT, VEC>, kThreads, 0) != cudaSuccess) {
+    const auto kernel = fused_loss<DT, DDT, VEC, PLAIN>;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, kThreads, 0) != cudaSuccess) {
         cudaGetLastError();
         blocks = 0;
     }
@@ -48,11 +59,11 @@ int occupancy(int device) {
 
 // The loss kernel on rows that need it, then the sums: in the same launch where it can be cooperative (grid_size
 // keeps every block resident, as a cooperative launch needs), else in reduce_rows after it.
-template <int DT, int DDT, bool VEC>
+template <int DT, int DDT, bool VEC, bool PLAIN>
 cudaError_t launch_loss(const pl_loss_params &p, const KernelArgs &ka, const MetricsArgs &ma, const DeviceFacts &f,
                         int device, cudaStream_t stream) {
     const unsigned grid =
-        (unsigned)grid_size(f, ka.n_rows, ka.vocab * dtype_size(DT), occupancy<DT, DDT, VEC>(device));
+        (unsigned)grid_size(f, ka.n_rows, ka.vocab * dtype_size(DT), occupancy<DT, DDT, VEC, PLAIN>(device));
     if (f.cooperative) {
         cudaLaunchAttribute cooperative{};
         cooperative.id = cudaLaunchAttributeCooperative;
@@ -63,12 +74,12 @@ cudaError_t launch_loss(const pl_loss_params &p, const KernelArgs &ka, const Met
         config.stream = stream;
         config.attrs = &cooperative;
         config.numAttrs = 1;
-        const cudaError_t e = cudaLaunchKernelEx(&config, fused_loss<DT, DDT, VEC>, p, ka, ma, true);
+        const cudaError_t e = cudaLaunchKernelEx(&config, fused_loss<DT, DDT, VEC, PLAIN>, p, ka, ma, true);
         // Too large: fewer SMs are ours than the device has (MPS, green contexts); the two launches need none.
         if (e != cudaErrorCooperativeLaunchTooLarge) return e;
         cudaGetLastError();
     }
-    fused_loss<DT, DDT, VEC><<<grid, kThreads, 0, stream>>>(p, ka, ma, false);
+    fused_loss<DT, DDT, VEC, PLAIN><<<grid, kThreads, 0, stream>>>(p, ka, ma, false);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) return e;
     reduce_rows<<<1, kThreads, 0, stream>>>(ma);
@@ -124,9 +135,9 @@ pl_status fused_loss_cuda(const pl_loss_params &p, const pl_loss_args &a) {
     const MetricsArgs ma = metrics_args(a, records, host_metrics ? scratch_metrics : a.metrics,
                                         synchronous ? scratch_error : a.data_error);
     if (a.n_rows > 0) {
-        e = with_row_instance(a, [&](auto dt, auto ddt, auto vec) {
-            return launch_loss<decltype(dt)::value, decltype(ddt)::value, decltype(vec)::value>(p, ka, ma, facts,
-                                                                                                 a.device, stream);
+        e = with_row_instance(p, a, [&](auto dt, auto ddt, auto vec, auto plain) {
+            return launch_loss<decltype(dt)::value, decltype(ddt)::value, decltype(vec)::value,
+                               decltype(plain)::value>(p, ka, ma, facts, a.device, stream);
         });
     } else {  // no rows: the sums alone, zeros
         reduce_rows<<<1, kThreads, 0, stream>>>(ma);

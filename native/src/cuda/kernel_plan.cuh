@@ -31,8 +31,18 @@ inline bool aligned16(const void *ptr, int64_t ld, int esize) {
     return ((uintptr_t)ptr % 16 == 0) && (ld * esize) % 16 == 0;
 }
 
+// Rows that need neither the clamped set nor the softcap (row_kernel.cuh's PLAIN instances).
+inline bool plain_rows(const pl_loss_params &p) {
+    return !(p.clamp_p > 0.0f) && !(p.softcap > 0.0f);
+}
+
+template <typename F, typename... Chosen>
+auto with_plain_instance(const pl_loss_params &p, F &&f, Chosen... chosen) {
+    return plain_rows(p) ? f(chosen..., std::true_type{}) : f(chosen..., std::false_type{});
+}
+
 template <int DT, typename F>
-auto with_gradient_instance(const pl_loss_args &a, F &&f) {
+auto with_gradient_instance(const pl_loss_params &p, const pl_loss_args &a, F &&f) {
     using Logits = std::integral_constant<int, DT>;
     const bool f32_gradient = a.dlogits && a.dlogits_dtype == PL_F32 && DT != PL_F32;
     const int esize = (int)sizeof(typename Elem<DT>::type);
@@ -40,19 +50,22 @@ auto with_gradient_instance(const pl_loss_args &a, F &&f) {
                      (!a.dlogits || aligned16(a.dlogits, a.ld_dlogits, f32_gradient ? 4 : esize));
     if (f32_gradient) {
         using Gradient = std::integral_constant<int, PL_F32>;
-        return vec ? f(Logits{}, Gradient{}, std::true_type{}) : f(Logits{}, Gradient{}, std::false_type{});
+        return vec ? with_plain_instance(p, f, Logits{}, Gradient{}, std::true_type{})
+                   : with_plain_instance(p, f, Logits{}, Gradient{}, std::false_type{});
     }
-    return vec ? f(Logits{}, Logits{}, std::true_type{}) : f(Logits{}, Logits{}, std::false_type{});
+    return vec ? with_plain_instance(p, f, Logits{}, Logits{}, std::true_type{})
+               : with_plain_instance(p, f, Logits{}, Logits{}, std::false_type{});
 }
 
-// Calls f(DT, DDT, VEC), each a std::integral_constant, with the row kernel instance for the call's arguments:
-// dlogits in fp32 or in the logits' dtype, and 16-byte packs when every row of logits and dlogits is aligned.
+// Calls f(DT, DDT, VEC, PLAIN), each a std::integral_constant, with the row kernel instance for the call's
+// arguments: dlogits in fp32 or in the logits' dtype, 16-byte packs when every row of logits and dlogits is
+// aligned, and the instance without the clamp's and the softcap's code when the call has neither.
 template <typename F>
-auto with_row_instance(const pl_loss_args &a, F &&f) {
+auto with_row_instance(const pl_loss_params &p, const pl_loss_args &a, F &&f) {
     switch (a.logits_dtype) {
-        case PL_F32: return with_gradient_instance<PL_F32>(a, f);
-        case PL_BF16: return with_gradient_instance<PL_BF16>(a, f);
-        default: return with_gradient_instance<PL_F16>(a, f);
+        case PL_F32: return with_gradient_instance<PL_F32>(p, a, f);
+        case PL_BF16: return with_gradient_instance<PL_BF16>(p, a, f);
+        default: return with_gradient_instance<PL_F16>(p, a, f);
     }
 }
 

@@ -55,9 +55,10 @@ __device__ __forceinline__ void unpack(const Pack<DT> &pack, float (&z)[kPack<DT
 }
 
 // The last touch of a row's bytes: the gradient pass's loads (LAST) and every dlogits store, marked evict-first in L2
-// (ld.global.cs, st.global.cs).  The grid keeps its rows in flight in L2 for the passes after the first (about 40 MB
-// of a 50 MB L2 at 8192 x 151,936 bf16); without the mark, the gradient's writes and the bytes no pass will read
-// again would compete with those rows for L2 as equals.  The host compiler of the emulated test gets plain accesses.
+// (ld.global.cs, st.global.cs).  The passes after the first read a row again, from L2 where it is still there (an
+// eighth of the gradient pass's bytes at 8192 x 151,936 bf16 on an H200, whose rows in flight are twice L2:
+// fused_loss.cu); without the mark, the gradient's writes and the bytes no pass will read again would compete with
+// those rows for L2 as equals.  The host compiler of the emulated test gets plain accesses.
 template <bool LAST, typename T>
 __device__ __forceinline__ T load_row_bytes(const T *p) {
 #ifdef __CUDA_ARCH__
@@ -85,11 +86,15 @@ __device__ __forceinline__ void store_pack(typename Elem<DT>::type *dst, const f
 
 // Packs a thread loads at once (a group).  By Little's law an H100 SM needs its share of the bandwidth times the
 // latency under load in flight, about 3 TB/s / 132 x ~1 us = 23 KB; a 512-thread block has 8 KB in flight per
-// 16-byte pack a thread.  So for_each_pack loads the next group before it uses the current one: the next group's
-// 32 KB stay in flight while a warp computes, where loading a group and then using it left none in flight then.
-// (Groups of 8 without the overlap gave 64 KB at most, but twice the code of every pass, 485 KB of sm_90 code for
-// the bf16 instance, and twice the compile time.)
-constexpr int kUnroll = 4;
+// 16-byte pack a thread.  So for_each_pack loads the next group before it uses the current one: the next group
+// stays in flight while a warp computes, where loading a group and then using it left none in flight then.  Two
+// packs: with the two blocks an SM holds (loss_kernel.cuh), 32 KB in flight, as one block's groups of 4 had, in the
+// 64 registers a thread that allows; measured on an H200 (benchmarks/RESULTS.md: GPU), the second block's warps
+// hide more latency than the longer groups did.
+#ifndef PL_ROW_UNROLL
+#define PL_ROW_UNROLL 2
+#endif
+constexpr int kUnroll = PL_ROW_UNROLL;
 
 // Calls f(first_column, z) over the columns of the row that this thread owns, z a float[P] of consecutive
 // columns: packs tid, tid + kThreads, ... in increasing order (P = kPack with VEC, when rows are 16-byte aligned;

@@ -14,9 +14,9 @@
 //     PROBABILITY_MASS, three for fp32's;
 //  4. the loss of the row (row_loss, shared with the CPU kernel) and its outputs;
 //  5. a last pass that writes dlogits.
-// Passes after the first read the row again; the host sizes the grid so that the rows in flight fit in L2, so
-// those reads come from L2 rather than HBM, and the last pass marks what it reads and writes evict-first, so that
-// it leaves L2 before the rows still to be read again (row_access.cuh).  Exponentials and log-probabilities are
+// Passes after the first read the row again, from L2 where the rows in flight still fit there (the host holds them
+// to twice L2: fused_loss.cu), and the last pass marks what it reads and writes evict-first, so that it leaves L2
+// before the rows still to be read again (row_access.cuh).  Exponentials and log-probabilities are
 // taken in base 2 (Transform::y2), one ex2 instruction each, and converted to nats once per row: per column,
 // pass 1 is a multiply, a finiteness test, a max, a subtract, the ex2, an add and an FMA; the gradient pass a
 // multiply, two subtracts, the ex2, a max and two FMAs (without the clamp and the softcap, whose terms add to both).
@@ -144,7 +144,10 @@ __device__ __forceinline__ GradientTerms gradient_terms(const pl_loss_params &p,
                          (float)(c_c * (log_c + clamped_entropy)), (float)(c_logp * other_mass)};
 }
 
-template <int DT, int DDT, bool VEC>
+// PLAIN: the call has neither the clamp nor the softcap (plain_rows), so that its instance compiles without their
+// code: its passes are the loops of the rows most calls have, with no branch per column to the band's bins or to
+// tanh, and a fraction of the instruction bytes.
+template <int DT, int DDT, bool VEC, bool PLAIN>
 __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int64_t i, RowSmem &s) {
     using T = typename Elem<DT>::type;
     using D = typename Elem<DDT>::type;
@@ -165,11 +168,11 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
         return;
     }
 
-    const Transform tr = Transform::make(p.logit_scale, p.softcap, tau);
-    const bool clamp = p.clamp_p > 0.0f;
+    const Transform tr = Transform::make(p.logit_scale, PLAIN ? 0.0f : p.softcap, tau);
+    const bool clamp = !PLAIN && p.clamp_p > 0.0f;
     const bool token_fraction = p.clamp_mode == PL_CLAMP_TOKEN_FRACTION;
     Band band{false, 0, 0};
-    if (samples_band<DT, VEC>(p, a.vocab))
+    if (clamp && samples_band<DT, VEC>(p, a.vocab))
         band = token_fraction ? sample_band<DT>(p, row, a.vocab, s.select, s.reduce)
                               : sample_mass_band<DT>(p, row, a.vocab, target, tr, s.select, s.reduce, s.max_slots);
     // Tokens are binned in pass 1 by value where the row has a band; else TOKEN_FRACTION's every token by the radix
@@ -362,10 +365,10 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
 }
 
 // The block's rows: blockIdx.x, blockIdx.x + gridDim.x, ...
-template <int DT, int DDT, bool VEC>
+template <int DT, int DDT, bool VEC, bool PLAIN>
 __device__ void fused_loss_rows(const pl_loss_params &p, const KernelArgs &a, RowSmem &s) {
     for (int64_t i = blockIdx.x; i < a.n_rows; i += gridDim.x) {
-        fused_loss_row<DT, DDT, VEC>(p, a, i, s);
+        fused_loss_row<DT, DDT, VEC, PLAIN>(p, a, i, s);
         __syncthreads();  // the next row reuses s
     }
 }

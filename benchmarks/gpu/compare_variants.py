@@ -1,0 +1,120 @@
+"""Shapes of the CUDA row kernel side by side on one GPU, in one run, on the same inputs: for each build that
+build_variants.sh made (.device/variants/NAME/), its C++ test against the CPU kernel, bench_loss.py's check against
+float64 autograd on three cases, and its times at 8192 x 151,936 bf16 in each mode (dlogits apart, in place, and the
+call without a gradient), with the copy floor measured beside them.  Each build runs in a process of its own (each
+library carries its own CUDA runtime); the table gives every time as a ratio to the shipped shape's.
+
+    python3 benchmarks/gpu/compare_variants.py --variants .device/variants --out OUT [--best-into FILE]
+
+--best-into writes the path of the fastest build whose checks passed (by the entropy mode's time), for the steps
+that follow in the same call (run_device.sh's, with that library).
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+N, V = 8192, 151936
+SHIPPED = "shipped"
+CHECKS = [(64, 151936, "bfloat16", False, False, None), (64, 151936, "bfloat16", True, False, None),
+          (64, 151936, "bfloat16", True, True, "model-like rows")]
+
+
+def measure(lib, out):
+    """The child: one build's checks and times, as JSON into `out`."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import torch
+    from bench_loss import MODES, bench_kernel, check
+    from policyloss_ctypes import Library
+
+    library = Library(lib)
+    checks = {}
+    for n, v, dtype, clamp, mass, family in CHECKS:
+        key = "%dx%d %s %s%s" % (n, v, dtype, "mass" if mass else ("clamped" if clamp else "entropy"),
+                                 ", " + family if family else "")
+        checks[key] = check(library, n, v, getattr(torch, dtype), clamp, mass, family)
+    rows = bench_kernel(library, N, V, torch.bfloat16, 20, MODES)
+    with open(out, "w") as fh:
+        json.dump({"build": library.build_info(), "checks": checks, "rows": rows}, fh, indent=1)
+
+
+def run_variant(folder, out):
+    """test_cuda, then the child, of one build; what they gave, with their verdicts."""
+    name = os.path.basename(folder)
+    started = time.monotonic()
+    env = dict(os.environ, LD_LIBRARY_PATH=folder)
+    test = subprocess.run([os.path.join(folder, "test_cuda")], env=env, capture_output=True, text=True, timeout=120)
+    result_path = os.path.join(out, "variant_%s.json" % name)
+    child = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", os.path.join(folder, "libpolicyloss.so"),
+                            result_path], capture_output=True, text=True, timeout=180)
+    result = {"name": name, "shape": open(os.path.join(folder, "variant.txt")).read().strip(),
+              "test_cuda": test.returncode == 0, "test_cuda_tail": test.stdout.strip().splitlines()[-1:] or
+              test.stderr.strip().splitlines()[-3:], "seconds": None}
+    if child.returncode == 0:
+        with open(result_path) as fh:
+            result.update(json.load(fh))
+    else:
+        result["error"] = child.stderr.strip().splitlines()[-5:]
+    result["seconds"] = round(time.monotonic() - started, 1)
+    result["passed"] = result["test_cuda"] and "rows" in result and all(c["passed"] for c in result["checks"].values())
+    print(json.dumps({k: result[k] for k in ("name", "shape", "test_cuda", "passed", "seconds")}), flush=True)
+    return result
+
+
+def table(results, device):
+    shipped = next((r for r in results if r["name"] == SHIPPED and "rows" in r), None)
+    base = {row["mode"]: row for row in shipped["rows"]} if shipped else {}
+    out = ["Device: %s. Each shape of the row kernel at %d x %d bf16 (NAME:THREADS:SM_THREADS:UNROLL:L2_PERCENT, "
+           "build_variants.sh): median CUDA-event times of one call, dlogits apart / in place / without dlogits; "
+           "x floor against the copy floor measured beside it; x shipped against the shipped shape's same time in "
+           "this run." % (device, N, V), "",
+           "| shape | checks | mode | ms | x floor | x shipped | in place ms | no-gradient ms | x shipped |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        verdict = "passed" if r["passed"] else "FAILED"
+        for row in r.get("rows", []):
+            b = base.get(row["mode"])
+            ratio = lambda key: "%.2f" % (row[key] / b[key]) if b else "-"
+            out.append("| %s | %s | %s | %.3g | %.2f | %s | %.3g | %.3g | %s |" % (
+                r["shape"], verdict, row["mode"], row["kernel_ms"], row["kernel_ms"] / row["floor_ms"],
+                ratio("kernel_ms"), row["kernel_in_place_ms"], row["first_pass_ms"], ratio("first_pass_ms")))
+        if "rows" not in r:
+            out.append("| %s | %s | - | %s |  |  |  |  |  |" % (r["shape"], verdict, r.get("error")))
+    return "\n".join(out)
+
+
+def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--child":
+        measure(sys.argv[2], sys.argv[3])
+        return
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--variants", required=True)
+    ap.add_argument("--out", default=".")
+    ap.add_argument("--best-into")
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    folders = sorted((os.path.join(args.variants, d) for d in os.listdir(args.variants)),
+                     key=lambda f: (os.path.basename(f) != SHIPPED, f))  # the shipped shape first
+    results = [run_variant(f, args.out) for f in folders if os.path.isfile(os.path.join(f, "libpolicyloss.so"))]
+    import torch
+    device = torch.cuda.get_device_name()
+    text = table(results, device)
+    with open(os.path.join(args.out, "compare_variants.json"), "w") as fh:
+        json.dump({"device": device, "variants": results}, fh, indent=1)
+    with open(os.path.join(args.out, "compare_variants.md"), "w") as fh:
+        fh.write(text + "\n")
+    print(text)
+    passed = [r for r in results if r["passed"]]
+    if args.best_into and passed:
+        best = min(passed, key=lambda r: next(row["kernel_ms"] for row in r["rows"] if row["mode"] == "entropy"))
+        with open(args.best_into, "w") as fh:
+            fh.write(os.path.join(os.path.abspath(args.variants), best["name"]) + "\n")
+        print("fastest that passed: %s" % best["shape"])
+    if len(passed) < len(results):
+        sys.exit("a shape failed its checks: see the table")
+
+
+if __name__ == "__main__":
+    main()
