@@ -44,7 +44,10 @@ build() {  # build NAME THREADS SM_THREADS UNROLL L2_PERCENT
     # One line per instance: its name, then ptxas's registers, stack and spills.
     awk -F"'" '/Compiling entry function/ { f = $2 }
         /bytes stack frame/ { sub(/^ +/, ""); frame = $0 }
-        /Used [0-9]+ registers/ { match($0, /Used [0-9]+ registers/); print f ": " substr($0, RSTART + 5, RLENGTH - 5) ", " frame }' \
+        /Used [0-9]+ registers/ {
+            match($0, /Used [0-9]+ registers/)
+            print f ": " substr($0, RSTART + 5, RLENGTH - 5) ", " frame
+        }' \
         "$dir/build.log" > "$dest/ptxas.txt"
     echo "$name:$2:$3:$4:$5" > "$dest/variant.txt"
     echo "$name: $(grep -c spill "$dest/ptxas.txt") instances, $(du -sh "$dest" | cut -f1)"

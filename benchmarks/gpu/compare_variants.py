@@ -47,11 +47,13 @@ def run_variant(folder, out):
     env = dict(os.environ, LD_LIBRARY_PATH=folder)
     test = subprocess.run([os.path.join(folder, "test_cuda")], env=env, capture_output=True, text=True, timeout=120)
     result_path = os.path.join(out, "variant_%s.json" % name)
-    child = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", os.path.join(folder, "libpolicyloss.so"),
-                            result_path], capture_output=True, text=True, timeout=180)
-    result = {"name": name, "shape": open(os.path.join(folder, "variant.txt")).read().strip(),
-              "test_cuda": test.returncode == 0, "test_cuda_tail": test.stdout.strip().splitlines()[-1:] or
-              test.stderr.strip().splitlines()[-3:], "seconds": None}
+    library = os.path.join(folder, "libpolicyloss.so")
+    child = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", library, result_path],
+                           capture_output=True, text=True, timeout=180)
+    with open(os.path.join(folder, "variant.txt")) as fh:
+        shape = fh.read().strip()
+    result = {"name": name, "shape": shape, "test_cuda": test.returncode == 0,
+              "test_cuda_tail": test.stdout.strip().splitlines()[-1:] or test.stderr.strip().splitlines()[-3:]}
     if child.returncode == 0:
         with open(result_path) as fh:
             result.update(json.load(fh))
@@ -81,7 +83,7 @@ def table(results, device):
                 r["shape"], verdict, row["mode"], row["kernel_ms"], row["kernel_ms"] / row["floor_ms"],
                 ratio("kernel_ms"), row["kernel_in_place_ms"], row["first_pass_ms"], ratio("first_pass_ms")))
         if "rows" not in r:
-            out.append("| %s | %s | - | %s |  |  |  |  |  |" % (r["shape"], verdict, r.get("error")))
+            out.append("| %s | %s | - | %s |  |  |  |  |  |" % (r["shape"], verdict, (r.get("error") or ["?"])[-1]))
     return "\n".join(out)
 
 

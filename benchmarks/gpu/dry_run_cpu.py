@@ -5,7 +5,10 @@ against float64 autograd, the calls, the parts and the tables are bench_loss.py'
 
     python3 benchmarks/gpu/dry_run_cpu.py --lib target/native/libpolicyloss.so --out /tmp/dry --part headline --reps 3
 
-(Debian's python3-torch 1.13 will do: torch.compile, which it lacks, then runs eagerly.)  The peer, Liger-Kernel's
+Run it with a CPU torch in a virtual environment (`python3 -m venv /tmp/tv && /tmp/tv/bin/pip install torch numpy`:
+torch 2.13.0+cpu from this machine's wheels ran it on 2026-12-04), not with Debian's python3-torch: installed
+system-wide, that package's libtorch 1.13 made the JVM crash loading the PyTorch presets (SIGSEGV in
+pthread_mutex_lock, the first test to load them) until it was purged.  The peer, Liger-Kernel's
 Triton GRPO loss, runs too where it is importable and Triton can run on the CPU: with torch 2.x and Triton 3.x
 installed, `TRITON_INTERPRET=1 PYTHONPATH=.device/peers` before the command (run_device.sh's PYTHONPATH).
 """
