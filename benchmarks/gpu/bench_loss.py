@@ -57,6 +57,12 @@ def family_label(family):
     return "" if family is None else ", " + family if family == MODEL_LIKE else ", targets at +%g" % family
 
 
+def check_key(n, v, dtype, clamp, mass, family=None, softcap=0.0):
+    """A check's name in the tables and the JSON: its shape, dtype, mode, row family and softcap."""
+    key = "%dx%d %s %s" % (n, v, dtype, "mass" if mass else ("clamped" if clamp else "entropy"))
+    return key + family_label(family) + (", softcap %g" % softcap if softcap else "")
+
+
 def make_inputs(n, v, dtype, seed=0, family=None):
     g = torch.Generator(device="cuda").manual_seed(seed)
     logits = torch.empty(n, v, dtype=dtype, device="cuda")
@@ -438,8 +444,7 @@ def headline(lib, device, args):
                                                       (64, 151936, torch.bfloat16, True, True, CHECK_PEAK, 0.0),
                                                       (64, 151936, torch.bfloat16, True, False, MODEL_LIKE, 0.0),
                                                       (64, 151936, torch.bfloat16, True, True, MODEL_LIKE, 0.0)]:
-        key = "%dx%d %s %s" % (n, v, dtype, "mass" if mass else ("clamped" if clamp else "entropy"))
-        key += family_label(family) + (", softcap %g" % softcap if softcap else "")
+        key = check_key(n, v, dtype, clamp, mass, family, softcap)
         checks[key] = check(lib, n, v, dtype, clamp, mass, family, softcap)
         print("check", key, checks[key], flush=True)
     rows = bench_kernel(lib, 8192, 151936, torch.bfloat16, args.reps, MODES + [SOFTCAP_MODE])

@@ -17,24 +17,22 @@ import sys
 import time
 
 N, V = 8192, 151936
+CHECK_ROWS = 64
 SHIPPED = "shipped"
-CHECKS = [(64, 151936, "bfloat16", False, False, None), (64, 151936, "bfloat16", True, False, None),
-          (64, 151936, "bfloat16", True, True, "model-like rows")]
 
 
 def measure(lib, out):
     """The child: one build's checks and times, as JSON into `out`."""
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import torch
-    from bench_loss import MODES, bench_kernel, check
+    from bench_loss import MODEL_LIKE, MODES, bench_kernel, check, check_key
     from policyloss_ctypes import Library
 
     library = Library(lib)
     checks = {}
-    for n, v, dtype, clamp, mass, family in CHECKS:
-        key = "%dx%d %s %s%s" % (n, v, dtype, "mass" if mass else ("clamped" if clamp else "entropy"),
-                                 ", " + family if family else "")
-        checks[key] = check(library, n, v, getattr(torch, dtype), clamp, mass, family)
+    for clamp, mass, family in [(False, False, None), (True, False, None), (True, True, MODEL_LIKE)]:
+        key = check_key(CHECK_ROWS, V, torch.bfloat16, clamp, mass, family)
+        checks[key] = check(library, CHECK_ROWS, V, torch.bfloat16, clamp, mass, family)
     rows = bench_kernel(library, N, V, torch.bfloat16, 20, MODES)
     with open(out, "w") as fh:
         json.dump({"build": library.build_info(), "checks": checks, "rows": rows}, fh, indent=1)

@@ -172,7 +172,7 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
     const bool clamp = !PLAIN && p.clamp_p > 0.0f;
     const bool token_fraction = p.clamp_mode == PL_CLAMP_TOKEN_FRACTION;
     Band band{false, 0, 0};
-    if (clamp && samples_band<DT, VEC>(p, a.vocab))
+    if (samples_band<DT, VEC>(clamp, a.vocab))
         band = token_fraction ? sample_band<DT>(p, row, a.vocab, s.select, s.reduce)
                               : sample_mass_band<DT>(p, row, a.vocab, target, tr, s.select, s.reduce, s.max_slots);
     // Tokens are binned in pass 1 by value where the row has a band; else TOKEN_FRACTION's every token by the radix
