@@ -3,11 +3,12 @@
 // can check of the very source nvcc builds.  The instance of the row kernel and its arguments come from the
 // launcher's own kernel_plan.cuh; grids smaller than the row count make every block walk several rows, as on a
 // GPU with more rows than rows in flight.  Also: 16-byte packs against scalar loads, results that do not depend on
-// the threads' schedule, the grid or the launch (one cooperative or two), data errors named as the CPU kernel
-// names them, NaN padding never read, rows past 2^31 elements, the metrics kernel alone for a call with no rows,
-// the radix select's rebuilding of a logit from its key, the rows that take the sampled bands, the tokens that
-// PROBABILITY_MASS's radix select weighs, shared memory that starts as garbage, the special function unit's
-// errors (within NVIDIA's bounds: emulator/special_functions.hpp), and random cases (fuzz).  CTest also runs it as
+// the threads' schedule, the grid or the launch (one cooperative or two), rows split over the blocks of clusters,
+// data errors named as the CPU kernel names them, NaN padding never read, rows past 2^31 elements, the metrics
+// kernel alone for a call with no rows, the radix select's rebuilding of a logit from its key, the rows that take
+// the sampled bands, the tokens that PROBABILITY_MASS's radix select weighs, shared memory that starts as garbage,
+// the special function unit's errors (within NVIDIA's bounds: emulator/special_functions.hpp), and random cases
+// (fuzz).  CTest also runs it as
 // test_cuda_racecheck, under ThreadSanitizer (the emulator's race check), with three kernels that have a race.
 #include "emulator/cuda_emulator.hpp"  // first: it defines the CUDA qualifiers before any CUDA header
 
@@ -34,13 +35,16 @@ struct Emulated {
     pl_data_error record;
     bool packed;  // the row kernel read 16-byte packs
     bool plain;   // the row kernel was an instance without the clamp's and the softcap's code (row_kernel.cuh)
+    bool clustered = false;  // the rows were split over clusters (clustered_rows.cuh)
 };
 
 // The device call of `c` on host memory, as fused_loss.cu queues it: the loss kernel on a grid of `grid` blocks
 // (16-byte packs where the call would use them, unless `packs` is false), one cooperative launch that also takes
-// the sums, or (`cooperative` false) a plain launch and then the metrics kernel.
+// the sums, or (`cooperative` false) a plain launch and then the metrics kernel.  With `cluster` blocks a cluster,
+// rows in packs are split over `grid` clusters of them, then the metrics kernel runs, as fused_loss.cu queues them
+// on sm_90 (where cluster_blocks gives 1, 2, 4 or 8; here any count up to 8).
 Emulated run_emulated(const Case &c, const Inputs &in, unsigned grid, bool packs = true, bool cooperative = true,
-                      const Relayout &relayout = nullptr) {
+                      const Relayout &relayout = nullptr, unsigned cluster = 0) {
     pl_loss_args a;
     fill_args(c, a);
     Emulated e{poisoned_outputs(c), pl_data_error{-2, -2, 0, 0}, false, false};
@@ -61,6 +65,17 @@ Emulated run_emulated(const Case &c, const Inputs &in, unsigned grid, bool packs
             constexpr bool VEC = decltype(vec)::value, PLAIN = decltype(plain)::value;
             e.packed = packs && VEC;
             e.plain = PLAIN;
+            if constexpr (VEC) {
+                const int64_t row_packs = a.vocab / kPack<DT>;
+                if (cluster > 0 && packs && row_packs > 0) {  // cluster_blocks takes no row of less than a pack
+                    e.clustered = true;
+                    const size_t part = (size_t)part_packs(row_packs, cluster) * sizeof(uint4);
+                    emu::launch_cluster(grid * cluster, kThreads, cluster, part, fused_loss_clustered<DT, DDT, PLAIN>,
+                                        c.p, ka);
+                    emu::launch(1, kThreads, reduce_rows, ma);
+                    return;
+                }
+            }
             const auto kernel = packs ? fused_loss<DT, DDT, VEC, PLAIN> : fused_loss<DT, DDT, false, PLAIN>;
             if (cooperative) {
                 emu::launch_cooperative(grid, kThreads, kernel, c.p, ka, ma, true);
@@ -97,6 +112,48 @@ void test_against_cpu() {
     }
     g_case = "every case";
     CHECK(plain > 0 && full > 0, "calls of both instances");
+}
+
+// Under ThreadSanitizer (test_cuda_racecheck) the clustered cases stop at this many logits, on clusters of 2 and 3
+// blocks: every fiber of a cluster lengthens every vector clock, and long rows on clusters of up to 8 took the race
+// check from 6 minutes past 17, where short rows ask the exchanges between blocks the same question.
+#if defined(__SANITIZE_THREAD__)
+constexpr int64_t kClusteredLogits = 30000;
+constexpr unsigned kClusterSizes[] = {2, 3};
+#else
+constexpr int64_t kClusteredLogits = INT64_MAX;
+constexpr unsigned kClusterSizes[] = {2, 3, 1, 4, 8, 5};
+#endif
+
+// Rows split over the blocks of clusters (clustered_rows.cuh) against the CPU kernel: every case whose rows go in
+// packs, as it is and, where it has the clamp or the softcap, without them (the PLAIN instance), over clusters of 1
+// to 8 blocks in turn (fused_loss.cu takes 1, 2, 4 or 8), two clusters walking the rows where there are more.
+// The schedules take turns, as above.
+void test_clustered_rows() {
+    unsigned turn = 0, split = 0, clamped = 0;
+    for (const Case &as_is : cases()) {
+        for (bool plain : {false, true}) {
+            Case c = as_is;
+            const bool clamp = c.p.clamp_p > 0.0f;
+            if (plain && !clamp && !(c.p.softcap > 0.0f)) continue;  // as it is
+            if (plain) c.p.clamp_p = c.p.softcap = 0.0f;
+            if (c.n * c.v > kClusteredLogits) continue;
+            const unsigned blocks = kClusterSizes[turn % (sizeof kClusterSizes / sizeof kClusterSizes[0])];
+            emu::set_schedule(emu::Schedule(turn % 3), case_seed(c));
+            Inputs in = make_inputs(c, case_seed(c));
+            g_case = c.name + (plain ? " without the clamp and the softcap" : "") + ", clusters of " +
+                     std::to_string(blocks);
+            const Emulated e = run_emulated(c, in, (unsigned)std::min<int64_t>(c.n, 2), true, true, nullptr, blocks);
+            if (!e.clustered) continue;
+            ++turn;
+            ++split;
+            clamped += !plain && clamp;
+            compare(c, in, run_cpu(c, in), e.out);
+        }
+    }
+    g_case = "clustered rows";
+    std::printf("clustered rows: %u cases, %u with the clamp\n", split, clamped);
+    CHECK(split >= 12 && clamped >= 6, "the rows of every cluster size split, twice, with and without the clamp");
 }
 
 // The case of that name, with the test's label and the name as the case in failures; null (a failure) where none is.
@@ -573,6 +630,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     test_against_cpu();
+    test_clustered_rows();
     test_sampled_band_is_taken();
     test_mass_weighing_skips_the_light_tokens();
     test_schedule_and_grid_independent();

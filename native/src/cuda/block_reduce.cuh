@@ -24,6 +24,11 @@ constexpr unsigned kFullMask = 0xffffffffu;
 #ifndef PL_BLOCK_SHARED
 #define PL_BLOCK_SHARED(T, name) __shared__ T name
 #endif
+// Declares `name`, the block's dynamic shared memory as an array of T (the launch sets its size); the same macro of
+// the emulator fills it with random bytes when the block starts.
+#ifndef PL_DYNAMIC_SHARED
+#define PL_DYNAMIC_SHARED(T, name) extern __shared__ T name[]
+#endif
 
 // Scratch of the reductions; `slots` holds one value per warp and per reduced quantity.
 template <int K>

@@ -57,11 +57,84 @@ int occupancy(int device) {
     return blocks;
 }
 
+// The configuration of a launch of `grid` blocks in clusters of `blocks`, with parts of `part_bytes` (dynamic
+// shared memory); the configuration points at the attribute beside it, so it is neither copied nor moved.
+struct ClusterLaunch {
+    cudaLaunchAttribute cluster{};
+    cudaLaunchConfig_t config{};
+
+    ClusterLaunch(unsigned blocks, unsigned grid, size_t part_bytes, cudaStream_t stream) {
+        cluster.id = cudaLaunchAttributeClusterDimension;
+        cluster.val.clusterDim.x = blocks;
+        cluster.val.clusterDim.y = cluster.val.clusterDim.z = 1;
+        config.gridDim = dim3(grid);
+        config.blockDim = dim3(kThreads);
+        config.dynamicSmemBytes = part_bytes;
+        config.stream = stream;
+        config.attrs = &cluster;
+        config.numAttrs = 1;
+    }
+    ClusterLaunch(const ClusterLaunch &) = delete;
+    ClusterLaunch &operator=(const ClusterLaunch &) = delete;
+};
+
+// The clusters of `blocks` blocks, with parts of `part_bytes`, that fused_loss_clustered<DT, DDT, PLAIN> keeps
+// resident on the current device, `device`; 0 where it cannot run there (kClusterPartBytes of shared memory is more
+// than the device allows a block), so the call takes the rows of one block instead.  The device's answer for the call's
+// part size is kept, as asking costs microseconds: parts, blocks and clusters in one word.  Every call allows the
+// kernel the same kClusterPartBytes, so that no thread lowers the limit under another's launch.
+template <int DT, int DDT, bool PLAIN>
+int resident_clusters(unsigned blocks, size_t part_bytes, int device) {
+    static std::atomic<uint64_t> known[kMaxDevices];
+    const uint64_t key = (uint64_t)part_bytes << 24 | (uint64_t)blocks << 16;
+    const uint64_t kept = known[device].load(std::memory_order_relaxed);
+    if (kept >> 16 == key >> 16) return (int)(kept & 0xffff);
+    const auto kernel = fused_loss_clustered<DT, DDT, PLAIN>;
+    // Above 48 KB a kernel's dynamic shared memory must be allowed first.
+    cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kClusterPartBytes);
+    int clusters = 0;
+    if (e == cudaSuccess) {
+        const ClusterLaunch one(blocks, blocks, part_bytes, nullptr);
+        e = cudaOccupancyMaxActiveClusters(&clusters, kernel, &one.config);
+    }
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        clusters = 0;
+    }
+    clusters = std::min(clusters, 0xffff);
+    known[device].store(key | (uint64_t)clusters, std::memory_order_relaxed);
+    return clusters;
+}
+
+// Rows split over clusters of `blocks` (clustered_rows.cuh), `clusters` of them resident, then the sums in
+// reduce_rows: a cooperative launch would need every cluster resident at once, which the row kernel's own launch
+// does not ask of it.
+template <int DT, int DDT, bool PLAIN>
+cudaError_t launch_clustered(const pl_loss_params &p, const KernelArgs &ka, const MetricsArgs &ma, unsigned blocks,
+                             size_t part_bytes, int clusters, cudaStream_t stream) {
+    const ClusterLaunch launch(blocks, (unsigned)std::min<int64_t>(ka.n_rows, clusters) * blocks, part_bytes, stream);
+    const cudaError_t e = cudaLaunchKernelEx(&launch.config, fused_loss_clustered<DT, DDT, PLAIN>, p, ka);
+    if (e != cudaSuccess) return e;
+    reduce_rows<<<1, kThreads, 0, stream>>>(ma);
+    return cudaGetLastError();
+}
+
 // The loss kernel on rows that need it, then the sums: in the same launch where it can be cooperative (grid_size
-// keeps every block resident, as a cooperative launch needs), else in reduce_rows after it.
+// keeps every block resident, as a cooperative launch needs), else in reduce_rows after it.  Rows in packs on sm_90
+// and later are split over clusters where kernel_plan.cuh's cluster_blocks allows.
 template <int DT, int DDT, bool VEC, bool PLAIN>
 cudaError_t launch_loss(const pl_loss_params &p, const KernelArgs &ka, const MetricsArgs &ma, const DeviceFacts &f,
                         int device, cudaStream_t stream) {
+    if constexpr (VEC && kClusterPartBytes > 0) {  // no clustered kernels in a build that takes none
+        const int64_t packs = ka.vocab / kPack<DT>;
+        const unsigned blocks = f.major >= 9 ? cluster_blocks(packs) : 0;
+        if (blocks > 0) {
+            const size_t part_bytes = (size_t)part_packs(packs, blocks) * sizeof(uint4);
+            const int clusters = resident_clusters<DT, DDT, PLAIN>(blocks, part_bytes, device);
+            if (clusters > 0)
+                return launch_clustered<DT, DDT, PLAIN>(p, ka, ma, blocks, part_bytes, clusters, stream);
+        }
+    }
     const unsigned grid =
         (unsigned)grid_size(f, ka.n_rows, ka.vocab * dtype_size(DT), occupancy<DT, DDT, VEC, PLAIN>(device));
     if (f.cooperative) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "clustered_rows.cuh"
 #include "kernel_args.cuh"
 #include "policyloss.h"
 #include "row_access.cuh"
@@ -29,6 +30,23 @@ inline MetricsArgs metrics_args(const pl_loss_args &a, const RowRecord *records,
 // Rows of `esize`-byte elements at `ptr` with stride `ld` all start on 16 bytes.
 inline bool aligned16(const void *ptr, int64_t ld, int esize) {
     return ((uintptr_t)ptr % 16 == 0) && (ld * esize) % 16 == 0;
+}
+
+// The most of a row, in KB, that a block of a cluster holds in shared memory where rows are split over clusters
+// (clustered_rows.cuh: rows in 16-byte packs, on sm_90 and later); 0, the default: they are not.  Off until
+// timed on a GPU against the rows of one block: benchmarks/gpu/build_variants.sh builds it as clustered-160 and
+// clustered-96.
+#ifndef PL_ROW_CLUSTER_PART_KB
+#define PL_ROW_CLUSTER_PART_KB 0
+#endif
+constexpr int64_t kClusterPartBytes = (int64_t)PL_ROW_CLUSTER_PART_KB * 1024;
+
+// The blocks of a cluster (1, 2, 4 or 8: at most the portable cluster size) that hold a row of `packs` 16-byte
+// packs in parts of at most kClusterPartBytes; 0 where eight do not.
+inline unsigned cluster_blocks(int64_t packs) {
+    for (unsigned blocks = 1; kClusterPartBytes > 0 && blocks <= 8; blocks *= 2)
+        if (part_packs(packs, blocks) * (int64_t)sizeof(uint4) <= kClusterPartBytes) return blocks;
+    return 0;
 }
 
 // Rows that need neither the clamped set nor the softcap (row_kernel.cuh's PLAIN instances).

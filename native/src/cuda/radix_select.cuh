@@ -96,11 +96,13 @@ __device__ __forceinline__ void add_value_bins(const SelectSmem &sel, bool by_ma
 // rows whose sampled band missed) or weighed here (PROBABILITY_MASS, the tokens above mass_cut, total_e being the
 // row's sum of exp(y - m)).  The last level's pass also sums the tokens above the bins it counts, which are in S
 // whatever the bin chosen; each of its bins holds copies of one logit value, so the chosen bin and those above it
-// add count x exp(y - m) without another pass over the row.
-template <int DT, bool VEC, int M>
+// add count x exp(y - m) without another pass over the row.  `span` (row_kernel.cuh): the columns this block reads,
+// and how its histograms and sums make the row's.
+template <int DT, int M, typename Span>
 __device__ ClampedSet select_clamped_set(const pl_loss_params &p, const typename Elem<DT>::type *row, int64_t vocab,
                                          const Transform &tr, float m2, double total_e, int64_t finite, bool counted,
-                                         SelectSmem &sel, ReduceSmem<M> &reduce, unsigned long long *u64_slots) {
+                                         SelectSmem &sel, ReduceSmem<M> &reduce, unsigned long long *u64_slots,
+                                         Span &span) {
     const int shifts[3] = {kFirstLevelShift, 10, 0};
     const uint32_t widths[3] = {0x7ffu, 0x7ffu, 0x3ffu};
     const bool by_mass = p.clamp_mode == PL_CLAMP_PROBABILITY_MASS;
@@ -114,7 +116,7 @@ __device__ ClampedSet select_clamped_set(const pl_loss_params &p, const typename
         const float cut = mass_cut(p.clamp_p, total_e, finite);
         sel.clear_bins();
         unsigned long long held = 0;
-        for_each_column<DT, VEC>(row, vocab, [&](int64_t, float z) {
+        span.each_column(row, vocab, [&](int64_t, float z) {
             const float d2 = tr.y2(z) - m2;
             if (!(d2 >= cut)) return;
             const uint32_t key = order_key(z);
@@ -126,18 +128,20 @@ __device__ ClampedSet select_clamped_set(const pl_loss_params &p, const typename
             __atomic_fetch_add(&emulated_mass_weighed, 1, __ATOMIC_RELAXED);
 #endif
         });
-        held = block_sum_u64(held, u64_slots);  // also orders the atomics before choose_bin
+        held = span.sum_u64(held, u64_slots);  // also orders the atomics before the merge and choose_bin
+        span.merge_bins(sel, true);
         // Cover (1 - p) of the mass: of the row's, or of the bins' where every token is weighed.
         const double mass_total = cut > -INFINITY ? total_e * (double)kMassScale : (double)held;
         need = mass_need((1.0 - (double)p.clamp_p) * mass_total, held);
     } else {
         if (!counted) {
             sel.clear_bins();
-            for_each_column<DT, VEC>(row, vocab, [&](int64_t, float z) {
+            span.each_column(row, vocab, [&](int64_t, float z) {
                 const uint32_t key = order_key(z);
                 if (key != kNegInfKey) atomicAdd(&sel.count[key >> shifts[0]], 1u);
             });
             __syncthreads();
+            span.merge_bins(sel, false);
         }
         need = (unsigned long long)kept_tokens(p.clamp_p, finite);
     }
@@ -150,7 +154,7 @@ __device__ ClampedSet select_clamped_set(const pl_loss_params &p, const typename
         const bool last = level == levels - 1;
         const int shift = shifts[level];
         const uint32_t width = widths[level];
-        for_each_column<DT, VEC>(row, vocab, [&](int64_t, float z) {
+        span.each_column(row, vocab, [&](int64_t, float z) {
             const uint32_t key = order_key(z);
             if (key == kNegInfKey) return;
             const uint32_t bin_prefix = key & prefix_mask;
@@ -165,6 +169,7 @@ __device__ ClampedSet select_clamped_set(const pl_loss_params &p, const typename
             }
         });
         __syncthreads();
+        span.merge_bins(sel, by_mass);
         prefix |= (uint32_t)choose_bin(sel, by_mass, need) << shift;
         prefix_mask |= width << shift;
     }
@@ -174,11 +179,13 @@ __device__ ClampedSet select_clamped_set(const pl_loss_params &p, const typename
     const int shift = shifts[levels - 1];
     const uint32_t chosen = (prefix >> shift) & widths[levels - 1];
     const uint32_t level_prefix = prefix & ~(widths[levels - 1] << shift);
+    // Every block of a span holds the row's bins, so one block adds them to the sums of the tokens above them.
     double sums[2] = {above_e, above_t};
-    add_value_bins(
-        sel, by_mass, chosen, [&](uint32_t b) { return key_value(level_prefix | (b << shift), shift); }, mass, tr, m2,
-        sums);
-    block_sum(sums, reduce);
+    if (span.adds_row_bins())
+        add_value_bins(
+            sel, by_mass, chosen, [&](uint32_t b) { return key_value(level_prefix | (b << shift), shift); }, mass, tr,
+            m2, sums);
+    span.template sum_first<2>(sums, reduce);
     return ClampedSet{key_value(prefix, shift), sums[0], sums[1]};
 }
 

@@ -1,5 +1,6 @@
 // The CUDA row kernel: one block of kThreads per row at a time, each block walking rows blockIdx.x,
-// blockIdx.x + gridDim.x, ...  Per row (SPEC sections 2-4):
+// blockIdx.x + gridDim.x, ... (or a row split over the blocks of a cluster: clustered_rows.cuh, the same code on a
+// span of the row).  Per row (SPEC sections 2-4):
 //  1. the row's scalars, loaded into shared memory by six warps at once and checked there (SPEC section 8, in the
 //     CPU kernel's order);
 //  2. one pass over the logits: online max, sum exp(y - m) and sum exp(y - m)(y - m) over the tokens other than
@@ -86,28 +87,80 @@ __device__ __forceinline__ RowError check_scalars(const KernelArgs &a, const Row
     return check_row_scalars(view, 0, r.target);
 }
 
-__device__ __forceinline__ void record_error(const KernelArgs &a, int64_t i, int32_t code, int64_t detail) {
-    if (threadIdx.x != 0) return;
+// By the thread that writes the row's outputs (the span's leader).
+__device__ __forceinline__ void record_error(const KernelArgs &a, int64_t i, int32_t code, int64_t detail,
+                                             bool leader) {
+    if (!leader) return;
     RowRecord r{};
     r.info = (uint32_t)code << kErrorShift;
     r.detail = (int32_t)detail;
     a.records[i] = r;
 }
 
-// Rows of weight 0: never read; zero gradient, zero outputs, counted in no metric.
-template <int DDT, bool VEC>
-__device__ void skip_row(const KernelArgs &a, int64_t i) {
-    using D = typename Elem<DDT>::type;
-    if (a.dlogits) {
-        D *drow = (D *)a.dlogits + i * a.ld_dlogits;
+// What pass 1 found over the whole row: the first NaN or +inf column, the max (base-2 units) and the target's logit.
+struct FirstPassTotals {
+    int64_t first_bad;
+    float row_max, target_logit;
+};
+
+// The row kernel's own span of a row: all of it, in one block, read from global memory at each pass.  A span says
+// which columns a block reads in each pass (pass 1, the radix select's, the gradient's), how its values and its
+// histograms combine into the row's, and which thread writes the row's outputs; the other span (clustered_rows.cuh)
+// splits a row over the blocks of a cluster.
+template <int DT, bool VEC>
+struct BlockSpan {
+    using T = typename Elem<DT>::type;
+
+    __device__ __forceinline__ bool leader() const { return threadIdx.x == 0; }
+
+    template <typename F>
+    __device__ __forceinline__ void first_pass(const T *row, int64_t vocab, F &&f) {
+        for_each_pack<DT, VEC>(row, vocab, f);
+    }
+    template <typename F>
+    __device__ __forceinline__ void each_column(const T *row, int64_t vocab, F &&f) {
+        for_each_column<DT, VEC>(row, vocab, f);
+    }
+    template <typename F>
+    __device__ __forceinline__ void last_pass(const T *row, int64_t vocab, F &&f) {
+        for_each_pack<DT, VEC, true>(row, vocab, f);
+    }
+
+    // `bad`, `m`: this thread's first bad column and max; s.target_logit, written in pass 1, is read after the
+    // reductions' barriers.
+    __device__ __forceinline__ FirstPassTotals totals(int64_t bad, float m, int64_t, RowSmem &s) {
+        const int64_t first_bad = block_min(bad, s.min_slots);
+        const float row_max = block_max(m, s.max_slots);
+        return FirstPassTotals{first_bad, row_max, s.target_logit};
+    }
+    template <int K, int M>
+    __device__ __forceinline__ void sum_first(double *v, ReduceSmem<M> &reduce) {
+        block_sum_first<K>(v, reduce);
+    }
+    __device__ __forceinline__ unsigned long long sum_u64(unsigned long long v, unsigned long long *slots) {
+        return block_sum_u64(v, slots);
+    }
+    // The block's histogram is the row's.
+    __device__ __forceinline__ void merge_bins(SelectSmem &, bool) {}
+    __device__ __forceinline__ bool adds_row_bins() const { return true; }
+
+    template <int DDT>
+    __device__ __forceinline__ void zero_gradient(typename Elem<DDT>::type *drow, int64_t vocab) {
         constexpr int Q = VEC ? kPack<DDT> : 1;
-        const int64_t packs = a.vocab / Q;
+        const int64_t packs = vocab / Q;
         float zeros[Q] = {};
         for (int64_t pk = threadIdx.x; pk < packs; pk += kThreads) store_columns<DDT>(drow, pk * Q, zeros);
-        for (int64_t c = packs * Q + threadIdx.x; c < a.vocab; c += kThreads)
+        for (int64_t c = packs * Q + threadIdx.x; c < vocab; c += kThreads)
             store_evict_first(drow + c, from_float<DDT>(0.0f));
     }
-    if (threadIdx.x == 0) {
+};
+
+// Rows of weight 0: never read; zero gradient, zero outputs, counted in no metric.
+template <int DDT, typename Span>
+__device__ void skip_row(const KernelArgs &a, int64_t i, Span &span) {
+    using D = typename Elem<DDT>::type;
+    if (a.dlogits) span.template zero_gradient<DDT>((D *)a.dlogits + i * a.ld_dlogits, a.vocab);
+    if (span.leader()) {
         if (a.out_logp) a.out_logp[i] = 0.0f;
         if (a.out_entropy) a.out_entropy[i] = 0.0f;
         if (a.out_clamped_entropy) a.out_clamped_entropy[i] = 0.0f;
@@ -146,9 +199,10 @@ __device__ __forceinline__ GradientTerms gradient_terms(const pl_loss_params &p,
 
 // PLAIN: the call has neither the clamp nor the softcap (plain_rows), so that its instance compiles without their
 // code: its passes are the loops of the rows most calls have, with no branch per column to the band's bins or to
-// tanh, and a fraction of the instruction bytes.
-template <int DT, int DDT, bool VEC, bool PLAIN>
-__device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int64_t i, RowSmem &s) {
+// tanh, and a fraction of the instruction bytes.  `span`: the columns this block reads (BlockSpan: all of them).
+// The sampled bands read their samples from the row in global memory, the same in every block of a span.
+template <int DT, int DDT, bool VEC, bool PLAIN, typename Span>
+__device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int64_t i, RowSmem &s, Span &span) {
     using T = typename Elem<DT>::type;
     using D = typename Elem<DDT>::type;
     const T *row = (const T *)a.logits + i * a.ld;
@@ -160,11 +214,11 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
     const float w = r.weight, tau = r.temperature;
     const RowError scalar_error = check_scalars(a, r);
     if (scalar_error.code != ROW_OK) {
-        record_error(a, i, scalar_error.code, scalar_error.detail);
+        record_error(a, i, scalar_error.code, scalar_error.detail, span.leader());
         return;
     }
     if (w == 0.0f) {
-        skip_row<DDT, VEC>(a, i);
+        skip_row<DDT>(a, i, span);
         return;
     }
 
@@ -221,7 +275,7 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
             above_t = fmaf(e, d, above_t);
         }
     };
-    for_each_pack<DT, VEC>(row, a.vocab, [&](int64_t c0, const auto &z) {
+    span.first_pass(row, a.vocab, [&](int64_t c0, const auto &z) {
         constexpr int n = sizeof(z) / sizeof(float);
         float y2[n];
         float pack_max = -INFINITY;
@@ -258,17 +312,17 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
             if (bin_tokens) bin_token(z[j], e, d);
         }
     });
-    const int64_t first_bad = block_min(bad_column, s.min_slots);
-    const float row_max = block_max(m, s.max_slots);
-    if (first_bad != INT64_MAX) {
-        record_error(a, i, ROW_LOGITS_NAN, first_bad);
+    const FirstPassTotals first = span.totals(bad_column, m, target, s);
+    const float row_max = first.row_max;
+    if (first.first_bad != INT64_MAX) {
+        record_error(a, i, ROW_LOGITS_NAN, first.first_bad, span.leader());
         return;
     }
     if (row_max == -INFINITY) {
-        record_error(a, i, ROW_NO_FINITE_LOGIT, 0);
+        record_error(a, i, ROW_NO_FINITE_LOGIT, 0, span.leader());
         return;
     }
-    // Over the block, relative to the row's max: S', T', the -inf count; with a band, its sums and counts.
+    // Over the row, relative to its max: S', T', the -inf count; with a band, its sums and counts.
     double sums[7] = {0.0, 0.0, (double)masked, 0.0, 0.0, (double)above_n, (double)in_band};
     if (m > -INFINITY) {
         const float scale = exp2_approx(m - row_max);
@@ -278,13 +332,13 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
         sums[3] = (double)above_e * scale;
         sums[4] = ((double)above_t + to_max * above_e) * scale;
     }
-    if (band.active) block_sum_first<7>(sums, s.reduce);
-    else block_sum_first<3>(sums, s.reduce);
+    if (band.active) span.template sum_first<7>(sums, s.reduce);
+    else span.template sum_first<3>(sums, s.reduce);
     const int64_t finite_count = a.vocab - (int64_t)sums[2];
 
-    const float y2_target = tr.y2(s.target_logit);  // written in pass 1, before block_min's barriers
+    const float y2_target = tr.y2(first.target_logit);
     if (y2_target == -INFINITY) {
-        record_error(a, i, ROW_TARGET_MASKED, target);
+        record_error(a, i, ROW_TARGET_MASKED, target, span.leader());
         return;
     }
     const double d_target = (double)y2_target - (double)row_max, e_target = exp2(d_target);
@@ -294,10 +348,11 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
     double clamped_entropy = entropy, log_c = 0.0;
     float smallest_in_s = 0.0f;
     if (clamp) {
+        if (bin_tokens) span.merge_bins(s.select, false);  // pass 1's counts
         ClampedSet set;
         bool from_band = false;
         if (band.active) {
-            const bool target_above = (order_key(s.target_logit) >> kValueShift<DT>) > band.hi;
+            const bool target_above = (order_key(first.target_logit) >> kValueShift<DT>) > band.hi;
             const double above[2] = {sums[3] + (target_above ? e_target : 0.0),
                                      sums[4] + (target_above ? e_target * d_target : 0.0)};
             from_band = token_fraction
@@ -307,20 +362,20 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
                                                 s.u64_slots, set);
         }
 #ifndef __CUDACC__
-        if (band.active && threadIdx.x == 0)
+        if (band.active && span.leader())
             __atomic_fetch_add(from_band ? &emulated_band_hits : &emulated_band_misses, 1, __ATOMIC_RELAXED);
 #endif
         // Without a band pass 1 counted the first level; a band that missed left its own counts there instead.
         if (!from_band)
-            set = select_clamped_set<DT, VEC>(p, row, a.vocab, tr, row_max, total_e, finite_count, !band.active,
-                                              s.select, s.reduce, s.u64_slots);
+            set = select_clamped_set<DT>(p, row, a.vocab, tr, row_max, total_e, finite_count, !band.active,
+                                         s.select, s.reduce, s.u64_slots, span);
         smallest_in_s = set.smallest;
         clamped_entropy = log(set.sum_e) - kLn2 * set.sum_t2 / set.sum_e;
         log_c = log_s - log(set.sum_e);
     }
     const RowStats stats{(float)(kLn2 * d_target - log_s), (float)entropy, (float)clamped_entropy};
     const RowLoss loss = row_loss(p, stats, r.old_logp, a.ref_logp != nullptr, r.ref_logp, r.advantage);
-    if (threadIdx.x == 0) {
+    if (span.leader()) {
         if (a.out_logp) a.out_logp[i] = stats.logp;
         if (a.out_entropy) a.out_entropy[i] = stats.entropy;
         if (a.out_clamped_entropy) a.out_clamped_entropy[i] = stats.clamped_entropy;
@@ -350,7 +405,7 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
         return fmaf(pi, x, intercept) * slope;
     };
     D *drow = (D *)a.dlogits + i * a.ld_dlogits;
-    for_each_pack<DT, VEC, true>(row, a.vocab, [&](int64_t c0, const auto &z) {
+    span.last_pass(row, a.vocab, [&](int64_t c0, const auto &z) {
         constexpr int n = sizeof(z) / sizeof(float);
         float g[n];
 #pragma unroll
@@ -367,8 +422,9 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
 // The block's rows: blockIdx.x, blockIdx.x + gridDim.x, ...
 template <int DT, int DDT, bool VEC, bool PLAIN>
 __device__ void fused_loss_rows(const pl_loss_params &p, const KernelArgs &a, RowSmem &s) {
+    BlockSpan<DT, VEC> span;
     for (int64_t i = blockIdx.x; i < a.n_rows; i += gridDim.x) {
-        fused_loss_row<DT, DDT, VEC, PLAIN>(p, a, i, s);
+        fused_loss_row<DT, DDT, VEC, PLAIN>(p, a, i, s, span);
         __syncthreads();  // the next row reuses s
     }
 }

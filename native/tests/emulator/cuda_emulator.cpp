@@ -5,16 +5,22 @@
 // wait at a shuffle, or a block whose threads all wait at __syncthreads, is released.  A plain launch runs its
 // blocks one after another, on a few sets of fibers in turn.  A cooperative launch gives every block its own
 // fibers, runs the blocks one after another until each has returned or waits at the grid barrier, and releases the
-// barrier once every thread of the grid waits there.
+// barrier once every thread of the grid waits there.  A cluster launch does the same for each cluster in turn, at
+// the cluster's barrier.
 #include "cuda_emulator.hpp"
 
 #include <sys/mman.h>
 #include <unistd.h>
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
 #if defined(PL_EMU_RACECHECK)
 #include <sanitizer/tsan_interface.h>
 // Exported by ThreadSanitizer's runtime, not declared in its header: the calling fiber's accesses go unrecorded.
 extern "C" void __tsan_ignore_thread_begin();
 extern "C" void __tsan_ignore_thread_end();
+extern "C" void __tsan_read_range(void *addr, unsigned long size);
+extern "C" void __tsan_write_range(void *addr, unsigned long size);
 #endif
 
 #include <algorithm>
@@ -59,6 +65,17 @@ pl_emu_switch:
 )");
 
 namespace emu {
+
+// The portable limit of a cluster's blocks, which launch_cluster keeps to.
+constexpr unsigned kMaxClusterBlocks = 8;
+
+// A shared memory object's copies, one per cluster rank; `live`: the bytes in use (the dynamic shared memory's are
+// the launch's).
+struct SharedObject {
+    size_t bytes, align, live;
+    unsigned char *copy[kMaxClusterBlocks] = {};
+};
+
 namespace {
 
 // What ThreadSanitizer is told in the racecheck build (PL_EMU_RACECHECK), which compiles this file without
@@ -82,6 +99,11 @@ struct Unrecorded {
     Unrecorded() { __tsan_ignore_thread_begin(); }
     ~Unrecorded() { __tsan_ignore_thread_end(); }
 };
+// An asynchronous copy as the running fiber's read of its source and write of its destination, when it lands.
+void copied(void *to, const void *from, size_t bytes) {
+    __tsan_read_range(const_cast<void *>(from), bytes);
+    __tsan_write_range(to, bytes);
+}
 #else
 void *create() { return nullptr; }
 void to_fiber(void *, bool) {}
@@ -92,6 +114,7 @@ void acquire(void *) {}
 struct Unrecorded {
     Unrecorded() {}  // user-provided, so that a scope's guard is no unused variable
 };
+void copied(void *, const void *, size_t) {}
 #endif
 }  // namespace race
 
@@ -106,7 +129,15 @@ struct Unrecorded {
     std::_Exit(70);
 }
 
-enum class State { Runnable, AtSyncthreads, AtShuffle, AtGridBarrier, Returned };
+enum class State { Runnable, AtSyncthreads, AtShuffle, AtGridBarrier, AtClusterBarrier, Returned };
+
+// An asynchronous copy that has not landed: `group` counts the groups its thread committed before it.
+struct Copy {
+    void *to;
+    const void *from;
+    size_t bytes;
+    size_t group;
+};
 
 constexpr size_t kStackBytes = 256 * 1024;  // per fiber, above a guard page that turns an overflow into a fault
 constexpr size_t kGuardBytes = 4096;
@@ -116,8 +147,10 @@ struct Fiber {
     void *race_fiber = nullptr;  // ThreadSanitizer's, in the racecheck build
     void *sp = nullptr;
     State state = State::Returned;
-    unsigned parity = 0;                       // which of its warp's two exchange slots the fiber's next shuffle uses
-    unsigned syncthreads = 0, grid_syncs = 0;  // the barriers passed, which choose their sync objects (wait_at)
+    unsigned parity = 0;  // which of its warp's two exchange slots the fiber's next shuffle uses
+    unsigned syncthreads = 0, grid_syncs = 0, cluster_syncs = 0;  // barriers passed: their sync objects (wait_at)
+    std::vector<Copy> copies;                                     // in flight
+    size_t committed = 0;                                         // groups of copies
 };
 
 struct Scheduler {
@@ -130,21 +163,26 @@ struct Scheduler {
     const std::function<void()> *body = nullptr;
     Schedule schedule = Schedule::Forward;
     std::mt19937 rng{1};
-    std::vector<std::pair<unsigned char *, size_t>> shared;  // shared_memory's
-    std::mt19937_64 garbage{1};                              // the bytes that fill them
+    std::vector<SharedObject *> shared;  // shared_object's, and the dynamic shared memory
+    SharedObject *dynamic = nullptr;     // that one
+    std::mt19937_64 garbage{1};          // the bytes that fill them
     // The race check's sync objects (their addresses): two per block and two for the grid, used in turn by
     // successive barriers, since a thread may reach the next barrier before a slower one has left this one; and
     // the launch's end.
-    std::vector<char> block_syncs;
+    std::vector<char> block_syncs, cluster_syncs;
     char grid_syncs[2] = {};
     char launch_end = 0;
     bool launching = false;
     bool cooperative = false;
+    unsigned cluster = 0;  // blocks a cluster, in a cluster launch
 };
 Scheduler g;
 
 [[noreturn]] void fiber_entry() {
     (*g.body)();
+    if (!g.fibers[g.current].copies.empty())
+        fail("thread %u returned with %zu asynchronous copies that it never waited for", threadIdx.x,
+             g.fibers[g.current].copies.size());
     race::release(&g.launch_end);
     g.fibers[g.current].state = State::Returned;
     race::to_host();
@@ -153,9 +191,14 @@ Scheduler g;
 }
 
 // A fresh frame at the top of the fiber's stack: six zero registers for pl_emu_switch to pop, then fiber_entry
-// as the return address, placed so that fiber_entry starts with the stack alignment of a called function.
+// as the return address, placed so that fiber_entry starts with the stack alignment of a called function.  A fiber
+// leaves its frames without returning from them, so AddressSanitizer's marks of their variables' scopes stay on the
+// stack until they are cleared here.
 void *new_fiber_stack(char *stack) {
     char *top = stack + kGuardBytes + kStackBytes;  // 16-byte aligned: the mapping is page aligned
+#if defined(__SANITIZE_ADDRESS__)
+    __asan_unpoison_memory_region(stack + kGuardBytes, kStackBytes);
+#endif
     void **frame = (void **)(top - 64);
     std::fill(frame, frame + 6, nullptr);
     frame[6] = (void *)&fiber_entry;
@@ -168,7 +211,10 @@ void ensure_fibers(unsigned count, unsigned threads) {
         void *p = mmap(nullptr, kGuardBytes + kStackBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED) fail("no memory for a fiber stack");
         mprotect(p, kGuardBytes, PROT_NONE);
-        g.fibers.push_back(Fiber{(char *)p, race::create()});
+        Fiber f;
+        f.stack = (char *)p;
+        f.race_fiber = race::create();
+        g.fibers.push_back(std::move(f));
     }
     g.slots.assign((size_t)threads / 32 * 2 * 32 * 8, 0);
 }
@@ -181,7 +227,8 @@ void next_pass_order(unsigned threads) {
 }
 
 // Releases the running block's barriers that every thread they wait for has reached; fails where threads can no
-// longer meet.  Threads at the grid barrier wait for the other blocks (run_grid), not for this block.
+// longer meet.  Threads at the grid or the cluster barrier wait for the other blocks (run_grid), not for this
+// block alone.
 void release_barriers(unsigned threads) {
     unsigned returned = 0, at_sync = 0, at_grid = 0;
     bool released = false;
@@ -189,7 +236,7 @@ void release_barriers(unsigned threads) {
         unsigned at_shuffle = 0, warp_returned = 0;
         for (unsigned l = 0; l < 32; ++l) {
             const State s = g.fibers[g.base + w * 32 + l].state;
-            at_grid += s == State::AtGridBarrier;
+            at_grid += s == State::AtGridBarrier || s == State::AtClusterBarrier;
             at_shuffle += s == State::AtShuffle;
             warp_returned += s == State::Returned;
             at_sync += s == State::AtSyncthreads;
@@ -205,7 +252,7 @@ void release_barriers(unsigned threads) {
     }
     if (released || returned + at_grid == threads) return;
     if (at_grid)
-        fail("%u threads wait at the grid barrier, %u at __syncthreads or shuffles of this block", at_grid,
+        fail("%u threads wait at the grid or cluster barrier, %u at __syncthreads or shuffles of this block", at_grid,
              threads - at_grid - returned);
     if (at_sync + returned < threads)
         fail("deadlock: %u threads wait at __syncthreads, %u at shuffles that their warps do not all reach", at_sync,
@@ -222,18 +269,8 @@ size_t page_rounded(size_t bytes) {
 }
 #endif
 
-// The race check forgets which fibers last touched shared memory when a block starts or resumes: a block that
-// starts did not run before, and one that resumes from the grid barrier finds other blocks' garbage.  Mapping
-// fresh pages over it, unrecorded, empties ThreadSanitizer's record of the range.
-void forget_shared_accesses() {
-#if defined(PL_EMU_RACECHECK)
-    race::Unrecorded unrecorded;
-    for (const auto &[p, bytes] : g.shared)
-        if (mmap(p, page_rounded(bytes), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) ==
-            MAP_FAILED)
-            fail("no memory for shared memory");
-#endif
-}
+// The cluster rank of block `block` of the running launch.
+unsigned rank_of(unsigned block) { return g.cluster ? block % g.cluster : 0; }
 
 void fill_with_garbage(unsigned char *p, size_t bytes) {
     for (size_t i = 0; i < bytes; i += 8) {
@@ -242,11 +279,47 @@ void fill_with_garbage(unsigned char *p, size_t bytes) {
     }
 }
 
+// Rank `rank`'s copy of `object`, made (garbage) where no block of that rank asked for it before.
+unsigned char *copy_of(SharedObject &object, unsigned rank) {
+    unsigned char *&p = object.copy[rank];
+    if (p) return p;
+#if defined(PL_EMU_RACECHECK)
+    race::Unrecorded unrecorded;  // the emulator's allocation, made by whichever fiber asks first: no kernel's access
+    p = (unsigned char *)mmap(nullptr, page_rounded(object.bytes), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                              -1, 0);
+    if (p == MAP_FAILED || (uintptr_t)p % object.align != 0) fail("no memory for shared memory");
+#else
+    p = (unsigned char *)::operator new(object.bytes, std::align_val_t(object.align));
+#endif
+    fill_with_garbage(p, object.bytes);
+    return p;
+}
+
+// A block of rank `rank` starts, or resumes from the grid barrier: its copies of shared memory hold garbage.  The
+// race check also forgets which fibers last touched them, since a block that starts did not run before, and one
+// that resumes finds other blocks' garbage: mapping fresh pages over them, unrecorded, empties ThreadSanitizer's
+// record of the range.
+void garbage_shared(unsigned rank) {
+    for (SharedObject *object : g.shared) {
+        unsigned char *p = object->copy[rank];
+        if (!p) continue;
+#if defined(PL_EMU_RACECHECK)
+        {
+            race::Unrecorded unrecorded;
+            if (mmap(p, page_rounded(object->bytes), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+                     -1, 0) == MAP_FAILED)
+                fail("no memory for shared memory");
+        }
+#endif
+        fill_with_garbage(p, object->live);
+    }
+}
+
 // Runs block `block` on the fibers from `base`: from its start (`fresh`) or from where its threads were released,
-// until each of them has returned or waits at the grid barrier.
+// until each of them has returned or waits at the grid or the cluster barrier.  A block of a cluster keeps its
+// shared memory when it resumes, as on the GPU.
 void run_block(unsigned block, unsigned base, unsigned threads, bool fresh) {
-    forget_shared_accesses();
-    for (const auto &[p, bytes] : g.shared) fill_with_garbage(p, bytes);
+    if (fresh || !g.cluster) garbage_shared(rank_of(block));
     blockIdx.x = block;
     g.base = base;
     const auto first = g.fibers.begin() + base, last = first + threads;
@@ -255,7 +328,9 @@ void run_block(unsigned block, unsigned base, unsigned threads, bool fresh) {
             f->sp = new_fiber_stack(f->stack);
             f->state = State::Runnable;
             f->parity = 0;
-            f->syncthreads = f->grid_syncs = 0;
+            f->syncthreads = f->grid_syncs = f->cluster_syncs = 0;
+            f->copies.clear();
+            f->committed = 0;
         }
     // Every thread is runnable when a block starts or resumes, so the first pass runs each once after the host wrote.
     for (bool first_pass = true;; first_pass = false) {
@@ -269,7 +344,8 @@ void run_block(unsigned block, unsigned base, unsigned threads, bool fresh) {
             pl_emu_switch(&g.main_sp, f.sp);
         }
         if (std::all_of(first, last, [](const Fiber &f) {
-                return f.state == State::Returned || f.state == State::AtGridBarrier;
+                return f.state == State::Returned || f.state == State::AtGridBarrier ||
+                       f.state == State::AtClusterBarrier;
             }))
             return;
         release_barriers(threads);
@@ -282,34 +358,50 @@ void run_block(unsigned block, unsigned base, unsigned threads, bool fresh) {
 // than the tests' five-block cooperative launches make anyway; more fibers would lengthen every vector clock.
 constexpr unsigned kPlainLaunchFiberSets = 4;
 
-// The grid: block after block, a plain launch's on sets of fibers in turn, a cooperative launch's on fibers of its
-// own per block, in rounds that end at the grid barrier.
-void run_grid(unsigned grid, unsigned threads, const std::function<void()> &block_body, bool cooperative) {
+// Runs blocks [first, first + count), each on fibers of its own, in rounds that end at the barrier they share (the
+// grid's or the cluster's), until every thread has returned.
+void run_together(unsigned first, unsigned count, unsigned threads) {
+    for (bool fresh = true;; fresh = false) {
+        for (unsigned b = 0; b < count; ++b) run_block(first + b, b * threads, threads, fresh);
+        const auto begin = g.fibers.begin(), end = begin + (size_t)count * threads;
+        const auto returned = std::count_if(begin, end, [](const Fiber &f) { return f.state == State::Returned; });
+        if (returned == end - begin) return;
+        if (returned)
+            fail("%ld threads wait at the %s barrier for %ld that returned", (long)(end - begin - returned),
+                 g.cluster ? "cluster" : "grid", (long)returned);
+        for (auto f = begin; f != end; ++f) f->state = State::Runnable;
+    }
+}
+
+// The grid: block after block, a plain launch's on sets of fibers in turn; a cooperative launch's all together; a
+// cluster launch's a cluster at a time, together.
+void run_grid(unsigned grid, unsigned threads, const std::function<void()> &block_body, bool cooperative,
+              unsigned cluster) {
     if (threads == 0 || threads % 32 != 0) fail("a block of %u threads: the emulator runs whole warps", threads);
     if (g.launching) fail("a launch from inside a kernel");
-    const unsigned sets = cooperative ? grid : std::min(grid, kPlainLaunchFiberSets);
+    if (cluster && (cluster > kMaxClusterBlocks || grid % cluster != 0))
+        fail("clusters of %u blocks in a grid of %u: at most %u, a divisor of the grid", cluster, grid,
+             kMaxClusterBlocks);
+    const unsigned sets = cooperative ? grid : cluster ? cluster : std::min(grid, kPlainLaunchFiberSets);
     ensure_fibers(sets * threads, threads);
     race::begin_launch();
     g.block_syncs.assign((size_t)grid * 2, 0);
+    g.cluster_syncs.assign(cluster ? (size_t)grid / cluster * 2 : 0, 0);
     g.body = &block_body;
     g.launching = true;
     g.cooperative = cooperative;
+    g.cluster = cluster;
     gridDim.x = grid;
     blockDim.x = threads;
-    for (bool fresh = true;; fresh = false) {
-        for (unsigned b = 0; b < grid; ++b) run_block(b, b % sets * threads, threads, fresh);
-        if (!cooperative) break;
-        const auto first = g.fibers.begin(), last = first + (size_t)grid * threads;
-        const auto returned = std::count_if(first, last, [](const Fiber &f) { return f.state == State::Returned; });
-        if (returned == last - first) break;
-        if (returned)
-            fail("%ld threads wait at the grid barrier for %ld that returned", (long)(last - first - returned),
-                 (long)returned);
-        for (auto f = first; f != last; ++f) f->state = State::Runnable;
-    }
+    if (cooperative) run_together(0, grid, threads);
+    else if (cluster)
+        for (unsigned c = 0; c < grid; c += cluster) run_together(c, cluster, threads);
+    else
+        for (unsigned b = 0; b < grid; ++b) run_block(b, b % sets * threads, threads, true);
     race::acquire(&g.launch_end);
     g.launching = false;
     g.cooperative = false;
+    g.cluster = 0;
     g.body = nullptr;
 }
 
@@ -349,32 +441,96 @@ void set_schedule(Schedule schedule, unsigned seed) {
     g.garbage.seed(seed);
 }
 
-// Pages of their own for the race check, which maps fresh ones over them (forget_shared_accesses); otherwise the
-// heap, where AddressSanitizer fails an access past the end.
-void *shared_memory(size_t bytes, size_t align) {
-#if defined(PL_EMU_RACECHECK)
-    void *p = mmap(nullptr, page_rounded(bytes), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED || (uintptr_t)p % align != 0) fail("no memory for shared memory");
-#else
-    void *p = ::operator new(bytes, std::align_val_t(align));
-#endif
-    g.shared.emplace_back((unsigned char *)p, bytes);
-    fill_with_garbage((unsigned char *)p, bytes);
-    return p;
+// Copies on pages of their own for the race check, which maps fresh ones over them (garbage_shared); otherwise on
+// the heap, where AddressSanitizer fails an access past the end.
+SharedObject *shared_object(size_t bytes, size_t align) {
+    SharedObject *object = new SharedObject{bytes, align, bytes};
+    g.shared.push_back(object);
+    return object;
+}
+
+void *shared_copy(SharedObject *object) { return copy_of(*object, rank_of(blockIdx.x)); }
+
+void *dynamic_shared() {
+    if (!g.dynamic || g.dynamic->live == 0) fail("dynamic shared memory in a launch that asked for none");
+    return copy_of(*g.dynamic, rank_of(blockIdx.x));
 }
 
 void launch_blocks(unsigned grid, unsigned threads, const std::function<void()> &block_body) {
-    run_grid(grid, threads, block_body, false);
+    run_grid(grid, threads, block_body, false, 0);
 }
 
 void launch_cooperative_blocks(unsigned grid, unsigned threads, const std::function<void()> &block_body) {
-    run_grid(grid, threads, block_body, true);
+    run_grid(grid, threads, block_body, true, 0);
+}
+
+// The dynamic shared memory is an object whose copies grow to the largest launch's bytes; `live`, this launch's,
+// is what the garbage fills and what AddressSanitizer sees (the copies are made again at each new size).
+void launch_cluster_blocks(unsigned grid, unsigned threads, unsigned cluster, size_t dynamic_bytes,
+                           const std::function<void()> &block_body) {
+    if (cluster == 0) fail("a cluster of no blocks");
+    if (!g.dynamic) g.dynamic = shared_object(0, 16);
+    if (g.dynamic->bytes != dynamic_bytes) {
+        for (unsigned char *&p : g.dynamic->copy) {
+#if defined(PL_EMU_RACECHECK)
+            if (p) munmap(p, page_rounded(g.dynamic->bytes));
+#else
+            ::operator delete(p, std::align_val_t(16));
+#endif
+            p = nullptr;
+        }
+        g.dynamic->bytes = dynamic_bytes;
+    }
+    g.dynamic->live = dynamic_bytes;
+    run_grid(grid, threads, block_body, false, cluster);
+    g.dynamic->live = 0;
 }
 
 void grid_barrier() {
     Fiber &f = running("a grid barrier");
     if (!g.cooperative) fail("a grid barrier in a launch that is not cooperative");
     wait_at(State::AtGridBarrier, "a grid barrier", g.grid_syncs, f.grid_syncs);
+}
+
+void cluster_barrier() {
+    Fiber &f = running("a cluster barrier");
+    if (!g.cluster) fail("a cluster barrier in a launch without clusters");
+    wait_at(State::AtClusterBarrier, "a cluster barrier", &g.cluster_syncs[blockIdx.x / g.cluster * 2],
+            f.cluster_syncs);
+}
+
+unsigned cluster_rank() { return rank_of(blockIdx.x); }
+
+unsigned cluster_blocks() { return g.cluster ? g.cluster : 1; }
+
+void *map_shared_rank(const void *ptr, unsigned rank) {
+    running("map_shared_rank");
+    if (rank >= cluster_blocks()) fail("map_shared_rank to rank %u of a cluster of %u", rank, cluster_blocks());
+    const unsigned mine = rank_of(blockIdx.x);
+    for (SharedObject *object : g.shared) {
+        const unsigned char *p = object->copy[mine], *q = (const unsigned char *)ptr;
+        if (p && q >= p && q < p + object->live) return copy_of(*object, rank) + (q - p);
+    }
+    fail("map_shared_rank of %p, which is not in the block's shared memory", ptr);
+}
+
+void copy_async(void *shared, const void *global, size_t bytes) {
+    Fiber &f = running("an asynchronous copy");
+    f.copies.push_back(Copy{shared, global, bytes, f.committed});
+}
+
+void commit_copies() { ++running("a commit of asynchronous copies").committed; }
+
+void wait_copies_but(size_t groups) {
+    Fiber &f = running("a wait for asynchronous copies");
+    const auto landed = [&](const Copy &c) { return c.group + groups < f.committed; };
+    for (const Copy &c : f.copies)
+        if (landed(c)) {
+            race::copied(c.to, c.from, c.bytes);
+            race::Unrecorded unrecorded;  // recorded as the fiber's accesses just above
+            std::memcpy(c.to, c.from, c.bytes);
+        }
+    f.copies.erase(std::remove_if(f.copies.begin(), f.copies.end(), landed), f.copies.end());
 }
 
 void warp_exchange(unsigned mask, const void *mine, void *theirs, int size, int source) {

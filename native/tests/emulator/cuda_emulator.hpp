@@ -5,7 +5,8 @@
 // the block, a warp shuffle a barrier of the warp's 32 lanes with an exchange of values.  Blocks run one after
 // another, so the blocks share one object of shared memory per type (PL_BLOCK_SHARED), on the heap, which the
 // scheduler fills with random bytes whenever a block starts: a kernel that reads shared memory before writing it
-// gets garbage, as on the GPU, where a block finds what the previous block on its SM left.  The barriers are strict:
+// gets garbage, as on the GPU, where a block finds what the previous block on its SM left.  (The blocks of a
+// cluster, which run together and read each other's, have a copy each: launch_cluster.)  The barriers are strict:
 // threads that wait at a barrier for threads that returned, or at barriers that can never all be reached, end
 // the process with a message, as the GPU's undefined behaviour that they stand for would not.
 //
@@ -60,17 +61,26 @@ struct Index {
 enum class Schedule { Forward, Reverse, Shuffled };
 void set_schedule(Schedule schedule, unsigned seed = 1);
 
-// `bytes` of shared memory, aligned to `align`: filled with random bytes now, and whenever a block starts or, in a
-// cooperative launch, resumes from the grid barrier (on the GPU a block keeps its shared memory across that
-// barrier; here the blocks share it, so a kernel must write it again after the barrier before reading it).
-void *shared_memory(size_t bytes, size_t align);
+// An object of shared memory, `bytes` aligned to `align`: one copy per rank of a cluster (a block that is not in a
+// cluster is rank 0), made when a block of that rank first asks for it.  A copy is filled with random bytes when
+// made, and whenever a block of its rank starts or, in a cooperative launch, resumes from the grid barrier (on the
+// GPU a block keeps its shared memory across that barrier; here the blocks share it, so a kernel must write it
+// again after the barrier before reading it).  The blocks of a cluster run together (launch_cluster) and keep their
+// copies across the cluster's barriers, as on the GPU.
+struct SharedObject;
+SharedObject *shared_object(size_t bytes, size_t align);
+void *shared_copy(SharedObject *object);  // the running block's
 
-// The shared memory of type T, one object for every kernel and block.
+// The shared memory of type T, one object for every kernel, one copy per cluster rank.
 template <typename T>
 T &block_shared() {
-    static T &shared = *new (shared_memory(sizeof(T), alignof(T))) T;
-    return shared;
+    static_assert(std::is_trivially_default_constructible_v<T>, "shared memory starts as garbage");
+    static SharedObject *const object = shared_object(sizeof(T), alignof(T));
+    return *static_cast<T *>(shared_copy(object));
 }
+
+// The running block's dynamic shared memory: the launch's bytes (launch_cluster), garbage as above.
+void *dynamic_shared();
 
 // Runs `block_body` as a grid of `grid` blocks of `threads` threads (a multiple of 32), block after block.
 void launch_blocks(unsigned grid, unsigned threads, const std::function<void()> &block_body);
@@ -95,14 +105,41 @@ void launch_cooperative(unsigned grid, unsigned threads, void (*kernel)(P...), A
 // The calling thread waits until every thread of the grid waits here.
 void grid_barrier();
 
+// A launch in clusters of `cluster` blocks (cudaLaunchAttributeClusterDimension), `dynamic_bytes` of dynamic shared
+// memory a block.  A cluster's blocks get fibers of their own and run one after another, each until its threads
+// have returned or wait at the cluster's barrier, which releases them once every thread of the cluster waits there;
+// the clusters run one after another.  A block reads another's shared memory of its cluster through
+// map_shared_rank.
+void launch_cluster_blocks(unsigned grid, unsigned threads, unsigned cluster, size_t dynamic_bytes,
+                           const std::function<void()> &block_body);
+
+template <typename... P, typename... A>
+void launch_cluster(unsigned grid, unsigned threads, unsigned cluster, size_t dynamic_bytes, void (*kernel)(P...),
+                    A &&...args) {
+    launch_cluster_blocks(grid, threads, cluster, dynamic_bytes, [&] { kernel(args...); });
+}
+
+void cluster_barrier();
+unsigned cluster_rank();    // the running block's rank in its cluster; 0 outside a cluster launch
+unsigned cluster_blocks();  // blocks a cluster; 1 outside a cluster launch
+// `ptr`, in the running block's shared memory, as the same place in the copy of cluster rank `rank`.
+void *map_shared_rank(const void *ptr, unsigned rank);
+
+// cp.async (cuda_pipeline_primitives.h): a copy from global to shared memory issued by the calling thread, which
+// lands only when the thread waits for its group, so that a read before the wait finds what was there before.
+void copy_async(void *shared, const void *global, size_t bytes);
+void commit_copies();
+void wait_copies_but(size_t groups);  // every group but the last `groups` committed has landed
+
 // The warp's exchange: every lane of the calling thread's warp offers `size` bytes at `mine` and receives the
 // bytes lane `source` offered.  All 32 lanes must call it (the full mask).
 void warp_exchange(unsigned mask, const void *mine, void *theirs, int size, int source);
 
 }  // namespace emu
 
-// The kernels' declaration of a block's shared memory (block_reduce.cuh), defined here first.
+// The kernels' declarations of a block's shared memory (block_reduce.cuh), defined here first.
 #define PL_BLOCK_SHARED(T, name) T &name = ::emu::block_shared<T>()
+#define PL_DYNAMIC_SHARED(T, name) T *name = static_cast<T *>(::emu::dynamic_shared())
 
 // The built-in variables (x only: the kernels use one-dimensional grids and blocks).
 extern emu::Index threadIdx, blockIdx, blockDim, gridDim;
@@ -115,7 +152,25 @@ struct grid_group {
     void sync() const { emu::grid_barrier(); }
 };
 inline grid_group this_grid() { return {}; }
+struct cluster_group {
+    void sync() const { emu::cluster_barrier(); }
+    unsigned block_rank() const { return emu::cluster_rank(); }
+    unsigned num_blocks() const { return emu::cluster_blocks(); }
+    template <typename T>
+    T *map_shared_rank(T *ptr, unsigned rank) const {
+        return static_cast<T *>(emu::map_shared_rank(ptr, rank));
+    }
+};
+inline cluster_group this_cluster() { return {}; }
 }  // namespace cooperative_groups
+
+// The part of <cuda_pipeline_primitives.h> that the kernels use.
+inline void __pipeline_memcpy_async(void *shared, const void *global, size_t bytes, size_t zero_fill = 0) {
+    (void)zero_fill;
+    emu::copy_async(shared, global, bytes);
+}
+inline void __pipeline_commit() { emu::commit_copies(); }
+inline void __pipeline_wait_prior(size_t groups) { emu::wait_copies_but(groups); }
 
 template <typename T>
 T __shfl_xor_sync(unsigned mask, T v, int lane_mask) {
