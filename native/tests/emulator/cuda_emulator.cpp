@@ -319,7 +319,8 @@ void garbage_shared(unsigned rank) {
 // until each of them has returned or waits at the grid or the cluster barrier.  A block of a cluster keeps its
 // shared memory when it resumes, as on the GPU.
 void run_block(unsigned block, unsigned base, unsigned threads, bool fresh) {
-    if (fresh || !g.cluster) garbage_shared(rank_of(block));
+    const bool host_writes = fresh || !g.cluster;
+    if (host_writes) garbage_shared(rank_of(block));
     blockIdx.x = block;
     g.base = base;
     const auto first = g.fibers.begin() + base, last = first + threads;
@@ -332,8 +333,10 @@ void run_block(unsigned block, unsigned base, unsigned threads, bool fresh) {
             f->copies.clear();
             f->committed = 0;
         }
-    // Every thread is runnable when a block starts or resumes, so the first pass runs each once after the host wrote.
-    for (bool first_pass = true;; first_pass = false) {
+    // Every thread is runnable when a block starts or resumes, so the first pass runs each once after the host wrote;
+    // a block of a cluster resumes with nothing written by the host, its barrier's own order passed on by wait_at
+    // (the race check's passing of the host's writes costs time in proportion to the fibers, at every switch).
+    for (bool first_pass = host_writes;; first_pass = false) {
         next_pass_order(threads);
         for (unsigned t : g.order) {
             Fiber &f = g.fibers[base + t];
@@ -464,8 +467,8 @@ void launch_cooperative_blocks(unsigned grid, unsigned threads, const std::funct
     run_grid(grid, threads, block_body, true, 0);
 }
 
-// The dynamic shared memory is an object whose copies grow to the largest launch's bytes; `live`, this launch's,
-// is what the garbage fills and what AddressSanitizer sees (the copies are made again at each new size).
+// The dynamic shared memory is an object whose copies are made again whenever a launch asks for another size, so
+// that AddressSanitizer fails an access past the launch's bytes; `live` is 0 between launches.
 void launch_cluster_blocks(unsigned grid, unsigned threads, unsigned cluster, size_t dynamic_bytes,
                            const std::function<void()> &block_body) {
     if (cluster == 0) fail("a cluster of no blocks");
