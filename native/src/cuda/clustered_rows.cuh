@@ -71,6 +71,26 @@ struct ClusterSpan {
         return count > (int64_t)threadIdx.x ? (count - 1 - threadIdx.x) / kThreads + 1 : 0;
     }
 
+    // Pack k of the part, read from shared memory, to f(first_column, z) as for_each_pack's.
+    template <typename F>
+    __device__ __forceinline__ void use_pack(int64_t k, F &&f) const {
+        Pack<DT> pack;
+        pack.raw = part[k];
+        float z[P];
+        unpack<DT>(pack, z);
+        f((first + k) * P, z);
+    }
+
+    // The columns past the part's packs, in the last block, read from global memory.  LAST: no pass reads them
+    // after this one (load_row_bytes).
+    template <bool LAST, typename F>
+    __device__ __forceinline__ void use_tail(const T *row, int64_t vocab, F &&f) const {
+        for (int64_t c = tail + threadIdx.x; c < vocab; c += kThreads) {
+            float z[1] = {to_float<DT>(load_row_bytes<LAST>(row + c))};
+            f(c, z);
+        }
+    }
+
     // Each thread copies its packs into the part and reads them there once they land: a thread reads only what it
     // copied, so no barrier orders the copies, and kCopyDepth of them are in flight while it computes.
     template <typename F>
@@ -87,38 +107,19 @@ struct ClusterSpan {
         for (int j = 0; j < kCopyDepth; ++j) copy(j);
         for (int64_t j = 0; j < own; ++j) {
             __pipeline_wait_prior(kCopyDepth - 1);  // group j has landed
-            const int64_t k = threadIdx.x + j * kThreads;
-            Pack<DT> pack;
-            pack.raw = part[k];
-            copy(j + kCopyDepth);
-            float z[P];
-            unpack<DT>(pack, z);
-            f((first + k) * P, z);
+            copy(j + kCopyDepth);                   // into another pack of the part
+            use_pack(threadIdx.x + j * kThreads, f);
         }
         __pipeline_wait_prior(0);  // the empty groups past the last pack
-        for (int64_t c = tail + threadIdx.x; c < vocab; c += kThreads) {
-            float z[1] = {to_float<DT>(row[c])};
-            f(c, z);
-        }
+        use_tail<false>(row, vocab, f);
     }
 
-    // The part from shared memory, then the tail from global memory; f(first_column, z) as for_each_pack's.  LAST:
-    // no pass reads the tail after this one.
+    // The part from shared memory, then the tail from global memory.
     template <bool LAST, typename F>
     __device__ __forceinline__ void read_part(const T *row, int64_t vocab, F &&f) const {
         const int64_t own = own_packs();
-        for (int64_t j = 0; j < own; ++j) {
-            const int64_t k = threadIdx.x + j * kThreads;
-            Pack<DT> pack;
-            pack.raw = part[k];
-            float z[P];
-            unpack<DT>(pack, z);
-            f((first + k) * P, z);
-        }
-        for (int64_t c = tail + threadIdx.x; c < vocab; c += kThreads) {
-            float z[1] = {to_float<DT>(load_row_bytes<LAST>(row + c))};
-            f(c, z);
-        }
+        for (int64_t j = 0; j < own; ++j) use_pack(threadIdx.x + j * kThreads, f);
+        use_tail<LAST>(row, vocab, f);
     }
 
     // The radix select's passes: f(column, z), one column at a time.
