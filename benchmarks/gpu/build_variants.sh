@@ -14,8 +14,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # NAME:THREADS:SM_THREADS:UNROLL:L2_PERCENT:CLUSTER_PART_KB; "shipped" is the defaults, "one-block" the shape before
-# 2026-12-04.  The clustered ones split a bf16 row of 151,936 over 2 blocks of 148 KB, one an SM (clustered-160),
-# or over 4 of 74 KB, two an SM (clustered-96).
+# 2026-12-04.  The clustered ones split a bf16 row of 151,936 over 2 blocks of 148 KB, one of 512 threads an SM
+# (clustered-160) or one of 1024 (clustered-160-t1024), over 4 of 74 KB, two an SM (clustered-96), or over 8 of 37 KB
+# of 256 threads, three an SM (clustered-48-t256; its 26 KB of static shared memory keep a fourth out).
 VARIANTS="shipped:512:1024:2:200:0
 within-l2:512:1024:2:75:0
 unroll-1:512:1024:1:200:0
@@ -24,7 +25,9 @@ threads-1024:1024:1024:2:75:0
 threads-256:256:1024:2:200:0
 one-block:512:512:4:75:0
 clustered-160:512:1024:2:200:160
-clustered-96:512:1024:2:200:96"
+clustered-160-t1024:1024:1024:2:200:160
+clustered-96:512:1024:2:200:96
+clustered-48-t256:256:1024:2:200:48"
 base=build-gpu
 objects=$base/CMakeFiles/policyloss.dir/src
 if [ ! -f "$objects/cuda/fused_loss.cu.o" ]; then

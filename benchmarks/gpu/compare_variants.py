@@ -4,10 +4,14 @@ float64 autograd on three cases, and its times at 8192 x 151,936 bf16 in each mo
 call without a gradient), with the copy floor measured beside them.  Each build runs in a process of its own (each
 library carries its own CUDA runtime); the table gives every time as a ratio to the shipped shape's.
 
-    python3 benchmarks/gpu/compare_variants.py --variants .device/variants --out OUT [--best-into FILE]
+    python3 benchmarks/gpu/compare_variants.py --variants .device/variants --out OUT [--sanitize] [--best-into FILE]
 
---best-into writes the path of the fastest build whose checks passed (by the entropy mode's time), for the steps
-that follow in the same call (run_device.sh's, with that library).
+--sanitize also runs compute-sanitizer's memcheck and racecheck on each build's C++ test (its cases of up to 65,536
+logits); --best-into writes the path of the fastest build whose results are right (its C++ test and float64 checks
+passed; by the entropy mode's time), for the steps that follow in the same call (run_device.sh's, with that
+library), the sanitizers' verdicts aside: a tool that cannot follow a kernel (distributed shared memory, say) should
+not hide the timing.  A build whose test does not end in a minute (a kernel that never returns) is not timed.  The
+exit status is 1 where any check, the sanitizers' included, failed.
 """
 import argparse
 import json
@@ -38,28 +42,48 @@ def measure(lib, out):
         json.dump({"build": library.build_info(), "checks": checks, "rows": rows}, fh, indent=1)
 
 
-def run_variant(folder, out):
-    """test_cuda, then the child, of one build; what they gave, with their verdicts."""
+def run_program(command, env, seconds):
+    """(whether it exited 0, the last lines it printed, whether it ended in time) of one program."""
+    try:
+        run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=seconds)
+    except subprocess.TimeoutExpired:
+        return False, ["did not end in %d s" % seconds], False
+    except OSError as e:  # not there: compute-sanitizer where the PATH lacks CUDA's tools
+        return False, [str(e)], True
+    return run.returncode == 0, run.stdout.strip().splitlines()[-1:] or run.stderr.strip().splitlines()[-3:], True
+
+
+def run_variant(folder, out, sanitize):
+    """test_cuda, the child, then the sanitizers where asked, of one build; what they gave, with their verdicts."""
     name = os.path.basename(folder)
     started = time.monotonic()
     env = dict(os.environ, LD_LIBRARY_PATH=folder)
-    test = subprocess.run([os.path.join(folder, "test_cuda")], env=env, capture_output=True, text=True, timeout=120)
-    result_path = os.path.join(out, "variant_%s.json" % name)
-    library = os.path.join(folder, "libpolicyloss.so")
-    child = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", library, result_path],
-                           capture_output=True, text=True, timeout=180)
+    test = os.path.join(folder, "test_cuda")
     with open(os.path.join(folder, "variant.txt")) as fh:
         shape = fh.read().strip()
-    result = {"name": name, "shape": shape, "test_cuda": test.returncode == 0,
-              "test_cuda_tail": test.stdout.strip().splitlines()[-1:] or test.stderr.strip().splitlines()[-3:]}
-    if child.returncode == 0:
-        with open(result_path) as fh:
-            result.update(json.load(fh))
+    result = {"name": name, "shape": shape}
+    result["test_cuda"], result["test_cuda_tail"], ended = run_program([test], env, 60)
+    result_path = os.path.join(out, "variant_%s.json" % name)
+    library = os.path.join(folder, "libpolicyloss.so")
+    if ended:
+        child = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", library, result_path],
+                               capture_output=True, text=True, timeout=120)
+        if child.returncode == 0:
+            with open(result_path) as fh:
+                result.update(json.load(fh))
+        else:
+            result["error"] = child.stderr.strip().splitlines()[-5:]
     else:
-        result["error"] = child.stderr.strip().splitlines()[-5:]
+        result["error"] = ["not timed: its test did not end"]
+    tools = ["memcheck", "racecheck"] if sanitize and ended else []
+    for tool in tools:
+        result[tool], result[tool + "_tail"], _ = run_program(
+            ["compute-sanitizer", "--tool", tool, "--error-exitcode", "1", test, "--quick"], env, 90)
     result["seconds"] = round(time.monotonic() - started, 1)
     result["passed"] = result["test_cuda"] and "rows" in result and all(c["passed"] for c in result["checks"].values())
-    print(json.dumps({k: result[k] for k in ("name", "shape", "test_cuda", "passed", "seconds")}), flush=True)
+    result["sanitized"] = all(result[tool] for tool in tools)
+    print(json.dumps({k: result[k] for k in ["name", "shape", "test_cuda"] + tools + ["passed", "seconds"]}),
+          flush=True)
     return result
 
 
@@ -69,11 +93,15 @@ def table(results, device):
     out = ["Device: %s. Each shape of the row kernel at %d x %d bf16 "
            "(NAME:THREADS:SM_THREADS:UNROLL:L2_PERCENT:CLUSTER_PART_KB, build_variants.sh): median CUDA-event times "
            "of one call, dlogits apart / in place / without dlogits; x floor against the copy floor measured beside "
-           "it; x shipped against the shipped shape's same time in this run." % (device, N, V), "",
+           "it; x shipped against the shipped shape's same time in this run. Checks: the C++ test against the CPU "
+           "kernel, three against float64 autograd, and compute-sanitizer's memcheck and racecheck where run."
+           % (device, N, V), "",
            "| shape | checks | mode | ms | x floor | x shipped | in place ms | no-gradient ms | x shipped |",
            "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
-        verdict = "passed" if r["passed"] else "FAILED"
+        failed = [k for k in ("test_cuda", "memcheck", "racecheck") if k in r and not r[k]]
+        failed += ["float64"] if not all(c["passed"] for c in r.get("checks", {}).values()) else []
+        verdict = "passed" if r["passed"] and not failed else "FAILED " + ", ".join(failed or ["(not timed)"])
         for row in r.get("rows", []):
             b = base.get(row["mode"])
             ratio = lambda key: "%.2f" % (row[key] / b[key]) if b else "-"
@@ -92,12 +120,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--variants", required=True)
     ap.add_argument("--out", default=".")
+    ap.add_argument("--sanitize", action="store_true")
     ap.add_argument("--best-into")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     folders = sorted((os.path.join(args.variants, d) for d in os.listdir(args.variants)),
                      key=lambda f: (os.path.basename(f) != SHIPPED, f))  # the shipped shape first
-    results = [run_variant(f, args.out) for f in folders if os.path.isfile(os.path.join(f, "libpolicyloss.so"))]
+    results = [run_variant(f, args.out, args.sanitize)
+               for f in folders if os.path.isfile(os.path.join(f, "libpolicyloss.so"))]
     import torch
     device = torch.cuda.get_device_name()
     text = table(results, device)
@@ -112,7 +142,7 @@ def main():
         with open(args.best_into, "w") as fh:
             fh.write(os.path.join(os.path.abspath(args.variants), best["name"]) + "\n")
         print("fastest that passed: %s" % best["shape"])
-    if len(passed) < len(results):
+    if len(passed) < len(results) or not all(r["sanitized"] for r in results):
         sys.exit("a shape failed its checks: see the table")
 
 

@@ -23,6 +23,9 @@
 #   jmh-launch      the JMH launch overhead from Java
 #   ncu-breakdown   ncu_breakdown.py: where each call's time goes (units busy, L2 hits, atomic replays, warp stalls)
 #   bench-sweep     bench_loss.py: the other shapes and dtypes, in whatever time is left
+# and one step that runs only when named, before the steps it should choose the library for:
+#   variants        compare_variants.py --sanitize on build_variants.sh's builds carried in .device/variants; the
+#                   steps after it use the fastest that passed (its libpolicyloss.so beside the carried programs)
 #
 # OUT gets summary.txt, the tables, and logs.tar.gz with every log and raw result (the device tool brings back at
 # most 8 files).  They are rewritten after each step, so a call cut short still brings back what it did.
@@ -39,7 +42,7 @@ check) steps="native test-cuda sass junit-gpu memcheck racecheck" ;;
 bench) steps="native bench-headline launch-costs hbm-traffic jmh-launch ncu-breakdown bench-sweep" ;;
 *)     steps="native $(tr ',' '\n' <<< "$what" | grep -vx native | tr '\n' ' ')"
        for s in $steps; do
-           case " $all_steps " in
+           case " $all_steps variants " in
            *" $s "*) ;;
            *) echo "run_device.sh: '$s' is none of all, check, bench or a step's name (the list above)" >&2; exit 2 ;;
            esac
@@ -61,7 +64,7 @@ export PATH
 # Triton but not Liger, and no registry): its liger_kernel package, or ops/grpo_loss.py alone, under .device/peers.
 [ -d "$root/.device/peers" ] && export PYTHONPATH=$root/.device/peers${PYTHONPATH:+:$PYTHONPATH}
 
-tables="bench_loss.md bench_sweep.md hbm_traffic.md ncu_breakdown.md"
+tables="compare_variants.md bench_loss.md bench_sweep.md hbm_traffic.md ncu_breakdown.md"
 save() {  # the summary, the tables and the logs into OUT, as they stand
     printf '%s\n' "${summary[@]}" > "$out/summary.txt"
     for table in $tables; do
@@ -114,6 +117,18 @@ native() {
     bin=$build/run
     return $rc
 }
+variants() {  # the variants step: the builds side by side, then the fastest that passed as $lib for what follows
+    step variants 300 python3 "$root/benchmarks/gpu/compare_variants.py" --variants "$root/.device/variants" \
+        --out "$logs" --sanitize --best-into "$logs/best.txt"
+    [ -f "$logs/best.txt" ] || return 1
+    local best fastest
+    best=$(cat "$logs/best.txt")
+    fastest=$(mktemp -d)
+    cp "$bin"/* "$fastest/" && cp "$best/libpolicyloss.so" "$fastest/" || return 1
+    bin=$fastest
+    lib=$fastest/libpolicyloss.so
+    record fastest "$(cat "$best/variant.txt"): the library of the steps after variants"
+}
 java_tool() {  # java_tool NAME LIMIT COMMAND: a command run by .device/run.sh (Java and the project's jars)
     if [ ! -f "$root/.device/run.sh" ]; then
         record "$1" "skipped: no .device/run.sh (../shared/gpu/prepare.sh, then carry .device)"
@@ -127,6 +142,7 @@ cat "$logs/gpu.txt"
 for s in $steps; do
     case $s in
     native) native ;;
+    variants) variants ;;
     test-cuda) step test-cuda 120 env LD_LIBRARY_PATH="$bin" "$bin/test_cuda" ;;
     sass)
         step sass 15 bash -c "set -o pipefail; cuobjdump -sass '$lib' | awk '

@@ -33,9 +33,10 @@ inline bool aligned16(const void *ptr, int64_t ld, int esize) {
 }
 
 // The most of a row, in KB, that a block of a cluster holds in shared memory where rows are split over clusters
-// (clustered_rows.cuh: rows in 16-byte packs, on sm_90 and later); 0, the default: they are not.  Off until
-// timed on a GPU against the rows of one block: benchmarks/gpu/build_variants.sh builds it as clustered-160 and
-// clustered-96.
+// (clustered_rows.cuh: rows in 16-byte packs, on sm_90 and later); 0, the default: they are not.  Off because no
+// faster on an H200 at any part size timed (build_variants.sh's clustered-*; benchmarks/RESULTS.md): with entropy as
+// fast at best, the clamp's modes 1.6 to 2.7x slower.  A part takes the shared memory a second block an SM would
+// need, and HBM's second read, which it saves, costs less than the warps it loses.
 #ifndef PL_ROW_CLUSTER_PART_KB
 #define PL_ROW_CLUSTER_PART_KB 0
 #endif
