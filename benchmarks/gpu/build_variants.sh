@@ -10,7 +10,8 @@
 #
 #   benchmarks/gpu/prepare_native.sh && benchmarks/gpu/build_variants.sh [NAME ...]   (all of VARIANTS when none)
 #
-# Carry .device/variants (and .device/native for run_device.sh's steps) in the device call.
+# Carry .device/variants (and .device/native for run_device.sh's steps) in the device call: pack_device.sh packs
+# .device under the carry's 64 MB.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # NAME:THREADS:SM_THREADS:UNROLL:L2_PERCENT:CLUSTER_PART_KB; "shipped" is the defaults, "one-block" the shape before

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Everything the GPU machine checks and measures, in one command (../shared/gpu/README.md: it has CUDA, cmake, nvcc
 # and PyTorch, but no Java or Maven).  Here first: ../shared/gpu/prepare.sh (the Java part, in .device/), then
-# benchmarks/gpu/prepare_native.sh (the native library and C++ tests for sm_90, in .device/native/); carry .device.
+# benchmarks/gpu/prepare_native.sh (the native library and C++ tests for sm_90, in .device/native/); carry .device,
+# or, where it is over the carry's 64 MB (variants), benchmarks/gpu/pack_device.sh and carry .devpack instead, which
+# this script unpacks into .device first.
 #
 #   benchmarks/gpu/run_device.sh all OUT [SECONDS]     every step below, in this order, ending within SECONDS (540)
 #   benchmarks/gpu/run_device.sh check OUT [SECONDS]   the correctness steps only
@@ -51,6 +53,9 @@ esac
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=$(mkdir -p "$out" && cd "$out" && pwd)
 cd "$root" || exit 1  # .device/run.sh's commands name .device/ from here
+if [ -f .devpack/device.tar.xz ]; then  # pack_device.sh's
+    tar -xJf .devpack/device.tar.xz && cp .devpack/jre.tar.xz .device/ || exit 1
+fi
 logs=$(mktemp -d)
 deadline=$((SECONDS + budget))
 keep=15  # seconds kept after the last step for packing the results
