@@ -96,6 +96,26 @@ __device__ __forceinline__ void store_pack(typename Elem<DT>::type *dst, const f
 #endif
 constexpr int kUnroll = PL_ROW_UNROLL;
 
+// Groups ahead of the one it loads that a thread also asks L2 to fetch, in rows of 16-byte packs
+// (prefetch.global.L2: one instruction a pack, no register): more of the row in flight than a group's registers
+// allow, for a kernel whose warps wait on memory most (benchmarks/RESULTS.md: long_scoreboard first; the call
+// without a gradient, pass 1 alone, reads at two thirds of the copy's rate).  0, the default: none.  Not yet timed:
+// benchmarks/gpu/build_variants.sh builds prefetch-2, -4 and -8.
+#ifndef PL_ROW_PREFETCH_GROUPS
+#define PL_ROW_PREFETCH_GROUPS 0
+#endif
+constexpr int kPrefetchGroups = PL_ROW_PREFETCH_GROUPS;
+
+// A hint, not a load: nothing waits for it (the emulated test's host compiler skips it).
+template <typename T>
+__device__ __forceinline__ void prefetch_l2(const T *p) {
+#ifdef __CUDA_ARCH__
+    asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+#else
+    (void)p;
+#endif
+}
+
 // Calls f(first_column, z) over the columns of the row that this thread owns, z a float[P] of consecutive
 // columns: packs tid, tid + kThreads, ... in increasing order (P = kPack with VEC, when rows are 16-byte aligned;
 // 1 otherwise), then float[1] for each tail column past the last whole pack.  A thread always visits the same
@@ -108,6 +128,13 @@ __device__ __forceinline__ void for_each_pack(const typename Elem<DT>::type *row
     // The loads in flight hold raw bytes, converted to float only when used: 4 registers a pack, where the
     // converted floats of a bf16 / fp16 pack would take 8.
     using Raw = std::conditional_t<VEC, Pack<DT>, typename Elem<DT>::type>;
+    const auto prefetch = [&](int64_t base) {  // the group at `base`, into L2
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+            const int64_t pk = base + (int64_t)u * kThreads;
+            if (pk < packs) prefetch_l2(row + pk * P);
+        }
+    };
     const auto load = [&](Raw(&raw)[kUnroll], int64_t base) {
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) {
@@ -117,8 +144,13 @@ __device__ __forceinline__ void for_each_pack(const typename Elem<DT>::type *row
                 else raw[u] = load_row_bytes<LAST>(row + pk);
             }
         }
+        if constexpr (VEC && kPrefetchGroups > 0) prefetch(base + kPrefetchGroups * group);
     };
     Raw current[kUnroll], next[kUnroll];
+    // The groups between the first and the first that a load's prefetch reaches (rows in 16-byte packs only: a
+    // prefetch a column would cost more instructions than it saves).
+    if constexpr (VEC)
+        for (int d = 1; d < kPrefetchGroups; ++d) prefetch(threadIdx.x + d * group);
     load(current, threadIdx.x);
     for (int64_t base = threadIdx.x; base < packs; base += group) {
         load(next, base + group);  // in flight while this group is used
