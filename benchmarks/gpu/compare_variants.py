@@ -43,7 +43,7 @@ def measure(lib, out):
 
 
 def run_program(command, env, seconds):
-    """(whether it exited 0, the last lines it printed, whether it ended in time) of one program."""
+    """(whether it exited 0, the last lines it printed, whether it ended in time) of one program; env None: ours."""
     try:
         run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=seconds)
     except subprocess.TimeoutExpired:
@@ -66,13 +66,13 @@ def run_variant(folder, out, sanitize):
     result_path = os.path.join(out, "variant_%s.json" % name)
     library = os.path.join(folder, "libpolicyloss.so")
     if ended:
-        child = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", library, result_path],
-                               capture_output=True, text=True, timeout=120)
-        if child.returncode == 0:
+        measured, tail, _ = run_program([sys.executable, os.path.abspath(__file__), "--child", library, result_path],
+                                        None, 120)
+        if measured:
             with open(result_path) as fh:
                 result.update(json.load(fh))
         else:
-            result["error"] = child.stderr.strip().splitlines()[-5:]
+            result["error"] = tail
     else:
         result["error"] = ["not timed: its test did not end"]
     tools = ["memcheck", "racecheck"] if sanitize and ended else []
