@@ -136,7 +136,7 @@ variants() {  # the variants step: the builds side by side, then the fastest tha
 }
 java_tool() {  # java_tool NAME LIMIT COMMAND: a command run by .device/run.sh (Java and the project's jars)
     if [ ! -f "$root/.device/run.sh" ]; then
-        record "$1" "skipped: no .device/run.sh (../shared/gpu/prepare.sh, then carry .device)"
+        record "$1" "skipped: no .device/run.sh (../shared/gpu/prepare.sh, then carry .device or .devpack)"
         return 1
     fi
     step "$1" "$2" bash "$root/.device/run.sh" "$3"

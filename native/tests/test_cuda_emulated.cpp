@@ -1,15 +1,15 @@
-// The CUDA kernels' device code, compiled by the host compiler and run by the emulator (emulator/
-// cuda_emulator.hpp), against the CPU kernel on the shared cases (kernel_cases.hpp): what a machine without a GPU
-// can check of the very source nvcc builds.  The instance of the row kernel and its arguments come from the
-// launcher's own kernel_plan.cuh; grids smaller than the row count make every block walk several rows, as on a
-// GPU with more rows than rows in flight.  Also: 16-byte packs against scalar loads, results that do not depend on
-// the threads' schedule, the grid or the launch (one cooperative or two), rows split over the blocks of clusters,
-// data errors named as the CPU kernel names them, NaN padding never read, rows past 2^31 elements, the metrics
-// kernel alone for a call with no rows, the radix select's rebuilding of a logit from its key, the rows that take
-// the sampled bands, the tokens that PROBABILITY_MASS's radix select weighs, shared memory that starts as garbage,
-// the special function unit's errors (within NVIDIA's bounds: emulator/special_functions.hpp), and random cases
-// (fuzz).  CTest also runs it as
-// test_cuda_racecheck, under ThreadSanitizer (the emulator's race check), with three kernels that have a race.
+// The CUDA kernels' device code, compiled by the host compiler and run by the emulator (emulator/cuda_emulator.hpp),
+// against the CPU kernel on the shared cases (kernel_cases.hpp): what a machine without a GPU can check of the very
+// source nvcc builds.  The instance of the row kernel and its arguments come from the launcher's own kernel_plan.cuh;
+// grids smaller than the row count make every block walk several rows, as on a GPU with more rows than rows in
+// flight.  Also: 16-byte packs against scalar loads, results that do not depend on the threads' schedule, the grid, the
+// launch (one cooperative or two) or the direction of the last pass over a row, rows split over the blocks of clusters,
+// data errors named as the CPU kernel names them, NaN padding never read, rows past 2^31 elements, the metrics kernel
+// alone for a call with no rows, the radix select's rebuilding of a logit from its key, the rows that take the sampled
+// bands, the tokens that PROBABILITY_MASS's radix select weighs, shared memory that starts as garbage, the special
+// function unit's errors (within NVIDIA's bounds: emulator/special_functions.hpp), and random cases (fuzz).  CTest also
+// runs it as test_cuda_racecheck, under ThreadSanitizer (the emulator's race check), with three kernels that have a
+// race.
 #include "emulator/cuda_emulator.hpp"  // first: it defines the CUDA qualifiers before any CUDA header
 
 #include <algorithm>
@@ -42,9 +42,10 @@ struct Emulated {
 // (16-byte packs where the call would use them, unless `packs` is false), one cooperative launch that also takes
 // the sums, or (`cooperative` false) a plain launch and then the metrics kernel.  With `cluster` blocks a cluster,
 // rows in packs are split over `grid` clusters of them, then the metrics kernel runs, as fused_loss.cu queues them
-// on sm_90 (where cluster_blocks gives 1, 2, 4 or 8; here any count up to 8).
+// on sm_90 (where cluster_blocks gives 1, 2, 4 or 8; here any count up to 8).  `other_last_pass`: the row
+// kernel's last pass walks the rows in the direction the build does not (row_access.cuh's kLastPassBackwards).
 Emulated run_emulated(const Case &c, const Inputs &in, unsigned grid, bool packs = true, bool cooperative = true,
-                      const Relayout &relayout = nullptr, unsigned cluster = 0) {
+                      const Relayout &relayout = nullptr, unsigned cluster = 0, bool other_last_pass = false) {
     pl_loss_args a;
     fill_args(c, a);
     Emulated e{poisoned_outputs(c), pl_data_error{-2, -2, 0, 0}, false, false};
@@ -76,7 +77,11 @@ Emulated run_emulated(const Case &c, const Inputs &in, unsigned grid, bool packs
                     return;
                 }
             }
-            const auto kernel = packs ? fused_loss<DT, DDT, VEC, PLAIN> : fused_loss<DT, DDT, false, PLAIN>;
+            constexpr bool BUILT = kLastPassBackwards;
+            const auto kernel = other_last_pass ? (packs ? fused_loss<DT, DDT, VEC, PLAIN, !BUILT>
+                                                         : fused_loss<DT, DDT, false, PLAIN, !BUILT>)
+                                                : (packs ? fused_loss<DT, DDT, VEC, PLAIN, BUILT>
+                                                         : fused_loss<DT, DDT, false, PLAIN, BUILT>);
             if (cooperative) {
                 emu::launch_cooperative(grid, kThreads, kernel, c.p, ka, ma, true);
             } else {
@@ -117,7 +122,7 @@ void test_against_cpu() {
 // Under ThreadSanitizer (test_cuda_racecheck) the clustered cases keep at most 4 rows, of cases up to this many
 // logits, on clusters of 2 and 3 blocks: each cluster barrier passes every fiber's vector clock on, and the cases'
 // own row counts (up to 300, a few barriers a row) took the race check from 4 minutes to 10, where a few short rows
-// ask the exchanges between blocks the same question.
+// ask the exchanges between blocks the same question.  The last pass's two directions are compared on as few.
 #if defined(__SANITIZE_THREAD__)
 constexpr int64_t kClusteredLogits = 30000, kClusteredRows = 4;
 constexpr unsigned kClusterSizes[] = {2, 3};
@@ -278,6 +283,31 @@ void test_schedule_and_grid_independent() {
     CHECK(same_bits(forward, two_launches), "two launches differ from one cooperative launch");
     CHECK(same_bits(forward, shuffled), "a shuffled schedule on 64 blocks differs from the forward one on 3");
     compare(c, in, run_cpu(c, in), forward);
+}
+
+// The last pass over a row (the gradient's) sums nothing, so walked in either direction (row_access.cuh's
+// PL_ROW_LAST_PASS_BACKWARDS) it writes the same bits, in place too: every case, in packs and in scalars, each
+// direction under a schedule of its own.  Under ThreadSanitizer, the short cases' first rows, as the clustered ones.
+void test_last_pass_either_direction() {
+    unsigned turn = 0, compared = 0;
+    for (Case c : cases()) {
+        if (c.n * c.v > kClusteredLogits) continue;
+        c.n = std::min(c.n, kClusteredRows);
+        Inputs in = make_inputs(c, case_seed(c));
+        for (bool packs : {true, false}) {
+            g_case = c.name + (packs ? "" : " (scalar loads)") + ", the last pass walked both ways";
+            const unsigned grid = (unsigned)std::min<int64_t>(c.n, 3);
+            emu::set_schedule(emu::Schedule(turn++ % 3), case_seed(c));
+            const Emulated built = run_emulated(c, in, grid, packs);
+            emu::set_schedule(emu::Schedule(turn++ % 3), case_seed(c));
+            const Emulated other = run_emulated(c, in, grid, packs, true, nullptr, 0, true);
+            CHECK(same_bits(built.out, other.out), "the directions differ");
+            ++compared;
+            if (!built.packed) break;  // scalars already
+        }
+    }
+    g_case = "the last pass walked both ways";
+    CHECK(compared >= 20, "%u cases compared", compared);
 }
 
 void test_data_errors() {
@@ -636,6 +666,7 @@ int main(int argc, char **argv) {
     test_sampled_band_is_taken();
     test_mass_weighing_skips_the_light_tokens();
     test_schedule_and_grid_independent();
+    test_last_pass_either_direction();
     test_data_errors();
     test_zero_weight_rows_are_never_read();
     test_no_rows();

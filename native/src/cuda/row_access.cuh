@@ -116,15 +116,34 @@ __device__ __forceinline__ void prefetch_l2(const T *p) {
 #endif
 }
 
+// The last pass over a row walks each thread's groups backwards, from the row's end, where
+// PL_ROW_LAST_PASS_BACKWARDS is 1.  The pass before it read the row's end last, so those bytes are the likeliest
+// still in L2: walked forwards, every byte is read again a whole pass after it was read, and at 8192 x 151,936 bf16
+// on an H200 (rows in flight twice L2: fused_loss.cu) the gradient pass found an eighth of its bytes in L2; walked
+// backwards, a byte's distance between its two reads grows with its distance from the row's end, so the row's end
+// is read again first and soonest.  Its results are the same bits either way (the pass sums nothing: each column's
+// gradient alone).  0, the default: not yet timed (benchmarks/gpu/build_variants.sh builds `backwards`).
+#ifndef PL_ROW_LAST_PASS_BACKWARDS
+#define PL_ROW_LAST_PASS_BACKWARDS 0
+#endif
+constexpr bool kLastPassBackwards = PL_ROW_LAST_PASS_BACKWARDS != 0;
+
 // Calls f(first_column, z) over the columns of the row that this thread owns, z a float[P] of consecutive
 // columns: packs tid, tid + kThreads, ... in increasing order (P = kPack with VEC, when rows are 16-byte aligned;
-// 1 otherwise), then float[1] for each tail column past the last whole pack.  A thread always visits the same
-// columns in the same order, which keeps its partial sums, and so the results, deterministic.  LAST: no pass reads
-// the row after this one (load_row_bytes).
-template <int DT, bool VEC, bool LAST = false, typename F>
+// 1 otherwise), then float[1] for each tail column past the last whole pack; BACKWARDS, the tail columns first,
+// then the thread's packs in decreasing order.  A thread always visits the same columns in the same order, which
+// keeps its partial sums, and so the results, deterministic.  LAST: no pass reads the row after this one
+// (load_row_bytes).
+template <int DT, bool VEC, bool LAST = false, bool BACKWARDS = false, typename F>
 __device__ __forceinline__ void for_each_pack(const typename Elem<DT>::type *row, int64_t vocab, F &&f) {
     constexpr int P = VEC ? kPack<DT> : 1;
     const int64_t packs = vocab / P, group = (int64_t)kThreads * kUnroll;
+    // The thread's first group, at `base`: its packs base + u kThreads, u < kUnroll; the walk steps by `step`.
+    // Backwards, the last group that holds packs, and past the first the bases are negative: one unsigned compare,
+    // pk < packs as unsigned, keeps a pack of the row there.
+    const int64_t step = BACKWARDS ? -group : group;
+    const int64_t first = (BACKWARDS && packs > 0 ? (packs - 1) / group * group : 0) + threadIdx.x;
+    const auto in_row = [&](int64_t pk) { return BACKWARDS ? (uint64_t)pk < (uint64_t)packs : pk < packs; };
     // The loads in flight hold raw bytes, converted to float only when used: 4 registers a pack, where the
     // converted floats of a bf16 / fp16 pack would take 8.
     using Raw = std::conditional_t<VEC, Pack<DT>, typename Elem<DT>::type>;
@@ -132,32 +151,39 @@ __device__ __forceinline__ void for_each_pack(const typename Elem<DT>::type *row
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) {
             const int64_t pk = base + (int64_t)u * kThreads;
-            if (pk < packs) prefetch_l2(row + pk * P);
+            if (in_row(pk)) prefetch_l2(row + pk * P);
         }
     };
     const auto load = [&](Raw(&raw)[kUnroll], int64_t base) {
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) {
             const int64_t pk = base + (int64_t)u * kThreads;
-            if (pk < packs) {
+            if (in_row(pk)) {
                 if constexpr (VEC) raw[u].raw = load_row_bytes<LAST>(reinterpret_cast<const uint4 *>(row + pk * P));
                 else raw[u] = load_row_bytes<LAST>(row + pk);
             }
         }
-        if constexpr (VEC && kPrefetchGroups > 0) prefetch(base + kPrefetchGroups * group);
+        if constexpr (VEC && kPrefetchGroups > 0) prefetch(base + kPrefetchGroups * step);
     };
+    const auto tail = [&] {
+        for (int64_t c = packs * P + threadIdx.x; c < vocab; c += kThreads) {
+            float z[1] = {to_float<DT>(load_row_bytes<LAST>(row + c))};
+            f(c, z);
+        }
+    };
+    if constexpr (BACKWARDS) tail();  // the row's end, read last by the pass before
     Raw current[kUnroll], next[kUnroll];
     // The groups between the first and the first that a load's prefetch reaches (rows in 16-byte packs only: a
     // prefetch a column would cost more instructions than it saves).
     if constexpr (VEC)
-        for (int d = 1; d < kPrefetchGroups; ++d) prefetch(threadIdx.x + d * group);
-    load(current, threadIdx.x);
-    for (int64_t base = threadIdx.x; base < packs; base += group) {
-        load(next, base + group);  // in flight while this group is used
+        for (int d = 1; d < kPrefetchGroups; ++d) prefetch(first + d * step);
+    load(current, first);
+    for (int64_t base = first; BACKWARDS ? base >= 0 : base < packs; base += step) {
+        load(next, base + step);  // in flight while this group is used
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) {
             const int64_t pk = base + (int64_t)u * kThreads;
-            if (pk < packs) {
+            if (in_row(pk)) {
                 float z[P];
                 if constexpr (VEC) unpack<DT>(current[u], z);
                 else z[0] = to_float<DT>(current[u]);
@@ -167,10 +193,7 @@ __device__ __forceinline__ void for_each_pack(const typename Elem<DT>::type *row
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) current[u] = next[u];
     }
-    for (int64_t c = packs * P + threadIdx.x; c < vocab; c += kThreads) {
-        float z[1] = {to_float<DT>(load_row_bytes<LAST>(row + c))};
-        f(c, z);
-    }
+    if constexpr (!BACKWARDS) tail();
 }
 
 // The same, one column at a time: f(column, z).

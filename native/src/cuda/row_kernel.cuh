@@ -106,8 +106,9 @@ struct FirstPassTotals {
 // The row kernel's own span of a row: all of it, in one block, read from global memory at each pass.  A span says
 // which columns a block reads in each pass (pass 1, the radix select's, the gradient's), how its values and its
 // histograms combine into the row's, and which thread writes the row's outputs; the other span (clustered_rows.cuh)
-// splits a row over the blocks of a cluster.
-template <int DT, bool VEC>
+// splits a row over the blocks of a cluster.  BACKWARDS: the last pass walks the row from its end
+// (row_access.cuh's kLastPassBackwards).
+template <int DT, bool VEC, bool BACKWARDS = kLastPassBackwards>
 struct BlockSpan {
     using T = typename Elem<DT>::type;
 
@@ -123,7 +124,7 @@ struct BlockSpan {
     }
     template <typename F>
     __device__ __forceinline__ void last_pass(const T *row, int64_t vocab, F &&f) {
-        for_each_pack<DT, VEC, true>(row, vocab, f);
+        for_each_pack<DT, VEC, true, BACKWARDS>(row, vocab, f);
     }
 
     // `bad`, `m`: this thread's first bad column and max; s.target_logit, written in pass 1, is read after the
@@ -420,9 +421,9 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
 }
 
 // The block's rows: blockIdx.x, blockIdx.x + gridDim.x, ...
-template <int DT, int DDT, bool VEC, bool PLAIN>
+template <int DT, int DDT, bool VEC, bool PLAIN, bool BACKWARDS>
 __device__ void fused_loss_rows(const pl_loss_params &p, const KernelArgs &a, RowSmem &s) {
-    BlockSpan<DT, VEC> span;
+    BlockSpan<DT, VEC, BACKWARDS> span;
     for (int64_t i = blockIdx.x; i < a.n_rows; i += gridDim.x) {
         fused_loss_row<DT, DDT, VEC, PLAIN>(p, a, i, s, span);
         __syncthreads();  // the next row reuses s

@@ -240,6 +240,42 @@ class DataParallelTrainingTest {
         }
     }
 
+    /**
+     * DAPO's dynamic sampling over ranks: each rank draws batches of its share from its own stream until its groups'
+     * rewards differ, so the batch the ranks train on holds only such groups, which GPG's correction, over the whole
+     * batch's groups, then leaves alone (a factor of 1, as in one process:
+     * {@link TrainingTest#dynamicSamplingKeepsTheGroupsWhoseRewardsDiffer}). generationBatches is the mean of the two
+     * ranks' draws, a multiple of one half. A group of one rank samples as one process does, and two ranks hold one
+     * model.
+     */
+    @Test
+    void dynamicSamplingKeepsEveryRanksGroupsWhoseRewardsDiffer() throws Exception {
+        TrainConfig c = TrainConfigs.withOverrides(TrainConfigs.withOverrides(TrainConfigs.preset("grpo"),
+                TrainingTest.TINY_SHAPE), "{\"warmStart\": {\"steps\": 400, \"batchSize\": 32},"
+                + " \"dynamicSamplingBatches\": 8}");
+        TrainConfig corrected = TrainConfigs.withOverrides(c, "{\"gpgBiasCorrection\": true}");
+        Path base = dir.resolve("grpo-base.pt");
+        BaseModel.obtain(c, base, s -> {});
+        Trained alone = train(c, loaded(c, base), null);
+        Trained grouped = LoopbackRanks.run(dir, 1, r -> train(c, loaded(c, base), r)).get(0);
+        assertEquals(alone.metrics, grouped.metrics);
+        assertParametersEqual(alone.parameters, grouped.parameters, "one rank");
+
+        List<Trained> ranks = LoopbackRanks.run(dir, 2, r -> train(c, loaded(c, base), r));
+        assertEquals(ranks.get(0).metrics, ranks.get(1).metrics);
+        assertParametersEqual(ranks.get(0).parameters, ranks.get(1).parameters, "two ranks");
+        List<StepMetrics> gpg = LoopbackRanks.run(dir, 2, r -> train(corrected, loaded(c, base), r)).get(0).metrics;
+        double drawn = 0;
+        for (int step = 0; step < gpg.size(); ++step) {
+            StepMetrics m = ranks.get(0).metrics.get(step);
+            assertEquals(m.loss(), gpg.get(step).loss(), 0, "GPG's factor is 1: every kept group differs; " + m);
+            assertTrue(m.generationBatches() >= 1 && m.generationBatches() <= 8, m.toString());
+            assertEquals(0, 2 * m.generationBatches() % 1, "a mean over two ranks: " + m);
+            drawn += m.generationBatches();
+        }
+        assertTrue(drawn > gpg.size(), "some rank drew more than one batch: " + ranks.get(0).metrics);
+    }
+
     /** AEPO from a warm-started base model that answers some prompts right, its positives fewer than the ranks find. */
     private static TrainConfig aepoFromAWarmStart() {
         return TrainConfigs.withOverrides(TrainConfigs.withOverrides(TrainConfigs.preset("aepo"),
