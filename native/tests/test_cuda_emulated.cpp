@@ -539,7 +539,8 @@ void test_no_rows() {
 
 // Random shapes and options beyond the fixed cases: 60 of them (seed 1) in every run, and as many as asked, with
 // any seed, by hand: test_cuda_emulated --fuzz N [SEED].  The first run of 100 found the in-place race that the
-// fixed case "bf16 p = 0 in place" now keeps fixed.
+// fixed case "bf16 p = 0 in place" now keeps fixed.  Each case also runs with the last pass walked the other way,
+// whose bits must be the same (test_last_pass_either_direction).
 void fuzz(int count, unsigned seed) {
     std::mt19937 rng(seed);
     auto pick = [&](auto... options) {
@@ -578,7 +579,12 @@ void fuzz(int count, unsigned seed) {
         if (cpu.status != PL_OK) continue;  // an invalid combination: the call would be refused before any kernel
         emu::set_schedule(emu::Schedule(k % 3), seed + k);
         g_case = c.name;
-        compare(c, in, cpu, run_emulated(c, in, 1 + rng() % 4).out);
+        const unsigned grid = 1 + rng() % 4;
+        const Outputs built = run_emulated(c, in, grid).out;
+        compare(c, in, cpu, built);
+        emu::set_schedule(emu::Schedule((k + 1) % 3), seed + k);
+        const Outputs other = run_emulated(c, in, grid, true, true, nullptr, 0, true).out;
+        CHECK(same_bits(built, other), "the last pass walked the other way differs");
         ++ran;
     }
     std::printf("fuzz: %d of %d random cases valid and compared\n", ran, count);

@@ -89,7 +89,10 @@ __device__ __forceinline__ float block_max(float v, float *slots) {
     v = slots[0];
     for (int w = 1; w < kWarps; ++w) v = fmaxf(v, slots[w]);
     __syncthreads();
-    return v;
+    // A zero max as +0: between -0 and +0 fmaxf may return either, so its sign was the compiled code's choice, and
+    // 2^(y - max) then took ex2 of -0 or +0, which the unit may round apart (emulator/special_functions.hpp): two
+    // instances of the row kernel gave other bits in the emulated fuzz (seed 777, case 1088).
+    return v == 0.0f ? 0.0f : v;
 }
 
 // Min of an int64 over the block; every thread gets it.
