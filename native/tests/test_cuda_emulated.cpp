@@ -44,8 +44,11 @@ struct Emulated {
 // rows in packs are split over `grid` clusters of them, then the metrics kernel runs, as fused_loss.cu queues them
 // on sm_90 (where cluster_blocks gives 1, 2, 4 or 8; here any count up to 8).  `other_last_pass`: the row
 // kernel's last pass walks the rows in the direction the build does not (row_access.cuh's kLastPassBackwards).
+// `full_instance`: a call that needs neither the clamp nor the softcap runs the row kernel instance that has their
+// code (not clustered rows), where fused_loss.cu would run its PLAIN one.
 Emulated run_emulated(const Case &c, const Inputs &in, unsigned grid, bool packs = true, bool cooperative = true,
-                      const Relayout &relayout = nullptr, unsigned cluster = 0, bool other_last_pass = false) {
+                      const Relayout &relayout = nullptr, unsigned cluster = 0, bool other_last_pass = false,
+                      bool full_instance = false) {
     pl_loss_args a;
     fill_args(c, a);
     Emulated e{poisoned_outputs(c), pl_data_error{-2, -2, 0, 0}, false, false};
@@ -65,7 +68,7 @@ Emulated run_emulated(const Case &c, const Inputs &in, unsigned grid, bool packs
             constexpr int DT = decltype(dt)::value, DDT = decltype(ddt)::value;
             constexpr bool VEC = decltype(vec)::value, PLAIN = decltype(plain)::value;
             e.packed = packs && VEC;
-            e.plain = PLAIN;
+            e.plain = PLAIN && !full_instance;
             if constexpr (VEC) {
                 const int64_t row_packs = a.vocab / kPack<DT>;
                 if (cluster > 0 && packs && row_packs > 0) {  // cluster_blocks takes no row of less than a pack
@@ -78,10 +81,14 @@ Emulated run_emulated(const Case &c, const Inputs &in, unsigned grid, bool packs
                 }
             }
             constexpr bool BUILT = kLastPassBackwards;
-            const auto kernel = other_last_pass ? (packs ? fused_loss<DT, DDT, VEC, PLAIN, !BUILT>
-                                                         : fused_loss<DT, DDT, false, PLAIN, !BUILT>)
-                                                : (packs ? fused_loss<DT, DDT, VEC, PLAIN, BUILT>
-                                                         : fused_loss<DT, DDT, false, PLAIN, BUILT>);
+            const auto instance = [&](auto plain_code) {
+                constexpr bool P = decltype(plain_code)::value;
+                return other_last_pass ? (packs ? fused_loss<DT, DDT, VEC, P, !BUILT>
+                                                : fused_loss<DT, DDT, false, P, !BUILT>)
+                                       : (packs ? fused_loss<DT, DDT, VEC, P, BUILT>
+                                                : fused_loss<DT, DDT, false, P, BUILT>);
+            };
+            const auto kernel = full_instance ? instance(std::false_type{}) : instance(plain);
             if (cooperative) {
                 emu::launch_cooperative(grid, kThreads, kernel, c.p, ka, ma, true);
             } else {
@@ -122,7 +129,7 @@ void test_against_cpu() {
 // Under ThreadSanitizer (test_cuda_racecheck) the clustered cases keep at most 4 rows, of cases up to this many
 // logits, on clusters of 2 and 3 blocks: each cluster barrier passes every fiber's vector clock on, and the cases'
 // own row counts (up to 300, a few barriers a row) took the race check from 4 minutes to 10, where a few short rows
-// ask the exchanges between blocks the same question.  The last pass's two directions are compared on as few.
+// ask the exchanges between blocks the same question.  same_bits_either_way compares two runs on as few.
 #if defined(__SANITIZE_THREAD__)
 constexpr int64_t kClusteredLogits = 30000, kClusteredRows = 4;
 constexpr unsigned kClusterSizes[] = {2, 3};
@@ -285,29 +292,59 @@ void test_schedule_and_grid_independent() {
     compare(c, in, run_cpu(c, in), forward);
 }
 
-// The last pass over a row (the gradient's) sums nothing, so walked in either direction (row_access.cuh's
-// PL_ROW_LAST_PASS_BACKWARDS) it writes the same bits, in place too: every case, in packs and in scalars, each
-// direction under a schedule of its own.  Under ThreadSanitizer, the short cases' first rows, as the clustered ones.
-void test_last_pass_either_direction() {
+// Every case, `adjust`ed (under ThreadSanitizer the short cases' first rows, as the clustered ones), in packs and in
+// scalars, run as the build runs it and as `other` does, each under a schedule of its own: the two must give the
+// same bits.  `what` names the comparison.
+template <typename Adjust, typename Other>
+void same_bits_either_way(const std::string &what, Adjust adjust, Other other) {
     unsigned turn = 0, compared = 0;
     for (Case c : cases()) {
         if (c.n * c.v > kClusteredLogits) continue;
         c.n = std::min(c.n, kClusteredRows);
+        adjust(c);
         Inputs in = make_inputs(c, case_seed(c));
         for (bool packs : {true, false}) {
-            g_case = c.name + (packs ? "" : " (scalar loads)") + ", the last pass walked both ways";
+            g_case = c.name + (packs ? "" : " (scalar loads)") + ", " + what;
             const unsigned grid = (unsigned)std::min<int64_t>(c.n, 3);
             emu::set_schedule(emu::Schedule(turn++ % 3), case_seed(c));
             const Emulated built = run_emulated(c, in, grid, packs);
             emu::set_schedule(emu::Schedule(turn++ % 3), case_seed(c));
-            const Emulated other = run_emulated(c, in, grid, packs, true, nullptr, 0, true);
-            CHECK(same_bits(built.out, other.out), "the directions differ");
+            const Emulated second = other(c, in, grid, packs);
+            CHECK(same_bits(built.out, second.out), "the bits differ");
             ++compared;
             if (!built.packed) break;  // scalars already
         }
     }
-    g_case = "the last pass walked both ways";
+    g_case = what;
     CHECK(compared >= 20, "%u cases compared", compared);
+}
+
+// The last pass over a row (the gradient's) sums nothing, so walked in either direction (row_access.cuh's
+// PL_ROW_LAST_PASS_BACKWARDS) it writes the same bits, in place too.
+void test_last_pass_either_direction() {
+    same_bits_either_way("the last pass walked both ways", [](Case &) {},
+                         [](const Case &c, const Inputs &in, unsigned grid, bool packs) {
+                             return run_emulated(c, in, grid, packs, true, nullptr, 0, true);
+                         });
+}
+
+// A call without the clamp and the softcap runs a PLAIN instance (row_kernel.cuh), compiled without their code; the
+// instance with it takes the same arithmetic for such a call (no band, no select, slope 1), so it writes the same
+// bits: every case with its clamp and softcap taken off.  Two instances are two compilations of the same code, which
+// may differ where the arithmetic leaves the compiler a choice, as fmaxf's sign for zeros of both signs did between
+// two builds (row_kernel.cuh's raise_max now keeps a zero max +0; the emulated ex2 rounds 2^-0 and 2^+0 apart).
+void test_plain_instance_as_the_full_one() {
+    same_bits_either_way(
+        "PLAIN and full instances",
+        [](Case &c) {
+            c.p.clamp_p = 0.0f;
+            c.p.softcap = 0.0f;
+        },
+        [](const Case &c, const Inputs &in, unsigned grid, bool packs) {
+            const Emulated full = run_emulated(c, in, grid, packs, true, nullptr, 0, false, true);
+            CHECK(!full.plain, "the full instance runs");
+            return full;
+        });
 }
 
 void test_data_errors() {
@@ -540,7 +577,8 @@ void test_no_rows() {
 // Random shapes and options beyond the fixed cases: 60 of them (seed 1) in every run, and as many as asked, with
 // any seed, by hand: test_cuda_emulated --fuzz N [SEED].  The first run of 100 found the in-place race that the
 // fixed case "bf16 p = 0 in place" now keeps fixed.  Each case also runs with the last pass walked the other way,
-// whose bits must be the same (test_last_pass_either_direction).
+// and a case with neither the clamp nor the softcap in the instance with their code, whose bits must be the same
+// (test_last_pass_either_direction, test_plain_instance_as_the_full_one).
 void fuzz(int count, unsigned seed) {
     std::mt19937 rng(seed);
     auto pick = [&](auto... options) {
@@ -585,6 +623,10 @@ void fuzz(int count, unsigned seed) {
         emu::set_schedule(emu::Schedule((k + 1) % 3), seed + k);
         const Outputs other = run_emulated(c, in, grid, true, true, nullptr, 0, true).out;
         CHECK(same_bits(built, other), "the last pass walked the other way differs");
+        if (plain_rows(c.p)) {
+            const Outputs full = run_emulated(c, in, grid, true, true, nullptr, 0, false, true).out;
+            CHECK(same_bits(built, full), "the instance with the clamp's code differs from the PLAIN one");
+        }
         ++ran;
     }
     std::printf("fuzz: %d of %d random cases valid and compared\n", ran, count);
@@ -673,6 +715,7 @@ int main(int argc, char **argv) {
     test_mass_weighing_skips_the_light_tokens();
     test_schedule_and_grid_independent();
     test_last_pass_either_direction();
+    test_plain_instance_as_the_full_one();
     test_data_errors();
     test_zero_weight_rows_are_never_read();
     test_no_rows();

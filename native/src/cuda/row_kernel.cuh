@@ -241,7 +241,8 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
     // with a band, the same sums over the tokens above it.
     float m = -INFINITY, sum_e = 0.0f, sum_t = 0.0f, above_e = 0.0f, above_t = 0.0f;
     int32_t masked = 0;                // -inf logits
-    int32_t above_n = 0, in_band = 0;  // finite tokens above the band and in it, the target's included
+    // Finite tokens above the band and in it, the target's included (in_band from the band's bins after the pass).
+    int32_t above_n = 0, in_band = 0;
     int64_t bad_column = INT64_MAX;
     const auto raise_max = [&](float y2) {  // y2 > m
         if (sum_e > 0.0f) {
@@ -251,7 +252,9 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
             above_t = scale * fmaf(m - y2, above_e, above_t);
             above_e *= scale;
         }
-        m = y2;
+        // A zero max as +0: y2 may be the pack's fmaxf, whose sign for zeros of both signs is the compiled code's
+        // choice, and y2 - m then reaches ex2 as -0 or +0 by the instance (block_max does the same for the row's).
+        m = y2 + 0.0f;
     };
     const auto add = [&](float y2, float &e, float &d) {  // a token other than the target: its terms, kept
         d = y2 - m;
@@ -259,22 +262,25 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
         sum_e += e;
         sum_t = fmaf(e, d, sum_t);
     };
-    // A finite token into its bin; e and d: its 2^(y2 - m) and y2 - m (0 for the target, added after the pass).
+    // A finite token into its bin: by the radix select's first level (no band), or into the band's bin of its value,
+    // or, above the band, into the sums over the tokens above it; e and d: its 2^(y2 - m) and y2 - m (0 for the
+    // target, added after the pass).  Below the atomic nothing branches on the token, so that a warp's lanes, which
+    // fall on every side of the band, do not each take a path of their own.
+    const auto bin_first_level = [&](float z) {
+        atomicAdd(&s.select.count[order_key(z) >> kFirstLevelShift], 1u);
+    };
+    const auto bin_in_band = [&](float z, float e, float d) {
+        const uint32_t v = order_key(z) >> kValueShift<DT>;
+        if (v - band.lo <= band.hi - band.lo) atomicAdd(&s.select.count[v - band.lo], 1u);
+        const bool above = v > band.hi;
+        above_n += above;
+        const float e_above = above ? e : 0.0f;  // adds nothing where 0: the sums are the same bits as a branch's
+        above_e += e_above;
+        above_t = fmaf(e_above, d, above_t);
+    };
     const auto bin_token = [&](float z, float e, float d) {
-        const uint32_t key = order_key(z);
-        if (!band.active) {
-            atomicAdd(&s.select.count[key >> kFirstLevelShift], 1u);
-            return;
-        }
-        const uint32_t v = key >> kValueShift<DT>;
-        if (v - band.lo <= band.hi - band.lo) {
-            atomicAdd(&s.select.count[v - band.lo], 1u);
-            ++in_band;
-        } else if (v > band.hi) {
-            ++above_n;
-            above_e += e;
-            above_t = fmaf(e, d, above_t);
-        }
+        if (band.active) bin_in_band(z, e, d);
+        else bin_first_level(z);
     };
     span.first_pass(row, a.vocab, [&](int64_t c0, const auto &z) {
         constexpr int n = sizeof(z) / sizeof(float);
@@ -289,11 +295,16 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
         }
         if (finite && (uint64_t)(target - c0) >= (uint64_t)n) {  // almost every pack: one max test, no branches
             if (pack_max > m) raise_max(pack_max);
+            float e[n], d[n];
 #pragma unroll
-            for (int j = 0; j < n; ++j) {
-                float e, d;
-                add(y2[j], e, d);
-                if (bin_tokens) bin_token(z[j], e, d);
+            for (int j = 0; j < n; ++j) add(y2[j], e[j], d[j]);
+            // The row's binning chosen once a pack, not once a column.
+            if (band.active) {
+#pragma unroll
+                for (int j = 0; j < n; ++j) bin_in_band(z[j], e[j], d[j]);
+            } else if (bin_tokens) {
+#pragma unroll
+                for (int j = 0; j < n; ++j) bin_first_level(z[j]);
             }
             return;
         }
@@ -314,6 +325,8 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
         }
     });
     const FirstPassTotals first = span.totals(bad_column, m, target, s);
+    if (band.active)  // the band's tokens: this thread's share of its bins, whole after totals' barriers
+        for (int j = 0; j < kBinsPerThread; ++j) in_band += (int32_t)s.select.count[threadIdx.x * kBinsPerThread + j];
     const float row_max = first.row_max;
     if (first.first_bad != INT64_MAX) {
         record_error(a, i, ROW_LOGITS_NAN, first.first_bad, span.leader());

@@ -1,0 +1,116 @@
+"""The row kernel's SASS on a machine without a GPU or CUDA's own disassembler: what each instance of fused_loss.cu
+compiles to for sm_90, and in each of its loops the instructions that set its cost per column (global loads,
+spills, shared atomics, exponentials, the BSSY that opens a branch a warp's lanes may split on).
+
+    python3 benchmarks/gpu/sass_offline.py --nvdisasm NVDISASM [--kernel SUBSTRING] [--listing] [-D NAME=VALUE ...]
+
+nvcc (CUDA 13, /usr/local/cuda here) compiles native/src/cuda/fused_loss.cu to a cubin as the build does for sm_90
+(-D as build_variants.sh's knobs).  The toolkit here has no nvdisasm or cuobjdump; CUDA 11.8's, which knows sm_90,
+is in Debian bookworm's non-free nvidia-cuda-toolkit package (usr/bin/nvdisasm; `dpkg-deb -x` unpacks it without
+installing).  It refuses a CUDA 13 cubin only for its ELF header's newer layout, so the script hands it a copy with
+the header in CUDA 11.8's (ABI version, e_version, e_flags of sm_90); the code sections are the same bytes.
+Instructions newer than 11.8 (VIADD, for one) it leaves out of its listing: every count here is of 16-byte
+instruction slots, those included, and --listing shows them as `???`.  Static counts, not a profile: a loop's
+instructions are all its paths'.
+"""
+import argparse
+import os
+import re
+import struct
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+SLOT = 16  # bytes an sm_90 instruction
+# What a loop's cost per column is made of: (column, substring of the opcode).
+COUNTED = [("LDG", "LDG"), ("LDL", "LDL"), ("STL", "STL"), ("ATOMS", "ATOMS"), ("EX2", "MUFU.EX2"),
+           ("RCP", "MUFU.RCP"), ("STG", "STG"), ("BSSY", "BSSY")]
+
+
+def compile_cubin(defines, out):
+    cmd = ["nvcc", "-std=c++17", "-O3", "-arch=sm_90", "-cubin", "-I" + os.path.join(ROOT, "native", "include"),
+           os.path.join(ROOT, "native", "src", "cuda", "fused_loss.cu"), "-o", out] + ["-D" + d for d in defines]
+    subprocess.run(cmd, check=True)
+
+
+def as_cuda_11_8(cubin, out):
+    """A copy of an sm_90 cubin with its ELF header in CUDA 11.8's layout: OS/ABI 0x33, ABI version 7, e_version
+    118, e_flags 0x5a055a (sm_90 code, virtual sm_90, 64-bit addresses, unified texture mode)."""
+    b = bytearray(open(cubin, "rb").read())
+    if b[:4] != b"\x7fELF" or struct.unpack_from("<H", b, 18)[0] != 190:  # EM_CUDA
+        sys.exit("%s: not a CUDA cubin" % cubin)
+    b[7], b[8] = 0x33, 0x07
+    struct.pack_into("<I", b, 20, 118)
+    struct.pack_into("<I", b, 0x30, 0x5A055A)
+    open(out, "wb").write(b)
+
+
+def functions(listing):
+    """{mangled name: [(address, text)]} from nvdisasm -c, every slot it left out as (address, '???')."""
+    found, name, prev = {}, None, None
+    for line in listing.split("\n"):
+        m = re.match(r"//-+ \.text\.(\S+)", line)
+        if m:
+            name, prev = m.group(1), None
+            found[name] = []
+            continue
+        m = re.match(r"\s*/\*([0-9a-f]{4,})\*/\s*(.*?)\s*;?\s*$", line)
+        if name is None or not m:
+            if name is not None and re.match(r"^\.L_x_\d+:", line):
+                found[name].append((None, line.rstrip(":")))
+            continue
+        addr = int(m.group(1), 16)
+        if prev is not None:
+            found[name].extend((a, "???") for a in range(prev + SLOT, addr, SLOT))
+        found[name].append((addr, m.group(2)))
+        prev = addr
+    return found
+
+
+def loops(code, least=100):
+    """The innermost loops of one function (a branch back to a label above it, around no other such branch) of at
+    least `least` slots, in order: (label, slots, counts)."""
+    labels = {text: i for i, (addr, text) in enumerate(code) if addr is None}
+    spans = []
+    for i, (addr, text) in enumerate(code):
+        m = re.search(r"BRA[^`]*`\((\.L_x_\d+)\)", text)
+        if addr is not None and m and labels.get(m.group(1), i) < i:
+            spans.append((labels[m.group(1)], i, m.group(1)))
+    for start, end, label in spans:
+        if any(start <= s and e <= end and (s, e) != (start, end) for s, e, _ in spans):
+            continue
+        body = [t for a, t in code[start:end + 1] if a is not None]
+        if len(body) >= least:
+            yield label, len(body), {k: sum(op in t for t in body) for k, op in COUNTED}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--nvdisasm", required=True, help="CUDA 11.8's nvdisasm (or any that knows sm_90)")
+    ap.add_argument("--cubin", help="an sm_90 cubin to read instead of compiling fused_loss.cu")
+    ap.add_argument("--kernel", default="fused_loss", help="substring of the mangled names to report")
+    ap.add_argument("--listing", action="store_true", help="print the matching functions' instructions")
+    ap.add_argument("-D", dest="defines", action="append", default=[], help="a macro for nvcc, as NAME=VALUE")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        cubin = args.cubin or os.path.join(tmp, "fused_loss.cubin")
+        if not args.cubin:
+            compile_cubin(args.defines, cubin)
+        readable = os.path.join(tmp, "readable.cubin")
+        as_cuda_11_8(cubin, readable)
+        listing = subprocess.run([args.nvdisasm, "-c", readable], check=True, capture_output=True, text=True).stdout
+    for name, code in sorted(functions(listing).items()):
+        if args.kernel not in name:
+            continue
+        slots = [a for a, _ in code if a is not None]
+        print("%s: %d instructions (%d not decoded)" % (name, len(slots), sum(t == "???" for _, t in code)))
+        for label, n, counts in loops(code):
+            print("  loop %s: %d instructions, %s" % (label, n, ", ".join("%s %d" % kv for kv in counts.items())))
+        if args.listing:
+            for addr, text in code:
+                print(text + ":" if addr is None else "  /*%05x*/ %s" % (addr, text))
+
+
+if __name__ == "__main__":
+    main()
