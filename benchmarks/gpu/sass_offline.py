@@ -29,8 +29,10 @@ COUNTED = [("LDG", "LDG"), ("LDL", "LDL"), ("STL", "STL"), ("ATOMS", "ATOMS"), (
 
 
 def compile_cubin(defines, out):
-    cmd = ["nvcc", "-std=c++17", "-O3", "-arch=sm_90", "-cubin", "-I" + os.path.join(ROOT, "native", "include"),
-           os.path.join(ROOT, "native", "src", "cuda", "fused_loss.cu"), "-o", out] + ["-D" + d for d in defines]
+    """fused_loss.cu for sm_90 with the build's flags (CMake's CUDA_FLAGS: -O3 -DNDEBUG -std=c++17) into `out`."""
+    cmd = ["nvcc", "-std=c++17", "-O3", "-DNDEBUG", "-arch=sm_90", "-cubin",
+           "-I" + os.path.join(ROOT, "native", "include"), os.path.join(ROOT, "native", "src", "cuda", "fused_loss.cu"),
+           "-o", out] + ["-D" + d for d in defines]
     subprocess.run(cmd, check=True)
 
 
