@@ -145,19 +145,24 @@ struct SelectSmem {
     __device__ __forceinline__ unsigned long long held(int b, bool by_mass) const {
         return by_mass ? (unsigned long long)mass_hi[b] << 32 | mass_lo[b] : count[b];
     }
+
+    // What this thread's own bins hold together: thread t owns bins [t * kBinsPerThread, (t + 1) * kBinsPerThread).
+    __device__ __forceinline__ unsigned long long held_by_this_thread(bool by_mass) const {
+        unsigned long long total = 0;
+#pragma unroll
+        for (int j = 0; j < kBinsPerThread; ++j) total += held(threadIdx.x * kBinsPerThread + j, by_mass);
+        return total;
+    }
 };
 
 // The bin holding the threshold, scanning from the largest keys: the highest bin b whose bins b and above hold at
 // least `need` (tokens still to keep, or exp-mass still to cover, 1 <= need <= what the bins hold).  Returns it,
 // and lowers `need` by what the bins above it hold; every thread gets both.  The CPU kernel's choose_bin as a
-// block-wide suffix scan in integers (exact, so the bin always exists): thread t owns bins
-// [t * kBinsPerThread, (t + 1) * kBinsPerThread).
+// block-wide suffix scan in integers (exact, so the bin always exists), over the bins each thread owns.
 __device__ __forceinline__ int choose_bin(SelectSmem &s, bool by_mass, unsigned long long &need) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int first = threadIdx.x * kBinsPerThread;
-    unsigned long long mine = 0;
-#pragma unroll
-    for (int j = 0; j < kBinsPerThread; ++j) mine += s.held(first + j, by_mass);
+    const unsigned long long mine = s.held_by_this_thread(by_mass);
     // Inclusive suffix sum over the lanes of the warp (higher lanes own higher bins).
     unsigned long long incl = mine;
 #pragma unroll

@@ -325,8 +325,7 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
         }
     });
     const FirstPassTotals first = span.totals(bad_column, m, target, s);
-    if (band.active)  // the band's tokens: this thread's share of its bins, whole after totals' barriers
-        for (int j = 0; j < kBinsPerThread; ++j) in_band += (int32_t)s.select.count[threadIdx.x * kBinsPerThread + j];
+    if (band.active) in_band = (int32_t)s.select.held_by_this_thread(false);  // whole after totals' barriers
     const float row_max = first.row_max;
     if (first.first_bad != INT64_MAX) {
         record_error(a, i, ROW_LOGITS_NAN, first.first_bad, span.leader());
