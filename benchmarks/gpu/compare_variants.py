@@ -91,7 +91,7 @@ def table(results, device):
     shipped = next((r for r in results if r["name"] == SHIPPED and "rows" in r), None)
     base = {row["mode"]: row for row in shipped["rows"]} if shipped else {}
     out = ["Device: %s. Each shape of the row kernel at %d x %d bf16 "
-           "(NAME:THREADS:SM_THREADS:UNROLL:L2_PERCENT:CLUSTER_PART_KB:PREFETCH_GROUPS:BACKWARDS, "
+           "(NAME:THREADS:SM_THREADS:UNROLL:L2_PERCENT:CLUSTER_PART_KB:PREFETCH_GROUPS:BACKWARDS:NEXT_ROW, "
            "build_variants.sh): median CUDA-event times "
            "of one call, dlogits apart / in place / without dlogits; x floor against the copy floor measured beside "
            "it; x shipped against the shipped shape's same time in this run. Checks: the C++ test against the CPU "

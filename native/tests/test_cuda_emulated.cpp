@@ -1,15 +1,15 @@
 // The CUDA kernels' device code, compiled by the host compiler and run by the emulator (emulator/cuda_emulator.hpp),
 // against the CPU kernel on the shared cases (kernel_cases.hpp): what a machine without a GPU can check of the very
 // source nvcc builds.  The instance of the row kernel and its arguments come from the launcher's own kernel_plan.cuh;
-// grids smaller than the row count make every block walk several rows, as on a GPU with more rows than rows in
-// flight.  Also: 16-byte packs against scalar loads, results that do not depend on the threads' schedule, the grid, the
-// launch (one cooperative or two) or the direction of the last pass over a row, rows split over the blocks of clusters,
-// data errors named as the CPU kernel names them, NaN padding never read, rows past 2^31 elements, the metrics kernel
-// alone for a call with no rows, the radix select's rebuilding of a logit from its key, the rows that take the sampled
-// bands, the tokens that PROBABILITY_MASS's radix select weighs, shared memory that starts as garbage, the special
-// function unit's errors (within NVIDIA's bounds: emulator/special_functions.hpp), and random cases (fuzz).  CTest also
-// runs it as test_cuda_racecheck, under ThreadSanitizer (the emulator's race check), with three kernels that have a
-// race.
+// grids smaller than the row count make every block walk several rows, as on a GPU with more rows than rows in flight.
+// Also: 16-byte packs against scalar loads, results that do not depend on the threads' schedule, the grid, the launch
+// (one cooperative or two) or the direction of the last pass over a row, the rows and columns that prefetches reach
+// (those of the next row included), rows split over the blocks of clusters, data errors named as the CPU kernel names
+// them, NaN padding never read, rows past 2^31 elements, the metrics kernel alone for a call with no rows, the radix
+// select's rebuilding of a logit from its key, the rows that take the sampled bands, the tokens that PROBABILITY_MASS's
+// radix select weighs, shared memory that starts as garbage, the special function unit's errors (within NVIDIA's
+// bounds: emulator/special_functions.hpp), and random cases (fuzz).  CTest also runs it as test_cuda_racecheck, under
+// ThreadSanitizer (the emulator's race check), with three kernels that have a race.
 #include "emulator/cuda_emulator.hpp"  // first: it defines the CUDA qualifiers before any CUDA header
 
 #include <algorithm>
@@ -36,18 +36,28 @@ struct Emulated {
     bool packed;  // the row kernel read 16-byte packs
     bool plain;   // the row kernel was an instance without the clamp's and the softcap's code (row_kernel.cuh)
     bool clustered = false;  // the rows were split over clusters (clustered_rows.cuh)
+    uintptr_t logits_at = 0;  // where the call's logits were (prefetches' addresses count from there)
+};
+
+// The row kernel's walks of its rows' memory (row_access.cuh's RowWalk) that the emulated test runs: the build's,
+// the build's with the last pass in the other direction, and prefetches two groups ahead that reach into the next
+// row, with the last pass forwards or backwards.
+enum class Walk { Built, OtherDirection, PrefetchingForwards, PrefetchingBackwards };
+template <class W>
+struct WalkTag {
+    using type = W;
 };
 
 // The device call of `c` on host memory, as fused_loss.cu queues it: the loss kernel on a grid of `grid` blocks
 // (16-byte packs where the call would use them, unless `packs` is false), one cooperative launch that also takes
 // the sums, or (`cooperative` false) a plain launch and then the metrics kernel.  With `cluster` blocks a cluster,
 // rows in packs are split over `grid` clusters of them, then the metrics kernel runs, as fused_loss.cu queues them
-// on sm_90 (where cluster_blocks gives 1, 2, 4 or 8; here any count up to 8).  `other_last_pass`: the row
-// kernel's last pass walks the rows in the direction the build does not (row_access.cuh's kLastPassBackwards).
+// on sm_90 (where cluster_blocks gives 1, 2, 4 or 8; here any count up to 8).  `walk`: how the row kernel walks
+// the rows (not clustered rows; the prefetching walks in 16-byte packs only, which alone prefetch).
 // `full_instance`: a call that needs neither the clamp nor the softcap runs the row kernel instance that has their
 // code (not clustered rows), where fused_loss.cu would run its PLAIN one.
 Emulated run_emulated(const Case &c, const Inputs &in, unsigned grid, bool packs = true, bool cooperative = true,
-                      const Relayout &relayout = nullptr, unsigned cluster = 0, bool other_last_pass = false,
+                      const Relayout &relayout = nullptr, unsigned cluster = 0, Walk walk = Walk::Built,
                       bool full_instance = false) {
     pl_loss_args a;
     fill_args(c, a);
@@ -56,6 +66,7 @@ Emulated run_emulated(const Case &c, const Inputs &in, unsigned grid, bool packs
     std::vector<uint8_t> logits = in.logits;
     point_at(c, host_buffers(in, logits, o), a);
     if (relayout) relayout(a);
+    e.logits_at = (uintptr_t)a.logits;
     RowRecord garbage;  // as uninitialised pool memory
     std::memset((void *)&garbage, 0xff, sizeof garbage);
     std::vector<RowRecord> records(c.n, garbage);
@@ -80,15 +91,22 @@ Emulated run_emulated(const Case &c, const Inputs &in, unsigned grid, bool packs
                     return;
                 }
             }
-            constexpr bool BUILT = kLastPassBackwards;
-            const auto instance = [&](auto plain_code) {
+            using Other = RowWalk<!BuildWalk::kLastPassBackwards, BuildWalk::kPrefetchGroups,
+                                  BuildWalk::kPrefetchNextRow>;
+            const auto instance = [&](auto plain_code, auto walk_tag) {
                 constexpr bool P = decltype(plain_code)::value;
-                return other_last_pass ? (packs ? fused_loss<DT, DDT, VEC, P, !BUILT>
-                                                : fused_loss<DT, DDT, false, P, !BUILT>)
-                                       : (packs ? fused_loss<DT, DDT, VEC, P, BUILT>
-                                                : fused_loss<DT, DDT, false, P, BUILT>);
+                using W = typename decltype(walk_tag)::type;
+                return packs ? fused_loss<DT, DDT, VEC, P, W> : fused_loss<DT, DDT, false, P, W>;
             };
-            const auto kernel = full_instance ? instance(std::false_type{}) : instance(plain);
+            const auto walked = [&](auto plain_code) {
+                switch (walk) {
+                    case Walk::OtherDirection: return instance(plain_code, WalkTag<Other>{});
+                    case Walk::PrefetchingForwards: return instance(plain_code, WalkTag<RowWalk<false, 2, true>>{});
+                    case Walk::PrefetchingBackwards: return instance(plain_code, WalkTag<RowWalk<true, 2, true>>{});
+                    default: return instance(plain_code, WalkTag<BuildWalk>{});
+                }
+            };
+            const auto kernel = full_instance ? walked(std::false_type{}) : walked(plain);
             if (cooperative) {
                 emu::launch_cooperative(grid, kThreads, kernel, c.p, ka, ma, true);
             } else {
@@ -324,8 +342,89 @@ void same_bits_either_way(const std::string &what, Adjust adjust, Other other) {
 void test_last_pass_either_direction() {
     same_bits_either_way("the last pass walked both ways", [](Case &) {},
                          [](const Case &c, const Inputs &in, unsigned grid, bool packs) {
-                             return run_emulated(c, in, grid, packs, true, nullptr, 0, true);
+                             return run_emulated(c, in, grid, packs, true, nullptr, 0, Walk::OtherDirection);
                          });
+}
+
+// Runs `c` with a prefetching walk and checks where its prefetches went, as the emulator shows each: every one
+// fetches a whole pack of a row that its block reads (one of the block's rows, of a finite weight other than 0:
+// padding is never read).  Where the call found no data error (every row read to its end), each pack of a row's
+// first group (which no pass over the row itself prefetches when walking forwards) was prefetched once by the last
+// pass over the block's row before it, where both are read and that pass was the last for certain (a gradient's,
+// or pass 1 without the clamp), and once more by the row's own gradient pass where that walks backwards over more
+// than one group.  The results must be `built`'s bits, the build's walk: a prefetch is a hint.  Returns the rows
+// whose first group the row before prefetched.
+int64_t check_prefetches(const Case &c, const Inputs &in, unsigned grid, Walk walk, const Outputs &built) {
+    struct Prefetch {
+        uintptr_t at;
+        unsigned block;
+    };
+    std::vector<Prefetch> seen;
+    emu::set_prefetch_observer([&](const void *p) { seen.push_back(Prefetch{(uintptr_t)p, blockIdx.x}); });
+    const Emulated e = run_emulated(c, in, grid, true, true, nullptr, 0, walk);
+    emu::set_prefetch_observer(nullptr);
+    CHECK(same_bits(e.out, built), "the bits differ from the build's walk");
+    if (!e.packed) {
+        CHECK(seen.empty(), "%zu prefetches in a call of scalar loads", seen.size());
+        return 0;
+    }
+    const int64_t bytes = esize(c.dtype), P = 16 / bytes, ld = (c.ld ? c.ld : c.v) * bytes;
+    const int64_t packs = c.v / P, group = (int64_t)kThreads * kUnroll, first = std::min(packs, group);
+    const auto read = [&](int64_t r) {
+        const float w = in.weight[(size_t)r];
+        return std::isfinite(w) && w != 0.0f;
+    };
+    std::vector<int> times((size_t)(c.n * first), 0);  // prefetches of each pack of each row's first group
+    int64_t stray = 0;
+    for (const Prefetch &f : seen) {
+        const int64_t at = (int64_t)(f.at - e.logits_at), r = at / ld, column = at % ld / bytes;
+        if (at < 0 || at % bytes != 0 || r >= c.n || r % grid != f.block || !read(r) || column % P != 0 ||
+            column + P > c.v) {
+            ++stray;
+            continue;
+        }
+        if (column / P < first) ++times[(size_t)(r * first + column / P)];
+    }
+    CHECK(stray == 0, "%lld of %zu prefetches outside the packs of the rows that their block reads",
+          (long long)stray, seen.size());
+    if (e.out.status != PL_OK) return 0;
+    const bool from_before = c.gradient || c.p.clamp_p == 0.0f;
+    const bool own = walk == Walk::PrefetchingBackwards && c.gradient && packs > group;
+    int64_t followed = 0, wrong = 0;
+    for (int64_t r = 0; r < c.n; ++r) {
+        const bool before = from_before && r >= grid && read(r - grid) && read(r);
+        followed += before;
+        for (int64_t k = 0; k < first; ++k) wrong += times[(size_t)(r * first + k)] != (int)before + (own && read(r));
+    }
+    CHECK(wrong == 0, "%lld packs of the rows' first groups prefetched other than once by the row before%s",
+          (long long)wrong, own ? " and once by their own last pass" : "");
+    return followed;
+}
+
+// check_prefetches on every case (under ThreadSanitizer the short cases' first rows, as the clustered ones), with
+// the gradient pass walking either way.
+void test_prefetches_into_the_next_row() {
+    int64_t calls = 0, followed = 0;
+    unsigned turn = 0;
+    for (Case c : cases()) {
+        if (c.n * c.v > kClusteredLogits) continue;
+        c.n = std::min(c.n, kClusteredRows);
+        const Inputs in = make_inputs(c, case_seed(c));
+        const unsigned grid = (unsigned)std::min<int64_t>(c.n, 3);
+        emu::set_schedule(emu::Schedule(turn++ % 3), case_seed(c));
+        g_case = c.name;
+        const Outputs built = run_emulated(c, in, grid).out;
+        for (Walk walk : {Walk::PrefetchingForwards, Walk::PrefetchingBackwards}) {
+            g_case = c.name + (walk == Walk::PrefetchingForwards ? ", prefetching" : ", prefetching backwards");
+            emu::set_schedule(emu::Schedule(turn++ % 3), case_seed(c));
+            followed += check_prefetches(c, in, grid, walk, built);
+            ++calls;
+        }
+    }
+    g_case = "prefetches into the next row";
+    std::printf("prefetches: %lld calls, %lld rows prefetched by the row before\n", (long long)calls,
+                (long long)followed);
+    CHECK(followed >= 20, "%lld rows prefetched by the row before", (long long)followed);
 }
 
 // A call without the clamp and the softcap runs a PLAIN instance (row_kernel.cuh), compiled without their code; the
@@ -341,7 +440,7 @@ void test_plain_instance_as_the_full_one() {
             c.p.softcap = 0.0f;
         },
         [](const Case &c, const Inputs &in, unsigned grid, bool packs) {
-            const Emulated full = run_emulated(c, in, grid, packs, true, nullptr, 0, false, true);
+            const Emulated full = run_emulated(c, in, grid, packs, true, nullptr, 0, Walk::Built, true);
             CHECK(!full.plain, "the full instance runs");
             return full;
         });
@@ -621,12 +720,13 @@ void fuzz(int count, unsigned seed) {
         const Outputs built = run_emulated(c, in, grid).out;
         compare(c, in, cpu, built);
         emu::set_schedule(emu::Schedule((k + 1) % 3), seed + k);
-        const Outputs other = run_emulated(c, in, grid, true, true, nullptr, 0, true).out;
+        const Outputs other = run_emulated(c, in, grid, true, true, nullptr, 0, Walk::OtherDirection).out;
         CHECK(same_bits(built, other), "the last pass walked the other way differs");
         if (plain_rows(c.p)) {
-            const Outputs full = run_emulated(c, in, grid, true, true, nullptr, 0, false, true).out;
+            const Outputs full = run_emulated(c, in, grid, true, true, nullptr, 0, Walk::Built, true).out;
             CHECK(same_bits(built, full), "the instance with the clamp's code differs from the PLAIN one");
         }
+        check_prefetches(c, in, grid, k % 2 ? Walk::PrefetchingBackwards : Walk::PrefetchingForwards, built);
         ++ran;
     }
     std::printf("fuzz: %d of %d random cases valid and compared\n", ran, count);
@@ -715,6 +815,7 @@ int main(int argc, char **argv) {
     test_mass_weighing_skips_the_light_tokens();
     test_schedule_and_grid_independent();
     test_last_pass_either_direction();
+    test_prefetches_into_the_next_row();
     test_plain_instance_as_the_full_one();
     test_data_errors();
     test_zero_weight_rows_are_never_read();

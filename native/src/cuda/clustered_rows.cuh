@@ -65,6 +65,8 @@ struct ClusterSpan {
     }
 
     __device__ __forceinline__ bool leader() const { return threadIdx.x == 0 && rank == 0; }
+    // The next row's part is copied when its pass 1 reads it, not prefetched.
+    static constexpr bool kPrefetchesNextRow = false;
 
     // This thread's packs of the part: threadIdx.x, threadIdx.x + kThreads, ...
     __device__ __forceinline__ int64_t own_packs() const {
@@ -94,7 +96,7 @@ struct ClusterSpan {
     // Each thread copies its packs into the part and reads them there once they land: a thread reads only what it
     // copied, so no barrier orders the copies, and kCopyDepth of them are in flight while it computes.
     template <typename F>
-    __device__ __forceinline__ void first_pass(const T *row, int64_t vocab, F &&f) {
+    __device__ __forceinline__ void first_pass(const T *row, int64_t vocab, F &&f, const T *) {
         const uint4 *from = reinterpret_cast<const uint4 *>(row) + first;
         const int64_t own = own_packs();
         const auto copy = [&](int64_t j) {  // the thread's j-th pack, as one group, empty past its last
@@ -133,7 +135,7 @@ struct ClusterSpan {
     }
 
     template <typename F>
-    __device__ __forceinline__ void last_pass(const T *row, int64_t vocab, F &&f) {
+    __device__ __forceinline__ void last_pass(const T *row, int64_t vocab, F &&f, const T *) {
         read_part<true>(row, vocab, f);
     }
 

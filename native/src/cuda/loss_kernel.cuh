@@ -30,13 +30,13 @@ union LossSmem {
 constexpr int kVecBlocksPerSm = PL_ROW_SM_THREADS / kThreads > 1 ? PL_ROW_SM_THREADS / kThreads : 1;
 constexpr int kScalarBlocksPerSm = 1024 / kThreads > 1 ? 1024 / kThreads : 1;
 
-// BACKWARDS: the direction of the last pass over a row (row_access.cuh), the build's unless the emulated test asks
-// for the other, whose results are the same bits.
-template <int DT, int DDT, bool VEC, bool PLAIN, bool BACKWARDS = kLastPassBackwards>
+// Walk: how the rows' memory is walked (row_access.cuh's RowWalk), the build's unless the emulated test asks for
+// another, whose results are the same bits.
+template <int DT, int DDT, bool VEC, bool PLAIN, class Walk = BuildWalk>
 __global__ void __launch_bounds__(kThreads, VEC ? kVecBlocksPerSm : kScalarBlocksPerSm)
     fused_loss(const pl_loss_params p, const KernelArgs a, const MetricsArgs m, bool metrics_here) {
     PL_BLOCK_SHARED(LossSmem, s);
-    fused_loss_rows<DT, DDT, VEC, PLAIN, BACKWARDS>(p, a, s.rows);
+    fused_loss_rows<DT, DDT, VEC, PLAIN, Walk>(p, a, s.rows);
     if (!metrics_here) return;
     cooperative_groups::this_grid().sync();  // every block's records written and visible to block 0
     if (blockIdx.x == 0) metric_sums(m, s.metrics);

@@ -104,15 +104,27 @@ constexpr int kUnroll = PL_ROW_UNROLL;
 #ifndef PL_ROW_PREFETCH_GROUPS
 #define PL_ROW_PREFETCH_GROUPS 0
 #endif
-constexpr int kPrefetchGroups = PL_ROW_PREFETCH_GROUPS;
 
-// A hint, not a load: nothing waits for it (the emulated test's host compiler skips it).
+// With prefetches (PL_ROW_PREFETCH_GROUPS), the last pass over a row sends those that run past the row's end to the
+// start of the block's next row, where the row is read (its weight finite and not 0: rows of weight 0 are never
+// read): the next row's first groups are on their way to L2 while the last pass finishes, so that its pass 1 starts
+// on them, and a block that holds a row alone on its SM (rows in flight within L2, the gradient pass reading from
+// there) keeps HBM reads in flight across its rows.  1: on; 0, the default: off.  Not yet timed (build_variants.sh's
+// next-* and threads-1024-* builds).
+#ifndef PL_ROW_PREFETCH_NEXT_ROW
+#define PL_ROW_PREFETCH_NEXT_ROW 0
+#endif
+
+// A hint, not a load: nothing waits for it.  The emulated test's host compiler hands it to the emulator, which
+// shows it to the test that checks where prefetches go (emu::prefetch_l2).
 template <typename T>
 __device__ __forceinline__ void prefetch_l2(const T *p) {
 #ifdef __CUDA_ARCH__
     asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+#elif defined(__CUDACC__)
+    (void)p;  // nvcc's host pass, which compiles device code that it never calls
 #else
-    (void)p;
+    emu::prefetch_l2(p);
 #endif
 }
 
@@ -126,16 +138,31 @@ __device__ __forceinline__ void prefetch_l2(const T *p) {
 #ifndef PL_ROW_LAST_PASS_BACKWARDS
 #define PL_ROW_LAST_PASS_BACKWARDS 0
 #endif
-constexpr bool kLastPassBackwards = PL_ROW_LAST_PASS_BACKWARDS != 0;
+
+// How a row block walks a row's memory, past the order of pass 1: the last pass's direction, the groups it
+// prefetches ahead, and whether the last pass prefetches the next row's start.  None of them changes a result's bits
+// (the last pass sums nothing; prefetches are hints); BuildWalk is the build's, and the emulated test runs others.
+template <bool BACKWARDS, int PREFETCH_GROUPS, bool PREFETCH_NEXT_ROW>
+struct RowWalk {
+    static constexpr bool kLastPassBackwards = BACKWARDS;
+    static constexpr int kPrefetchGroups = PREFETCH_GROUPS;
+    static constexpr bool kPrefetchNextRow = PREFETCH_NEXT_ROW && PREFETCH_GROUPS > 0;
+};
+using BuildWalk = RowWalk<PL_ROW_LAST_PASS_BACKWARDS != 0, PL_ROW_PREFETCH_GROUPS, PL_ROW_PREFETCH_NEXT_ROW != 0>;
 
 // Calls f(first_column, z) over the columns of the row that this thread owns, z a float[P] of consecutive
 // columns: packs tid, tid + kThreads, ... in increasing order (P = kPack with VEC, when rows are 16-byte aligned;
-// 1 otherwise), then float[1] for each tail column past the last whole pack; BACKWARDS, the tail columns first,
-// then the thread's packs in decreasing order.  A thread always visits the same columns in the same order, which
-// keeps its partial sums, and so the results, deterministic.  LAST: no pass reads the row after this one
-// (load_row_bytes).
-template <int DT, bool VEC, bool LAST = false, bool BACKWARDS = false, typename F>
-__device__ __forceinline__ void for_each_pack(const typename Elem<DT>::type *row, int64_t vocab, F &&f) {
+// 1 otherwise), then float[1] for each tail column past the last whole pack; the last pass of a Walk that walks it
+// backwards, the tail columns first, then the thread's packs in decreasing order.  A thread always visits the same
+// columns in the same order, which keeps its partial sums, and so the results, deterministic.  LAST: no pass reads
+// the row after this one (load_row_bytes).  `next_row`: the block's next row, whose first groups the prefetches that
+// run past this row's end fetch (Walk::kPrefetchNextRow); null where there is none to read.
+template <int DT, bool VEC, bool LAST = false, class Walk = BuildWalk, typename F>
+__device__ __forceinline__ void for_each_pack(const typename Elem<DT>::type *row, int64_t vocab, F &&f,
+                                              const typename Elem<DT>::type *next_row = nullptr) {
+    constexpr bool BACKWARDS = LAST && Walk::kLastPassBackwards;
+    // Prefetches in rows of 16-byte packs only: a prefetch a column would cost more instructions than it saves.
+    constexpr int AHEAD = VEC ? Walk::kPrefetchGroups : 0;
     constexpr int P = VEC ? kPack<DT> : 1;
     const int64_t packs = vocab / P, group = (int64_t)kThreads * kUnroll;
     // The thread's first group, at `base`: its packs base + u kThreads, u < kUnroll; the walk steps by `step`.
@@ -147,11 +174,19 @@ __device__ __forceinline__ void for_each_pack(const typename Elem<DT>::type *row
     // The loads in flight hold raw bytes, converted to float only when used: 4 registers a pack, where the
     // converted floats of a bf16 / fp16 pack would take 8.
     using Raw = std::conditional_t<VEC, Pack<DT>, typename Elem<DT>::type>;
+    // Where the walk's groups end: forwards at `end`, backwards at 0.  Past it, with kPrefetchNextRow, a group is
+    // the next row's: the first past the end is its group 0, the one after its group 1, and so on.
+    const int64_t end = (packs + group - 1) / group * group;
     const auto prefetch = [&](int64_t base) {  // the group at `base`, into L2
+        const bool in_next = Walk::kPrefetchNextRow && (BACKWARDS ? base < 0 : base >= end);
+        if (in_next) {
+            if (!next_row) return;
+            base = BACKWARDS ? 2 * (int64_t)threadIdx.x - base - group : base - end;  // its base in the next row
+        }
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) {
             const int64_t pk = base + (int64_t)u * kThreads;
-            if (in_row(pk)) prefetch_l2(row + pk * P);
+            if ((uint64_t)pk < (uint64_t)packs) prefetch_l2((in_next ? next_row : row) + pk * P);
         }
     };
     const auto load = [&](Raw(&raw)[kUnroll], int64_t base) {
@@ -163,7 +198,7 @@ __device__ __forceinline__ void for_each_pack(const typename Elem<DT>::type *row
                 else raw[u] = load_row_bytes<LAST>(row + pk);
             }
         }
-        if constexpr (VEC && kPrefetchGroups > 0) prefetch(base + kPrefetchGroups * step);
+        if constexpr (AHEAD > 0) prefetch(base + AHEAD * step);
     };
     const auto tail = [&] {
         for (int64_t c = packs * P + threadIdx.x; c < vocab; c += kThreads) {
@@ -173,10 +208,8 @@ __device__ __forceinline__ void for_each_pack(const typename Elem<DT>::type *row
     };
     if constexpr (BACKWARDS) tail();  // the row's end, read last by the pass before
     Raw current[kUnroll], next[kUnroll];
-    // The groups between the first and the first that a load's prefetch reaches (rows in 16-byte packs only: a
-    // prefetch a column would cost more instructions than it saves).
-    if constexpr (VEC)
-        for (int d = 1; d < kPrefetchGroups; ++d) prefetch(first + d * step);
+    // The groups between the first and the first that a load's prefetch reaches.
+    for (int d = 1; d < AHEAD; ++d) prefetch(first + d * step);
     load(current, first);
     for (int64_t base = first; BACKWARDS ? base >= 0 : base < packs; base += step) {
         load(next, base + step);  // in flight while this group is used
@@ -197,9 +230,9 @@ __device__ __forceinline__ void for_each_pack(const typename Elem<DT>::type *row
 }
 
 // The same, one column at a time: f(column, z).
-template <int DT, bool VEC, typename F>
+template <int DT, bool VEC, class Walk = BuildWalk, typename F>
 __device__ __forceinline__ void for_each_column(const typename Elem<DT>::type *row, int64_t vocab, F &&f) {
-    for_each_pack<DT, VEC>(row, vocab, [&](int64_t c0, const auto &z) {
+    for_each_pack<DT, VEC, false, Walk>(row, vocab, [&](int64_t c0, const auto &z) {
         constexpr int n = sizeof(z) / sizeof(float);
 #pragma unroll
         for (int j = 0; j < n; ++j) f(c0 + j, z[j]);

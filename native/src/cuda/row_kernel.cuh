@@ -41,6 +41,7 @@ namespace pl::cuda {
 struct RowScalars {
     float weight, temperature, old_logp, advantage, ref_logp;
     int64_t target;
+    float next_weight;  // the weight of the block's next row where its last pass may prefetch that row; else 0
 };
 
 // check_row_scalars's view of RowScalars, as of a call of one row (index 0), so that the CPU and CUDA kernels
@@ -63,10 +64,11 @@ struct RowSmem {
 // Row i's scalars into shared memory, each read by the first thread of a warp of its own: the whole block waits for
 // them at the start of every row, so their loads are in flight together.  Read in turn by one thread with the
 // checks between them, they would be a chain of up to six global loads, each waiting for the one before (seven
-// with the target's logit, which pass 1 keeps instead).
+// with the target's logit, which pass 1 keeps instead).  `next`: the row whose weight goes to next_weight (n_rows:
+// none).
 __device__ __forceinline__ void load_row_scalars(const pl_loss_params &p, const KernelArgs &a, int64_t i,
-                                                 RowScalars &r) {
-    static_assert(kWarps >= 6, "a warp for each scalar");
+                                                 int64_t next, RowScalars &r) {
+    static_assert(kWarps >= 7, "a warp for each scalar");
     if (threadIdx.x % 32 != 0) return;
     switch (threadIdx.x / 32) {
         case 0: r.weight = a.weight[i]; break;
@@ -75,6 +77,7 @@ __device__ __forceinline__ void load_row_scalars(const pl_loss_params &p, const 
         case 3: r.old_logp = a.old_logp[i]; break;
         case 4: r.advantage = a.advantage[i]; break;
         case 5: r.ref_logp = a.ref_logp ? a.ref_logp[i] : 0.0f; break;
+        case 6: r.next_weight = next < a.n_rows ? a.weight[next] : 0.0f; break;
     }
 }
 
@@ -106,25 +109,27 @@ struct FirstPassTotals {
 // The row kernel's own span of a row: all of it, in one block, read from global memory at each pass.  A span says
 // which columns a block reads in each pass (pass 1, the radix select's, the gradient's), how its values and its
 // histograms combine into the row's, and which thread writes the row's outputs; the other span (clustered_rows.cuh)
-// splits a row over the blocks of a cluster.  BACKWARDS: the last pass walks the row from its end
-// (row_access.cuh's kLastPassBackwards).
-template <int DT, bool VEC, bool BACKWARDS = kLastPassBackwards>
+// splits a row over the blocks of a cluster.  Walk: the last pass's direction and the prefetches (row_access.cuh's
+// RowWalk); `next_row`, where a pass is the last to read its row: the block's next row to prefetch, or null.
+template <int DT, bool VEC, class Walk = BuildWalk>
 struct BlockSpan {
     using T = typename Elem<DT>::type;
+    static constexpr bool kPrefetchesNextRow = VEC && Walk::kPrefetchNextRow;
 
     __device__ __forceinline__ bool leader() const { return threadIdx.x == 0; }
+    __device__ __forceinline__ int64_t next_row_index(int64_t i) const { return i + gridDim.x; }
 
     template <typename F>
-    __device__ __forceinline__ void first_pass(const T *row, int64_t vocab, F &&f) {
-        for_each_pack<DT, VEC>(row, vocab, f);
+    __device__ __forceinline__ void first_pass(const T *row, int64_t vocab, F &&f, const T *next_row) {
+        for_each_pack<DT, VEC, false, Walk>(row, vocab, f, next_row);
     }
     template <typename F>
     __device__ __forceinline__ void each_column(const T *row, int64_t vocab, F &&f) {
-        for_each_column<DT, VEC>(row, vocab, f);
+        for_each_column<DT, VEC, Walk>(row, vocab, f);
     }
     template <typename F>
-    __device__ __forceinline__ void last_pass(const T *row, int64_t vocab, F &&f) {
-        for_each_pack<DT, VEC, true, BACKWARDS>(row, vocab, f);
+    __device__ __forceinline__ void last_pass(const T *row, int64_t vocab, F &&f, const T *next_row) {
+        for_each_pack<DT, VEC, true, Walk>(row, vocab, f, next_row);
     }
 
     // `bad`, `m`: this thread's first bad column and max; s.target_logit, written in pass 1, is read after the
@@ -207,7 +212,9 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
     using T = typename Elem<DT>::type;
     using D = typename Elem<DDT>::type;
     const T *row = (const T *)a.logits + i * a.ld;
-    load_row_scalars(p, a, i, s.scalars);
+    int64_t next = a.n_rows;  // the block's next row, where the span prefetches it
+    if constexpr (Span::kPrefetchesNextRow) next = span.next_row_index(i);
+    load_row_scalars(p, a, i, next, s.scalars);
     __syncthreads();
     // Read from shared memory where used (written again only for the next row, after fused_loss_rows's barrier).
     const RowScalars &r = s.scalars;
@@ -223,6 +230,11 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
         return;
     }
 
+    // The next row to prefetch where it is read (a finite weight, not 0; a row that fails a scalar check is not
+    // read either, but is in the buffer); null where the span does not prefetch one.
+    const T *next_row = nullptr;
+    if (Span::kPrefetchesNextRow && std::isfinite(r.next_weight) && r.next_weight != 0.0f)
+        next_row = (const T *)a.logits + next * a.ld;
     const Transform tr = Transform::make(p.logit_scale, PLAIN ? 0.0f : p.softcap, tau);
     const bool clamp = !PLAIN && p.clamp_p > 0.0f;
     const bool token_fraction = p.clamp_mode == PL_CLAMP_TOKEN_FRACTION;
@@ -323,7 +335,7 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
             if (c0 + j != target) add(y2[j], e, d);
             if (bin_tokens) bin_token(z[j], e, d);
         }
-    });
+    }, a.dlogits || clamp ? nullptr : next_row);  // the row's last pass where neither a gradient nor a select follows
     const FirstPassTotals first = span.totals(bad_column, m, target, s);
     if (band.active) in_band = (int32_t)s.select.held_by_this_thread(false);  // whole after totals' barriers
     const float row_max = first.row_max;
@@ -429,13 +441,13 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
                 if (c0 + j == target) g[j] = column(z[j], gt.b_h, gt.target);
         }
         store_columns<DDT>(drow, c0, g);
-    });
+    }, next_row);
 }
 
 // The block's rows: blockIdx.x, blockIdx.x + gridDim.x, ...
-template <int DT, int DDT, bool VEC, bool PLAIN, bool BACKWARDS>
+template <int DT, int DDT, bool VEC, bool PLAIN, class Walk>
 __device__ void fused_loss_rows(const pl_loss_params &p, const KernelArgs &a, RowSmem &s) {
-    BlockSpan<DT, VEC, BACKWARDS> span;
+    BlockSpan<DT, VEC, Walk> span;
     for (int64_t i = blockIdx.x; i < a.n_rows; i += gridDim.x) {
         fused_loss_row<DT, DDT, VEC, PLAIN>(p, a, i, s, span);
         __syncthreads();  // the next row reuses s

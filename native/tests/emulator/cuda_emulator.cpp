@@ -536,6 +536,22 @@ void wait_copies_but(size_t groups) {
     f.copies.erase(std::remove_if(f.copies.begin(), f.copies.end(), landed), f.copies.end());
 }
 
+namespace {
+std::function<void(const void *)> &prefetch_observer() {
+    static std::function<void(const void *)> observer;
+    return observer;
+}
+}  // namespace
+
+void prefetch_l2(const void *address) {
+    running("a prefetch");
+    if (!prefetch_observer()) return;
+    race::Unrecorded unrecorded;
+    prefetch_observer()(address);
+}
+
+void set_prefetch_observer(std::function<void(const void *)> observer) { prefetch_observer() = std::move(observer); }
+
 void warp_exchange(unsigned mask, const void *mine, void *theirs, int size, int source) {
     if (mask != 0xffffffffu) fail("a shuffle with mask %#x: the emulator runs full-warp shuffles only", mask);
     const unsigned t = threadIdx.x, warp = t / 32;

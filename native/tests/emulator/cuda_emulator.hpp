@@ -131,6 +131,12 @@ void copy_async(void *shared, const void *global, size_t bytes);
 void commit_copies();
 void wait_copies_but(size_t groups);  // every group but the last `groups` committed has landed
 
+// prefetch.global.L2: no cache here, so nothing is fetched; a test that asks where the kernels' prefetches go is
+// shown each address, by the running thread (blockIdx and threadIdx say whose), where it set an observer (none by
+// default; an empty function takes it away).  The race check records none of it: a prefetch reads no memory.
+void prefetch_l2(const void *address);
+void set_prefetch_observer(std::function<void(const void *address)> observer);
+
 // The warp's exchange: every lane of the calling thread's warp offers `size` bytes at `mine` and receives the
 // bytes lane `source` offered.  All 32 lanes must call it (the full mask).
 void warp_exchange(unsigned mask, const void *mine, void *theirs, int size, int source);
