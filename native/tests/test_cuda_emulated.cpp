@@ -424,7 +424,8 @@ void test_prefetches_into_the_next_row() {
     g_case = "prefetches into the next row";
     std::printf("prefetches: %lld calls, %lld rows prefetched by the row before\n", (long long)calls,
                 (long long)followed);
-    CHECK(followed >= 20, "%lld rows prefetched by the row before", (long long)followed);
+    // Not none: 850 rows, and 12 under ThreadSanitizer, whose cases keep 4 rows (one follows another on 3 blocks).
+    CHECK(followed >= 10, "%lld rows prefetched by the row before", (long long)followed);
 }
 
 // A call without the clamp and the softcap runs a PLAIN instance (row_kernel.cuh), compiled without their code; the

@@ -41,7 +41,7 @@ namespace pl::cuda {
 struct RowScalars {
     float weight, temperature, old_logp, advantage, ref_logp;
     int64_t target;
-    float next_weight;  // the weight of the block's next row where its last pass may prefetch that row; else 0
+    float next_weight;  // the weight of the block's next row, where its last pass may prefetch that row
 };
 
 // check_row_scalars's view of RowScalars, as of a call of one row (index 0), so that the CPU and CUDA kernels
@@ -64,11 +64,12 @@ struct RowSmem {
 // Row i's scalars into shared memory, each read by the first thread of a warp of its own: the whole block waits for
 // them at the start of every row, so their loads are in flight together.  Read in turn by one thread with the
 // checks between them, they would be a chain of up to six global loads, each waiting for the one before (seven
-// with the target's logit, which pass 1 keeps instead).  `next`: the row whose weight goes to next_weight (n_rows:
-// none).
+// with the target's logit, which pass 1 keeps instead).  NEXT_ROW: also the weight of row `next` into next_weight
+// (0 where next is n_rows or more).
+template <bool NEXT_ROW>
 __device__ __forceinline__ void load_row_scalars(const pl_loss_params &p, const KernelArgs &a, int64_t i,
                                                  int64_t next, RowScalars &r) {
-    static_assert(kWarps >= 7, "a warp for each scalar");
+    static_assert(kWarps >= 6 + NEXT_ROW, "a warp for each scalar");
     if (threadIdx.x % 32 != 0) return;
     switch (threadIdx.x / 32) {
         case 0: r.weight = a.weight[i]; break;
@@ -77,7 +78,9 @@ __device__ __forceinline__ void load_row_scalars(const pl_loss_params &p, const 
         case 3: r.old_logp = a.old_logp[i]; break;
         case 4: r.advantage = a.advantage[i]; break;
         case 5: r.ref_logp = a.ref_logp ? a.ref_logp[i] : 0.0f; break;
-        case 6: r.next_weight = next < a.n_rows ? a.weight[next] : 0.0f; break;
+        case 6:
+            if (NEXT_ROW) r.next_weight = next < a.n_rows ? a.weight[next] : 0.0f;
+            break;
     }
 }
 
@@ -214,7 +217,7 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
     const T *row = (const T *)a.logits + i * a.ld;
     int64_t next = a.n_rows;  // the block's next row, where the span prefetches it
     if constexpr (Span::kPrefetchesNextRow) next = span.next_row_index(i);
-    load_row_scalars(p, a, i, next, s.scalars);
+    load_row_scalars<Span::kPrefetchesNextRow>(p, a, i, next, s.scalars);
     __syncthreads();
     // Read from shared memory where used (written again only for the next row, after fused_loss_rows's barrier).
     const RowScalars &r = s.scalars;
