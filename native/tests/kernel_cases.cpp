@@ -357,6 +357,14 @@ std::vector<Case> cases() {
     add({"f32 everything, abs weighted by the ratio", 300, 50, 0, 0, PL_F32, -1, false, false, false, true, true, 0, 0,
          0, weighted_abs});
     add({"f32 softcap, scale, temperature", 40, 1000, 0, 0, PL_F32, -1, false, false, false, false, true, 0.1, 0, 0, cap});
+    // The softcap without the clamp (Gemma 2's entropy calls): the CUDA instance with the softcap's code alone, in
+    // 16-byte packs (an fp32 gradient) and in scalars (a stride of odd length), in place, with masked logits.
+    pl_loss_params cap_only = cap;
+    cap_only.clamp_p = 0.0f;
+    add({"bf16 softcap without the clamp", 20, 1000, 0, 0, PL_BF16, PL_F32, false, false, false, false, true, 0, 0, 0,
+         cap_only});
+    add({"f16 softcap without the clamp, in place", 20, 999, 1001, 0, PL_F16, -1, true, false, true, false, true, 0.2,
+         0, 0, cap_only});
     add({"bf16 zero weights in place", 100, 300, 0, 0, PL_BF16, -1, true, false, false, false, true, 0, 0.3, 0, base});
     add({"f32 no gradient", 30, 1000, 0, 0, PL_F32, -1, false, false, false, false, false, 0, 0, 0, base});
     add({"bf16 V=151936 everything, in place", 3, 151936, 0, 0, PL_BF16, -1, true, false, true, true, true, 0.05, 0.2, 0, all});

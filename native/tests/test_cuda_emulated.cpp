@@ -34,7 +34,7 @@ struct Emulated {
     Outputs out;
     pl_data_error record;
     bool packed;  // the row kernel read 16-byte packs
-    bool plain;   // the row kernel was an instance without the clamp's and the softcap's code (row_kernel.cuh)
+    int code;     // the code of the row kernel instance that ran (row_kernel.cuh's CODE)
     bool clustered = false;  // the rows were split over clusters (clustered_rows.cuh)
     uintptr_t logits_at = 0;  // where the call's logits were (prefetches' addresses count from there)
 };
@@ -54,14 +54,14 @@ struct WalkTag {
 // rows in packs are split over `grid` clusters of them, then the metrics kernel runs, as fused_loss.cu queues them
 // on sm_90 (where cluster_blocks gives 1, 2, 4 or 8; here any count up to 8).  `walk`: how the row kernel walks
 // the rows (not clustered rows; the prefetching walks in 16-byte packs only, which alone prefetch).
-// `full_instance`: a call that needs neither the clamp nor the softcap runs the row kernel instance that has their
-// code (not clustered rows), where fused_loss.cu would run its PLAIN one.
+// `full_instance`: the row kernel instance with the clamp's and the softcap's code runs (not clustered rows), where
+// fused_loss.cu would run the call's (kernel_plan.cuh's row_code).
 Emulated run_emulated(const Case &c, const Inputs &in, unsigned grid, bool packs = true, bool cooperative = true,
                       const Relayout &relayout = nullptr, unsigned cluster = 0, Walk walk = Walk::Built,
                       bool full_instance = false) {
     pl_loss_args a;
     fill_args(c, a);
-    Emulated e{poisoned_outputs(c), pl_data_error{-2, -2, 0, 0}, false, false};
+    Emulated e{poisoned_outputs(c), pl_data_error{-2, -2, 0, 0}, false, -1};
     Outputs &o = e.out;
     std::vector<uint8_t> logits = in.logits;
     point_at(c, host_buffers(in, logits, o), a);
@@ -75,17 +75,17 @@ Emulated run_emulated(const Case &c, const Inputs &in, unsigned grid, bool packs
     if (c.n == 0) {
         emu::launch(1, kThreads, reduce_rows, ma);
     } else {
-        with_row_instance(c.p, a, [&](auto dt, auto ddt, auto vec, auto plain) {
-            constexpr int DT = decltype(dt)::value, DDT = decltype(ddt)::value;
-            constexpr bool VEC = decltype(vec)::value, PLAIN = decltype(plain)::value;
+        with_row_instance(c.p, a, [&](auto dt, auto ddt, auto vec, auto code) {
+            constexpr int DT = decltype(dt)::value, DDT = decltype(ddt)::value, CODE = decltype(code)::value;
+            constexpr bool VEC = decltype(vec)::value;
             e.packed = packs && VEC;
-            e.plain = PLAIN && !full_instance;
+            e.code = full_instance ? kFullCode : CODE;
             if constexpr (VEC) {
                 const int64_t row_packs = a.vocab / kPack<DT>;
                 if (cluster > 0 && packs && row_packs > 0) {  // cluster_blocks takes no row of less than a pack
                     e.clustered = true;
                     const size_t part = (size_t)part_packs(row_packs, cluster) * sizeof(uint4);
-                    emu::launch_cluster(grid * cluster, kThreads, cluster, part, fused_loss_clustered<DT, DDT, PLAIN>,
+                    emu::launch_cluster(grid * cluster, kThreads, cluster, part, fused_loss_clustered<DT, DDT, CODE>,
                                         c.p, ka);
                     emu::launch(1, kThreads, reduce_rows, ma);
                     return;
@@ -93,20 +93,20 @@ Emulated run_emulated(const Case &c, const Inputs &in, unsigned grid, bool packs
             }
             using Other = RowWalk<!BuildWalk::kLastPassBackwards, BuildWalk::kPrefetchGroups,
                                   BuildWalk::kPrefetchNextRow>;
-            const auto instance = [&](auto plain_code, auto walk_tag) {
-                constexpr bool P = decltype(plain_code)::value;
+            const auto instance = [&](auto instance_code, auto walk_tag) {
+                constexpr int K = decltype(instance_code)::value;
                 using W = typename decltype(walk_tag)::type;
-                return packs ? fused_loss<DT, DDT, VEC, P, W> : fused_loss<DT, DDT, false, P, W>;
+                return packs ? fused_loss<DT, DDT, VEC, K, W> : fused_loss<DT, DDT, false, K, W>;
             };
-            const auto walked = [&](auto plain_code) {
+            const auto walked = [&](auto instance_code) {
                 switch (walk) {
-                    case Walk::OtherDirection: return instance(plain_code, WalkTag<Other>{});
-                    case Walk::PrefetchingForwards: return instance(plain_code, WalkTag<RowWalk<false, 2, true>>{});
-                    case Walk::PrefetchingBackwards: return instance(plain_code, WalkTag<RowWalk<true, 2, true>>{});
-                    default: return instance(plain_code, WalkTag<BuildWalk>{});
+                    case Walk::OtherDirection: return instance(instance_code, WalkTag<Other>{});
+                    case Walk::PrefetchingForwards: return instance(instance_code, WalkTag<RowWalk<false, 2, true>>{});
+                    case Walk::PrefetchingBackwards: return instance(instance_code, WalkTag<RowWalk<true, 2, true>>{});
+                    default: return instance(instance_code, WalkTag<BuildWalk>{});
                 }
             };
-            const auto kernel = full_instance ? walked(std::false_type{}) : walked(plain);
+            const auto kernel = full_instance ? walked(Code<kFullCode>{}) : walked(code);
             if (cooperative) {
                 emu::launch_cooperative(grid, kThreads, kernel, c.p, ka, ma, true);
             } else {
@@ -120,10 +120,11 @@ Emulated run_emulated(const Case &c, const Inputs &in, unsigned grid, bool packs
     return e;
 }
 
-// The cases take turns at the three schedules.  Each runs the PLAIN instance exactly when it has neither the clamp
-// nor the softcap, and the cases hold calls of both kinds, so both instances are compared.
+// The cases take turns at the three schedules.  Each runs the instance with the clamp's and the softcap's code where
+// it has the clamp, with the softcap's alone where it has the softcap alone, and with neither's where it has neither,
+// and the cases hold calls of the three kinds, so every instance is compared.
 void test_against_cpu() {
-    unsigned turn = 0, plain = 0, full = 0;
+    unsigned turn = 0, runs[4] = {};
     for (const Case &c : cases()) {
         emu::set_schedule(emu::Schedule(turn++ % 3), case_seed(c));
         Inputs in = make_inputs(c, case_seed(c));
@@ -132,16 +133,18 @@ void test_against_cpu() {
         g_case = c.name;
         const Emulated first = run_emulated(c, in, grid);
         compare(c, in, cpu, first.out);
-        CHECK(first.plain == (c.p.clamp_p == 0.0f && c.p.softcap == 0.0f), "the PLAIN instance where the call has "
-                                                                             "neither the clamp nor the softcap");
-        ++(first.plain ? plain : full);
+        const int code = c.p.clamp_p > 0.0f ? kFullCode : c.p.softcap > 0.0f ? kSoftcapCode : kPlainCode;
+        CHECK(first.code == code, "the instance of code %d ran, where the call's is %d", first.code, code);
+        ++runs[code];
         if (first.packed) {
             g_case = c.name + " (scalar loads)";
             compare(c, in, cpu, run_emulated(c, in, grid, false).out);
         }
     }
     g_case = "every case";
-    CHECK(plain > 0 && full > 0, "calls of both instances");
+    CHECK(runs[kPlainCode] > 0 && runs[kSoftcapCode] > 0 && runs[kFullCode] > 0,
+          "calls of every instance: %u plain, %u with the softcap's code, %u with both", runs[kPlainCode],
+          runs[kSoftcapCode], runs[kFullCode]);
 }
 
 // Under ThreadSanitizer (test_cuda_racecheck) the clustered cases keep at most 4 rows, of cases up to this many
@@ -157,9 +160,9 @@ constexpr unsigned kClusterSizes[] = {2, 3, 1, 4, 8, 5};
 #endif
 
 // Rows split over the blocks of clusters (clustered_rows.cuh) against the CPU kernel: every case whose rows go in
-// packs, as it is and, where it has the clamp or the softcap, without them (the PLAIN instance), over clusters of 1
-// to 8 blocks in turn (fused_loss.cu takes 1, 2, 4 or 8), two clusters walking the rows where there are more.
-// The schedules take turns, as above.
+// packs, as it is and, where it has the clamp or the softcap, without them (the instance without their code), over
+// clusters of 1 to 8 blocks in turn (fused_loss.cu takes 1, 2, 4 or 8), two clusters walking the rows where there are
+// more.  The schedules take turns, as above.
 void test_clustered_rows() {
     unsigned turn = 0, split = 0, clamped = 0;
     for (const Case &as_is : cases()) {
@@ -428,23 +431,25 @@ void test_prefetches_into_the_next_row() {
     CHECK(followed >= 10, "%lld rows prefetched by the row before", (long long)followed);
 }
 
-// A call without the clamp and the softcap runs a PLAIN instance (row_kernel.cuh), compiled without their code; the
-// instance with it takes the same arithmetic for such a call (no band, no select, slope 1), so it writes the same
-// bits: every case with its clamp and softcap taken off.  Two instances are two compilations of the same code, which
-// may differ where the arithmetic leaves the compiler a choice, as fmaxf's sign for zeros of both signs did between
-// two builds (row_kernel.cuh's raise_max now keeps a zero max +0; the emulated ex2 rounds 2^-0 and 2^+0 apart).
-void test_plain_instance_as_the_full_one() {
+// A call without the clamp runs the row kernel instance without its code (row_kernel.cuh's CODE, kernel_plan.cuh's
+// row_code), with the softcap's where it has the softcap; the instance with both takes the same arithmetic for such a
+// call (no band, no select; slope 1 without the softcap), so it writes the same bits: every case with its clamp taken
+// off.  Two instances are two compilations of the same code, which may differ where the arithmetic leaves the compiler
+// a choice, as fmaxf's sign for zeros of both signs did between two builds (row_kernel.cuh's raise_max now keeps a zero
+// max +0; the emulated ex2 rounds 2^-0 and 2^+0 apart).
+void test_instances_as_the_full_one() {
+    unsigned compared[4] = {};
     same_bits_either_way(
-        "PLAIN and full instances",
-        [](Case &c) {
-            c.p.clamp_p = 0.0f;
-            c.p.softcap = 0.0f;
-        },
-        [](const Case &c, const Inputs &in, unsigned grid, bool packs) {
+        "the call's instance and the full one", [](Case &c) { c.p.clamp_p = 0.0f; },
+        [&compared](const Case &c, const Inputs &in, unsigned grid, bool packs) {
+            ++compared[row_code(c.p)];
             const Emulated full = run_emulated(c, in, grid, packs, true, nullptr, 0, Walk::Built, true);
-            CHECK(!full.plain, "the full instance runs");
+            CHECK(full.code == kFullCode, "the full instance runs");
             return full;
         });
+    g_case = "the call's instance and the full one";
+    CHECK(compared[kPlainCode] > 0 && compared[kSoftcapCode] > 0, "compared: %u plain, %u with the softcap's code",
+          compared[kPlainCode], compared[kSoftcapCode]);
 }
 
 void test_data_errors() {
@@ -677,8 +682,8 @@ void test_no_rows() {
 // Random shapes and options beyond the fixed cases: 60 of them (seed 1) in every run, and as many as asked, with
 // any seed, by hand: test_cuda_emulated --fuzz N [SEED].  The first run of 100 found the in-place race that the
 // fixed case "bf16 p = 0 in place" now keeps fixed.  Each case also runs with the last pass walked the other way,
-// and a case with neither the clamp nor the softcap in the instance with their code, whose bits must be the same
-// (test_last_pass_either_direction, test_plain_instance_as_the_full_one).
+// and a case without the clamp or the softcap in the instance with the code of both, whose bits must be the same
+// (test_last_pass_either_direction, test_instances_as_the_full_one).
 void fuzz(int count, unsigned seed) {
     std::mt19937 rng(seed);
     auto pick = [&](auto... options) {
@@ -723,9 +728,10 @@ void fuzz(int count, unsigned seed) {
         emu::set_schedule(emu::Schedule((k + 1) % 3), seed + k);
         const Outputs other = run_emulated(c, in, grid, true, true, nullptr, 0, Walk::OtherDirection).out;
         CHECK(same_bits(built, other), "the last pass walked the other way differs");
-        if (plain_rows(c.p)) {
+        if (row_code(c.p) != kFullCode) {
             const Outputs full = run_emulated(c, in, grid, true, true, nullptr, 0, Walk::Built, true).out;
-            CHECK(same_bits(built, full), "the instance with the clamp's code differs from the PLAIN one");
+            CHECK(same_bits(built, full), "the instance with the clamp's and the softcap's code differs from the "
+                                          "call's");
         }
         check_prefetches(c, in, grid, k % 2 ? Walk::PrefetchingBackwards : Walk::PrefetchingForwards, built);
         ++ran;
@@ -817,7 +823,7 @@ int main(int argc, char **argv) {
     test_schedule_and_grid_independent();
     test_last_pass_either_direction();
     test_prefetches_into_the_next_row();
-    test_plain_instance_as_the_full_one();
+    test_instances_as_the_full_one();
     test_data_errors();
     test_zero_weight_rows_are_never_read();
     test_no_rows();

@@ -240,8 +240,8 @@ struct ClusterSpan {
 // c + clusters, ...; the blocks' parts are the dynamic shared memory, part_packs 16-byte packs each.  The metric
 // sums follow in reduce_rows.  Launched only on sm_90 and later (fused_loss.cu); the kernel of the other
 // architectures traps.  Held to the registers of the row kernel's 16-byte-pack instances, so that two blocks fit an
-// SM where their parts do.  PLAIN as the row kernel's.
-template <int DT, int DDT, bool PLAIN>
+// SM where their parts do.  CODE as the row kernel's.
+template <int DT, int DDT, int CODE>
 __global__ void __launch_bounds__(kThreads, kVecBlocksPerSm)
     fused_loss_clustered(const pl_loss_params p, const KernelArgs a) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
@@ -253,7 +253,7 @@ __global__ void __launch_bounds__(kThreads, kVecBlocksPerSm)
     const unsigned blocks = cluster.num_blocks();
     ClusterSpan<DT> span(a.vocab, cluster.block_rank(), blocks, part, s.slots);
     for (int64_t i = blockIdx.x / blocks; i < a.n_rows; i += gridDim.x / blocks) {
-        fused_loss_row<DT, DDT, true, PLAIN>(p, a, i, s.rows, span);
+        fused_loss_row<DT, DDT, true, CODE>(p, a, i, s.rows, span);
         __syncthreads();  // the next row reuses s.rows
     }
     cluster.sync();  // no block leaves while another may still read its slots

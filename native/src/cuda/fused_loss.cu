@@ -43,12 +43,12 @@ int grid_size(const DeviceFacts &f, int64_t n_rows, int64_t row_bytes, int block
 // Blocks per SM of this instance on the current device, `device`: registers and shared memory per SM differ by
 // architecture, so it is asked once per device (it costs microseconds) and kept; 0 = not known (grid_size then
 // takes 1).  Two threads that ask at once store the same answer.
-template <int DT, int DDT, bool VEC, bool PLAIN>
+template <int DT, int DDT, bool VEC, int CODE>
 int occupancy(int device) {
     static std::atomic<int> known[kMaxDevices];
     int blocks = known[device].load(std::memory_order_relaxed);
     if (blocks > 0) return blocks;
-    const auto kernel = fused_loss<DT, DDT, VEC, PLAIN>;
+    const auto kernel = fused_loss<DT, DDT, VEC, CODE>;
     if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, kThreads, 0) != cudaSuccess) {
         cudaGetLastError();
         blocks = 0;
@@ -78,18 +78,18 @@ struct ClusterLaunch {
     ClusterLaunch &operator=(const ClusterLaunch &) = delete;
 };
 
-// The clusters of `blocks` blocks, with parts of `part_bytes`, that fused_loss_clustered<DT, DDT, PLAIN> keeps
+// The clusters of `blocks` blocks, with parts of `part_bytes`, that fused_loss_clustered<DT, DDT, CODE> keeps
 // resident on the current device, `device`; 0 where it cannot run there (kClusterPartBytes of shared memory is more
 // than the device allows a block), so the call takes the rows of one block instead.  The device's answer for the call's
 // part size is kept, as asking costs microseconds: parts, blocks and clusters in one word.  Every call allows the
 // kernel the same kClusterPartBytes, so that no thread lowers the limit under another's launch.
-template <int DT, int DDT, bool PLAIN>
+template <int DT, int DDT, int CODE>
 int resident_clusters(unsigned blocks, size_t part_bytes, int device) {
     static std::atomic<uint64_t> known[kMaxDevices];
     const uint64_t key = (uint64_t)part_bytes << 24 | (uint64_t)blocks << 16;
     const uint64_t kept = known[device].load(std::memory_order_relaxed);
     if (kept >> 16 == key >> 16) return (int)(kept & 0xffff);
-    const auto kernel = fused_loss_clustered<DT, DDT, PLAIN>;
+    const auto kernel = fused_loss_clustered<DT, DDT, CODE>;
     // Above 48 KB a kernel's dynamic shared memory must be allowed first.
     cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kClusterPartBytes);
     int clusters = 0;
@@ -109,11 +109,11 @@ int resident_clusters(unsigned blocks, size_t part_bytes, int device) {
 // Rows split over clusters of `blocks` (clustered_rows.cuh), `clusters` of them resident, then the sums in
 // reduce_rows: a cooperative launch would need every cluster resident at once, which the row kernel's own launch
 // does not ask of it.
-template <int DT, int DDT, bool PLAIN>
+template <int DT, int DDT, int CODE>
 cudaError_t launch_clustered(const pl_loss_params &p, const KernelArgs &ka, const MetricsArgs &ma, unsigned blocks,
                              size_t part_bytes, int clusters, cudaStream_t stream) {
     const ClusterLaunch launch(blocks, (unsigned)std::min<int64_t>(ka.n_rows, clusters) * blocks, part_bytes, stream);
-    const cudaError_t e = cudaLaunchKernelEx(&launch.config, fused_loss_clustered<DT, DDT, PLAIN>, p, ka);
+    const cudaError_t e = cudaLaunchKernelEx(&launch.config, fused_loss_clustered<DT, DDT, CODE>, p, ka);
     if (e != cudaSuccess) return e;
     reduce_rows<<<1, kThreads, 0, stream>>>(ma);
     return cudaGetLastError();
@@ -122,7 +122,7 @@ cudaError_t launch_clustered(const pl_loss_params &p, const KernelArgs &ka, cons
 // The loss kernel on rows that need it, then the sums: in the same launch where it can be cooperative (grid_size
 // keeps every block resident, as a cooperative launch needs), else in reduce_rows after it.  Rows in packs on sm_90
 // and later are split over clusters where kernel_plan.cuh's cluster_blocks allows.
-template <int DT, int DDT, bool VEC, bool PLAIN>
+template <int DT, int DDT, bool VEC, int CODE>
 cudaError_t launch_loss(const pl_loss_params &p, const KernelArgs &ka, const MetricsArgs &ma, const DeviceFacts &f,
                         int device, cudaStream_t stream) {
     if constexpr (VEC && kClusterPartBytes > 0) {  // no clustered kernels in a build that takes none
@@ -130,13 +130,13 @@ cudaError_t launch_loss(const pl_loss_params &p, const KernelArgs &ka, const Met
         const unsigned blocks = f.major >= 9 ? cluster_blocks(packs) : 0;
         if (blocks > 0) {
             const size_t part_bytes = (size_t)part_packs(packs, blocks) * sizeof(uint4);
-            const int clusters = resident_clusters<DT, DDT, PLAIN>(blocks, part_bytes, device);
+            const int clusters = resident_clusters<DT, DDT, CODE>(blocks, part_bytes, device);
             if (clusters > 0)
-                return launch_clustered<DT, DDT, PLAIN>(p, ka, ma, blocks, part_bytes, clusters, stream);
+                return launch_clustered<DT, DDT, CODE>(p, ka, ma, blocks, part_bytes, clusters, stream);
         }
     }
     const unsigned grid =
-        (unsigned)grid_size(f, ka.n_rows, ka.vocab * dtype_size(DT), occupancy<DT, DDT, VEC, PLAIN>(device));
+        (unsigned)grid_size(f, ka.n_rows, ka.vocab * dtype_size(DT), occupancy<DT, DDT, VEC, CODE>(device));
     if (f.cooperative) {
         cudaLaunchAttribute cooperative{};
         cooperative.id = cudaLaunchAttributeCooperative;
@@ -147,12 +147,12 @@ cudaError_t launch_loss(const pl_loss_params &p, const KernelArgs &ka, const Met
         config.stream = stream;
         config.attrs = &cooperative;
         config.numAttrs = 1;
-        const cudaError_t e = cudaLaunchKernelEx(&config, fused_loss<DT, DDT, VEC, PLAIN>, p, ka, ma, true);
+        const cudaError_t e = cudaLaunchKernelEx(&config, fused_loss<DT, DDT, VEC, CODE>, p, ka, ma, true);
         // Too large: fewer SMs are ours than the device has (MPS, green contexts); the two launches need none.
         if (e != cudaErrorCooperativeLaunchTooLarge) return e;
         cudaGetLastError();
     }
-    fused_loss<DT, DDT, VEC, PLAIN><<<grid, kThreads, 0, stream>>>(p, ka, ma, false);
+    fused_loss<DT, DDT, VEC, CODE><<<grid, kThreads, 0, stream>>>(p, ka, ma, false);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) return e;
     reduce_rows<<<1, kThreads, 0, stream>>>(ma);
@@ -208,9 +208,9 @@ pl_status fused_loss_cuda(const pl_loss_params &p, const pl_loss_args &a) {
     const MetricsArgs ma = metrics_args(a, records, host_metrics ? scratch_metrics : a.metrics,
                                         synchronous ? scratch_error : a.data_error);
     if (a.n_rows > 0) {
-        e = with_row_instance(p, a, [&](auto dt, auto ddt, auto vec, auto plain) {
+        e = with_row_instance(p, a, [&](auto dt, auto ddt, auto vec, auto code) {
             return launch_loss<decltype(dt)::value, decltype(ddt)::value, decltype(vec)::value,
-                               decltype(plain)::value>(p, ka, ma, facts, a.device, stream);
+                               decltype(code)::value>(p, ka, ma, facts, a.device, stream);
         });
     } else {  // no rows: the sums alone, zeros
         reduce_rows<<<1, kThreads, 0, stream>>>(ma);

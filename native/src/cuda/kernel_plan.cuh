@@ -50,14 +50,26 @@ inline unsigned cluster_blocks(int64_t packs) {
     return 0;
 }
 
-// Rows that need neither the clamped set nor the softcap (row_kernel.cuh's PLAIN instances).
-inline bool plain_rows(const pl_loss_params &p) {
-    return !(p.clamp_p > 0.0f) && !(p.softcap > 0.0f);
+// The code of the row kernel instance that a call runs (row_kernel.cuh's CODE): the softcap's alone where it has the
+// softcap and not the clamp, neither where it has neither, both where it has the clamp.  An instance with the clamp's
+// code alone compiles (ptxas, sm_90: a fifth fewer instructions than the one with both, the softcap's paths out of its
+// loops) but keeps a value of its gradient loop in local memory, two stores and two loads an iteration, where the
+// one with both keeps none there; the calls with the clamp keep the instance that was timed (benchmarks/RESULTS.md).
+inline int row_code(const pl_loss_params &p) {
+    if (p.clamp_p > 0.0f) return kFullCode;
+    return p.softcap > 0.0f ? kSoftcapCode : kPlainCode;
 }
 
+template <int CODE>
+using Code = std::integral_constant<int, CODE>;
+
 template <typename F, typename... Chosen>
-auto with_plain_instance(const pl_loss_params &p, F &&f, Chosen... chosen) {
-    return plain_rows(p) ? f(chosen..., std::true_type{}) : f(chosen..., std::false_type{});
+auto with_code_instance(const pl_loss_params &p, F &&f, Chosen... chosen) {
+    switch (row_code(p)) {
+        case kPlainCode: return f(chosen..., Code<kPlainCode>{});
+        case kSoftcapCode: return f(chosen..., Code<kSoftcapCode>{});
+        default: return f(chosen..., Code<kFullCode>{});
+    }
 }
 
 template <int DT, typename F>
@@ -69,16 +81,16 @@ auto with_gradient_instance(const pl_loss_params &p, const pl_loss_args &a, F &&
                      (!a.dlogits || aligned16(a.dlogits, a.ld_dlogits, f32_gradient ? 4 : esize));
     if (f32_gradient) {
         using Gradient = std::integral_constant<int, PL_F32>;
-        return vec ? with_plain_instance(p, f, Logits{}, Gradient{}, std::true_type{})
-                   : with_plain_instance(p, f, Logits{}, Gradient{}, std::false_type{});
+        return vec ? with_code_instance(p, f, Logits{}, Gradient{}, std::true_type{})
+                   : with_code_instance(p, f, Logits{}, Gradient{}, std::false_type{});
     }
-    return vec ? with_plain_instance(p, f, Logits{}, Logits{}, std::true_type{})
-               : with_plain_instance(p, f, Logits{}, Logits{}, std::false_type{});
+    return vec ? with_code_instance(p, f, Logits{}, Logits{}, std::true_type{})
+               : with_code_instance(p, f, Logits{}, Logits{}, std::false_type{});
 }
 
-// Calls f(DT, DDT, VEC, PLAIN), each a std::integral_constant, with the row kernel instance for the call's
+// Calls f(DT, DDT, VEC, CODE), each a std::integral_constant, with the row kernel instance for the call's
 // arguments: dlogits in fp32 or in the logits' dtype, 16-byte packs when every row of logits and dlogits is
-// aligned, and the instance without the clamp's and the softcap's code when the call has neither.
+// aligned, and the code of the clamp and of the softcap that the call needs (row_code).
 template <typename F>
 auto with_row_instance(const pl_loss_params &p, const pl_loss_args &a, F &&f) {
     switch (a.logits_dtype) {

@@ -36,6 +36,9 @@
 
 namespace pl::cuda {
 
+// The code of a row kernel instance (fused_loss_row's CODE): bits for the clamp's and the softcap's.
+constexpr int kPlainCode = 0, kClampCode = 1, kSoftcapCode = 2, kFullCode = kClampCode | kSoftcapCode;
+
 // A row's per-row inputs, padding's included (every array holds N values; a padding row's target, which may be
 // anything, is never used).
 struct RowScalars {
@@ -206,11 +209,12 @@ __device__ __forceinline__ GradientTerms gradient_terms(const pl_loss_params &p,
                          (float)(c_c * (log_c + clamped_entropy)), (float)(c_logp * other_mass)};
 }
 
-// PLAIN: the call has neither the clamp nor the softcap (plain_rows), so that its instance compiles without their
-// code: its passes are the loops of the rows most calls have, with no branch per column to the band's bins or to
-// tanh, and a fraction of the instruction bytes.  `span`: the columns this block reads (BlockSpan: all of them).
-// The sampled bands read their samples from the row in global memory, the same in every block of a span.
-template <int DT, int DDT, bool VEC, bool PLAIN, typename Span>
+// CODE: the code an instance is compiled with, the clamp's (kClampCode) and the softcap's (kSoftcapCode), chosen from
+// the call by kernel_plan.cuh's row_code: a call without them runs loops with no branch per column to their code, in
+// a fraction of the instruction bytes (kPlainCode, the calls most have; kSoftcapCode, Gemma 2's entropy calls).
+// `span`: the columns this block reads (BlockSpan: all of them).  The sampled bands read their samples from the row
+// in global memory, the same in every block of a span.
+template <int DT, int DDT, bool VEC, int CODE, typename Span>
 __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int64_t i, RowSmem &s, Span &span) {
     using T = typename Elem<DT>::type;
     using D = typename Elem<DDT>::type;
@@ -238,8 +242,8 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
     const T *next_row = nullptr;
     if (Span::kPrefetchesNextRow && std::isfinite(r.next_weight) && r.next_weight != 0.0f)
         next_row = (const T *)a.logits + next * a.ld;
-    const Transform tr = Transform::make(p.logit_scale, PLAIN ? 0.0f : p.softcap, tau);
-    const bool clamp = !PLAIN && p.clamp_p > 0.0f;
+    const Transform tr = Transform::make(p.logit_scale, CODE & kSoftcapCode ? p.softcap : 0.0f, tau);
+    const bool clamp = (CODE & kClampCode) && p.clamp_p > 0.0f;
     const bool token_fraction = p.clamp_mode == PL_CLAMP_TOKEN_FRACTION;
     Band band{false, 0, 0};
     if (samples_band<DT, VEC>(clamp, a.vocab))
@@ -448,11 +452,11 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
 }
 
 // The block's rows: blockIdx.x, blockIdx.x + gridDim.x, ...
-template <int DT, int DDT, bool VEC, bool PLAIN, class Walk>
+template <int DT, int DDT, bool VEC, int CODE, class Walk>
 __device__ void fused_loss_rows(const pl_loss_params &p, const KernelArgs &a, RowSmem &s) {
     BlockSpan<DT, VEC, Walk> span;
     for (int64_t i = blockIdx.x; i < a.n_rows; i += gridDim.x) {
-        fused_loss_row<DT, DDT, VEC, PLAIN>(p, a, i, s, span);
+        fused_loss_row<DT, DDT, VEC, CODE>(p, a, i, s, span);
         __syncthreads();  // the next row reuses s
     }
 }

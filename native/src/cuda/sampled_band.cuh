@@ -48,10 +48,10 @@ struct Band {
 inline int64_t emulated_band_hits = 0, emulated_band_misses = 0;
 #endif
 
-// Whether a row samples a band: a clamp (`clamp`, the row kernel's, which its PLAIN instances hold false), bf16 /
-// fp16, 16-byte packs, a long row.  The scalar loads' instances, for rows that are not aligned, were left without it
-// when they alone were held to 64 registers, which the band's state in pass 1 would spill; the packed instances now
-// are too, and spill with it (benchmarks/RESULTS.md: GPU, measured on an H200).
+// Whether a row samples a band: a clamp (`clamp`, the row kernel's, which its instances without the clamp's code hold
+// false), bf16 / fp16, 16-byte packs, a long row.  The scalar loads' instances, for rows that are not aligned, were
+// left without it when they alone were held to 64 registers, which the band's state in pass 1 would spill; the packed
+// instances now are too, and spill with it (benchmarks/RESULTS.md: GPU, measured on an H200).
 template <int DT, bool VEC>
 __device__ __forceinline__ bool samples_band(bool clamp, int64_t vocab) {
     return VEC && DT != PL_F32 && clamp && vocab >= kSampleMinVocab;
