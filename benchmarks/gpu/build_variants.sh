@@ -4,8 +4,9 @@
 # so their registers), the packs a thread loads at once, the share of L2 the rows in flight may fill, the most of a
 # row, in KB, that a block of a cluster holds where rows are split over clusters (0: they are not), the groups of
 # packs ahead that a thread prefetches into L2 (0: none), whether the last pass over a row walks it backwards
-# (1; 0: forwards), and whether that pass's prefetches run on into the block's next row (1; 0: not) (block_reduce.cuh
-# names the macros).  Only fused_loss.cu reads them: each variant compiles it
+# (1; 0: forwards), whether that pass's prefetches run on into the block's next row (1; 0: not), and the share of L2,
+# in percent, that rows split over clusters whose blocks read their parts from L2 keep in flight (0: rows are not
+# split so) (block_reduce.cuh names the macros).  Only fused_loss.cu reads them: each variant compiles it
 # again and links it with the rest of prepare_native.sh's build (build-gpu/), two at a time.  Each goes to
 # .device/variants/NAME/: libpolicyloss.so, test_cuda (the C ABI's test, the same program for every variant), and
 # ptxas.txt, the registers, stack and spills of every kernel instance.
@@ -16,37 +17,42 @@
 # .device under the carry's 64 MB.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-# NAME:THREADS:SM_THREADS:UNROLL:L2_PERCENT:CLUSTER_PART_KB:PREFETCH_GROUPS:BACKWARDS:NEXT_ROW; "shipped" is the
-# defaults, "one-block" the shape before 2026-12-04.  The clustered ones split a bf16 row of 151,936 over 2 blocks of
-# 148 KB, one of 512 threads an SM (clustered-160) or one of 1024 (clustered-160-t1024), over 4 of 74 KB, two an SM
-# (clustered-96), or over 8 of 37 KB of 256 threads, three an SM (clustered-48-t256; its 26 KB of static shared memory
-# keep a fourth out); all slower than shipped on an H200 (RESULTS.md).  Not yet timed: the prefetch-N ones, which
-# prefetch N groups ahead, and backwards, whose gradient pass starts at the row's end, which the pass before read last
-# (row_access.cuh), alone and with prefetch-4's prefetches; next-4, whose last pass over a row prefetches the next row's
-# first groups; and threads-1024-prefetch-4, -next-4 and -next-8: threads-1024's one block of 1024 threads an SM with
-# the rows in flight within L2 (132 rows of 304 KB on an H200), whose gradient pass then reads from L2 but whose SM has
-# no read in flight while its block works on a row's gradient (as fast as shipped on an H200), with prefetches, and with
-# those that reach into the next row.
-VARIANTS="shipped:512:1024:2:200:0:0:0:0
-within-l2:512:1024:2:75:0:0:0:0
-unroll-1:512:1024:1:200:0:0:0:0
-unroll-4:512:1024:4:200:0:0:0:0
-threads-1024:1024:1024:2:75:0:0:0:0
-threads-256:256:1024:2:200:0:0:0:0
-one-block:512:512:4:75:0:0:0:0
-clustered-160:512:1024:2:200:160:0:0:0
-clustered-160-t1024:1024:1024:2:200:160:0:0:0
-clustered-96:512:1024:2:200:96:0:0:0
-clustered-48-t256:256:1024:2:200:48:0:0:0
-prefetch-2:512:1024:2:200:0:2:0:0
-prefetch-4:512:1024:2:200:0:4:0:0
-prefetch-8:512:1024:2:200:0:8:0:0
-backwards:512:1024:2:200:0:0:1:0
-backwards-prefetch-4:512:1024:2:200:0:4:1:0
-next-4:512:1024:2:200:0:4:0:1
-threads-1024-prefetch-4:1024:1024:2:75:0:4:0:0
-threads-1024-next-4:1024:1024:2:75:0:4:0:1
-threads-1024-next-8:1024:1024:2:75:0:8:0:1"
+# NAME:THREADS:SM_THREADS:UNROLL:L2_PERCENT:CLUSTER_PART_KB:PREFETCH_GROUPS:BACKWARDS:NEXT_ROW:CLUSTER_L2;
+# "shipped" is the defaults, "one-block" the shape before 2026-12-04.  The clustered ones split a bf16 row of 151,936
+# over 2 blocks of 148 KB, one of 512 threads an SM (clustered-160) or one of 1024 (clustered-160-t1024), over 4 of
+# 74 KB, two an SM (clustered-96), or over 8 of 37 KB of 256 threads, three an SM (clustered-48-t256; its 26 KB of
+# static shared memory keep a fourth out); all slower than shipped on an H200 (RESULTS.md).  Not yet timed: the
+# prefetch-N ones, which prefetch N groups ahead, and backwards, whose gradient pass starts at the row's end, which the
+# pass before read last (row_access.cuh), alone and with prefetch-4's prefetches; next-4, whose last pass over a row
+# prefetches the next row's first groups; and threads-1024-prefetch-4, -next-4 and -next-8: threads-1024's one block of
+# 1024 threads an SM with the rows in flight within L2 (132 rows of 304 KB on an H200), whose gradient pass then reads
+# from L2 but whose SM has no read in flight while its block works on a row's gradient (as fast as shipped on an H200),
+# with prefetches, and with those that reach into the next row; cluster-l2, rows split over clusters of as few blocks
+# as keep the rows in flight within 80% of L2, each block reading its part from global memory at each pass
+# (kernel_plan.cuh: two blocks a row at the headline's shape, 132 rows in flight, two blocks an SM), alone and with
+# prefetch-4's prefetches.
+VARIANTS="shipped:512:1024:2:200:0:0:0:0:0
+within-l2:512:1024:2:75:0:0:0:0:0
+unroll-1:512:1024:1:200:0:0:0:0:0
+unroll-4:512:1024:4:200:0:0:0:0:0
+threads-1024:1024:1024:2:75:0:0:0:0:0
+threads-256:256:1024:2:200:0:0:0:0:0
+one-block:512:512:4:75:0:0:0:0:0
+clustered-160:512:1024:2:200:160:0:0:0:0
+clustered-160-t1024:1024:1024:2:200:160:0:0:0:0
+clustered-96:512:1024:2:200:96:0:0:0:0
+clustered-48-t256:256:1024:2:200:48:0:0:0:0
+prefetch-2:512:1024:2:200:0:2:0:0:0
+prefetch-4:512:1024:2:200:0:4:0:0:0
+prefetch-8:512:1024:2:200:0:8:0:0:0
+backwards:512:1024:2:200:0:0:1:0:0
+backwards-prefetch-4:512:1024:2:200:0:4:1:0:0
+next-4:512:1024:2:200:0:4:0:1:0
+threads-1024-prefetch-4:1024:1024:2:75:0:4:0:0:0
+threads-1024-next-4:1024:1024:2:75:0:4:0:1:0
+threads-1024-next-8:1024:1024:2:75:0:8:0:1:0
+cluster-l2:512:1024:2:200:0:0:0:0:80
+cluster-l2-prefetch-4:512:1024:2:200:0:4:0:0:80"
 base=build-gpu
 objects=$base/CMakeFiles/policyloss.dir/src
 if [ ! -f "$objects/cuda/fused_loss.cu.o" ]; then
@@ -55,13 +61,15 @@ if [ ! -f "$objects/cuda/fused_loss.cu.o" ]; then
 fi
 flags=$(sed -n 's/^CUDA_FLAGS = //p' "$base/CMakeFiles/policyloss.dir/flags.make")
 defines=$(sed -n 's/^CUDA_DEFINES = //p' "$base/CMakeFiles/policyloss.dir/flags.make" | sed 's/\\"/"/g')
-build() {  # build NAME THREADS SM_THREADS UNROLL L2_PERCENT CLUSTER_PART_KB PREFETCH_GROUPS BACKWARDS NEXT_ROW
+# build NAME THREADS SM_THREADS UNROLL L2_PERCENT CLUSTER_PART_KB PREFETCH_GROUPS BACKWARDS NEXT_ROW CLUSTER_L2
+build() {
     local name=$1 dir=build-variants/$1 dest=.device/variants/$1
     mkdir -p "$dir" "$dest"
     # shellcheck disable=SC2086  # the flags are words
     eval /usr/local/cuda/bin/nvcc $defines $flags -Inative/include -Xptxas -v -DPL_ROW_THREADS="$2" \
         -DPL_ROW_SM_THREADS="$3" -DPL_ROW_UNROLL="$4" -DPL_ROWS_L2_PERCENT="$5" -DPL_ROW_CLUSTER_PART_KB="$6" \
         -DPL_ROW_PREFETCH_GROUPS="$7" -DPL_ROW_LAST_PASS_BACKWARDS="$8" -DPL_ROW_PREFETCH_NEXT_ROW="$9" \
+        -DPL_ROW_CLUSTER_L2_PERCENT="${10}" \
         -x cu -c native/src/cuda/fused_loss.cu -o "$dir/fused_loss.cu.o" > "$dir/build.log" 2>&1
     local others
     others=$(find "$objects" -name '*.o' ! -name fused_loss.cu.o | sort)
@@ -77,15 +85,15 @@ build() {  # build NAME THREADS SM_THREADS UNROLL L2_PERCENT CLUSTER_PART_KB PRE
             print f ": " substr($0, RSTART + 5, RLENGTH - 5) ", " frame
         }' \
         "$dir/build.log" > "$dest/ptxas.txt"
-    echo "$name:$2:$3:$4:$5:$6:$7:$8:$9" > "$dest/variant.txt"
+    echo "$name:$2:$3:$4:$5:$6:$7:$8:$9:${10}" > "$dest/variant.txt"
     echo "$name: $(grep -c spill "$dest/ptxas.txt") instances, $(du -sh "$dest" | cut -f1)"
 }
 names=" $* "
 running=0
 for line in $VARIANTS; do
-    IFS=: read -r name threads sm_threads unroll l2 part prefetch backwards next_row <<< "$line"
+    IFS=: read -r name threads sm_threads unroll l2 part prefetch backwards next_row cluster_l2 <<< "$line"
     if [ $# -gt 0 ] && [[ "$names" != *" $name "* ]]; then continue; fi
-    build "$name" "$threads" "$sm_threads" "$unroll" "$l2" "$part" "$prefetch" "$backwards" "$next_row" &
+    build "$name" "$threads" "$sm_threads" "$unroll" "$l2" "$part" "$prefetch" "$backwards" "$next_row" "$cluster_l2" &
     running=$((running + 1))
     if [ $running -ge 2 ]; then wait -n; running=$((running - 1)); fi
 done

@@ -1,7 +1,9 @@
 // The host cost of an asynchronous device call and of its parts, side by side in one run: what the 2 us budget of
-// a launch from Java (benchmarks/jmh CudaLaunchBenchmark) is spent on below Java.  Each figure is the median over
-// batches of 64 calls, timed on the host; the stream is drained between batches, outside the timing, so the
-// launch queue never fills and pushes back.  Needs a GPU: benchmarks/gpu/run_device.sh bench runs it.
+// a launch from Java (benchmarks/jmh CudaLaunchBenchmark) is spent on below Java.  Each figure is a median over
+// batches, timed on the host, with the stream drained between batches, outside the timing: in batches of 64 calls,
+// as the JMH benchmark queues them, and of one call.  Should the two differ, calls queued behind the GPU's (a tiny
+// kernel runs for microseconds) wait for room, and the batches of 64 time the GPU rather than the host.  Needs a GPU:
+// benchmarks/gpu/run_device.sh bench runs it.
 #include <cuda.h>
 #include <cudaTypedefs.h>
 #include <cuda_runtime.h>
@@ -12,6 +14,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <vector>
 
 #include "policyloss.h"
@@ -29,20 +32,18 @@ namespace {
 
 __global__ void empty_kernel() {}
 
-constexpr int kBatch = 64;
-
-// Median host nanoseconds of one `op`.
+// Median host nanoseconds of one `op`, timed in batches of `batch`.
 template <typename Op>
-double host_ns(cudaStream_t stream, Op op) {
+double host_ns(cudaStream_t stream, int batch, Op op) {
     using clock = std::chrono::steady_clock;
     std::vector<double> per_op;
     const auto until = clock::now() + std::chrono::milliseconds(400);
-    for (int batch = 0; batch < 30 || clock::now() < until; ++batch) {
+    for (int round = 0; round < 30 || clock::now() < until; ++round) {
         const auto start = clock::now();
-        for (int k = 0; k < kBatch; ++k) op();
+        for (int k = 0; k < batch; ++k) op();
         const auto end = clock::now();
         CUDA_OK(cudaStreamSynchronize(stream));
-        if (batch >= 5) per_op.push_back(std::chrono::duration<double, std::nano>(end - start).count() / kBatch);
+        if (round >= 5) per_op.push_back(std::chrono::duration<double, std::nano>(end - start).count() / batch);
     }
     std::nth_element(per_op.begin(), per_op.begin() + per_op.size() / 2, per_op.end());
     return per_op[per_op.size() / 2];
@@ -151,29 +152,50 @@ int main() {
     config.attrs = &cooperative;
     config.numAttrs = 1;
 
+    // The side check's queries, of a call's 8 pointers in turn, as pl_fused_loss makes them: one pointer asked again
+    // and again may be answered from a cache that distinct pointers miss.
+    const void *call_pointers[] = {minimal.logits,   minimal.target, minimal.old_logp, minimal.advantage,
+                                   minimal.weight,   minimal.dlogits, minimal.metrics, minimal.data_error};
     const struct {
         const char *what;
-        double ns;
-    } rows[] = {
-        {"empty kernel, <<<1, 32>>>", host_ns(stream, [&] { empty_kernel<<<1, 32, 0, stream>>>(); })},
-        {"empty kernel, cooperative (cudaLaunchKernelEx)",
-         host_ns(stream, [&] { CUDA_OK(cudaLaunchKernelEx(&config, empty_kernel)); })},
+        std::function<void()> op;
+    } ops[] = {
+        {"empty kernel, <<<1, 32>>>", [&] { empty_kernel<<<1, 32, 0, stream>>>(); }},
+        {"empty kernel, cooperative (cudaLaunchKernelEx)", [&] { CUDA_OK(cudaLaunchKernelEx(&config, empty_kernel)); }},
         {"cudaPointerGetAttributes, one device pointer",
-         host_ns(stream, [&] {
+         [&] {
              cudaPointerAttributes attr;
              CUDA_OK(cudaPointerGetAttributes(&attr, a.logits));
-         })},
-        {"cuPointerGetAttributes (driver), memory type + managed + ordinal", host_ns(stream, [&] { query(a.logits); })},
+         }},
+        {"cudaPointerGetAttributes, a call's 8 pointers in turn (all 8)",
+         [&] {
+             for (const void *ptr : call_pointers) {
+                 cudaPointerAttributes attr;
+                 CUDA_OK(cudaPointerGetAttributes(&attr, ptr));
+             }
+         }},
+        {"cuPointerGetAttributes (driver), memory type + managed + ordinal", [&] { query(a.logits); }},
+        {"cuPointerGetAttributes (driver), a call's 8 pointers in turn (all 8)",
+         [&] {
+             for (const void *ptr : call_pointers) query(ptr);
+         }},
         {"cudaMallocFromPoolAsync + cudaFreeAsync, 256 bytes",
-         host_ns(stream, [&] {
+         [&] {
              void *scratch = nullptr;
              CUDA_OK(cudaMallocFromPoolAsync(&scratch, 256, pool, stream));
              CUDA_OK(cudaFreeAsync(scratch, stream));
-         })},
-        {"pl_fused_loss, asynchronous, 8 buffers", host_ns(stream, [&] { call(minimal); })},
-        {"pl_fused_loss, asynchronous, 15 buffers", host_ns(stream, [&] { call(every_output); })},
+         }},
+        {"pl_fused_loss, asynchronous, 8 buffers", [&] { call(minimal); }},
+        {"pl_fused_loss, asynchronous, 15 buffers", [&] { call(every_output); }},
     };
-    std::printf("| host cost of | ns | x empty launch |\n| --- | --- | --- |\n");
-    for (const auto &r : rows) std::printf("| %s | %.0f | %.2f |\n", r.what, r.ns, r.ns / rows[0].ns);
+    std::printf("| host cost of | ns, 64 calls queued | x empty launch | ns, one call then drained | x empty launch |\n"
+                "| --- | --- | --- | --- | --- |\n");
+    double queued_empty = 0, alone_empty = 0;
+    for (const auto &o : ops) {
+        const double queued = host_ns(stream, 64, o.op), alone = host_ns(stream, 1, o.op);
+        if (&o == ops) queued_empty = queued, alone_empty = alone;
+        std::printf("| %s | %.0f | %.2f | %.0f | %.2f |\n", o.what, queued, queued / queued_empty, alone,
+                    alone / alone_empty);
+    }
     return 0;
 }

@@ -39,6 +39,12 @@ struct Emulated {
     uintptr_t logits_at = 0;  // where the call's logits were (prefetches' addresses count from there)
 };
 
+bool same_bits(const Outputs &x, const Outputs &y) {
+    return x.dlogits == y.dlogits && x.logp == y.logp && x.h == y.h && x.hc == y.hc && x.r == y.r && x.l == y.l &&
+           x.kl == y.kl && x.flags == y.flags &&
+           std::memcmp(x.metrics.data(), y.metrics.data(), PL_METRICS_LEN * sizeof(double)) == 0;
+}
+
 // The row kernel's walks of its rows' memory (row_access.cuh's RowWalk) that the emulated test runs: the build's,
 // the build's with the last pass in the other direction, and prefetches two groups ahead that reach into the next
 // row, with the last pass forwards or backwards.
@@ -48,16 +54,24 @@ struct WalkTag {
     using type = W;
 };
 
+// How run_emulated splits rows over clusters (clustered_rows.cuh): `blocks` a cluster (0: rows are not split), each
+// block's part held in shared memory or read from the row in global memory at each pass.
+struct Split {
+    unsigned blocks;
+    bool held;
+    Split(unsigned blocks_, bool held_ = true) : blocks(blocks_), held(held_) {}
+};
+
 // The device call of `c` on host memory, as fused_loss.cu queues it: the loss kernel on a grid of `grid` blocks
 // (16-byte packs where the call would use them, unless `packs` is false), one cooperative launch that also takes
-// the sums, or (`cooperative` false) a plain launch and then the metrics kernel.  With `cluster` blocks a cluster,
+// the sums, or (`cooperative` false) a plain launch and then the metrics kernel.  With `split` blocks a cluster,
 // rows in packs are split over `grid` clusters of them, then the metrics kernel runs, as fused_loss.cu queues them
 // on sm_90 (where cluster_blocks gives 1, 2, 4 or 8; here any count up to 8).  `walk`: how the row kernel walks
 // the rows (not clustered rows; the prefetching walks in 16-byte packs only, which alone prefetch).
 // `full_instance`: the row kernel instance with the clamp's and the softcap's code runs (not clustered rows), where
 // fused_loss.cu would run the call's (kernel_plan.cuh's row_code).
 Emulated run_emulated(const Case &c, const Inputs &in, unsigned grid, bool packs = true, bool cooperative = true,
-                      const Relayout &relayout = nullptr, unsigned cluster = 0, Walk walk = Walk::Built,
+                      const Relayout &relayout = nullptr, Split split = 0, Walk walk = Walk::Built,
                       bool full_instance = false) {
     pl_loss_args a;
     fill_args(c, a);
@@ -82,11 +96,15 @@ Emulated run_emulated(const Case &c, const Inputs &in, unsigned grid, bool packs
             e.code = full_instance ? kFullCode : CODE;
             if constexpr (VEC) {
                 const int64_t row_packs = a.vocab / kPack<DT>;
-                if (cluster > 0 && packs && row_packs > 0) {  // cluster_blocks takes no row of less than a pack
+                if (split.blocks > 0 && packs && row_packs > 0) {  // cluster_blocks takes no row under a pack
                     e.clustered = true;
-                    const size_t part = (size_t)part_packs(row_packs, cluster) * sizeof(uint4);
-                    emu::launch_cluster(grid * cluster, kThreads, cluster, part, fused_loss_clustered<DT, DDT, CODE>,
-                                        c.p, ka);
+                    const unsigned b = split.blocks;
+                    if (split.held)
+                        emu::launch_cluster(grid * b, kThreads, b, (size_t)part_packs(row_packs, b) * sizeof(uint4),
+                                            fused_loss_clustered<DT, DDT, CODE, true>, c.p, ka);
+                    else  // no dynamic shared memory: the emulator fails a part's access past its 0 bytes
+                        emu::launch_cluster(grid * b, kThreads, b, 0, fused_loss_clustered<DT, DDT, CODE, false>, c.p,
+                                            ka);
                     emu::launch(1, kThreads, reduce_rows, ma);
                     return;
                 }
@@ -162,7 +180,8 @@ constexpr unsigned kClusterSizes[] = {2, 3, 1, 4, 8, 5};
 // Rows split over the blocks of clusters (clustered_rows.cuh) against the CPU kernel: every case whose rows go in
 // packs, as it is and, where it has the clamp or the softcap, without them (the instance without their code), over
 // clusters of 1 to 8 blocks in turn (fused_loss.cu takes 1, 2, 4 or 8), two clusters walking the rows where there are
-// more.  The schedules take turns, as above.
+// more, with the parts held in shared memory; and again with the parts read from global memory at each pass, which
+// must give the same bits (a thread reads the same packs in the same order).  The schedules take turns, as above.
 void test_clustered_rows() {
     unsigned turn = 0, split = 0, clamped = 0;
     for (const Case &as_is : cases()) {
@@ -178,17 +197,49 @@ void test_clustered_rows() {
             Inputs in = make_inputs(c, case_seed(c));
             g_case = c.name + (plain ? " without the clamp and the softcap" : "") + ", clusters of " +
                      std::to_string(blocks);
-            const Emulated e = run_emulated(c, in, (unsigned)std::min<int64_t>(c.n, 2), true, true, nullptr, blocks);
-            if (!e.clustered) continue;
+            const unsigned grid = (unsigned)std::min<int64_t>(c.n, 2);
+            const Emulated held = run_emulated(c, in, grid, true, true, nullptr, blocks);
+            if (!held.clustered) continue;
             ++turn;
             ++split;
             clamped += !plain && clamp;
-            compare(c, in, run_cpu(c, in), e.out);
+            compare(c, in, run_cpu(c, in), held.out);
+            emu::set_schedule(emu::Schedule(turn % 3), case_seed(c));
+            const Emulated from_l2 = run_emulated(c, in, grid, true, true, nullptr, Split(blocks, false));
+            CHECK(same_bits(held.out, from_l2.out), "the parts read from global memory give other bits than held");
         }
     }
     g_case = "clustered rows";
     std::printf("clustered rows: %u cases, %u with the clamp\n", split, clamped);
     CHECK(split >= 12 && clamped >= 6, "the rows of every cluster size split, twice, with and without the clamp");
+}
+
+// kernel_plan.cuh's l2_cluster_blocks: the fewest blocks a row, of 2, 4 and 8, whose rows in flight (one a cluster
+// of the resident blocks) fit the share of L2, 8 where none does, none where the row kernel's rows (one a block) fit
+// already; on the L2 sizes of an H100 (50 MB) and an H200 (60 MB), two 512-thread blocks an SM of 132, rows of
+// 32,000 to 2^21 logits in bf16 and fp32, as the rows in flight are counted here in floating point.
+void test_l2_cluster_blocks() {
+    g_case = "l2_cluster_blocks";
+    const int64_t slots = 264, percent = 80;
+    unsigned tried = 0, split = 0;
+    for (const int64_t l2 : {int64_t(50) << 20, int64_t(60) << 20})
+        for (const int64_t vocab : {32000, 128256, 151936, 262144, 1 << 21})
+            for (const int esize : {2, 4}) {
+                const int64_t row_bytes = vocab * esize;
+                const auto fits = [&](double blocks) {
+                    return std::floor(slots / blocks) * (double)row_bytes <= (double)l2 * percent / 100.0;
+                };
+                const unsigned b = l2_cluster_blocks(row_bytes, slots, l2, percent);
+                const bool fewest = b == 0 ? fits(1) : !fits(b / 2.0) && (b == 8 || fits(b));
+                CHECK((b == 0 || b == 2 || b == 4 || b == 8) && fewest,
+                      "%u blocks a row of %lld bytes, L2 %lld: not the fewest that fit", b, (long long)row_bytes,
+                      (long long)l2);
+                ++tried;
+                split += b > 0;
+            }
+    // The headline's rows (8192 x 151,936 bf16) on an H100: two blocks a row, 132 rows of 304 KB, 40 MB of 50.
+    CHECK(l2_cluster_blocks(151936 * 2, slots, int64_t(50) << 20, percent) == 2, "the headline's rows on an H100");
+    CHECK(split > 0 && split < tried, "%u of %u shapes split", split, tried);
 }
 
 // The case of that name, with the test's label and the name as the case in failures; null (a failure) where none is.
@@ -283,12 +334,6 @@ void test_mass_weighing_skips_the_light_tokens() {
         CHECK(above > 0 && emulated_mass_weighed == above, "%lld tokens weighed, %lld above %g",
               (long long)emulated_mass_weighed, (long long)above, (double)e.floor);
     }
-}
-
-bool same_bits(const Outputs &x, const Outputs &y) {
-    return x.dlogits == y.dlogits && x.logp == y.logp && x.h == y.h && x.hc == y.hc && x.r == y.r && x.l == y.l &&
-           x.kl == y.kl && x.flags == y.flags &&
-           std::memcmp(x.metrics.data(), y.metrics.data(), PL_METRICS_LEN * sizeof(double)) == 0;
 }
 
 // On a GPU the threads reach the histogram atomics and the barriers in a different order on every run: the bits
@@ -818,6 +863,7 @@ int main(int argc, char **argv) {
     }
     test_against_cpu();
     test_clustered_rows();
+    test_l2_cluster_blocks();
     test_sampled_band_is_taken();
     test_mass_weighing_skips_the_light_tokens();
     test_schedule_and_grid_independent();

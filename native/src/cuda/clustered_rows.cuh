@@ -1,9 +1,12 @@
-// Rows split over the blocks of a thread-block cluster (sm_90 and later), each block holding its part of the row in
-// shared memory: pass 1 copies the part there from global memory as it reads it, and the radix select's passes and
-// the gradient pass read it there, so a row is read from HBM once and written once, the copy's floor, whatever
-// L2 holds.  The blocks combine their partial results and their histograms through distributed shared memory, in
-// rank order (deterministic).  The row kernel (row_kernel.cuh) runs unchanged on this span of a row.  fused_loss.cu
-// launches it where PL_ROW_CLUSTER_PART_KB allows (kernel_plan.cuh).
+// Rows split over the blocks of a thread-block cluster (sm_90 and later).  Where each block holds its part of the row
+// in shared memory (HELD), pass 1 copies the part there from global memory as it reads it, and the radix select's
+// passes and the gradient pass read it there, so a row is read from HBM once and written once, the copy's floor,
+// whatever L2 holds.  Otherwise every pass reads the part from global memory, and the split keeps the rows in flight
+// few enough for L2 to hold them between pass 1 and the passes after it, with the blocks an SM that parts in shared
+// memory would take away.  The blocks combine their partial results and their histograms through distributed shared
+// memory, in rank order (deterministic); a thread visits the same packs in the same order either way, so both give
+// the same bits.  The row kernel (row_kernel.cuh) runs unchanged on this span of a row.  fused_loss.cu launches it
+// where PL_ROW_CLUSTER_PART_KB or PL_ROW_CLUSTER_L2_PERCENT asks for it (kernel_plan.cuh).
 #pragma once
 #ifdef __CUDACC__
 #include <cooperative_groups.h>
@@ -44,11 +47,12 @@ __host__ __device__ __forceinline__ int64_t part_packs(int64_t packs, unsigned b
 
 // This block's part of the row: packs [first, first + count) of the row's 16-byte packs, and, in the last block,
 // the columns from `tail` on, past the last whole pack (read from global memory at each pass: fewer than a pack).
-template <int DT>
+// HELD: the part's packs are in `part` after pass 1; else each pass reads them from the row.
+template <int DT, bool HELD>
 struct ClusterSpan {
     using T = typename Elem<DT>::type;
     static constexpr int P = kPack<DT>;
-    uint4 *part;         // the part's packs, in this block's dynamic shared memory
+    uint4 *part;         // the part's packs, in this block's dynamic shared memory (HELD)
     ClusterSlot *slots;  // this block's
     unsigned rank, blocks;
     int64_t first, count;
@@ -93,10 +97,24 @@ struct ClusterSpan {
         }
     }
 
-    // Each thread copies its packs into the part and reads them there once they land: a thread reads only what it
-    // copied, so no barrier orders the copies, and kCopyDepth of them are in flight while it computes.
+    // The part's packs from the row in global memory, as for_each_pack walks a row (its groups, its prefetches and
+    // its last pass's direction), f given the row's columns: a thread's packs are threadIdx.x, threadIdx.x +
+    // kThreads, ... of the part, in increasing order, as use_pack's.  LAST as load_row_bytes's.
+    template <bool LAST, typename F>
+    __device__ __forceinline__ void walk_part(const T *row, F &&f) const {
+        const int64_t c0 = first * P;
+        for_each_pack<DT, true, LAST>(row + c0, count * P, [&](int64_t c, const auto &z) { f(c0 + c, z); });
+    }
+
+    // HELD: each thread copies its packs into the part and reads them there once they land: a thread reads only what
+    // it copied, so no barrier orders the copies, and kCopyDepth of them are in flight while it computes.
     template <typename F>
     __device__ __forceinline__ void first_pass(const T *row, int64_t vocab, F &&f, const T *) {
+        if constexpr (!HELD) {
+            walk_part<false>(row, f);
+            use_tail<false>(row, vocab, f);
+            return;
+        }
         const uint4 *from = reinterpret_cast<const uint4 *>(row) + first;
         const int64_t own = own_packs();
         const auto copy = [&](int64_t j) {  // the thread's j-th pack, as one group, empty past its last
@@ -116,11 +134,15 @@ struct ClusterSpan {
         use_tail<false>(row, vocab, f);
     }
 
-    // The part from shared memory, then the tail from global memory.
+    // The part from shared memory (HELD) or from the row, then the tail from global memory.
     template <bool LAST, typename F>
     __device__ __forceinline__ void read_part(const T *row, int64_t vocab, F &&f) const {
-        const int64_t own = own_packs();
-        for (int64_t j = 0; j < own; ++j) use_pack(threadIdx.x + j * kThreads, f);
+        if constexpr (HELD) {
+            const int64_t own = own_packs();
+            for (int64_t j = 0; j < own; ++j) use_pack(threadIdx.x + j * kThreads, f);
+        } else {
+            walk_part<LAST>(row, f);
+        }
         use_tail<LAST>(row, vocab, f);
     }
 
@@ -237,21 +259,25 @@ struct ClusterSpan {
 };
 
 // The rows of a call split over clusters: cluster c (blocks c * blocks ... c * blocks + blocks - 1) takes rows c,
-// c + clusters, ...; the blocks' parts are the dynamic shared memory, part_packs 16-byte packs each.  The metric
-// sums follow in reduce_rows.  Launched only on sm_90 and later (fused_loss.cu); the kernel of the other
-// architectures traps.  Held to the registers of the row kernel's 16-byte-pack instances, so that two blocks fit an
-// SM where their parts do.  CODE as the row kernel's.
-template <int DT, int DDT, int CODE>
+// c + clusters, ...; HELD: the blocks' parts are the dynamic shared memory, part_packs 16-byte packs each (else it
+// is none).  The metric sums follow in reduce_rows.  Launched only on sm_90 and later (fused_loss.cu); the kernel of
+// the other architectures traps.  Held to the registers of the row kernel's 16-byte-pack instances, so that two
+// blocks fit an SM where their parts do.  CODE as the row kernel's.
+template <int DT, int DDT, int CODE, bool HELD>
 __global__ void __launch_bounds__(kThreads, kVecBlocksPerSm)
     fused_loss_clustered(const pl_loss_params p, const KernelArgs a) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
     __trap();
 #else
     PL_BLOCK_SHARED(ClusteredSmem, s);
-    PL_DYNAMIC_SHARED(uint4, part);
+    uint4 *part = nullptr;  // parts read from L2: no dynamic shared memory
+    if constexpr (HELD) {
+        PL_DYNAMIC_SHARED(uint4, held);
+        part = held;
+    }
     const auto cluster = cooperative_groups::this_cluster();
     const unsigned blocks = cluster.num_blocks();
-    ClusterSpan<DT> span(a.vocab, cluster.block_rank(), blocks, part, s.slots);
+    ClusterSpan<DT, HELD> span(a.vocab, cluster.block_rank(), blocks, part, s.slots);
     for (int64_t i = blockIdx.x / blocks; i < a.n_rows; i += gridDim.x / blocks) {
         fused_loss_row<DT, DDT, true, CODE>(p, a, i, s.rows, span);
         __syncthreads();  // the next row reuses s.rows

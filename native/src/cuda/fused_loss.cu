@@ -78,18 +78,19 @@ struct ClusterLaunch {
     ClusterLaunch &operator=(const ClusterLaunch &) = delete;
 };
 
-// The clusters of `blocks` blocks, with parts of `part_bytes`, that fused_loss_clustered<DT, DDT, CODE> keeps
-// resident on the current device, `device`; 0 where it cannot run there (kClusterPartBytes of shared memory is more
-// than the device allows a block), so the call takes the rows of one block instead.  The device's answer for the call's
-// part size is kept, as asking costs microseconds: parts, blocks and clusters in one word.  Every call allows the
-// kernel the same kClusterPartBytes, so that no thread lowers the limit under another's launch.
+// The clusters of `blocks` blocks, with parts of `part_bytes` (dynamic shared memory; 0 for parts read from L2),
+// that the build's fused_loss_clustered<DT, DDT, CODE> keeps resident on the current device, `device`; 0 where it
+// cannot run there (kClusterPartBytes of shared memory is more than the device allows a block), so the call takes
+// the rows of one block instead.  The device's answer for the call's part size is kept, as asking costs
+// microseconds: parts, blocks and clusters in one word.  Every call allows the kernel the same kClusterPartBytes, so
+// that no thread lowers the limit under another's launch.
 template <int DT, int DDT, int CODE>
 int resident_clusters(unsigned blocks, size_t part_bytes, int device) {
     static std::atomic<uint64_t> known[kMaxDevices];
     const uint64_t key = (uint64_t)part_bytes << 24 | (uint64_t)blocks << 16;
     const uint64_t kept = known[device].load(std::memory_order_relaxed);
     if (kept >> 16 == key >> 16) return (int)(kept & 0xffff);
-    const auto kernel = fused_loss_clustered<DT, DDT, CODE>;
+    const auto kernel = fused_loss_clustered<DT, DDT, CODE, kClusterHeld>;
     // Above 48 KB a kernel's dynamic shared memory must be allowed first.
     cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kClusterPartBytes);
     int clusters = 0;
@@ -106,14 +107,14 @@ int resident_clusters(unsigned blocks, size_t part_bytes, int device) {
     return clusters;
 }
 
-// Rows split over clusters of `blocks` (clustered_rows.cuh), `clusters` of them resident, then the sums in
+// Rows split over clusters of `blocks` (clustered_rows.cuh), `clusters` of them at once, then the sums in
 // reduce_rows: a cooperative launch would need every cluster resident at once, which the row kernel's own launch
 // does not ask of it.
 template <int DT, int DDT, int CODE>
 cudaError_t launch_clustered(const pl_loss_params &p, const KernelArgs &ka, const MetricsArgs &ma, unsigned blocks,
                              size_t part_bytes, int clusters, cudaStream_t stream) {
     const ClusterLaunch launch(blocks, (unsigned)std::min<int64_t>(ka.n_rows, clusters) * blocks, part_bytes, stream);
-    const cudaError_t e = cudaLaunchKernelEx(&launch.config, fused_loss_clustered<DT, DDT, CODE>, p, ka);
+    const cudaError_t e = cudaLaunchKernelEx(&launch.config, fused_loss_clustered<DT, DDT, CODE, kClusterHeld>, p, ka);
     if (e != cudaSuccess) return e;
     reduce_rows<<<1, kThreads, 0, stream>>>(ma);
     return cudaGetLastError();
@@ -121,22 +122,29 @@ cudaError_t launch_clustered(const pl_loss_params &p, const KernelArgs &ka, cons
 
 // The loss kernel on rows that need it, then the sums: in the same launch where it can be cooperative (grid_size
 // keeps every block resident, as a cooperative launch needs), else in reduce_rows after it.  Rows in packs on sm_90
-// and later are split over clusters where kernel_plan.cuh's cluster_blocks allows.
+// and later are split over clusters where kernel_plan.cuh's cluster_blocks says so (a build option).
 template <int DT, int DDT, bool VEC, int CODE>
 cudaError_t launch_loss(const pl_loss_params &p, const KernelArgs &ka, const MetricsArgs &ma, const DeviceFacts &f,
                         int device, cudaStream_t stream) {
-    if constexpr (VEC && kClusterPartBytes > 0) {  // no clustered kernels in a build that takes none
+    const int blocks_per_sm = occupancy<DT, DDT, VEC, CODE>(device);
+    const int64_t row_bytes = ka.vocab * dtype_size(DT);
+    if constexpr (VEC && kClusterRows) {  // no clustered kernels in a build that takes none
         const int64_t packs = ka.vocab / kPack<DT>;
-        const unsigned blocks = f.major >= 9 ? cluster_blocks(packs) : 0;
+        const int64_t slots = (int64_t)f.sms * std::max(blocks_per_sm, 1);
+        const unsigned blocks = f.major >= 9 ? cluster_blocks(packs, row_bytes, slots, f.l2_bytes) : 0;
         if (blocks > 0) {
-            const size_t part_bytes = (size_t)part_packs(packs, blocks) * sizeof(uint4);
-            const int clusters = resident_clusters<DT, DDT, CODE>(blocks, part_bytes, device);
+            const size_t part_bytes = kClusterHeld ? (size_t)part_packs(packs, blocks) * sizeof(uint4) : 0;
+            int clusters = resident_clusters<DT, DDT, CODE>(blocks, part_bytes, device);
+            // Parts from L2: no more rows at once than kClusterL2Percent of L2 holds, which rows too long for it at
+            // eight blocks a row (a few MB) leave fewer than the resident clusters.
+            if (!kClusterHeld)
+                clusters = (int)std::min<int64_t>(
+                    clusters, std::max<int64_t>(1, f.l2_bytes * kClusterL2Percent / 100 / row_bytes));
             if (clusters > 0)
                 return launch_clustered<DT, DDT, CODE>(p, ka, ma, blocks, part_bytes, clusters, stream);
         }
     }
-    const unsigned grid =
-        (unsigned)grid_size(f, ka.n_rows, ka.vocab * dtype_size(DT), occupancy<DT, DDT, VEC, CODE>(device));
+    const unsigned grid = (unsigned)grid_size(f, ka.n_rows, row_bytes, blocks_per_sm);
     if (f.cooperative) {
         cudaLaunchAttribute cooperative{};
         cooperative.id = cudaLaunchAttributeCooperative;

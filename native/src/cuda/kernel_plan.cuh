@@ -42,12 +42,46 @@ inline bool aligned16(const void *ptr, int64_t ld, int esize) {
 #endif
 constexpr int64_t kClusterPartBytes = (int64_t)PL_ROW_CLUSTER_PART_KB * 1024;
 
-// The blocks of a cluster (1, 2, 4 or 8: at most the portable cluster size) that hold a row of `packs` 16-byte
-// packs in parts of at most kClusterPartBytes; 0 where eight do not.
-inline unsigned cluster_blocks(int64_t packs) {
-    for (unsigned blocks = 1; kClusterPartBytes > 0 && blocks <= 8; blocks *= 2)
-        if (part_packs(packs, blocks) * (int64_t)sizeof(uint4) <= kClusterPartBytes) return blocks;
-    return 0;
+// The share of L2, in percent, that the rows in flight may fill where rows are split over clusters whose blocks read
+// their parts from global memory (clustered_rows.cuh without HELD; rows in 16-byte packs, on sm_90 and later), with
+// as few blocks a row as keep them within it (l2_cluster_blocks); 0, the default: rows are not.  The row kernel's two
+// blocks an SM, each on a row of its own, keep twice L2 of rows in flight at 8192 x 151,936 bf16 on an H200 and read
+// the logits from HBM 1.88 times; one block an SM with the rows within L2 read them 1.27 times, but left the SM
+// without reads in flight while its block worked on a row's sums (RESULTS.md).  Two blocks a row keep both: two blocks
+// an SM, each on its own cluster's row, and the rows in flight within L2 (132 of 304 KB, 40 MB: 80% of an H100's
+// 50 MB).  Not yet timed (build_variants.sh's cluster-l2 builds).  Not with PL_ROW_CLUSTER_PART_KB.
+#ifndef PL_ROW_CLUSTER_L2_PERCENT
+#define PL_ROW_CLUSTER_L2_PERCENT 0
+#endif
+static_assert(!(PL_ROW_CLUSTER_L2_PERCENT > 0 && PL_ROW_CLUSTER_PART_KB > 0),
+              "parts held in shared memory or read from L2, not both");
+constexpr bool kClusterHeld = kClusterPartBytes > 0;
+constexpr int64_t kClusterL2Percent = PL_ROW_CLUSTER_L2_PERCENT;
+constexpr bool kClusterRows = kClusterHeld || kClusterL2Percent > 0;
+
+// The blocks of a cluster (2, 4 or 8) whose parts, read from L2, keep the rows in flight within `percent` of
+// `l2_bytes` where `block_slots` blocks are resident (every SM's): as few as do, 8 where fewer do not; 0 where the row
+// kernel's rows, one a block, already fit (it takes them then).
+inline unsigned l2_cluster_blocks(int64_t row_bytes, int64_t block_slots, int64_t l2_bytes, int64_t percent) {
+    const auto fits = [&](unsigned blocks) { return block_slots / blocks * row_bytes * 100 <= l2_bytes * percent; };
+    if (fits(1)) return 0;
+    for (unsigned blocks = 2; blocks < 8; blocks *= 2)
+        if (fits(blocks)) return blocks;
+    return 8;
+}
+
+// The blocks of a cluster (1, 2, 4 or 8: at most the portable cluster size) that take a row of `packs` 16-byte packs
+// of `row_bytes`, as the build splits rows; 0: the row kernel takes it, a row a block.  Parts held in shared memory:
+// as few as hold it in parts of at most kClusterPartBytes, 0 where eight do not.  Parts from L2: l2_cluster_blocks.
+inline unsigned cluster_blocks(int64_t packs, int64_t row_bytes, int64_t block_slots, int64_t l2_bytes) {
+    if (packs == 0) return 0;  // a row shorter than a pack: no part to split
+    if constexpr (kClusterHeld) {
+        for (unsigned blocks = 1; blocks <= 8; blocks *= 2)
+            if (part_packs(packs, blocks) * (int64_t)sizeof(uint4) <= kClusterPartBytes) return blocks;
+        return 0;
+    } else {
+        return kClusterRows ? l2_cluster_blocks(row_bytes, block_slots, l2_bytes, kClusterL2Percent) : 0;
+    }
 }
 
 // The code of the row kernel instance that a call runs (row_kernel.cuh's CODE): the softcap's alone where it has the
