@@ -99,12 +99,11 @@ Emulated run_emulated(const Case &c, const Inputs &in, unsigned grid, bool packs
                 if (split.blocks > 0 && packs && row_packs > 0) {  // cluster_blocks takes no row under a pack
                     e.clustered = true;
                     const unsigned b = split.blocks;
-                    if (split.held)
-                        emu::launch_cluster(grid * b, kThreads, b, (size_t)part_packs(row_packs, b) * sizeof(uint4),
-                                            fused_loss_clustered<DT, DDT, CODE, true>, c.p, ka);
-                    else  // no dynamic shared memory: the emulator fails a part's access past its 0 bytes
-                        emu::launch_cluster(grid * b, kThreads, b, 0, fused_loss_clustered<DT, DDT, CODE, false>, c.p,
-                                            ka);
+                    // Parts from global memory take no dynamic shared memory: the emulator fails any use of it.
+                    const size_t part = split.held ? (size_t)part_packs(row_packs, b) * sizeof(uint4) : 0;
+                    const auto kernel = split.held ? fused_loss_clustered<DT, DDT, CODE, true>
+                                                   : fused_loss_clustered<DT, DDT, CODE, false>;
+                    emu::launch_cluster(grid * b, kThreads, b, part, kernel, c.p, ka);
                     emu::launch(1, kThreads, reduce_rows, ma);
                     return;
                 }
