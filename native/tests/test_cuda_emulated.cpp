@@ -252,54 +252,57 @@ const Case *named_case(const std::vector<Case> &all, const char *test, const cha
 // The sampled bands of either clamp mode (sampled_band.cuh) where the cases mean them to be taken, missed or absent,
 // as the emulated kernel counts its rows: results that match the CPU kernel's cannot show that the band, and not the
 // radix select after it, gave them.  The long bf16 / fp16 cases' normal rows fall inside their bands (3 sigma of
-// the rank; by mass, 8 standard errors up and 3 down).
+// the rank; by mass, 8 standard errors up and 3 down).  The same count says which rows' bands lie on one side of 0
+// (BandTests::one_sided: their bins from the logits' bits); three reach across it.
 void test_sampled_band_is_taken() {
     const struct {
         const char *name;
-        int64_t hits, misses;  // per row
+        int64_t hits, misses, one_sided;  // per row
     } expected[] = {
-        {"bf16 V=151936", 1, 0},
-        {"f16 V=262144", 1, 0},
-        {"bf16 band: ties at the threshold", 1, 0},
-        {"bf16 band: near the bottom", 1, 0},
-        {"bf16 band: confident targets", 1, 0},
-        {"bf16 band: ties at its top value", 1, 0},
-        {"bf16 band: missed", 0, 1},
-        {"f16 band: missed, in place", 0, 1},
-        {"bf16 band: k tokens above it", 0, 1},
-        {"bf16 band: k tokens from its lowest value up", 1, 0},
-        {"bf16 band: ties at 0 of both signs", 1, 0},
-        {"bf16 no band: mostly masked", 0, 0},
-        {"f16 no band: near the top", 0, 0},
-        {"bf16 V=151936 probability mass", 1, 0},
-        {"f16 V=32768 probability mass, in place", 1, 0},
-        {"bf16 mass band: the threshold in a tie group", 1, 0},
-        {"bf16 sampled mass band: ties at the threshold", 1, 0},
-        {"bf16 sampled mass band: missed, the mass above it", 0, 1},
-        {"bf16 sampled mass band: missed, the mass below it", 0, 1},
-        {"bf16 sampled mass band: the threshold its one value", 1, 0},
-        {"bf16 sampled mass band: confident targets", 1, 0},
-        {"bf16 sampled mass band: the target holding the mass", 1, 0},
-        {"bf16 sampled mass band: the target holding half the mass", 1, 0},
-        {"bf16 band across 0: normal rows", 1, 0},
-        {"f16 band across 0: normal rows", 1, 0},
-        {"bf16 band across 0: the threshold on the estimate's side, below 0", 1, 0},
-        {"bf16 band across 0: the threshold on the estimate's side, above 0", 1, 0},
-        {"bf16 band across 0: the threshold on the other side", 0, 1},
-        {"f32 mass band: a spread nucleus", 0, 0},
-        {"f32 V=32000", 0, 0},
-        {"f16 V=1000", 0, 0},
+        {"bf16 V=151936", 1, 0, 1},
+        {"f16 V=262144", 1, 0, 1},
+        {"bf16 band: ties at the threshold", 1, 0, 0},
+        {"bf16 band: near the bottom", 1, 0, 1},
+        {"bf16 band: confident targets", 1, 0, 1},
+        {"bf16 band: ties at its top value", 1, 0, 1},
+        {"bf16 band: missed", 0, 1, 1},
+        {"f16 band: missed, in place", 0, 1, 1},
+        {"bf16 band: k tokens above it", 0, 1, 1},
+        {"bf16 band: k tokens from its lowest value up", 1, 0, 1},
+        {"bf16 band: ties at 0 of both signs", 1, 0, 0},
+        {"bf16 no band: mostly masked", 0, 0, 0},
+        {"f16 no band: near the top", 0, 0, 0},
+        {"bf16 V=151936 probability mass", 1, 0, 1},
+        {"f16 V=32768 probability mass, in place", 1, 0, 1},
+        {"bf16 mass band: the threshold in a tie group", 1, 0, 1},
+        {"bf16 sampled mass band: ties at the threshold", 1, 0, 1},
+        {"bf16 sampled mass band: missed, the mass above it", 0, 1, 0},
+        {"bf16 sampled mass band: missed, the mass below it", 0, 1, 1},
+        {"bf16 sampled mass band: the threshold its one value", 1, 0, 1},
+        {"bf16 sampled mass band: confident targets", 1, 0, 1},
+        {"bf16 sampled mass band: the target holding the mass", 1, 0, 1},
+        {"bf16 sampled mass band: the target holding half the mass", 1, 0, 1},
+        {"bf16 band across 0: normal rows", 1, 0, 1},
+        {"f16 band across 0: normal rows", 1, 0, 1},
+        {"bf16 band across 0: the threshold on the estimate's side, below 0", 1, 0, 1},
+        {"bf16 band across 0: the threshold on the estimate's side, above 0", 1, 0, 1},
+        {"bf16 band across 0: the threshold on the other side", 0, 1, 1},
+        {"f32 mass band: a spread nucleus", 0, 0, 0},
+        {"f32 V=32000", 0, 0, 0},
+        {"f16 V=1000", 0, 0, 0},
     };
     const std::vector<Case> all = cases();
     for (const auto &e : expected) {
         const Case *c = named_case(all, "band rows: ", e.name);
         if (!c) continue;
-        emulated_band_hits = emulated_band_misses = 0;
+        emulated_band_hits = emulated_band_misses = emulated_one_sided_bands = 0;
         const Emulated run = run_emulated(*c, make_inputs(*c, 17), 2);
         CHECK(run.out.status == PL_OK, "status %d", run.out.status);
         CHECK(emulated_band_hits == e.hits * c->n && emulated_band_misses == e.misses * c->n,
               "%lld rows took the band and %lld missed it, of %lld", (long long)emulated_band_hits,
               (long long)emulated_band_misses, (long long)c->n);
+        CHECK(emulated_one_sided_bands == e.one_sided * c->n, "%lld rows binned by a one-sided band, of %lld",
+              (long long)emulated_one_sided_bands, (long long)c->n);
     }
 }
 
@@ -690,6 +693,50 @@ void test_key_value_inverts_order_key() {
     CHECK(wrong == 0, "%d values not rebuilt from their keys", wrong);
 }
 
+// Pass 1's band tests on the logit itself (sampled_band.cuh's BandTests) take the tokens that the value indices
+// v = order_key(z) >> kValueShift put in the band (lo <= v <= hi) and above it (v > hi), and a one-sided band's bin
+// from the logit's bits is bin v - lo: every bf16 and fp16 value, both zeros included, against bands on either side
+// of 0, across it, ending at either zero or at -0's own index, reaching past either infinity, and 400 at random.
+template <int DT>
+int band_tests_wrong(int dtype, std::mt19937 &rng) {
+    constexpr uint32_t zero = kZeroValue<DT>, neg_inf = pl::kNegInfKey >> kValueShift<DT>,
+                       pos_inf = ~pl::kNegInfKey >> kValueShift<DT>;
+    std::vector<std::pair<uint32_t, uint32_t>> bands = {
+        {zero + 1, zero + 100}, {zero + 1, pos_inf}, {zero + 500, pos_inf + 5}, {zero - 200, zero - 1},
+        {zero - 200, zero - 2}, {neg_inf - 3, zero - 1}, {neg_inf, neg_inf + 50}, {zero - 1, zero},
+        {zero, zero + 10}, {zero - 10, zero}, {zero - 10, zero + 10}, {zero - 1, zero + 5}};
+    for (int k = 0; k < 400; ++k) {
+        const uint32_t lo = std::uniform_int_distribution<uint32_t>(0, pos_inf)(rng);
+        bands.emplace_back(lo, lo + std::uniform_int_distribution<uint32_t>(0, 2047)(rng));
+    }
+    uint32_t bins[2048];
+    std::vector<uint8_t> buf(2);
+    int wrong = 0, one_sided = 0;
+    for (const auto &[lo, hi] : bands) {
+        const BandTests<DT> t = band_tests<DT>(Band{true, lo, hi});
+        wrong += t.one_sided() != (lo > zero || hi < zero);
+        one_sided += t.one_sided();
+        for (uint32_t bits = 0; bits < 65536; ++bits) {
+            std::memcpy(buf.data(), &bits, 2);
+            const float z = decode(buf, dtype, 0);
+            if (!std::isfinite(z)) continue;
+            const uint32_t v = pl::order_key(z) >> kValueShift<DT>;
+            const bool above = z > t.top, in = z >= t.bottom && !above;  // as pass 1 tests them
+            wrong += above != (v > hi) || in != (lo <= v && v <= hi);
+            if (in && t.one_sided()) wrong += t.one_sided_bin(bins, z) != bins + (v - lo);
+        }
+    }
+    wrong += one_sided < 100;  // the random bands lie mostly on one side
+    return wrong;
+}
+
+void test_band_tests_on_the_logit() {
+    g_case = "band tests";
+    std::mt19937 rng(5);
+    const int wrong = band_tests_wrong<PL_BF16>(PL_BF16, rng) + band_tests_wrong<PL_F16>(PL_F16, rng);
+    CHECK(wrong == 0, "%d values or bands tested wrong", wrong);
+}
+
 // Rows far apart (kernel_cases.hpp): the CPU kernel and the device code, with packs and with scalar loads, read and
 // write them at offsets past 2^31 elements and give what the CPU kernel gives for the same rows laid out compact.
 void test_far_rows() {
@@ -874,6 +921,7 @@ int main(int argc, char **argv) {
     test_no_rows();
     test_far_rows();
     test_key_value_inverts_order_key();
+    test_band_tests_on_the_logit();
     test_shared_memory_starts_as_garbage();
     test_special_functions_model();
     test_kernels_take_the_special_functions();

@@ -23,6 +23,7 @@
 // multiply, two subtracts, the ex2, a max and two FMAs (without the clamp and the softcap, whose terms add to both).
 #pragma once
 #include <cstdint>
+#include <type_traits>
 
 #include "../order_key.hpp"
 #include "../row_error.hpp"
@@ -283,22 +284,28 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
     };
     // A finite token into its bin: by the radix select's first level (no band), or into the band's bin of its value,
     // or, above the band, into the sums over the tokens above it; e and d: its 2^(y2 - m) and y2 - m (0 for the
-    // target, added after the pass).  Below the atomic nothing branches on the token, so that a warp's lanes, which
-    // fall on every side of the band, do not each take a path of their own.
+    // target, added after the pass).  Only the atomic is a branch (ptxas keeps one around it; a warp's lanes fall on
+    // every side of the band): the sums over the tokens above it are predicated instructions, the same bits as
+    // adding 0 where not above.  `one_sided` (std::true_type where the band's values lie on one side of 0): the bin
+    // from the logit's bits (sampled_band.cuh's BandTests).
     const auto bin_first_level = [&](float z) {
         atomicAdd(&s.select.count[order_key(z) >> kFirstLevelShift], 1u);
     };
-    const auto bin_in_band = [&](float z, float e, float d) {
-        const uint32_t v = order_key(z) >> kValueShift<DT>;
-        if (v - band.lo <= band.hi - band.lo) atomicAdd(&s.select.count[v - band.lo], 1u);
-        const bool above = v > band.hi;
-        above_n += above;
-        const float e_above = above ? e : 0.0f;  // adds nothing where 0: the sums are the same bits as a branch's
-        above_e += e_above;
-        above_t = fmaf(e_above, d, above_t);
+    const BandTests<DT> tests = band.active ? band_tests<DT>(band) : BandTests<DT>{};
+    const auto bin_in_band = [&](auto one_sided, float z, float e, float d) {
+        const bool above = z > tests.top;
+        if (z >= tests.bottom && !above)
+            atomicAdd(decltype(one_sided)::value ? tests.one_sided_bin(s.select.count, z)
+                                                 : &s.select.count[(order_key(z) >> kValueShift<DT>) - band.lo],
+                      1u);
+        if (above) {
+            ++above_n;
+            above_e += e;
+            above_t = fmaf(e, d, above_t);
+        }
     };
     const auto bin_token = [&](float z, float e, float d) {
-        if (band.active) bin_in_band(z, e, d);
+        if (band.active) bin_in_band(std::false_type{}, z, e, d);
         else bin_first_level(z);
     };
     span.first_pass(row, a.vocab, [&](int64_t c0, const auto &z) {
@@ -318,9 +325,12 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
 #pragma unroll
             for (int j = 0; j < n; ++j) add(y2[j], e[j], d[j]);
             // The row's binning chosen once a pack, not once a column.
-            if (band.active) {
+            if (tests.one_sided()) {
 #pragma unroll
-                for (int j = 0; j < n; ++j) bin_in_band(z[j], e[j], d[j]);
+                for (int j = 0; j < n; ++j) bin_in_band(std::true_type{}, z[j], e[j], d[j]);
+            } else if (band.active) {
+#pragma unroll
+                for (int j = 0; j < n; ++j) bin_in_band(std::false_type{}, z[j], e[j], d[j]);
             } else if (bin_tokens) {
 #pragma unroll
                 for (int j = 0; j < n; ++j) bin_first_level(z[j]);
@@ -394,8 +404,10 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
                                                 s.u64_slots, set);
         }
 #ifndef __CUDACC__
-        if (band.active && span.leader())
+        if (band.active && span.leader()) {
             __atomic_fetch_add(from_band ? &emulated_band_hits : &emulated_band_misses, 1, __ATOMIC_RELAXED);
+            if (tests.one_sided()) __atomic_fetch_add(&emulated_one_sided_bands, 1, __ATOMIC_RELAXED);
+        }
 #endif
         // Without a band pass 1 counted the first level; a band that missed left its own counts there instead.
         if (!from_band)

@@ -46,6 +46,8 @@ struct Band {
 // to by relaxed atomics: the blocks of a cooperative launch count on fibers of their own, whose plain adds the
 // emulator's race check would report (emulator/cuda_emulator.hpp).
 inline int64_t emulated_band_hits = 0, emulated_band_misses = 0;
+// The rows whose band lay on one side of 0 (BandTests::one_sided), counted the same way.
+inline int64_t emulated_one_sided_bands = 0;
 #endif
 
 // Whether a row samples a band: a clamp (`clamp`, the row kernel's, which its instances without the clamp's code hold
@@ -218,6 +220,45 @@ __device__ Band sample_mass_band(const pl_loss_params &p, const typename Elem<DT
 template <int DT>
 __device__ __forceinline__ float band_value(const Band &band, uint32_t b) {
     return key_value((band.lo + b) << kValueShift<DT>, kValueShift<DT>);
+}
+
+// The value index of 0 (+0's, which order_key gives -0 as well); the index under it is -0's bits', no logit's.
+template <int DT>
+constexpr uint32_t kZeroValue = 0x80000000u >> kValueShift<DT>;
+
+// Pass 1's tests of a finite token against the band (row_kernel.cuh), on the logit itself: in the band,
+// bottom <= z <= top, above it z > top.  These are the tokens whose value indices v = order_key(z) >> kValueShift
+// have lo <= v <= hi and v > hi, as keys order values as floats do and tie -0 with +0 as floats do (top is taken
+// under -0's index, which no logit has, and bottom and top are the infinities where the band reaches past them).
+// A token in the band goes into bin v - lo: order_key takes four instructions and an add for -0, but on a band whose
+// values all lie on one side of 0 (the headline's normal rows at p = 0.33 put theirs under it) v is an affine map of
+// the logit's bits, whose low kValueShift bits a bf16 / fp16 logit leaves zero: v = (bits >> shift) + kZeroValue
+// above 0, and ~bits >> shift = ((2^32 - 1) >> shift) - (bits >> shift) under it: a shift and a multiply-add.  A warp
+// takes the branch to the atomic at almost every column (its lanes fall on every side of a band that holds a tenth
+// of the tokens), so what it computes there costs every column.
+template <int DT>
+struct BandTests {
+    float bottom, top;
+    // A one-sided band's bins (step 4 above 0, -4 under it; 0 for other bands): token z's is `offset + step (bits >>
+    // shift)` bytes from the band's first.
+    int32_t offset, step;
+
+    __device__ __forceinline__ bool one_sided() const { return step != 0; }
+    __device__ __forceinline__ uint32_t *one_sided_bin(uint32_t *bins, float z) const {
+        return (uint32_t *)((char *)bins + (offset + step * (int32_t)(float_bits(z) >> kValueShift<DT>)));
+    }
+};
+
+template <int DT>
+__device__ __forceinline__ BandTests<DT> band_tests(const Band &band) {
+    constexpr int shift = kValueShift<DT>;
+    constexpr uint32_t zero = kZeroValue<DT>, neg_inf = kNegInfKey >> shift, pos_inf = ~kNegInfKey >> shift;
+    const uint32_t top = band.hi == zero - 1 ? zero - 2 : band.hi;
+    BandTests<DT> t{band.lo <= neg_inf ? -INFINITY : key_value(band.lo << shift, shift),
+                    top >= pos_inf ? INFINITY : key_value(top << shift, shift), 0, 0};
+    if (band.lo > zero) t.offset = 4 * ((int32_t)zero - (int32_t)band.lo), t.step = 4;
+    else if (band.hi < zero) t.offset = 4 * (int32_t)((0xffffffffu >> shift) - band.lo), t.step = -4;
+    return t;
 }
 
 // S once the band's bin `chosen` holds the threshold: its value, and the sums over the tokens above the band plus
