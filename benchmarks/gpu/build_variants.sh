@@ -11,7 +11,12 @@
 # .device/variants/NAME/: libpolicyloss.so, test_cuda (the C ABI's test, the same program for every variant), and
 # ptxas.txt, the registers, stack and spills of every kernel instance.
 #
-#   benchmarks/gpu/prepare_native.sh && benchmarks/gpu/build_variants.sh [NAME ...]   (all of VARIANTS when none)
+#   benchmarks/gpu/prepare_native.sh && benchmarks/gpu/build_variants.sh [NAME[@REV] ...]   (all of VARIANTS when none)
+#
+# NAME@REV builds variant NAME from fused_loss.cu and the headers it includes as commit REV had them (git archive), into
+# .device/variants/NAME-REV: a change made in the default build (no knob of its own) timed beside its parent in one
+# call, as `shipped shipped@PARENT`.  The rest of the library is this tree's, so REV's kernel must take the same
+# KernelArgs and C ABI.
 #
 # Carry .device/variants (and .device/native for run_device.sh's steps) in the device call: pack_device.sh packs
 # .device under the carry's 64 MB.
@@ -61,16 +66,22 @@ if [ ! -f "$objects/cuda/fused_loss.cu.o" ]; then
 fi
 flags=$(sed -n 's/^CUDA_FLAGS = //p' "$base/CMakeFiles/policyloss.dir/flags.make")
 defines=$(sed -n 's/^CUDA_DEFINES = //p' "$base/CMakeFiles/policyloss.dir/flags.make" | sed 's/\\"/"/g')
-# build NAME THREADS SM_THREADS UNROLL L2_PERCENT CLUSTER_PART_KB PREFETCH_GROUPS BACKWARDS NEXT_ROW CLUSTER_L2
+# build NAME THREADS SM_THREADS UNROLL L2_PERCENT CLUSTER_PART_KB PREFETCH_GROUPS BACKWARDS NEXT_ROW CLUSTER_L2 [REV]
 build() {
-    local name=$1 dir=build-variants/$1 dest=.device/variants/$1
+    local name=$1${11:+-${11}} source=.
+    local dir=build-variants/$name dest=.device/variants/$name
     mkdir -p "$dir" "$dest"
+    if [ -n "${11:-}" ]; then
+        source=$dir/source
+        rm -rf "$source" && mkdir -p "$source"
+        git archive "${11}" native | tar -x -C "$source"
+    fi
     # shellcheck disable=SC2086  # the flags are words
-    eval /usr/local/cuda/bin/nvcc $defines $flags -Inative/include -Xptxas -v -DPL_ROW_THREADS="$2" \
+    eval /usr/local/cuda/bin/nvcc $defines $flags -I"$source"/native/include -Xptxas -v -DPL_ROW_THREADS="$2" \
         -DPL_ROW_SM_THREADS="$3" -DPL_ROW_UNROLL="$4" -DPL_ROWS_L2_PERCENT="$5" -DPL_ROW_CLUSTER_PART_KB="$6" \
         -DPL_ROW_PREFETCH_GROUPS="$7" -DPL_ROW_LAST_PASS_BACKWARDS="$8" -DPL_ROW_PREFETCH_NEXT_ROW="$9" \
         -DPL_ROW_CLUSTER_L2_PERCENT="${10}" \
-        -x cu -c native/src/cuda/fused_loss.cu -o "$dir/fused_loss.cu.o" > "$dir/build.log" 2>&1
+        -x cu -c "$source"/native/src/cuda/fused_loss.cu -o "$dir/fused_loss.cu.o" > "$dir/build.log" 2>&1
     local others
     others=$(find "$objects" -name '*.o' ! -name fused_loss.cu.o | sort)
     # shellcheck disable=SC2086
@@ -85,16 +96,26 @@ build() {
             print f ": " substr($0, RSTART + 5, RLENGTH - 5) ", " frame
         }' \
         "$dir/build.log" > "$dest/ptxas.txt"
-    echo "$name:$2:$3:$4:$5:$6:$7:$8:$9:${10}" > "$dest/variant.txt"
+    echo "$name:$2:$3:$4:$5:$6:$7:$8:$9:${10}${11:+ at ${11}}" > "$dest/variant.txt"
     echo "$name: $(grep -c spill "$dest/ptxas.txt") instances, $(du -sh "$dest" | cut -f1)"
 }
-names=" $* "
+# Each NAME[@REV] asked for (all of VARIANTS when none), as "NAME REV" lines.
+if [ $# -eq 0 ]; then
+    wanted=$(for line in $VARIANTS; do echo "${line%%:*}"; done)
+else
+    wanted=$(for arg in "$@"; do echo "${arg%%@*} $( [[ $arg == *@* ]] && echo "${arg#*@}")"; done)
+fi
 running=0
-for line in $VARIANTS; do
+while read -r want rev; do
+    line=$(grep -m1 "^$want:" <<< "$VARIANTS" || true)
+    if [ -z "$line" ]; then
+        echo "build_variants.sh: no variant $want" >&2
+        exit 1
+    fi
     IFS=: read -r name threads sm_threads unroll l2 part prefetch backwards next_row cluster_l2 <<< "$line"
-    if [ $# -gt 0 ] && [[ "$names" != *" $name "* ]]; then continue; fi
-    build "$name" "$threads" "$sm_threads" "$unroll" "$l2" "$part" "$prefetch" "$backwards" "$next_row" "$cluster_l2" &
+    build "$name" "$threads" "$sm_threads" "$unroll" "$l2" "$part" "$prefetch" "$backwards" "$next_row" "$cluster_l2" \
+        ${rev:+"$rev"} &
     running=$((running + 1))
     if [ $running -ge 2 ]; then wait -n; running=$((running - 1)); fi
-done
+done <<< "$wanted"
 wait
