@@ -10,8 +10,9 @@ is in Debian bookworm's non-free nvidia-cuda-toolkit package (usr/bin/nvdisasm; 
 installing).  It refuses a CUDA 13 cubin only for its ELF header's newer layout, so the script hands it a copy with
 the header in CUDA 11.8's (ABI version, e_version, e_flags of sm_90); the code sections are the same bytes.
 Instructions newer than 11.8 (VIADD, for one) it leaves out of its listing: every count here is of 16-byte
-instruction slots, those included, and --listing shows them as `???`.  Static counts, not a profile: a loop's
-instructions are all its paths'.
+instruction slots, those included, and --listing shows them as `???`.  Nor does it print a label before them, so a
+loop is found from its branch's encoding (-hex), and named by its first instruction's address where that has no
+label.  Static counts, not a profile: a loop's instructions are all its paths'.
 """
 import argparse
 import os
@@ -48,43 +49,80 @@ def as_cuda_11_8(cubin, out):
     open(out, "wb").write(b)
 
 
+def branch_offset(low, high):
+    """The byte offset, from the next instruction, that an sm_90 BRA's encoding holds (its two 64-bit words): a
+    signed count of 4-byte words whose low 8 bits are bits 16-23 and the rest bits 34 up (found by matching every
+    labelled branch of fused_loss.cu's cubin; functions() checks each again)."""
+    word = low | high << 64
+    count = ((word >> 34) & ((1 << 48) - 1)) << 8 | (word >> 16) & 0xFF
+    if count >> 55:
+        count -= 1 << 56
+    return count * 4
+
+
+def label_addresses(code):
+    """{label: the address of the instruction it stands before} of one function's code."""
+    found, waiting = {}, []
+    for addr, text in code:
+        if addr is None:
+            waiting.append(text)
+        else:
+            found.update((label, addr) for label in waiting)
+            waiting = []
+    return found
+
+
 def functions(listing):
-    """{mangled name: [(address, text)]} from nvdisasm -c, every slot it left out as (address, '???')."""
-    found, name, prev = {}, None, None
+    """{mangled name: ([(address, text)], {branch address: target address})} from nvdisasm -c -hex, every slot it
+    left out as (address, '???').  Branch targets are read from the encodings, since nvdisasm prints no label
+    before an instruction it cannot decode."""
+    found, name, prev, branch, labels = {}, None, None, None, []
     for line in listing.split("\n"):
         m = re.match(r"//-+ \.text\.(\S+)", line)
         if m:
             name, prev = m.group(1), None
-            found[name] = []
+            found[name] = ([], {})
             continue
-        m = re.match(r"\s*/\*([0-9a-f]{4,})\*/\s*(.*?)\s*;?\s*$", line)
-        if name is None or not m:
-            if name is not None and re.match(r"^\.L_x_\d+:", line):
-                found[name].append((None, line.rstrip(":")))
+        if name is None:
+            continue
+        code, targets = found[name]
+        m = re.match(r"\s*/\*([0-9a-f]{4,})\*/\s*(.*?)\s*;?\s*/\* 0x([0-9a-f]{16}) \*/\s*$", line)
+        if not m:
+            high = re.match(r"\s*/\* 0x([0-9a-f]{16}) \*/\s*$", line)
+            if high and branch:
+                targets[branch[0]] = branch[0] + SLOT + branch_offset(branch[1], int(high.group(1), 16))
+            elif re.match(r"^\.L_x_\d+:", line):
+                labels.append((None, line.rstrip(":")))
+            branch = None
             continue
         addr = int(m.group(1), 16)
-        if prev is not None:
-            found[name].extend((a, "???") for a in range(prev + SLOT, addr, SLOT))
-        found[name].append((addr, m.group(2)))
+        if prev is not None:  # the slots left out come before the labels of the instruction after them
+            code.extend((a, "???") for a in range(prev + SLOT, addr, SLOT))
+        code.extend(labels)
+        labels = []
+        code.append((addr, m.group(2)))
+        branch = (addr, int(m.group(3), 16)) if re.search(r"\bBRA\b[^`]*`\(", m.group(2)) else None
         prev = addr
+    for name, (code, targets) in found.items():  # where nvdisasm printed the label, the decoding must agree
+        at = label_addresses(code)
+        for addr, text in code:
+            label = re.search(r"`\((\.L_x_\d+)\)", text) if addr in targets else None
+            if label and label.group(1) in at and at[label.group(1)] != targets[addr]:
+                sys.exit("%s: the branch at 0x%x decodes to 0x%x, not to %s" % (name, addr, targets[addr], text))
     return found
 
 
-def loops(code, least=100):
-    """The innermost loops of one function (a branch back to a label above it, around no other such branch) of at
-    least `least` slots, in order: (label, slots, counts)."""
-    labels = {text: i for i, (addr, text) in enumerate(code) if addr is None}
-    spans = []
-    for i, (addr, text) in enumerate(code):
-        m = re.search(r"BRA[^`]*`\((\.L_x_\d+)\)", text)
-        if addr is not None and m and labels.get(m.group(1), i) < i:
-            spans.append((labels[m.group(1)], i, m.group(1)))
-    for start, end, label in spans:
-        if any(start <= s and e <= end and (s, e) != (start, end) for s, e, _ in spans):
+def loops(code, targets, least=100):
+    """The innermost loops of one function (a branch back to an instruction above it, around no other such branch)
+    of at least `least` slots, in order: (the label or address of its first instruction, slots, counts)."""
+    spans = sorted((target, addr) for addr, target in targets.items() if target <= addr)
+    names = {addr: label for label, addr in sorted(label_addresses(code).items(), reverse=True)}
+    for start, end in spans:
+        if any(start <= s and e <= end and (s, e) != (start, end) for s, e in spans):
             continue
-        body = [t for a, t in code[start:end + 1] if a is not None]
+        body = [t for a, t in code if a is not None and start <= a <= end]
         if len(body) >= least:
-            yield label, len(body), {k: sum(op in t for t in body) for k, op in COUNTED}
+            yield names.get(start, "0x%05x" % start), len(body), {k: sum(op in t for t in body) for k, op in COUNTED}
 
 
 def main():
@@ -101,13 +139,14 @@ def main():
             compile_cubin(args.defines, cubin)
         readable = os.path.join(tmp, "readable.cubin")
         as_cuda_11_8(cubin, readable)
-        listing = subprocess.run([args.nvdisasm, "-c", readable], check=True, capture_output=True, text=True).stdout
-    for name, code in sorted(functions(listing).items()):
+        listing = subprocess.run([args.nvdisasm, "-c", "-hex", readable], check=True, capture_output=True,
+                                 text=True).stdout
+    for name, (code, targets) in sorted(functions(listing).items()):
         if args.kernel not in name:
             continue
         slots = [a for a, _ in code if a is not None]
         print("%s: %d instructions (%d not decoded)" % (name, len(slots), sum(t == "???" for _, t in code)))
-        for label, n, counts in loops(code):
+        for label, n, counts in loops(code, targets):
             print("  loop %s: %d instructions, %s" % (label, n, ", ".join("%s %d" % kv for kv in counts.items())))
         if args.listing:
             for addr, text in code:

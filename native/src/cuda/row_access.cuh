@@ -84,6 +84,18 @@ __device__ __forceinline__ void store_pack(typename Elem<DT>::type *dst, const f
     store_evict_first(reinterpret_cast<uint4 *>(dst), pack.raw);
 }
 
+// The same pointer, through an instruction the compiler cannot see into, so that it keeps it in two registers: it
+// can no longer compute it again from the row index and the kernel's arguments at each use, as ptxas chose to for
+// the gradient pass's loads and stores (sm_90, the bf16 instance without the clamp: 297 instruction slots a group
+// of two packs in that loop, 267 with its two pointers kept).
+template <typename T>
+__device__ __forceinline__ T *opaque(T *p) {
+#ifdef __CUDA_ARCH__
+    asm("mov.b64 %0, %0;" : "+l"(p));
+#endif
+    return p;
+}
+
 // Packs a thread loads at once (a group).  By Little's law an H100 SM needs its share of the bandwidth times the
 // latency under load in flight, about 3 TB/s / 132 x ~1 us = 23 KB; a 512-thread block has 8 KB in flight per
 // 16-byte pack a thread.  So for_each_pack loads the next group before it uses the current one: the next group
@@ -161,23 +173,30 @@ template <int DT, bool VEC, bool LAST = false, class Walk = BuildWalk, typename 
 __device__ __forceinline__ void for_each_pack(const typename Elem<DT>::type *row, int64_t vocab, F &&f,
                                               const typename Elem<DT>::type *next_row = nullptr) {
     constexpr bool BACKWARDS = LAST && Walk::kLastPassBackwards;
+    // The last pass's row pointer kept in registers; pass 1's not, where the clamp's instances would spill it.
+    if constexpr (LAST) row = opaque(row);
     // Prefetches in rows of 16-byte packs only: a prefetch a column would cost more instructions than it saves.
     constexpr int AHEAD = VEC ? Walk::kPrefetchGroups : 0;
     constexpr int P = VEC ? kPack<DT> : 1;
-    const int64_t packs = vocab / P, group = (int64_t)kThreads * kUnroll;
+    // Pack indices in 32 bits, unsigned (vocab < 2^31: validate.cpp): a 64-bit index takes two registers and two
+    // instructions for each add and compare, in loops that keep every register busy.  Forwards no index passes
+    // packs + 2 groups; backwards, none passes packs + a group, and past the first group the bases wrap to above
+    // 2^32 - 2 groups, so that base < packs + group ends the walk.
+    const uint32_t packs = (uint32_t)(vocab / P), group = (uint32_t)kThreads * kUnroll;
     // The thread's first group, at `base`: its packs base + u kThreads, u < kUnroll; the walk steps by `step`.
-    // Backwards, the last group that holds packs, and past the first the bases are negative: one unsigned compare,
-    // pk < packs as unsigned, keeps a pack of the row there.
-    const int64_t step = BACKWARDS ? -group : group;
-    const int64_t first = (BACKWARDS && packs > 0 ? (packs - 1) / group * group : 0) + threadIdx.x;
-    const auto in_row = [&](int64_t pk) { return BACKWARDS ? (uint64_t)pk < (uint64_t)packs : pk < packs; };
+    // Backwards, the last group that holds packs, and past the first the bases wrap: the one compare pk < packs
+    // keeps a pack of the row in either direction.
+    const uint32_t step = BACKWARDS ? 0u - group : group;
+    const uint32_t first = (BACKWARDS && packs > 0 ? (packs - 1) / group * group : 0) + threadIdx.x;
+    const auto in_row = [&](uint32_t pk) { return pk < packs; };
     // The loads in flight hold raw bytes, converted to float only when used: 4 registers a pack, where the
     // converted floats of a bf16 / fp16 pack would take 8.
     using Raw = std::conditional_t<VEC, Pack<DT>, typename Elem<DT>::type>;
     // Where the walk's groups end: forwards at `end`, backwards at 0.  Past it, with kPrefetchNextRow, a group is
     // the next row's: the first past the end is its group 0, the one after its group 1, and so on.
-    const int64_t end = (packs + group - 1) / group * group;
-    const auto prefetch = [&](int64_t base) {  // the group at `base`, into L2
+    const int64_t end = ((int64_t)packs + group - 1) / group * group;
+    const auto prefetch = [&](uint32_t index) {  // the group at `index`, into L2
+        int64_t base = BACKWARDS ? (int64_t)(int32_t)index : (int64_t)index;  // a wrapped base below 0 again
         const bool in_next = Walk::kPrefetchNextRow && (BACKWARDS ? base < 0 : base >= end);
         if (in_next) {
             if (!next_row) return;
@@ -189,21 +208,23 @@ __device__ __forceinline__ void for_each_pack(const typename Elem<DT>::type *row
             if ((uint64_t)pk < (uint64_t)packs) prefetch_l2((in_next ? next_row : row) + pk * P);
         }
     };
-    const auto load = [&](Raw(&raw)[kUnroll], int64_t base) {
+    const auto load = [&](Raw(&raw)[kUnroll], uint32_t base) {
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) {
-            const int64_t pk = base + (int64_t)u * kThreads;
+            const uint32_t pk = base + (uint32_t)u * kThreads;
             if (in_row(pk)) {
-                if constexpr (VEC) raw[u].raw = load_row_bytes<LAST>(reinterpret_cast<const uint4 *>(row + pk * P));
+                if constexpr (VEC) raw[u].raw = load_row_bytes<LAST>(reinterpret_cast<const uint4 *>(row) + pk);
                 else raw[u] = load_row_bytes<LAST>(row + pk);
             }
         }
         if constexpr (AHEAD > 0) prefetch(base + AHEAD * step);
     };
-    const auto tail = [&] {
-        for (int64_t c = packs * P + threadIdx.x; c < vocab; c += kThreads) {
-            float z[1] = {to_float<DT>(load_row_bytes<LAST>(row + c))};
-            f(c, z);
+    const auto tail = [&] {  // none in scalars, every column a pack: said here, as the 32 bits hide it
+        if constexpr (P > 1) {
+            for (int64_t c = (int64_t)packs * P + threadIdx.x; c < vocab; c += kThreads) {
+                float z[1] = {to_float<DT>(load_row_bytes<LAST>(row + c))};
+                f(c, z);
+            }
         }
     };
     if constexpr (BACKWARDS) tail();  // the row's end, read last by the pass before
@@ -211,16 +232,16 @@ __device__ __forceinline__ void for_each_pack(const typename Elem<DT>::type *row
     // The groups between the first and the first that a load's prefetch reaches.
     for (int d = 1; d < AHEAD; ++d) prefetch(first + d * step);
     load(current, first);
-    for (int64_t base = first; BACKWARDS ? base >= 0 : base < packs; base += step) {
+    for (uint32_t base = first; base < (BACKWARDS ? packs + group : packs); base += step) {
         load(next, base + step);  // in flight while this group is used
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) {
-            const int64_t pk = base + (int64_t)u * kThreads;
+            const uint32_t pk = base + (uint32_t)u * kThreads;
             if (in_row(pk)) {
                 float z[P];
                 if constexpr (VEC) unpack<DT>(current[u], z);
                 else z[0] = to_float<DT>(current[u]);
-                f(pk * P, z);
+                f((int64_t)pk * P, z);
             }
         }
 #pragma unroll

@@ -448,7 +448,7 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
         if (clamp && z >= smallest_in_s) x += fmaf(gt.a_c, l, gt.b_c);
         return fmaf(pi, x, intercept) * slope;
     };
-    D *drow = (D *)a.dlogits + i * a.ld_dlogits;
+    D *drow = opaque((D *)a.dlogits + i * a.ld_dlogits);
     span.last_pass(row, a.vocab, [&](int64_t c0, const auto &z) {
         constexpr int n = sizeof(z) / sizeof(float);
         float g[n];
