@@ -455,9 +455,15 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
 #pragma unroll
         for (int j = 0; j < n; ++j) g[j] = column(z[j], gt.b, 0.0f);
         if ((uint64_t)(target - c0) < (uint64_t)n) {  // the pack holding the target
+            // Its logit picked out first and its gradient taken once: taken at its column of the unrolled pack, it
+            // let the compiler keep what the columns' gradients had computed (in the clamp's instances, whether each
+            // column is in S: two instructions a column to build a bit mask) for a branch that almost no pack takes.
+            float zt = 0.0f;
 #pragma unroll
-            for (int j = 0; j < n; ++j)
-                if (c0 + j == target) g[j] = column(z[j], gt.b_h, gt.target);
+            for (int j = 0; j < n; ++j) zt = c0 + j == target ? z[j] : zt;
+            const float g_target = column(zt, gt.b_h, gt.target);
+#pragma unroll
+            for (int j = 0; j < n; ++j) g[j] = c0 + j == target ? g_target : g[j];
         }
         store_columns<DDT>(drow, c0, g);
     }, next_row);
