@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <random>
 #include <string>
 #include <type_traits>
@@ -46,9 +47,11 @@ bool same_bits(const Outputs &x, const Outputs &y) {
 }
 
 // The row kernel's walks of its rows' memory (row_access.cuh's RowWalk) that the emulated test runs: the build's,
-// the build's with the last pass in the other direction, and prefetches two groups ahead that reach into the next
-// row, with the last pass forwards or backwards.
-enum class Walk { Built, OtherDirection, PrefetchingForwards, PrefetchingBackwards };
+// the build's with the last pass in the other direction, prefetches two groups ahead that reach into the next row,
+// with the last pass forwards or backwards, and the build's with lines marked to keep in L2 (pass 1 marking half of
+// each row's where the call has a gradient: KeepingInL2's share).
+enum class Walk { Built, OtherDirection, PrefetchingForwards, PrefetchingBackwards, KeepingInL2 };
+constexpr int64_t kKeepingPercent = 50;
 template <class W>
 struct WalkTag {
     using type = W;
@@ -84,7 +87,9 @@ Emulated run_emulated(const Case &c, const Inputs &in, unsigned grid, bool packs
     RowRecord garbage;  // as uninitialised pool memory
     std::memset((void *)&garbage, 0xff, sizeof garbage);
     std::vector<RowRecord> records(c.n, garbage);
-    const KernelArgs ka = kernel_args(a, records.data());
+    KernelArgs ka = kernel_args(a, records.data());
+    if (walk == Walk::KeepingInL2)  // the rows in flight as large as L2
+        ka.l2_keep = l2_keep_share(1, grid, grid, kKeepingPercent, a.dlogits != nullptr);
     const MetricsArgs ma = metrics_args(a, records.data(), o.metrics.data(), &e.record);
     if (c.n == 0) {
         emu::launch(1, kThreads, reduce_rows, ma);
@@ -109,7 +114,9 @@ Emulated run_emulated(const Case &c, const Inputs &in, unsigned grid, bool packs
                 }
             }
             using Other = RowWalk<!BuildWalk::kLastPassBackwards, BuildWalk::kPrefetchGroups,
-                                  BuildWalk::kPrefetchNextRow>;
+                                  BuildWalk::kPrefetchNextRow, BuildWalk::kKeepsInL2>;
+            using Keeping = RowWalk<BuildWalk::kLastPassBackwards, BuildWalk::kPrefetchGroups,
+                                    BuildWalk::kPrefetchNextRow, true>;
             const auto instance = [&](auto instance_code, auto walk_tag) {
                 constexpr int K = decltype(instance_code)::value;
                 using W = typename decltype(walk_tag)::type;
@@ -120,6 +127,7 @@ Emulated run_emulated(const Case &c, const Inputs &in, unsigned grid, bool packs
                     case Walk::OtherDirection: return instance(instance_code, WalkTag<Other>{});
                     case Walk::PrefetchingForwards: return instance(instance_code, WalkTag<RowWalk<false, 2, true>>{});
                     case Walk::PrefetchingBackwards: return instance(instance_code, WalkTag<RowWalk<true, 2, true>>{});
+                    case Walk::KeepingInL2: return instance(instance_code, WalkTag<Keeping>{});
                     default: return instance(instance_code, WalkTag<BuildWalk>{});
                 }
             };
@@ -239,6 +247,77 @@ void test_l2_cluster_blocks() {
     // The headline's rows (8192 x 151,936 bf16) on an H100: two blocks a row, 132 rows of 304 KB, 40 MB of 50.
     CHECK(l2_cluster_blocks(151936 * 2, slots, int64_t(50) << 20, percent) == 2, "the headline's rows on an H100");
     CHECK(split > 0 && split < tried, "%u of %u shapes split", split, tried);
+}
+
+// kernel_plan.cuh's l2_keep_share: the marked lines of the rows in flight within the share of L2, at most every line,
+// none without a gradient pass or a share; on the headline's rows (8192 x 151,936 bf16, two blocks an SM of 132)
+// and the L2 of an H100 and an H200.
+void test_l2_keep_share() {
+    g_case = "l2_keep_share";
+    const int64_t row_bytes = 151936 * 2, rows = 264;
+    for (const int64_t l2 : {int64_t(50) << 20, int64_t(60) << 20})
+        for (const int64_t percent : {25, 50, 75, 100, 400}) {
+            const double want = std::min(1.0, (double)l2 * percent / 100.0 / (double)(rows * row_bytes));
+            const float share = l2_keep_share(row_bytes, rows, l2, percent, true);
+            CHECK(std::fabs(share - want) <= 1e-6 * want && share <= 1.0f,
+                  "%lld%% of L2 %lld: share %.7f, want %.7f", (long long)percent, (long long)l2, share, want);
+            CHECK(l2_keep_share(row_bytes, rows, l2, percent, false) == 0.0f, "a share without a gradient pass");
+        }
+    CHECK(l2_keep_share(row_bytes, rows, int64_t(60) << 20, 0, true) == 0.0f, "a share at 0%% of L2");
+    // Rows in flight within L2 (one block an SM): every line.
+    CHECK(l2_keep_share(row_bytes, 132, int64_t(60) << 20, 75, true) == 1.0f, "not every line of rows within L2");
+}
+
+// The marks of each load of a row's packs where the walk keeps lines in L2 (Walk::KeepingInL2), as the emulator shows
+// them (emu::cache_hint): every pack that a call reads, pass 1 loads first and once, marking kKeepingPercent of the
+// lines evict-last and leaving the others' marks (with a gradient; without one, every line's mark left); the
+// gradient pass, once and last, evict-first; no other load marked (the radix select's passes load unmarked).  The
+// results are the build's bits: marks are hints.  Every case whose rows go in packs, up to 2^20 logits (under
+// ThreadSanitizer, as the clustered cases).
+void test_l2_marks() {
+    using emu::L2Priority;
+    int64_t kept = 0, last_touched = 0, calls = 0, without_gradient = 0;
+    unsigned turn = 0;
+    for (Case c : cases()) {
+        if (c.n * c.v > std::min<int64_t>(kClusteredLogits, int64_t(1) << 20)) continue;
+        c.n = std::min(c.n, kClusteredRows);
+        const Inputs in = make_inputs(c, case_seed(c));
+        const unsigned grid = (unsigned)std::min<int64_t>(c.n, 3);
+        g_case = c.name + ", keeping lines in L2";
+        emu::set_schedule(emu::Schedule(turn++ % 3), case_seed(c));
+        const Emulated built = run_emulated(c, in, grid);
+        if (!built.packed) continue;
+        std::map<uintptr_t, std::vector<uint64_t>> marks;  // each pack's loads' policies, in order
+        emu::set_cache_hint_observer([&](const void *p, uint64_t policy) { marks[(uintptr_t)p].push_back(policy); });
+        const Emulated keeping = run_emulated(c, in, grid, true, true, nullptr, 0, Walk::KeepingInL2);
+        emu::set_cache_hint_observer(nullptr);
+        CHECK(same_bits(built.out, keeping.out), "other bits than the build's walk");
+        ++calls;
+        without_gradient += !c.gradient;
+        const float share = c.gradient ? (float)kKeepingPercent / 100.0f : 1.0f;
+        const L2Priority pass1 = c.gradient ? L2Priority::evict_last : L2Priority::evict_unchanged;
+        int64_t wrong = 0;
+        for (const auto &[address, policies] : marks) {
+            const auto is = [&](uint64_t bits, L2Priority primary, float fraction) {
+                const emu::L2Policy policy = emu::policy_of(bits);
+                return policy.primary == primary && policy.secondary == L2Priority::evict_unchanged &&
+                       policy.fraction == fraction;
+            };
+            const bool first = is(policies.front(), pass1, share);
+            const bool last = policies.size() == 2 && is(policies.back(), L2Priority::evict_first, 1.0f);
+            // Rows that fail a data check after pass 1 have no gradient pass; a call without dlogits has none.
+            wrong += !first || !(policies.size() == 1 || (c.gradient && last));
+            kept += first && c.gradient;
+            last_touched += last;
+            if (address % 16 != 0) ++wrong;
+        }
+        CHECK(wrong == 0, "%lld of %zu packs with other marks", (long long)wrong, marks.size());
+    }
+    g_case = "keeping lines in L2";
+    std::printf("L2 marks: %lld calls (%lld without a gradient), %lld packs kept, %lld marked evict-first\n",
+                (long long)calls, (long long)without_gradient, (long long)kept, (long long)last_touched);
+    // 49 calls; under ThreadSanitizer fewer, the one without a gradient among them (30 x 1000 logits).
+    CHECK(calls >= 5 && without_gradient > 0 && kept > 0 && last_touched > 0, "too few calls of each kind");
 }
 
 // The case of that name, with the test's label and the name as the case in failures; null (a failure) where none is.
@@ -915,6 +994,8 @@ int main(int argc, char **argv) {
     test_schedule_and_grid_independent();
     test_last_pass_either_direction();
     test_prefetches_into_the_next_row();
+    test_l2_keep_share();
+    test_l2_marks();
     test_instances_as_the_full_one();
     test_data_errors();
     test_zero_weight_rows_are_never_read();

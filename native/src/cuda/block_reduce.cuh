@@ -7,8 +7,9 @@
 namespace pl::cuda {
 
 // Threads per row block.  This and the other shape constants of the row kernel (PL_ROW_SM_THREADS in
-// loss_kernel.cuh, PL_ROW_UNROLL, PL_ROW_PREFETCH_GROUPS, PL_ROW_PREFETCH_NEXT_ROW and PL_ROW_LAST_PASS_BACKWARDS
-// in row_access.cuh, PL_ROWS_L2_PERCENT in fused_loss.cu, PL_ROW_CLUSTER_PART_KB in kernel_plan.cuh) can be set
+// loss_kernel.cuh, PL_ROW_UNROLL, PL_ROW_PREFETCH_GROUPS, PL_ROW_PREFETCH_NEXT_ROW, PL_ROW_LAST_PASS_BACKWARDS and
+// PL_ROW_L2_KEEP_PERCENT in row_access.cuh, PL_ROWS_L2_PERCENT in fused_loss.cu, PL_ROW_CLUSTER_PART_KB and
+// PL_ROW_CLUSTER_L2_PERCENT in kernel_plan.cuh) can be set
 // when building, so that benchmarks/gpu/build_variants.sh can build other shapes of the same code and
 // compare_variants.py time them side by side on one GPU; the defaults are the shipped shape.
 #ifndef PL_ROW_THREADS

@@ -145,6 +145,9 @@ cudaError_t launch_loss(const pl_loss_params &p, const KernelArgs &ka, const Met
         }
     }
     const unsigned grid = (unsigned)grid_size(f, ka.n_rows, row_bytes, blocks_per_sm);
+    KernelArgs rows = ka;  // with pass 1's share of lines to keep in L2, where the build keeps some
+    if constexpr (VEC && BuildWalk::kKeepsInL2)
+        rows.l2_keep = l2_keep_share(row_bytes, grid, f.l2_bytes, PL_ROW_L2_KEEP_PERCENT, ka.dlogits != nullptr);
     if (f.cooperative) {
         cudaLaunchAttribute cooperative{};
         cooperative.id = cudaLaunchAttributeCooperative;
@@ -155,12 +158,12 @@ cudaError_t launch_loss(const pl_loss_params &p, const KernelArgs &ka, const Met
         config.stream = stream;
         config.attrs = &cooperative;
         config.numAttrs = 1;
-        const cudaError_t e = cudaLaunchKernelEx(&config, fused_loss<DT, DDT, VEC, CODE>, p, ka, ma, true);
+        const cudaError_t e = cudaLaunchKernelEx(&config, fused_loss<DT, DDT, VEC, CODE>, p, rows, ma, true);
         // Too large: fewer SMs are ours than the device has (MPS, green contexts); the two launches need none.
         if (e != cudaErrorCooperativeLaunchTooLarge) return e;
         cudaGetLastError();
     }
-    fused_loss<DT, DDT, VEC, CODE><<<grid, kThreads, 0, stream>>>(p, ka, ma, false);
+    fused_loss<DT, DDT, VEC, CODE><<<grid, kThreads, 0, stream>>>(p, rows, ma, false);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) return e;
     reduce_rows<<<1, kThreads, 0, stream>>>(ma);

@@ -18,6 +18,9 @@ struct KernelArgs {
     float *out_logp, *out_entropy, *out_clamped_entropy, *out_ratio, *out_loss, *out_kl;
     uint8_t *out_flags;
     RowRecord *records;
+    // The share of each row's lines that pass 1 marks to keep in L2 for the gradient pass (row_access.cuh's
+    // PL_ROW_L2_KEEP_PERCENT; kernel_plan.cuh's l2_keep_share): 0, none, in a build that keeps none.
+    float l2_keep;
 };
 
 // What the metric sums read and write: the rows' records and the few inputs the sums weigh them with.

@@ -2,6 +2,7 @@
 // and the loss kernel's instance (logits dtype, dlogits dtype, 16-byte packs or scalars).  Shared by the launcher
 // (fused_loss.cu) and the emulated test, so both run the instance that a call would.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <type_traits>
 
@@ -18,7 +19,7 @@ inline KernelArgs kernel_args(const pl_loss_args &a, RowRecord *records) {
                       a.target,      a.target_dtype == PL_I64,       a.old_logp,         a.ref_logp,
                       a.advantage,   a.weight,        a.temperature, a.dlogits,          a.out_logp,
                       a.out_entropy, a.out_clamped_entropy, a.out_ratio, a.out_loss,     a.out_kl,
-                      a.out_flags,   records};
+                      a.out_flags,   records,         0.0f};
 }
 
 // The records that kernel_args gave the rows; `metrics` and `error`: where the sums and the data check go.
@@ -82,6 +83,15 @@ inline unsigned cluster_blocks(int64_t packs, int64_t row_bytes, int64_t block_s
     } else {
         return kClusterRows ? l2_cluster_blocks(row_bytes, block_slots, l2_bytes, kClusterL2Percent) : 0;
     }
+}
+
+// The share of each row's lines that pass 1 marks to keep in L2 (row_access.cuh's PL_ROW_L2_KEEP_PERCENT): the
+// marked lines of `rows` rows in flight, of `row_bytes`, within `percent` of `l2_bytes`, at most every line; none
+// where no gradient pass reads the row again (`gradient` false), as no pass would then mark them evict-first after.
+// The GPU takes the share in sixteenths, rounded down (createpolicy.fractional; ptxas, sm_90).
+inline float l2_keep_share(int64_t row_bytes, int64_t rows, int64_t l2_bytes, int64_t percent, bool gradient) {
+    if (!gradient || percent <= 0 || rows <= 0 || row_bytes <= 0) return 0.0f;
+    return (float)std::min(1.0, (double)l2_bytes * (double)percent / 100.0 / ((double)rows * (double)row_bytes));
 }
 
 // The code of the row kernel instance that a call runs (row_kernel.cuh's CODE): the softcap's alone where it has the

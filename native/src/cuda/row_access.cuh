@@ -151,16 +151,80 @@ __device__ __forceinline__ void prefetch_l2(const T *p) {
 #define PL_ROW_LAST_PASS_BACKWARDS 0
 #endif
 
+// Pass 1 marks a share of each row's lines to stay in L2 until the gradient pass reads them, where
+// PL_ROW_L2_KEEP_PERCENT is above 0: the share of L2, in percent, that the marked lines of the rows in flight may
+// fill (kernel_plan.cuh's l2_keep_share).  With the rows in flight at twice L2 (fused_loss.cu), L2's
+// least-recently-used order evicts each line of a row before the gradient pass comes back to it, as a cyclic walk a
+// little longer than a cache hits it almost never: at 8192 x 151,936 bf16 on an H200 the gradient pass found an eighth
+// of its bytes in L2.  Lines loaded evict-last stay while the others go, so that the gradient pass finds about that
+// share of its row there, and marks each line evict-first as it reads it (row_policy); the passes between (the
+// clamp's radix select) load unmarked (for_each_column).  0, the default: not yet timed (build_variants.sh's keep-*).
+#ifndef PL_ROW_L2_KEEP_PERCENT
+#define PL_ROW_L2_KEEP_PERCENT 0
+#endif
+
 // How a row block walks a row's memory, past the order of pass 1: the last pass's direction, the groups it
-// prefetches ahead, and whether the last pass prefetches the next row's start.  None of them changes a result's bits
-// (the last pass sums nothing; prefetches are hints); BuildWalk is the build's, and the emulated test runs others.
-template <bool BACKWARDS, int PREFETCH_GROUPS, bool PREFETCH_NEXT_ROW>
+// prefetches ahead, whether the last pass prefetches the next row's start, and whether the passes mark lines to keep
+// in L2.  None of them changes a result's bits (the last pass sums nothing; prefetches and marks are hints);
+// BuildWalk is the build's, and the emulated test runs others.
+template <bool BACKWARDS, int PREFETCH_GROUPS, bool PREFETCH_NEXT_ROW, bool KEEPS_IN_L2 = false>
 struct RowWalk {
     static constexpr bool kLastPassBackwards = BACKWARDS;
     static constexpr int kPrefetchGroups = PREFETCH_GROUPS;
     static constexpr bool kPrefetchNextRow = PREFETCH_NEXT_ROW && PREFETCH_GROUPS > 0;
+    static constexpr bool kKeepsInL2 = KEEPS_IN_L2;
 };
-using BuildWalk = RowWalk<PL_ROW_LAST_PASS_BACKWARDS != 0, PL_ROW_PREFETCH_GROUPS, PL_ROW_PREFETCH_NEXT_ROW != 0>;
+using BuildWalk = RowWalk<PL_ROW_LAST_PASS_BACKWARDS != 0, PL_ROW_PREFETCH_GROUPS, PL_ROW_PREFETCH_NEXT_ROW != 0,
+                          (PL_ROW_L2_KEEP_PERCENT > 0)>;
+
+// The L2 eviction policy (createpolicy, sm_80 and later) of a pass's loads of a row's packs, where the walk keeps
+// lines in L2: the last pass's marks each line evict-first, the last use of the row's bytes; pass 1's marks the share
+// `keep` of its lines evict-last and leaves the others' marks unchanged, and where it keeps none (keep 0: a call
+// without a gradient pass), every line's.  The emulated test's host compiler hands the policy to the emulator, which
+// shows each load's to the test that checks them (emu::cache_hint).
+template <bool LAST>
+__device__ __forceinline__ uint64_t row_policy(float keep) {
+    uint64_t policy;
+#ifdef __CUDA_ARCH__
+    if constexpr (LAST) asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
+    else if (keep > 0.0f)
+        asm("createpolicy.fractional.L2::evict_last.L2::evict_unchanged.b64 %0, %1;" : "=l"(policy) : "f"(keep));
+    else asm("createpolicy.fractional.L2::evict_unchanged.b64 %0, 1.0;" : "=l"(policy));
+#elif defined(__CUDACC__)
+    policy = 0;  // nvcc's host pass, which compiles device code that it never calls
+    (void)keep;
+#else
+    using emu::L2Priority;
+    // Where the share is 1 (no secondary priority named in the PTX), the secondary applies to no line.
+    const L2Priority primary = LAST ? L2Priority::evict_first
+                               : keep > 0.0f ? L2Priority::evict_last
+                                             : L2Priority::evict_unchanged;
+    policy = emu::create_policy({primary, L2Priority::evict_unchanged, LAST || !(keep > 0.0f) ? 1.0f : keep});
+#endif
+    return policy;
+}
+
+// A pack loaded with that policy (ld.global.L2::cache_hint; the last pass's also .cs, as load_row_bytes's).
+template <bool LAST>
+__device__ __forceinline__ uint4 load_marked(const uint4 *p, uint64_t policy) {
+#ifdef __CUDA_ARCH__
+    uint4 v;
+    if constexpr (LAST)
+        asm volatile("ld.global.cs.L2::cache_hint.v4.u32 {%0, %1, %2, %3}, [%4], %5;"
+                     : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                     : "l"(p), "l"(policy));
+    else
+        asm volatile("ld.global.L2::cache_hint.v4.u32 {%0, %1, %2, %3}, [%4], %5;"
+                     : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                     : "l"(p), "l"(policy));
+    return v;
+#else
+#ifndef __CUDACC__
+    emu::cache_hint(p, policy);
+#endif
+    return *p;
+#endif
+}
 
 // Calls f(first_column, z) over the columns of the row that this thread owns, z a float[P] of consecutive
 // columns: packs tid, tid + kThreads, ... in increasing order (P = kPack with VEC, when rows are 16-byte aligned;
@@ -168,10 +232,12 @@ using BuildWalk = RowWalk<PL_ROW_LAST_PASS_BACKWARDS != 0, PL_ROW_PREFETCH_GROUP
 // backwards, the tail columns first, then the thread's packs in decreasing order.  A thread always visits the same
 // columns in the same order, which keeps its partial sums, and so the results, deterministic.  LAST: no pass reads
 // the row after this one (load_row_bytes).  `next_row`: the block's next row, whose first groups the prefetches that
-// run past this row's end fetch (Walk::kPrefetchNextRow); null where there is none to read.
+// run past this row's end fetch (Walk::kPrefetchNextRow); null where there is none to read.  `keep`: where the walk
+// keeps lines in L2 (Walk::kKeepsInL2), the share of its packs' lines that this pass, pass 1, marks to keep (0:
+// none); the tail columns' loads are not marked.
 template <int DT, bool VEC, bool LAST = false, class Walk = BuildWalk, typename F>
 __device__ __forceinline__ void for_each_pack(const typename Elem<DT>::type *row, int64_t vocab, F &&f,
-                                              const typename Elem<DT>::type *next_row = nullptr) {
+                                              const typename Elem<DT>::type *next_row = nullptr, float keep = 0.0f) {
     constexpr bool BACKWARDS = LAST && Walk::kLastPassBackwards;
     // The last pass's row pointer kept in registers; pass 1's not, where the clamp's instances would spill it.
     if constexpr (LAST) row = opaque(row);
@@ -208,12 +274,16 @@ __device__ __forceinline__ void for_each_pack(const typename Elem<DT>::type *row
             if ((uint64_t)pk < (uint64_t)packs) prefetch_l2((in_next ? next_row : row) + pk * P);
         }
     };
+    constexpr bool MARKS = VEC && Walk::kKeepsInL2;
+    uint64_t policy = 0;
+    if constexpr (MARKS) policy = row_policy<LAST>(keep);
     const auto load = [&](Raw(&raw)[kUnroll], uint32_t base) {
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) {
             const uint32_t pk = base + (uint32_t)u * kThreads;
             if (in_row(pk)) {
-                if constexpr (VEC) raw[u].raw = load_row_bytes<LAST>(reinterpret_cast<const uint4 *>(row) + pk);
+                if constexpr (MARKS) raw[u].raw = load_marked<LAST>(reinterpret_cast<const uint4 *>(row) + pk, policy);
+                else if constexpr (VEC) raw[u].raw = load_row_bytes<LAST>(reinterpret_cast<const uint4 *>(row) + pk);
                 else raw[u] = load_row_bytes<LAST>(row + pk);
             }
         }
@@ -253,7 +323,11 @@ __device__ __forceinline__ void for_each_pack(const typename Elem<DT>::type *row
 // The same, one column at a time: f(column, z).
 template <int DT, bool VEC, class Walk = BuildWalk, typename F>
 __device__ __forceinline__ void for_each_column(const typename Elem<DT>::type *row, int64_t vocab, F &&f) {
-    for_each_pack<DT, VEC, false, Walk>(row, vocab, [&](int64_t c0, const auto &z) {
+    // Its loads unmarked (sm_90: a policy for them, made once or at each load, costs the clamp's instances spill
+    // loads and stores in pass 1's loop): should an unmarked load set its line's mark to evict-normal, as PTX's
+    // default priority, a row that takes the radix select's passes loses pass 1's marks before the gradient pass.
+    using Unmarked = RowWalk<Walk::kLastPassBackwards, Walk::kPrefetchGroups, Walk::kPrefetchNextRow, false>;
+    for_each_pack<DT, VEC, false, Unmarked>(row, vocab, [&](int64_t c0, const auto &z) {
         constexpr int n = sizeof(z) / sizeof(float);
 #pragma unroll
         for (int j = 0; j < n; ++j) f(c0 + j, z[j]);

@@ -122,13 +122,14 @@ template <int DT, bool VEC, class Walk = BuildWalk>
 struct BlockSpan {
     using T = typename Elem<DT>::type;
     static constexpr bool kPrefetchesNextRow = VEC && Walk::kPrefetchNextRow;
+    float l2_keep;  // the share of a row's lines that pass 1 marks to keep in L2 (KernelArgs's)
 
     __device__ __forceinline__ bool leader() const { return threadIdx.x == 0; }
     __device__ __forceinline__ int64_t next_row_index(int64_t i) const { return i + gridDim.x; }
 
     template <typename F>
     __device__ __forceinline__ void first_pass(const T *row, int64_t vocab, F &&f, const T *next_row) {
-        for_each_pack<DT, VEC, false, Walk>(row, vocab, f, next_row);
+        for_each_pack<DT, VEC, false, Walk>(row, vocab, f, next_row, l2_keep);
     }
     template <typename F>
     __device__ __forceinline__ void each_column(const T *row, int64_t vocab, F &&f) {
@@ -472,7 +473,7 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
 // The block's rows: blockIdx.x, blockIdx.x + gridDim.x, ...
 template <int DT, int DDT, bool VEC, int CODE, class Walk>
 __device__ void fused_loss_rows(const pl_loss_params &p, const KernelArgs &a, RowSmem &s) {
-    BlockSpan<DT, VEC, Walk> span;
+    BlockSpan<DT, VEC, Walk> span{a.l2_keep};
     for (int64_t i = blockIdx.x; i < a.n_rows; i += gridDim.x) {
         fused_loss_row<DT, DDT, VEC, CODE>(p, a, i, s, span);
         __syncthreads();  // the next row reuses s

@@ -552,6 +552,37 @@ void prefetch_l2(const void *address) {
 
 void set_prefetch_observer(std::function<void(const void *)> observer) { prefetch_observer() = std::move(observer); }
 
+uint64_t create_policy(L2Policy policy) {
+    uint32_t fraction;
+    std::memcpy(&fraction, &policy.fraction, sizeof fraction);
+    return (uint64_t)policy.primary | (uint64_t)policy.secondary << 8 | (uint64_t)fraction << 32;
+}
+
+L2Policy policy_of(uint64_t bits) {
+    L2Policy policy{L2Priority(bits & 0xff), L2Priority(bits >> 8 & 0xff), 0.0f};
+    const uint32_t fraction = (uint32_t)(bits >> 32);
+    std::memcpy(&policy.fraction, &fraction, sizeof fraction);
+    return policy;
+}
+
+namespace {
+std::function<void(const void *, uint64_t)> &cache_hint_observer() {
+    static std::function<void(const void *, uint64_t)> observer;
+    return observer;
+}
+}  // namespace
+
+void cache_hint(const void *address, uint64_t policy) {
+    running("a load with a cache hint");
+    if (!cache_hint_observer()) return;
+    race::Unrecorded unrecorded;
+    cache_hint_observer()(address, policy);
+}
+
+void set_cache_hint_observer(std::function<void(const void *, uint64_t)> observer) {
+    cache_hint_observer() = std::move(observer);
+}
+
 void warp_exchange(unsigned mask, const void *mine, void *theirs, int size, int source) {
     if (mask != 0xffffffffu) fail("a shuffle with mask %#x: the emulator runs full-warp shuffles only", mask);
     const unsigned t = threadIdx.x, warp = t / 32;

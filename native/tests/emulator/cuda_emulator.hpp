@@ -137,6 +137,20 @@ void wait_copies_but(size_t groups);  // every group but the last `groups` commi
 void prefetch_l2(const void *address);
 void set_prefetch_observer(std::function<void(const void *address)> observer);
 
+// createpolicy.fractional (sm_80 and later): an L2 eviction policy, the primary priority for `fraction` of the lines
+// that accesses with it touch and the secondary for the rest, as 64 bits that only policy_of reads back.  A load with
+// .L2::cache_hint and that policy loads as any other (no cache here), and shows the address and the policy to the
+// observer, where a test set one (none by default), as prefetch_l2 does.
+enum class L2Priority : uint8_t { evict_normal, evict_first, evict_last, evict_unchanged };
+struct L2Policy {
+    L2Priority primary, secondary;
+    float fraction;
+};
+uint64_t create_policy(L2Policy policy);
+L2Policy policy_of(uint64_t bits);
+void cache_hint(const void *address, uint64_t policy);
+void set_cache_hint_observer(std::function<void(const void *address, uint64_t policy)> observer);
+
 // The warp's exchange: every lane of the calling thread's warp offers `size` bytes at `mine` and receives the
 // bytes lane `source` offered.  All 32 lanes must call it (the full mask).
 void warp_exchange(unsigned mask, const void *mine, void *theirs, int size, int source);
