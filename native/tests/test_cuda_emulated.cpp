@@ -145,9 +145,9 @@ Emulated run_emulated(const Case &c, const Inputs &in, unsigned grid, bool packs
     return e;
 }
 
-// The cases take turns at the three schedules.  Each runs the instance with the clamp's and the softcap's code where
-// it has the clamp, with the softcap's alone where it has the softcap alone, and with neither's where it has neither,
-// and the cases hold calls of the three kinds, so every instance is compared.
+// The cases take turns at the three schedules.  Each runs the instance with the code of what it has of the clamp and
+// the softcap (neither's where it has neither), and the cases hold calls of the four kinds, so every instance is
+// compared.
 void test_against_cpu() {
     unsigned turn = 0, runs[4] = {};
     for (const Case &c : cases()) {
@@ -158,7 +158,7 @@ void test_against_cpu() {
         g_case = c.name;
         const Emulated first = run_emulated(c, in, grid);
         compare(c, in, cpu, first.out);
-        const int code = c.p.clamp_p > 0.0f ? kFullCode : c.p.softcap > 0.0f ? kSoftcapCode : kPlainCode;
+        const int code = (c.p.clamp_p > 0.0f ? kClampCode : 0) | (c.p.softcap > 0.0f ? kSoftcapCode : 0);
         CHECK(first.code == code, "the instance of code %d ran, where the call's is %d", first.code, code);
         ++runs[code];
         if (first.packed) {
@@ -167,9 +167,9 @@ void test_against_cpu() {
         }
     }
     g_case = "every case";
-    CHECK(runs[kPlainCode] > 0 && runs[kSoftcapCode] > 0 && runs[kFullCode] > 0,
-          "calls of every instance: %u plain, %u with the softcap's code, %u with both", runs[kPlainCode],
-          runs[kSoftcapCode], runs[kFullCode]);
+    CHECK(runs[kPlainCode] > 0 && runs[kSoftcapCode] > 0 && runs[kClampCode] > 0 && runs[kFullCode] > 0,
+          "calls of every instance: %u plain, %u with the softcap's code, %u with the clamp's, %u with both",
+          runs[kPlainCode], runs[kSoftcapCode], runs[kClampCode], runs[kFullCode]);
 }
 
 // Under ThreadSanitizer (test_cuda_racecheck) the clustered cases keep at most 4 rows, of cases up to this many
@@ -557,16 +557,19 @@ void test_prefetches_into_the_next_row() {
     CHECK(followed >= 10, "%lld rows prefetched by the row before", (long long)followed);
 }
 
-// A call without the clamp runs the row kernel instance without its code (row_kernel.cuh's CODE, kernel_plan.cuh's
-// row_code), with the softcap's where it has the softcap; the instance with both takes the same arithmetic for such a
-// call (no band, no select; slope 1 without the softcap), so it writes the same bits: every case with its clamp taken
-// off.  Two instances are two compilations of the same code, which may differ where the arithmetic leaves the compiler
-// a choice, as fmaxf's sign for zeros of both signs did between two builds (row_kernel.cuh's raise_max now keeps a zero
-// max +0; the emulated ex2 rounds 2^-0 and 2^+0 apart).
+// A call without the clamp or the softcap runs the row kernel instance without that one's code (row_kernel.cuh's
+// CODE, kernel_plan.cuh's row_code); the instance with both takes the same arithmetic for such a call (without the
+// clamp no band and no select; without the softcap slope 1), so it writes the same bits: every case with the softcap
+// as it is and, where it has the softcap, its clamp taken off.  Two instances are two compilations of the same code,
+// which may differ where the arithmetic leaves the compiler a choice, as fmaxf's sign for zeros of both signs did
+// between two builds (row_kernel.cuh's raise_max now keeps a zero max +0; the emulated ex2 rounds 2^-0 and 2^+0 apart).
 void test_instances_as_the_full_one() {
     unsigned compared[4] = {};
     same_bits_either_way(
-        "the call's instance and the full one", [](Case &c) { c.p.clamp_p = 0.0f; },
+        "the call's instance and the full one",
+        [](Case &c) {
+            if (c.p.softcap > 0.0f) c.p.clamp_p = 0.0f;
+        },
         [&compared](const Case &c, const Inputs &in, unsigned grid, bool packs) {
             ++compared[row_code(c.p)];
             const Emulated full = run_emulated(c, in, grid, packs, true, nullptr, 0, Walk::Built, true);
@@ -574,8 +577,9 @@ void test_instances_as_the_full_one() {
             return full;
         });
     g_case = "the call's instance and the full one";
-    CHECK(compared[kPlainCode] > 0 && compared[kSoftcapCode] > 0, "compared: %u plain, %u with the softcap's code",
-          compared[kPlainCode], compared[kSoftcapCode]);
+    CHECK(compared[kPlainCode] > 0 && compared[kSoftcapCode] > 0 && compared[kClampCode] > 0,
+          "compared: %u plain, %u with the softcap's code, %u with the clamp's", compared[kPlainCode],
+          compared[kSoftcapCode], compared[kClampCode]);
 }
 
 void test_data_errors() {

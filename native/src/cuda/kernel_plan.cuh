@@ -94,14 +94,13 @@ inline float l2_keep_share(int64_t row_bytes, int64_t rows, int64_t l2_bytes, in
     return (float)std::min(1.0, (double)l2_bytes * (double)percent / 100.0 / ((double)rows * (double)row_bytes));
 }
 
-// The code of the row kernel instance that a call runs (row_kernel.cuh's CODE): the softcap's alone where it has the
-// softcap and not the clamp, neither where it has neither, both where it has the clamp.  An instance with the clamp's
-// code alone compiles (ptxas, sm_90: a fifth fewer instructions than the one with both, the softcap's paths out of its
-// loops) but keeps a value of its gradient loop in local memory, two stores and two loads an iteration, where the
-// one with both keeps none there; the calls with the clamp keep the instance that was timed (benchmarks/RESULTS.md).
+// The code of the row kernel instance that a call runs (row_kernel.cuh's CODE): the code of what the call has of the
+// clamp and the softcap.  A call with the clamp and without the softcap ran the instance with both until 2026-12-05,
+// whose loops carried the softcap's tanh and slope: ptxas, sm_90, the bf16 instance of the clamp's code alone has a
+// pass-1 loop of 1,830 slots and a gradient loop of 440 where the one with both has 2,177 and 940, and no local memory
+// in either where that one has a spill in pass 1 (benchmarks/RESULTS.md: not yet timed).
 inline int row_code(const pl_loss_params &p) {
-    if (p.clamp_p > 0.0f) return kFullCode;
-    return p.softcap > 0.0f ? kSoftcapCode : kPlainCode;
+    return (p.clamp_p > 0.0f ? kClampCode : 0) | (p.softcap > 0.0f ? kSoftcapCode : 0);
 }
 
 template <int CODE>
@@ -112,6 +111,7 @@ auto with_code_instance(const pl_loss_params &p, F &&f, Chosen... chosen) {
     switch (row_code(p)) {
         case kPlainCode: return f(chosen..., Code<kPlainCode>{});
         case kSoftcapCode: return f(chosen..., Code<kSoftcapCode>{});
+        case kClampCode: return f(chosen..., Code<kClampCode>{});
         default: return f(chosen..., Code<kFullCode>{});
     }
 }

@@ -86,8 +86,8 @@ __device__ __forceinline__ void store_pack(typename Elem<DT>::type *dst, const f
 
 // The same pointer, through an instruction the compiler cannot see into, so that it keeps it in two registers: it
 // can no longer compute it again from the row index and the kernel's arguments at each use, as ptxas chose to for
-// the gradient pass's loads and stores (sm_90, the bf16 instance without the clamp: 297 instruction slots a group
-// of two packs in that loop, 267 with its two pointers kept).
+// the gradient pass's loads and stores (sm_90 at 2160d01, the bf16 instance without the clamp: 297 instruction slots
+// a group of two packs in that loop, 267 with its two pointers kept).
 template <typename T>
 __device__ __forceinline__ T *opaque(T *p) {
 #ifdef __CUDA_ARCH__

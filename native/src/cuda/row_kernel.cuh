@@ -212,8 +212,9 @@ __device__ __forceinline__ GradientTerms gradient_terms(const pl_loss_params &p,
 }
 
 // CODE: the code an instance is compiled with, the clamp's (kClampCode) and the softcap's (kSoftcapCode), chosen from
-// the call by kernel_plan.cuh's row_code: a call without them runs loops with no branch per column to their code, in
-// a fraction of the instruction bytes (kPlainCode, the calls most have; kSoftcapCode, Gemma 2's entropy calls).
+// the call by kernel_plan.cuh's row_code: a call without one or both runs loops with no branch per column to their
+// code, in a fraction of the instruction bytes (kPlainCode, the calls most have; kClampCode, the clamped modes
+// without a softcap; kSoftcapCode, Gemma 2's entropy calls).
 // `span`: the columns this block reads (BlockSpan: all of them).  The sampled bands read their samples from the row
 // in global memory, the same in every block of a span.
 template <int DT, int DDT, bool VEC, int CODE, typename Span>

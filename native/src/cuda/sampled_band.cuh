@@ -254,7 +254,7 @@ __device__ __forceinline__ BandTests<DT> band_tests(const Band &band) {
     constexpr int shift = kValueShift<DT>;
     constexpr uint32_t zero = kZeroValue<DT>, neg_inf = kNegInfKey >> shift, pos_inf = ~kNegInfKey >> shift;
     const uint32_t top = band.hi == zero - 1 ? zero - 2 : band.hi;
-    BandTests<DT> t{band.lo <= neg_inf ? -INFINITY : key_value(band.lo << shift, shift),
+    BandTests<DT> t{band.lo <= neg_inf ? -INFINITY : band_value<DT>(band, 0),
                     top >= pos_inf ? INFINITY : key_value(top << shift, shift), 0, 0};
     if (band.lo > zero) t.offset = 4 * ((int32_t)zero - (int32_t)band.lo), t.step = 4;
     else if (band.hi < zero) t.offset = 4 * (int32_t)((0xffffffffu >> shift) - band.lo), t.step = -4;
