@@ -1,6 +1,7 @@
 """The row kernel's SASS on a machine without a GPU or CUDA's own disassembler: what each instance of fused_loss.cu
 compiles to for sm_90, and in each of its loops the instructions that set its cost per column (global loads,
-spills, shared atomics, exponentials, the BSSY that opens a branch a warp's lanes may split on).
+spills, shared atomics, exponentials, the BSSY that opens a branch a warp's lanes may split on), and how soon the
+loop uses a pack it loads (the slots between: a few, and the warp waits there for the load).
 
     python3 benchmarks/gpu/sass_offline.py --nvdisasm NVDISASM [--kernel SUBSTRING] [--listing] [-D NAME=VALUE ...]
 
@@ -112,6 +113,37 @@ def functions(listing):
     return found
 
 
+def soonest_use(body):
+    """The fewest slots from a 16-byte global load in a loop's body (LDG...128: a pack of the row) to the first
+    instruction below it that reads one of its four registers, or None where the body reads none of them after its
+    load: near, the warp waits there for the load, which then overlaps no work of its own (stores and atomics read
+    every operand; other instructions all but the first, their destination; an unpredicated write ends the register's
+    watch)."""
+    best = None
+    for i, text in enumerate(body):
+        load = re.search(r"\bLDG\.E[.\w]*\.128 R(\d+),", text)
+        if not load:
+            continue
+        watched = {int(load.group(1)) + k for k in range(4)}
+        for j in range(i + 1, len(body)):
+            m = re.match(r"(@!?U?P\w+ )?(\S+) ?(.*)", body[j])
+            predicated, opcode, operands = m.group(1), m.group(2), m.group(3).split(", ")
+            stores = re.match(r"(ST|ATOM|RED)", opcode)
+            reads = set()
+            for op in operands if stores else operands[1:]:
+                for r, pair in re.findall(r"\bR(\d+)(\.64)?", op):
+                    reads.update({int(r), int(r) + 1} if pair else {int(r)})
+            if reads & watched:
+                best = j - i if best is None else min(best, j - i)
+                break
+            written = re.fullmatch(r"R(\d+)", operands[0]) if not stores else None
+            if written and not predicated:
+                watched.discard(int(written.group(1)))
+            if not watched:
+                break
+    return best
+
+
 def loops(code, targets, least=100):
     """The innermost loops of one function (a branch back to an instruction above it, around no other such branch)
     of at least `least` slots, in order: (the label or address of its first instruction, slots, counts)."""
@@ -122,7 +154,9 @@ def loops(code, targets, least=100):
             continue
         body = [t for a, t in code if a is not None and start <= a <= end]
         if len(body) >= least:
-            yield names.get(start, "0x%05x" % start), len(body), {k: sum(op in t for t in body) for k, op in COUNTED}
+            counts = {k: sum(op in t for t in body) for k, op in COUNTED}
+            counts["pack used after"] = soonest_use(body)
+            yield names.get(start, "0x%05x" % start), len(body), counts
 
 
 def main():
@@ -147,7 +181,7 @@ def main():
         slots = [a for a, _ in code if a is not None]
         print("%s: %d instructions (%d not decoded)" % (name, len(slots), sum(t == "???" for _, t in code)))
         for label, n, counts in loops(code, targets):
-            print("  loop %s: %d instructions, %s" % (label, n, ", ".join("%s %d" % kv for kv in counts.items())))
+            print("  loop %s: %d instructions, %s" % (label, n, ", ".join("%s %s" % kv for kv in counts.items())))
         if args.listing:
             for addr, text in code:
                 print(text + ":" if addr is None else "  /*%05x*/ %s" % (addr, text))

@@ -50,8 +50,19 @@ union Pack {
 
 template <int DT>
 __device__ __forceinline__ void unpack(const Pack<DT> &pack, float (&z)[kPack<DT>]) {
+    if constexpr (DT == PL_BF16) {
+        // Two logits a 32-bit word, each a float's high half: one instruction each (a shift, a mask), where taken from
+        // the 16-bit elements the high one's could cost two (sm_90: PRMT, then IMAD.U32 for the shift).
+        const uint32_t w[4] = {pack.raw.x, pack.raw.y, pack.raw.z, pack.raw.w};
 #pragma unroll
-    for (int j = 0; j < kPack<DT>; ++j) z[j] = to_float<DT>(pack.e[j]);
+        for (int q = 0; q < 4; ++q) {
+            z[2 * q] = __uint_as_float(w[q] << 16);
+            z[2 * q + 1] = __uint_as_float(w[q] & 0xffff0000u);
+        }
+    } else {
+#pragma unroll
+        for (int j = 0; j < kPack<DT>; ++j) z[j] = to_float<DT>(pack.e[j]);
+    }
 }
 
 // The last touch of a row's bytes: the gradient pass's loads (LAST) and every dlogits store, marked evict-first in L2
@@ -99,10 +110,11 @@ __device__ __forceinline__ T *opaque(T *p) {
 // Packs a thread loads at once (a group).  By Little's law an H100 SM needs its share of the bandwidth times the
 // latency under load in flight, about 3 TB/s / 132 x ~1 us = 23 KB; a 512-thread block has 8 KB in flight per
 // 16-byte pack a thread.  So for_each_pack loads the next group before it uses the current one: the next group
-// stays in flight while a warp computes, where loading a group and then using it left none in flight then.  Two
-// packs: with the two blocks an SM holds (loss_kernel.cuh), 32 KB in flight, as one block's groups of 4 had, in the
-// 64 registers a thread that allows; measured on an H200 (benchmarks/RESULTS.md: GPU), the second block's warps
-// hide more latency than the longer groups did.
+// stays in flight while a warp computes, and while it waits for the current one both are.  Two packs: with the two
+// blocks an SM holds (loss_kernel.cuh), up to 64 KB in flight, in the 64 registers a thread that allows.  Measured on
+// an H200 (benchmarks/RESULTS.md: GPU) against one block's groups of 4, the second block's warps hid more latency
+// than the longer groups did; in the code measured then, each warp waited for its next group before it used the
+// current one (for_each_pack's two buffers, below, say why), so that its groups were in flight one at a time.
 #ifndef PL_ROW_UNROLL
 #define PL_ROW_UNROLL 2
 #endif
@@ -297,25 +309,36 @@ __device__ __forceinline__ void for_each_pack(const typename Elem<DT>::type *row
             }
         }
     };
-    if constexpr (BACKWARDS) tail();  // the row's end, read last by the pass before
-    Raw current[kUnroll], next[kUnroll];
-    // The groups between the first and the first that a load's prefetch reaches.
-    for (int d = 1; d < AHEAD; ++d) prefetch(first + d * step);
-    load(current, first);
-    for (uint32_t base = first; base < (BACKWARDS ? packs + group : packs); base += step) {
-        load(next, base + step);  // in flight while this group is used
+    const auto use = [&](const Raw(&raw)[kUnroll], uint32_t base) {
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) {
             const uint32_t pk = base + (uint32_t)u * kThreads;
             if (in_row(pk)) {
                 float z[P];
-                if constexpr (VEC) unpack<DT>(current[u], z);
-                else z[0] = to_float<DT>(current[u]);
+                if constexpr (VEC) unpack<DT>(raw[u], z);
+                else z[0] = to_float<DT>(raw[u]);
                 f((int64_t)pk * P, z);
             }
         }
-#pragma unroll
-        for (int u = 0; u < kUnroll; ++u) current[u] = next[u];
+    };
+    if constexpr (BACKWARDS) tail();  // the row's end, read last by the pass before
+    // The groups between the first and the first that a load's prefetch reaches.
+    for (int d = 1; d < AHEAD; ++d) prefetch(first + d * step);
+    // Two buffers taken in turn, each group loaded into the one the group before it is not in: the next group in
+    // flight while this one is used, and no copy from one buffer to the other.  Written as `current = next` after
+    // each group, the copy (sm_90: 16 moves a group of two packs, in every pass's loop) went just after the next
+    // group's loads, where the warp waited for them before it used the current group: one group in flight at a time,
+    // none while it computed (sass_offline.py's "pack used after": 4 to 18 slots from a pack's load to its first
+    // use then, half the loop now).
+    Raw even[kUnroll], odd[kUnroll];
+    const uint32_t end_base = BACKWARDS ? packs + group : packs;
+    load(even, first);
+    for (uint32_t base = first; base < end_base; base += 2 * step) {
+        load(odd, base + step);
+        use(even, base);
+        if (!(base + step < end_base)) break;
+        load(even, base + 2 * step);
+        use(odd, base + step);
     }
     if constexpr (!BACKWARDS) tail();
 }
