@@ -118,7 +118,7 @@ def soonest_use(body):
     instruction below it that reads one of its four registers, or None where the body reads none of them after its
     load: near, the warp waits there for the load, which then overlaps no work of its own (stores and atomics read
     every operand; other instructions all but the first, their destination; an unpredicated write ends the register's
-    watch)."""
+    watch; a slot nvdisasm 11.8 leaves out, `???`, counts as reading none)."""
     best = None
     for i, text in enumerate(body):
         load = re.search(r"\bLDG\.E[.\w]*\.128 R(\d+),", text)

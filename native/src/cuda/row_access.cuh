@@ -326,10 +326,10 @@ __device__ __forceinline__ void for_each_pack(const typename Elem<DT>::type *row
     for (int d = 1; d < AHEAD; ++d) prefetch(first + d * step);
     // Two buffers taken in turn, each group loaded into the one the group before it is not in: the next group in
     // flight while this one is used, and no copy from one buffer to the other.  Written as `current = next` after
-    // each group, the copy (sm_90: 16 moves a group of two packs, in every pass's loop) went just after the next
-    // group's loads, where the warp waited for them before it used the current group: one group in flight at a time,
-    // none while it computed (sass_offline.py's "pack used after": 4 to 18 slots from a pack's load to its first
-    // use then, half the loop now).
+    // each group, the copy (sm_90: 8 to 16 moves a group of two packs, in every pass's loop) went just after the
+    // next group's loads, where the warp waited for them before it used the current group: one group in flight at a
+    // time, none while it computed (sass_offline.py's "pack used after": 4 to 18 slots from a pack's load to its
+    // first use then, half the loop now).
     Raw even[kUnroll], odd[kUnroll];
     const uint32_t end_base = BACKWARDS ? packs + group : packs;
     load(even, first);
