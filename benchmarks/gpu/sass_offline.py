@@ -117,8 +117,9 @@ def soonest_use(body):
     """The fewest slots from a 16-byte global load in a loop's body (LDG...128: a pack of the row) to the first
     instruction below it that reads one of its four registers, or None where the body reads none of them after its
     load: near, the warp waits there for the load, which then overlaps no work of its own (stores and atomics read
-    every operand; other instructions all but the first, their destination; an unpredicated write ends the register's
-    watch; a slot nvdisasm 11.8 leaves out, `???`, counts as reading none)."""
+    every operand; other instructions all but the first, their destination; an unpredicated write ends the watch on
+    the register it names, of a 64-bit pair the low one only, so that a later read of the high one is a false alarm;
+    a slot nvdisasm 11.8 leaves out, `???`, counts as reading none)."""
     best = None
     for i, text in enumerate(body):
         load = re.search(r"\bLDG\.E[.\w]*\.128 R(\d+),", text)
