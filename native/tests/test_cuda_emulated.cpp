@@ -796,7 +796,7 @@ int band_tests_wrong(int dtype, std::mt19937 &rng) {
     std::vector<uint8_t> buf(2);
     int wrong = 0, one_sided = 0;
     for (const auto &[lo, hi] : bands) {
-        const BandTests<DT> t = band_tests<DT>(Band{true, lo, hi});
+        const BandTests<DT> t = band_tests<DT>(Band{true, lo, hi}, bins);
         wrong += t.one_sided() != (lo > zero || hi < zero);
         one_sided += t.one_sided();
         for (uint32_t bits = 0; bits < 65536; ++bits) {
@@ -806,7 +806,7 @@ int band_tests_wrong(int dtype, std::mt19937 &rng) {
             const uint32_t v = pl::order_key(z) >> kValueShift<DT>;
             const bool above = z > t.top, in = z >= t.bottom && !above;  // as pass 1 tests them
             wrong += above != (v > hi) || in != (lo <= v && v <= hi);
-            if (in && t.one_sided()) wrong += t.one_sided_bin(bins, z) != bins + (v - lo);
+            if (in && t.one_sided()) wrong += t.one_sided_bin(z) != shared_address(bins + (v - lo));
         }
     }
     wrong += one_sided < 100;  // the random bands lie mostly on one side

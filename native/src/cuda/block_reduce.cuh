@@ -120,9 +120,38 @@ constexpr int kBins = 2048;
 constexpr int kBinsPerThread = kBins / kThreads;
 static_assert(kBins % kThreads == 0, "each thread owns whole bins");
 
+// A shared-memory address as a shared-memory atomic takes it: on the GPU the 32-bit offset in the block's window,
+// so that a bin's address is one multiply-add from a base computed once a row; in the emulator the host address.
+#ifdef __CUDA_ARCH__
+using SharedAddress = uint32_t;
+#else
+using SharedAddress = uintptr_t;
+#endif
+
+__device__ __forceinline__ SharedAddress shared_address(const void *p) {
+#ifdef __CUDA_ARCH__
+    return (SharedAddress)__cvta_generic_to_shared(p);
+#else
+    return (SharedAddress)p;
+#endif
+}
+
+// Adds 1 to the counter at `a` (red.shared: ATOMS.POPC.INC).
+__device__ __forceinline__ void count_at(SharedAddress a) {
+#ifdef __CUDA_ARCH__
+    asm volatile("red.shared.add.u32 [%0], 1;" ::"r"(a) : "memory");
+#else
+    atomicAdd((unsigned *)a, 1u);
+#endif
+}
+
 struct SelectSmem {
     unsigned count[kBins];
     unsigned mass_lo[kBins], mass_hi[kBins];  // a mass's low and high 32 bits
+    // One counter per lane of a warp, never read: where a warp counts each lane's token in a bin or in none, every
+    // lane takes the same atomic, the ones in no bin on their own word (their own bank), and no branch surrounds it
+    // (row_kernel.cuh's bin_in_band).
+    unsigned uncounted[32];
     unsigned long long suffix[kWarps];        // per warp: what its bins hold
     int chosen_bin;
     unsigned long long chosen_need;

@@ -286,20 +286,24 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
     };
     // A finite token into its bin: by the radix select's first level (no band), or into the band's bin of its value,
     // or, above the band, into the sums over the tokens above it; e and d: its 2^(y2 - m) and y2 - m (0 for the
-    // target, added after the pass).  Only the atomic is a branch (ptxas keeps one around it; a warp's lanes fall on
-    // every side of the band): the sums over the tokens above it are predicated instructions, the same bits as
-    // adding 0 where not above.  `one_sided` (std::true_type where the band's values lie on one side of 0): the bin
-    // from the logit's bits (sampled_band.cuh's BandTests).
+    // target, added after the pass).  No branch: a warp's lanes fall on every side of the band, and ptxas puts an
+    // atomic taken by some lanes in one (BSSY, BRA, BSYNC: three instruction slots a column at 60b676c, sm_90), so
+    // every lane counts, a token out of the band on the lane's own word of `uncounted`; the sums over the tokens
+    // above the band are predicated instructions, the same bits as adding 0 where not above.  `one_sided`
+    // (std::true_type where the band's values lie on one side of 0): the bin from the logit's bits (sampled_band.cuh's
+    // BandTests).
     const auto bin_first_level = [&](float z) {
         atomicAdd(&s.select.count[order_key(z) >> kFirstLevelShift], 1u);
     };
-    const BandTests<DT> tests = band.active ? band_tests<DT>(band) : BandTests<DT>{};
+    const BandTests<DT> tests = band.active ? band_tests<DT>(band, s.select.count) : BandTests<DT>{};
+    const SharedAddress uncounted = shared_address(&s.select.uncounted[threadIdx.x % 32]);
+    const auto band_bin = [&](auto one_sided, float z) {  // z's bin, a token of the band's
+        if constexpr (decltype(one_sided)::value) return tests.one_sided_bin(z);
+        else return shared_address(&s.select.count[(order_key(z) >> kValueShift<DT>) - band.lo]);
+    };
     const auto bin_in_band = [&](auto one_sided, float z, float e, float d) {
         const bool above = z > tests.top;
-        if (z >= tests.bottom && !above)
-            atomicAdd(decltype(one_sided)::value ? tests.one_sided_bin(s.select.count, z)
-                                                 : &s.select.count[(order_key(z) >> kValueShift<DT>) - band.lo],
-                      1u);
+        count_at(z >= tests.bottom && !above ? band_bin(one_sided, z) : uncounted);
         if (above) {
             ++above_n;
             above_e += e;

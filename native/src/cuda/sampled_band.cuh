@@ -226,39 +226,43 @@ __device__ __forceinline__ float band_value(const Band &band, uint32_t b) {
 template <int DT>
 constexpr uint32_t kZeroValue = 0x80000000u >> kValueShift<DT>;
 
-// Pass 1's tests of a finite token against the band (row_kernel.cuh), on the logit itself: in the band,
-// bottom <= z <= top, above it z > top.  These are the tokens whose value indices v = order_key(z) >> kValueShift
-// have lo <= v <= hi and v > hi, as keys order values as floats do and tie -0 with +0 as floats do (top is taken
-// under -0's index, which no logit has, and bottom and top are the infinities where the band reaches past them).
-// A token in the band goes into bin v - lo: order_key takes four instructions and an add for -0, but on a band whose
-// values all lie on one side of 0 (the headline's normal rows at p = 0.33 put theirs under it) v is an affine map of
-// the logit's bits, whose low kValueShift bits a bf16 / fp16 logit leaves zero: v = (bits >> shift) + kZeroValue
-// above 0, and ~bits >> shift = ((2^32 - 1) >> shift) - (bits >> shift) under it: a shift and a multiply-add.  A warp
-// takes the branch to the atomic at almost every column (its lanes fall on every side of a band that holds a tenth
-// of the tokens), so what it computes there costs every column.
+// Pass 1's tests of a finite token against the band (row_kernel.cuh), on the logit itself: in the band, bottom <= z <=
+// top, above it z > top.  These are the tokens whose value indices v = order_key(z) >> kValueShift have lo <= v <= hi
+// and v > hi, as keys order values as floats do and tie -0 with +0 as floats do (top is taken under -0's index, which
+// no logit has, and bottom and top are the infinities where the band reaches past them).  A token in the band goes into
+// bin v - lo: order_key takes four instructions and an add for -0, but on a band whose values all lie on one side of 0
+// (the headline's normal rows at p = 0.33 put theirs under it) v is an affine map of the logit's bits, whose low
+// kValueShift bits a bf16 / fp16 logit leaves zero: v = (bits >> shift) + kZeroValue above 0, and ~bits >> shift =
+// ((2^32 - 1) >> shift) - (bits >> shift) under it, so the bin's address is one multiply-add from an address computed
+// once a row.  A warp counts at almost every column (its lanes fall on every side of a band that holds a tenth of the
+// tokens), so what it computes there costs every column.
 template <int DT>
 struct BandTests {
     float bottom, top;
-    // A one-sided band's bins (step 4 above 0, -4 under it; 0 for other bands): token z's is `offset + step (bits >>
-    // shift)` bytes from the band's first.
-    int32_t offset, step;
+    // A one-sided band's bytes a value index (4 above 0, -4 under it; 0 for other bands), and where its bins are
+    // counted from: the address of the bin of the value whose bits >> shift are 0.
+    int32_t step;
+    SharedAddress origin;
 
     __device__ __forceinline__ bool one_sided() const { return step != 0; }
-    __device__ __forceinline__ uint32_t *one_sided_bin(uint32_t *bins, float z) const {
-        return (uint32_t *)((char *)bins + (offset + step * (int32_t)(float_bits(z) >> kValueShift<DT>)));
+    // The address of z's bin on a one-sided band, z a token of the band's (any address for others).
+    __device__ __forceinline__ SharedAddress one_sided_bin(float z) const {
+        return origin + (SharedAddress)(step * (int32_t)(float_bits(z) >> kValueShift<DT>));
     }
 };
 
+// `bins`: where the band's bins start (bin 0, value index band.lo), for a one-sided band's origin.
 template <int DT>
-__device__ __forceinline__ BandTests<DT> band_tests(const Band &band) {
+__device__ __forceinline__ BandTests<DT> band_tests(const Band &band, const unsigned *bins) {
     constexpr int shift = kValueShift<DT>;
     constexpr uint32_t zero = kZeroValue<DT>, neg_inf = kNegInfKey >> shift, pos_inf = ~kNegInfKey >> shift;
     const uint32_t top = band.hi == zero - 1 ? zero - 2 : band.hi;
-    BandTests<DT> t{band.lo <= neg_inf ? -INFINITY : band_value<DT>(band, 0),
-                    top >= pos_inf ? INFINITY : key_value(top << shift, shift), 0, 0};
-    if (band.lo > zero) t.offset = 4 * ((int32_t)zero - (int32_t)band.lo), t.step = 4;
-    else if (band.hi < zero) t.offset = 4 * (int32_t)((0xffffffffu >> shift) - band.lo), t.step = -4;
-    return t;
+    // v0: the value index whose bits >> shift are 0: v = v0 + (bits >> shift) above 0, v0 - (bits >> shift) under.
+    const int32_t step = band.lo > zero ? 4 : band.hi < zero ? -4 : 0;
+    const int32_t v0 = step > 0 ? (int32_t)zero : (int32_t)(0xffffffffu >> shift);
+    return BandTests<DT>{band.lo <= neg_inf ? -INFINITY : band_value<DT>(band, 0),
+                         top >= pos_inf ? INFINITY : key_value(top << shift, shift), step,
+                         shared_address(bins) + (SharedAddress)(4 * (v0 - (int32_t)band.lo))};
 }
 
 // S once the band's bin `chosen` holds the threshold: its value, and the sums over the tokens above the band plus
