@@ -64,6 +64,10 @@ template <int DT>
 constexpr int kSelectLevels = DT == PL_F32 ? 3 : 2;
 // The first level's bin of a key is its top 11 bits (pass 1 counts TOKEN_FRACTION's where the row has no band).
 constexpr int kFirstLevelShift = 21;
+// -inf's first-level bin holds no finite logit's key (only negative NaNs' lie beside it; ~0xff7fffff is -FLT_MAX's
+// key), and the first level counts no -inf: a prefix chosen from its counts is a finite token's, and -inf's key lies
+// under it.
+static_assert((kNegInfKey >> kFirstLevelShift) < (~0xff7fffffu >> kFirstLevelShift), "-inf alone in its bin");
 
 // The clamped set S = { v : key(z_v) >= threshold } and its sums over the row: sum exp(y - m) and, in base-2
 // units, sum exp(y - m)(y2 - m2).  The threshold's last-level bin holds one logit value, `smallest`, and the key is
@@ -111,6 +115,8 @@ __device__ ClampedSet select_clamped_set(const pl_loss_params &p, const typename
     // results of the special function unit, which NVIDIA bounds and does not say are equal: + 0.0f makes the
     // argument one zero (y2 - m2 is -0 for a -0 logit under a row max of 0).
     const auto mass = [&](float z) { return fixed_mass(tr.y2(z) - m2 + 0.0f); };
+    // A TOKEN_FRACTION pass's counter for a token in no bin: its lane's own word (block_reduce.cuh's SelectSmem).
+    const SharedAddress uncounted = shared_address(&sel.uncounted[threadIdx.x % 32]);
     unsigned long long need;
     if (by_mass) {
         const float cut = mass_cut(p.clamp_p, total_e, finite);
@@ -138,7 +144,7 @@ __device__ ClampedSet select_clamped_set(const pl_loss_params &p, const typename
             sel.clear_bins();
             span.each_column(row, vocab, [&](int64_t, float z) {
                 const uint32_t key = order_key(z);
-                if (key != kNegInfKey) atomicAdd(&sel.count[key >> shifts[0]], 1u);
+                count_at(key != kNegInfKey ? shared_address(&sel.count[key >> shifts[0]]) : uncounted);
             });
             __syncthreads();
             span.merge_bins(sel, false);
@@ -149,25 +155,48 @@ __device__ ClampedSet select_clamped_set(const pl_loss_params &p, const typename
     uint32_t prefix_mask = widths[0] << shifts[0];
     float above_e = 0.0f, above_t = 0.0f;  // this thread's tokens above the last level's bins
     constexpr int levels = kSelectLevels<DT>;
+    // Unrolled, so that each level's pass is a loop of its own with `last`, `shift` and `width` constants in it.
+#pragma unroll
     for (int level = 1; level < levels; ++level) {
         sel.clear_bins();
         const bool last = level == levels - 1;
         const int shift = shifts[level];
         const uint32_t width = widths[level];
-        span.each_column(row, vocab, [&](int64_t, float z) {
-            const uint32_t key = order_key(z);
-            if (key == kNegInfKey) return;
-            const uint32_t bin_prefix = key & prefix_mask;
-            if (bin_prefix == prefix) {
-                const uint32_t bin = (key >> shift) & width;
-                if (by_mass) sel.add_mass(bin, mass(z));
-                else atomicAdd(&sel.count[bin], 1u);
-            } else if (last && bin_prefix > prefix) {
-                const float d = tr.y2(z) - m2, e = exp2_approx(d);
-                above_e += e;
-                above_t = fmaf(e, d, above_t);
-            }
-        });
+        if (by_mass) {
+            // Behind branches: on a confident model's rows few tokens weigh in, and a warp with none of them skips
+            // their exponentials and atomics.
+            span.each_column(row, vocab, [&](int64_t, float z) {
+                const uint32_t key = order_key(z);
+                if (key == kNegInfKey) return;
+                const uint32_t bin_prefix = key & prefix_mask;
+                if (bin_prefix == prefix) {
+                    sel.add_mass((key >> shift) & width, mass(z));
+                } else if (last && bin_prefix > prefix) {
+                    const float d = tr.y2(z) - m2, e = exp2_approx(d);
+                    above_e += e;
+                    above_t = fmaf(e, d, above_t);
+                }
+            });
+        } else {
+            // Without a branch, as pass 1's band (row_kernel.cuh's bin_in_band): the tokens of the prefix are one bin's
+            // of the level before, spread over the row, so a warp's lanes split on it at most columns, and ptxas puts
+            // an atomic that some lanes take in a branch (BSSY, BRA, BSYNC).  Every lane counts, a token off the
+            // prefix on its lane's `uncounted` word, and the sums over the tokens above it are selects (the same bits
+            // as the branch's adds); at p = 0.33 two tokens in three are above, so a warp takes the exponential at
+            // every column either way.  A -inf logit needs no test of its own: its key matches no prefix chosen and
+            // lies under every one (kFirstLevelShift's static_assert).
+            span.each_column(row, vocab, [&](int64_t, float z) {
+                const uint32_t key = order_key(z);
+                const uint32_t bin_prefix = key & prefix_mask;
+                count_at(bin_prefix == prefix ? shared_address(&sel.count[(key >> shift) & width]) : uncounted);
+                if (last) {
+                    const bool above = bin_prefix > prefix;
+                    const float d = tr.y2(z) - m2, e = exp2_approx(d);
+                    above_e = above ? above_e + e : above_e;
+                    above_t = above ? fmaf(e, d, above_t) : above_t;
+                }
+            });
+        }
         __syncthreads();
         span.merge_bins(sel, by_mass);
         prefix |= (uint32_t)choose_bin(sel, by_mass, need) << shift;
