@@ -1,8 +1,9 @@
 """Shapes of the CUDA row kernel side by side on one GPU, in one run, on the same inputs: for each build that
 build_variants.sh made (.device/variants/NAME/), its C++ test against the CPU kernel, bench_loss.py's check against
 float64 autograd on three cases, and its times at 8192 x 151,936 bf16 in each mode (dlogits apart, in place, and the
-call without a gradient), with the copy floor measured beside them.  Each build runs in a process of its own (each
-library carries its own CUDA runtime); the table gives every time as a ratio to the shipped shape's.
+call without a gradient), with the copy floor measured beside them; and TOKEN_FRACTION at that shape in fp32, whose rows
+take the radix select's passes (bf16 rows take them only where their sampled band misses).  Each build runs in a process
+of its own (each library carries its own CUDA runtime); the table gives every time as a ratio to the shipped shape's.
 
     python3 benchmarks/gpu/compare_variants.py --variants .device/variants --out OUT [--sanitize] [--best-into FILE]
 
@@ -38,6 +39,9 @@ def measure(lib, out):
         key = check_key(CHECK_ROWS, V, torch.bfloat16, clamp, mass, family)
         checks[key] = check(library, CHECK_ROWS, V, torch.bfloat16, clamp, mass, family)
     rows = bench_kernel(library, N, V, torch.bfloat16, 20, MODES)
+    # TOKEN_FRACTION (MODES[1]) in fp32, whose rows have no sampled band: the radix select's passes, timed.
+    fp32 = bench_kernel(library, N, V, torch.float32, 20, MODES[1:2])
+    rows += [dict(row, mode=row["mode"] + ", fp32") for row in fp32]
     with open(out, "w") as fh:
         json.dump({"build": library.build_info(), "checks": checks, "rows": rows}, fh, indent=1)
 
@@ -90,7 +94,7 @@ def run_variant(folder, out, sanitize):
 def table(results, device):
     shipped = next((r for r in results if r["name"] == SHIPPED and "rows" in r), None)
     base = {row["mode"]: row for row in shipped["rows"]} if shipped else {}
-    out = ["Device: %s. Each shape of the row kernel at %d x %d bf16 "
+    out = ["Device: %s. Each shape of the row kernel at %d x %d bf16, and in fp32 with TOKEN_FRACTION "
            "(NAME:THREADS:SM_THREADS:UNROLL:L2_PERCENT:CLUSTER_PART_KB:PREFETCH_GROUPS:BACKWARDS:NEXT_ROW, "
            "build_variants.sh): median CUDA-event times "
            "of one call, dlogits apart / in place / without dlogits; x floor against the copy floor measured beside "
