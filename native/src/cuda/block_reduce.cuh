@@ -156,6 +156,11 @@ struct SelectSmem {
     int chosen_bin;
     unsigned long long chosen_need;
 
+    // This thread's lane's word of `uncounted`, where it counts a token that goes in no bin.
+    __device__ __forceinline__ SharedAddress lane_uncounted() const {
+        return shared_address(&uncounted[threadIdx.x % 32]);
+    }
+
     // Empties the bins for the next level; the block may add to them after this returns.
     __device__ __forceinline__ void clear_bins() {
         for (int b = threadIdx.x; b < kBins; b += kThreads) count[b] = 0, mass_lo[b] = 0, mass_hi[b] = 0;

@@ -115,8 +115,7 @@ __device__ ClampedSet select_clamped_set(const pl_loss_params &p, const typename
     // results of the special function unit, which NVIDIA bounds and does not say are equal: + 0.0f makes the
     // argument one zero (y2 - m2 is -0 for a -0 logit under a row max of 0).
     const auto mass = [&](float z) { return fixed_mass(tr.y2(z) - m2 + 0.0f); };
-    // A TOKEN_FRACTION pass's counter for a token in no bin: its lane's own word (block_reduce.cuh's SelectSmem).
-    const SharedAddress uncounted = shared_address(&sel.uncounted[threadIdx.x % 32]);
+    const SharedAddress uncounted = sel.lane_uncounted();  // a TOKEN_FRACTION pass's counter for a token in no bin
     unsigned long long need;
     if (by_mass) {
         const float cut = mass_cut(p.clamp_p, total_e, finite);

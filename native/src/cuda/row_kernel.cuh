@@ -296,7 +296,7 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
         atomicAdd(&s.select.count[order_key(z) >> kFirstLevelShift], 1u);
     };
     const BandTests<DT> tests = band.active ? band_tests<DT>(band, s.select.count) : BandTests<DT>{};
-    const SharedAddress uncounted = shared_address(&s.select.uncounted[threadIdx.x % 32]);
+    const SharedAddress uncounted = s.select.lane_uncounted();
     const auto band_bin = [&](auto one_sided, float z) {  // z's bin, a token of the band's
         if constexpr (decltype(one_sided)::value) return tests.one_sided_bin(z);
         else return shared_address(&s.select.count[(order_key(z) >> kValueShift<DT>) - band.lo]);
