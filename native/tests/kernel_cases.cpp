@@ -402,16 +402,18 @@ std::vector<Case> cases() {
     c.sampled = {8.0f};
     add(c);
     // The band's edges at the threshold: a sample all at 1, the rest at 3 or -1, so that the band (1's first-level
-    // bin on CUDA, 1 alone on the CPU) holds the sample alone.  With k tokens at 3 the threshold is 3, just above the
-    // band, which missed; with k - 2048 at 3 it is 1, the band's lowest value, which holds it.
+    // bin on CUDA, 1 alone on the CPU; fp32's, CUDA's only, 1's 22-bit prefix) holds the sample alone.  With k tokens
+    // at 3 the threshold is 3, just above the band, which missed; with k - 2048 at 3 it is 1, the band's lowest value,
+    // which holds it.
     const int64_t k = 20000 - (int64_t)std::floor((double)base.clamp_p * 20000.0);  // SPEC section 2's k
-    for (const auto &[name, above] : {std::pair{"bf16 band: k tokens above it", k},
-                                      std::pair{"bf16 band: k tokens from its lowest value up", k - 2048}}) {
-        c = long_rows(name, PL_BF16, base);
-        c.sampled = {1.0f};
-        c.unsampled = {{3.0f, above}, {-1.0f, 20000 - 2048 - above}};
-        add(c);
-    }
+    for (const auto &[dtype, prefix] : {std::pair{PL_BF16, "bf16"}, std::pair{PL_F32, "f32"}})
+        for (const auto &[name, above] : {std::pair{" band: k tokens above it", k},
+                                          std::pair{" band: k tokens from its lowest value up", k - 2048}}) {
+            c = long_rows((prefix + std::string(name)).c_str(), dtype, base);
+            c.sampled = {1.0f};
+            c.unsampled = {{3.0f, above}, {-1.0f, 20000 - 2048 - above}};
+            add(c);
+        }
     c = long_rows("bf16 band: ties at 0 of both signs", PL_BF16, median);  // -1, -0, 0, 1: the threshold 0
     c.ties = 3;
     add(c);
@@ -419,6 +421,22 @@ std::vector<Case> cases() {
     c.masked = 0.8;
     add(c);
     add(long_rows("f16 no band: near the top", PL_F16, near_top));
+    // fp32's band (CUDA's, of 22-bit prefixes; the CPU kernel samples none for fp32), missed under a sample far
+    // above the rows.
+    c = long_rows("f32 band: missed", PL_F32, base);
+    c.sampled = {8.0f};
+    add(c);
+    // A band of two values 512 prefixes apart, 1.0625 and 1 (the sample 1,366 : 682, its ranks r -+ w on either side),
+    // 10,000 tokens above it at 3: the k-th largest token is 1.0625's last, or 1's first, so that one token more or
+    // less to keep moves the threshold to the other value, and S by a thousand tokens or more.
+    for (const auto &[name, at_top] : {std::pair{"f32 band: the k-th token its top value's last", k - 10000 - 1366},
+                                       std::pair{"f32 band: the k-th token its lower value's first",
+                                                 k - 10000 - 1366 - 1}}) {
+        c = long_rows(name, PL_F32, base);
+        c.sampled = {1.0625f, 1.0625f, 1.0f};
+        c.unsampled = {{3.0f, 10000}, {1.0625f, at_top}, {1.0f, 1000}, {-1.0f, 20000 - 2048 - 10000 - at_top - 1000}};
+        add(c);
+    }
     // f32 logits a few ulps apart, around 1, between far ones: the threshold's candidates share the top 22 bits of
     // their keys and differ in the lowest 10, so a select that skips the digits they share must still take the last
     // one (the CPU kernel's band by count; its radix select by mass).

@@ -331,8 +331,10 @@ const Case *named_case(const std::vector<Case> &all, const char *test, const cha
 // The sampled bands of either clamp mode (sampled_band.cuh) where the cases mean them to be taken, missed or absent,
 // as the emulated kernel counts its rows: results that match the CPU kernel's cannot show that the band, and not the
 // radix select after it, gave them.  The long bf16 / fp16 cases' normal rows fall inside their bands (3 sigma of
-// the rank; by mass, 8 standard errors up and 3 down).  The same count says which rows' bands lie on one side of 0
-// (BandTests::one_sided: their bins from the logits' bits); three reach across it.
+// the rank; by mass, 8 standard errors up and 3 down), and so do the fp32 ones' (prefix_band's band of 4,096 prefixes
+// around the estimate; those of rows of three values far apart, ties V=32000, would span too many prefixes: none).
+// The same count says which rows' bands lie on one side of 0 (BandTests::one_sided: their bins from the logits'
+// bits); three reach across it.
 void test_sampled_band_is_taken() {
     const struct {
         const char *name;
@@ -367,7 +369,14 @@ void test_sampled_band_is_taken() {
         {"bf16 band across 0: the threshold on the estimate's side, above 0", 1, 0, 1},
         {"bf16 band across 0: the threshold on the other side", 0, 1, 1},
         {"f32 mass band: a spread nucleus", 0, 0, 0},
-        {"f32 V=32000", 0, 0, 0},
+        {"f32 band: missed", 0, 1, 1},
+        {"f32 band: k tokens above it", 0, 1, 1},
+        {"f32 band: k tokens from its lowest value up", 1, 0, 1},
+        {"f32 band: the k-th token its top value's last", 1, 0, 1},
+        {"f32 band: the k-th token its lower value's first", 1, 0, 1},
+        {"f32 V=32000", 1, 0, 1},
+        {"f32 ties V=32000", 0, 0, 0},
+        {"f32: candidates apart in their lowest bits", 1, 0, 1},
         {"f16 V=1000", 0, 0, 0},
     };
     const std::vector<Case> all = cases();
@@ -776,12 +785,39 @@ void test_key_value_inverts_order_key() {
     CHECK(wrong == 0, "%d values not rebuilt from their keys", wrong);
 }
 
+// The finite logits a band test is tried on: every bf16 or fp16 value; for fp32, whose band's bins are 22-bit
+// prefixes of many floats each, the floats at either end of the band's prefixes and beside them, both zeros and the
+// floats of 0's prefix and the one under it, and 2,000 at random.
+template <int DT>
+std::vector<float> logits_to_test(uint32_t lo, uint32_t hi, std::mt19937 &rng) {
+    std::vector<float> z;
+    if constexpr (DT == PL_F32) {
+        constexpr int shift = kValueShift<DT>;
+        std::vector<uint32_t> keys;
+        for (uint32_t edge : {lo << shift, (hi << shift) | 0x3ffu, 0x80000000u, 0x7fffffffu})
+            for (uint32_t near : {edge - 1, edge, edge + 1, edge + 0x3ffu, edge - 0x3ffu}) keys.push_back(near);
+        for (int k = 0; k < 2000; ++k) keys.push_back((uint32_t)rng());
+        for (uint32_t key : keys) z.push_back(pl::key_value(key, 0));
+        z.push_back(-0.0f);
+    } else {
+        std::vector<uint8_t> buf(2);
+        for (uint32_t bits = 0; bits < 65536; ++bits) {
+            std::memcpy(buf.data(), &bits, 2);
+            z.push_back(decode(buf, DT, 0));
+        }
+    }
+    std::vector<float> finite;
+    for (float v : z)
+        if (std::isfinite(v)) finite.push_back(v);
+    return finite;
+}
+
 // Pass 1's band tests on the logit itself (sampled_band.cuh's BandTests) take the tokens that the value indices
 // v = order_key(z) >> kValueShift put in the band (lo <= v <= hi) and above it (v > hi), and a one-sided band's bin
-// from the logit's bits is bin v - lo: every bf16 and fp16 value, both zeros included, against bands on either side
-// of 0, across it, ending at either zero or at -0's own index, reaching past either infinity, and 400 at random.
+// from the logit's bits is bin v - lo: logits_to_test's, both zeros included, against bands on either side of 0,
+// across it, ending at either zero or at -0's own index, reaching past either infinity, and 400 at random.
 template <int DT>
-int band_tests_wrong(int dtype, std::mt19937 &rng) {
+int band_tests_wrong(std::mt19937 &rng) {
     constexpr uint32_t zero = kZeroValue<DT>, neg_inf = pl::kNegInfKey >> kValueShift<DT>,
                        pos_inf = ~pl::kNegInfKey >> kValueShift<DT>;
     std::vector<std::pair<uint32_t, uint32_t>> bands = {
@@ -793,16 +829,14 @@ int band_tests_wrong(int dtype, std::mt19937 &rng) {
         bands.emplace_back(lo, lo + std::uniform_int_distribution<uint32_t>(0, 2047)(rng));
     }
     uint32_t bins[2048];
-    std::vector<uint8_t> buf(2);
     int wrong = 0, one_sided = 0;
+    std::vector<float> logits;
     for (const auto &[lo, hi] : bands) {
         const BandTests<DT> t = band_tests<DT>(Band{true, lo, hi}, bins);
         wrong += t.one_sided() != (lo > zero || hi < zero);
         one_sided += t.one_sided();
-        for (uint32_t bits = 0; bits < 65536; ++bits) {
-            std::memcpy(buf.data(), &bits, 2);
-            const float z = decode(buf, dtype, 0);
-            if (!std::isfinite(z)) continue;
+        if (DT == PL_F32 || logits.empty()) logits = logits_to_test<DT>(lo, hi, rng);
+        for (const float z : logits) {
             const uint32_t v = pl::order_key(z) >> kValueShift<DT>;
             const bool above = z > t.top, in = z >= t.bottom && !above;  // as pass 1 tests them
             wrong += above != (v > hi) || in != (lo <= v && v <= hi);
@@ -816,7 +850,7 @@ int band_tests_wrong(int dtype, std::mt19937 &rng) {
 void test_band_tests_on_the_logit() {
     g_case = "band tests";
     std::mt19937 rng(5);
-    const int wrong = band_tests_wrong<PL_BF16>(PL_BF16, rng) + band_tests_wrong<PL_F16>(PL_F16, rng);
+    const int wrong = band_tests_wrong<PL_BF16>(rng) + band_tests_wrong<PL_F16>(rng) + band_tests_wrong<PL_F32>(rng);
     CHECK(wrong == 0, "%d values or bands tested wrong", wrong);
 }
 

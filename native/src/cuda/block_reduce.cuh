@@ -119,6 +119,9 @@ __device__ __forceinline__ int64_t block_min(int64_t v, int64_t *slots) {
 constexpr int kBins = 2048;
 constexpr int kBinsPerThread = kBins / kThreads;
 static_assert(kBins % kThreads == 0, "each thread owns whole bins");
+// The count bins: twice kBins, for an fp32 band's 22-bit prefixes (sampled_band.cuh), the radix select's levels and
+// the bf16 / fp16 bands counting in the first kBins.
+constexpr int kCountBins = 2 * kBins;
 
 // A shared-memory address as a shared-memory atomic takes it: on the GPU the 32-bit offset in the block's window,
 // so that a bin's address is one multiply-add from a base computed once a row; in the emulator the host address.
@@ -146,7 +149,7 @@ __device__ __forceinline__ void count_at(SharedAddress a) {
 }
 
 struct SelectSmem {
-    unsigned count[kBins];
+    unsigned count[kCountBins];
     unsigned mass_lo[kBins], mass_hi[kBins];  // a mass's low and high 32 bits
     // One counter per lane of a warp, never read: where a warp counts each lane's token in a bin or in none, every
     // lane takes the same atomic, the ones in no bin on their own word (their own bank), and no branch surrounds it
@@ -164,6 +167,7 @@ struct SelectSmem {
     // Empties the bins for the next level; the block may add to them after this returns.
     __device__ __forceinline__ void clear_bins() {
         for (int b = threadIdx.x; b < kBins; b += kThreads) count[b] = 0, mass_lo[b] = 0, mass_hi[b] = 0;
+        for (int b = kBins + threadIdx.x; b < kCountBins; b += kThreads) count[b] = 0;
         __syncthreads();
     }
 
@@ -181,11 +185,14 @@ struct SelectSmem {
         return by_mass ? (unsigned long long)mass_hi[b] << 32 | mass_lo[b] : count[b];
     }
 
-    // What this thread's own bins hold together: thread t owns bins [t * kBinsPerThread, (t + 1) * kBinsPerThread).
+    // What this thread's own bins of the first BINS hold together (BINS above kBins: counts): thread t owns bins
+    // [t * BINS / kThreads, (t + 1) * BINS / kThreads).
+    template <int BINS = kBins>
     __device__ __forceinline__ unsigned long long held_by_this_thread(bool by_mass) const {
+        constexpr int per_thread = BINS / kThreads;
         unsigned long long total = 0;
 #pragma unroll
-        for (int j = 0; j < kBinsPerThread; ++j) total += held(threadIdx.x * kBinsPerThread + j, by_mass);
+        for (int j = 0; j < per_thread; ++j) total += held(threadIdx.x * per_thread + j, by_mass);
         return total;
     }
 };
@@ -193,11 +200,15 @@ struct SelectSmem {
 // The bin holding the threshold, scanning from the largest keys: the highest bin b whose bins b and above hold at
 // least `need` (tokens still to keep, or exp-mass still to cover, 1 <= need <= what the bins hold).  Returns it,
 // and lowers `need` by what the bins above it hold; every thread gets both.  The CPU kernel's choose_bin as a
-// block-wide suffix scan in integers (exact, so the bin always exists), over the bins each thread owns.
+// block-wide suffix scan in integers (exact, so the bin always exists), over the bins each thread owns, of the first
+// BINS (above kBins: counts).
+template <int BINS = kBins>
 __device__ __forceinline__ int choose_bin(SelectSmem &s, bool by_mass, unsigned long long &need) {
+    static_assert(BINS % kThreads == 0 && BINS <= kCountBins, "each thread owns whole bins");
+    constexpr int per_thread = BINS / kThreads;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int first = threadIdx.x * kBinsPerThread;
-    const unsigned long long mine = s.held_by_this_thread(by_mass);
+    const int first = threadIdx.x * per_thread;
+    const unsigned long long mine = s.held_by_this_thread<BINS>(by_mass);
     // Inclusive suffix sum over the lanes of the warp (higher lanes own higher bins).
     unsigned long long incl = mine;
 #pragma unroll
@@ -209,7 +220,7 @@ __device__ __forceinline__ int choose_bin(SelectSmem &s, bool by_mass, unsigned 
     __syncthreads();
     unsigned long long cum = incl - mine;  // the bins of the higher lanes of this warp
     for (int w = warp + 1; w < kWarps; ++w) cum += s.suffix[w];
-    for (int j = kBinsPerThread - 1; j >= 0; --j) {
+    for (int j = per_thread - 1; j >= 0; --j) {
         unsigned long long amount = s.held(first + j, by_mass);
         if (cum < need && cum + amount >= need) {  // exactly one bin of the block passes
             s.chosen_bin = first + j;

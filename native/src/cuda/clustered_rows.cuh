@@ -220,23 +220,29 @@ struct ClusterSpan {
         return total;
     }
 
-    // Every block's bins (counts, or masses) summed into each block's own, so that every block chooses the same bin
-    // from the row's histogram.  The first barrier waits for every block's histogram, the second for every block's
-    // reads of it before any block writes its own; integer sums, exact in any order.
+    // Every block's bins (counts, as many as a band of DT's fills, or masses) summed into each block's own, so that
+    // every block chooses the same bin from the row's histogram.  The first barrier waits for every block's histogram,
+    // the second for every block's reads of it before any block writes its own; integer sums, exact in any order.
     __device__ __forceinline__ void merge_bins(SelectSmem &sel, bool by_mass) {
+        if (by_mass) merge_bins<kBins, true>(sel);
+        else merge_bins<kBandCountBins<DT>, false>(sel);
+    }
+    template <int BINS, bool BY_MASS>
+    __device__ __forceinline__ void merge_bins(SelectSmem &sel) {
+        constexpr int per_thread = BINS / kThreads;
         const auto cluster = cooperative_groups::this_cluster();
         cluster.sync();
-        unsigned long long total[kBinsPerThread] = {};
+        unsigned long long total[per_thread] = {};
         for (unsigned r = 0; r < blocks; ++r) {
             const SelectSmem &theirs = *cluster.map_shared_rank(&sel, r);
 #pragma unroll
-            for (int j = 0; j < kBinsPerThread; ++j) total[j] += theirs.held(threadIdx.x + j * kThreads, by_mass);
+            for (int j = 0; j < per_thread; ++j) total[j] += theirs.held(threadIdx.x + j * kThreads, BY_MASS);
         }
         cluster.sync();
 #pragma unroll
-        for (int j = 0; j < kBinsPerThread; ++j) {
+        for (int j = 0; j < per_thread; ++j) {
             const int b = threadIdx.x + j * kThreads;
-            if (by_mass) {
+            if (BY_MASS) {
                 sel.mass_lo[b] = (unsigned)total[j];
                 sel.mass_hi[b] = (unsigned)(total[j] >> 32);
             } else {

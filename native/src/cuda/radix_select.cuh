@@ -95,18 +95,27 @@ __device__ __forceinline__ void add_value_bins(const SelectSmem &sel, bool by_ma
     }
 }
 
+// Where the radix select starts: at its first level (level 0), or at a later one whose prefix, the key bits the
+// levels before it resolved, and count still to keep within that prefix (TOKEN_FRACTION) are known already: an fp32
+// row's sampled band gives its threshold's 22-bit prefix, the first two levels' (sampled_band.cuh's band_prefix).
+struct RadixStart {
+    int level;
+    uint32_t prefix, prefix_mask;
+    unsigned long long need;
+};
+
 // The radix select of S over the keys of the row's raw logits (SPEC section 2).  On entry the first level's bins
 // hold the token counts (TOKEN_FRACTION, `counted` by the first pass), or they are counted here (TOKEN_FRACTION
 // rows whose sampled band missed) or weighed here (PROBABILITY_MASS, the tokens above mass_cut, total_e being the
-// row's sum of exp(y - m)).  The last level's pass also sums the tokens above the bins it counts, which are in S
-// whatever the bin chosen; each of its bins holds copies of one logit value, so the chosen bin and those above it
-// add count x exp(y - m) without another pass over the row.  `span` (row_kernel.cuh): the columns this block reads,
-// and how its histograms and sums make the row's.
+// row's sum of exp(y - m)); or `start` skips the levels that a band resolved (fp32 TOKEN_FRACTION).  The last level's
+// pass also sums the tokens above the bins it counts, which are in S whatever the bin chosen; each of its bins holds
+// copies of one logit value, so the chosen bin and those above it add count x exp(y - m) without another pass over
+// the row.  `span` (row_kernel.cuh): the columns this block reads, and how its histograms and sums make the row's.
 template <int DT, int M, typename Span>
 __device__ ClampedSet select_clamped_set(const pl_loss_params &p, const typename Elem<DT>::type *row, int64_t vocab,
                                          const Transform &tr, float m2, double total_e, int64_t finite, bool counted,
-                                         SelectSmem &sel, ReduceSmem<M> &reduce, unsigned long long *u64_slots,
-                                         Span &span) {
+                                         const RadixStart &start, SelectSmem &sel, ReduceSmem<M> &reduce,
+                                         unsigned long long *u64_slots, Span &span) {
     const int shifts[3] = {kFirstLevelShift, 10, 0};
     const uint32_t widths[3] = {0x7ffu, 0x7ffu, 0x3ffu};
     const bool by_mass = p.clamp_mode == PL_CLAMP_PROBABILITY_MASS;
@@ -116,47 +125,53 @@ __device__ ClampedSet select_clamped_set(const pl_loss_params &p, const typename
     // argument one zero (y2 - m2 is -0 for a -0 logit under a row max of 0).
     const auto mass = [&](float z) { return fixed_mass(tr.y2(z) - m2 + 0.0f); };
     const SharedAddress uncounted = sel.lane_uncounted();  // a TOKEN_FRACTION pass's counter for a token in no bin
-    unsigned long long need;
-    if (by_mass) {
-        const float cut = mass_cut(p.clamp_p, total_e, finite);
-        sel.clear_bins();
-        unsigned long long held = 0;
-        span.each_column(row, vocab, [&](int64_t, float z) {
-            const float d2 = tr.y2(z) - m2;
-            if (!(d2 >= cut)) return;
-            const uint32_t key = order_key(z);
-            if (key == kNegInfKey) return;
-            const unsigned long long q = fixed_mass(d2);
-            sel.add_mass(key >> shifts[0], q);
-            held += q;
-#ifndef __CUDACC__
-            __atomic_fetch_add(&emulated_mass_weighed, 1, __ATOMIC_RELAXED);
-#endif
-        });
-        held = span.sum_u64(held, u64_slots);  // also orders the atomics before the merge and choose_bin
-        span.merge_bins(sel, true);
-        // Cover (1 - p) of the mass: of the row's, or of the bins' where every token is weighed.
-        const double mass_total = cut > -INFINITY ? total_e * (double)kMassScale : (double)held;
-        need = mass_need((1.0 - (double)p.clamp_p) * mass_total, held);
-    } else {
-        if (!counted) {
+    // Only fp32 rows start past the first level: the others' instances keep no code for it.
+    const int first_level = DT == PL_F32 ? start.level : 0;
+    unsigned long long need = start.need;
+    uint32_t prefix = start.prefix, prefix_mask = start.prefix_mask;
+    if (first_level == 0) {  // the first level, from its bins
+        if (by_mass) {
+            const float cut = mass_cut(p.clamp_p, total_e, finite);
             sel.clear_bins();
+            unsigned long long held = 0;
             span.each_column(row, vocab, [&](int64_t, float z) {
+                const float d2 = tr.y2(z) - m2;
+                if (!(d2 >= cut)) return;
                 const uint32_t key = order_key(z);
-                count_at(key != kNegInfKey ? shared_address(&sel.count[key >> shifts[0]]) : uncounted);
+                if (key == kNegInfKey) return;
+                const unsigned long long q = fixed_mass(d2);
+                sel.add_mass(key >> shifts[0], q);
+                held += q;
+#ifndef __CUDACC__
+                __atomic_fetch_add(&emulated_mass_weighed, 1, __ATOMIC_RELAXED);
+#endif
             });
-            __syncthreads();
-            span.merge_bins(sel, false);
+            held = span.sum_u64(held, u64_slots);  // also orders the atomics before the merge and choose_bin
+            span.merge_bins(sel, true);
+            // Cover (1 - p) of the mass: of the row's, or of the bins' where every token is weighed.
+            const double mass_total = cut > -INFINITY ? total_e * (double)kMassScale : (double)held;
+            need = mass_need((1.0 - (double)p.clamp_p) * mass_total, held);
+        } else {
+            if (!counted) {
+                sel.clear_bins();
+                span.each_column(row, vocab, [&](int64_t, float z) {
+                    const uint32_t key = order_key(z);
+                    count_at(key != kNegInfKey ? shared_address(&sel.count[key >> shifts[0]]) : uncounted);
+                });
+                __syncthreads();
+                span.merge_bins(sel, false);
+            }
+            need = (unsigned long long)kept_tokens(p.clamp_p, finite);
         }
-        need = (unsigned long long)kept_tokens(p.clamp_p, finite);
+        prefix = (uint32_t)choose_bin(sel, by_mass, need) << shifts[0];
+        prefix_mask = widths[0] << shifts[0];
     }
-    uint32_t prefix = (uint32_t)choose_bin(sel, by_mass, need) << shifts[0];
-    uint32_t prefix_mask = widths[0] << shifts[0];
     float above_e = 0.0f, above_t = 0.0f;  // this thread's tokens above the last level's bins
     constexpr int levels = kSelectLevels<DT>;
     // Unrolled, so that each level's pass is a loop of its own with `last`, `shift` and `width` constants in it.
 #pragma unroll
     for (int level = 1; level < levels; ++level) {
+        if (level < first_level) continue;
         sel.clear_bins();
         const bool last = level == levels - 1;
         const int shift = shifts[level];

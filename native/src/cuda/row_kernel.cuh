@@ -5,14 +5,15 @@
 //     CPU kernel's order);
 //  2. one pass over the logits: online max, sum exp(y - m) and sum exp(y - m)(y - m) over the tokens other than
 //     the target (its terms are added once), the -inf count, the first NaN / +inf column, and, with a clamp,
-//     either the counts and sums of a band sampled at the row's start (bf16 / fp16 rows of 16,384 logits or more:
-//     sampled_band.cuh) or, for TOKEN_FRACTION, the first radix level's histogram of keys;
-//  3. with clamp_p > 0, the clamped set S on the raw logits' keys: from the band alone where it holds the
+//     either the counts and sums of a band sampled at the row's start (rows of 16,384 logits or more, bf16 / fp16
+//     and fp32 TOKEN_FRACTION: sampled_band.cuh) or, for TOKEN_FRACTION, the first radix level's histogram of keys;
+//  3. with clamp_p > 0, the clamped set S on the raw logits' keys: from a bf16 / fp16 band alone where it holds the
 //     threshold; else by the radix select (radix_select.cuh: levels of 11, 11 and 10 bits, two for bf16 / fp16,
-//     three for fp32; PROBABILITY_MASS first weighs the first level by exp-mass, over the tokens near enough the
-//     max to be in S, a TOKEN_FRACTION band that missed first counts it), whose last pass also takes the sums over
-//     S: one more pass for bf16 / fp16 TOKEN_FRACTION (two where its band missed), two for fp32 and for bf16 / fp16
-//     PROBABILITY_MASS, three for fp32's;
+//     three for fp32, whose band gives the first two; PROBABILITY_MASS first weighs the first level by exp-mass,
+//     over the tokens near enough the max to be in S, a TOKEN_FRACTION band that missed first counts it), whose last
+//     pass also takes the sums over S.  So S takes no pass of its own where a bf16 / fp16 band holds the threshold;
+//     for TOKEN_FRACTION one, without a band (bf16 / fp16) or with one that held it (fp32), two for fp32 without a
+//     band, and one more where a band missed; for PROBABILITY_MASS two, three for fp32;
 //  4. the loss of the row (row_loss, shared with the CPU kernel) and its outputs;
 //  5. a last pass that writes dlogits.
 // Passes after the first read the row again, from L2 where the rows in flight still fit there (the host holds them
@@ -249,7 +250,7 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
     const bool clamp = (CODE & kClampCode) && p.clamp_p > 0.0f;
     const bool token_fraction = p.clamp_mode == PL_CLAMP_TOKEN_FRACTION;
     Band band{false, 0, 0};
-    if (samples_band<DT, VEC>(clamp, a.vocab))
+    if (samples_band<DT, VEC>(clamp, token_fraction, a.vocab))
         band = token_fraction ? sample_band<DT>(p, row, a.vocab, s.select, s.reduce)
                               : sample_mass_band<DT>(p, row, a.vocab, target, tr, s.select, s.reduce, s.max_slots);
     // Tokens are binned in pass 1 by value where the row has a band; else TOKEN_FRACTION's every token by the radix
@@ -306,8 +307,10 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
         count_at(z >= tests.bottom && !above ? band_bin(one_sided, z) : uncounted);
         if (above) {
             ++above_n;
-            above_e += e;
-            above_t = fmaf(e, d, above_t);
+            if constexpr (DT != PL_F32) {  // fp32's select sums S in its last level, over every token above its bins
+                above_e += e;
+                above_t = fmaf(e, d, above_t);
+            }
         }
     };
     const auto bin_token = [&](float z, float e, float d) {
@@ -360,7 +363,8 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
         }
     }, a.dlogits || clamp ? nullptr : next_row);  // the row's last pass where neither a gradient nor a select follows
     const FirstPassTotals first = span.totals(bad_column, m, target, s);
-    if (band.active) in_band = (int32_t)s.select.held_by_this_thread(false);  // whole after totals' barriers
+    // The band's count, whole after totals' barriers.
+    if (band.active) in_band = (int32_t)s.select.held_by_this_thread<kBandCountBins<DT>>(false);
     const float row_max = first.row_max;
     if (first.first_bad != INT64_MAX) {
         record_error(a, i, ROW_LOGITS_NAN, first.first_bad, span.leader());
@@ -398,8 +402,12 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
     if (clamp) {
         if (bin_tokens) span.merge_bins(s.select, false);  // pass 1's counts
         ClampedSet set;
-        bool from_band = false;
-        if (band.active) {
+        bool from_band = false;  // S from the band; fp32's: the threshold's 22-bit prefix, where the select starts
+        RadixStart start{0, 0, 0, 0};
+        if constexpr (DT == PL_F32) {
+            if (band.active)
+                from_band = band_prefix(band, kept_tokens(p.clamp_p, finite_count), sums[5], sums[6], s.select, start);
+        } else if (band.active) {
             const bool target_above = (order_key(first.target_logit) >> kValueShift<DT>) > band.hi;
             const double above[2] = {sums[3] + (target_above ? e_target : 0.0),
                                      sums[4] + (target_above ? e_target * d_target : 0.0)};
@@ -415,9 +423,10 @@ __device__ void fused_loss_row(const pl_loss_params &p, const KernelArgs &a, int
             if (tests.one_sided()) __atomic_fetch_add(&emulated_one_sided_bands, 1, __ATOMIC_RELAXED);
         }
 #endif
-        // Without a band pass 1 counted the first level; a band that missed left its own counts there instead.
-        if (!from_band)
-            set = select_clamped_set<DT>(p, row, a.vocab, tr, row_max, total_e, finite_count, !band.active,
+        // Without a band pass 1 counted the first level; a band that missed left its own counts there instead, and
+        // an fp32 band that held the threshold gave its prefix (start).
+        if (!from_band || DT == PL_F32)
+            set = select_clamped_set<DT>(p, row, a.vocab, tr, row_max, total_e, finite_count, !band.active, start,
                                          s.select, s.reduce, s.u64_slots, span);
         smallest_in_s = set.smallest;
         clamped_entropy = log(set.sum_e) - kLn2 * set.sum_t2 / set.sum_e;

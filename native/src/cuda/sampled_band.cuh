@@ -1,19 +1,21 @@
 // The clamp's threshold without a pass of its own, for bf16 and fp16 logits on long rows: the CPU kernel's sampled
 // bands (cpu/row_kernels.inl: SampleBand for TOKEN_FRACTION, mass_sample_band for PROBABILITY_MASS) on the GPU.  A
-// strided sample of the row's keys brackets the threshold (the k-th largest key, or the key where the kept mass
-// reaches 1 - p) in a band [lo, hi] with high probability.  Pass 1 then counts each token of the band into a bin of
-// its own logit value (such a logit has few enough values that a useful band holds at most kBins of them) and sums
-// exp over the tokens above hi, with the exponentials it takes for its other sums.  After pass 1 the threshold and
-// S's sums come from those alone, by count or by mass (a bin of one value weighs its count times that value's
-// exponential): the radix select (radix_select.cuh) would read the row once more from L2 for TOKEN_FRACTION, twice
-// for PROBABILITY_MASS (weighing the first level, then the second), taking exponentials that a warp takes for all
-// its lanes when any of them needs one (RESULTS.md: 16 a cycle per SM).  A band that missed (the tokens above hi
-// already reach the threshold, or above and in the band together fall short of it: about 0.3% of rows, by the
-// widths below) leaves the row to the radix select, TOKEN_FRACTION's first level counted by a pass of its own.  A
-// band whose first-level bins would hold more than kBins values (one across 0, where the values crowd without end
-// toward it) is narrowed to the kBins values around the sample's estimate.  Rows whose sample gives no band (mostly
-// masked; TOKEN_FRACTION's threshold near either end of the sample) leave it to the radix select as fp32 rows and
-// rows read without 16-byte packs do.
+// strided sample of the row's keys brackets the threshold (the k-th largest key, or the key where the kept mass reaches
+// 1 - p) in a band [lo, hi] with high probability.  Pass 1 then counts each token of the band into a bin of its own
+// logit value (such a logit has few enough values that a useful band holds at most kBins of them) and sums exp over the
+// tokens above hi, with the exponentials it takes for its other sums.  After pass 1 the threshold and S's sums come
+// from those alone, by count or by mass (a bin of one value weighs its count times that value's exponential): the radix
+// select (radix_select.cuh) would read the row once more from L2 for TOKEN_FRACTION, twice for PROBABILITY_MASS
+// (weighing the first level, then the second), taking exponentials that a warp takes for all its lanes when any of them
+// needs one (RESULTS.md: 16 a cycle per SM).  A band that missed (the tokens above hi already reach the threshold, or
+// above and in the band together fall short of it: about 0.3% of rows, by the widths below) leaves the row to the radix
+// select, TOKEN_FRACTION's first level counted by a pass of its own.  A band whose first-level bins would hold more
+// than kBins values (one across 0, where the values crowd without end toward it) is narrowed to the kBins values around
+// the sample's estimate.  Long fp32 rows take a TOKEN_FRACTION band of the radix select's 22-bit prefixes instead, each
+// a bin of many floats: it gives the threshold's prefix, where the select's last level, which sums S, starts
+// (band_prefix): such a row is read three times (pass 1, that level, the gradient) instead of four.  Rows whose sample
+// gives no band (mostly masked; TOKEN_FRACTION's threshold near either end of the sample; PROBABILITY_MASS on fp32)
+// leave it to the radix select as rows read without 16-byte packs do.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -30,10 +32,12 @@ namespace pl::cuda {
 constexpr int kSamplesPerThread = kSample / kThreads;
 static_assert(kSample % kThreads == 0, "each thread reads whole samples");
 
-// The low key bits that a bf16 (16) or fp16 (13) logit's float leaves zero (ones, once order_key flips a negative
-// one): key >> kValueShift numbers the dtype's values in order, one index each.
+// The low key bits under a band's bins.  A bf16 (16) or fp16 (13) logit's float leaves them zero (ones, once
+// order_key flips a negative one): key >> kValueShift numbers the dtype's values in order, one index each.  An fp32
+// band's bins are the radix select's 22-bit prefixes, the key bits of its first two levels (10 low bits under
+// them), each holding many floats, which the select's last level tells apart.
 template <int DT>
-constexpr int kValueShift = DT == PL_BF16 ? 16 : 13;
+constexpr int kValueShift = DT == PL_BF16 ? 16 : DT == PL_F16 ? 13 : 10;
 
 struct Band {
     bool active;
@@ -41,22 +45,23 @@ struct Band {
 };
 
 #ifndef __CUDACC__
-// The rows whose band gave S and those whose band missed, counted where the emulated test runs this code on the
-// host (native/tests/test_cuda_emulated.cpp): the results alone cannot tell the band from the radix select.  Added
-// to by relaxed atomics: the blocks of a cooperative launch count on fibers of their own, whose plain adds the
-// emulator's race check would report (emulator/cuda_emulator.hpp).
+// The rows whose band gave S (an fp32 band: its threshold's prefix) and those whose band missed, counted where the
+// emulated test runs this code on the host (native/tests/test_cuda_emulated.cpp): the results alone cannot tell the
+// band from the radix select.  Added to by relaxed atomics: the blocks of a cooperative launch count on fibers of their
+// own, whose plain adds the emulator's race check would report (emulator/cuda_emulator.hpp).
 inline int64_t emulated_band_hits = 0, emulated_band_misses = 0;
 // The rows whose band lay on one side of 0 (BandTests::one_sided), counted the same way.
 inline int64_t emulated_one_sided_bands = 0;
 #endif
 
 // Whether a row samples a band: a clamp (`clamp`, the row kernel's, which its instances without the clamp's code hold
-// false), bf16 / fp16, 16-byte packs, a long row.  The scalar loads' instances, for rows that are not aligned, were
+// false), 16-byte packs, a long row, and bf16 / fp16 or fp32 TOKEN_FRACTION (a band by mass would need fp32's
+// bins weighed by each float's own exponential).  The scalar loads' instances, for rows that are not aligned, were
 // left without it when they alone were held to 64 registers, which the band's state in pass 1 would spill; the packed
 // instances now are too, and spill with it (benchmarks/RESULTS.md: GPU, measured on an H200).
 template <int DT, bool VEC>
-__device__ __forceinline__ bool samples_band(bool clamp, int64_t vocab) {
-    return VEC && DT != PL_F32 && clamp && vocab >= kSampleMinVocab;
+__device__ __forceinline__ bool samples_band(bool clamp, bool token_fraction, int64_t vocab) {
+    return VEC && (DT != PL_F32 || token_fraction) && clamp && vocab >= kSampleMinVocab;
 }
 
 // The row's logits at columns j V / kSample (the CPU kernel's sample), kSamplesPerThread per thread, with the bins
@@ -70,20 +75,73 @@ __device__ __forceinline__ void load_sample(const typename Elem<DT>::type *row, 
     sel.clear_bins();
 }
 
-// The most first-level bins a band may span: their values fill the kBins bins that pass 1 counts it in.
+// The index bits that a first-level bin leaves under it: 5 for bf16 values, 8 for fp16's, 11 for fp32's prefixes.
 template <int DT>
-constexpr uint32_t kBandBins = kBins >> (kFirstLevelShift - kValueShift<DT>);
+constexpr int kIndicesPerBinLog2 = kFirstLevelShift - kValueShift<DT>;
 
-// The band of the first-level bins lo_wide ... hi_wide, as value indices; where they are more than kBandBins, the
-// kBandBins of them around `at` (the bin of the sample's estimate), as centred on it as lo_wide and hi_wide allow.
+// The units that band_around takes its bounds in: bf16 / fp16 bands are placed by first-level bins, each holding
+// several values, fp32's by the prefixes themselves.
+template <int DT>
+constexpr int kBandUnitLog2 = DT == PL_F32 ? 0 : kIndicesPerBinLog2<DT>;
+
+// The bins that pass 1 counts a band in: kBins of one value each for bf16 / fp16, and twice as many for fp32's
+// prefixes, among which a sample places the threshold less closely (a band of kBins missed 9% to 27% of the normal
+// rows that took one at p = 0.33: benchmarks/RESULTS.md).
+template <int DT>
+constexpr int kBandCountBins = DT == PL_F32 ? kCountBins : kBins;
+
+// The most units a band may span: their indices fill the bins that pass 1 counts it in.
+template <int DT>
+constexpr uint32_t kBandBins = kBandCountBins<DT> >> kBandUnitLog2<DT>;
+
+// The band of the units lo_wide ... hi_wide (kBandUnitLog2), as value indices; where they are more than kBandBins,
+// the kBandBins of them around `at` (the unit of the sample's estimate), as centred on it as lo_wide and hi_wide
+// allow.
 template <int DT>
 __device__ __forceinline__ Band band_around(uint32_t at, uint32_t lo_wide, uint32_t hi_wide) {
     constexpr uint32_t bins = kBandBins<DT>;
     const uint32_t hi = at + bins / 2 - 1 < hi_wide ? at + bins / 2 - 1 : hi_wide;
     const uint32_t lo_bin = hi - lo_wide >= bins ? hi - (bins - 1) : lo_wide;
     const uint32_t hi_bin = hi_wide - lo_bin >= bins ? lo_bin + (bins - 1) : hi_wide;
-    constexpr int values_per_bin_log2 = kFirstLevelShift - kValueShift<DT>;
-    return Band{true, lo_bin << values_per_bin_log2, ((hi_bin + 1) << values_per_bin_log2) - 1};
+    constexpr int log2 = kBandUnitLog2<DT>;
+    return Band{true, lo_bin << log2, ((hi_bin + 1) << log2) - 1};
+}
+
+// The most 22-bit prefixes from rank r - w to rank r + w of an fp32 row's sample for which it takes a band (three
+// times the band's, so the band then holds a third of that reach or more): more would leave the band too little of
+// it, and a miss costs the row a pass.
+constexpr int64_t kPrefixReachMost = 3 * (int64_t)kBandBins<PL_F32>;
+
+// TOKEN_FRACTION's band of an fp32 row (sample_band's, from its sample's first-level bins in `sel`), the same in every
+// thread: the 22-bit prefixes of the sample's keys of ranks hi_rank, at_rank and lo_rank from the top (each from its
+// first-level bin, then the next 11 bits of that bin's keys), and the kBandBins prefixes around at_rank's between the
+// other two; none where those two are kPrefixReachMost or more apart (benchmarks/gpu/fp32_band_model.py models how
+// often rows of normal logits take a band and how often it misses: RESULTS.md).
+__device__ __forceinline__ Band prefix_band(const float (&z)[kSamplesPerThread], SelectSmem &sel, int64_t hi_rank,
+                                            int64_t at_rank, int64_t lo_rank) {
+    constexpr int shift = kValueShift<PL_F32>, below = kIndicesPerBinLog2<PL_F32>;
+    static_assert(1 << below == kBins, "a first-level bin's prefixes fill the bins");
+    const int64_t ranks[3] = {hi_rank, at_rank, lo_rank};
+    unsigned long long need[3];
+    uint32_t bin[3], prefix[3];
+#pragma unroll
+    for (int i = 0; i < 3; ++i) {
+        need[i] = (unsigned long long)ranks[i] + 1;
+        bin[i] = (uint32_t)choose_bin(sel, false, need[i]);
+    }
+#pragma unroll
+    for (int i = 0; i < 3; ++i) {
+        sel.clear_bins();
+#pragma unroll
+        for (int u = 0; u < kSamplesPerThread; ++u) {
+            const uint32_t key = order_key(z[u]);  // -inf's first-level bin holds no finite sample: never bin[i]
+            if (key >> kFirstLevelShift == bin[i]) atomicAdd(&sel.count[(key >> shift) & (kBins - 1)], 1u);
+        }
+        __syncthreads();
+        prefix[i] = bin[i] << below | (uint32_t)choose_bin(sel, false, need[i]);
+    }
+    if ((int64_t)prefix[0] - (int64_t)prefix[2] >= kPrefixReachMost) return Band{false, 0, 0};
+    return band_around<PL_F32>(prefix[1], prefix[2], prefix[0]);
 }
 
 // TOKEN_FRACTION's band of a row, the same in every thread: the first-level bins (radix_select.cuh) that hold the
@@ -92,7 +150,8 @@ __device__ __forceinline__ Band band_around(uint32_t at, uint32_t lo_wide, uint3
 // more.  Those are rows whose threshold lies near 0 (p = 0.5 on logits centred there, or the paper's p = 0.33 on
 // rows whose bulk sits about half its standard deviation up), where a band reaches from one sign to the other,
 // across every smaller value of either: the band then reaches toward 0 on the estimate's side, and a threshold on
-// the other side is a miss.  The bins the band is counted in are left for the caller to empty.
+// the other side is a miss.  fp32's band is prefix_band's.  The bins the band is counted in are left for the caller to
+// empty.
 template <int DT, int M>
 __device__ Band sample_band(const pl_loss_params &p, const typename Elem<DT>::type *row, int64_t vocab,
                             SelectSmem &sel, ReduceSmem<M> &reduce) {
@@ -111,6 +170,7 @@ __device__ Band sample_band(const pl_loss_params &p, const typename Elem<DT>::ty
     const double width = rank_width(sf, q);
     const int64_t hi_rank = (int64_t)floor(r - width), lo_rank = (int64_t)ceil(r + width);
     if (sf < kSample / 4 || hi_rank < 0 || lo_rank >= (int64_t)sf) return Band{false, 0, 0};
+    if constexpr (DT == PL_F32) return prefix_band(z, sel, hi_rank, (int64_t)floor(r), lo_rank);
     unsigned long long need = (unsigned long long)hi_rank + 1;
     const uint32_t hi_bin = (uint32_t)choose_bin(sel, false, need);
     need = (unsigned long long)lo_rank + 1;
@@ -216,26 +276,26 @@ __device__ Band sample_mass_band(const pl_loss_params &p, const typename Elem<DT
                            hi_by_rank > hi_by_mass ? hi_by_rank : hi_by_mass);
 }
 
-// The logit value of the band's bin b.
+// The logit value of the band's bin b, a bf16 / fp16 band's (one value a bin).
 template <int DT>
 __device__ __forceinline__ float band_value(const Band &band, uint32_t b) {
     return key_value((band.lo + b) << kValueShift<DT>, kValueShift<DT>);
 }
 
-// The value index of 0 (+0's, which order_key gives -0 as well); the index under it is -0's bits', no logit's.
+// The value index of 0 (+0's, which order_key gives -0 as well); the index under it holds -0's bits' key, no logit's.
 template <int DT>
 constexpr uint32_t kZeroValue = 0x80000000u >> kValueShift<DT>;
 
 // Pass 1's tests of a finite token against the band (row_kernel.cuh), on the logit itself: in the band, bottom <= z <=
 // top, above it z > top.  These are the tokens whose value indices v = order_key(z) >> kValueShift have lo <= v <= hi
-// and v > hi, as keys order values as floats do and tie -0 with +0 as floats do (top is taken under -0's index, which
-// no logit has, and bottom and top are the infinities where the band reaches past them).  A token in the band goes into
-// bin v - lo: order_key takes four instructions and an add for -0, but on a band whose values all lie on one side of 0
-// (the headline's normal rows at p = 0.33 put theirs under it) v is an affine map of the logit's bits, whose low
-// kValueShift bits a bf16 / fp16 logit leaves zero: v = (bits >> shift) + kZeroValue above 0, and ~bits >> shift =
-// ((2^32 - 1) >> shift) - (bits >> shift) under it, so the bin's address is one multiply-add from an address computed
-// once a row.  A warp counts at almost every column (its lanes fall on every side of a band that holds a tenth of the
-// tokens), so what it computes there costs every column.
+// and v > hi, as keys order values as floats do and tie -0 with +0 as floats do: bottom and top are the floats of the
+// band's lowest and highest keys (the infinities where it reaches past them), but for -0's bits' key, which no logit
+// has and whose float would tie with +0 above the band, where the key under it stands in.  A token in the band goes
+// into bin v - lo: order_key takes four instructions and an add for -0, but on a band whose values all lie on one side
+// of 0 (the headline's normal rows at p = 0.33 put theirs under it) v is an affine map of the logit's bits: v = (bits
+// >> shift) + kZeroValue above 0, and ~bits >> shift = ((2^32 - 1) >> shift) - (bits >> shift) under it, so the bin's
+// address is one multiply-add from an address computed once a row.  A warp counts at almost every column (its lanes
+// fall on every side of a band that holds a tenth of the tokens), so what it computes there costs every column.
 template <int DT>
 struct BandTests {
     float bottom, top;
@@ -256,12 +316,13 @@ template <int DT>
 __device__ __forceinline__ BandTests<DT> band_tests(const Band &band, const unsigned *bins) {
     constexpr int shift = kValueShift<DT>;
     constexpr uint32_t zero = kZeroValue<DT>, neg_inf = kNegInfKey >> shift, pos_inf = ~kNegInfKey >> shift;
-    const uint32_t top = band.hi == zero - 1 ? zero - 2 : band.hi;
+    constexpr uint32_t negative_zero_key = ~0x80000000u;
+    const uint32_t top = band.hi << shift | ((1u << shift) - 1u);
     // v0: the value index whose bits >> shift are 0: v = v0 + (bits >> shift) above 0, v0 - (bits >> shift) under.
     const int32_t step = band.lo > zero ? 4 : band.hi < zero ? -4 : 0;
     const int32_t v0 = step > 0 ? (int32_t)zero : (int32_t)(0xffffffffu >> shift);
-    return BandTests<DT>{band.lo <= neg_inf ? -INFINITY : band_value<DT>(band, 0),
-                         top >= pos_inf ? INFINITY : key_value(top << shift, shift), step,
+    return BandTests<DT>{band.lo <= neg_inf ? -INFINITY : key_value(band.lo << shift, 0),
+                         band.hi >= pos_inf ? INFINITY : key_value(top == negative_zero_key ? top - 1 : top, 0), step,
                          shared_address(bins) + (SharedAddress)(4 * (v0 - (int32_t)band.lo))};
 }
 
@@ -288,6 +349,20 @@ __device__ bool band_clamped_set(const Band &band, int64_t kept, double above_co
     if (!(above_count < (double)kept && (double)kept <= above_count + in_band)) return false;
     unsigned long long need = (unsigned long long)(kept - (int64_t)above_count);
     return band_set_from<DT>(band, (uint32_t)choose_bin(sel, false, need), above, tr, m2, sel, reduce, set);
+}
+
+// fp32's band after pass 1 (TOKEN_FRACTION), where `above_count` is the count of finite tokens above it and its bins
+// hold its counts: the 22-bit prefix that holds the threshold, as band_clamped_set's bin, and the count still to keep
+// within it, where the radix select's last level starts (the same prefix and count as its first two levels would
+// reach, from every token's count); false where the band missed.
+__device__ __forceinline__ bool band_prefix(const Band &band, int64_t kept, double above_count, double in_band,
+                                            SelectSmem &sel, RadixStart &start) {
+    if (!(above_count < (double)kept && (double)kept <= above_count + in_band)) return false;
+    unsigned long long need = (unsigned long long)(kept - (int64_t)above_count);
+    constexpr int shift = kValueShift<PL_F32>;
+    const uint32_t prefix = band.lo + (uint32_t)choose_bin<kBandCountBins<PL_F32>>(sel, false, need);
+    start = RadixStart{kSelectLevels<PL_F32> - 1, prefix << shift, ~0u << shift, need};
+    return true;
 }
 
 // The same by mass, where `total` is the row's sum of exp(y - m): false where the tokens above the band already
